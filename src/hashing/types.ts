@@ -1,0 +1,45 @@
+/**
+ * The interface every LSH family implements. A family instance holds `numHashes` elementary
+ * hash functions (K per table times L tables) over inputs of dimension `dim`. Each elementary
+ * hash yields a small integer code in [0, 2^bitsPerHash). Tables combine K codes into a bucket.
+ *
+ * All calls write into caller-owned output arrays and allocate nothing.
+ * A vector given densely and the same vector given sparsely (its non-zeros) hash identically.
+ */
+export interface HashFamily {
+  readonly name: string;
+  readonly dim: number;
+  readonly numHashes: number;
+  /** every code is in [0, 2^bitsPerHash) */
+  readonly bitsPerHash: number;
+
+  /** Hash one dense vector x[xOff .. xOff+dim) into out[outOff .. outOff+numHashes). */
+  hashDenseRow(x: Float32Array, xOff: number, out: Int32Array, outOff: number): void;
+
+  /** Hash one sparse vector (idx[k], val[k]) for k in [start, end) into out[outOff .. +numHashes). Indices are distinct, in [0, dim), any order. */
+  hashSparseRow(idx: Int32Array, val: Float32Array, start: number, end: number, out: Int32Array, outOff: number): void;
+
+  /** Batched dense: row r is data[offset + r*stride .. +dim); codes to out[r*numHashes ..]. */
+  hashDense(n: number, data: Float32Array, offset: number, stride: number, out: Int32Array): void;
+
+  /** Batched sparse CSR: row r is idx/val[indptr[r] .. indptr[r+1]); codes to out[r*numHashes ..]. */
+  hashSparse(n: number, indptr: Int32Array, idx: Int32Array, val: Float32Array, out: Int32Array): void;
+}
+
+/** Options common to all families plus family-specific ones (ignored where they do not apply). */
+export interface HashFamilyOptions {
+  dim: number;
+  numHashes: number;
+  seed: number;
+  /** WTA / DWTA: coordinates compared per hash (power of two, 2..256). Default 8. */
+  binSize?: number;
+  /** SimHash: 'sparse' = entries in {-1, 0, +1} with P(nonzero) = density; 'gaussian' = N(0,1). Default 'sparse'. */
+  projection?: 'sparse' | 'gaussian';
+  /** SimHash sparse projection: fraction of non-zero entries. Default 1/3. */
+  density?: number;
+  /** DOPH: bits kept per code. Default 8. */
+  bits?: number;
+}
+
+export type HashFamilyName = 'simhash' | 'wta' | 'dwta' | 'doph';
+export type HashFamilyFactory = (opts: HashFamilyOptions) => HashFamily;
