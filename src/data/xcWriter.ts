@@ -1,0 +1,294 @@
+/**
+ * Writer for the Extreme Classification Repository text format (see xcReader.ts).
+ *
+ * Values are printed with the fewest significant digits (at most 9) that read back
+ * (parseFloat, then float32 rounding) to the same float32, so write -> read reproduces the
+ * arrays exactly. Text is produced byte by byte into a reused Buffer (no string per token).
+ *
+ * Files are written atomically: a temp file `path.tmp-<pid>` in the same directory is streamed
+ * in ~1 MB chunks, fsynced and renamed over the target; on any error it is removed and the
+ * target is left untouched.
+ */
+import { open, rename, unlink } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import type { XcDataset } from './csr.js';
+
+const CHUNK_BYTES = 1 << 20;
+
+const POW10 = new Float64Array(23);
+for (let i = 0, p = 1; i < 23; i++, p *= 10) POW10[i] = p;
+
+/** Result slots of shortestDecimal (avoid an object per value). */
+let decM = 0;
+let decS = 0;
+
+/**
+ * Find the shortest m * 10^-s (m a positive integer < 10^10 without trailing zeros) that reads
+ * back to the positive float32 value a; sets decM / decS. The check m / 10^s is exact double
+ * arithmetic correctly rounded like parseFloat (m and 10^|s| <= 10^22 are exact doubles).
+ * Returns false when a is outside the range this handles (subnormals, extreme exponents).
+ * "p digits round-trip" is monotone in p, so the digit count is found by binary search.
+ */
+function shortestDecimal(a: number): boolean {
+  const e10 = Math.floor(Math.log10(a));
+  if (8 - e10 > 22 || -e10 < -22) return false;
+  let lo = 1;
+  let hi = 9;
+  let bestM = -1;
+  let bestS = 0;
+  while (lo <= hi) {
+    const p = (lo + hi) >> 1;
+    const s = p - 1 - e10; // a * 10^s has p digits before the point
+    const m = s >= 0 ? Math.round(a * POW10[s]!) : Math.round(a / POW10[-s]!);
+    const back = s >= 0 ? m / POW10[s]! : m * POW10[-s]!;
+    if (m > 0 && Math.fround(back) === a) {
+      bestM = m;
+      bestS = s;
+      hi = p - 1;
+    } else {
+      lo = p + 1;
+    }
+  }
+  if (bestM < 0) return false;
+  while (bestM % 10 === 0) {
+    bestM /= 10;
+    bestS--;
+  }
+  decM = bestM;
+  decS = bestS;
+  return true;
+}
+
+/** Growable byte sink with ASCII number formatting. */
+class ByteOut {
+  buf: Buffer;
+  len = 0;
+  private readonly digits = new Uint8Array(24);
+
+  constructor(cap: number) {
+    this.buf = Buffer.allocUnsafe(cap);
+  }
+
+  /** Make room for `n` more bytes. */
+  ensure(n: number): void {
+    if (this.len + n <= this.buf.length) return;
+    let c = this.buf.length * 2;
+    while (c < this.len + n) c *= 2;
+    const b = Buffer.allocUnsafe(c);
+    this.buf.copy(b, 0, 0, this.len);
+    this.buf = b;
+  }
+
+  byte(c: number): void {
+    this.buf[this.len++] = c;
+  }
+
+  /** Non-negative integer < 2^53 (caller ensured 16 bytes). */
+  uint(v: number): void {
+    const d = this.digits;
+    let k = 0;
+    do {
+      const q = Math.floor(v / 10);
+      d[k++] = 48 + (v - q * 10);
+      v = q;
+    } while (v > 0);
+    const buf = this.buf;
+    let len = this.len;
+    while (k > 0) buf[len++] = d[--k]!;
+    this.len = len;
+  }
+
+  ascii(s: string): void {
+    this.ensure(s.length);
+    for (let i = 0; i < s.length; i++) this.buf[this.len++] = s.charCodeAt(i);
+  }
+
+  /** A float32 value, shortest round-trip form (caller ensured 24 bytes for the fast path). */
+  float32(v: number): void {
+    if (v === 0) {
+      if (Object.is(v, -0)) this.byte(45);
+      this.byte(48);
+      return;
+    }
+    if (v < 0) {
+      this.byte(45);
+      v = -v;
+    }
+    if (!shortestDecimal(v)) {
+      this.ascii(slowFloat32(v));
+      return;
+    }
+    const m = decM;
+    const s = decS;
+    if (s <= 0 && s >= -3) {
+      // integer: m followed by -s zeros
+      this.uint(m);
+      for (let i = 0; i < -s; i++) this.byte(48);
+      return;
+    }
+    // digits of m
+    const d = this.digits;
+    let n = 0;
+    let x = m;
+    do {
+      const q = Math.floor(x / 10);
+      d[n++] = 48 + (x - q * 10);
+      x = q;
+    } while (x > 0);
+    // d holds n digits reversed; value = digits * 10^-s
+    if (s < -3 || s - n > 4) {
+      // scientific: d.ddd e(n - 1 - s)
+      this.byte(d[n - 1]!);
+      if (n > 1) {
+        this.byte(46);
+        for (let i = n - 2; i >= 0; i--) this.byte(d[i]!);
+      }
+      this.byte(101);
+      const ex = n - 1 - s;
+      if (ex < 0) this.byte(45);
+      this.uint(ex < 0 ? -ex : ex);
+    } else if (s < n) {
+      for (let i = n - 1; i >= s; i--) this.byte(d[i]!);
+      this.byte(46);
+      for (let i = s - 1; i >= 0; i--) this.byte(d[i]!);
+    } else {
+      this.byte(48);
+      this.byte(46);
+      for (let i = 0; i < s - n; i++) this.byte(48);
+      for (let i = n - 1; i >= 0; i--) this.byte(d[i]!);
+    }
+  }
+}
+
+/** Subnormal or extreme values: shortest toPrecision that round-trips, trailing zeros trimmed. */
+function slowFloat32(v: number): string {
+  for (let p = 1; p <= 9; p++) {
+    const s = v.toPrecision(p);
+    if (Math.fround(Number(s)) === v) return trimZeros(s);
+  }
+  return String(v);
+}
+
+function trimZeros(s: string): string {
+  const e = s.indexOf('e');
+  let m = e < 0 ? s : s.slice(0, e);
+  if (m.includes('.')) {
+    let k = m.length;
+    while (m.charCodeAt(k - 1) === 48) k--;
+    if (m.charCodeAt(k - 1) === 46) k--;
+    m = m.slice(0, k);
+  }
+  if (e < 0) return m;
+  const ex = s.slice(e + 1);
+  return m + 'e' + (ex.charCodeAt(0) === 43 ? ex.slice(1) : ex);
+}
+
+/** Shortest decimal (at most 9 significant digits) that reads back to exactly the float32 v. */
+export function formatFloat32(v: number): string {
+  const o = new ByteOut(32);
+  o.float32(Math.fround(v));
+  return o.buf.toString('latin1', 0, o.len);
+}
+
+/** Check the header dims (the format needs 3 positive integers). */
+function checkHeader(d: XcDataset): void {
+  for (const [k, v] of [
+    ['n', d.n],
+    ['nFeatures', d.nFeatures],
+    ['nLabels', d.nLabels],
+  ] as const) {
+    if (!Number.isInteger(v) || v <= 0) {
+      throw new RangeError(`XC writer: ${k} must be a positive integer (the header holds 3 positive integers), got ${v}`);
+    }
+  }
+}
+
+function writeHeader(o: ByteOut, d: XcDataset): void {
+  o.ascii(`${d.n} ${d.nFeatures} ${d.nLabels}\n`);
+}
+
+/** Format row r (validating ids and values). */
+function writeRow(o: ByteOut, d: XcDataset, r: number): void {
+  const { featPtr, featIdx, featVal, labelPtr, labelIdx, nFeatures, nLabels } = d;
+  const l0 = labelPtr[r]!;
+  const l1 = labelPtr[r + 1]!;
+  const f0 = featPtr[r]!;
+  const f1 = featPtr[r + 1]!;
+  if (!(f1 >= f0) || !(l1 >= l0)) throw new RangeError(`XC writer: row ${r}: row pointers are not monotone`);
+  // at most 11 bytes per label, 12 + 2 + 24 per feature, plus newline
+  o.ensure(11 * (l1 - l0) + 38 * (f1 - f0) + 1);
+  for (let k = l0; k < l1; k++) {
+    const l = labelIdx[k]!;
+    if (!(l >= 0 && l < nLabels)) throw new RangeError(`XC writer: row ${r}: label id ${l} outside [0, ${nLabels})`);
+    if (k > l0) o.byte(44);
+    o.uint(l);
+  }
+  for (let k = f0; k < f1; k++) {
+    const f = featIdx[k]!;
+    const v = featVal[k]!;
+    if (!(f >= 0 && f < nFeatures)) throw new RangeError(`XC writer: row ${r}: feature index ${f} outside [0, ${nFeatures})`);
+    if (!Number.isFinite(v)) throw new RangeError(`XC writer: row ${r}: feature ${f} has non-finite value ${v}`);
+    // a row without labels starts with this separating space, as the format wants
+    o.byte(32);
+    o.uint(f);
+    o.byte(58);
+    o.float32(v);
+  }
+  o.byte(10);
+}
+
+/** Format a whole data set as XC text (convenience for tests and small data). */
+export function formatXcString(d: XcDataset): string {
+  checkHeader(d);
+  const o = new ByteOut(1024);
+  writeHeader(o, d);
+  for (let r = 0; r < d.n; r++) writeRow(o, d, r);
+  return o.buf.toString('latin1', 0, o.len);
+}
+
+/**
+ * Write a data set in XC format atomically (temp file `path.tmp-<pid>` in the same directory,
+ * fsync, rename). Throws RangeError on invalid data (ids out of range, non-finite values,
+ * n = 0); the target is then left as it was and no temp file remains.
+ */
+export async function writeXcFile(path: string, d: XcDataset): Promise<void> {
+  checkHeader(d);
+  const tmp = `${path}.tmp-${process.pid}`;
+  const fh = await open(tmp, 'w');
+  let closed = false;
+  try {
+    const o = new ByteOut(CHUNK_BYTES + 64 * 1024);
+    writeHeader(o, d);
+    for (let r = 0; r < d.n; r++) {
+      writeRow(o, d, r);
+      if (o.len >= CHUNK_BYTES) {
+        await fh.write(o.buf, 0, o.len);
+        o.len = 0;
+      }
+    }
+    if (o.len > 0) await fh.write(o.buf, 0, o.len);
+    await fh.sync();
+    closed = true;
+    await fh.close();
+    await rename(tmp, path);
+  } catch (err) {
+    if (!closed) await fh.close().catch(() => undefined);
+    await unlink(tmp).catch(() => undefined);
+    throw err;
+  }
+  await syncDir(dirname(path));
+}
+
+/** Best effort: make the rename durable (directory fsync is not supported everywhere). */
+async function syncDir(dir: string): Promise<void> {
+  try {
+    const dh = await open(dir, 'r');
+    try {
+      await dh.sync();
+    } finally {
+      await dh.close();
+    }
+  } catch {
+    // ignore: this only strengthens durability of the rename
+  }
+}
