@@ -1,0 +1,136 @@
+/**
+ * SimHash (signed random projections, Charikar 2002): elementary hash h is one bit,
+ *   code_h(x) = <r_h, x> >= 0 ? 1 : 0,
+ * with r_h either sparse ({-1, 0, +1}, P(non-zero) = density, Achlioptas / Li et al.) or
+ * Gaussian. For Gaussian r the collision probability of one bit is exactly 1 - theta(x, y) / pi;
+ * for the sparse projection it is the same up to a small CLT error on dense-ish inputs.
+ * A zero projection (e.g. x = 0, or no overlap between x and r_h) gives bit 1.
+ *
+ * Layout: proj (dim, numHashes) row-major, feature-major: the numHashes entries of feature f are
+ * contiguous, so hashing a sparse vector reads nnz contiguous rows. Both paths list the row's
+ * non-zeros (dense: in ascending order) and run one kernel that adds four feature rows at a time
+ * into a float64 accumulator of numHashes (half the accumulator traffic of one row at a time;
+ * measured 2x faster at dim 128, 300 hashes).
+ *
+ * Dense and sparse forms agree exactly when the sparse row lists its indices in ascending order
+ * (then both feed the kernel the same list; each float32 x float32 product is exact in float64).
+ * For another order the float64 sums can differ in the last bit, which flips a code only when
+ * <r_h, x> is within rounding of 0.
+ */
+import type { HashFamily, HashFamilyOptions } from './types.js';
+import { Rng } from '../util/rng.js';
+import { checkDenseBatch, checkSparseBatch, failOption, STREAM_SIMHASH, validateCommon } from './common.js';
+
+export class SimHash implements HashFamily {
+  readonly name = 'simhash';
+  readonly dim: number;
+  readonly numHashes: number;
+  readonly bitsPerHash = 1;
+  readonly projection: 'sparse' | 'gaussian';
+  /** (dim, numHashes) row-major: proj[f * numHashes + h] = r_h[f] */
+  readonly proj: Float32Array;
+  /** scratch (numHashes): the projections of the row being hashed */
+  private readonly acc: Float64Array;
+  /** scratch (dim): the row's non-zeros as (proj row offset f*numHashes, value) */
+  private readonly nzBase: Int32Array;
+  private readonly nzVal: Float64Array;
+
+  constructor(opts: HashFamilyOptions) {
+    validateCommon('simhash', opts);
+    const projection = opts.projection ?? 'sparse';
+    if (projection !== 'sparse' && projection !== 'gaussian') failOption('simhash', 'projection', "'sparse' or 'gaussian'", projection);
+    const density = opts.density ?? 1 / 3;
+    if (typeof density !== 'number' || !(density > 0 && density <= 1)) failOption('simhash', 'density', 'a number in (0, 1]', density);
+    this.dim = opts.dim;
+    this.numHashes = opts.numHashes;
+    this.projection = projection;
+    const n = this.dim * this.numHashes;
+    this.proj = new Float32Array(n);
+    this.acc = new Float64Array(this.numHashes);
+    this.nzBase = new Int32Array(this.dim);
+    this.nzVal = new Float64Array(this.dim);
+    const rng = new Rng(opts.seed, STREAM_SIMHASH);
+    const proj = this.proj;
+    if (projection === 'gaussian') {
+      for (let i = 0; i < n; i++) proj[i] = rng.nextGaussian();
+    } else {
+      const half = density / 2;
+      for (let i = 0; i < n; i++) {
+        const u = rng.nextFloat();
+        proj[i] = u < half ? -1 : u < density ? 1 : 0;
+      }
+    }
+  }
+
+  hashDenseRow(x: Float32Array, xOff: number, out: Int32Array, outOff: number): void {
+    const H = this.numHashes;
+    const nzBase = this.nzBase;
+    const nzVal = this.nzVal;
+    let n = 0;
+    for (let f = 0; f < this.dim; f++) {
+      const v = x[xOff + f]!;
+      if (v !== 0) {
+        nzBase[n] = f * H;
+        nzVal[n] = v;
+        n++;
+      }
+    }
+    this.project(n, out, outOff);
+  }
+
+  hashSparseRow(idx: Int32Array, val: Float32Array, start: number, end: number, out: Int32Array, outOff: number): void {
+    const H = this.numHashes;
+    const nzBase = this.nzBase;
+    const nzVal = this.nzVal;
+    let n = 0;
+    for (let k = start; k < end; k++) {
+      const v = val[k]!;
+      if (v !== 0) {
+        nzBase[n] = idx[k]! * H;
+        nzVal[n] = v;
+        n++;
+      }
+    }
+    this.project(n, out, outOff);
+  }
+
+  /** codes from the n listed non-zeros: acc = sum of v * proj row, four rows a pass, then signs. */
+  private project(n: number, out: Int32Array, outOff: number): void {
+    const H = this.numHashes;
+    const proj = this.proj;
+    const acc = this.acc;
+    const nzBase = this.nzBase;
+    const nzVal = this.nzVal;
+    for (let h = 0; h < H; h++) acc[h] = 0;
+    let k = 0;
+    for (; k + 4 <= n; k += 4) {
+      const b0 = nzBase[k]!;
+      const b1 = nzBase[k + 1]!;
+      const b2 = nzBase[k + 2]!;
+      const b3 = nzBase[k + 3]!;
+      const v0 = nzVal[k]!;
+      const v1 = nzVal[k + 1]!;
+      const v2 = nzVal[k + 2]!;
+      const v3 = nzVal[k + 3]!;
+      for (let h = 0; h < H; h++) acc[h] += v0 * proj[b0 + h]! + v1 * proj[b1 + h]! + v2 * proj[b2 + h]! + v3 * proj[b3 + h]!;
+    }
+    for (; k < n; k++) {
+      const b = nzBase[k]!;
+      const v = nzVal[k]!;
+      for (let h = 0; h < H; h++) acc[h] += v * proj[b + h]!;
+    }
+    for (let h = 0; h < H; h++) out[outOff + h] = acc[h]! >= 0 ? 1 : 0;
+  }
+
+  hashDense(n: number, data: Float32Array, offset: number, stride: number, out: Int32Array): void {
+    checkDenseBatch(this.name, this.dim, this.numHashes, n, data, offset, stride, out);
+    const H = this.numHashes;
+    for (let r = 0; r < n; r++) this.hashDenseRow(data, offset + r * stride, out, r * H);
+  }
+
+  hashSparse(n: number, indptr: Int32Array, idx: Int32Array, val: Float32Array, out: Int32Array): void {
+    checkSparseBatch(this.name, this.numHashes, n, indptr, idx, val, out);
+    const H = this.numHashes;
+    for (let r = 0; r < n; r++) this.hashSparseRow(idx, val, indptr[r]!, indptr[r + 1]!, out, r * H);
+  }
+}

@@ -1,0 +1,377 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { combineCodes, LshTables, selectTopByVotes, sortRange, selectSmallest, type LshTablesParams } from '../src/tables/lshTables.js';
+import { Arena } from '../src/util/arena.js';
+import { ConfigError } from '../src/util/errors.js';
+import { Rng } from '../src/util/rng.js';
+
+function params(o: Partial<LshTablesParams> = {}): LshTablesParams {
+  return { L: 4, K: 2, bitsPerHash: 3, rangePow: 6, bucketSize: 1000, insertion: 'fifo', capacity: 500, seed: 1, ...o };
+}
+
+/** Random codes for n items: (n, K*L) row-major, each in [0, 2^bits). */
+function randomCodes(rng: Rng, n: number, KL: number, bits: number): Int32Array {
+  return Int32Array.from({ length: n * KL }, () => rng.nextInt(2 ** bits));
+}
+
+function iota(n: number): Int32Array {
+  return Int32Array.from({ length: n }, (_, i) => i);
+}
+
+test('combineCodes: exact concatenation with shifts of bitsPerHash when K*bits <= rangePow', () => {
+  const c = Int32Array.of(9, 1, 2, 3, 9);
+  assert.equal(combineCodes(c, 1, 3, 3, 9), (1 << 6) | (2 << 3) | 3);
+  assert.equal(combineCodes(c, 1, 3, 3, 18), (1 << 6) | (2 << 3) | 3);
+  // all 2^(K*bits) tuples give distinct indices
+  const seen = new Set<number>();
+  const t = new Int32Array(3);
+  for (let a = 0; a < 8; a++) for (let b = 0; b < 8; b++) for (let d = 0; d < 8; d++) {
+    t[0] = a;
+    t[1] = b;
+    t[2] = d;
+    seen.add(combineCodes(t, 0, 3, 3, 9));
+  }
+  assert.equal(seen.size, 512);
+});
+
+test('combineCodes: folded by a mix when K*bits > rangePow, in range and spread over all buckets', () => {
+  const rng = new Rng(3);
+  const K = 6;
+  const bits = 8; // 48 bits folded to 10
+  const rangePow = 10;
+  const hits = new Int32Array(1 << rangePow);
+  const c = new Int32Array(K);
+  const n = 200000;
+  for (let i = 0; i < n; i++) {
+    for (let k = 0; k < K; k++) c[k] = rng.nextInt(256);
+    const b = combineCodes(c, 0, K, bits, rangePow);
+    assert.ok(b >= 0 && b < 1 << rangePow);
+    hits[b]++;
+  }
+  // chi-square against uniform, 1023 degrees of freedom: mean 1023, sd ~45
+  const e = n / (1 << rangePow);
+  let chi = 0;
+  for (const h of hits) chi += ((h - e) * (h - e)) / e;
+  assert.ok(chi < 1023 + 6 * 45, `chi-square ${chi.toFixed(0)}`);
+  // equal tuples, equal buckets; one changed code changes the bucket (almost always)
+  c.set([1, 2, 3, 4, 5, 6]);
+  const b0 = combineCodes(c, 0, K, bits, rangePow);
+  assert.equal(combineCodes(Int32Array.of(0, 1, 2, 3, 4, 5, 6), 1, K, bits, rangePow), b0);
+});
+
+test('queryUnion: no duplicates, in table order, equal to the brute-force union of matching buckets', () => {
+  const rng = new Rng(1);
+  const p = params({ L: 5, K: 2, bitsPerHash: 2, rangePow: 4, capacity: 300 });
+  const KL = p.K * p.L;
+  const t = new LshTables(p);
+  const codes = randomCodes(rng, 300, KL, 2);
+  t.rebuild(300, iota(300), codes);
+  const s = t.createScratch();
+  const out = new Int32Array(300);
+  for (let q = 0; q < 50; q++) {
+    const qc = randomCodes(rng, 1, KL, 2);
+    const n = t.queryUnion(qc, 0, s, out, 0, 300);
+    const got = Array.from(out.subarray(0, n));
+    assert.equal(new Set(got).size, n, 'duplicates');
+    // brute force: items sharing a bucket with the query in any table, listed table by table
+    const expect: number[] = [];
+    for (let tb = 0; tb < p.L; tb++) {
+      const qb = t.bucketIndex(qc, 0, tb);
+      for (let i = 0; i < 300; i++) if (t.bucketIndex(codes, i * KL, tb) === qb && !expect.includes(i)) expect.push(i);
+    }
+    assert.deepEqual([...got].sort((a, b) => a - b), [...expect].sort((a, b) => a - b));
+    // table order: the first items come from table 0's bucket
+    const first = t.bucketCount(0, t.bucketIndex(qc, 0, 0));
+    assert.deepEqual(new Set(got.slice(0, first)), new Set(expect.slice(0, first)));
+    // maxOut truncates to a prefix
+    const m = t.queryUnion(qc, 0, s, out, 5, 7);
+    assert.equal(m, Math.min(7, n));
+    assert.deepEqual(Array.from(out.subarray(5, 5 + m)), got.slice(0, m));
+  }
+});
+
+test('queryVotes: each candidate once, with the number of tables it shares a bucket with the query', () => {
+  const rng = new Rng(2);
+  const p = params({ L: 8, K: 1, bitsPerHash: 2, rangePow: 2, capacity: 200 });
+  const t = new LshTables(p);
+  const codes = randomCodes(rng, 200, 8, 2);
+  t.rebuild(200, iota(200), codes);
+  const s = t.createScratch();
+  const ids = new Int32Array(t.maxCandidates);
+  const votes = new Int32Array(t.maxCandidates);
+  for (let q = 0; q < 30; q++) {
+    const qc = randomCodes(rng, 1, 8, 2);
+    const n = t.queryVotes(qc, 0, s, ids, votes);
+    const got = new Map<number, number>();
+    for (let i = 0; i < n; i++) {
+      assert.ok(!got.has(ids[i]!));
+      got.set(ids[i]!, votes[i]!);
+    }
+    const expect = new Map<number, number>();
+    for (let i = 0; i < 200; i++) {
+      let v = 0;
+      for (let tb = 0; tb < 8; tb++) if (codes[i * 8 + tb] === qc[tb]) v++;
+      if (v > 0) expect.set(i, v);
+    }
+    assert.deepEqual(got, expect);
+  }
+});
+
+test('topByVotes: the cap candidates with most votes, ties to the smaller id, votes descending', () => {
+  const rng = new Rng(3);
+  const p = params({ L: 6, K: 1, bitsPerHash: 2, rangePow: 2, capacity: 150 });
+  const t = new LshTables(p);
+  const codes = randomCodes(rng, 150, 6, 2);
+  t.rebuild(150, iota(150), codes);
+  const s = t.createScratch();
+  const ids = new Int32Array(150);
+  const votes = new Int32Array(150);
+  const out = new Int32Array(150);
+  const outVotes = new Int32Array(150);
+  for (let q = 0; q < 40; q++) {
+    const qc = randomCodes(rng, 1, 6, 2);
+    const n = t.queryVotes(qc, 0, s, ids, votes);
+    const oracle = Array.from({ length: n }, (_, i) => [ids[i]!, votes[i]!] as const).sort((a, b) => b[1] - a[1] || a[0] - b[0]);
+    for (const cap of [0, 1, 5, 17, 60, 150]) {
+      const m = t.topByVotes(qc, 0, s, cap, out, outVotes);
+      assert.equal(m, Math.min(cap, n));
+      const want = oracle.slice(0, m);
+      assert.deepEqual(new Set(out.subarray(0, m)), new Set(want.map((w) => w[0])), `cap ${cap}`);
+      for (let i = 0; i < m; i++) {
+        assert.equal(outVotes[i], votes[Array.from(ids.subarray(0, n)).indexOf(out[i]!)]);
+        if (i > 0) assert.ok(outVotes[i]! <= outVotes[i - 1]!);
+      }
+    }
+  }
+});
+
+test('selectTopByVotes / selectSmallest / sortRange agree with a full sort', () => {
+  const rng = new Rng(4);
+  const hist = new Int32Array(12);
+  for (let r = 0; r < 200; r++) {
+    const n = rng.nextInt(300);
+    const maxVote = 10;
+    const idSet = new Set<number>();
+    while (idSet.size < n) idSet.add(rng.nextInt(100000));
+    const ids = Int32Array.from(idSet);
+    const votes = Int32Array.from(ids, () => 1 + Math.min(maxVote - 1, Math.floor(-Math.log(1 - rng.nextFloat()) * 1.5)));
+    const cap = rng.nextInt(n + 5);
+    const out = new Int32Array(cap + 1);
+    const ov = new Int32Array(cap + 1);
+    const m = selectTopByVotes(ids, votes, n, cap, maxVote, hist, new Int32Array(n), out, 1, ov);
+    const oracle = Array.from(ids, (id, i) => [id, votes[i]!] as const).sort((a, b) => b[1] - a[1] || a[0] - b[0]).slice(0, cap);
+    assert.equal(m, oracle.length);
+    assert.deepEqual(new Set(out.subarray(1, 1 + m)), new Set(oracle.map((o) => o[0])));
+    assert.deepEqual(Array.from(ov.subarray(0, m)), oracle.map((o) => o[1]));
+    // the two helpers
+    const a = Int32Array.from({ length: n }, () => rng.nextInt(50));
+    const sorted = [...a].sort((x, y) => x - y);
+    const k = rng.nextInt(n + 1);
+    const b = a.slice();
+    selectSmallest(b, n, k);
+    assert.deepEqual([...b.subarray(0, k)].sort((x, y) => x - y), sorted.slice(0, k));
+    sortRange(a, 0, n);
+    assert.deepEqual(Array.from(a), sorted);
+  }
+});
+
+test('FIFO keeps exactly the bucketSize most recently inserted items of a bucket', () => {
+  const p = params({ L: 2, K: 1, bitsPerHash: 2, rangePow: 2, bucketSize: 5, capacity: 100 });
+  const t = new LshTables(p);
+  // items 0..29 all in bucket 3 of table 0; in table 1 even items in bucket 0, odd in bucket 1
+  const codes = new Int32Array(60);
+  for (let i = 0; i < 30; i++) {
+    codes[2 * i] = 3;
+    codes[2 * i + 1] = i & 1;
+  }
+  t.clear();
+  // inserted in a scrambled id order, over several calls: "newest" is insertion order
+  const order = Int32Array.from({ length: 30 }, (_, i) => (i * 7) % 30);
+  const ordCodes = new Int32Array(60);
+  for (let i = 0; i < 30; i++) ordCodes.set(codes.subarray(2 * order[i]!, 2 * order[i]! + 2), 2 * i);
+  t.insert(10, order.subarray(0, 10), ordCodes.subarray(0, 20));
+  t.insert(20, order.subarray(10), ordCodes.subarray(20));
+  t.commit();
+  const buf = new Int32Array(100);
+  const n = t.readBucket(0, 3, buf);
+  assert.deepEqual(Array.from(buf.subarray(0, n)), Array.from(order.subarray(25)));
+  const evens = Array.from(order).filter((i) => i % 2 === 0).slice(-5);
+  const odds = Array.from(order).filter((i) => i % 2 === 1).slice(-5);
+  assert.deepEqual(Array.from(buf.subarray(0, t.readBucket(1, 0, buf))), evens);
+  assert.deepEqual(Array.from(buf.subarray(0, t.readBucket(1, 1, buf))), odds);
+  assert.equal(t.bucketCount(0, 0), 0);
+});
+
+test('reservoir keeps a uniform sample of each bucket (Algorithm R, replacement probability bucketSize/count)', () => {
+  // 40 items into one bucket of size 8, over many seeds: each item is kept with probability 8/40.
+  const items = 40;
+  const S = 8;
+  const trials = 3000;
+  const kept = new Float64Array(items);
+  const codes = new Int32Array(items); // K = L = 1, every code 0 -> bucket 0
+  const ids = iota(items);
+  const buf = new Int32Array(S);
+  for (let seed = 0; seed < trials; seed++) {
+    const t = new LshTables(params({ L: 1, K: 1, bitsPerHash: 1, rangePow: 1, bucketSize: S, insertion: 'reservoir', capacity: items, seed }));
+    t.rebuild(items, ids, codes);
+    const n = t.readBucket(0, 0, buf);
+    assert.equal(n, S);
+    assert.equal(new Set(buf).size, S);
+    for (const id of buf) kept[id]++;
+  }
+  const p = S / items;
+  const se = Math.sqrt((p * (1 - p)) / trials);
+  let chi = 0;
+  for (let i = 0; i < items; i++) {
+    const f = kept[i]! / trials;
+    assert.ok(Math.abs(f - p) < 4.5 * se, `item ${i} kept ${f.toFixed(3)}, expected ${p} +- ${(4.5 * se).toFixed(3)}`);
+    chi += ((kept[i]! - p * trials) ** 2) / (p * trials);
+  }
+  // 39 degrees of freedom (counts are slightly negatively correlated, which only lowers chi): 99.99% quantile ~ 80
+  assert.ok(chi < 80, `chi-square ${chi.toFixed(1)}`);
+
+  // The reference's rule (replace a random slot with probability 1/count) fails the same test.
+  // Exact inclusion under it: item i <= S survives every later arrival j with probability
+  // 1 - 1/(j S); item i > S must first get in (1/i) and then survive. Item 1: ~0.83, not 0.2.
+  const refInclusion = (i: number): number => {
+    let pr = i <= S ? 1 : 1 / i;
+    for (let j = Math.max(i, S) + 1; j <= items; j++) pr *= 1 - 1 / (j * S);
+    return pr;
+  };
+  assert.ok(refInclusion(1) > 0.8 && refInclusion(items) < 0.03);
+  let failing = 0;
+  for (let i = 1; i <= items; i++) if (Math.abs(refInclusion(i) - p) >= 4.5 * se) failing++;
+  assert.ok(failing > 30, `${failing} items would fail under the 1/count rule`);
+  // ... and a tiny simulation of that rule agrees with the formula
+  const rng = new Rng(77);
+  const simKept = new Float64Array(items);
+  const res = new Int32Array(S);
+  for (let trial = 0; trial < trials; trial++) {
+    for (let c = 1; c <= items; c++) {
+      if (c <= S) res[c - 1] = c - 1;
+      else if (rng.nextInt(c) === 0) res[rng.nextInt(S)] = c - 1;
+    }
+    for (const id of res) simKept[id]++;
+  }
+  assert.ok(Math.abs(simKept[0]! / trials - refInclusion(1)) < 0.05);
+  assert.ok(Math.abs(simKept[0]! / trials - p) > 0.5);
+});
+
+test('reservoir: re-committing draws a new sample; FIFO and reservoir agree when nothing overflows', () => {
+  const rng = new Rng(5);
+  const codes = randomCodes(rng, 200, 3, 3);
+  const a = new LshTables(params({ L: 3, K: 1, bitsPerHash: 3, rangePow: 3, bucketSize: 6, insertion: 'reservoir', capacity: 200 }));
+  a.rebuild(200, iota(200), codes);
+  const first = a.entries.slice();
+  a.commit();
+  assert.notDeepEqual(a.entries, first);
+  const big = { L: 3, K: 1, bitsPerHash: 3, rangePow: 3, bucketSize: 200, capacity: 200 };
+  const f = new LshTables(params({ ...big, insertion: 'fifo' }));
+  const r = new LshTables(params({ ...big, insertion: 'reservoir' }));
+  f.rebuild(200, iota(200), codes);
+  r.rebuild(200, iota(200), codes);
+  assert.deepEqual(r.offsets, f.offsets);
+  assert.deepEqual(r.entries, f.entries);
+});
+
+test('commitTable per table (any order) equals commit(); queries see committed data only', () => {
+  const rng = new Rng(6);
+  const p = params({ L: 4, K: 2, bitsPerHash: 2, rangePow: 4, bucketSize: 3, insertion: 'reservoir', capacity: 300 });
+  const codes = randomCodes(rng, 300, 8, 2);
+  const a = new LshTables(p);
+  const b = new LshTables(p);
+  a.rebuild(300, iota(300), codes);
+  b.clear();
+  b.insert(300, iota(300), codes);
+  const own = new Int32Array(16);
+  for (const t of [3, 1, 0, 2]) b.commitTable(t, own);
+  assert.deepEqual(b.offsets, a.offsets);
+  assert.deepEqual(b.entries, a.entries);
+
+  const t = new LshTables(params({ L: 1, K: 1, bitsPerHash: 2, rangePow: 2, capacity: 10 }));
+  const s = t.createScratch();
+  const out = new Int32Array(10);
+  const q = Int32Array.of(2);
+  t.insert(3, Int32Array.of(0, 1, 2), Int32Array.of(2, 2, 1));
+  assert.equal(t.queryUnion(q, 0, s, out, 0, 10), 0, 'staged, not committed');
+  t.commit();
+  assert.deepEqual(Array.from(out.subarray(0, t.queryUnion(q, 0, s, out, 0, 10))), [0, 1]);
+  t.clear();
+  t.insert(1, Int32Array.of(5), Int32Array.of(2));
+  assert.deepEqual(Array.from(out.subarray(0, t.queryUnion(q, 0, s, out, 0, 10))), [0, 1], 'clear + insert without commit: old tables');
+  t.commit();
+  assert.deepEqual(Array.from(out.subarray(0, t.queryUnion(q, 0, s, out, 0, 10))), [5]);
+});
+
+test('counters count and reset', () => {
+  const t = new LshTables(params({ L: 2, K: 1, bitsPerHash: 2, rangePow: 2, bucketSize: 4, capacity: 20 }));
+  // table 0: 10 items in bucket 0 (6 dropped), 2 in bucket 1; table 1: 12 items in 4 buckets of 3
+  const codes = new Int32Array(24);
+  for (let i = 0; i < 12; i++) {
+    codes[2 * i] = i < 10 ? 0 : 1;
+    codes[2 * i + 1] = i % 4;
+  }
+  t.rebuild(12, iota(12), codes);
+  assert.equal(t.stats.inserts, 24);
+  assert.equal(t.stats.insertsDropped, 6);
+  assert.equal(t.stats.overflowingBuckets, 1);
+  const s = t.createScratch();
+  const out = new Int32Array(20);
+  // table 0 bucket 0 kept the newest 4 (6..9); table 1 bucket 0 holds 0, 4, 8
+  const n1 = t.queryUnion(Int32Array.of(0, 0), 0, s, out, 0, 20);
+  const n2 = t.queryUnion(Int32Array.of(1, 1), 0, s, out, 0, 20);
+  assert.equal(t.stats.queries, 2);
+  assert.equal(t.stats.candidatesReturned, n1 + n2);
+  assert.equal(n1, 6);
+  t.resetStats();
+  assert.deepEqual(t.stats, { inserts: 0, insertsDropped: 0, overflowingBuckets: 0, queries: 0, candidatesReturned: 0 });
+});
+
+test('memory for the Amazon-670K configuration is far below the reference preallocation', () => {
+  const p = params({ L: 50, K: 6, bitsPerHash: 3, rangePow: 18, bucketSize: 128, capacity: 670091 });
+  const reference = 50 * 2 ** 18 * 128 * 4; // 6.7 GiB of int buckets
+  const est = LshTables.estimateMemoryBytes(p);
+  const t = new LshTables(p);
+  assert.equal(t.memoryBytes(), est);
+  assert.ok(est < 400e6, `${(est / 1e6).toFixed(0)} MB`);
+  assert.ok(est * 15 < reference);
+});
+
+test('storage comes from the allocator, in the documented order (e.g. an Arena in shared memory)', () => {
+  const arena = new Arena();
+  const sizes: number[] = [];
+  const p = params({ L: 3, K: 2, bitsPerHash: 2, rangePow: 4, bucketSize: 5, capacity: 50 });
+  const t = new LshTables({ ...p, alloc: { i32: (n) => (sizes.push(n), arena.i32(n)) } });
+  assert.deepEqual(sizes, [1 + 3, 50, 3 * 50, 3 * 17, 3 * 50]);
+  assert.ok(t.offsets.buffer === arena.memory.buffer);
+  const plain = new LshTables(p);
+  const rng = new Rng(8);
+  const codes = randomCodes(rng, 50, 6, 2);
+  t.rebuild(50, iota(50), codes);
+  plain.rebuild(50, iota(50), codes);
+  assert.deepEqual(Array.from(t.offsets), Array.from(plain.offsets));
+  assert.deepEqual(Array.from(t.entries), Array.from(plain.entries));
+});
+
+test('bad parameters and inputs throw errors that name the field', () => {
+  const cases: [Partial<LshTablesParams>, RegExp][] = [
+    [{ L: 0 }, /L must be an integer >= 1/],
+    [{ K: 1.5 }, /K must be/],
+    [{ bitsPerHash: 31 }, /bitsPerHash must be an integer in \[1, 30\]/],
+    [{ rangePow: 29 }, /rangePow must be an integer in \[1, 28\]/],
+    [{ bucketSize: 0 }, /bucketSize/],
+    [{ insertion: 'lru' as 'fifo' }, /insertion must be 'fifo' or 'reservoir'/],
+    [{ capacity: -1 }, /capacity/],
+    [{ seed: 0.5 }, /seed/],
+    [{ stagingCapacity: 0 }, /stagingCapacity/],
+  ];
+  for (const [o, re] of cases) assert.throws(() => new LshTables(params(o)), (e: unknown) => e instanceof ConfigError && re.test(e.message));
+  const t = new LshTables(params({ L: 1, K: 1, capacity: 4 }));
+  assert.throws(() => t.insert(1, Int32Array.of(4), Int32Array.of(0)), /ids\[0\] = 4 is outside \[0, capacity = 4\)/);
+  assert.throws(() => t.insert(2, Int32Array.of(0, 1), Int32Array.of(0)), /codes holds 1 values/);
+  t.insert(4, iota(4), new Int32Array(4));
+  assert.throws(() => t.insert(1, Int32Array.of(0), Int32Array.of(0)), /staging is full/);
+  assert.equal(t.staged, 4);
+  const small = new LshTables(params({ L: 1, K: 1, capacity: 2 })).createScratch();
+  assert.throws(() => t.queryUnion(Int32Array.of(0), 0, small, new Int32Array(4), 0, 4), /QueryScratch was made for smaller tables/);
+});

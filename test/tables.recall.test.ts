@@ -1,0 +1,71 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { LshTables } from '../src/tables/lshTables.js';
+import { SimHash } from '../src/hashing/simhash.js';
+import { Rng } from '../src/util/rng.js';
+
+test('recall@10 of brute-force cosine neighbours never drops as tables are added (SimHash, prefix tables)', () => {
+  const rng = new Rng(2024);
+  const n = 2000;
+  const dim = 64;
+  const K = 8;
+  const Lmax = 16;
+  // clustered data: 100 centres, points = centre + noise, so neighbours are meaningful
+  const centres = Float32Array.from({ length: 100 * dim }, () => rng.nextGaussian());
+  const data = new Float32Array(n * dim);
+  for (let i = 0; i < n; i++) {
+    const c = rng.nextInt(100);
+    for (let d = 0; d < dim; d++) data[i * dim + d] = centres[c * dim + d]! + 0.6 * rng.nextGaussian();
+  }
+  const norms = Float64Array.from({ length: n }, (_, i) => {
+    let s = 0;
+    for (let d = 0; d < dim; d++) s += data[i * dim + d]! ** 2;
+    return Math.sqrt(s);
+  });
+  const family = new SimHash({ dim, numHashes: K * Lmax, seed: 5, projection: 'gaussian' });
+  const codes = new Int32Array(n * K * Lmax);
+  family.hashDense(n, data, 0, dim, codes);
+  const ids = Int32Array.from({ length: n }, (_, i) => i);
+
+  // queries: perturbed data points; truth: brute-force top 10 by cosine
+  const nq = 60;
+  const queries = new Float32Array(nq * dim);
+  const truth: number[][] = [];
+  for (let q = 0; q < nq; q++) {
+    const src = rng.nextInt(n);
+    let qn = 0;
+    for (let d = 0; d < dim; d++) {
+      const v = data[src * dim + d]! + 0.3 * rng.nextGaussian();
+      queries[q * dim + d] = v;
+      qn += v * v;
+    }
+    const sims = Array.from({ length: n }, (_, i) => {
+      let s = 0;
+      for (let d = 0; d < dim; d++) s += queries[q * dim + d]! * data[i * dim + d]!;
+      return [i, s / (norms[i]! * Math.sqrt(qn))] as const;
+    });
+    sims.sort((a, b) => b[1] - a[1]);
+    truth.push(sims.slice(0, 10).map((s) => s[0]));
+  }
+  const qcodes = new Int32Array(nq * K * Lmax);
+  family.hashDense(nq, queries, 0, dim, qcodes);
+
+  const recalls: number[] = [];
+  for (const L of [1, 2, 4, 8, 16]) {
+    // the first L*K codes of each item's row: the tables are prefixes of the same hash functions
+    const t = new LshTables({ L, K, bitsPerHash: 1, rangePow: K, bucketSize: 256, insertion: 'fifo', capacity: n, seed: 1 });
+    t.rebuild(n, ids, codes, K * Lmax);
+    const s = t.createScratch();
+    const out = new Int32Array(n);
+    let hit = 0;
+    for (let q = 0; q < nq; q++) {
+      const m = t.queryUnion(qcodes, q * K * Lmax, s, out, 0, n);
+      const got = new Set(out.subarray(0, m));
+      assert.equal(got.size, m, 'duplicates');
+      for (const i of truth[q]!) if (got.has(i)) hit++;
+    }
+    recalls.push(hit / (nq * 10));
+  }
+  for (let i = 1; i < recalls.length; i++) assert.ok(recalls[i]! >= recalls[i - 1]!, `recall ${recalls.join(' ')} must not drop`);
+  assert.ok(recalls[4]! > recalls[0]! + 0.2 && recalls[4]! > 0.8, `recall ${recalls.map((r) => r.toFixed(3)).join(' ')}`);
+});
