@@ -1,0 +1,531 @@
+// WebAssembly SIMD twins of the kernels in src/kernels/js.ts (semantics: src/kernels/types.ts).
+//
+// Build (scripts/build-wasm.mjs):
+//   asc assembly/kernels.ts -o build/kernels.wasm --enable simd --enable threads --importMemory
+//       --sharedMemory --maximumMemory 65536 -O3 --noAssert --runtime stub
+//
+// Conventions.
+//  - Every pointer is a byte address in the imported (shared) memory; it only needs 4-byte
+//    alignment (v128 loads and stores accept any alignment). Lengths are element counts of any
+//    value (not only multiples of 4): each loop has a SIMD body and a scalar tail.
+//  - Arithmetic is float32 throughout (the JS twin accumulates in float64, so results agree to
+//    float32 rounding, not bit for bit), except the softmax normaliser, summed in float64.
+//  - Nothing here allocates, and the module has NO data segment and no start function: it must
+//    never write to the memory it imports at instantiation (that memory is a model arena).
+//    That is why `Mathf.exp` (which reads lookup tables stored in linear memory) is not used:
+//    `expv` below is a polynomial exp computed in registers.
+//  - Plain loads and stores: concurrent calls on shared rows race benignly (HOGWILD).
+
+// ---------------------------------------------------------------------------------------------
+// helpers
+
+// @ts-ignore: decorator
+@inline function hsum(v: v128): f32 {
+  return (f32x4.extract_lane(v, 0) + f32x4.extract_lane(v, 2)) +
+    (f32x4.extract_lane(v, 1) + f32x4.extract_lane(v, 3));
+}
+
+/** sum_i a[i] * b[i], 4 independent accumulators over 16 floats a step, then 4 a step, then scalar. */
+// @ts-ignore: decorator
+@inline function dotImpl(a: usize, b: usize, n: i32): f32 {
+  let s0 = f32x4.splat(0);
+  let s1 = f32x4.splat(0);
+  let s2 = f32x4.splat(0);
+  let s3 = f32x4.splat(0);
+  let i: i32 = 0;
+  for (; i + 16 <= n; i += 16) {
+    s0 = f32x4.add(s0, f32x4.mul(v128.load(a, 0, 4), v128.load(b, 0, 4)));
+    s1 = f32x4.add(s1, f32x4.mul(v128.load(a, 16, 4), v128.load(b, 16, 4)));
+    s2 = f32x4.add(s2, f32x4.mul(v128.load(a, 32, 4), v128.load(b, 32, 4)));
+    s3 = f32x4.add(s3, f32x4.mul(v128.load(a, 48, 4), v128.load(b, 48, 4)));
+    a += 64;
+    b += 64;
+  }
+  for (; i + 4 <= n; i += 4) {
+    s0 = f32x4.add(s0, f32x4.mul(v128.load(a, 0, 4), v128.load(b, 0, 4)));
+    a += 16;
+    b += 16;
+  }
+  let s = hsum(f32x4.add(f32x4.add(s0, s1), f32x4.add(s2, s3)));
+  for (; i < n; i++) {
+    s += load<f32>(a) * load<f32>(b);
+    a += 4;
+    b += 4;
+  }
+  return s;
+}
+
+/** y[i] += alpha * x[i] */
+// @ts-ignore: decorator
+@inline function axpyImpl(alpha: f32, x: usize, y: usize, n: i32): void {
+  const av = f32x4.splat(alpha);
+  let i: i32 = 0;
+  for (; i + 8 <= n; i += 8) {
+    v128.store(y, f32x4.add(v128.load(y, 0, 4), f32x4.mul(av, v128.load(x, 0, 4))), 0, 4);
+    v128.store(y, f32x4.add(v128.load(y, 16, 4), f32x4.mul(av, v128.load(x, 16, 4))), 16, 4);
+    x += 32;
+    y += 32;
+  }
+  for (; i + 4 <= n; i += 4) {
+    v128.store(y, f32x4.add(v128.load(y, 0, 4), f32x4.mul(av, v128.load(x, 0, 4))), 0, 4);
+    x += 16;
+    y += 16;
+  }
+  for (; i < n; i++) {
+    store<f32>(y, load<f32>(y) + alpha * load<f32>(x));
+    x += 4;
+    y += 4;
+  }
+}
+
+// Software prefetch. Random rows of a big matrix come from DRAM, and one row's dot product is
+// enough work to fill the out-of-order window, so row-at-a-time code has about one row in
+// flight (measured here: ~7.5 M rows/s for 128-float rows). WebAssembly has no prefetch
+// instruction; instead each row loop runs in groups of rows: first touch (one dropped load per
+// 64-byte line) every row of the NEXT group, all independent loads, then compute the current
+// group, whose lines were touched one group earlier (~17 M rows/s). A group spans about
+// PF_BYTES bytes of rows over all the matrices a kernel streams (W, or W M V G for Adam).
+// @ts-ignore: decorator
+@inline const PF_BYTES: i32 = 8192;
+// @ts-ignore: decorator
+@inline const PF_MAX_ROWS: i32 = 16;
+
+/** Rows per prefetch group when each row streams `bytesPerRow` bytes (all matrices together). */
+// @ts-ignore: decorator
+@inline function groupRows(bytesPerRow: i32): i32 {
+  return bytesPerRow <= 0 ? PF_MAX_ROWS : max(1, min(PF_MAX_ROWS, PF_BYTES / bytesPerRow));
+}
+
+/** Start loading the cache lines of [p, p + bytes): one load per 64-byte line, value dropped. */
+// @ts-ignore: decorator
+@inline function touch(p: usize, bytes: usize): void {
+  if (bytes == 0) return;
+  const last = p + bytes - 1;
+  for (; p < last; p += 64) load<u8>(p);
+  load<u8>(last);
+}
+
+/** byte offset of row rows[i] of a (_, n) float32 matrix */
+// @ts-ignore: decorator
+@inline function rowOff(rows: usize, i: i32, n: i32): usize {
+  return (<usize>load<i32>(rows + (<usize>i << 2)) * <usize>n) << 2;
+}
+
+/** byte address of row r of a (rows, n) float32 matrix at base */
+// @ts-ignore: decorator
+@inline function rowAddr(base: usize, r: i32, n: i32): usize {
+  return base + ((<usize>r * <usize>n) << 2);
+}
+
+// ---------------------------------------------------------------------------------------------
+// kernels
+
+/** sum_i a[i] * b[i], i < n */
+export function dot(a: usize, b: usize, n: i32): f32 {
+  return dotImpl(a, b, n);
+}
+
+/** y[i] += alpha * x[i], i < n */
+export function axpy(alpha: f32, x: usize, y: usize, n: i32): void {
+  axpyImpl(alpha, x, y, n);
+}
+
+/** out[i] = bias[r] + dot(W[r*n ..), x), r = rows[i], i < nRows */
+export function dotRows(
+  W: usize, bias: usize, n: i32,
+  rows: usize, nRows: i32,
+  x: usize, out: usize,
+): void {
+  const rowBytes = <usize>n << 2;
+  const group = groupRows(n << 2);
+  // the first pass only touches group 0
+  for (let g: i32 = -group; g < nRows; g += group) {
+    const gEnd = min(g + group, nRows);
+    const nEnd = min(gEnd + group, nRows);
+    for (let j = gEnd; j < nEnd; j++) touch(W + rowOff(rows, j, n), rowBytes);
+    for (let i = max(g, 0); i < gEnd; i++) {
+      const r = load<i32>(rows + (<usize>i << 2));
+      store<f32>(out + (<usize>i << 2), dotImpl(rowAddr(W, r, n), x, n) + load<f32>(bias + (<usize>r << 2)));
+    }
+  }
+}
+
+/**
+ * Backward of dotRows. For i < nRows, r = rows[i], g = grad[i] (skipped when g == 0):
+ *   dx += g * W[r]  (only when hasDx != 0);  G[r] += g * x;  gBias[r] += g
+ */
+export function rowsBackward(
+  W: usize, G: usize, gBias: usize, n: i32,
+  rows: usize, nRows: i32,
+  grad: usize, x: usize,
+  dx: usize, hasDx: i32,
+): void {
+  const rowBytes = <usize>n << 2;
+  const group = groupRows(hasDx != 0 ? n << 3 : n << 2);
+  // the first pass only touches group 0
+  for (let gi: i32 = -group; gi < nRows; gi += group) {
+    const gEnd = min(gi + group, nRows);
+    const nEnd = min(gEnd + group, nRows);
+    for (let j = gEnd; j < nEnd; j++) {
+      const off = rowOff(rows, j, n);
+      touch(G + off, rowBytes);
+      if (hasDx != 0) touch(W + off, rowBytes);
+    }
+    for (let i = max(gi, 0); i < gEnd; i++) {
+      const g = load<f32>(grad + (<usize>i << 2));
+      if (g == 0) continue;
+      const r = load<i32>(rows + (<usize>i << 2));
+      const off = (<usize>r * <usize>n) << 2;
+      if (hasDx != 0) {
+        // fused: one pass over the row updates both dx and G
+        const gv = f32x4.splat(g);
+        let w = W + off;
+        let gr = G + off;
+        let xp = x;
+        let d = dx;
+        let k: i32 = 0;
+        for (; k + 4 <= n; k += 4) {
+          v128.store(d, f32x4.add(v128.load(d, 0, 4), f32x4.mul(gv, v128.load(w, 0, 4))), 0, 4);
+          v128.store(gr, f32x4.add(v128.load(gr, 0, 4), f32x4.mul(gv, v128.load(xp, 0, 4))), 0, 4);
+          w += 16;
+          gr += 16;
+          xp += 16;
+          d += 16;
+        }
+        for (; k < n; k++) {
+          store<f32>(d, load<f32>(d) + g * load<f32>(w));
+          store<f32>(gr, load<f32>(gr) + g * load<f32>(xp));
+          w += 4;
+          gr += 4;
+          xp += 4;
+          d += 4;
+        }
+      } else {
+        axpyImpl(g, x, G + off, n);
+      }
+      const bp = gBias + (<usize>r << 2);
+      store<f32>(bp, load<f32>(bp) + g);
+    }
+  }
+}
+
+/**
+ * Forward of the feature-major sparse input layer, over nnz = end - start non-zeros
+ * (idx and val already point at element `start`):
+ *   out[j] = bias[j] + sum_k val[k] * W[idx[k]*nOut + j],  j < nOut
+ * Blocks of 16 outputs stay in registers while the nnz rows stream past.
+ */
+export function sparseInputForward(
+  W: usize, bias: usize, nOut: i32,
+  idx: usize, val: usize, nnz: i32,
+  out: usize,
+): void {
+  // Touch every row first (nnz independent row loads, ~75 x 512 bytes for Amazon-670K), then
+  // sum them block by block from cache.
+  const rowBytes = <usize>nOut << 2;
+  for (let k: i32 = 0; k < nnz; k++) touch(W + rowOff(idx, k, nOut), rowBytes);
+  let j: i32 = 0;
+  for (; j + 16 <= nOut; j += 16) {
+    const jb = <usize>j << 2;
+    let a0 = v128.load(bias + jb, 0, 4);
+    let a1 = v128.load(bias + jb, 16, 4);
+    let a2 = v128.load(bias + jb, 32, 4);
+    let a3 = v128.load(bias + jb, 48, 4);
+    for (let k: i32 = 0; k < nnz; k++) {
+      const ko = <usize>k << 2;
+      const v = f32x4.splat(load<f32>(val + ko));
+      const p = rowAddr(W, load<i32>(idx + ko), nOut) + jb;
+      a0 = f32x4.add(a0, f32x4.mul(v, v128.load(p, 0, 4)));
+      a1 = f32x4.add(a1, f32x4.mul(v, v128.load(p, 16, 4)));
+      a2 = f32x4.add(a2, f32x4.mul(v, v128.load(p, 32, 4)));
+      a3 = f32x4.add(a3, f32x4.mul(v, v128.load(p, 48, 4)));
+    }
+    v128.store(out + jb, a0, 0, 4);
+    v128.store(out + jb, a1, 16, 4);
+    v128.store(out + jb, a2, 32, 4);
+    v128.store(out + jb, a3, 48, 4);
+  }
+  for (; j + 4 <= nOut; j += 4) {
+    const jb = <usize>j << 2;
+    let a0 = v128.load(bias + jb, 0, 4);
+    for (let k: i32 = 0; k < nnz; k++) {
+      const ko = <usize>k << 2;
+      const v = f32x4.splat(load<f32>(val + ko));
+      a0 = f32x4.add(a0, f32x4.mul(v, v128.load(rowAddr(W, load<i32>(idx + ko), nOut) + jb, 0, 4)));
+    }
+    v128.store(out + jb, a0, 0, 4);
+  }
+  for (; j < nOut; j++) {
+    const jb = <usize>j << 2;
+    let a = load<f32>(bias + jb);
+    for (let k: i32 = 0; k < nnz; k++) {
+      const ko = <usize>k << 2;
+      a += load<f32>(val + ko) * load<f32>(rowAddr(W, load<i32>(idx + ko), nOut) + jb);
+    }
+    store<f32>(out + jb, a);
+  }
+}
+
+/**
+ * Backward of sparseInputForward (idx and val already point at element `start`):
+ *   gBias[j] += delta[j];  G[idx[k]*nOut + j] += val[k] * delta[j]
+ */
+export function sparseInputBackward(
+  G: usize, gBias: usize, nOut: i32,
+  idx: usize, val: usize, nnz: i32,
+  delta: usize,
+): void {
+  axpyImpl(1, delta, gBias, nOut);
+  const rowBytes = <usize>nOut << 2;
+  const group = groupRows(nOut << 2);
+  // the first pass only touches group 0
+  for (let g: i32 = -group; g < nnz; g += group) {
+    const gEnd = min(g + group, nnz);
+    const nEnd = min(gEnd + group, nnz);
+    for (let j = gEnd; j < nEnd; j++) touch(G + rowOff(idx, j, nOut), rowBytes);
+    for (let k = max(g, 0); k < gEnd; k++) {
+      axpyImpl(load<f32>(val + (<usize>k << 2)), delta, G + rowOff(idx, k, nOut), nOut);
+    }
+  }
+}
+
+/**
+ * Lazy Adam over touched rows, then zero their gradients (c1 = 1 - b1, c2 = 1 - b2):
+ *   m = b1 m + c1 g;  v = b2 v + c2 g g;  w -= lrT m / (sqrt(v) + eps);  g = 0
+ */
+export function adamRows(
+  W: usize, M: usize, V: usize, G: usize, n: i32,
+  rows: usize, nRows: i32,
+  lrT: f32, b1: f32, c1: f32, b2: f32, c2: f32, eps: f32,
+): void {
+  const rowBytes = <usize>n << 2;
+  const group = groupRows(n << 4);
+  // the first pass only touches group 0
+  for (let gi: i32 = -group; gi < nRows; gi += group) {
+    const gEnd = min(gi + group, nRows);
+    const nEnd = min(gEnd + group, nRows);
+    for (let j = gEnd; j < nEnd; j++) {
+      const off = rowOff(rows, j, n);
+      touch(W + off, rowBytes);
+      touch(M + off, rowBytes);
+      touch(V + off, rowBytes);
+      touch(G + off, rowBytes);
+    }
+    for (let i = max(gi, 0); i < gEnd; i++) adamRow(W, M, V, G, rowOff(rows, i, n), n, lrT, b1, c1, b2, c2, eps);
+  }
+}
+
+// @ts-ignore: decorator
+@inline function adamRow(
+  W: usize, M: usize, V: usize, G: usize, off: usize, n: i32,
+  lrT: f32, b1: f32, c1: f32, b2: f32, c2: f32, eps: f32,
+): void {
+  const vb1 = f32x4.splat(b1);
+  const vc1 = f32x4.splat(c1);
+  const vb2 = f32x4.splat(b2);
+  const vc2 = f32x4.splat(c2);
+  const vlr = f32x4.splat(lrT);
+  const veps = f32x4.splat(eps);
+  const zero = f32x4.splat(0);
+  let w = W + off;
+  let m = M + off;
+  let v = V + off;
+  let g = G + off;
+  let k: i32 = 0;
+  for (; k + 4 <= n; k += 4) {
+    const gv = v128.load(g, 0, 4);
+    const mv = f32x4.add(f32x4.mul(vb1, v128.load(m, 0, 4)), f32x4.mul(vc1, gv));
+    const vv = f32x4.add(f32x4.mul(vb2, v128.load(v, 0, 4)), f32x4.mul(f32x4.mul(vc2, gv), gv));
+    v128.store(m, mv, 0, 4);
+    v128.store(v, vv, 0, 4);
+    const step = f32x4.div(f32x4.mul(vlr, mv), f32x4.add(f32x4.sqrt(vv), veps));
+    v128.store(w, f32x4.sub(v128.load(w, 0, 4), step), 0, 4);
+    v128.store(g, zero, 0, 4);
+    w += 16;
+    m += 16;
+    v += 16;
+    g += 16;
+  }
+  for (; k < n; k++) {
+    const gs = load<f32>(g);
+    const ms = b1 * load<f32>(m) + c1 * gs;
+    const vs = b2 * load<f32>(v) + c2 * gs * gs;
+    store<f32>(m, ms);
+    store<f32>(v, vs);
+    store<f32>(w, load<f32>(w) - (lrT * ms) / (sqrt<f32>(vs) + eps));
+    store<f32>(g, 0);
+    w += 4;
+    m += 4;
+    v += 4;
+    g += 4;
+  }
+}
+
+/** Plain SGD over touched rows, then zero their gradients: w -= lr g; g = 0 */
+export function sgdRows(
+  W: usize, G: usize, n: i32,
+  rows: usize, nRows: i32,
+  lr: f32,
+): void {
+  const rowBytes = <usize>n << 2;
+  const group = groupRows(n << 3);
+  // the first pass only touches group 0
+  for (let gi: i32 = -group; gi < nRows; gi += group) {
+    const gEnd = min(gi + group, nRows);
+    const nEnd = min(gEnd + group, nRows);
+    for (let j = gEnd; j < nEnd; j++) {
+      const off = rowOff(rows, j, n);
+      touch(W + off, rowBytes);
+      touch(G + off, rowBytes);
+    }
+    for (let i = max(gi, 0); i < gEnd; i++) sgdRow(W, G, rowOff(rows, i, n), n, lr);
+  }
+}
+
+// @ts-ignore: decorator
+@inline function sgdRow(W: usize, G: usize, off: usize, n: i32, lr: f32): void {
+  const vlr = f32x4.splat(lr);
+  const zero = f32x4.splat(0);
+  let w = W + off;
+  let g = G + off;
+  let k: i32 = 0;
+  for (; k + 4 <= n; k += 4) {
+    v128.store(w, f32x4.sub(v128.load(w, 0, 4), f32x4.mul(vlr, v128.load(g, 0, 4))), 0, 4);
+    v128.store(g, zero, 0, 4);
+    w += 16;
+    g += 16;
+  }
+  for (; k < n; k++) {
+    store<f32>(w, load<f32>(w) - lr * load<f32>(g));
+    store<f32>(g, 0);
+    w += 4;
+    g += 4;
+  }
+}
+
+/** x[i] = max(0, x[i]); NaN and -0 become +0 (as `!(x > 0) -> 0` in the JS twin) */
+export function relu(x: usize, n: i32): void {
+  const zero = f32x4.splat(0);
+  let i: i32 = 0;
+  for (; i + 4 <= n; i += 4) {
+    const v = v128.load(x, 0, 4);
+    v128.store(x, v128.and(v, f32x4.gt(v, zero)), 0, 4);
+    x += 16;
+  }
+  for (; i < n; i++) {
+    if (!(load<f32>(x) > 0)) store<f32>(x, 0);
+    x += 4;
+  }
+}
+
+/** max of x[0 .. n), NaNs ignored, -Infinity when n == 0 (first step of softmax) */
+export function vmax(x: usize, n: i32): f32 {
+  let m0 = f32x4.splat(-Infinity);
+  let m1 = f32x4.splat(-Infinity);
+  let i: i32 = 0;
+  for (; i + 8 <= n; i += 8) {
+    // pmax(a, b) = a < b ? b : a: a NaN in x never replaces the running max
+    m0 = f32x4.pmax(m0, v128.load(x, 0, 4));
+    m1 = f32x4.pmax(m1, v128.load(x, 16, 4));
+    x += 32;
+  }
+  for (; i + 4 <= n; i += 4) {
+    m0 = f32x4.pmax(m0, v128.load(x, 0, 4));
+    x += 16;
+  }
+  m0 = f32x4.pmax(m0, m1);
+  let mx: f32 = -Infinity;
+  const l0 = f32x4.extract_lane(m0, 0);
+  const l1 = f32x4.extract_lane(m0, 1);
+  const l2 = f32x4.extract_lane(m0, 2);
+  const l3 = f32x4.extract_lane(m0, 3);
+  if (l0 > mx) mx = l0;
+  if (l1 > mx) mx = l1;
+  if (l2 > mx) mx = l2;
+  if (l3 > mx) mx = l3;
+  for (; i < n; i++) {
+    const v = load<f32>(x);
+    if (v > mx) mx = v;
+    x += 4;
+  }
+  return mx;
+}
+
+// exp on 4 lanes (Cephes expf: range reduction by ln 2, degree-5 polynomial, 2^k through the
+// exponent bits); about 1 ulp for x in [-87.3, 88.7]. Below -87.3 the result is 0 (the JS twin
+// gives a denormal < 1.2e-38 there); NaN stays NaN. Only called with x <= 0 (x - max).
+// @ts-ignore: decorator
+@inline function expv(x: v128): v128 {
+  const lo = f32x4.splat(-87.33654);
+  const xc = f32x4.max(x, lo); // max keeps NaN
+  const k = f32x4.nearest(f32x4.mul(xc, f32x4.splat(1.44269504088896341)));
+  let r = f32x4.sub(xc, f32x4.mul(k, f32x4.splat(0.693359375)));
+  r = f32x4.sub(r, f32x4.mul(k, f32x4.splat(-2.12194440e-4)));
+  const z = f32x4.mul(r, r);
+  let p = f32x4.splat(1.9875691500e-4);
+  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(1.3981999507e-3));
+  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(8.3334519073e-3));
+  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(4.1665795894e-2));
+  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(1.6666665459e-1));
+  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(5.0000001201e-1));
+  p = f32x4.add(f32x4.add(f32x4.mul(p, z), r), f32x4.splat(1));
+  const pow2k = i32x4.shl(i32x4.add(i32x4.trunc_sat_f32x4_s(k), i32x4.splat(127)), 23);
+  const e = f32x4.mul(p, pow2k);
+  return v128.andnot(e, f32x4.lt(x, lo));
+}
+
+/**
+ * Second step of softmax: x[i] = exp(x[i] - mx), then x[i] /= sum; returns the sum (float64).
+ * The caller computes the log partition log(sum) + mx.
+ */
+export function softmaxExp(x: usize, n: i32, mx: f32): f64 {
+  const mv = f32x4.splat(mx);
+  let s0 = f64x2.splat(0);
+  let s1 = f64x2.splat(0);
+  let p = x;
+  let i: i32 = 0;
+  for (; i + 4 <= n; i += 4) {
+    const e = expv(f32x4.sub(v128.load(p, 0, 4), mv));
+    v128.store(p, e, 0, 4);
+    s0 = f64x2.add(s0, f64x2.promote_low_f32x4(e));
+    s1 = f64x2.add(s1, f64x2.promote_low_f32x4(v128.shuffle<f32>(e, e, 2, 3, 2, 3)));
+    p += 16;
+  }
+  s0 = f64x2.add(s0, s1);
+  let s: f64 = f64x2.extract_lane(s0, 0) + f64x2.extract_lane(s0, 1);
+  if (i < n) {
+    // tail: pad a vector with -Infinity lanes (exp -> 0) so the same exp is used
+    const t = n - i;
+    let v = f32x4.splat(-Infinity);
+    v = f32x4.replace_lane(v, 0, load<f32>(p));
+    if (t > 1) v = f32x4.replace_lane(v, 1, load<f32>(p, 4));
+    if (t > 2) v = f32x4.replace_lane(v, 2, load<f32>(p, 8));
+    const e = expv(f32x4.sub(v, mv));
+    const e0 = f32x4.extract_lane(e, 0);
+    store<f32>(p, e0);
+    s += <f64>e0;
+    if (t > 1) {
+      const e1 = f32x4.extract_lane(e, 1);
+      store<f32>(p, e1, 4);
+      s += <f64>e1;
+    }
+    if (t > 2) {
+      const e2 = f32x4.extract_lane(e, 2);
+      store<f32>(p, e2, 8);
+      s += <f64>e2;
+    }
+  }
+  const inv = <f32>(1.0 / s);
+  const iv = f32x4.splat(inv);
+  p = x;
+  i = 0;
+  for (; i + 4 <= n; i += 4) {
+    v128.store(p, f32x4.mul(v128.load(p, 0, 4), iv), 0, 4);
+    p += 16;
+  }
+  for (; i < n; i++) {
+    store<f32>(p, load<f32>(p) * inv);
+    p += 4;
+  }
+  return s;
+}

@@ -1,0 +1,214 @@
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { readXcFile } from '../data/xcReader.js';
+import { SlideModel, type EpochSummary, type EvalResult } from '../training/model.js';
+import { configFromFlags, type ConfigFlags } from './configArgs.js';
+import { ProgressReporter } from './progress.js';
+import { writeFileAtomic } from '../util/atomicWrite.js';
+import { majorityBaselineP1 } from '../eval/metrics.js';
+import { saveModel, loadModel, type CheckpointExtra } from '../checkpoint/checkpoint.js';
+import { readVocabDir } from '../checkpoint/vocab.js';
+import { ConfigError } from '../util/errors.js';
+import { buildWordnetDataset, writeWordnetDataset } from '../data/wordnet.js';
+import type { Config } from '../config.js';
+import type { KernelChoice } from '../kernels/index.js';
+import type { XcDataset } from '../data/csr.js';
+
+interface TrainFlags extends ConfigFlags {
+  kernels?: KernelChoice;
+  train: string;
+  test?: string;
+  metricsOut?: string;
+  save?: string;
+  /** checkpoint to --save after every this many batches */
+  saveEvery?: string;
+  /** continue training from this checkpoint */
+  resume?: string;
+  /** features.txt / labels.txt / idf.txt to store in the checkpoint */
+  vocabDir?: string;
+  quiet?: boolean;
+}
+
+/** Options of trainAndReport that concern checkpoints (train and demo). */
+interface CheckpointFlags {
+  save?: string;
+  saveEvery?: string;
+  resume?: string;
+}
+
+function parseSaveEvery(flags: CheckpointFlags): number {
+  if (flags.saveEvery === undefined) return 0;
+  const n = Number(flags.saveEvery);
+  if (!Number.isInteger(n) || n < 1) throw new ConfigError(`--save-every: expected a positive integer (batches), found ${JSON.stringify(flags.saveEvery)}`);
+  if (!flags.save) throw new ConfigError('--save-every needs --save <file> (where to write the checkpoints)');
+  return n;
+}
+
+const log = (s: string): void => {
+  process.stderr.write(s + '\n');
+};
+
+export async function runTrain(flags: TrainFlags): Promise<void> {
+  parseSaveEvery(flags);
+  let extra: CheckpointExtra = flags.vocabDir ? await readVocabDir(flags.vocabDir) : {};
+  let cfg: Config;
+  let resumed: SlideModel | undefined;
+  let epochs: number | undefined;
+  if (flags.resume) {
+    // the checkpoint carries the configuration; only --epochs (the total to reach) applies
+    const loaded = await loadModel(flags.resume, { kernels: flags.kernels ?? 'auto' });
+    resumed = loaded.model;
+    cfg = resumed.config;
+    const { model: _m, ...saved } = loaded;
+    extra = { ...saved, ...extra };
+    const ignored = Object.entries(flags).filter(([k, v]) => v !== undefined && CONFIG_FLAG_NAMES.has(k) && k !== 'epochs').map(([k]) => '--' + k.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase()));
+    if (ignored.length) log(`note: resuming ${flags.resume} with its saved configuration; ignoring ${ignored.join(' ')}`);
+    if (flags.epochs !== undefined) {
+      epochs = Number(flags.epochs);
+      if (!Number.isFinite(epochs) || epochs <= 0) throw new ConfigError(`--epochs: expected a positive number, found ${JSON.stringify(flags.epochs)}`);
+    }
+    log(`resuming ${flags.resume}: ${resumed.epochsDone} epochs and ${resumed.step} batches done${resumed.epochCursor ? ` (mid-epoch, at row ${resumed.epochCursor.position} of ${resumed.epochCursor.rows})` : ''}`);
+  } else {
+    cfg = configFromFlags(flags);
+  }
+  const train = await readXcFile(flags.train);
+  const test = flags.test ? await readXcFile(flags.test) : undefined;
+  await trainAndReport(cfg, train, test, flags, { train: flags.train, test: flags.test, resume: flags.resume }, extra, resumed, epochs);
+}
+
+/** ConfigFlags fields (ignored, except epochs, when resuming). */
+const CONFIG_FLAG_NAMES = new Set(['config', 'epochs', 'batchSize', 'lr', 'hidden', 'seed', 'threads', 'mode', 'family', 'K', 'L', 'inference', 'set']);
+
+/** Train, evaluate, print the summary to stdout, write --metrics-out and --save. Shared by train and demo. */
+async function trainAndReport(
+  cfg: Config,
+  train: XcDataset,
+  test: XcDataset | undefined,
+  flags: { metricsOut?: string; quiet?: boolean; kernels?: KernelChoice } & CheckpointFlags,
+  sources: Record<string, string | undefined>,
+  extra: CheckpointExtra = {},
+  resumed?: SlideModel,
+  targetEpochs?: number,
+): Promise<{ model: SlideModel; final?: EvalResult }> {
+  const saveEvery = parseSaveEvery(flags);
+  if (test && (test.nFeatures !== train.nFeatures || test.nLabels !== train.nLabels)) {
+    log(`note: test header (${test.nFeatures} features, ${test.nLabels} labels) differs from train (${train.nFeatures}, ${train.nLabels}); using the larger`);
+  }
+  const nFeatures = Math.max(train.nFeatures, test?.nFeatures ?? 0);
+  const nLabels = Math.max(train.nLabels, test?.nLabels ?? 0);
+  const t0 = performance.now();
+  const model = resumed ?? new SlideModel({ nFeatures, nLabels, config: cfg, kernels: flags.kernels ?? 'auto' });
+  if (resumed && (nFeatures > model.nFeatures || nLabels > model.nLabels)) {
+    throw new RangeError(`--resume: the data has ${nFeatures} features / ${nLabels} labels; the checkpoint's model has ${model.nFeatures} / ${model.nLabels}`);
+  }
+  const buildSec = (performance.now() - t0) / 1000;
+  log(
+    `model: ${model.nFeatures} features -> ${cfg.hidden.join(' -> ')} -> ${model.nLabels} labels, output ${cfg.output.mode}` +
+      (cfg.output.mode === 'lsh' ? ` (${cfg.output.hash.family} K=${cfg.output.hash.K} L=${cfg.output.hash.L})` : '') +
+      `, ${model.network.parameterCount()} parameters, kernels ${model.kernelsName}, built in ${buildSec.toFixed(2)} s`,
+  );
+  const toRun = (targetEpochs ?? cfg.epochs) - model.epochsDone;
+  log(`data: ${train.n} training points${test ? `, ${test.n} test points` : ''}; ${cfg.epochs} epochs of batch ${cfg.batchSize}${resumed ? `, ${Math.max(0, toRun)} to go` : ''}`);
+  // --save-every: a checkpoint whenever the batch counter reaches a multiple of N (fit awaits
+  // afterBatch after each batch and once more at each epoch's end, with the same counter)
+  let lastSaved = model.step;
+  const afterBatch = saveEvery > 0 && flags.save
+    ? async (m: SlideModel): Promise<void> => {
+        if (m.step % saveEvery !== 0 || m.step === lastSaved) return;
+        await saveModel(m, flags.save!, extra);
+        lastSaved = m.step;
+        if (!flags.quiet) log(`checkpoint at batch ${m.step} written to ${flags.save}`);
+      }
+    : undefined;
+  const progress = new ProgressReporter();
+  const epochs: EpochSummary[] = [];
+  const tTrain = performance.now();
+  if (toRun <= 0) log(`the checkpoint has already trained ${model.epochsDone} of ${targetEpochs ?? cfg.epochs} epochs; nothing to train`);
+  else await model.fit(train, {
+    epochs: toRun,
+    test,
+    afterBatch,
+    onProgress: flags.quiet ? undefined : progress.onProgress,
+    onEpoch: (e) => {
+      epochs.push(e);
+      if (!flags.quiet) progress.onEpoch(e);
+    },
+  });
+  progress.stop();
+  const totalSec = (performance.now() - tTrain) / 1000;
+  const trainSec = epochs.reduce((a, e) => a + e.seconds, 0);
+  const final = epochs.length > 0 ? epochs[epochs.length - 1]?.eval : test ? model.evaluate(test, { inference: cfg.inference }) : undefined;
+  const baseline = test ? majorityBaselineP1(train.labelIdx, nLabels, test.labelPtr, test.labelIdx, test.n) : undefined;
+  const lines: string[] = [];
+  if (epochs.length > 0) lines.push(`trained ${epochs.length} epochs in ${trainSec.toFixed(1)} s (${(epochs.reduce((a, e) => a + e.samplesPerSec * e.seconds, 0) / trainSec).toFixed(0)} samples/s), ${totalSec.toFixed(1)} s with evaluation`);
+  if (final?.exact) lines.push(`test exact inference: P@1 ${final.exact.p1.toFixed(4)}  P@3 ${final.exact.p3.toFixed(4)}  P@5 ${final.exact.p5.toFixed(4)}  nDCG@5 ${final.exact.ndcg5.toFixed(4)}  (${final.exact.seconds.toFixed(1)} s)`);
+  if (final?.lsh) lines.push(`test LSH inference:   P@1 ${final.lsh.p1.toFixed(4)}  P@3 ${final.lsh.p3.toFixed(4)}  P@5 ${final.lsh.p5.toFixed(4)}  nDCG@5 ${final.lsh.ndcg5.toFixed(4)}  (${final.lsh.seconds.toFixed(1)} s, ${final.lsh.avgCandidates.toFixed(0)} candidates/point)`);
+  if (final?.lshRecallOfExactTop5 !== undefined) lines.push(`LSH inference retrieved ${(100 * final.lshRecallOfExactTop5).toFixed(1)}% of exact inference's top-5`);
+  if (baseline) lines.push(`most-frequent-label baseline: P@1 ${baseline.p1.toFixed(4)}`);
+  process.stdout.write(lines.join('\n') + '\n');
+  if (flags.metricsOut) {
+    const json = {
+      sources,
+      data: { nFeatures, nLabels, trainPoints: train.n, testPoints: test?.n ?? 0 },
+      kernels: model.kernelsName,
+      trainSeconds: trainSec,
+      epochs,
+      final: final ?? null,
+      baselineP1: baseline?.p1 ?? null,
+      config: cfg,
+    };
+    writeFileAtomic(flags.metricsOut, JSON.stringify(json, null, 2) + '\n');
+    log(`metrics written to ${flags.metricsOut}`);
+  }
+  if (flags.save) {
+    await saveModel(model, flags.save, extra);
+    log(`model saved to ${flags.save}`);
+  }
+  return { model, final };
+}
+
+export async function runEval(flags: { model: string; test: string; inference: 'lsh' | 'exact' | 'both'; metricsOut?: string }): Promise<void> {
+  const { model } = await loadModel(flags.model);
+  const test = await readXcFile(flags.test);
+  const r = model.evaluate(test, { inference: flags.inference });
+  const out: string[] = [];
+  if (r.exact) out.push(`exact inference: P@1 ${r.exact.p1.toFixed(4)}  P@3 ${r.exact.p3.toFixed(4)}  P@5 ${r.exact.p5.toFixed(4)}  nDCG@5 ${r.exact.ndcg5.toFixed(4)}  (${r.exact.seconds.toFixed(1)} s)`);
+  if (r.lsh) out.push(`LSH inference:   P@1 ${r.lsh.p1.toFixed(4)}  P@3 ${r.lsh.p3.toFixed(4)}  P@5 ${r.lsh.p5.toFixed(4)}  nDCG@5 ${r.lsh.ndcg5.toFixed(4)}  (${r.lsh.seconds.toFixed(1)} s, ${r.lsh.avgCandidates.toFixed(0)} candidates/point)`);
+  if (r.lshRecallOfExactTop5 !== undefined) out.push(`LSH inference retrieved ${(100 * r.lshRecallOfExactTop5).toFixed(1)}% of exact inference's top-5`);
+  process.stdout.write(out.join('\n') + '\n');
+  if (flags.metricsOut) writeFileAtomic(flags.metricsOut, JSON.stringify({ model: flags.model, test: flags.test, ...r }, null, 2) + '\n');
+}
+
+/** Settings of the main job on WordNet (see README: Results). */
+export const DEMO_CONFIG = {
+  hidden: [128],
+  epochs: 5,
+  batchSize: 256,
+  optimizer: { lr: 2e-3 },
+  output: { hash: { family: 'dwta', K: 5, L: 50 }, activeSet: { minActive: 1000 } },
+  rebuild: { schedule: 'exponential', n0: 50, lambda: 0.05 },
+  evalEvery: 1,
+  evalSample: 2000,
+};
+
+export async function runDemo(flags: ConfigFlags & CheckpointFlags & { dataDir: string; metricsOut?: string; quiet?: boolean; kernels?: KernelChoice }): Promise<void> {
+  const cfg = configFromFlags(flags, DEMO_CONFIG);
+  const dir = flags.dataDir;
+  const trainPath = join(dir, 'train.txt');
+  const testPath = join(dir, 'test.txt');
+  let labelNames: string[] | undefined;
+  if (!existsSync(trainPath) || !existsSync(testPath)) {
+    log(`building the WordNet data set into ${dir} (once) ...`);
+    const t0 = performance.now();
+    const ds = await buildWordnetDataset();
+    await writeWordnetDataset(dir, ds);
+    labelNames = ds.labelNames;
+    log(`  ${ds.train.n} train / ${ds.test.n} test points, ${ds.train.nFeatures} features, ${ds.train.nLabels} labels (${((performance.now() - t0) / 1000).toFixed(1)} s)`);
+  }
+  const train = await readXcFile(trainPath);
+  const test = await readXcFile(testPath);
+  void labelNames;
+  // the vocabularies go into a --save checkpoint, so that predict / serve accept text
+  const extra = flags.save && existsSync(join(dir, 'features.txt')) ? await readVocabDir(dir) : {};
+  await trainAndReport(cfg, train, test, flags, { train: trainPath, test: testPath }, extra);
+}

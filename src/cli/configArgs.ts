@@ -1,0 +1,92 @@
+import { readFileSync } from 'node:fs';
+import { mergeConfig, parseConfig, setPath, type Config } from '../config.js';
+import { ConfigError } from '../util/errors.js';
+
+/** Command-line options that map onto configuration fields. */
+export interface ConfigFlags {
+  config?: string;
+  epochs?: string;
+  batchSize?: string;
+  lr?: string;
+  hidden?: string;
+  seed?: string;
+  threads?: string;
+  mode?: string;
+  family?: string;
+  K?: string;
+  L?: string;
+  inference?: string;
+  set?: string[];
+}
+
+const NUMERIC: Record<string, string> = {
+  epochs: 'epochs',
+  batchSize: 'batchSize',
+  lr: 'optimizer.lr',
+  seed: 'seed',
+  threads: 'threads',
+  K: 'output.hash.K',
+  L: 'output.hash.L',
+};
+
+/**
+ * Build the run's configuration: defaults <- base (e.g. a command's preset) <- --config file
+ * <- individual flags <- --set path=value. Validation names the offending field and source.
+ */
+export function configFromFlags(flags: ConfigFlags, base: unknown = {}): Config {
+  let cfg: unknown = base;
+  if (flags.config) {
+    let text: string;
+    try {
+      text = readFileSync(flags.config, 'utf8');
+    } catch (e) {
+      throw new ConfigError(`--config: cannot read ${flags.config}: ${(e as Error).message}`);
+    }
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(text);
+    } catch (e) {
+      throw new ConfigError(`${flags.config}: not valid JSON: ${(e as Error).message}`);
+    }
+    parseConfig(parsed, flags.config); // report file errors against the file's name
+    cfg = mergeConfig(cfg, parsed);
+  }
+  const over: Record<string, unknown> = {};
+  for (const [flag, path] of Object.entries(NUMERIC)) {
+    const v = (flags as Record<string, unknown>)[flag];
+    if (v === undefined) continue;
+    const num = Number(v);
+    if (typeof v !== 'string' || v.trim() === '' || !Number.isFinite(num)) {
+      throw new ConfigError(`--${kebab(flag)}: expected a number, found ${JSON.stringify(v)}`);
+    }
+    setPath(over, path, num);
+  }
+  if (flags.hidden !== undefined) {
+    const parts = flags.hidden.split(',').map((x) => Number(x.trim()));
+    if (parts.length === 0 || parts.some((x) => !Number.isInteger(x) || x <= 0)) {
+      throw new ConfigError(`--hidden: expected comma-separated positive integers, found ${JSON.stringify(flags.hidden)}`);
+    }
+    over.hidden = parts;
+  }
+  if (flags.mode !== undefined) setPath(over, 'output.mode', flags.mode);
+  if (flags.family !== undefined) setPath(over, 'output.hash.family', flags.family);
+  if (flags.inference !== undefined) over.inference = flags.inference;
+  for (const kv of flags.set ?? []) {
+    const eq = kv.indexOf('=');
+    if (eq <= 0) throw new ConfigError(`--set: expected path=value, found ${JSON.stringify(kv)}`);
+    const path = kv.slice(0, eq);
+    const raw = kv.slice(eq + 1);
+    let value: unknown = raw;
+    try {
+      value = JSON.parse(raw);
+    } catch {
+      /* a bare string */
+    }
+    setPath(over, path, value);
+  }
+  return parseConfig(mergeConfig(cfg, over), 'command line');
+}
+
+function kebab(s: string): string {
+  return s.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase());
+}

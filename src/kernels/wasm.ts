@@ -1,0 +1,350 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Kernels } from './types.js';
+
+/**
+ * The WebAssembly SIMD kernels (source: `assembly/kernels.ts`, built into `build/kernels.wasm`
+ * by `scripts/build-wasm.mjs`) behind the `Kernels` interface.
+ *
+ * One compiled WebAssembly.Module per process; one instance per WebAssembly.Memory (a model
+ * shard's arena), since the module imports the memory it works on.
+ *
+ * PRECONDITION (not checked on the hot path): every array passed to a kernel is a view of the
+ * memory the kernels were loaded for. The wrappers only turn (array, elementOffset) into the byte
+ * address `array.byteOffset + 4 * offset`; an array of another buffer silently addresses the
+ * wrong bytes of the arena. A cheap identity test (`array.buffer === memory.buffer`) cannot be
+ * used: growing a shared memory hands out a new SharedArrayBuffer object over the same bytes, so
+ * views made before a growth have a different `.buffer` yet are valid. Use
+ * `loadWasmKernels(memory, { checkViews: true })` (tests, debugging) to assert the precondition,
+ * offsets and row ids on every call.
+ */
+
+/** Raw exports of build/kernels.wasm: byte addresses and element counts. */
+interface KernelExports {
+  dot(a: number, b: number, n: number): number;
+  axpy(alpha: number, x: number, y: number, n: number): void;
+  dotRows(W: number, bias: number, n: number, rows: number, nRows: number, x: number, out: number): void;
+  rowsBackward(
+    W: number, G: number, gBias: number, n: number, rows: number, nRows: number,
+    grad: number, x: number, dx: number, hasDx: number,
+  ): void;
+  sparseInputForward(W: number, bias: number, nOut: number, idx: number, val: number, nnz: number, out: number): void;
+  sparseInputBackward(G: number, gBias: number, nOut: number, idx: number, val: number, nnz: number, delta: number): void;
+  adamRows(
+    W: number, M: number, V: number, G: number, n: number, rows: number, nRows: number,
+    lrT: number, b1: number, c1: number, b2: number, c2: number, eps: number,
+  ): void;
+  sgdRows(W: number, G: number, n: number, rows: number, nRows: number, lr: number): void;
+  relu(x: number, n: number): void;
+  vmax(x: number, n: number): number;
+  softmaxExp(x: number, n: number, mx: number): number;
+}
+
+const EXPORT_NAMES: readonly (keyof KernelExports)[] = [
+  'dot', 'axpy', 'dotRows', 'rowsBackward', 'sparseInputForward', 'sparseInputBackward',
+  'adamRows', 'sgdRows', 'relu', 'vmax', 'softmaxExp',
+];
+
+export interface WasmKernelOptions {
+  /**
+   * A compiled module to instantiate instead of the one read from build/kernels.wasm (e.g. the
+   * module posted to a worker thread: WebAssembly.Module objects are structured-cloneable).
+   */
+  module?: WebAssembly.Module;
+  /**
+   * Assert on every call that each array is a view of the memory and that offsets, lengths and
+   * row ids stay inside their arrays (see `assertViewOf`). Slow; for tests and debugging only.
+   */
+  checkViews?: boolean;
+}
+
+const WASM_FILE = join('build', 'kernels.wasm');
+
+let cachedModule: WebAssembly.Module | undefined;
+let cachedLoadError: Error | undefined;
+const exportsByMemory = new WeakMap<WebAssembly.Memory, KernelExports>();
+const kernelsByMemory = new WeakMap<WebAssembly.Memory, Kernels>();
+
+/**
+ * Where build/kernels.wasm should be: under the package root, found by walking up from this
+ * file to the nearest package.json (this file runs as src/kernels/wasm.ts under tsx and as
+ * dist/src/kernels/wasm.js once compiled).
+ */
+export function wasmKernelsPath(): string {
+  const here = dirname(fileURLToPath(import.meta.url));
+  let dir = here;
+  for (;;) {
+    if (existsSync(join(dir, 'package.json'))) return join(dir, WASM_FILE);
+    const up = dirname(dir);
+    if (up === dir) break;
+    dir = up;
+  }
+  // No package.json above (an unusual layout): assume src/kernels or dist/src/kernels.
+  return join(here, '..', '..', WASM_FILE);
+}
+
+/** The compiled kernels module, read and compiled once per process (per thread). */
+export function wasmKernelsModule(): WebAssembly.Module {
+  if (cachedModule !== undefined) return cachedModule;
+  if (cachedLoadError !== undefined) throw cachedLoadError;
+  const path = wasmKernelsPath();
+  try {
+    if (!existsSync(path)) {
+      throw new Error(`WebAssembly kernels not found at ${path}: run \`npm run build\` (or \`node scripts/build-wasm.mjs\`) to build them`);
+    }
+    const bytes = readFileSync(path);
+    try {
+      cachedModule = new WebAssembly.Module(bytes);
+    } catch (e) {
+      throw new Error(`WebAssembly kernels at ${path} do not compile (${(e as Error).message}); rebuild them with \`npm run build\``);
+    }
+    return cachedModule;
+  } catch (e) {
+    cachedLoadError = e as Error;
+    throw cachedLoadError;
+  }
+}
+
+function instantiate(memory: WebAssembly.Memory, module: WebAssembly.Module): KernelExports {
+  if (!(memory.buffer instanceof SharedArrayBuffer)) {
+    throw new TypeError(
+      'WebAssembly kernels: the memory must be shared (new WebAssembly.Memory({ initial, maximum, shared: true }), as Arena makes it)',
+    );
+  }
+  let instance: WebAssembly.Instance;
+  try {
+    instance = new WebAssembly.Instance(module, {
+      env: {
+        memory,
+        abort: (): never => {
+          throw new Error('WebAssembly kernels: abort');
+        },
+      },
+    });
+  } catch (e) {
+    throw new Error(`WebAssembly kernels: cannot instantiate on this memory (${(e as Error).message})`);
+  }
+  const ex = instance.exports as unknown as KernelExports;
+  for (const name of EXPORT_NAMES) {
+    if (typeof ex[name] !== 'function') {
+      throw new Error(`WebAssembly kernels: export ${name} missing from ${wasmKernelsPath()}; rebuild with \`npm run build\``);
+    }
+  }
+  return ex;
+}
+
+/**
+ * Kernels running WebAssembly SIMD on `memory`. Every array passed to them must be a view of
+ * `memory` (see the precondition above). Instances are cached per memory; throws (with a hint)
+ * when build/kernels.wasm is missing or the memory is not shared.
+ */
+export function loadWasmKernels(memory: WebAssembly.Memory, options: WasmKernelOptions = {}): Kernels {
+  if (!options.checkViews && options.module === undefined) {
+    const cached = kernelsByMemory.get(memory);
+    if (cached !== undefined) return cached;
+  }
+  let ex: KernelExports;
+  if (options.module !== undefined) {
+    ex = instantiate(memory, options.module);
+  } else {
+    const cached = exportsByMemory.get(memory);
+    if (cached !== undefined) {
+      ex = cached;
+    } else {
+      ex = instantiate(memory, wasmKernelsModule());
+      exportsByMemory.set(memory, ex);
+    }
+  }
+  const kernels = wrap(ex);
+  if (options.checkViews) return checked(memory, kernels);
+  if (options.module === undefined) kernelsByMemory.set(memory, kernels);
+  return kernels;
+}
+
+/** (array, element offset) -> byte address. */
+function wrap(ex: KernelExports): Kernels {
+  return {
+    name: 'wasm',
+
+    dot(a, aOff, b, bOff, n) {
+      return ex.dot(a.byteOffset + 4 * aOff, b.byteOffset + 4 * bOff, n);
+    },
+
+    axpy(alpha, x, xOff, y, yOff, n) {
+      ex.axpy(alpha, x.byteOffset + 4 * xOff, y.byteOffset + 4 * yOff, n);
+    },
+
+    dotRows(W, bias, n, rows, rowsOff, nRows, x, xOff, out, outOff) {
+      ex.dotRows(
+        W.byteOffset, bias.byteOffset, n,
+        rows.byteOffset + 4 * rowsOff, nRows,
+        x.byteOffset + 4 * xOff, out.byteOffset + 4 * outOff,
+      );
+    },
+
+    rowsBackward(W, G, gBias, n, rows, rowsOff, nRows, grad, gradOff, x, xOff, dx, dxOff) {
+      ex.rowsBackward(
+        W.byteOffset, G.byteOffset, gBias.byteOffset, n,
+        rows.byteOffset + 4 * rowsOff, nRows,
+        grad.byteOffset + 4 * gradOff, x.byteOffset + 4 * xOff,
+        dx === null ? 0 : dx.byteOffset + 4 * dxOff, dx === null ? 0 : 1,
+      );
+    },
+
+    sparseInputForward(W, bias, nOut, idx, val, start, end, out, outOff) {
+      ex.sparseInputForward(
+        W.byteOffset, bias.byteOffset, nOut,
+        idx.byteOffset + 4 * start, val.byteOffset + 4 * start, end - start,
+        out.byteOffset + 4 * outOff,
+      );
+    },
+
+    sparseInputBackward(G, gBias, nOut, idx, val, start, end, delta, deltaOff) {
+      ex.sparseInputBackward(
+        G.byteOffset, gBias.byteOffset, nOut,
+        idx.byteOffset + 4 * start, val.byteOffset + 4 * start, end - start,
+        delta.byteOffset + 4 * deltaOff,
+      );
+    },
+
+    adamRows(W, M, V, G, n, rows, rowsOff, nRows, lrT, b1, b2, eps) {
+      ex.adamRows(
+        W.byteOffset, M.byteOffset, V.byteOffset, G.byteOffset, n,
+        rows.byteOffset + 4 * rowsOff, nRows,
+        lrT, b1, 1 - b1, b2, 1 - b2, eps,
+      );
+    },
+
+    sgdRows(W, G, n, rows, rowsOff, nRows, lr) {
+      ex.sgdRows(W.byteOffset, G.byteOffset, n, rows.byteOffset + 4 * rowsOff, nRows, lr);
+    },
+
+    relu(x, off, n) {
+      ex.relu(x.byteOffset + 4 * off, n);
+    },
+
+    softmax(x, off, n) {
+      const p = x.byteOffset + 4 * off;
+      const mx = ex.vmax(p, n);
+      return Math.log(ex.softmaxExp(p, n, mx)) + mx;
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Debug checks
+
+/**
+ * Throws unless `arr` is a view of `memory` (debug helper: see the precondition above).
+ * A view made before the memory grew has another `.buffer` object than `memory.buffer` but the
+ * same bytes, so when the buffers differ this probes: it flips one word through `arr`, looks for
+ * the change through `memory.buffer`, and restores it. Not for use while other threads write the
+ * same word (the probe is a brief write).
+ */
+export function assertViewOf(memory: WebAssembly.Memory, arr: Float32Array | Int32Array, what = 'array'): void {
+  const buf = memory.buffer;
+  if (arr.byteOffset + arr.byteLength > buf.byteLength) {
+    throw new RangeError(`${what}: bytes [${arr.byteOffset}, ${arr.byteOffset + arr.byteLength}) lie outside the memory (${buf.byteLength} bytes)`);
+  }
+  if (arr.buffer === buf) return;
+  if (!(arr.buffer instanceof SharedArrayBuffer)) {
+    throw new TypeError(`${what} is not a view of the kernels' WebAssembly.Memory (its buffer is not shared); carve it from the model's Arena`);
+  }
+  if (arr.length === 0) return;
+  const mine = new Int32Array(arr.buffer, arr.byteOffset, 1);
+  const theirs = new Int32Array(buf, arr.byteOffset, 1);
+  const saved = mine[0]!;
+  const flipped = saved ^ 0x5a5a5a5a;
+  mine[0] = flipped;
+  const seen = theirs[0] === flipped;
+  mine[0] = saved;
+  if (!seen) {
+    throw new TypeError(`${what} is not a view of the kernels' WebAssembly.Memory (another SharedArrayBuffer); carve it from the model's Arena`);
+  }
+}
+
+function assertRange(arr: Float32Array | Int32Array, off: number, n: number, what: string): void {
+  if (!Number.isInteger(off) || !Number.isInteger(n) || off < 0 || n < 0 || off + n > arr.length) {
+    throw new RangeError(`${what}: elements [${off}, ${off}+${n}) outside an array of length ${arr.length}`);
+  }
+}
+
+function assertRows(rows: Int32Array, rowsOff: number, nRows: number, nMatrixRows: number, what: string): void {
+  assertRange(rows, rowsOff, nRows, `${what} rows`);
+  for (let i = rowsOff; i < rowsOff + nRows; i++) {
+    const r = rows[i]!;
+    if (r < 0 || r >= nMatrixRows) throw new RangeError(`${what}: rows[${i}] = ${r} outside [0, ${nMatrixRows})`);
+  }
+}
+
+function matrixRows(W: Float32Array, n: number): number {
+  return n > 0 ? Math.floor(W.length / n) : 0;
+}
+
+/** `k` with the precondition, offsets and row ids asserted before every call. */
+function checked(memory: WebAssembly.Memory, k: Kernels): Kernels {
+  const v = (arr: Float32Array | Int32Array, what: string): void => assertViewOf(memory, arr, what);
+  return {
+    name: k.name,
+    dot(a, aOff, b, bOff, n) {
+      v(a, 'dot a'); v(b, 'dot b');
+      assertRange(a, aOff, n, 'dot a'); assertRange(b, bOff, n, 'dot b');
+      return k.dot(a, aOff, b, bOff, n);
+    },
+    axpy(alpha, x, xOff, y, yOff, n) {
+      v(x, 'axpy x'); v(y, 'axpy y');
+      assertRange(x, xOff, n, 'axpy x'); assertRange(y, yOff, n, 'axpy y');
+      k.axpy(alpha, x, xOff, y, yOff, n);
+    },
+    dotRows(W, bias, n, rows, rowsOff, nRows, x, xOff, out, outOff) {
+      v(W, 'dotRows W'); v(bias, 'dotRows bias'); v(rows, 'dotRows rows'); v(x, 'dotRows x'); v(out, 'dotRows out');
+      assertRows(rows, rowsOff, nRows, Math.min(matrixRows(W, n), bias.length), 'dotRows');
+      assertRange(x, xOff, n, 'dotRows x'); assertRange(out, outOff, nRows, 'dotRows out');
+      k.dotRows(W, bias, n, rows, rowsOff, nRows, x, xOff, out, outOff);
+    },
+    rowsBackward(W, G, gBias, n, rows, rowsOff, nRows, grad, gradOff, x, xOff, dx, dxOff) {
+      v(W, 'rowsBackward W'); v(G, 'rowsBackward G'); v(gBias, 'rowsBackward gBias'); v(rows, 'rowsBackward rows');
+      v(grad, 'rowsBackward grad'); v(x, 'rowsBackward x');
+      if (dx !== null) { v(dx, 'rowsBackward dx'); assertRange(dx, dxOff, n, 'rowsBackward dx'); }
+      assertRows(rows, rowsOff, nRows, Math.min(matrixRows(W, n), matrixRows(G, n), gBias.length), 'rowsBackward');
+      assertRange(grad, gradOff, nRows, 'rowsBackward grad'); assertRange(x, xOff, n, 'rowsBackward x');
+      k.rowsBackward(W, G, gBias, n, rows, rowsOff, nRows, grad, gradOff, x, xOff, dx, dxOff);
+    },
+    sparseInputForward(W, bias, nOut, idx, val, start, end, out, outOff) {
+      v(W, 'sparseInputForward W'); v(bias, 'sparseInputForward bias'); v(idx, 'sparseInputForward idx');
+      v(val, 'sparseInputForward val'); v(out, 'sparseInputForward out');
+      assertRows(idx, start, end - start, matrixRows(W, nOut), 'sparseInputForward idx');
+      assertRange(val, start, end - start, 'sparseInputForward val');
+      assertRange(bias, 0, nOut, 'sparseInputForward bias'); assertRange(out, outOff, nOut, 'sparseInputForward out');
+      k.sparseInputForward(W, bias, nOut, idx, val, start, end, out, outOff);
+    },
+    sparseInputBackward(G, gBias, nOut, idx, val, start, end, delta, deltaOff) {
+      v(G, 'sparseInputBackward G'); v(gBias, 'sparseInputBackward gBias'); v(idx, 'sparseInputBackward idx');
+      v(val, 'sparseInputBackward val'); v(delta, 'sparseInputBackward delta');
+      assertRows(idx, start, end - start, matrixRows(G, nOut), 'sparseInputBackward idx');
+      assertRange(val, start, end - start, 'sparseInputBackward val');
+      assertRange(gBias, 0, nOut, 'sparseInputBackward gBias'); assertRange(delta, deltaOff, nOut, 'sparseInputBackward delta');
+      k.sparseInputBackward(G, gBias, nOut, idx, val, start, end, delta, deltaOff);
+    },
+    adamRows(W, M, V, G, n, rows, rowsOff, nRows, lrT, b1, b2, eps) {
+      v(W, 'adamRows W'); v(M, 'adamRows M'); v(V, 'adamRows V'); v(G, 'adamRows G'); v(rows, 'adamRows rows');
+      const nr = Math.min(matrixRows(W, n), matrixRows(M, n), matrixRows(V, n), matrixRows(G, n));
+      assertRows(rows, rowsOff, nRows, nr, 'adamRows');
+      k.adamRows(W, M, V, G, n, rows, rowsOff, nRows, lrT, b1, b2, eps);
+    },
+    sgdRows(W, G, n, rows, rowsOff, nRows, lr) {
+      v(W, 'sgdRows W'); v(G, 'sgdRows G'); v(rows, 'sgdRows rows');
+      assertRows(rows, rowsOff, nRows, Math.min(matrixRows(W, n), matrixRows(G, n)), 'sgdRows');
+      k.sgdRows(W, G, n, rows, rowsOff, nRows, lr);
+    },
+    relu(x, off, n) {
+      v(x, 'relu x'); assertRange(x, off, n, 'relu x');
+      k.relu(x, off, n);
+    },
+    softmax(x, off, n) {
+      v(x, 'softmax x'); assertRange(x, off, n, 'softmax x');
+      return k.softmax(x, off, n);
+    },
+  };
+}

@@ -1,0 +1,100 @@
+import type { Arena } from '../util/arena.js';
+import type { Rng } from '../util/rng.js';
+import type { Kernels } from '../kernels/types.js';
+import type { OptimizerConfig } from '../config.js';
+
+/**
+ * The parameters of one layer and their optimizer state, carved from the shard's arena.
+ *
+ *   W:  (rows, cols) row-major; a "row" is the unit of sparse update (a neuron for
+ *       neuron-major layers, an input feature for the feature-major input layer)
+ *   b:  (nOut) bias
+ *   G:  (rows, cols) gradient accumulated over the current batch (rows listed in `touched`)
+ *   gb: (nOut) bias gradient
+ *   M, V, Mb, Vb: Adam moments of W and b (allocated only for Adam)
+ *
+ * Touched rows: a row is marked in `mark` (0/1) the first time a sample of the batch writes
+ * its gradient, and appended to `touched`. Marking uses Atomics.exchange so that with several
+ * worker threads exactly one of them lists the row: the update then visits each row once.
+ */
+export class ParamBlock {
+  readonly W: Float32Array;
+  readonly b: Float32Array;
+  readonly G: Float32Array;
+  readonly gb: Float32Array;
+  readonly M: Float32Array | null;
+  readonly V: Float32Array | null;
+  readonly Mb: Float32Array | null;
+  readonly Vb: Float32Array | null;
+  /** (rows) 1 if the row has gradient this batch */
+  readonly mark: Int32Array;
+  /** (rows) rows with gradient, first counts[0] valid */
+  readonly touched: Int32Array;
+  /** bias entries with gradient: every bias entry of an active neuron; first counts[1] valid */
+  readonly biasMark: Int32Array;
+  readonly biasTouched: Int32Array;
+  /** (2) shared list lengths [touched rows, touched biases], appended with Atomics.add */
+  readonly counts: Int32Array;
+
+  constructor(
+    arena: Arena,
+    readonly rows: number,
+    readonly cols: number,
+    readonly nOut: number,
+    adam: boolean,
+  ) {
+    const n = rows * cols;
+    this.W = arena.f32(n);
+    this.b = arena.f32(nOut);
+    this.G = arena.f32(n);
+    this.gb = arena.f32(nOut);
+    this.M = adam ? arena.f32(n) : null;
+    this.V = adam ? arena.f32(n) : null;
+    this.Mb = adam ? arena.f32(nOut) : null;
+    this.Vb = adam ? arena.f32(nOut) : null;
+    this.mark = arena.i32(rows);
+    this.touched = arena.i32(rows);
+    this.biasMark = arena.i32(nOut);
+    this.biasTouched = arena.i32(nOut);
+    this.counts = arena.i32(2);
+  }
+
+  get touchedCount(): number {
+    return this.counts[0]!;
+  }
+
+  /** Glorot-uniform weights (scaled), zero biases. fanIn/fanOut are the layer's. */
+  init(rng: Rng, fanIn: number, fanOut: number, scale: number): void {
+    const a = scale * Math.sqrt(6 / (fanIn + fanOut));
+    const W = this.W;
+    for (let i = 0; i < W.length; i++) W[i] = (2 * rng.nextFloat() - 1) * a;
+    this.b.fill(0);
+  }
+
+  /** Record that `row` receives gradient in this batch. */
+  touchRow(row: number): void {
+    if (Atomics.exchange(this.mark, row, 1) === 0) this.touched[Atomics.add(this.counts, 0, 1)] = row;
+  }
+
+  touchBias(j: number): void {
+    if (Atomics.exchange(this.biasMark, j, 1) === 0) this.biasTouched[Atomics.add(this.counts, 1, 1)] = j;
+  }
+
+  /** Apply the optimizer to touched rows and biases, zero their gradients and marks. */
+  update(k: Kernels, opt: OptimizerConfig, step: number): void {
+    const n = this.counts[0]!;
+    const nb = this.counts[1]!;
+    if (opt.type === 'adam') {
+      const lrT = (opt.lr * Math.sqrt(1 - Math.pow(opt.beta2, step))) / (1 - Math.pow(opt.beta1, step));
+      k.adamRows(this.W, this.M!, this.V!, this.G, this.cols, this.touched, 0, n, lrT, opt.beta1, opt.beta2, opt.eps);
+      k.adamRows(this.b, this.Mb!, this.Vb!, this.gb, 1, this.biasTouched, 0, nb, lrT, opt.beta1, opt.beta2, opt.eps);
+    } else {
+      k.sgdRows(this.W, this.G, this.cols, this.touched, 0, n, opt.lr);
+      k.sgdRows(this.b, this.gb, 1, this.biasTouched, 0, nb, opt.lr);
+    }
+    for (let i = 0; i < n; i++) this.mark[this.touched[i]!] = 0;
+    for (let i = 0; i < nb; i++) this.biasMark[this.biasTouched[i]!] = 0;
+    this.counts[0] = 0;
+    this.counts[1] = 0;
+  }
+}

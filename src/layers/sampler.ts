@@ -1,0 +1,233 @@
+import type { HashFamily } from '../hashing/types.js';
+import { createHashFamily } from '../hashing/registry.js';
+import { LshTables, type QueryScratch } from '../tables/lshTables.js';
+import type { LayerSampling } from '../config.js';
+import type { Rng } from '../util/rng.js';
+
+/**
+ * LSH sampling of one layer's neurons: a hash family over the layer's input space, L tables
+ * holding every neuron keyed by the hash of its weight row, and the active-set policy that
+ * turns a query into the set of neurons to compute.
+ *
+ * Each thread owns a SamplerScratch (codes, query marks, candidate buffers); the tables are
+ * read-only between rebuilds.
+ */
+export class LshSampler {
+  family: HashFamily;
+  readonly tables: LshTables;
+  readonly K: number;
+  readonly L: number;
+  readonly rangePow: number;
+  /** seeds drawn so far (one per family instance), for checkpoints */
+  familySeed: number;
+
+  constructor(
+    readonly cfg: LayerSampling,
+    readonly nIn: number,
+    readonly nOut: number,
+    rng: Rng,
+  ) {
+    const h = cfg.hash;
+    this.K = h.K;
+    this.L = h.L;
+    this.familySeed = rng.nextU32();
+    this.family = this.makeFamily(this.familySeed);
+    const bits = this.family.bitsPerHash;
+    this.rangePow = h.rangePow > 0 ? h.rangePow : autoRangePow(h.K * bits, nOut);
+    this.tables = new LshTables({
+      L: h.L,
+      K: h.K,
+      bitsPerHash: bits,
+      rangePow: this.rangePow,
+      bucketSize: h.bucketSize,
+      insertion: h.insertion,
+      capacity: nOut,
+      seed: rng.nextU32(),
+    });
+  }
+
+  private makeFamily(seed: number): HashFamily {
+    const h = this.cfg.hash;
+    return createHashFamily(h.family, { dim: this.nIn, numHashes: h.K * h.L, seed, binSize: h.binSize });
+  }
+
+  /** New hash functions (the reference's periodic re-hash); the caller then rebuilds. */
+  redraw(rng: Rng): void {
+    this.familySeed = rng.nextU32();
+    this.family = this.makeFamily(this.familySeed);
+  }
+
+  /**
+   * Use the hash functions drawn from `seed` (restoring a checkpoint: familySeed is all it takes
+   * to rebuild the family). The caller restores or rebuilds the tables.
+   */
+  setFamilySeed(seed: number): void {
+    if (!Number.isInteger(seed) || seed < 0 || seed > 0xffffffff) throw new RangeError(`LshSampler.setFamilySeed: seed must be a 32-bit unsigned integer, got ${seed}`);
+    this.familySeed = seed;
+    this.family = this.makeFamily(seed);
+  }
+
+  /** Re-insert every neuron, keyed by the hash of its weight row W[j*nIn .. +nIn). */
+  rebuild(W: Float32Array, scratch: RebuildScratch): void {
+    const t = this.tables;
+    t.clear();
+    const chunk = scratch.ids.length;
+    const H = this.K * this.L;
+    for (let start = 0; start < this.nOut; start += chunk) {
+      const n = Math.min(chunk, this.nOut - start);
+      for (let i = 0; i < n; i++) scratch.ids[i] = start + i;
+      this.family.hashDense(n, W, start * this.nIn, this.nIn, scratch.codes);
+      t.insert(n, scratch.ids, scratch.codes.subarray(0, n * H));
+    }
+    t.commit();
+  }
+
+  createRebuildScratch(chunk = 4096): RebuildScratch {
+    return { ids: new Int32Array(chunk), codes: new Int32Array(chunk * this.K * this.L) };
+  }
+
+  createScratch(): SamplerScratch {
+    const H = this.K * this.L;
+    return {
+      codes: new Int32Array(H),
+      query: this.tables.createScratch(),
+      cand: new Int32Array(this.nOut),
+      votes: new Int32Array(this.nOut),
+      mark: new Int32Array(this.nOut),
+      stamp: 0,
+    };
+  }
+
+  /**
+   * Build the active set for one input into `out` (capacity nOut); returns its size.
+   * `forced` (the sample's true labels during training) come first and are always kept.
+   * The input is dense x[xOff .. xOff+nIn) or, when `sparseIdx` is given, sparse.
+   */
+  activeSet(
+    s: SamplerScratch,
+    x: Float32Array,
+    xOff: number,
+    forced: Int32Array | null,
+    forcedStart: number,
+    forcedEnd: number,
+    rng: Rng,
+    out: Int32Array,
+  ): number {
+    this.family.hashDenseRow(x, xOff, s.codes, 0);
+    return this.collect(s, forced, forcedStart, forcedEnd, rng, out);
+  }
+
+  /** Same as activeSet for a sparse input (idx/val[start, end)). */
+  activeSetSparse(
+    s: SamplerScratch,
+    idx: Int32Array,
+    val: Float32Array,
+    start: number,
+    end: number,
+    forced: Int32Array | null,
+    forcedStart: number,
+    forcedEnd: number,
+    rng: Rng,
+    out: Int32Array,
+  ): number {
+    this.family.hashSparseRow(idx, val, start, end, s.codes, 0);
+    return this.collect(s, forced, forcedStart, forcedEnd, rng, out);
+  }
+
+  private collect(
+    s: SamplerScratch,
+    forced: Int32Array | null,
+    forcedStart: number,
+    forcedEnd: number,
+    rng: Rng,
+    out: Int32Array,
+  ): number {
+    const nOut = this.nOut;
+    const as = this.cfg.activeSet;
+    const stamp = ++s.stamp;
+    const mark = s.mark;
+    let n = 0;
+    if (forced !== null) {
+      for (let i = forcedStart; i < forcedEnd; i++) {
+        const j = forced[i]!;
+        if (mark[j] !== stamp) {
+          mark[j] = stamp;
+          out[n++] = j;
+        }
+      }
+    }
+    const nForced = n;
+    if (as.policy === 'topk') {
+      const cap = as.maxActive > 0 ? as.maxActive : this.nOut;
+      const want = Math.max(0, cap - nForced);
+      const m = this.tables.topByVotes(s.codes, 0, s.query, want + nForced, s.cand, s.votes);
+      for (let i = 0; i < m && n < cap; i++) {
+        const j = s.cand[i]!;
+        if (mark[j] !== stamp) {
+          mark[j] = stamp;
+          out[n++] = j;
+        }
+      }
+    } else {
+      const m = this.tables.queryUnion(s.codes, 0, s.query, s.cand, 0, nOut);
+      const cap = as.maxActive > 0 ? Math.max(as.maxActive, nForced) : nOut;
+      for (let i = 0; i < m && n < cap; i++) {
+        const j = s.cand[i]!;
+        if (mark[j] !== stamp) {
+          mark[j] = stamp;
+          out[n++] = j;
+        }
+      }
+    }
+    // Random padding up to minActive (the reference pads small candidate sets with random
+    // neurons, so that the softmax always sees negatives). Seeded, unlike the reference.
+    const target = Math.min(as.minActive, nOut);
+    if (n < target) {
+      if (target * 2 > nOut) {
+        // dense-ish: walk all neurons from a random start instead of rejection sampling
+        const s0 = rng.nextInt(nOut);
+        for (let i = 0; i < nOut && n < target; i++) {
+          let j = s0 + i;
+          if (j >= nOut) j -= nOut;
+          if (mark[j] !== stamp) {
+            mark[j] = stamp;
+            out[n++] = j;
+          }
+        }
+      } else {
+        while (n < target) {
+          const j = rng.nextInt(nOut);
+          if (mark[j] !== stamp) {
+            mark[j] = stamp;
+            out[n++] = j;
+          }
+        }
+      }
+    }
+    if (s.stamp > 0x3fffffff) {
+      s.mark.fill(0);
+      s.stamp = 0;
+    }
+    return n;
+  }
+}
+
+export interface RebuildScratch {
+  ids: Int32Array;
+  codes: Int32Array;
+}
+
+export interface SamplerScratch {
+  codes: Int32Array;
+  query: QueryScratch;
+  cand: Int32Array;
+  votes: Int32Array;
+  mark: Int32Array;
+  stamp: number;
+}
+
+/** Bucket bits when the config says 0: enough for the neurons (about 4 per bucket at least), at most the code width and 18. */
+export function autoRangePow(codeBits: number, nOut: number): number {
+  const need = Math.ceil(Math.log2(Math.max(2, nOut))) - 2;
+  return Math.max(1, Math.min(18, codeBits, Math.max(need, 6)));
+}

@@ -1,0 +1,33 @@
+/**
+ * Top-k selection over (id, score) pairs without sorting everything: a k-slot insertion list.
+ * Ties go to the smaller id, so results are deterministic.
+ */
+export function topK(
+  ids: Int32Array | null,
+  scores: Float32Array,
+  n: number,
+  k: number,
+  outIds: Int32Array,
+  outScores: Float32Array,
+): number {
+  let m = 0;
+  for (let i = 0; i < n; i++) {
+    const s = scores[i]!;
+    const id = ids === null ? i : ids[i]!;
+    if (m === k) {
+      const ls = outScores[m - 1]!;
+      if (s < ls || (s === ls && id > outIds[m - 1]!)) continue;
+    }
+    let p = m < k ? m++ : m - 1;
+    while (p > 0) {
+      const ps = outScores[p - 1]!;
+      if (ps > s || (ps === s && outIds[p - 1]! < id)) break;
+      outScores[p] = ps;
+      outIds[p] = outIds[p - 1]!;
+      p--;
+    }
+    outScores[p] = s;
+    outIds[p] = id;
+  }
+  return m;
+}

@@ -1,0 +1,392 @@
+import { parseConfig, type Config, type ConfigInput } from '../config.js';
+import { Network, type ThreadScratch } from '../network/network.js';
+import { Rng } from '../util/rng.js';
+import { Arena } from '../util/arena.js';
+import { getKernels, type KernelChoice } from '../kernels/index.js';
+import { RebuildSchedule } from './schedule.js';
+import type { RebuildScratch } from '../layers/sampler.js';
+import { CsrBatchBuffer, gatherRows, type CsrBatch, type XcDataset } from '../data/csr.js';
+import { MetricsAccumulator, type RankingMetrics } from '../eval/metrics.js';
+
+export interface ModelOptions {
+  nFeatures: number;
+  nLabels: number;
+  config?: ConfigInput;
+  /** 'auto' (WebAssembly SIMD when built, else TypeScript), 'wasm' or 'js' */
+  kernels?: KernelChoice;
+}
+
+export interface BatchStats {
+  samples: number;
+  /** sum of the samples' losses */
+  lossSum: number;
+  /** samples whose arg-max active output neuron was a true label */
+  hits: number;
+  /** total active output neurons over the batch */
+  activeSum: number;
+}
+
+export interface Progress {
+  epoch: number;
+  /** samples done in this epoch / in it */
+  done: number;
+  total: number;
+  /** over the whole run */
+  batches: number;
+  /** mean loss and P@1 of the last `window` samples */
+  loss: number;
+  runningP1: number;
+  samplesPerSec: number;
+  elapsedSec: number;
+  etaSec: number;
+  activePerSample: number;
+  rebuilds: number;
+}
+
+export interface EvalOptions {
+  inference?: 'lsh' | 'exact' | 'both';
+  /** evaluate only the first maxPoints rows (0 = all) */
+  maxPoints?: number;
+}
+
+export interface EvalResult {
+  points: number;
+  exact?: RankingMetrics & { seconds: number };
+  lsh?: RankingMetrics & { seconds: number; avgCandidates: number };
+  /** with 'both': fraction of exact inference's top-5 found in LSH inference's candidate set */
+  lshRecallOfExactTop5?: number;
+}
+
+export interface EpochSummary {
+  epoch: number;
+  seconds: number;
+  samplesPerSec: number;
+  loss: number;
+  trainP1: number;
+  activePerSample: number;
+  eval?: EvalResult;
+}
+
+export interface FitOptions {
+  /** epochs to run (default: config.epochs); fractional epochs stop early in the last one */
+  epochs?: number;
+  /** called after every batch */
+  onProgress?: (p: Progress) => void;
+  /** called after every epoch (with its evaluation when `test` is given and due) */
+  onEpoch?: (e: EpochSummary) => void;
+  test?: XcDataset;
+  /** called after every batch, awaited (e.g. to write a checkpoint every N batches) */
+  afterBatch?: (model: SlideModel) => void | Promise<void>;
+}
+
+/**
+ * Where training stands inside an epoch: the generator state before the epoch's shuffle and
+ * the rows done. A checkpoint stores it so that a resumed run replays the same order and
+ * continues bit for bit.
+ */
+export interface EpochCursor {
+  rngState: Uint32Array;
+  position: number;
+  rows: number;
+  lossSum: number;
+  hits: number;
+  activeSum: number;
+  seconds: number;
+}
+
+export interface Prediction {
+  id: number;
+  score: number;
+}
+
+/**
+ * A SLIDE model: network, optimizer step, rebuild schedule and the seeded generator.
+ * Single-threaded here; everything random flows from config.seed, so two runs with the same
+ * seed and data produce identical weights.
+ */
+export class SlideModel {
+  readonly config: Config;
+  readonly network: Network;
+  readonly nFeatures: number;
+  readonly nLabels: number;
+  readonly rng: Rng;
+  /** optimizer steps (batches) applied so far */
+  step = 0;
+  epochsDone = 0;
+  /** set while an epoch is in progress (and restored from a checkpoint taken mid-epoch) */
+  epochCursor: EpochCursor | null = null;
+  readonly schedule: RebuildSchedule;
+  /** the calling thread's scratch (activations, active sets, generator of the random padding) */
+  readonly scratch: ThreadScratch;
+  private readonly rebuildScratch: RebuildScratch[];
+  private readonly batchBuf = new CsrBatchBuffer();
+
+  constructor(opts: ModelOptions) {
+    if (!Number.isInteger(opts.nFeatures) || opts.nFeatures < 1) throw new RangeError(`nFeatures must be a positive integer, got ${opts.nFeatures}`);
+    if (!Number.isInteger(opts.nLabels) || opts.nLabels < 1) throw new RangeError(`nLabels must be a positive integer, got ${opts.nLabels}`);
+    this.config = parseConfig(opts.config ?? {});
+    this.nFeatures = opts.nFeatures;
+    this.nLabels = opts.nLabels;
+    this.rng = new Rng(this.config.seed);
+    const choice = opts.kernels ?? 'auto';
+    this.network = new Network(this.config, opts.nFeatures, opts.nLabels, (m) => getKernels(m, choice), this.rng, new Arena());
+    this.scratch = this.network.createScratch(this.rng.fork(7));
+    this.rebuildScratch = this.network.createRebuildScratch();
+    this.schedule = new RebuildSchedule(this.config.rebuild);
+    this.network.rebuildTables(this.rebuildScratch);
+  }
+
+  get kernelsName(): string {
+    return this.network.kernels.name;
+  }
+
+  /** Train on one batch: forward/backward every sample, one optimizer step, maybe a rebuild. */
+  trainBatch(b: CsrBatch): BatchStats {
+    this.checkBatch(b, 'training batch');
+    const s = this.scratch;
+    const net = this.network;
+    const L = net.fc.length - 1;
+    const scale = 1 / Math.max(1, b.n);
+    let lossSum = 0;
+    let hits = 0;
+    let activeSum = 0;
+    for (let r = 0; r < b.n; r++) {
+      lossSum += net.trainSample(s, b.featIdx, b.featVal, b.featPtr[r]!, b.featPtr[r + 1]!, b.labelIdx, b.labelPtr[r]!, b.labelPtr[r + 1]!, scale);
+      hits += s.lastHit;
+      activeSum += s.nActive[L]!;
+    }
+    this.step++;
+    net.update(this.step);
+    this.afterStep();
+    return { samples: b.n, lossSum, hits, activeSum };
+  }
+
+  private afterStep(): void {
+    if (this.schedule.shouldRedraw(this.step)) {
+      this.network.redrawHashes(this.rng);
+      this.network.rebuildTables(this.rebuildScratch);
+    } else if (this.schedule.shouldRebuild(this.step)) {
+      this.network.rebuildTables(this.rebuildScratch);
+    }
+  }
+
+  private checkBatch(b: CsrBatch, what: string): void {
+    const nf = b.featPtr[b.n]!;
+    for (let i = 0; i < nf; i++) {
+      const f = b.featIdx[i]!;
+      if (f < 0 || f >= this.nFeatures) throw new RangeError(`${what}: feature id ${f} is outside the model's ${this.nFeatures} features`);
+    }
+    const nl = b.labelPtr[b.n]!;
+    for (let i = 0; i < nl; i++) {
+      const l = b.labelIdx[i]!;
+      if (l < 0 || l >= this.nLabels) throw new RangeError(`${what}: label id ${l} is outside the model's ${this.nLabels} labels`);
+    }
+  }
+
+  /**
+   * Train for some epochs over an in-memory data set (shuffled each epoch with the model's
+   * generator), or once over an iterable of batches (in the order given).
+   */
+  async fit(data: XcDataset | Iterable<CsrBatch> | AsyncIterable<CsrBatch>, opts: FitOptions = {}): Promise<EpochSummary[]> {
+    const summaries: EpochSummary[] = [];
+    if (!isDataset(data)) {
+      const t0 = performance.now();
+      const acc = { samples: 0, loss: 0, hits: 0, active: 0 };
+      for await (const b of data as AsyncIterable<CsrBatch>) {
+        const st = this.trainBatch(b);
+        acc.samples += st.samples;
+        acc.loss += st.lossSum;
+        acc.hits += st.hits;
+        acc.active += st.activeSum;
+        const el = (performance.now() - t0) / 1000;
+        opts.onProgress?.({
+          epoch: this.epochsDone + 1, done: acc.samples, total: 0, batches: this.step,
+          loss: st.lossSum / Math.max(1, st.samples), runningP1: st.hits / Math.max(1, st.samples),
+          samplesPerSec: acc.samples / Math.max(el, 1e-9), elapsedSec: el, etaSec: 0,
+          activePerSample: st.activeSum / Math.max(1, st.samples), rebuilds: this.schedule.count,
+        });
+      }
+      this.epochsDone++;
+      const sec = (performance.now() - t0) / 1000;
+      const sum: EpochSummary = {
+        epoch: this.epochsDone, seconds: sec, samplesPerSec: acc.samples / sec, loss: acc.loss / Math.max(1, acc.samples),
+        trainP1: acc.hits / Math.max(1, acc.samples), activePerSample: acc.active / Math.max(1, acc.samples),
+      };
+      if (opts.test) sum.eval = this.evaluate(opts.test, { inference: this.config.inference });
+      opts.onEpoch?.(sum);
+      return [sum];
+    }
+    const d = data;
+    if (d.nFeatures > this.nFeatures || d.nLabels > this.nLabels) {
+      throw new RangeError(`data set has ${d.nFeatures} features / ${d.nLabels} labels; the model has ${this.nFeatures} / ${this.nLabels}`);
+    }
+    const epochs = opts.epochs ?? this.config.epochs;
+    const bs = this.config.batchSize;
+    const order = new Int32Array(d.n);
+    const windowN = 50;
+    const winLoss = new Float64Array(windowN);
+    const winHits = new Float64Array(windowN);
+    const winN = new Float64Array(windowN);
+    const winActive = new Float64Array(windowN);
+    const full = Math.ceil(epochs);
+    for (let e = 0; e < full; e++) {
+      let cur = this.epochCursor;
+      if (cur === null) {
+        const frac = Math.min(1, epochs - e);
+        cur = {
+          rngState: this.rng.getState(), position: 0, rows: Math.max(1, Math.round(d.n * frac)),
+          lossSum: 0, hits: 0, activeSum: 0, seconds: 0,
+        };
+        this.epochCursor = cur;
+        for (let i = 0; i < d.n; i++) order[i] = i;
+        this.rng.shuffle(order, d.n);
+      } else {
+        // resume mid-epoch: replay the interrupted epoch's shuffle, then continue from the
+        // generator state at the time of the checkpoint
+        const now = this.rng.getState();
+        this.rng.setState(cur.rngState);
+        for (let i = 0; i < d.n; i++) order[i] = i;
+        this.rng.shuffle(order, d.n);
+        this.rng.setState(now);
+      }
+      const rows = Math.min(cur.rows, d.n);
+      const t0 = performance.now() - cur.seconds * 1000;
+      let wi = 0;
+      while (cur.position < rows) {
+        const start = cur.position;
+        const end = Math.min(rows, start + bs);
+        const b = gatherRows(d, order, start, end, this.batchBuf);
+        const st = this.trainBatch(b);
+        cur.position = end;
+        cur.lossSum += st.lossSum;
+        cur.hits += st.hits;
+        cur.activeSum += st.activeSum;
+        cur.seconds = (performance.now() - t0) / 1000;
+        winLoss[wi] = st.lossSum;
+        winHits[wi] = st.hits;
+        winN[wi] = st.samples;
+        winActive[wi] = st.activeSum;
+        wi = (wi + 1) % windowN;
+        if (opts.onProgress) {
+          let wl = 0, wh = 0, wn = 0, wa = 0;
+          for (let i = 0; i < windowN; i++) {
+            wl += winLoss[i]!;
+            wh += winHits[i]!;
+            wn += winN[i]!;
+            wa += winActive[i]!;
+          }
+          const sps = cur.position / Math.max(cur.seconds, 1e-9);
+          opts.onProgress({
+            epoch: this.epochsDone + 1, done: cur.position, total: rows, batches: this.step, loss: wl / Math.max(1, wn),
+            runningP1: wh / Math.max(1, wn), samplesPerSec: sps, elapsedSec: cur.seconds, etaSec: (rows - cur.position) / Math.max(sps, 1e-9),
+            activePerSample: wa / Math.max(1, wn), rebuilds: this.schedule.count,
+          });
+        }
+        if (opts.afterBatch && cur.position < rows) await opts.afterBatch(this);
+      }
+      winN.fill(0);
+      this.epochsDone++;
+      this.epochCursor = null;
+      const done = cur.position;
+      const sec = cur.seconds;
+      const sum: EpochSummary = {
+        epoch: this.epochsDone, seconds: sec, samplesPerSec: done / sec, loss: cur.lossSum / Math.max(1, done),
+        trainP1: cur.hits / Math.max(1, done), activePerSample: cur.activeSum / Math.max(1, done),
+      };
+      const every = this.config.evalEvery;
+      const last = e === full - 1;
+      // count epochs over the whole run (epochsDone), not this call, so that a resumed run evaluates (and so
+      // draws LSH padding) after the same epochs as an uninterrupted one
+      if (opts.test && (last || (every > 0 && this.epochsDone % every === 0))) {
+        sum.eval = this.evaluate(opts.test, { inference: this.config.inference, maxPoints: last ? 0 : this.config.evalSample });
+      }
+      if (opts.afterBatch) await opts.afterBatch(this);
+      summaries.push(sum);
+      opts.onEpoch?.(sum);
+    }
+    return summaries;
+  }
+
+  /** P@1/3/5 and nDCG@5 with exact inference, LSH inference, or both (plus LSH's recall of exact top-5). */
+  evaluate(d: CsrBatch, opts: EvalOptions = {}): EvalResult {
+    this.checkBatch(d, 'evaluation data');
+    const mode = opts.inference ?? 'both';
+    const n = opts.maxPoints && opts.maxPoints > 0 ? Math.min(opts.maxPoints, d.n) : d.n;
+    const s = this.scratch;
+    const net = this.network;
+    const L = net.fc.length - 1;
+    const res: EvalResult = { points: n };
+    const exactTop = mode === 'both' ? new Int32Array(n * 5) : null;
+    const exactCount = mode === 'both' ? new Int32Array(n) : null;
+    if (mode === 'exact' || mode === 'both') {
+      const acc = new MetricsAccumulator();
+      const t0 = performance.now();
+      for (let r = 0; r < n; r++) {
+        const m = net.predict(s, d.featIdx, d.featVal, d.featPtr[r]!, d.featPtr[r + 1]!, 5, true);
+        acc.add(s.topIds, m, d.labelIdx, d.labelPtr[r]!, d.labelPtr[r + 1]!);
+        if (exactTop) {
+          exactTop.set(s.topIds.subarray(0, m), r * 5);
+          exactCount![r] = m;
+        }
+      }
+      res.exact = { ...acc.result(), seconds: (performance.now() - t0) / 1000 };
+    }
+    if (mode === 'lsh' || mode === 'both') {
+      const acc = new MetricsAccumulator();
+      let cands = 0;
+      let found = 0;
+      let wanted = 0;
+      const t0 = performance.now();
+      for (let r = 0; r < n; r++) {
+        const m = net.predict(s, d.featIdx, d.featVal, d.featPtr[r]!, d.featPtr[r + 1]!, 5, false);
+        acc.add(s.topIds, m, d.labelIdx, d.labelPtr[r]!, d.labelPtr[r + 1]!);
+        const na = s.nActive[L]!;
+        cands += na;
+        if (exactTop) {
+          const act = s.active[L]!;
+          for (let i = 0; i < exactCount![r]!; i++) {
+            const id = exactTop[r * 5 + i]!;
+            wanted++;
+            for (let j = 0; j < na; j++) {
+              if (act[j] === id) {
+                found++;
+                break;
+              }
+            }
+          }
+        }
+      }
+      res.lsh = { ...acc.result(), seconds: (performance.now() - t0) / 1000, avgCandidates: cands / Math.max(1, n) };
+      if (exactTop) res.lshRecallOfExactTop5 = found / Math.max(1, wanted);
+    }
+    return res;
+  }
+
+  /**
+   * Top-k labels of one sample. `indices` are feature ids (distinct), `values` their values.
+   * exact = score every label; otherwise LSH inference through the tables.
+   */
+  predict(sample: { indices: ArrayLike<number>; values: ArrayLike<number> }, k = 5, opts: { exact?: boolean } = {}): Prediction[] {
+    const nnz = sample.indices.length;
+    if (sample.values.length !== nnz) throw new RangeError(`predict: ${nnz} indices but ${sample.values.length} values`);
+    if (!Number.isInteger(k) || k < 1 || k > 100) throw new RangeError(`predict: k must be an integer in 1..100, got ${k}`);
+    const idx = new Int32Array(nnz);
+    const val = new Float32Array(nnz);
+    for (let i = 0; i < nnz; i++) {
+      const f = sample.indices[i]!;
+      const v = sample.values[i]!;
+      if (!Number.isInteger(f) || f < 0 || f >= this.nFeatures) throw new RangeError(`predict: feature id ${f} is outside 0..${this.nFeatures - 1}`);
+      if (!Number.isFinite(v)) throw new RangeError(`predict: value of feature ${f} is not finite (${v})`);
+      idx[i] = f;
+      val[i] = v;
+    }
+    const m = this.network.predict(this.scratch, idx, val, 0, nnz, k, opts.exact === true);
+    const out: Prediction[] = [];
+    for (let i = 0; i < m; i++) out.push({ id: this.scratch.topIds[i]!, score: this.scratch.topScores[i]! });
+    return out;
+  }
+}
+
+function isDataset(x: unknown): x is XcDataset {
+  return typeof x === 'object' && x !== null && 'featPtr' in x && 'nFeatures' in x;
+}

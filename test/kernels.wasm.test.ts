@@ -1,0 +1,393 @@
+// The WebAssembly SIMD kernels against the plain TypeScript oracle (jsKernels), on arrays carved
+// from an Arena, odd lengths and odd offsets. Needs build/kernels.wasm (`npm run build`).
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { existsSync } from 'node:fs';
+import { assertViewOf, getKernels, jsKernels, loadWasmKernels, wasmKernelsPath, type Kernels } from '../src/kernels/index.js';
+import { Arena } from '../src/util/arena.js';
+import { Rng } from '../src/util/rng.js';
+
+const LENGTHS = [1, 3, 5, 17, 128, 130];
+const OFFSETS = [0, 1, 3];
+/** float32 results whose summation order differs: |a - b| <= ABS + REL * scale */
+const REL = 1e-5;
+const ABS = 1e-6;
+
+type Arr = Float32Array | Int32Array;
+
+/** A random problem: named arrays, copied into an arena once for each implementation. */
+class Twins {
+  readonly js: Record<string, Arr> = {};
+  readonly wasm: Record<string, Arr> = {};
+  constructor(private readonly arena: Arena) {}
+
+  f32(name: string, src: Float32Array): void {
+    // subarray(1) so that byteOffset is not a multiple of 16 (arena allocations are 64-aligned)
+    const a = this.arena.f32(src.length + 1).subarray(1);
+    const b = this.arena.f32(src.length + 1).subarray(1);
+    a.set(src);
+    b.set(src);
+    this.js[name] = a;
+    this.wasm[name] = b;
+  }
+
+  i32(name: string, src: Int32Array): void {
+    const a = this.arena.i32(src.length);
+    const b = this.arena.i32(src.length);
+    a.set(src);
+    b.set(src);
+    this.js[name] = a;
+    this.wasm[name] = b;
+  }
+
+  /** Every array of the two copies agrees (outputs within tolerance, the rest exactly). */
+  compare(label: string, scales: Record<string, Float32Array> = {}): void {
+    for (const name of Object.keys(this.js)) {
+      const e = this.js[name]!;
+      const a = this.wasm[name]!;
+      if (e instanceof Int32Array) {
+        assert.deepEqual(Array.from(a), Array.from(e), `${label}: ${name} changed`);
+        continue;
+      }
+      close(a as Float32Array, e, `${label}: ${name}`, scales[name]);
+    }
+  }
+}
+
+function close(actual: Float32Array, expected: Float32Array, label: string, scale?: Float32Array): void {
+  assert.equal(actual.length, expected.length, `${label}: length`);
+  for (let i = 0; i < expected.length; i++) {
+    const e = expected[i]!;
+    const a = actual[i]!;
+    if (Number.isNaN(e) && Number.isNaN(a)) continue;
+    const s = Math.max(Math.abs(e), scale === undefined ? 0 : Math.abs(scale[i]!));
+    if (!(Math.abs(a - e) <= ABS + REL * s)) {
+      assert.fail(`${label}[${i}]: wasm ${a} vs js ${e} (diff ${Math.abs(a - e)}, scale ${s})`);
+    }
+  }
+}
+
+function rand(rng: Rng, n: number, lo = -1, hi = 1): Float32Array {
+  const a = new Float32Array(n);
+  for (let i = 0; i < n; i++) a[i] = lo + (hi - lo) * rng.nextFloat();
+  return a;
+}
+
+/** Row ids in [0, nMatrixRows), with repeats (few matrix rows) and an explicit duplicate. */
+function randRows(rng: Rng, count: number, nMatrixRows: number): Int32Array {
+  const r = new Int32Array(count);
+  for (let i = 0; i < count; i++) r[i] = rng.nextInt(nMatrixRows);
+  if (count >= 2) r[count - 1] = r[0]!;
+  return r;
+}
+
+const abs = (a: Float32Array): Float32Array => a.map(Math.abs);
+
+function newWasm(arena: Arena): Kernels {
+  return loadWasmKernels(arena.memory, { checkViews: true });
+}
+
+describe('wasm kernels vs js kernels', () => {
+  it('dot', () => {
+    const rng = new Rng(1);
+    const arena = new Arena();
+    const k = newWasm(arena);
+    for (const n of LENGTHS) {
+      for (const off of OFFSETS) {
+        const a = arena.f32(n + off + 2).subarray(off & 1);
+        const b = arena.f32(n + 2 * off + 2);
+        a.set(rand(rng, a.length));
+        b.set(rand(rng, b.length));
+        const e = jsKernels.dot(a, off, b, 2 * off, n);
+        const got = k.dot(a, off, b, 2 * off, n);
+        const s = jsKernels.dot(abs(a), off, abs(b), 2 * off, n);
+        assert.ok(Math.abs(got - e) <= ABS + REL * s, `dot n=${n} off=${off}: ${got} vs ${e}`);
+      }
+    }
+    assert.equal(k.dot(new Float32Array(arena.memory.buffer, 64, 4), 0, new Float32Array(arena.memory.buffer, 64, 4), 0, 0), 0);
+  });
+
+  it('axpy', () => {
+    const rng = new Rng(2);
+    const arena = new Arena();
+    const k = newWasm(arena);
+    for (const n of LENGTHS) {
+      for (const off of OFFSETS) {
+        const t = new Twins(arena);
+        t.f32('x', rand(rng, n + off + 3));
+        t.f32('y', rand(rng, n + 2 * off + 3));
+        const alpha = rng.nextFloat() * 4 - 2;
+        const scale = abs(t.js.y as Float32Array); // |y| + |alpha x|
+        jsKernels.axpy(Math.abs(alpha), abs(t.js.x as Float32Array), off, scale, 2 * off, n);
+        jsKernels.axpy(alpha, t.js.x as Float32Array, off, t.js.y as Float32Array, 2 * off, n);
+        k.axpy(alpha, t.wasm.x as Float32Array, off, t.wasm.y as Float32Array, 2 * off, n);
+        t.compare(`axpy n=${n} off=${off}`, { y: scale });
+      }
+    }
+  });
+
+  it('dotRows (odd n, offsets, repeated rows)', () => {
+    const rng = new Rng(3);
+    const arena = new Arena();
+    const k = newWasm(arena);
+    for (const n of LENGTHS) {
+      for (const off of OFFSETS) {
+        const nMat = 7;
+        const nRows = 37; // several prefetch groups
+        const t = new Twins(arena);
+        t.f32('W', rand(rng, nMat * n));
+        t.f32('bias', rand(rng, nMat));
+        t.i32('rows', randRows(rng, nRows + off, nMat));
+        t.f32('x', rand(rng, n + off));
+        t.f32('out', rand(rng, nRows + off + 2));
+        const args = (s: Record<string, Arr>) =>
+          [s.W as Float32Array, s.bias as Float32Array, n, s.rows as Int32Array, off, nRows, s.x as Float32Array, off, s.out as Float32Array, off] as const;
+        jsKernels.dotRows(...args(t.js));
+        k.dotRows(...args(t.wasm));
+        const scale = new Float32Array((t.js.out as Float32Array).length);
+        jsKernels.dotRows(abs(t.js.W as Float32Array), abs(t.js.bias as Float32Array), n, t.js.rows as Int32Array, off, nRows, abs(t.js.x as Float32Array), off, scale, off);
+        t.compare(`dotRows n=${n} off=${off}`, { out: scale });
+      }
+    }
+  });
+
+  for (const withDx of [true, false]) {
+    it(`rowsBackward (dx ${withDx ? 'given' : 'null'}, repeated rows, zero gradients)`, () => {
+      const rng = new Rng(withDx ? 4 : 5);
+      const arena = new Arena();
+      const k = newWasm(arena);
+      for (const n of LENGTHS) {
+        for (const off of OFFSETS) {
+          const nMat = 5;
+          const nRows = 41;
+          const t = new Twins(arena);
+          t.f32('W', rand(rng, nMat * n));
+          t.f32('G', rand(rng, nMat * n));
+          t.f32('gBias', rand(rng, nMat));
+          t.i32('rows', randRows(rng, nRows + off, nMat));
+          const grad = rand(rng, nRows + off);
+          grad[off + 2] = 0;
+          grad[off + 5] = -0;
+          t.f32('grad', grad);
+          t.f32('x', rand(rng, n + off));
+          t.f32('dx', rand(rng, n + 2 * off));
+          const run = (kk: Kernels, s: Record<string, Arr>, absolute: boolean): void => {
+            const f = (a: Arr): Float32Array => (absolute ? abs(a as Float32Array) : (a as Float32Array));
+            const G = f(s.G!), gBias = f(s.gBias!), dx = f(s.dx!);
+            kk.rowsBackward(f(s.W!), G, gBias, n, s.rows as Int32Array, off, nRows, f(s.grad!), off, f(s.x!), off, withDx ? dx : null, 2 * off);
+            if (absolute) Object.assign(scales, { G, gBias, dx });
+          };
+          const scales: Record<string, Float32Array> = {};
+          run(jsKernels, t.js, true); // the scale from |inputs|, before the real run changes them
+          run(jsKernels, t.js, false);
+          run(k, t.wasm, false);
+          t.compare(`rowsBackward n=${n} off=${off} dx=${withDx}`, scales);
+        }
+      }
+    });
+  }
+
+  for (const forward of [true, false]) {
+    it(`sparseInput${forward ? 'Forward' : 'Backward'} (repeated features, start > 0)`, () => {
+      const rng = new Rng(forward ? 6 : 7);
+      const arena = new Arena();
+      const k = newWasm(arena);
+      for (const nOut of LENGTHS) {
+        for (const off of OFFSETS) {
+          const nIn = 9;
+          const start = off;
+          const end = start + 1 + rng.nextInt(40);
+          const t = new Twins(arena);
+          t.f32('W', rand(rng, nIn * nOut));
+          t.f32('bias', rand(rng, nOut));
+          t.i32('idx', randRows(rng, end + 2, nIn));
+          t.f32('val', rand(rng, end + 2, 0, 2));
+          t.f32('out', rand(rng, nOut + off + 1)); // forward output or backward delta
+          const run = (kk: Kernels, s: Record<string, Arr>, absolute: boolean): Record<string, Float32Array> => {
+            const f = (a: Arr): Float32Array => (absolute ? abs(a as Float32Array) : (a as Float32Array));
+            const W = f(s.W!), bias = f(s.bias!), out = f(s.out!);
+            if (forward) kk.sparseInputForward(W, bias, nOut, s.idx as Int32Array, f(s.val!), start, end, out, off);
+            else kk.sparseInputBackward(W, bias, nOut, s.idx as Int32Array, f(s.val!), start, end, out, off);
+            return { W, bias, out };
+          };
+          const scales = run(jsKernels, t.js, true);
+          run(jsKernels, t.js, false);
+          run(k, t.wasm, false);
+          t.compare(`sparseInput${forward ? 'Forward' : 'Backward'} nOut=${nOut} off=${off}`, scales);
+        }
+      }
+    });
+  }
+
+  it('adamRows (repeated rows: the second visit sees a zero gradient)', () => {
+    const rng = new Rng(8);
+    const arena = new Arena();
+    const k = newWasm(arena);
+    for (const n of LENGTHS) {
+      for (const off of OFFSETS) {
+        const nMat = 20;
+        const nRows = 29;
+        const t = new Twins(arena);
+        t.f32('W', rand(rng, nMat * n));
+        t.f32('M', rand(rng, nMat * n, -0.1, 0.1));
+        t.f32('V', rand(rng, nMat * n, 0, 0.01));
+        t.f32('G', rand(rng, nMat * n));
+        t.i32('rows', randRows(rng, nRows + off, nMat));
+        const step = 1 + rng.nextInt(100);
+        const lr = 1e-3, b1 = 0.9, b2 = 0.999, eps = 1e-8;
+        const lrT = (lr * Math.sqrt(1 - b2 ** step)) / (1 - b1 ** step);
+        const args = (s: Record<string, Arr>) =>
+          [s.W as Float32Array, s.M as Float32Array, s.V as Float32Array, s.G as Float32Array, n, s.rows as Int32Array, off, nRows, lrT, b1, b2, eps] as const;
+        jsKernels.adamRows(...args(t.js));
+        k.adamRows(...args(t.wasm));
+        t.compare(`adamRows n=${n} off=${off}`);
+      }
+    }
+  });
+
+  it('sgdRows (repeated rows)', () => {
+    const rng = new Rng(9);
+    const arena = new Arena();
+    const k = newWasm(arena);
+    for (const n of LENGTHS) {
+      for (const off of OFFSETS) {
+        const nMat = 40; // mostly distinct rows: a repeated row is a no-op the second time
+        const nRows = 29;
+        const t = new Twins(arena);
+        t.f32('W', rand(rng, nMat * n));
+        t.f32('G', rand(rng, nMat * n));
+        t.i32('rows', randRows(rng, nRows + off, nMat));
+        const args = (s: Record<string, Arr>) =>
+          [s.W as Float32Array, s.G as Float32Array, n, s.rows as Int32Array, off, nRows, 0.05] as const;
+        jsKernels.sgdRows(...args(t.js));
+        k.sgdRows(...args(t.wasm));
+        t.compare(`sgdRows n=${n} off=${off}`);
+      }
+    }
+  });
+
+  it('relu (bit-exact, including -0 and NaN)', () => {
+    const rng = new Rng(10);
+    const arena = new Arena();
+    const k = newWasm(arena);
+    for (const n of LENGTHS) {
+      for (const off of OFFSETS) {
+        const src = rand(rng, n + off + 2);
+        src[off] = -0;
+        if (n > 2) src[off + 2] = NaN;
+        const t = new Twins(arena);
+        t.f32('x', src);
+        jsKernels.relu(t.js.x as Float32Array, off, n);
+        k.relu(t.wasm.x as Float32Array, off, n);
+        const e = t.js.x as Float32Array;
+        const a = t.wasm.x as Float32Array;
+        for (let i = 0; i < e.length; i++) assert.ok(Object.is(a[i], e[i]), `relu n=${n} off=${off} [${i}]: ${a[i]} vs ${e[i]}`);
+      }
+    }
+  });
+
+  it('softmax (returns the log partition; large spreads; -Infinity entries)', () => {
+    const rng = new Rng(11);
+    const arena = new Arena();
+    const k = newWasm(arena);
+    for (const n of [...LENGTHS, 3350]) {
+      for (const off of OFFSETS) {
+        for (const spread of [1, 20, 300]) {
+          const src = rand(rng, n + off + 2, -spread, spread / 4);
+          if (n > 4) src[off + 4] = -Infinity;
+          const t = new Twins(arena);
+          t.f32('x', src);
+          const e = jsKernels.softmax(t.js.x as Float32Array, off, n);
+          const a = k.softmax(t.wasm.x as Float32Array, off, n);
+          assert.ok(Math.abs(a - e) <= ABS + REL * Math.abs(e), `softmax logZ n=${n} off=${off} spread=${spread}: ${a} vs ${e}`);
+          t.compare(`softmax n=${n} off=${off} spread=${spread}`);
+          let sum = 0;
+          const p = t.wasm.x as Float32Array;
+          for (let i = off; i < off + n; i++) sum += p[i]!;
+          assert.ok(Math.abs(sum - 1) < 1e-5, `softmax n=${n}: probabilities sum to ${sum}`);
+        }
+      }
+    }
+  });
+
+  it('softmax of an empty range returns -Infinity like js', () => {
+    const arena = new Arena();
+    const x = arena.f32(4);
+    assert.equal(newWasm(arena).softmax(x, 1, 0), jsKernels.softmax(x, 1, 0));
+  });
+});
+
+describe('wasm kernels and memory', () => {
+  it('finds build/kernels.wasm under the package root (from src/ under tsx, from dist/src/ once built)', () => {
+    const path = wasmKernelsPath();
+    assert.match(path, /build[\\/]kernels\.wasm$/);
+    assert.ok(existsSync(path), `${path} is missing: run npm run build`);
+  });
+
+  it('keep working after the memory grows (views made before and after growth)', () => {
+    const rng = new Rng(12);
+    const arena = new Arena();
+    const memory = arena.memory;
+    const k = getKernels(memory, 'wasm');
+    const n = 130;
+    const W = arena.f32(4 * n);
+    const bias = arena.f32(4);
+    const rows = arena.i32(3);
+    W.set(rand(rng, W.length));
+    bias.set(rand(rng, 4));
+    rows.set([3, 0, 3]);
+    const bytesBefore = memory.buffer.byteLength;
+    arena.alloc(100 * 2 ** 20); // grows the memory: new SharedArrayBuffer object, same bytes
+    assert.ok(memory.buffer.byteLength > bytesBefore + 100 * 2 ** 20 - 1);
+    assert.notEqual(W.buffer, memory.buffer);
+    const x = arena.f32(n); // beyond the old end of the memory
+    const out = arena.f32(3);
+    x.set(rand(rng, n));
+    assertViewOf(memory, W, 'W'); // old view: passes the probe
+    assertViewOf(memory, x, 'x');
+    assert.equal(getKernels(memory, 'wasm'), k, 'one instance per memory');
+    k.dotRows(W, bias, n, rows, 0, 3, x, 0, out, 0);
+    const e = new Float32Array(3);
+    jsKernels.dotRows(W, bias, n, rows, 0, 3, x, 0, e, 0);
+    const scale = new Float32Array(3);
+    jsKernels.dotRows(abs(W), abs(bias), n, rows, 0, 3, abs(x), 0, scale, 0);
+    close(out, e, 'dotRows after growth', scale);
+    // the same through a checked instance made after growth
+    const out2 = arena.f32(3);
+    loadWasmKernels(memory, { checkViews: true }).dotRows(W, bias, n, rows, 0, 3, x, 0, out2, 0);
+    assert.deepEqual(out2, out);
+  });
+
+  it('checkViews rejects arrays of another buffer and out-of-range offsets and rows', () => {
+    const arena = new Arena();
+    const other = new Arena();
+    const k = newWasm(arena);
+    const a = arena.f32(8);
+    assert.throws(() => k.dot(a, 0, other.f32(8), 0, 8), /not a view/);
+    assert.throws(() => k.dot(a, 0, new Float32Array(8), 0, 8), /not a view/);
+    assert.throws(() => k.dot(a, 1, a, 0, 8), /outside/);
+    const rows = arena.i32(2);
+    rows.set([0, 2]);
+    assert.throws(() => k.sgdRows(a, arena.f32(8), 4, rows, 0, 2, 0.1), /rows\[1\] = 2/);
+    assert.throws(() => assertViewOf(arena.memory, other.f32(4), 'probe'), /not a view/);
+  });
+
+  it('needs a shared memory; auto falls back to js with one warning', () => {
+    const plain = new WebAssembly.Memory({ initial: 1 });
+    assert.throws(() => getKernels(plain, 'wasm'), /must be shared/);
+    const write = process.stderr.write;
+    const lines: string[] = [];
+    process.stderr.write = ((s: string) => (lines.push(String(s)), true)) as typeof process.stderr.write;
+    try {
+      assert.equal(getKernels(plain, 'auto'), jsKernels);
+      assert.equal(getKernels(plain, 'auto'), jsKernels);
+    } finally {
+      process.stderr.write = write;
+    }
+    assert.equal(lines.length, 1);
+    assert.match(lines[0]!, /JS kernels/);
+    assert.equal(getKernels(new Arena().memory, 'auto').name, 'wasm');
+    assert.equal(getKernels(plain, 'js'), jsKernels);
+    assert.throws(() => getKernels(plain, 'gpu' as 'js'), /expected one of/);
+  });
+});
