@@ -23,7 +23,9 @@ const hashSchema = z
     /** bucket index bits per table; 0 = auto (min(18, K * bits per hash, ceil(log2(neurons)) + 2)) */
     rangePow: z.number().int().min(0).max(24).default(0),
     bucketSize: z.number().int().min(1).max(65536).default(128),
-    insertion: z.enum(['fifo', 'reservoir']).default('fifo'),
+    /** full buckets: 'reservoir' keeps a uniform sample of the neurons hashed there (the default: FIFO
+     *  with neurons inserted in id order keeps only the highest ids); 'fifo' keeps the newest */
+    insertion: z.enum(['fifo', 'reservoir']).default('reservoir'),
   })
   .strict();
 

@@ -52,8 +52,12 @@ export function gatherRows(d: CsrBatch, rows: Int32Array, start: number, end: nu
     nl += d.labelPtr[r + 1]! - d.labelPtr[r]!;
   }
   out.reserve(end - start, nnz, nl);
-  const b = out.batch;
-  b.n = end - start;
+  fillRows(d, rows, start, end, out.batch);
+  return out.batch;
+}
+
+/** Copy rows[start..end) of d into b, whose arrays must be large enough; sets b.n. */
+export function fillRows(d: CsrBatch, rows: Int32Array, start: number, end: number, b: CsrBatch): void {
   let fp = 0;
   let lp = 0;
   b.featPtr[0] = 0;
@@ -69,7 +73,7 @@ export function gatherRows(d: CsrBatch, rows: Int32Array, start: number, end: nu
     b.featPtr[i - start + 1] = fp;
     b.labelPtr[i - start + 1] = lp;
   }
-  return b;
+  b.n = end - start;
 }
 
 /** Reusable storage for batches: grows geometrically, never shrinks, so a training loop allocates only while warming up. */

@@ -22,7 +22,7 @@
  * byte-identical on every run.
  */
 import { createRequire } from 'node:module';
-import { readFile, open, rename, unlink } from 'node:fs/promises';
+import { readFile, open, rename, unlink, mkdir } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import type { XcDataset } from './csr.js';
 import { InputError, ConfigError, quote } from '../util/errors.js';
@@ -488,6 +488,7 @@ export async function writeFileAtomic(path: string, data: string): Promise<void>
  * into `dir` (which must exist). Bytes are identical on every run.
  */
 export async function writeWordnetDataset(dir: string, ds: WordnetDataset): Promise<void> {
+  await mkdir(dir, { recursive: true });
   const lines = (xs: string[]): string => xs.map((x) => x + '\n').join('');
   const idfLines: string[] = [];
   for (let i = 0; i < ds.idf.length; i++) idfLines.push(formatFloat32(ds.idf[i]!));

@@ -82,18 +82,36 @@ export class ParamBlock {
 
   /** Apply the optimizer to touched rows and biases, zero their gradients and marks. */
   update(k: Kernels, opt: OptimizerConfig, step: number): void {
+    this.updatePart(k, opt, step, 0, 1);
+    this.finishUpdate();
+  }
+
+  /**
+   * Part `part` of `parts` of the update: a contiguous slice of the touched rows and biases, so
+   * that worker threads update disjoint rows in parallel. Every part must run before
+   * finishUpdate (which the coordinating thread calls once).
+   */
+  updatePart(k: Kernels, opt: OptimizerConfig, step: number, part: number, parts: number): void {
     const n = this.counts[0]!;
     const nb = this.counts[1]!;
+    const r0 = Math.floor((n * part) / parts);
+    const r1 = Math.floor((n * (part + 1)) / parts);
+    const b0 = Math.floor((nb * part) / parts);
+    const b1 = Math.floor((nb * (part + 1)) / parts);
     if (opt.type === 'adam') {
       const lrT = (opt.lr * Math.sqrt(1 - Math.pow(opt.beta2, step))) / (1 - Math.pow(opt.beta1, step));
-      k.adamRows(this.W, this.M!, this.V!, this.G, this.cols, this.touched, 0, n, lrT, opt.beta1, opt.beta2, opt.eps);
-      k.adamRows(this.b, this.Mb!, this.Vb!, this.gb, 1, this.biasTouched, 0, nb, lrT, opt.beta1, opt.beta2, opt.eps);
+      k.adamRows(this.W, this.M!, this.V!, this.G, this.cols, this.touched, r0, r1 - r0, lrT, opt.beta1, opt.beta2, opt.eps);
+      k.adamRows(this.b, this.Mb!, this.Vb!, this.gb, 1, this.biasTouched, b0, b1 - b0, lrT, opt.beta1, opt.beta2, opt.eps);
     } else {
-      k.sgdRows(this.W, this.G, this.cols, this.touched, 0, n, opt.lr);
-      k.sgdRows(this.b, this.gb, 1, this.biasTouched, 0, nb, opt.lr);
+      k.sgdRows(this.W, this.G, this.cols, this.touched, r0, r1 - r0, opt.lr);
+      k.sgdRows(this.b, this.gb, 1, this.biasTouched, b0, b1 - b0, opt.lr);
     }
-    for (let i = 0; i < n; i++) this.mark[this.touched[i]!] = 0;
-    for (let i = 0; i < nb; i++) this.biasMark[this.biasTouched[i]!] = 0;
+    for (let i = r0; i < r1; i++) this.mark[this.touched[i]!] = 0;
+    for (let i = b0; i < b1; i++) this.biasMark[this.biasTouched[i]!] = 0;
+  }
+
+  /** Empty the touched lists after every part of an update ran. */
+  finishUpdate(): void {
     this.counts[0] = 0;
     this.counts[1] = 0;
   }

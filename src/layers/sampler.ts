@@ -3,6 +3,7 @@ import { createHashFamily } from '../hashing/registry.js';
 import { LshTables, type QueryScratch } from '../tables/lshTables.js';
 import type { LayerSampling } from '../config.js';
 import type { Rng } from '../util/rng.js';
+import type { Arena } from '../util/arena.js';
 
 /**
  * LSH sampling of one layer's neurons: a hash family over the layer's input space, L tables
@@ -18,20 +19,33 @@ export class LshSampler {
   readonly K: number;
   readonly L: number;
   readonly rangePow: number;
-  /** seeds drawn so far (one per family instance), for checkpoints */
-  familySeed: number;
+  /**
+   * (1) the seed of the current hash functions, in shared memory: worker threads compare it
+   * with their own family's seed and re-create theirs after a redraw (see syncFamily).
+   */
+  private readonly seedSlot: Int32Array;
+  private familySeedLocal: number;
 
+  /**
+   * The tables live in the arena (shared with worker threads). With `attach`, this instance is
+   * a worker's view of tables the main thread owns: nothing is written.
+   */
   constructor(
     readonly cfg: LayerSampling,
     readonly nIn: number,
     readonly nOut: number,
     rng: Rng,
+    arena: Arena,
+    attach = false,
   ) {
     const h = cfg.hash;
     this.K = h.K;
     this.L = h.L;
-    this.familySeed = rng.nextU32();
-    this.family = this.makeFamily(this.familySeed);
+    this.seedSlot = arena.i32(1);
+    const drawn = rng.nextU32();
+    if (!attach) this.seedSlot[0] = drawn | 0;
+    this.familySeedLocal = this.seedSlot[0]! >>> 0;
+    this.family = this.makeFamily(this.familySeedLocal);
     const bits = this.family.bitsPerHash;
     this.rangePow = h.rangePow > 0 ? h.rangePow : autoRangePow(h.K * bits, nOut);
     this.tables = new LshTables({
@@ -43,7 +57,23 @@ export class LshSampler {
       insertion: h.insertion,
       capacity: nOut,
       seed: rng.nextU32(),
+      alloc: { i32: (n: number) => arena.i32(n) },
     });
+  }
+
+  /** Seed of the current hash functions (for checkpoints). */
+  get familySeed(): number {
+    return this.seedSlot[0]! >>> 0;
+  }
+
+
+  /** Re-create this thread's hash functions if another thread redrew them. */
+  syncFamily(): void {
+    const seed = this.seedSlot[0]! >>> 0;
+    if (seed !== this.familySeedLocal) {
+      this.familySeedLocal = seed;
+      this.family = this.makeFamily(seed);
+    }
   }
 
   private makeFamily(seed: number): HashFamily {
@@ -53,8 +83,8 @@ export class LshSampler {
 
   /** New hash functions (the reference's periodic re-hash); the caller then rebuilds. */
   redraw(rng: Rng): void {
-    this.familySeed = rng.nextU32();
-    this.family = this.makeFamily(this.familySeed);
+    this.seedSlot[0] = rng.nextU32() | 0;
+    this.syncFamily();
   }
 
   /**
@@ -63,23 +93,31 @@ export class LshSampler {
    */
   setFamilySeed(seed: number): void {
     if (!Number.isInteger(seed) || seed < 0 || seed > 0xffffffff) throw new RangeError(`LshSampler.setFamilySeed: seed must be a 32-bit unsigned integer, got ${seed}`);
-    this.familySeed = seed;
-    this.family = this.makeFamily(seed);
+    this.seedSlot[0] = seed | 0;
+    this.syncFamily();
   }
 
   /** Re-insert every neuron, keyed by the hash of its weight row W[j*nIn .. +nIn). */
   rebuild(W: Float32Array, scratch: RebuildScratch): void {
+    this.tables.clear();
+    this.stageRange(W, scratch, 0, this.nOut);
+    this.tables.commit();
+  }
+
+  /**
+   * Hash neurons [from, to) and stage them (the hashing half of a rebuild; threads may stage
+   * disjoint ranges concurrently: staging slots are reserved with Atomics.add).
+   */
+  stageRange(W: Float32Array, scratch: RebuildScratch, from: number, to: number): void {
     const t = this.tables;
-    t.clear();
     const chunk = scratch.ids.length;
     const H = this.K * this.L;
-    for (let start = 0; start < this.nOut; start += chunk) {
-      const n = Math.min(chunk, this.nOut - start);
+    for (let start = from; start < to; start += chunk) {
+      const n = Math.min(chunk, to - start);
       for (let i = 0; i < n; i++) scratch.ids[i] = start + i;
       this.family.hashDense(n, W, start * this.nIn, this.nIn, scratch.codes);
       t.insert(n, scratch.ids, scratch.codes.subarray(0, n * H));
     }
-    t.commit();
   }
 
   createRebuildScratch(chunk = 4096): RebuildScratch {

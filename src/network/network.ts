@@ -65,6 +65,8 @@ export class Network {
     kernelsFor: (memory: WebAssembly.Memory) => Kernels,
     rng: Rng,
     arena: Arena = new Arena(),
+    /** a worker thread's view of a network the main thread built in `arena`: write nothing */
+    attach = false,
   ) {
     if (cfg.hidden.length < 1) throw new ConfigError('config: field "hidden": at least one hidden layer is required');
     if (cfg.hiddenSampling.length > cfg.hidden.length) {
@@ -80,7 +82,7 @@ export class Network {
     const h0 = cfg.hidden[0]!;
     const initRng = rng.fork(1);
     this.input = new ParamBlock(arena, nFeatures, h0, h0, adam);
-    this.input.init(initRng, nFeatures, h0, cfg.initScale);
+    if (!attach) this.input.init(initRng, nFeatures, h0, cfg.initScale);
     this.fc = [];
     const widths = [...cfg.hidden, nLabels];
     for (let l = 1; l < widths.length; l++) {
@@ -89,10 +91,10 @@ export class Network {
       const isOutput = l === widths.length - 1;
       const sampling: LayerSampling | undefined = isOutput ? cfg.output : cfg.hiddenSampling[l];
       const p = new ParamBlock(arena, nOut, nIn, nOut, adam);
-      p.init(initRng, nIn, nOut, cfg.initScale);
+      if (!attach) p.init(initRng, nIn, nOut, cfg.initScale);
       const all = arena.i32(nOut);
-      for (let j = 0; j < nOut; j++) all[j] = j;
-      const sampler = sampling && sampling.mode === 'lsh' ? new LshSampler(sampling, nIn, nOut, rng.fork(100 + l)) : null;
+      if (!attach) for (let j = 0; j < nOut; j++) all[j] = j;
+      const sampler = sampling && sampling.mode === 'lsh' ? new LshSampler(sampling, nIn, nOut, rng.fork(100 + l), arena, attach) : null;
       this.fc.push({ nIn, nOut, p, sampler, all, isOutput });
     }
   }
@@ -107,7 +109,7 @@ export class Network {
   }
 
   /** Scratch for one thread, carved from the arena (the kernels must see it). */
-  createScratch(rng: Rng, maxK = 100): ThreadScratch {
+  createScratch(rng: Rng, maxK = 100, maxNnz = 1024): ThreadScratch {
     const a = this.arena;
     return {
       rng,
@@ -120,8 +122,8 @@ export class Network {
       topIds: a.i32(maxK),
       topScores: a.f32(maxK),
       lastHit: 0,
-      inIdx: a.i32(1024),
-      inVal: a.f32(1024),
+      inIdx: a.i32(maxNnz),
+      inVal: a.f32(maxNnz),
     };
   }
 

@@ -7,6 +7,9 @@ import { RebuildSchedule } from './schedule.js';
 import type { RebuildScratch } from '../layers/sampler.js';
 import { CsrBatchBuffer, gatherRows, type CsrBatch, type XcDataset } from '../data/csr.js';
 import { MetricsAccumulator, type RankingMetrics } from '../eval/metrics.js';
+import { availableParallelism } from 'node:os';
+import { WorkerPool } from '../workers/pool.js';
+import { rowMaxima } from '../workers/layout.js';
 
 export interface ModelOptions {
   nFeatures: number;
@@ -120,6 +123,14 @@ export class SlideModel {
   readonly scratch: ThreadScratch;
   private readonly rebuildScratch: RebuildScratch[];
   private readonly batchBuf = new CsrBatchBuffer();
+  private readonly kernelChoice: KernelChoice;
+  /** worker threads of the running fit (null when training on the calling thread) */
+  private pool: WorkerPool | null = null;
+
+  /** Threads a fit uses: config.threads, 0 meaning every core. */
+  get threads(): number {
+    return this.config.threads > 0 ? this.config.threads : availableParallelism();
+  }
 
   constructor(opts: ModelOptions) {
     if (!Number.isInteger(opts.nFeatures) || opts.nFeatures < 1) throw new RangeError(`nFeatures must be a positive integer, got ${opts.nFeatures}`);
@@ -129,11 +140,12 @@ export class SlideModel {
     this.nLabels = opts.nLabels;
     this.rng = new Rng(this.config.seed);
     const choice = opts.kernels ?? 'auto';
+    this.kernelChoice = choice;
     this.network = new Network(this.config, opts.nFeatures, opts.nLabels, (m) => getKernels(m, choice), this.rng, new Arena());
     this.scratch = this.network.createScratch(this.rng.fork(7));
     this.rebuildScratch = this.network.createRebuildScratch();
     this.schedule = new RebuildSchedule(this.config.rebuild);
-    this.network.rebuildTables(this.rebuildScratch);
+    this.rebuildTables();
   }
 
   get kernelsName(): string {
@@ -164,10 +176,34 @@ export class SlideModel {
   private afterStep(): void {
     if (this.schedule.shouldRedraw(this.step)) {
       this.network.redrawHashes(this.rng);
-      this.network.rebuildTables(this.rebuildScratch);
+      this.rebuildTables();
     } else if (this.schedule.shouldRebuild(this.step)) {
-      this.network.rebuildTables(this.rebuildScratch);
+      this.rebuildTables();
     }
+  }
+
+  /** afterStep for the worker pool: rebuilds run on the workers. */
+  private async afterStepPool(pool: WorkerPool): Promise<void> {
+    const redraw = this.schedule.shouldRedraw(this.step);
+    if (redraw) this.network.redrawHashes(this.rng);
+    if (redraw || this.schedule.shouldRebuild(this.step)) {
+      await pool.rebuildTables();
+      this.tablesStep = this.step;
+    }
+  }
+
+  /** step at which the tables were last rebuilt */
+  tablesStep = 0;
+
+  /** Re-insert every sampled layer's neurons under their current weights. */
+  rebuildTables(): void {
+    this.network.rebuildTables(this.rebuildScratch);
+    this.tablesStep = this.step;
+  }
+
+  /** Rebuild the tables if weights moved since the last rebuild (before LSH inference). */
+  refreshTables(): void {
+    if (this.tablesStep !== this.step) this.rebuildTables();
   }
 
   private checkBatch(b: CsrBatch, what: string): void {
@@ -220,6 +256,7 @@ export class SlideModel {
     if (d.nFeatures > this.nFeatures || d.nLabels > this.nLabels) {
       throw new RangeError(`data set has ${d.nFeatures} features / ${d.nLabels} labels; the model has ${this.nFeatures} / ${this.nLabels}`);
     }
+    this.checkBatch(d, 'training data');
     const epochs = opts.epochs ?? this.config.epochs;
     const bs = this.config.batchSize;
     const order = new Int32Array(d.n);
@@ -229,6 +266,33 @@ export class SlideModel {
     const winN = new Float64Array(windowN);
     const winActive = new Float64Array(windowN);
     const full = Math.ceil(epochs);
+    if (this.threads > 1 && d.n > 0) {
+      const mx = rowMaxima(d);
+      this.pool = await WorkerPool.create(this.network, this.config, {
+        threads: this.threads, kernels: this.kernelChoice, maxRows: bs, maxRowNnz: Math.max(1, mx.maxRowNnz), maxRowLabels: mx.maxRowLabels,
+      });
+    }
+    try {
+      await this.runEpochs(d, epochs, full, order, summaries, opts, { winLoss, winHits, winN, winActive, windowN });
+    } finally {
+      const pool = this.pool;
+      this.pool = null;
+      await pool?.close();
+    }
+    return summaries;
+  }
+
+  private async runEpochs(
+    d: XcDataset,
+    epochs: number,
+    full: number,
+    order: Int32Array,
+    summaries: EpochSummary[],
+    opts: FitOptions,
+    win: { winLoss: Float64Array; winHits: Float64Array; winN: Float64Array; winActive: Float64Array; windowN: number },
+  ): Promise<void> {
+    const { winLoss, winHits, winN, winActive, windowN } = win;
+    const bs = this.config.batchSize;
     for (let e = 0; e < full; e++) {
       let cur = this.epochCursor;
       if (cur === null) {
@@ -255,8 +319,15 @@ export class SlideModel {
       while (cur.position < rows) {
         const start = cur.position;
         const end = Math.min(rows, start + bs);
-        const b = gatherRows(d, order, start, end, this.batchBuf);
-        const st = this.trainBatch(b);
+        let st: BatchStats;
+        if (this.pool) {
+          const r = await this.pool.trainBatch(d, order, start, end, this.step + 1);
+          this.step++;
+          await this.afterStepPool(this.pool);
+          st = { samples: end - start, ...r };
+        } else {
+          st = this.trainBatch(gatherRows(d, order, start, end, this.batchBuf));
+        }
         cur.position = end;
         cur.lossSum += st.lossSum;
         cur.hits += st.hits;
@@ -304,7 +375,6 @@ export class SlideModel {
       summaries.push(sum);
       opts.onEpoch?.(sum);
     }
-    return summaries;
   }
 
   /** P@1/3/5 and nDCG@5 with exact inference, LSH inference, or both (plus LSH's recall of exact top-5). */

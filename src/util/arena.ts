@@ -47,6 +47,11 @@ export class Arena {
     return { byteOffset: start, byteLength: bytes };
   }
 
+  /** Mark bytes up to `end` as used (another Arena carved them from this memory). */
+  reserveTo(end: number): void {
+    if (end > this.top) this.top = end;
+  }
+
   f32(n: number): Float32Array {
     const a = this.alloc(n * 4);
     return new Float32Array(this.memory.buffer, a.byteOffset, n);

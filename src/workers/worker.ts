@@ -1,0 +1,125 @@
+import { workerData } from 'node:worker_threads';
+import { Arena } from '../util/arena.js';
+import { Rng } from '../util/rng.js';
+import { Network } from '../network/network.js';
+import { getKernels } from '../kernels/index.js';
+import { parseConfig } from '../config.js';
+import { allocatePoolViews } from './layout.js';
+import {
+  Command, kBatchRows, kCommand, kError, kGeneration, kPending, kReady, kStatActive, kStatHits, kStatLoss, kStep, STAT_SLOTS,
+  type WorkerInit,
+} from './protocol.js';
+
+/**
+ * A training worker: attaches to the model in the shared memory (rebuilding the same views, in
+ * the same order, as the main thread allocated them) and then serves phases until Exit.
+ *
+ * HOGWILD, and why each race is safe enough:
+ *  - Train: workers read weights and tables (nobody writes them in this phase) and accumulate
+ *    gradients into the shared G / gb rows with plain `+=`. Two workers updating the same row at
+ *    once can lose one addition: rare with sparse gradients (output rows are touched by a few
+ *    samples a batch); for the dense hidden rows and popular input features the loss is a
+ *    small noise on a mean gradient, which SGD tolerates (Recht et al., 2011), measured in the
+ *    benchmark as P@1 within 0.01 of one thread. The touched-row lists are exact: rows are
+ *    claimed with Atomics.exchange and list slots with Atomics.add.
+ *  - Update: each worker updates a disjoint slice of the touched rows: no race.
+ *  - Stage: workers hash disjoint neuron ranges and reserve staging slots with Atomics.add.
+ *  - Commit: each table is built by exactly one worker.
+ * Phases are separated by the main thread's barrier (kPending reaching 0).
+ */
+const init = workerData as WorkerInit;
+const ctrl = new Int32Array(init.control);
+const stats = new Float64Array(init.stats);
+const w = init.index;
+const T = init.threads;
+
+function main(): void {
+  const cfg = parseConfig(init.config);
+  const arena = new Arena(init.memory);
+  const net = new Network(cfg, init.nFeatures, init.nLabels, (m) => getKernels(m, init.kernels), new Rng(cfg.seed), arena, true);
+  const views = allocatePoolViews(net, new Arena(init.memory, init.poolBase), T, init.maxRows, init.maxNnz, init.maxLabels, cfg.seed);
+  const s = views.scratches[w]!;
+  const batch = views.batch;
+  const rebuildScratch = net.createRebuildScratch();
+  const countScratch = net.fc.map((l) => (l.sampler ? new Int32Array(l.sampler.tables.numBuckets) : new Int32Array(0)));
+  const L = net.fc.length - 1;
+
+  Atomics.add(ctrl, kReady, 1);
+  Atomics.notify(ctrl, kReady);
+
+  let gen = 0;
+  for (;;) {
+    Atomics.wait(ctrl, kGeneration, gen);
+    gen = Atomics.load(ctrl, kGeneration);
+    const cmd = Atomics.load(ctrl, kCommand) as Command;
+    try {
+      switch (cmd) {
+        case Command.Train: {
+          const n = ctrl[kBatchRows]!;
+          const lo = Math.floor((n * w) / T);
+          const hi = Math.floor((n * (w + 1)) / T);
+          const scale = 1 / Math.max(1, n);
+          let loss = 0;
+          let hits = 0;
+          let active = 0;
+          for (const l of net.fc) l.sampler?.syncFamily();
+          for (let r = lo; r < hi; r++) {
+            loss += net.trainSample(s, batch.featIdx, batch.featVal, batch.featPtr[r]!, batch.featPtr[r + 1]!, batch.labelIdx, batch.labelPtr[r]!, batch.labelPtr[r + 1]!, scale);
+            hits += s.lastHit;
+            active += s.nActive[L]!;
+          }
+          stats[w * STAT_SLOTS + kStatLoss] = loss;
+          stats[w * STAT_SLOTS + kStatHits] = hits;
+          stats[w * STAT_SLOTS + kStatActive] = active;
+          break;
+        }
+        case Command.Update: {
+          const step = ctrl[kStep]!;
+          for (const b of net.blocks()) b.updatePart(net.kernels, cfg.optimizer, step, w, T);
+          break;
+        }
+        case Command.Stage: {
+          for (let l = 0; l < net.fc.length; l++) {
+            const layer = net.fc[l]!;
+            if (!layer.sampler) continue;
+            layer.sampler.syncFamily();
+            const lo = Math.floor((layer.nOut * w) / T);
+            const hi = Math.floor((layer.nOut * (w + 1)) / T);
+            layer.sampler.stageRange(layer.p.W, rebuildScratch[l]!, lo, hi);
+          }
+          break;
+        }
+        case Command.Commit: {
+          for (let l = 0; l < net.fc.length; l++) {
+            const sm = net.fc[l]!.sampler;
+            if (!sm) continue;
+            for (let t = w; t < sm.L; t += T) sm.tables.commitTable(t, countScratch[l]!);
+          }
+          break;
+        }
+        case Command.Exit:
+          break;
+        default:
+          throw new Error(`unknown command ${cmd}`);
+      }
+    } catch (e) {
+      const err = e as Error;
+      init.errorPort.postMessage({ message: err?.message ?? String(e), stack: err?.stack ?? String(e) });
+      Atomics.store(ctrl, kError, w + 1);
+    }
+    if (Atomics.sub(ctrl, kPending, 1) === 1) Atomics.notify(ctrl, kPending);
+    if (cmd === Command.Exit) break;
+  }
+  init.errorPort.close();
+}
+
+try {
+  main();
+} catch (e) {
+  // failure while attaching: report it the same way, then let the main thread see kReady
+  const err = e as Error;
+  init.errorPort.postMessage({ message: err?.message ?? String(e), stack: err?.stack ?? String(e) });
+  Atomics.store(ctrl, kError, w + 1);
+  Atomics.add(ctrl, kReady, 1);
+  Atomics.notify(ctrl, kReady);
+}
