@@ -69,7 +69,7 @@ export async function runTrain(flags: TrainFlags): Promise<void> {
     }
     log(`resuming ${flags.resume}: ${resumed.epochsDone} epochs and ${resumed.step} batches done${resumed.epochCursor ? ` (mid-epoch, at row ${resumed.epochCursor.position} of ${resumed.epochCursor.rows})` : ''}`);
   } else {
-    cfg = configFromFlags(flags);
+    cfg = configFromFlags(flags, CLI_BASE);
   }
   const train = await readXcFile(flags.train);
   const test = flags.test ? await readXcFile(flags.test) : undefined;
@@ -179,8 +179,12 @@ export async function runEval(flags: { model: string; test: string; inference: '
   if (flags.metricsOut) writeFileAtomic(flags.metricsOut, JSON.stringify({ model: flags.model, test: flags.test, ...r }, null, 2) + '\n');
 }
 
+/** The command line trains on every core unless told otherwise (the library's default is one thread, reproducible bit for bit). */
+export const CLI_BASE = { threads: 0 };
+
 /** Settings of the main job on WordNet (see README: Results). */
 export const DEMO_CONFIG = {
+  ...CLI_BASE,
   hidden: [128],
   epochs: 5,
   batchSize: 256,

@@ -24,7 +24,7 @@ export function buildProgram(): Command {
       .option('--lr <x>', 'learning rate')
       .option('--hidden <list>', 'hidden widths, comma-separated (e.g. 128 or 256,128)')
       .option('--seed <n>', 'random seed (a one-thread run is reproducible bit for bit)')
-      .option('--threads <n>', 'worker threads (0 = all cores)')
+      .option('--threads <n>', 'worker threads (default: all cores; 1 = on the calling thread, reproducible bit for bit)')
       .addOption(new Option('--mode <mode>', 'output layer: LSH-sampled or dense').choices(['lsh', 'dense']))
       .addOption(new Option('--family <name>', 'hash family of the output layer').choices(['dwta', 'wta', 'simhash', 'doph']))
       .option('--K <n>', 'hashes per table (output layer)')

@@ -1,7 +1,6 @@
 import { basename } from 'node:path';
 import { loadModel } from '../checkpoint/checkpoint.js';
 import { Predictor } from '../serve/predictor.js';
-import { buildServer, startServer } from '../serve/server.js';
 import { ConfigError } from '../util/errors.js';
 import type { KernelChoice } from '../kernels/index.js';
 
@@ -12,6 +11,8 @@ export async function runServe(flags: { model: string; port: string; host: strin
   const t0 = performance.now();
   const loaded = await loadModel(flags.model, { kernels: flags.kernels ?? 'auto' });
   const predictor = new Predictor(loaded);
+  // fastify is loaded only by this command (the others start faster without it)
+  const { buildServer, startServer } = await import('../serve/server.js');
   const app = buildServer(predictor, { log: flags.quiet ? undefined : process.stderr, modelName: basename(flags.model) });
   const url = await startServer(app, flags.host, port);
   const m = predictor.model;
