@@ -15,6 +15,8 @@
 //    That is why `Mathf.exp` (which reads lookup tables stored in linear memory) is not used:
 //    `expv` below is a polynomial exp computed in registers.
 //  - Plain loads and stores: concurrent calls on shared rows race benignly (HOGWILD).
+//  - Row kernels read the rows of the next group ahead of use (see "Software prefetch"); those
+//    extra reads stay inside the rows named by the call, so row ids must be valid (as in JS).
 
 // ---------------------------------------------------------------------------------------------
 // helpers
@@ -83,8 +85,9 @@
 // flight (measured here: ~7.5 M rows/s for 128-float rows). WebAssembly has no prefetch
 // instruction; instead each row loop runs in groups of rows: first touch (one dropped load per
 // 64-byte line) every row of the NEXT group, all independent loads, then compute the current
-// group, whose lines were touched one group earlier (~17 M rows/s). A group spans about
-// PF_BYTES bytes of rows over all the matrices a kernel streams (W, or W M V G for Adam).
+// group, whose lines were touched one group earlier (~15 M rows/s; touching bias[r] as well
+// matters: it is one more random miss a row). A group spans about PF_BYTES bytes of rows over
+// all the matrices a kernel streams (W, or W M V G for Adam); 4-16 KiB measured alike.
 // @ts-ignore: decorator
 @inline const PF_BYTES: i32 = 8192;
 // @ts-ignore: decorator
@@ -142,7 +145,11 @@ export function dotRows(
   for (let g: i32 = -group; g < nRows; g += group) {
     const gEnd = min(g + group, nRows);
     const nEnd = min(gEnd + group, nRows);
-    for (let j = gEnd; j < nEnd; j++) touch(W + rowOff(rows, j, n), rowBytes);
+    for (let j = gEnd; j < nEnd; j++) {
+      const r = load<i32>(rows + (<usize>j << 2));
+      touch(rowAddr(W, r, n), rowBytes);
+      load<u8>(bias + (<usize>r << 2)); // a random bias read is one more miss a row
+    }
     for (let i = max(g, 0); i < gEnd; i++) {
       const r = load<i32>(rows + (<usize>i << 2));
       store<f32>(out + (<usize>i << 2), dotImpl(rowAddr(W, r, n), x, n) + load<f32>(bias + (<usize>r << 2)));
@@ -167,9 +174,11 @@ export function rowsBackward(
     const gEnd = min(gi + group, nRows);
     const nEnd = min(gEnd + group, nRows);
     for (let j = gEnd; j < nEnd; j++) {
-      const off = rowOff(rows, j, n);
+      const r = load<i32>(rows + (<usize>j << 2));
+      const off = (<usize>r * <usize>n) << 2;
       touch(G + off, rowBytes);
       if (hasDx != 0) touch(W + off, rowBytes);
+      load<u8>(gBias + (<usize>r << 2));
     }
     for (let i = max(gi, 0); i < gEnd; i++) {
       const g = load<f32>(grad + (<usize>i << 2));

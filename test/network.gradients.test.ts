@@ -32,7 +32,9 @@ function makeModel(config: ConfigInput, kernels: KernelChoice = 'js'): SlideMode
 function loss(m: SlideModel): number {
   const s = sample();
   // trainSample also accumulates gradients; callers snapshot G before probing
-  return m.network.trainSample(m.scratch, s.idx, s.val, 0, s.idx.length, s.labels, 0, s.labels.length, 1);
+  m.scratch.sums[0] = 0;
+  m.network.trainSample(m.scratch, s.idx, s.val, 0, s.idx.length, s.labels, 0, s.labels.length, 1);
+  return m.scratch.sums[0]!;
 }
 
 function clearGrads(m: SlideModel): void {

@@ -89,7 +89,7 @@ export const jsKernels: Kernels = {
     for (let i = off; i < off + n; i++) if (!(x[i]! > 0)) x[i] = 0;
   },
 
-  softmax(x, off, n) {
+  softmax(x, off, n, logZ) {
     let mx = -Infinity;
     for (let i = off; i < off + n; i++) if (x[i]! > mx) mx = x[i]!;
     let s = 0;
@@ -100,6 +100,6 @@ export const jsKernels: Kernels = {
     }
     const inv = 1 / s;
     for (let i = off; i < off + n; i++) x[i] = x[i]! * inv;
-    return Math.log(s) + mx;
+    logZ[0] = Math.log(s) + mx;
   },
 };

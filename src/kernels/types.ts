@@ -88,8 +88,9 @@ export interface Kernels {
   relu(x: Float32Array, off: number, n: number): void;
 
   /**
-   * In-place softmax over x[off .. off+n); returns log(sum exp(x - max)) + max (the log
-   * partition), so log p_i = x_i - logZ.
+   * In-place softmax over x[off .. off+n); writes log(sum exp(x - max)) + max (the log
+   * partition, so log p_i = x_i - logZ) to logZ[0]. (Written to an array, not returned: a double
+   * returned across the wasm wrapper is boxed on the heap, an allocation per sample.)
    */
-  softmax(x: Float32Array, off: number, n: number): number;
+  softmax(x: Float32Array, off: number, n: number, logZ: Float64Array): void;
 }

@@ -224,10 +224,10 @@ function wrap(ex: KernelExports): Kernels {
       ex.relu(x.byteOffset + 4 * off, n);
     },
 
-    softmax(x, off, n) {
+    softmax(x, off, n, logZ) {
       const p = x.byteOffset + 4 * off;
       const mx = ex.vmax(p, n);
-      return Math.log(ex.softmaxExp(p, n, mx)) + mx;
+      logZ[0] = Math.log(ex.softmaxExp(p, n, mx)) + mx;
     },
   };
 }
@@ -342,9 +342,9 @@ function checked(memory: WebAssembly.Memory, k: Kernels): Kernels {
       v(x, 'relu x'); assertRange(x, off, n, 'relu x');
       k.relu(x, off, n);
     },
-    softmax(x, off, n) {
+    softmax(x, off, n, logZ) {
       v(x, 'softmax x'); assertRange(x, off, n, 'softmax x');
-      return k.softmax(x, off, n);
+      k.softmax(x, off, n, logZ);
     },
   };
 }

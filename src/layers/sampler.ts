@@ -155,6 +155,11 @@ export class LshSampler {
     return this.collect(s, forced, forcedStart, forcedEnd, rng, out);
   }
 
+  /** The hashing half of activeSet (codes into s.codes), for profiling. */
+  hashInput(s: SamplerScratch, x: Float32Array, xOff: number): void {
+    this.family.hashDenseRow(x, xOff, s.codes, 0);
+  }
+
   /** Same as activeSet for a sparse input (idx/val[start, end)). */
   activeSetSparse(
     s: SamplerScratch,
@@ -172,7 +177,8 @@ export class LshSampler {
     return this.collect(s, forced, forcedStart, forcedEnd, rng, out);
   }
 
-  private collect(
+  /** The lookup half of activeSet: tables queried with s.codes, forced ids first, padding. */
+  collect(
     s: SamplerScratch,
     forced: Int32Array | null,
     forcedStart: number,

@@ -30,8 +30,19 @@ export interface FcLayer {
   readonly isOutput: boolean;
 }
 
+/** Profile slots (seconds), accumulated when Network.profile is on. */
+export const PROF_HASH = 0;
+export const PROF_LOOKUP = 1;
+export const PROF_FORWARD = 2;
+export const PROF_BACKWARD = 3;
+export const PROF_UPDATE = 4;
+export const PROF_REBUILD = 5;
+export const PROF_SLOTS = 6;
+
 export interface ThreadScratch {
   rng: Rng;
+  /** (PROF_SLOTS) time spent per part, when profiling */
+  prof: Float64Array;
   /** per hidden layer: dense activations after ReLU (h_l) */
   acts: Float32Array[];
   /** per hidden layer: gradient w.r.t. the activations (h_l) */
@@ -49,6 +60,14 @@ export interface ThreadScratch {
   inVal: Float32Array;
   /** set by trainSample: 1 if the highest-scoring active output neuron is a true label */
   lastHit: number;
+  /**
+   * (3) running sums over trained samples, reset by the caller: [loss, hits, active output
+   * neurons]. A typed array, so that reporting the loss allocates nothing (a double returned
+   * from a function is boxed on V8's heap: 16 bytes a sample).
+   */
+  sums: Float64Array;
+  /** (1) log partition of the last softmax */
+  logZ: Float64Array;
 }
 
 export class Network {
@@ -57,6 +76,8 @@ export class Network {
   readonly fc: FcLayer[];
   readonly hidden: number[];
   readonly kernels: Kernels;
+  /** accumulate per-part timings into ThreadScratch.prof (costs a clock read per part) */
+  profile = false;
 
   constructor(
     readonly cfg: Config,
@@ -109,10 +130,10 @@ export class Network {
   }
 
   /** Scratch for one thread, carved from the arena (the kernels must see it). */
-  createScratch(rng: Rng, maxK = 100, maxNnz = 1024): ThreadScratch {
-    const a = this.arena;
+  createScratch(rng: Rng, maxK = 100, maxNnz = 1024, a: Arena = this.arena): ThreadScratch {
     return {
       rng,
+      prof: new Float64Array(PROF_SLOTS),
       acts: this.hidden.map((h) => a.f32(h)),
       dActs: this.hidden.map((h) => a.f32(h)),
       active: this.fc.map((l) => a.i32(l.nOut)),
@@ -122,6 +143,8 @@ export class Network {
       topIds: a.i32(maxK),
       topScores: a.f32(maxK),
       lastHit: 0,
+      sums: new Float64Array(3),
+      logZ: new Float64Array(1),
       inIdx: a.i32(maxNnz),
       inVal: a.f32(maxNnz),
     };
@@ -195,8 +218,17 @@ export class Network {
     const act = s.active[l]!;
     let n: number;
     if (layer.sampler === null || exact) {
-      act.set(layer.all);
+      // plain loop: TypedArray.set on shared memory takes a slow path that allocates
+      const all = layer.all;
       n = layer.nOut;
+      for (let j = 0; j < n; j++) act[j] = all[j]!;
+    } else if (this.profile) {
+      const t0 = performance.now();
+      layer.sampler.hashInput(s.sampler[l]!, x, 0);
+      const t1 = performance.now();
+      n = layer.sampler.collect(s.sampler[l]!, forced, fStart, fEnd, s.rng, act);
+      s.prof[PROF_HASH] += (t1 - t0) / 1000;
+      s.prof[PROF_LOOKUP] += (performance.now() - t1) / 1000;
     } else {
       n = layer.sampler.activeSet(s.sampler[l]!, x, 0, forced, fStart, fEnd, s.rng, act);
     }
@@ -207,8 +239,8 @@ export class Network {
   /**
    * One training sample: forward (sampled), softmax cross-entropy with the target mass spread
    * evenly over the sample's labels, backward, gradients accumulated into the shared G
-   * buffers scaled by `gradScale` (1 / batch size). Returns the loss (0 for a sample without
-   * labels, which then contributes no gradient).
+   * buffers scaled by `gradScale` (1 / batch size). Adds the loss, the hit and the active
+   * output neurons to s.sums (a sample without labels adds nothing and contributes no gradient).
    */
   trainSample(
     s: ThreadScratch,
@@ -220,11 +252,14 @@ export class Network {
     lStart: number,
     lEnd: number,
     gradScale: number,
-  ): number {
+  ): void {
     const nl = lEnd - lStart;
     s.lastHit = 0;
-    if (nl === 0) return 0;
+    if (nl === 0) return;
     const k = this.kernels;
+    const prof = this.profile;
+    const tStart = prof ? performance.now() : 0;
+    const hl0 = prof ? s.prof[PROF_HASH]! + s.prof[PROF_LOOKUP]! : 0;
     this.forwardHidden(s, idx, val, fStart, fEnd, false);
     const L = this.fc.length - 1;
     const out = this.fc[L]!;
@@ -249,8 +284,11 @@ export class Network {
       s.lastHit = 0;
       for (let i = lStart; i < lEnd; i++) if (labels[i] === best) s.lastHit = 1;
     }
-    const logZ = k.softmax(z, 0, n);
+    k.softmax(z, 0, n, s.logZ);
+    const logZ = s.logZ[0]!;
     const loss = logZ - zl / nl;
+    const tBack = prof ? performance.now() : 0;
+    if (prof) s.prof[PROF_FORWARD] += (tBack - tStart) / 1000 - (s.prof[PROF_HASH]! + s.prof[PROF_LOOKUP]! - hl0);
     // dL/dz_i = p_i - y_i, y = 1/nl on labels; scaled for the batch mean
     for (let i = 0; i < n; i++) z[i] = z[i]! * gradScale;
     const yv = gradScale / nl;
@@ -287,7 +325,11 @@ export class Network {
     k.sparseInputBackward(this.input.G, this.input.gb, h0, s.inIdx, s.inVal, 0, fEnd - fStart, d0, 0);
     for (let i = fStart; i < fEnd; i++) this.input.touchRow(idx[i]!);
     for (let j = 0; j < h0; j++) this.input.touchBias(j);
-    return loss;
+    if (prof) s.prof[PROF_BACKWARD] += (performance.now() - tBack) / 1000;
+    const sums = s.sums;
+    sums[0] += loss;
+    sums[1] += s.lastHit;
+    sums[2] += n;
   }
 
   /** Apply the optimizer to everything touched since the last update. `step` counts from 1. */
@@ -312,7 +354,7 @@ export class Network {
     const n = this.layerActive(s, L, hLast, null, 0, 0, exact);
     const z = s.vals[L]!;
     this.kernels.dotRows(out.p.W, out.p.b, out.nIn, s.active[L]!, 0, n, hLast, 0, z, 0);
-    this.kernels.softmax(z, 0, n);
+    this.kernels.softmax(z, 0, n, s.logZ);
     return topK(s.active[L]!, z, n, k, s.topIds, s.topScores);
   }
 

@@ -1,5 +1,5 @@
 import { parseConfig, type Config, type ConfigInput } from '../config.js';
-import { Network, type ThreadScratch } from '../network/network.js';
+import { Network, PROF_HASH, PROF_LOOKUP, PROF_FORWARD, PROF_BACKWARD, PROF_UPDATE, PROF_REBUILD, type ThreadScratch } from '../network/network.js';
 import { Rng } from '../util/rng.js';
 import { Arena } from '../util/arena.js';
 import { getKernels, type KernelChoice } from '../kernels/index.js';
@@ -78,6 +78,8 @@ export interface FitOptions {
   /** called after every epoch (with its evaluation when `test` is given and due) */
   onEpoch?: (e: EpochSummary) => void;
   test?: XcDataset;
+  /** stop after the batch during which this many seconds of training have passed (the epoch ends early, unevaluated) */
+  maxSeconds?: number;
   /** called after every batch, awaited (e.g. to write a checkpoint every N batches) */
   afterBatch?: (model: SlideModel) => void | Promise<void>;
 }
@@ -121,6 +123,11 @@ export class SlideModel {
   readonly schedule: RebuildSchedule;
   /** the calling thread's scratch (activations, active sets, generator of the random padding) */
   readonly scratch: ThreadScratch;
+  /**
+   * scratch of evaluate() and predict(): its own generator, reset to a fixed state before each
+   * evaluation, so evaluating never changes training and gives the same answer every time
+   */
+  private readonly inferScratch: ThreadScratch;
   private readonly rebuildScratch: RebuildScratch[];
   private readonly batchBuf = new CsrBatchBuffer();
   private readonly kernelChoice: KernelChoice;
@@ -143,6 +150,7 @@ export class SlideModel {
     this.kernelChoice = choice;
     this.network = new Network(this.config, opts.nFeatures, opts.nLabels, (m) => getKernels(m, choice), this.rng, new Arena());
     this.scratch = this.network.createScratch(this.rng.fork(7));
+    this.inferScratch = this.network.createScratch(new Rng(this.config.seed, 77));
     this.rebuildScratch = this.network.createRebuildScratch();
     this.schedule = new RebuildSchedule(this.config.rebuild);
     this.rebuildTables();
@@ -159,16 +167,18 @@ export class SlideModel {
     const net = this.network;
     const L = net.fc.length - 1;
     const scale = 1 / Math.max(1, b.n);
-    let lossSum = 0;
-    let hits = 0;
-    let activeSum = 0;
+    const sums = s.sums;
+    sums.fill(0);
     for (let r = 0; r < b.n; r++) {
-      lossSum += net.trainSample(s, b.featIdx, b.featVal, b.featPtr[r]!, b.featPtr[r + 1]!, b.labelIdx, b.labelPtr[r]!, b.labelPtr[r + 1]!, scale);
-      hits += s.lastHit;
-      activeSum += s.nActive[L]!;
+      net.trainSample(s, b.featIdx, b.featVal, b.featPtr[r]!, b.featPtr[r + 1]!, b.labelIdx, b.labelPtr[r]!, b.labelPtr[r + 1]!, scale);
     }
+    const lossSum = sums[0]!;
+    const hits = sums[1]!;
+    const activeSum = sums[2]!;
     this.step++;
+    const t0 = net.profile ? performance.now() : 0;
     net.update(this.step);
+    if (net.profile) this.scratch.prof[PROF_UPDATE] += (performance.now() - t0) / 1000;
     this.afterStep();
     return { samples: b.n, lossSum, hits, activeSum };
   }
@@ -197,9 +207,25 @@ export class SlideModel {
 
   /** Re-insert every sampled layer's neurons under their current weights. */
   rebuildTables(): void {
+    const t0 = performance.now();
     this.network.rebuildTables(this.rebuildScratch);
     this.tablesStep = this.step;
+    this.scratch.prof[PROF_REBUILD] += (performance.now() - t0) / 1000;
   }
+
+  /**
+   * Where the training time went, in thread-seconds per part (hash, lookup, forward, backward,
+   * update, rebuild) since the model was built; needs `network.profile = true` while training.
+   * With worker threads, update and rebuild are wall-clock seconds times the threads.
+   */
+  profile(): Record<'hash' | 'lookup' | 'forward' | 'backward' | 'update' | 'rebuild', number> {
+    const p = Float64Array.from(this.scratch.prof);
+    for (let i = 0; i < p.length; i++) p[i] = p[i]! + this.poolProf[i]!;
+    return { hash: p[PROF_HASH]!, lookup: p[PROF_LOOKUP]!, forward: p[PROF_FORWARD]!, backward: p[PROF_BACKWARD]!, update: p[PROF_UPDATE]!, rebuild: p[PROF_REBUILD]! };
+  }
+
+  /** profiles of finished worker pools (thread-seconds, PROF_* slots) */
+  private readonly poolProf = new Float64Array(6);
 
   /** Rebuild the tables if weights moved since the last rebuild (before LSH inference). */
   refreshTables(): void {
@@ -277,7 +303,12 @@ export class SlideModel {
     } finally {
       const pool = this.pool;
       this.pool = null;
-      await pool?.close();
+      if (pool) {
+        pool.workerProfile(this.poolProf);
+        this.poolProf[PROF_UPDATE] += pool.updateSec * pool.threads;
+        this.poolProf[PROF_REBUILD] += pool.rebuildSec * pool.threads;
+        await pool.close();
+      }
     }
     return summaries;
   }
@@ -293,6 +324,8 @@ export class SlideModel {
   ): Promise<void> {
     const { winLoss, winHits, winN, winActive, windowN } = win;
     const bs = this.config.batchSize;
+    const tFit = performance.now();
+    const outOfTime = (): boolean => opts.maxSeconds !== undefined && (performance.now() - tFit) / 1000 >= opts.maxSeconds;
     for (let e = 0; e < full; e++) {
       let cur = this.epochCursor;
       if (cur === null) {
@@ -354,6 +387,7 @@ export class SlideModel {
           });
         }
         if (opts.afterBatch && cur.position < rows) await opts.afterBatch(this);
+        if (outOfTime()) break;
       }
       winN.fill(0);
       this.epochsDone++;
@@ -365,7 +399,12 @@ export class SlideModel {
         trainP1: cur.hits / Math.max(1, done), activePerSample: cur.activeSum / Math.max(1, done),
       };
       const every = this.config.evalEvery;
-      const last = e === full - 1;
+      const stopped = outOfTime();
+      const last = e === full - 1 || stopped;
+      // at the end of training the tables follow the final weights (LSH inference and checkpoints
+      // use them); intermediate evaluations use the tables as the schedule left them, so that
+      // evaluating never changes the training trajectory
+      if (last) this.refreshTables();
       // count epochs over the whole run (epochsDone), not this call, so that a resumed run evaluates (and so
       // draws LSH padding) after the same epochs as an uninterrupted one
       if (opts.test && (last || (every > 0 && this.epochsDone % every === 0))) {
@@ -374,6 +413,7 @@ export class SlideModel {
       if (opts.afterBatch) await opts.afterBatch(this);
       summaries.push(sum);
       opts.onEpoch?.(sum);
+      if (stopped) break;
     }
   }
 
@@ -382,7 +422,8 @@ export class SlideModel {
     this.checkBatch(d, 'evaluation data');
     const mode = opts.inference ?? 'both';
     const n = opts.maxPoints && opts.maxPoints > 0 ? Math.min(opts.maxPoints, d.n) : d.n;
-    const s = this.scratch;
+    const s = this.inferScratch;
+    s.rng.setState(INFER_RNG_STATE(this.config.seed));
     const net = this.network;
     const L = net.fc.length - 1;
     const res: EvalResult = { points: n };
@@ -450,11 +491,18 @@ export class SlideModel {
       idx[i] = f;
       val[i] = v;
     }
-    const m = this.network.predict(this.scratch, idx, val, 0, nnz, k, opts.exact === true);
+    const s = this.inferScratch;
+    s.rng.setState(INFER_RNG_STATE(this.config.seed));
+    const m = this.network.predict(s, idx, val, 0, nnz, k, opts.exact === true);
     const out: Prediction[] = [];
-    for (let i = 0; i < m; i++) out.push({ id: this.scratch.topIds[i]!, score: this.scratch.topScores[i]! });
+    for (let i = 0; i < m; i++) out.push({ id: s.topIds[i]!, score: s.topScores[i]! });
     return out;
   }
+}
+
+/** The fixed generator state inference starts from (padding of LSH active sets). */
+function INFER_RNG_STATE(seed: number): Uint32Array {
+  return new Rng(seed, 77).getState();
 }
 
 function isDataset(x: unknown): x is XcDataset {

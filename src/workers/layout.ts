@@ -25,7 +25,7 @@ export function allocatePoolViews(net: Network, arena: Arena, threads: number, m
   };
   const rowNnz = Math.max(1, Math.min(maxNnz, 1 << 20));
   const scratches: ThreadScratch[] = [];
-  for (let w = 0; w < threads; w++) scratches.push(net.createScratch(new Rng(seed, 1000 + w), 100, rowNnz));
+  for (let w = 0; w < threads; w++) scratches.push(net.createScratch(new Rng(seed, 1000 + w), 100, rowNnz, arena));
   return { batch, scratches };
 }
 

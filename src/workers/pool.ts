@@ -8,7 +8,7 @@ import type { CsrBatch } from '../data/csr.js';
 import { fillRows } from '../data/csr.js';
 import { allocatePoolViews, type PoolViews } from './layout.js';
 import {
-  Command, CONTROL_SLOTS, kBatchRows, kCommand, kError, kGeneration, kPending, kReady, kStatActive, kStatHits, kStatLoss, kStep,
+  Command, CONTROL_SLOTS, kBatchRows, kCommand, kError, kGeneration, kPending, kReady, kStatActive, kStatHits, kStatLoss, kStatProf, kStep,
   STAT_SLOTS, type WorkerInit,
 } from './protocol.js';
 
@@ -70,7 +70,7 @@ export class WorkerPool {
       const init: WorkerInit = {
         index: w, threads: opts.threads, memory: arena.memory, control: this.ctrl.buffer as SharedArrayBuffer,
         stats: this.stats.buffer as SharedArrayBuffer, config: cfg, nFeatures: net.nFeatures, nLabels: net.nLabels,
-        kernels: opts.kernels, poolBase, maxRows: opts.maxRows, maxNnz, maxLabels, errorPort: port2,
+        kernels: opts.kernels, profile: net.profile, poolBase, maxRows: opts.maxRows, maxNnz, maxLabels, errorPort: port2,
       };
       const worker = new Worker(url.file, { workerData: init, transferList: [port2], execArgv: url.execArgv });
       worker.on('error', (e) => this.fail(new Error(`training worker ${w} crashed: ${e.stack ?? e.message}`)));
@@ -160,16 +160,29 @@ export class WorkerPool {
       activeSum += this.stats[w * STAT_SLOTS + kStatActive]!;
     }
     Atomics.store(this.ctrl, kStep, step);
+    const t0 = performance.now();
     await this.phase(Command.Update);
     for (const blk of this.net.blocks()) blk.finishUpdate();
+    this.updateSec += (performance.now() - t0) / 1000;
     return { lossSum, hits, activeSum };
+  }
+
+  /** wall-clock seconds spent in update and rebuild phases */
+  updateSec = 0;
+  rebuildSec = 0;
+
+  /** Sum of the workers' cumulative profiles (thread-seconds per part, PROF_* slots). */
+  workerProfile(out: Float64Array): void {
+    for (let w = 0; w < this.threads; w++) for (let i = 0; i < out.length; i++) out[i] = out[i]! + this.stats[w * STAT_SLOTS + kStatProf + i]!;
   }
 
   /** Rebuild every sampled layer's tables: hashing split by neuron ranges, tables split by index. */
   async rebuildTables(): Promise<void> {
+    const t0 = performance.now();
     for (const l of this.net.fc) l.sampler?.tables.clear();
     await this.phase(Command.Stage);
     await this.phase(Command.Commit);
+    this.rebuildSec += (performance.now() - t0) / 1000;
   }
 
   async close(): Promise<void> {

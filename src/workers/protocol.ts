@@ -17,7 +17,9 @@ export const CONTROL_SLOTS = 8;
 export const kStatLoss = 0;
 export const kStatHits = 1;
 export const kStatActive = 2;
-export const STAT_SLOTS = 4;
+/** cumulative profile of the worker (PROF_SLOTS values from network.ts) */
+export const kStatProf = 4;
+export const STAT_SLOTS = 10;
 
 export const enum Command {
   Train = 1,
@@ -39,6 +41,8 @@ export interface WorkerInit {
   nFeatures: number;
   nLabels: number;
   kernels: 'wasm' | 'js' | 'auto';
+  /** accumulate per-part timings (Network.profile) */
+  profile: boolean;
   /** arena offset where the pool's allocations start, and their sizes (replayed in order) */
   poolBase: number;
   maxRows: number;

@@ -6,7 +6,7 @@ import { getKernels } from '../kernels/index.js';
 import { parseConfig } from '../config.js';
 import { allocatePoolViews } from './layout.js';
 import {
-  Command, kBatchRows, kCommand, kError, kGeneration, kPending, kReady, kStatActive, kStatHits, kStatLoss, kStep, STAT_SLOTS,
+  Command, kBatchRows, kCommand, kError, kGeneration, kPending, kReady, kStatActive, kStatHits, kStatLoss, kStatProf, kStep, STAT_SLOTS,
   type WorkerInit,
 } from './protocol.js';
 
@@ -43,6 +43,7 @@ function main(): void {
   const rebuildScratch = net.createRebuildScratch();
   const countScratch = net.fc.map((l) => (l.sampler ? new Int32Array(l.sampler.tables.numBuckets) : new Int32Array(0)));
   const L = net.fc.length - 1;
+  net.profile = init.profile;
 
   Atomics.add(ctrl, kReady, 1);
   Atomics.notify(ctrl, kReady);
@@ -59,18 +60,15 @@ function main(): void {
           const lo = Math.floor((n * w) / T);
           const hi = Math.floor((n * (w + 1)) / T);
           const scale = 1 / Math.max(1, n);
-          let loss = 0;
-          let hits = 0;
-          let active = 0;
           for (const l of net.fc) l.sampler?.syncFamily();
+          s.sums.fill(0);
           for (let r = lo; r < hi; r++) {
-            loss += net.trainSample(s, batch.featIdx, batch.featVal, batch.featPtr[r]!, batch.featPtr[r + 1]!, batch.labelIdx, batch.labelPtr[r]!, batch.labelPtr[r + 1]!, scale);
-            hits += s.lastHit;
-            active += s.nActive[L]!;
+            net.trainSample(s, batch.featIdx, batch.featVal, batch.featPtr[r]!, batch.featPtr[r + 1]!, batch.labelIdx, batch.labelPtr[r]!, batch.labelPtr[r + 1]!, scale);
           }
-          stats[w * STAT_SLOTS + kStatLoss] = loss;
-          stats[w * STAT_SLOTS + kStatHits] = hits;
-          stats[w * STAT_SLOTS + kStatActive] = active;
+          stats[w * STAT_SLOTS + kStatLoss] = s.sums[0]!;
+          stats[w * STAT_SLOTS + kStatHits] = s.sums[1]!;
+          stats[w * STAT_SLOTS + kStatActive] = s.sums[2]!;
+          for (let i = 0; i < s.prof.length; i++) stats[w * STAT_SLOTS + kStatProf + i] = s.prof[i]!;
           break;
         }
         case Command.Update: {

@@ -1,0 +1,202 @@
+// Kernel throughput, plain JS vs WebAssembly SIMD, on arrays of one Arena (as in training).
+//   node --import tsx bench/kernels.ts [--out FILE] [--quick]
+// Prints a table and writes the figures as JSON (default build/bench/kernels.json).
+// Run it on a quiet machine: a concurrent CPU-bound job roughly halves every figure.
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { jsKernels, loadWasmKernels, wasmKernelsModule, type Kernels } from '../src/kernels/index.js';
+import { Arena } from '../src/util/arena.js';
+import { Rng } from '../src/util/rng.js';
+
+const args = process.argv.slice(2);
+const outIdx = args.indexOf('--out');
+const outFile = resolve(outIdx >= 0 && args[outIdx + 1] ? args[outIdx + 1]! : 'build/bench/kernels.json');
+const quick = args.includes('--quick');
+
+const DIM = 128; // hidden width of the Amazon-670K configuration
+const N_LABELS = quick ? 100_000 : 670_000; // rows of the output layer
+const ACTIVE = 2_000; // rows per call (an active set)
+const ROW_SETS = 200; // distinct random active sets cycled through: 400K rows, far beyond cache
+const REPEATS = 5; // best of
+
+const rng = new Rng(2024);
+const arena = new Arena();
+const wasm = loadWasmKernels(arena.memory);
+const impls: Kernels[] = [jsKernels, wasm];
+
+function fillRandom(a: Float32Array, scale: number): void {
+  for (let i = 0; i < a.length; i++) a[i] = (rng.nextFloat() * 2 - 1) * scale;
+}
+
+/** Best time in seconds of `reps` runs of `body` (after one warm-up run). */
+function best(body: () => void, reps = REPEATS): number {
+  body();
+  let t = Infinity;
+  for (let r = 0; r < reps; r++) {
+    const t0 = process.hrtime.bigint();
+    body();
+    t = Math.min(t, Number(process.hrtime.bigint() - t0) / 1e9);
+  }
+  return t;
+}
+
+let sink = 0;
+let rawDot = 0;
+const results: Record<string, Record<string, number>> = {};
+const record = (what: string, unit: string, k: Kernels, value: number): void => {
+  (results[`${what} (${unit})`] ??= {})[k.name] = value;
+};
+
+// --- dot of two vectors of 128 floats --------------------------------------------------------
+{
+  const a = arena.f32(DIM);
+  const b = arena.f32(DIM);
+  fillRandom(a, 1);
+  fillRandom(b, 1);
+  const calls = 2_000_000;
+  for (const k of impls) {
+    const t = best(() => {
+      let s = 0;
+      for (let i = 0; i < calls; i++) s += k.dot(a, 0, b, 0, DIM);
+      sink += s;
+    });
+    record('dot 128', 'GFLOP/s', k, (2 * DIM * calls) / t / 1e9);
+  }
+  // the raw export with addresses computed once: what the JS -> wasm call itself costs
+  // (Node 20's V8 does not inline the typed-array byteOffset getter: ~5-8 ns a read)
+  const raw = new WebAssembly.Instance(wasmKernelsModule(), { env: { memory: arena.memory } }).exports as unknown as {
+    dot(a: number, b: number, n: number): number;
+  };
+  const pa = a.byteOffset;
+  const pb = b.byteOffset;
+  const t = best(() => {
+    let s = 0;
+    for (let i = 0; i < calls; i++) s += raw.dot(pa, pb, DIM);
+    sink += s;
+  });
+  rawDot = (2 * DIM * calls) / t / 1e9;
+}
+
+// --- the output layer: W (N_LABELS, DIM), bias, optimizer state ------------------------------
+process.stdout.write(`allocating ${N_LABELS} x ${DIM} (${((N_LABELS * DIM * 4) / 2 ** 20).toFixed(0)} MiB a matrix)...\n`);
+const W = arena.f32(N_LABELS * DIM); // (N_LABELS, DIM) row-major
+const bias = arena.f32(N_LABELS);
+fillRandom(W, 0.1);
+fillRandom(bias, 0.1);
+const x = arena.f32(DIM);
+fillRandom(x, 1);
+const out = arena.f32(ACTIVE);
+const rowSets = arena.i32(ROW_SETS * ACTIVE); // (ROW_SETS, ACTIVE) random row ids
+for (let i = 0; i < rowSets.length; i++) rowSets[i] = rng.nextInt(N_LABELS);
+
+// dotRows over fresh random rows each call (memory-bound, as in training)
+for (const k of impls) {
+  const t = best(() => {
+    for (let s = 0; s < ROW_SETS; s++) k.dotRows(W, bias, DIM, rowSets, s * ACTIVE, ACTIVE, x, 0, out, 0);
+    sink += out[0]!;
+  });
+  record(`dotRows, ${ACTIVE} random rows of ${N_LABELS / 1000}K x ${DIM}`, 'M rows/s', k, (ROW_SETS * ACTIVE) / t / 1e6);
+}
+// dotRows over the same 2,000 rows again and again (rows stay in cache)
+for (const k of impls) {
+  const reps = 200;
+  const t = best(() => {
+    for (let s = 0; s < reps; s++) k.dotRows(W, bias, DIM, rowSets, 0, ACTIVE, x, 0, out, 0);
+    sink += out[0]!;
+  });
+  record(`dotRows, same ${ACTIVE} rows (cache-warm)`, 'M rows/s', k, (reps * ACTIVE) / t / 1e6);
+}
+
+// the update of random rows: rowsBackward into a gradient matrix (axpy per row, no dx)
+{
+  const G = arena.f32(N_LABELS * DIM);
+  const gBias = arena.f32(N_LABELS);
+  const grad = arena.f32(ACTIVE);
+  fillRandom(grad, 1e-3);
+  for (const k of impls) {
+    const t = best(() => {
+      for (let s = 0; s < ROW_SETS; s++) k.rowsBackward(W, G, gBias, DIM, rowSets, s * ACTIVE, ACTIVE, grad, 0, x, 0, null, 0);
+    });
+    record('rowsBackward (axpy), random rows', 'M rows/s', k, (ROW_SETS * ACTIVE) / t / 1e6);
+  }
+
+  // lazy Adam over random rows (reads and writes W, M, V, G)
+  const M = arena.f32(N_LABELS * DIM);
+  const V = arena.f32(N_LABELS * DIM);
+  const sets = 50;
+  for (const k of impls) {
+    const t = best(() => {
+      for (let s = 0; s < sets; s++) k.adamRows(W, M, V, G, DIM, rowSets, s * ACTIVE, ACTIVE, 1e-7, 0.9, 0.999, 1e-8);
+    }, 3);
+    record('adamRows, random rows', 'M rows/s', k, (sets * ACTIVE) / t / 1e6);
+  }
+}
+
+// the sparse input layer: W (135,909 features, DIM), ~75 non-zeros a sample
+{
+  const nIn = 135_909;
+  const nnz = 75;
+  const samples = 2_000;
+  const Win = arena.f32(nIn * DIM); // (nIn, DIM) row-major, feature-major
+  const Gin = arena.f32(nIn * DIM);
+  const bIn = arena.f32(DIM);
+  const gbIn = arena.f32(DIM);
+  fillRandom(Win, 0.1);
+  const idx = arena.i32(samples * nnz);
+  const val = arena.f32(samples * nnz);
+  for (let i = 0; i < idx.length; i++) idx[i] = rng.nextInt(nIn);
+  fillRandom(val, 1);
+  const h = arena.f32(DIM);
+  for (const k of impls) {
+    const t = best(() => {
+      for (let s = 0; s < samples; s++) k.sparseInputForward(Win, bIn, DIM, idx, val, s * nnz, (s + 1) * nnz, h, 0);
+      sink += h[0]!;
+    });
+    record(`sparseInputForward, ${nnz} nnz of ${nIn} x ${DIM}`, 'K samples/s', k, samples / t / 1e3);
+  }
+  for (const k of impls) {
+    const t = best(() => {
+      for (let s = 0; s < samples; s++) k.sparseInputBackward(Gin, gbIn, DIM, idx, val, s * nnz, (s + 1) * nnz, x, 0);
+    });
+    record(`sparseInputBackward, ${nnz} nnz of ${nIn} x ${DIM}`, 'K samples/s', k, samples / t / 1e3);
+  }
+}
+
+// softmax over an active set of 3,350 logits
+{
+  const z = arena.f32(3_350);
+  const src = new Float32Array(z.length);
+  fillRandom(src, 10);
+  const calls = 2_000;
+  const lz = new Float64Array(1);
+  for (const k of impls) {
+    const t = best(() => {
+      for (let i = 0; i < calls; i++) {
+        z.set(src);
+        k.softmax(z, 0, z.length, lz);
+        sink += lz[0]!;
+      }
+    });
+    record('softmax 3,350', 'M elements/s', k, (calls * z.length) / t / 1e6);
+  }
+}
+
+// --- report ----------------------------------------------------------------------------------
+const rowsOut = Object.entries(results).map(([what, v]) => ({
+  what,
+  js: v.js!,
+  wasm: v.wasm!,
+  speedup: v.wasm! / v.js!,
+}));
+const w = Math.max(...rowsOut.map((r) => r.what.length));
+process.stdout.write(`${'kernel'.padEnd(w)}  ${'js'.padStart(8)}  ${'wasm'.padStart(8)}  speedup\n`);
+for (const r of rowsOut) {
+  process.stdout.write(`${r.what.padEnd(w)}  ${r.js.toFixed(2).padStart(8)}  ${r.wasm.toFixed(2).padStart(8)}  ${r.speedup.toFixed(1).padStart(6)}x\n`);
+}
+process.stdout.write(`dot 128 through the raw wasm export (addresses precomputed): ${rawDot.toFixed(2)} GFLOP/s\n`);
+mkdirSync(dirname(outFile), { recursive: true });
+writeFileSync(
+  outFile,
+  JSON.stringify({ date: new Date().toISOString(), node: process.version, labels: N_LABELS, dim: DIM, results: rowsOut, rawWasmDotGflops: rawDot }, null, 2) + '\n',
+);
+process.stdout.write(`written ${outFile} (checksum ${sink.toExponential(3)})\n`);

@@ -1,0 +1,108 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { PerformanceObserver } from 'node:perf_hooks';
+import { SlideModel } from '../src/training/model.js';
+import { generateSynthetic } from '../src/data/synth.js';
+import { majorityBaselineP1 } from '../src/eval/metrics.js';
+import { WorkerPool } from '../src/workers/pool.js';
+
+const { train, test: testSet } = generateSynthetic({
+  nTrain: 4000, nTest: 1000, nFeatures: 2000, nLabels: 500, featuresPerPoint: 25, labelsPerPoint: 2, seed: 11,
+});
+const CONFIG = {
+  seed: 5, hidden: [64], epochs: 3, batchSize: 64, optimizer: { lr: 3e-3 },
+  output: { mode: 'lsh' as const, hash: { family: 'dwta' as const, K: 4, L: 20 }, activeSet: { minActive: 100 } },
+  rebuild: { schedule: 'exponential' as const, n0: 10, lambda: 0.1 }, evalEvery: 0,
+};
+
+test('two worker threads (HOGWILD) learn as well as one thread', async () => {
+  const p1 = async (threads: number) => {
+    const m = new SlideModel({ nFeatures: train.nFeatures, nLabels: train.nLabels, config: { ...CONFIG, threads } });
+    const ep = await m.fit(train, { test: testSet });
+    return { p1: ep[ep.length - 1]!.eval!.lsh!.p1, rebuilds: m.schedule.count, steps: m.step };
+  };
+  const one = await p1(1);
+  const two = await p1(2);
+  const base = majorityBaselineP1(train.labelIdx, train.nLabels, testSet.labelPtr, testSet.labelIdx, testSet.n).p1;
+  assert.ok(two.p1 > base + 0.2, `2 threads P@1 ${two.p1} vs baseline ${base}`);
+  assert.ok(Math.abs(two.p1 - one.p1) < 0.05, `1 thread ${one.p1} vs 2 threads ${two.p1}`);
+  assert.equal(two.steps, one.steps);
+  assert.equal(two.rebuilds, one.rebuilds, 'the rebuild schedule does not depend on threads');
+});
+
+test('tables rebuilt by the workers equal tables rebuilt on one thread (same weights, same staging order per table)', async () => {
+  const m = new SlideModel({ nFeatures: train.nFeatures, nLabels: train.nLabels, config: { ...CONFIG, output: { ...CONFIG.output, hash: { ...CONFIG.output.hash, insertion: 'fifo' as const, bucketSize: 65536 } } } });
+  const tables = m.network.output.sampler!.tables;
+  m.rebuildTables();
+  // with unbounded buckets the set of items per bucket does not depend on insertion order
+  const bucketSets = (): string[] => {
+    const out: string[] = [];
+    const buf = new Int32Array(train.nLabels);
+    for (let t = 0; t < tables.L; t++) for (let b = 0; b < tables.numBuckets; b++) {
+      const n = tables.readBucket(t, b, buf);
+      if (n) out.push(`${t}:${b}:${Array.from(buf.subarray(0, n)).sort((x, y) => x - y).join(',')}`);
+    }
+    return out;
+  };
+  const single = bucketSets();
+  const pool = await WorkerPool.create(m.network, m.config, { threads: 2, kernels: 'auto', maxRows: 64, maxRowNnz: 64, maxRowLabels: 8 });
+  try {
+    await pool.rebuildTables();
+  } finally {
+    await pool.close();
+  }
+  assert.deepEqual(bucketSets(), single);
+});
+
+test('a worker that throws stops the run with its error and stack, it does not hang', async () => {
+  const m = new SlideModel({ nFeatures: train.nFeatures, nLabels: train.nLabels, config: CONFIG });
+  const pool = await WorkerPool.create(m.network, m.config, { threads: 2, kernels: 'auto', maxRows: 64, maxRowNnz: 64, maxRowLabels: 8 });
+  // a feature id outside the model: the worker's touch of input row 10^7 throws inside the worker
+  const bad = { ...train, featIdx: Int32Array.from(train.featIdx, (f, i) => (i === train.featPtr[40] ? 10_000_000 : f)) };
+  const order = Int32Array.from({ length: 64 }, (_, i) => i);
+  await assert.rejects(pool.trainBatch(bad, order, 0, 64, 1), (e: Error) => {
+    assert.match(e.message, /training worker \d failed: \w*Error: /);
+    assert.match(e.message, /at /, 'the worker stack is included');
+    return true;
+  });
+  await pool.close();
+});
+
+test('no allocation per sample: 100,000 training samples run without a garbage collection (LSH mode)', () => {
+  // the default kernels only: mixing kernel objects in one process makes V8's call sites
+  // polymorphic, which boxes numbers that are otherwise kept in registers
+  for (const kernels of ['auto'] as const) {
+    const m = new SlideModel({
+      nFeatures: train.nFeatures, nLabels: train.nLabels, kernels,
+      config: { ...CONFIG, hidden: [16], output: { ...CONFIG.output, activeSet: { minActive: 20 } }, rebuild: { schedule: 'fixed' as const, period: 1_000_000 } },
+    });
+    const net = m.network;
+    const s = m.scratch;
+    const run = (n: number, update: boolean) => {
+      for (let i = 0; i < n; i++) {
+        const r = i % train.n;
+        net.trainSample(s, train.featIdx, train.featVal, train.featPtr[r]!, train.featPtr[r + 1]!, train.labelIdx, train.labelPtr[r]!, train.labelPtr[r + 1]!, 1 / 64);
+        if (update && i % 64 === 63) net.update(1 + (i >> 6));
+      }
+    };
+    run(5000, true); // warm up: JIT, lazily sized buffers
+    let gcs = 0;
+    const obs = new PerformanceObserver((list) => {
+      gcs += list.getEntries().length;
+    });
+    obs.observe({ entryTypes: ['gc'] });
+    const heap0 = process.memoryUsage().heapUsed;
+    run(100_000, false);
+    const heap1 = process.memoryUsage().heapUsed;
+    gcs += obs.takeRecords().length;
+    obs.disconnect();
+    assert.equal(gcs, 0, `${kernels}: ${gcs} garbage collections during 100,000 samples`);
+    assert.ok(heap1 - heap0 < 64 * 1024, `${kernels}: heap grew by ${heap1 - heap0} bytes over 100,000 samples`);
+    // the optimizer step: a few boxed numbers per batch (the doubles lr, betas, eps passed to each
+    // wasm call: ~1-2 KB a batch), nothing per row or per sample
+    const h2 = process.memoryUsage().heapUsed;
+    run(64 * 500, true);
+    const perBatch = (process.memoryUsage().heapUsed - h2) / 500;
+    assert.ok(perBatch < 4096, `${kernels}: ${perBatch} bytes a batch`);
+  }
+});
