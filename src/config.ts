@@ -26,6 +26,14 @@ const hashSchema = z
     /** full buckets: 'reservoir' keeps a uniform sample of the neurons hashed there (the default: FIFO
      *  with neurons inserted in id order keeps only the highest ids); 'fifo' keeps the newest */
     insertion: z.enum(['fifo', 'reservoir']).default('reservoir'),
+    /**
+     * hash for maximum inner product instead of angle: neurons keyed by [w, b, sqrt(M^2 - |w|^2 - b^2)] / M,
+     * inputs by [x, 1, 0] / |[x, 1]| (Neyshabur & Srebro 2015), so the augmented angle orders neurons
+     * by their logit w.x + b. Off by default: measured on WordNet (SimHash K=6 L=50, 3 epochs) it
+     * retrieved 32% of the exact top-5 against 51% without, because one large norm M squeezes
+     * every other neuron towards the extra axis.
+     */
+    mips: z.boolean().default(false),
   })
   .strict();
 

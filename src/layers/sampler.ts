@@ -25,6 +25,10 @@ export class LshSampler {
    */
   private readonly seedSlot: Int32Array;
   private familySeedLocal: number;
+  /** hashed dimension: nIn, or nIn + 2 with the MIPS transform */
+  readonly hashDim: number;
+  /** (1) largest |[w_j, b_j]| at the last rebuild (the MIPS transform's M), shared with workers */
+  private readonly normSlot: Float32Array;
 
   /**
    * The tables live in the arena (shared with worker threads). With `attach`, this instance is
@@ -41,7 +45,9 @@ export class LshSampler {
     const h = cfg.hash;
     this.K = h.K;
     this.L = h.L;
+    this.hashDim = h.mips ? nIn + 2 : nIn;
     this.seedSlot = arena.i32(1);
+    this.normSlot = arena.f32(1);
     const drawn = rng.nextU32();
     if (!attach) this.seedSlot[0] = drawn | 0;
     this.familySeedLocal = this.seedSlot[0]! >>> 0;
@@ -78,7 +84,7 @@ export class LshSampler {
 
   private makeFamily(seed: number): HashFamily {
     const h = this.cfg.hash;
-    return createHashFamily(h.family, { dim: this.nIn, numHashes: h.K * h.L, seed, binSize: h.binSize });
+    return createHashFamily(h.family, { dim: this.hashDim, numHashes: h.K * h.L, seed, binSize: h.binSize });
   }
 
   /** New hash functions (the reference's periodic re-hash); the caller then rebuilds. */
@@ -97,36 +103,80 @@ export class LshSampler {
     this.syncFamily();
   }
 
-  /** Re-insert every neuron, keyed by the hash of its weight row W[j*nIn .. +nIn). */
-  rebuild(W: Float32Array, scratch: RebuildScratch): void {
+  /** Re-insert every neuron, keyed by the hash of its weight row W[j*nIn .. +nIn) (and bias). */
+  rebuild(W: Float32Array, bias: Float32Array, scratch: RebuildScratch): void {
     this.tables.clear();
-    this.stageRange(W, scratch, 0, this.nOut);
+    this.prepareRebuild(W, bias);
+    this.stageRange(W, bias, scratch, 0, this.nOut);
     this.tables.commit();
+  }
+
+  /** Before staging (once, on one thread): the MIPS transform's M = max_j |[w_j, b_j]|. */
+  prepareRebuild(W: Float32Array, bias: Float32Array): void {
+    if (!this.cfg.hash.mips) return;
+    const n = this.nIn;
+    let mx = 0;
+    for (let j = 0; j < this.nOut; j++) {
+      const base = j * n;
+      let s2 = bias[j]! * bias[j]!;
+      for (let k = 0; k < n; k++) s2 += W[base + k]! * W[base + k]!;
+      if (s2 > mx) mx = s2;
+    }
+    this.normSlot[0] = Math.sqrt(mx) || 1;
   }
 
   /**
    * Hash neurons [from, to) and stage them (the hashing half of a rebuild; threads may stage
    * disjoint ranges concurrently: staging slots are reserved with Atomics.add).
    */
-  stageRange(W: Float32Array, scratch: RebuildScratch, from: number, to: number): void {
+  stageRange(W: Float32Array, bias: Float32Array, scratch: RebuildScratch, from: number, to: number): void {
     const t = this.tables;
     const chunk = scratch.ids.length;
     const H = this.K * this.L;
+    const n = this.nIn;
+    const d = this.hashDim;
+    const mips = this.cfg.hash.mips;
+    const invM = 1 / this.normSlot[0]!;
+    const rows = scratch.rows;
     for (let start = from; start < to; start += chunk) {
-      const n = Math.min(chunk, to - start);
-      for (let i = 0; i < n; i++) scratch.ids[i] = start + i;
-      this.family.hashDense(n, W, start * this.nIn, this.nIn, scratch.codes);
-      t.insert(n, scratch.ids, scratch.codes.subarray(0, n * H));
+      const m = Math.min(chunk, to - start);
+      for (let i = 0; i < m; i++) scratch.ids[i] = start + i;
+      if (mips) {
+        for (let i = 0; i < m; i++) {
+          const j = start + i;
+          const src = j * n;
+          const dst = i * d;
+          let s2 = 0;
+          for (let k = 0; k < n; k++) {
+            const v = W[src + k]! * invM;
+            rows[dst + k] = v;
+            s2 += v * v;
+          }
+          const bj = bias[j]! * invM;
+          rows[dst + n] = bj;
+          s2 += bj * bj;
+          rows[dst + n + 1] = Math.sqrt(Math.max(0, 1 - s2));
+        }
+        this.family.hashDense(m, rows, 0, d, scratch.codes);
+      } else {
+        this.family.hashDense(m, W, start * n, n, scratch.codes);
+      }
+      t.insert(m, scratch.ids, scratch.codes, H);
     }
   }
 
   createRebuildScratch(chunk = 4096): RebuildScratch {
-    return { ids: new Int32Array(chunk), codes: new Int32Array(chunk * this.K * this.L) };
+    return {
+      ids: new Int32Array(chunk),
+      codes: new Int32Array(chunk * this.K * this.L),
+      rows: new Float32Array(this.cfg.hash.mips ? chunk * this.hashDim : 0),
+    };
   }
 
   createScratch(): SamplerScratch {
     const H = this.K * this.L;
     return {
+      query2: new Float32Array(this.hashDim),
       codes: new Int32Array(H),
       query: this.tables.createScratch(),
       cand: new Int32Array(this.nOut),
@@ -151,13 +201,25 @@ export class LshSampler {
     rng: Rng,
     out: Int32Array,
   ): number {
-    this.family.hashDenseRow(x, xOff, s.codes, 0);
+    this.hashInput(s, x, xOff);
     return this.collect(s, forced, forcedStart, forcedEnd, rng, out);
   }
 
-  /** The hashing half of activeSet (codes into s.codes), for profiling. */
+  /** The hashing half of activeSet (codes into s.codes); with MIPS the input is [x, 1, 0] / |[x, 1]|. */
   hashInput(s: SamplerScratch, x: Float32Array, xOff: number): void {
-    this.family.hashDenseRow(x, xOff, s.codes, 0);
+    if (!this.cfg.hash.mips) {
+      this.family.hashDenseRow(x, xOff, s.codes, 0);
+      return;
+    }
+    const n = this.nIn;
+    const q = s.query2;
+    let s2 = 1;
+    for (let k = 0; k < n; k++) s2 += x[xOff + k]! * x[xOff + k]!;
+    const inv = 1 / Math.sqrt(s2);
+    for (let k = 0; k < n; k++) q[k] = x[xOff + k]! * inv;
+    q[n] = inv;
+    q[n + 1] = 0;
+    this.family.hashDenseRow(q, 0, s.codes, 0);
   }
 
   /** Same as activeSet for a sparse input (idx/val[start, end)). */
@@ -173,6 +235,7 @@ export class LshSampler {
     rng: Rng,
     out: Int32Array,
   ): number {
+    if (this.cfg.hash.mips) throw new Error('LshSampler.activeSetSparse: the MIPS transform needs a dense input');
     this.family.hashSparseRow(idx, val, start, end, s.codes, 0);
     return this.collect(s, forced, forcedStart, forcedEnd, rng, out);
   }
@@ -259,9 +322,13 @@ export class LshSampler {
 export interface RebuildScratch {
   ids: Int32Array;
   codes: Int32Array;
+  /** (chunk, hashDim) transformed weight rows (MIPS) */
+  rows: Float32Array;
 }
 
 export interface SamplerScratch {
+  /** (hashDim) the input after the MIPS transform */
+  query2: Float32Array;
   codes: Int32Array;
   query: QueryScratch;
   cand: Int32Array;

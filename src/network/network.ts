@@ -151,14 +151,14 @@ export class Network {
   }
 
   createRebuildScratch(): RebuildScratch[] {
-    return this.fc.map((l) => (l.sampler ? l.sampler.createRebuildScratch() : { ids: new Int32Array(0), codes: new Int32Array(0) }));
+    return this.fc.map((l) => (l.sampler ? l.sampler.createRebuildScratch() : { ids: new Int32Array(0), codes: new Int32Array(0), rows: new Float32Array(0) }));
   }
 
   /** Re-insert the neurons of every sampled layer into its tables. */
   rebuildTables(scratch: RebuildScratch[]): void {
     for (let l = 0; l < this.fc.length; l++) {
       const layer = this.fc[l]!;
-      if (layer.sampler) layer.sampler.rebuild(layer.p.W, scratch[l]!);
+      if (layer.sampler) layer.sampler.rebuild(layer.p.W, layer.p.b, scratch[l]!);
     }
   }
 

@@ -179,7 +179,10 @@ export class WorkerPool {
   /** Rebuild every sampled layer's tables: hashing split by neuron ranges, tables split by index. */
   async rebuildTables(): Promise<void> {
     const t0 = performance.now();
-    for (const l of this.net.fc) l.sampler?.tables.clear();
+    for (const l of this.net.fc) {
+      l.sampler?.tables.clear();
+      l.sampler?.prepareRebuild(l.p.W, l.p.b);
+    }
     await this.phase(Command.Stage);
     await this.phase(Command.Commit);
     this.rebuildSec += (performance.now() - t0) / 1000;

@@ -83,7 +83,7 @@ function main(): void {
             layer.sampler.syncFamily();
             const lo = Math.floor((layer.nOut * w) / T);
             const hi = Math.floor((layer.nOut * (w + 1)) / T);
-            layer.sampler.stageRange(layer.p.W, rebuildScratch[l]!, lo, hi);
+            layer.sampler.stageRange(layer.p.W, layer.p.b, rebuildScratch[l]!, lo, hi);
           }
           break;
         }
