@@ -6,11 +6,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { XcDataset } from '../src/data/csr.js';
 import { InputError } from '../src/util/errors.js';
+import { formatFloat32 } from '../src/data/xcWriter.js';
 import {
   buildWordnetDataset,
   featurizeText,
   fmix32,
-  formatFloat32,
   isTestSynset,
   tokenize,
   writeWordnetDataset,

@@ -22,9 +22,11 @@
  * byte-identical on every run.
  */
 import { createRequire } from 'node:module';
-import { readFile, open, rename, unlink, mkdir } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { readFile, mkdir } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import type { XcDataset } from './csr.js';
+import { writeXcFile, formatFloat32 } from './xcWriter.js';
+import { writeFileAtomic } from '../util/atomicWrite.js';
 import { InputError, ConfigError, quote } from '../util/errors.js';
 
 /** A small English stopword list (function words); tokens of length < 2 are dropped separately. */
@@ -423,70 +425,6 @@ export async function buildWordnetDataset(opts: { testFraction?: number; dictPat
   };
 }
 
-/** Shortest decimal that reads back (via parseFloat + float32 rounding) as exactly `v`. */
-export function formatFloat32(v: number): string {
-  for (let p = 1; p < 9; p++) {
-    const s = v.toPrecision(p);
-    if (Math.fround(Number(s)) === v) return normalizeNumber(s);
-  }
-  return normalizeNumber(v.toPrecision(9));
-}
-
-/** Drop trailing zeros of a toPrecision result ("0.5000" -> "0.5", "1.0e-7" -> "1e-7"). */
-function normalizeNumber(s: string): string {
-  const e = s.indexOf('e');
-  let mant = e < 0 ? s : s.slice(0, e);
-  const exp = e < 0 ? '' : s.slice(e);
-  if (mant.includes('.')) mant = mant.replace(/0+$/, '').replace(/\.$/, '');
-  return mant + exp;
-}
-
-/** Extreme Classification Repository text: header `N F L`, then `l1,l2 f:v f:v` per row. */
-export function formatXcRepo(d: XcDataset): string {
-  const parts: string[] = [`${d.n} ${d.nFeatures} ${d.nLabels}\n`];
-  for (let r = 0; r < d.n; r++) {
-    let line = '';
-    for (let k = d.labelPtr[r]!; k < d.labelPtr[r + 1]!; k++) {
-      if (k > d.labelPtr[r]!) line += ',';
-      line += d.labelIdx[k]!;
-    }
-    for (let k = d.featPtr[r]!; k < d.featPtr[r + 1]!; k++) {
-      line += ' ' + d.featIdx[k]! + ':' + formatFloat32(d.featVal[k]!);
-    }
-    parts.push(line + '\n');
-  }
-  return parts.join('');
-}
-
-/** Write a file atomically: temp file in the same directory, fsync, rename, fsync the directory. */
-export async function writeFileAtomic(path: string, data: string): Promise<void> {
-  const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.tmp`);
-  const fh = await open(tmp, 'w');
-  try {
-    await fh.writeFile(data, 'utf8');
-    await fh.sync();
-  } catch (e) {
-    await fh.close();
-    await unlink(tmp).catch(() => undefined);
-    throw e;
-  }
-  await fh.close();
-  await rename(tmp, path);
-  const dh = await open(dirname(path), 'r');
-  try {
-    await dh.sync();
-  } catch {
-    // some file systems refuse fsync on directories; the rename is still atomic
-  } finally {
-    await dh.close();
-  }
-}
-
-/**
- * Write `train.txt`, `test.txt` (Extreme Classification Repository format), `features.txt`,
- * `labels.txt`, `idf.txt` (line i = idf of feature i) and `meta.json` (stats and the choices made)
- * into `dir` (which must exist). Bytes are identical on every run.
- */
 export async function writeWordnetDataset(dir: string, ds: WordnetDataset): Promise<void> {
   await mkdir(dir, { recursive: true });
   const lines = (xs: string[]): string => xs.map((x) => x + '\n').join('');
@@ -501,10 +439,10 @@ export async function writeWordnetDataset(dir: string, ds: WordnetDataset): Prom
     stopwords: [...STOPWORDS].sort(cmpStr),
     stats: ds.stats,
   };
-  await writeFileAtomic(join(dir, 'train.txt'), formatXcRepo(ds.train));
-  await writeFileAtomic(join(dir, 'test.txt'), formatXcRepo(ds.test));
-  await writeFileAtomic(join(dir, 'features.txt'), lines(ds.featureNames));
-  await writeFileAtomic(join(dir, 'labels.txt'), lines(ds.labelNames));
-  await writeFileAtomic(join(dir, 'idf.txt'), lines(idfLines));
-  await writeFileAtomic(join(dir, 'meta.json'), JSON.stringify(meta, null, 2) + '\n');
+  await writeXcFile(join(dir, 'train.txt'), ds.train);
+  await writeXcFile(join(dir, 'test.txt'), ds.test);
+  writeFileAtomic(join(dir, 'features.txt'), lines(ds.featureNames));
+  writeFileAtomic(join(dir, 'labels.txt'), lines(ds.labelNames));
+  writeFileAtomic(join(dir, 'idf.txt'), lines(idfLines));
+  writeFileAtomic(join(dir, 'meta.json'), JSON.stringify(meta, null, 2) + '\n');
 }

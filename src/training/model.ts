@@ -80,6 +80,8 @@ export interface FitOptions {
   test?: XcDataset;
   /** stop after the batch during which this many seconds of training have passed (the epoch ends early, unevaluated) */
   maxSeconds?: number;
+  /** rebuild the tables from the final weights when training ends (default true; benchmarks time training alone) */
+  refreshTables?: boolean;
   /** called after every batch, awaited (e.g. to write a checkpoint every N batches) */
   afterBatch?: (model: SlideModel) => void | Promise<void>;
 }
@@ -404,7 +406,7 @@ export class SlideModel {
       // at the end of training the tables follow the final weights (LSH inference and checkpoints
       // use them); intermediate evaluations use the tables as the schedule left them, so that
       // evaluating never changes the training trajectory
-      if (last) this.refreshTables();
+      if (last && opts.refreshTables !== false) this.refreshTables();
       // count epochs over the whole run (epochsDone), not this call, so that a resumed run evaluates (and so
       // draws LSH padding) after the same epochs as an uninterrupted one
       if (opts.test && (last || (every > 0 && this.epochsDone % every === 0))) {
