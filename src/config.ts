@@ -39,6 +39,14 @@ const hashSchema = z
      * every other neuron towards the extra axis.
      */
     mips: z.boolean().default(false),
+    /**
+     * key neurons by w_j - mean_j(w_j) instead of w_j. The logits w_j.x of one input shift by the
+     * same mean.x, so their order is unchanged, but the component every neuron shares (large after
+     * training) no longer dominates the angle. Measured on WordNet (SimHash K=8, L=50, 3 epochs):
+     * LSH inference retrieved 76% of the exact top-5 (P@1 0.500 vs exact 0.518) against 25%
+     * without (0.334 vs 0.478).
+     */
+    center: z.boolean().default(true),
   })
   .strict();
 

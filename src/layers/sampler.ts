@@ -29,6 +29,8 @@ export class LshSampler {
   readonly hashDim: number;
   /** (1) largest |[w_j, b_j]| at the last rebuild (the MIPS transform's M), shared with workers */
   private readonly normSlot: Float32Array;
+  /** (nIn) mean weight row at the last rebuild (subtracted when `center`), shared with workers */
+  private readonly meanRow: Float32Array;
 
   /**
    * The tables live in the arena (shared with worker threads). With `attach`, this instance is
@@ -48,6 +50,7 @@ export class LshSampler {
     this.hashDim = h.mips ? nIn + 2 : nIn;
     this.seedSlot = arena.i32(1);
     this.normSlot = arena.f32(1);
+    this.meanRow = arena.f32(nIn);
     const drawn = rng.nextU32();
     if (!attach) this.seedSlot[0] = drawn | 0;
     this.familySeedLocal = this.seedSlot[0]! >>> 0;
@@ -111,15 +114,25 @@ export class LshSampler {
     this.tables.commit();
   }
 
-  /** Before staging (once, on one thread): the MIPS transform's M = max_j |[w_j, b_j]|. */
+  /** Before staging (once, on one thread): the mean row (centering) and the MIPS transform's M. */
   prepareRebuild(W: Float32Array, bias: Float32Array): void {
-    if (!this.cfg.hash.mips) return;
     const n = this.nIn;
+    const mean = this.meanRow;
+    mean.fill(0);
+    if (this.cfg.hash.center) {
+      const acc = new Float64Array(n);
+      for (let j = 0; j < this.nOut; j++) {
+        const base = j * n;
+        for (let k = 0; k < n; k++) acc[k] += W[base + k]!;
+      }
+      for (let k = 0; k < n; k++) mean[k] = acc[k]! / this.nOut;
+    }
+    if (!this.cfg.hash.mips) return;
     let mx = 0;
     for (let j = 0; j < this.nOut; j++) {
       const base = j * n;
       let s2 = bias[j]! * bias[j]!;
-      for (let k = 0; k < n; k++) s2 += W[base + k]! * W[base + k]!;
+      for (let k = 0; k < n; k++) s2 += (W[base + k]! - mean[k]!) * (W[base + k]! - mean[k]!);
       if (s2 > mx) mx = s2;
     }
     this.normSlot[0] = Math.sqrt(mx) || 1;
@@ -136,8 +149,10 @@ export class LshSampler {
     const n = this.nIn;
     const d = this.hashDim;
     const mips = this.cfg.hash.mips;
+    const center = this.cfg.hash.center;
     const invM = 1 / this.normSlot[0]!;
     const rows = scratch.rows;
+    const mean = this.meanRow;
     for (let start = from; start < to; start += chunk) {
       const m = Math.min(chunk, to - start);
       for (let i = 0; i < m; i++) scratch.ids[i] = start + i;
@@ -148,7 +163,7 @@ export class LshSampler {
           const dst = i * d;
           let s2 = 0;
           for (let k = 0; k < n; k++) {
-            const v = W[src + k]! * invM;
+            const v = (W[src + k]! - mean[k]!) * invM;
             rows[dst + k] = v;
             s2 += v * v;
           }
@@ -158,6 +173,13 @@ export class LshSampler {
           rows[dst + n + 1] = Math.sqrt(Math.max(0, 1 - s2));
         }
         this.family.hashDense(m, rows, 0, d, scratch.codes);
+      } else if (center) {
+        for (let i = 0; i < m; i++) {
+          const src = (start + i) * n;
+          const dst = i * n;
+          for (let k = 0; k < n; k++) rows[dst + k] = W[src + k]! - mean[k]!;
+        }
+        this.family.hashDense(m, rows, 0, n, scratch.codes);
       } else {
         this.family.hashDense(m, W, start * n, n, scratch.codes);
       }
@@ -169,7 +191,7 @@ export class LshSampler {
     return {
       ids: new Int32Array(chunk),
       codes: new Int32Array(chunk * this.K * this.L),
-      rows: new Float32Array(this.cfg.hash.mips ? chunk * this.hashDim : 0),
+      rows: new Float32Array(this.cfg.hash.mips || this.cfg.hash.center ? chunk * this.hashDim : 0),
     };
   }
 
