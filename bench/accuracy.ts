@@ -39,8 +39,8 @@ import { renderAccuracySvg, type AccuracyResult, type FinalMetrics, type Series,
 export const ENGINE_CONFIG: ConfigInput = {
   hidden: [128],
   batchSize: 128,
-  optimizer: { lr: 0.005 },
-  output: { hash: { family: 'simhash', K: 8, L: 50 } },
+  optimizer: { lr: 0.01 },
+  output: { hash: { family: 'simhash', K: 8, L: 50, bucketSize: 1024, center: true }, activeSet: { minActive: 300 } },
 };
 
 export type SystemName = 'sublinear-lsh' | 'sublinear-dense' | 'tfjs-wasm';
