@@ -20,7 +20,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
-import type { CsrBatch } from '../data/csr.js';
+import { checkBatchIds, type CsrBatch } from '../data/csr.js';
 import { MetricsAccumulator, type RankingMetrics } from '../eval/metrics.js';
 import { Rng } from '../util/rng.js';
 
@@ -309,16 +309,7 @@ export class TfjsBaseline {
 
   private check(b: CsrBatch, what: string): void {
     if (this.disposed) throw new Error('TfjsBaseline: used after dispose()');
-    const nf = b.featPtr[b.n]!;
-    for (let i = 0; i < nf; i++) {
-      const f = b.featIdx[i]!;
-      if (f < 0 || f >= this.nFeatures) throw new RangeError(`${what}: feature id ${f} is outside the model's ${this.nFeatures} features`);
-    }
-    const nl = b.labelPtr[b.n]!;
-    for (let i = 0; i < nl; i++) {
-      const l = b.labelIdx[i]!;
-      if (l < 0 || l >= this.nLabels) throw new RangeError(`${what}: label id ${l} is outside the model's ${this.nLabels} labels`);
-    }
+    checkBatchIds(b, this.nFeatures, this.nLabels, what);
   }
 
   /** One Adam step on the batch (all of it: pass batches of `batchSize` rows). Returns the batch's mean loss. */

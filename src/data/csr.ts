@@ -108,3 +108,17 @@ function grow(have: number, need: number): number {
   while (c < need) c *= 2;
   return c;
 }
+
+/** Throw a RangeError naming `what` if a feature or label id of b is outside a model's dimensions. */
+export function checkBatchIds(b: CsrBatch, nFeatures: number, nLabels: number, what: string): void {
+  const nf = b.featPtr[b.n]!;
+  for (let i = 0; i < nf; i++) {
+    const f = b.featIdx[i]!;
+    if (f < 0 || f >= nFeatures) throw new RangeError(`${what}: feature id ${f} is outside the model's ${nFeatures} features`);
+  }
+  const nl = b.labelPtr[b.n]!;
+  for (let i = 0; i < nl; i++) {
+    const l = b.labelIdx[i]!;
+    if (l < 0 || l >= nLabels) throw new RangeError(`${what}: label id ${l} is outside the model's ${nLabels} labels`);
+  }
+}

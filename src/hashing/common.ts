@@ -227,3 +227,27 @@ function buildNextNonEmpty(raw: Int32Array, numHashes: number, next: Int32Array)
     if (raw[h]! >= 0) nxt = h;
   }
 }
+
+/**
+ * The batched calls of every family, in terms of its row calls: guards once per batch, then one
+ * row at a time into caller-owned output.
+ */
+export abstract class RowHashFamily {
+  abstract readonly name: string;
+  abstract readonly dim: number;
+  abstract readonly numHashes: number;
+  abstract hashDenseRow(x: Float32Array, xOff: number, out: Int32Array, outOff: number): void;
+  abstract hashSparseRow(idx: Int32Array, val: Float32Array, start: number, end: number, out: Int32Array, outOff: number): void;
+
+  hashDense(n: number, data: Float32Array, offset: number, stride: number, out: Int32Array): void {
+    checkDenseBatch(this.name, this.dim, this.numHashes, n, data, offset, stride, out);
+    const H = this.numHashes;
+    for (let r = 0; r < n; r++) this.hashDenseRow(data, offset + r * stride, out, r * H);
+  }
+
+  hashSparse(n: number, indptr: Int32Array, idx: Int32Array, val: Float32Array, out: Int32Array): void {
+    checkSparseBatch(this.name, this.numHashes, n, indptr, idx, val, out);
+    const H = this.numHashes;
+    for (let r = 0; r < n; r++) this.hashSparseRow(idx, val, indptr[r]!, indptr[r + 1]!, out, r * H);
+  }
+}

@@ -20,9 +20,9 @@
  */
 import type { HashFamily, HashFamilyOptions } from './types.js';
 import { mix32, Rng } from '../util/rng.js';
-import { checkDenseBatch, checkSparseBatch, Densifier, failOption, STREAM_DOPH, validateCommon } from './common.js';
+import { RowHashFamily, Densifier, failOption, STREAM_DOPH, validateCommon } from './common.js';
 
-export class Doph implements HashFamily {
+export class Doph extends RowHashFamily implements HashFamily {
   readonly name = 'doph';
   readonly dim: number;
   readonly numHashes: number;
@@ -40,6 +40,7 @@ export class Doph implements HashFamily {
   private readonly raw: Int32Array;
 
   constructor(opts: HashFamilyOptions) {
+    super();
     validateCommon('doph', opts);
     const bits = opts.bits ?? 8;
     if (!Number.isInteger(bits) || bits < 1 || bits > 30) failOption('doph', 'bits', 'an integer in [1, 30]', bits);
@@ -114,15 +115,4 @@ export class Doph implements HashFamily {
     this.densifier.run(raw, nonEmpty, out, outOff);
   }
 
-  hashDense(n: number, data: Float32Array, offset: number, stride: number, out: Int32Array): void {
-    checkDenseBatch(this.name, this.dim, this.numHashes, n, data, offset, stride, out);
-    const H = this.numHashes;
-    for (let r = 0; r < n; r++) this.hashDenseRow(data, offset + r * stride, out, r * H);
-  }
-
-  hashSparse(n: number, indptr: Int32Array, idx: Int32Array, val: Float32Array, out: Int32Array): void {
-    checkSparseBatch(this.name, this.numHashes, n, indptr, idx, val, out);
-    const H = this.numHashes;
-    for (let r = 0; r < n; r++) this.hashSparseRow(idx, val, indptr[r]!, indptr[r + 1]!, out, r * H);
-  }
 }

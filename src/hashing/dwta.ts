@@ -17,11 +17,11 @@
  */
 import type { HashFamily, HashFamilyOptions } from './types.js';
 import { Rng } from '../util/rng.js';
-import { checkDenseBatch, checkSparseBatch, Densifier, STREAM_DWTA, validateBinSize, validateCommon } from './common.js';
+import { RowHashFamily, Densifier, STREAM_DWTA, validateBinSize, validateCommon } from './common.js';
 import { permutationBins } from './wta.js';
 import { argmaxBins, dwtaKeys } from './wtaKernel.js';
 
-export class Dwta implements HashFamily {
+export class Dwta extends RowHashFamily implements HashFamily {
   readonly name = 'dwta';
   readonly dim: number;
   readonly numHashes: number;
@@ -41,6 +41,7 @@ export class Dwta implements HashFamily {
   private readonly denseKeys: Int32Array;
 
   constructor(opts: HashFamilyOptions) {
+    super();
     validateCommon('dwta', opts);
     this.bitsPerHash = validateBinSize('dwta', opts);
     this.dim = opts.dim;
@@ -103,15 +104,4 @@ export class Dwta implements HashFamily {
     this.densifier.run(raw, nonEmpty, out, outOff);
   }
 
-  hashDense(n: number, data: Float32Array, offset: number, stride: number, out: Int32Array): void {
-    checkDenseBatch(this.name, this.dim, this.numHashes, n, data, offset, stride, out);
-    const H = this.numHashes;
-    for (let r = 0; r < n; r++) this.hashDenseRow(data, offset + r * stride, out, r * H);
-  }
-
-  hashSparse(n: number, indptr: Int32Array, idx: Int32Array, val: Float32Array, out: Int32Array): void {
-    checkSparseBatch(this.name, this.numHashes, n, indptr, idx, val, out);
-    const H = this.numHashes;
-    for (let r = 0; r < n; r++) this.hashSparseRow(idx, val, indptr[r]!, indptr[r + 1]!, out, r * H);
-  }
 }

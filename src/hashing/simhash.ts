@@ -19,9 +19,9 @@
  */
 import type { HashFamily, HashFamilyOptions } from './types.js';
 import { Rng } from '../util/rng.js';
-import { checkDenseBatch, checkSparseBatch, failOption, STREAM_SIMHASH, validateCommon } from './common.js';
+import { RowHashFamily, failOption, STREAM_SIMHASH, validateCommon } from './common.js';
 
-export class SimHash implements HashFamily {
+export class SimHash extends RowHashFamily implements HashFamily {
   readonly name = 'simhash';
   readonly dim: number;
   readonly numHashes: number;
@@ -36,6 +36,7 @@ export class SimHash implements HashFamily {
   private readonly nzVal: Float64Array;
 
   constructor(opts: HashFamilyOptions) {
+    super();
     validateCommon('simhash', opts);
     const projection = opts.projection ?? 'sparse';
     if (projection !== 'sparse' && projection !== 'gaussian') failOption('simhash', 'projection', "'sparse' or 'gaussian'", projection);
@@ -122,15 +123,4 @@ export class SimHash implements HashFamily {
     for (let h = 0; h < H; h++) out[outOff + h] = acc[h]! >= 0 ? 1 : 0;
   }
 
-  hashDense(n: number, data: Float32Array, offset: number, stride: number, out: Int32Array): void {
-    checkDenseBatch(this.name, this.dim, this.numHashes, n, data, offset, stride, out);
-    const H = this.numHashes;
-    for (let r = 0; r < n; r++) this.hashDenseRow(data, offset + r * stride, out, r * H);
-  }
-
-  hashSparse(n: number, indptr: Int32Array, idx: Int32Array, val: Float32Array, out: Int32Array): void {
-    checkSparseBatch(this.name, this.numHashes, n, indptr, idx, val, out);
-    const H = this.numHashes;
-    for (let r = 0; r < n; r++) this.hashSparseRow(idx, val, indptr[r]!, indptr[r + 1]!, out, r * H);
-  }
 }

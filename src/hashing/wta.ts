@@ -19,10 +19,10 @@
  */
 import type { HashFamily, HashFamilyOptions } from './types.js';
 import { Rng } from '../util/rng.js';
-import { checkDenseBatch, checkSparseBatch, STREAM_WTA, validateBinSize, validateCommon } from './common.js';
+import { RowHashFamily, STREAM_WTA, validateBinSize, validateCommon } from './common.js';
 import { argmaxBins, wtaKey, wtaKeys } from './wtaKernel.js';
 
-export class Wta implements HashFamily {
+export class Wta extends RowHashFamily implements HashFamily {
   readonly name = 'wta';
   readonly dim: number;
   readonly numHashes: number;
@@ -36,6 +36,7 @@ export class Wta implements HashFamily {
   private readonly sparseKeys: Int32Array;
 
   constructor(opts: HashFamilyOptions) {
+    super();
     validateCommon('wta', opts);
     this.bitsPerHash = validateBinSize('wta', opts);
     this.dim = opts.dim;
@@ -58,17 +59,6 @@ export class Wta implements HashFamily {
     for (let k = start; k < end; k++) keys[idx[k]!] = 0;
   }
 
-  hashDense(n: number, data: Float32Array, offset: number, stride: number, out: Int32Array): void {
-    checkDenseBatch(this.name, this.dim, this.numHashes, n, data, offset, stride, out);
-    const H = this.numHashes;
-    for (let r = 0; r < n; r++) this.hashDenseRow(data, offset + r * stride, out, r * H);
-  }
-
-  hashSparse(n: number, indptr: Int32Array, idx: Int32Array, val: Float32Array, out: Int32Array): void {
-    checkSparseBatch(this.name, this.numHashes, n, indptr, idx, val, out);
-    const H = this.numHashes;
-    for (let r = 0; r < n; r++) this.hashSparseRow(idx, val, indptr[r]!, indptr[r + 1]!, out, r * H);
-  }
 }
 
 /**

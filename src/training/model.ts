@@ -5,7 +5,7 @@ import { Arena } from '../util/arena.js';
 import { getKernels, type KernelChoice } from '../kernels/index.js';
 import { RebuildSchedule } from './schedule.js';
 import type { RebuildScratch } from '../layers/sampler.js';
-import { CsrBatchBuffer, gatherRows, type CsrBatch, type XcDataset } from '../data/csr.js';
+import { CsrBatchBuffer, checkBatchIds, gatherRows, type CsrBatch, type XcDataset } from '../data/csr.js';
 import { MetricsAccumulator, type RankingMetrics } from '../eval/metrics.js';
 import { availableParallelism } from 'node:os';
 import { WorkerPool } from '../workers/pool.js';
@@ -235,16 +235,7 @@ export class SlideModel {
   }
 
   private checkBatch(b: CsrBatch, what: string): void {
-    const nf = b.featPtr[b.n]!;
-    for (let i = 0; i < nf; i++) {
-      const f = b.featIdx[i]!;
-      if (f < 0 || f >= this.nFeatures) throw new RangeError(`${what}: feature id ${f} is outside the model's ${this.nFeatures} features`);
-    }
-    const nl = b.labelPtr[b.n]!;
-    for (let i = 0; i < nl; i++) {
-      const l = b.labelIdx[i]!;
-      if (l < 0 || l >= this.nLabels) throw new RangeError(`${what}: label id ${l} is outside the model's ${this.nLabels} labels`);
-    }
+    checkBatchIds(b, this.nFeatures, this.nLabels, what);
   }
 
   /**
