@@ -40,7 +40,7 @@ export const ENGINE_CONFIG: ConfigInput = {
   hidden: [128],
   batchSize: 128,
   optimizer: { lr: 0.01 },
-  output: { hash: { family: 'simhash', K: 8, L: 50, bucketSize: 1024, center: true }, activeSet: { minActive: 300 } },
+  output: { hash: { family: 'simhash', K: 6, L: 100, bucketSize: 2048, center: true }, activeSet: { policy: 'topk', maxActive: 800, minActive: 0 } },
 };
 
 export type SystemName = 'sublinear-lsh' | 'sublinear-dense' | 'tfjs-wasm';
