@@ -16,6 +16,11 @@ import type { OptimizerConfig } from '../config.js';
  * Touched rows: a row is marked in `mark` (0/1) the first time a sample of the batch writes
  * its gradient, and appended to `touched`. Marking uses Atomics.exchange so that with several
  * worker threads exactly one of them lists the row: the update then visits each row once.
+ *
+ * Biases: in a neuron-major block a row is a neuron, so the touched rows are also the touched
+ * biases. In the feature-major input block every sample writes every bias, so all biases are
+ * updated every batch (no per-sample marking: with several threads, marking the same 128
+ * entries for every sample made the threads fight over those cache lines).
  */
 export class ParamBlock {
   readonly W: Float32Array;
@@ -30,10 +35,9 @@ export class ParamBlock {
   readonly mark: Int32Array;
   /** (rows) rows with gradient, first counts[0] valid */
   readonly touched: Int32Array;
-  /** bias entries with gradient: every bias entry of an active neuron; first counts[1] valid */
-  readonly biasMark: Int32Array;
-  readonly biasTouched: Int32Array;
-  /** (2) shared list lengths [touched rows, touched biases], appended with Atomics.add */
+  /** (nOut) 0..nOut-1: the bias rows of a feature-major block (all updated every batch) */
+  private readonly allBias: Int32Array | null;
+  /** (1) shared length of `touched`, appended with Atomics.add */
   readonly counts: Int32Array;
 
   constructor(
@@ -42,6 +46,8 @@ export class ParamBlock {
     readonly cols: number,
     readonly nOut: number,
     adam: boolean,
+    /** rows are input features (the sparse input layer), not neurons */
+    readonly featureMajor = false,
   ) {
     const n = rows * cols;
     this.W = arena.f32(n);
@@ -54,9 +60,9 @@ export class ParamBlock {
     this.Vb = adam ? arena.f32(nOut) : null;
     this.mark = arena.i32(rows);
     this.touched = arena.i32(rows);
-    this.biasMark = arena.i32(nOut);
-    this.biasTouched = arena.i32(nOut);
-    this.counts = arena.i32(2);
+    this.allBias = featureMajor ? arena.i32(nOut) : null;
+    if (this.allBias) for (let j = 0; j < nOut; j++) this.allBias[j] = j;
+    this.counts = arena.i32(1);
   }
 
   get touchedCount(): number {
@@ -76,10 +82,6 @@ export class ParamBlock {
     if (Atomics.exchange(this.mark, row, 1) === 0) this.touched[Atomics.add(this.counts, 0, 1)] = row;
   }
 
-  touchBias(j: number): void {
-    if (Atomics.exchange(this.biasMark, j, 1) === 0) this.biasTouched[Atomics.add(this.counts, 1, 1)] = j;
-  }
-
   /** Apply the optimizer to touched rows and biases, zero their gradients and marks. */
   update(k: Kernels, opt: OptimizerConfig, step: number): void {
     this.updatePart(k, opt, step, 0, 1);
@@ -93,26 +95,26 @@ export class ParamBlock {
    */
   updatePart(k: Kernels, opt: OptimizerConfig, step: number, part: number, parts: number): void {
     const n = this.counts[0]!;
-    const nb = this.counts[1]!;
     const r0 = Math.floor((n * part) / parts);
     const r1 = Math.floor((n * (part + 1)) / parts);
+    // biases: all of them (feature-major) or those of the touched neurons, split the same way
+    const biasRows = this.allBias ?? this.touched;
+    const nb = this.allBias ? this.nOut : n;
     const b0 = Math.floor((nb * part) / parts);
     const b1 = Math.floor((nb * (part + 1)) / parts);
     if (opt.type === 'adam') {
       const lrT = (opt.lr * Math.sqrt(1 - Math.pow(opt.beta2, step))) / (1 - Math.pow(opt.beta1, step));
       k.adamRows(this.W, this.M!, this.V!, this.G, this.cols, this.touched, r0, r1 - r0, lrT, opt.beta1, opt.beta2, opt.eps);
-      k.adamRows(this.b, this.Mb!, this.Vb!, this.gb, 1, this.biasTouched, b0, b1 - b0, lrT, opt.beta1, opt.beta2, opt.eps);
+      k.adamRows(this.b, this.Mb!, this.Vb!, this.gb, 1, biasRows, b0, b1 - b0, lrT, opt.beta1, opt.beta2, opt.eps);
     } else {
       k.sgdRows(this.W, this.G, this.cols, this.touched, r0, r1 - r0, opt.lr);
-      k.sgdRows(this.b, this.gb, 1, this.biasTouched, b0, b1 - b0, opt.lr);
+      k.sgdRows(this.b, this.gb, 1, biasRows, b0, b1 - b0, opt.lr);
     }
     for (let i = r0; i < r1; i++) this.mark[this.touched[i]!] = 0;
-    for (let i = b0; i < b1; i++) this.biasMark[this.biasTouched[i]!] = 0;
   }
 
   /** Empty the touched lists after every part of an update ran. */
   finishUpdate(): void {
     this.counts[0] = 0;
-    this.counts[1] = 0;
   }
 }

@@ -102,7 +102,7 @@ export class Network {
     const adam = cfg.optimizer.type === 'adam';
     const h0 = cfg.hidden[0]!;
     const initRng = rng.fork(1);
-    this.input = new ParamBlock(arena, nFeatures, h0, h0, adam);
+    this.input = new ParamBlock(arena, nFeatures, h0, h0, adam, true);
     if (!attach) this.input.init(initRng, nFeatures, h0, cfg.initScale);
     this.fc = [];
     const widths = [...cfg.hidden, nLabels];
@@ -314,7 +314,6 @@ export class Network {
       k.rowsBackward(layer.p.W, layer.p.G, layer.p.gb, layer.nIn, a, 0, nA, g, 0, s.acts[l]!, 0, dx, 0);
       for (let i = 0; i < nA; i++) {
         layer.p.touchRow(a[i]!);
-        layer.p.touchBias(a[i]!);
       }
     }
     // input layer: delta = dAct0 masked by ReLU
@@ -324,7 +323,6 @@ export class Network {
     for (let j = 0; j < h0; j++) if (!(a0[j]! > 0)) d0[j] = 0;
     k.sparseInputBackward(this.input.G, this.input.gb, h0, s.inIdx, s.inVal, 0, fEnd - fStart, d0, 0);
     for (let i = fStart; i < fEnd; i++) this.input.touchRow(idx[i]!);
-    for (let j = 0; j < h0; j++) this.input.touchBias(j);
     if (prof) s.prof[PROF_BACKWARD] += (performance.now() - tBack) / 1000;
     const sums = s.sums;
     sums[0] += loss;

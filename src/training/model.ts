@@ -383,6 +383,9 @@ export class SlideModel {
         if (outOfTime()) break;
       }
       winN.fill(0);
+      winLoss.fill(0);
+      winHits.fill(0);
+      winActive.fill(0);
       this.epochsDone++;
       this.epochCursor = null;
       const done = cur.position;
