@@ -28,8 +28,9 @@ const root = join(dirname(here), here.includes('/dist/') ? '../..' : '..');
 /**
  * The LSH configuration of the Amazon-670K runs: the reference's tables (DWTA, binSize 8, K = 6,
  * L = 50, 2^18 buckets of 128; DWTA because hashing 670K neurons for a rebuild costs ~4 s with
- * it and several times that with SimHash), reservoir buckets, padding to 300, batch 256, and the
- * paper's exponential rebuild schedule starting every 100 batches.
+ * it and several times that with SimHash), reservoir buckets, active sets padded to 300 and cut at
+ * 1,000 (the union of 50 buckets reaches ~1,750-2,100 neurons here; the reference's sparsity
+ * 0.005 is ~3,350), batch 256, and the paper's exponential rebuild schedule from 100 batches.
  */
 export const LSH_CONFIG: ConfigInput = {
   hidden: [128],
@@ -38,7 +39,7 @@ export const LSH_CONFIG: ConfigInput = {
   output: {
     mode: 'lsh',
     hash: { family: 'dwta', K: 6, L: 50, binSize: 8, rangePow: 18, bucketSize: 128, insertion: 'reservoir' },
-    activeSet: { policy: 'union', minActive: Number(process.env.BENCH_MIN_ACTIVE ?? 300) },
+    activeSet: { policy: 'union', minActive: 300, maxActive: 1000 },
   },
   rebuild: { schedule: 'exponential', n0: 100, lambda: 0.1 },
   evalEvery: 0,
