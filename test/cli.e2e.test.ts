@@ -1,0 +1,62 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { spawnSync } from 'node:child_process';
+
+/** The `sublinear` command as a user runs it (the built bin, in a child process). */
+const here = dirname(fileURLToPath(import.meta.url));
+const root = [here, join(here, '..'), join(here, '../..')].find((d) => existsSync(join(d, 'package.json')) && existsSync(join(d, 'dist/src/cli/main.js')))!;
+const bin = join(root, 'dist/src/cli/main.js');
+const dir = mkdtempSync(join(tmpdir(), 'sublinear-cli-'));
+test.after(() => rmSync(dir, { recursive: true, force: true }));
+
+function cli(...args: string[]) {
+  const r = spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', timeout: 180_000, env: { ...process.env, CI: 'true' } });
+  return { code: r.status, out: r.stdout, err: r.stderr };
+}
+
+test('data synth -> train (metrics JSON, checkpoint) -> eval on the saved model', () => {
+  const d = join(dir, 'tiny');
+  const g = cli('data', 'synth', '--shape', 'tiny', '--seed', '3', '--out', d);
+  assert.equal(g.code, 0, g.err);
+  assert.match(g.out, /2000 train \/ 500 test points, 1000 features, 200 labels/);
+  const metrics = join(dir, 'metrics.json');
+  const model = join(dir, 'model.safetensors');
+  const t = cli('train', '--train', join(d, 'train.txt'), '--test', join(d, 'test.txt'), '--threads', '1', '--epochs', '10', '--hidden', '32',
+    '--metrics-out', metrics, '--save', model);
+  assert.equal(t.code, 0, t.err);
+  assert.match(t.out, /test exact inference: P@1 [\d.]+/);
+  assert.match(t.out, /most-frequent-label baseline: P@1 [\d.]+/);
+  // not a TTY: plain progress lines and a per-epoch summary on stderr
+  assert.match(t.err, /epoch 10: [\d.]+ s, \d+ samples\/s/);
+  const m = JSON.parse(readFileSync(metrics, 'utf8'));
+  assert.equal(m.epochs.length, 10);
+  assert.ok(m.final.lsh.p1 > m.baselineP1 + 0.2, `LSH P@1 ${m.final.lsh.p1} vs baseline ${m.baselineP1}`);
+  assert.equal(m.config.threads, 1);
+  const e = cli('eval', '--model', model, '--test', join(d, 'test.txt'), '--inference', 'both');
+  assert.equal(e.code, 0, e.err);
+  const p1 = Number(/LSH inference: +P@1 ([\d.]+)/.exec(e.out)?.[1]);
+  assert.ok(Math.abs(p1 - m.final.lsh.p1) < 1e-9, `eval of the saved model gives the same LSH P@1: ${p1} vs ${m.final.lsh.p1}`);
+});
+
+test('bad input: file:line message, exit code 1, no metrics file written', () => {
+  const bad = join(dir, 'bad.txt');
+  writeFileSync(bad, '2 10 5\n1,2 3:0.5 4:1\n0 3:1 3:2\n');
+  const metrics = join(dir, 'never.json');
+  const r = cli('train', '--train', bad, '--metrics-out', metrics);
+  assert.equal(r.code, 1);
+  assert.match(r.err, /bad\.txt:3: expected distinct feature indices on a line, found duplicate feature 3/);
+  assert.equal(existsSync(metrics), false);
+  const c = join(dir, 'c.json');
+  writeFileSync(c, JSON.stringify({ output: { hash: { K: 0 } }, typo: 1 }));
+  const rc = cli('train', '--train', bad, '--config', c);
+  assert.equal(rc.code, 1);
+  assert.match(rc.err, /c\.json: field "output\.hash\.K"/);
+  assert.match(rc.err, /unknown field "typo"/);
+  const h = cli('train', '--help');
+  assert.equal(h.code, 0);
+  assert.match(h.out, /--threads <n>/);
+});
