@@ -3,11 +3,10 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { main } from '../src/cli/main.js';
 import { loadModel, saveModel } from '../src/checkpoint/checkpoint.js';
 import { readXcFile } from '../src/data/xcReader.js';
 import { writeXcFile } from '../src/data/xcWriter.js';
-import { assertSameModel, tinyData, tinyModel, trainUntil, TINY_CONFIG } from './checkpoint.helpers.js';
+import { assertSameModel, runCli as run, tinyData, tinyModel, trainUntil, TINY_CONFIG } from './checkpoint.helpers.js';
 
 /** `sublinear train --save --save-every --resume --vocab-dir`, run in-process. */
 const dir = mkdtempSync(join(tmpdir(), 'ckpt-cli-'));
@@ -26,21 +25,6 @@ const cfgPath = join(dir, 'config.json');
 const data = { train: await readXcFile(trainPath), test: await readXcFile(testPath) };
 const full = tinyModel(data);
 await full.fit(data.train, { test: data.test });
-
-/** Run the CLI in-process, capturing stderr (stdout is left alone: the test runner reports through it). */
-async function run(...args: string[]): Promise<{ code: number; stderr: string }> {
-  const err = process.stderr.write.bind(process.stderr);
-  let stderr = '';
-  process.stderr.write = ((s: string | Uint8Array) => {
-    stderr += String(s);
-    return true;
-  }) as typeof process.stderr.write;
-  try {
-    return { code: await main(['node', 'sublinear', ...args]), stderr };
-  } finally {
-    process.stderr.write = err;
-  }
-}
 
 test('train --save-every writes a checkpoint every N batches; the final one equals the library run', async () => {
   const ck = join(dir, 'every.safetensors');

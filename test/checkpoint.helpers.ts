@@ -1,3 +1,4 @@
+import { main } from '../src/cli/main.js';
 /**
  * Shared by the checkpoint, predict and serve tests: small models and exact comparisons.
  * (Not a test file itself: node --test runs only *.test.js.)
@@ -207,4 +208,19 @@ export async function saveTextModel(path: string): Promise<TextTask & { model: S
   await model.fit(task.train);
   await saveModel(model, path, { featureNames: task.featureNames, labelNames: task.labelNames, idf: task.idf });
   return { ...task, model };
+}
+
+/** Run the `sublinear` CLI in-process, capturing stderr (stdout is left alone: the test runner reports through it). */
+export async function runCli(...args: string[]): Promise<{ code: number; stderr: string }> {
+  const write = process.stderr.write.bind(process.stderr);
+  let stderr = '';
+  process.stderr.write = ((s: string | Uint8Array) => {
+    stderr += String(s);
+    return true;
+  }) as typeof process.stderr.write;
+  try {
+    return { code: await main(['node', 'sublinear', ...args]), stderr };
+  } finally {
+    process.stderr.write = write;
+  }
 }

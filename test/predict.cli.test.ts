@@ -3,11 +3,10 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { main } from '../src/cli/main.js';
 import { loadModel, saveModel } from '../src/checkpoint/checkpoint.js';
 import { writeXcFile } from '../src/data/xcWriter.js';
 import type { SlideModel } from '../src/training/model.js';
-import { saveTextModel, tinyData, tinyModel } from './checkpoint.helpers.js';
+import { runCli as run, saveTextModel, tinyData, tinyModel } from './checkpoint.helpers.js';
 
 /**
  * `sublinear predict`: one JSON line per input line, in order; --exact scores equal the softmax
@@ -40,20 +39,6 @@ function oracle(m: SlideModel, idx: ArrayLike<number>, val: ArrayLike<number>): 
   let z = 0;
   for (const v of x) z += Math.exp(v - mx);
   return x.map((v) => Math.exp(v - mx) / z);
-}
-
-async function run(...args: string[]): Promise<{ code: number; stderr: string }> {
-  const write = process.stderr.write.bind(process.stderr);
-  let stderr = '';
-  process.stderr.write = ((s: string | Uint8Array) => {
-    stderr += String(s);
-    return true;
-  }) as typeof process.stderr.write;
-  try {
-    return { code: await main(['node', 'sublinear', ...args]), stderr };
-  } finally {
-    process.stderr.write = write;
-  }
 }
 
 function readLines(p: string): any[] {
