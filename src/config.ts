@@ -107,6 +107,12 @@ export const configSchema = z
     epochs: z.number().positive().default(5),
     /** weight init: uniform in +-initScale * sqrt(6 / (fanIn + fanOut)) (Glorot) */
     initScale: z.number().positive().default(1),
+    /**
+     * memories the output layer is split into, by contiguous neuron ranges, each with its own
+     * parameters, optimizer state and tables (one wasm32 memory holds at most 4 GiB); 0 = as few
+     * as the layer needs (1 up to ~3 GiB of output-layer state)
+     */
+    outputShards: z.number().int().min(0).max(4096).default(0),
     /** worker threads (0 = number of cores) */
     threads: z.number().int().min(0).max(256).default(1),
     /** evaluation: 'lsh' (tables), 'exact' (all output neurons) or 'both' */

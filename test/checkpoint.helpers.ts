@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { SlideModel } from '../src/training/model.js';
+import { namedShards } from '../src/checkpoint/checkpoint.js';
 import { generateSynthetic } from '../src/data/synth.js';
 import type { ConfigInput } from '../src/config.js';
 import type { XcDataset } from '../src/data/csr.js';
@@ -39,17 +40,18 @@ type Arr = Float32Array | Int32Array | Uint32Array;
 /** Every saved array of a model by name (parameters, Adam moments, tables). */
 export function modelArrays(m: SlideModel): Map<string, Arr> {
   const out = new Map<string, Arr>();
-  const blocks = [{ name: 'input', p: m.network.input }, ...m.network.fc.map((l, i) => ({ name: `fc.${i}`, p: l.p }))];
+  const shards = namedShards(m.network);
+  const blocks = [{ name: 'input', p: m.network.input }, ...shards.map(({ name, shard }) => ({ name, p: shard.p }))];
   for (const { name, p } of blocks) {
     for (const k of ['W', 'b', 'M', 'V', 'Mb', 'Vb'] as const) {
       const a = p[k];
       if (a) out.set(`${name}.${k}`, a);
     }
   }
-  m.network.fc.forEach((l, i) => {
-    const t = l.sampler?.tables;
-    if (t) for (const k of ['meta', 'stagedIds', 'keys', 'offsets', 'entries'] as const) out.set(`fc.${i}.tables.${k}`, t[k]);
-  });
+  for (const { name, shard } of shards) {
+    const t = shard.sampler?.tables;
+    if (t) for (const k of ['meta', 'stagedIds', 'keys', 'offsets', 'entries'] as const) out.set(`${name}.tables.${k}`, t[k]);
+  }
   return out;
 }
 
@@ -78,8 +80,8 @@ export function assertSameModel(a: SlideModel, b: SlideModel, what: string): voi
   assert.deepEqual(a.scratch.rng.getState(), b.scratch.rng.getState(), `${what}: scratch rng`);
   assert.deepEqual({ ...a.schedule, cfg: null }, { ...b.schedule, cfg: null }, `${what}: schedule`);
   assert.deepEqual(
-    a.network.fc.map((l) => l.sampler?.familySeed),
-    b.network.fc.map((l) => l.sampler?.familySeed),
+    a.network.sampledUnits().map((u) => u.sampler.familySeed),
+    b.network.sampledUnits().map((u) => u.sampler.familySeed),
     `${what}: family seeds`,
   );
 }

@@ -91,7 +91,7 @@ test('finite differences of the loss alone: softmax cross-entropy with labels sp
   clearGrads(m);
   const l = loss(m);
   assert.ok(Number.isFinite(l) && l > 0);
-  const out = m.network.output.p;
+  const out = m.network.output.shards[0]!.p;
   // dL/db_j = p_j - y_j: sums to zero over j
   let sum = 0;
   for (let j = 0; j < N_LABELS; j++) sum += out.gb[j]!;

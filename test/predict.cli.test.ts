@@ -28,9 +28,10 @@ function oracle(m: SlideModel, idx: ArrayLike<number>, val: ArrayLike<number>): 
   x = x.map((v) => Math.max(0, v));
   for (const layer of net.fc) {
     const y = new Float64Array(layer.nOut);
+    const p = layer.shards[0]!.p;
     for (let j = 0; j < layer.nOut; j++) {
-      let s = layer.p.b[j]!;
-      for (let i = 0; i < layer.nIn; i++) s += layer.p.W[j * layer.nIn + i]! * x[i]!;
+      let s = p.b[j]!;
+      for (let i = 0; i < layer.nIn; i++) s += p.W[j * layer.nIn + i]! * x[i]!;
       y[j] = layer.isOutput ? s : Math.max(0, s);
     }
     x = y;

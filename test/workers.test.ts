@@ -36,7 +36,7 @@ test('two worker threads (HOGWILD) learn as well as one thread', async () => {
 
 test('tables rebuilt by the workers equal tables rebuilt on one thread (same weights, same staging order per table)', async () => {
   const m = new SlideModel({ nFeatures: train.nFeatures, nLabels: train.nLabels, config: { ...CONFIG, output: { ...CONFIG.output, hash: { ...CONFIG.output.hash, insertion: 'fifo' as const, bucketSize: 65536 } } } });
-  const tables = m.network.output.sampler!.tables;
+  const tables = m.network.output.shards[0]!.sampler!.tables;
   m.rebuildTables();
   // with unbounded buckets the set of items per bucket does not depend on insertion order
   const bucketSets = (): string[] => {

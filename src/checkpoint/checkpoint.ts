@@ -31,6 +31,7 @@ import { createHash } from 'node:crypto';
 import { closeSync, fstatSync, openSync, readdirSync, readSync, unlinkSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { SlideModel, type EpochCursor } from '../training/model.js';
+import type { Network, LayerShard } from '../network/network.js';
 import { parseConfig, type Config } from '../config.js';
 import type { KernelChoice } from '../kernels/index.js';
 import { openAtomic } from '../util/atomicWrite.js';
@@ -77,7 +78,7 @@ export interface CheckpointMeta {
   /** Rng.getState() words of model.rng and of model.scratch.rng (the padding generator) */
   rng: number[];
   scratchRng: number[];
-  /** per fc layer (null when dense): hash family seed, table reservoir seed, bucket bits */
+  /** per shard of every fc layer, in order (null when dense): hash family seed, table reservoir seed, bucket bits */
   samplers: ({ familySeed: number; tablesSeed: number; rangePow: number } | null)[];
   /** lengths of the optional vocabularies (0 = absent) */
   vocabulary: { features: number; labels: number; idf: number };
@@ -88,11 +89,20 @@ export interface CheckpointMeta {
 
 const TABLE_ARRAYS = ['meta', 'stagedIds', 'keys', 'offsets', 'entries'] as const;
 
+/**
+ * Every shard of every fc layer with its tensor-name prefix: `fc.<layer>` for an unsplit layer,
+ * `fc.<layer>.shard<s>` for the shards of a split output layer.
+ */
+export function namedShards(net: Network): { name: string; shard: LayerShard }[] {
+  return net.fc.flatMap((l, i) => l.shards.map((shard, s) => ({ name: l.shards.length === 1 ? `fc.${i}` : `fc.${i}.shard${s}`, shard })));
+}
+
 /** The tensors of a model (names, dtypes, shapes, views of its arrays), in file order. */
 function modelTensors(model: SlideModel, idf?: Float32Array): TensorEntry[] {
   const out: TensorEntry[] = [];
   const net = model.network;
-  const blocks = [{ name: 'input', p: net.input }, ...net.fc.map((l, i) => ({ name: `fc.${i}`, p: l.p }))];
+  const shards = namedShards(net);
+  const blocks = [{ name: 'input', p: net.input }, ...shards.map(({ name, shard }) => ({ name, p: shard.p }))];
   for (const { name, p } of blocks) {
     out.push({ name: `${name}.W`, dtype: 'F32', shape: [p.rows, p.cols], data: p.W });
     out.push({ name: `${name}.b`, dtype: 'F32', shape: [p.nOut], data: p.b });
@@ -103,8 +113,8 @@ function modelTensors(model: SlideModel, idf?: Float32Array): TensorEntry[] {
       out.push({ name: `${name}.Vb`, dtype: 'F32', shape: [p.nOut], data: p.Vb });
     }
   }
-  net.fc.forEach((l, i) => {
-    const t = l.sampler?.tables;
+  shards.forEach(({ name, shard }) => {
+    const t = shard.sampler?.tables;
     if (!t) return;
     const shapes: Record<(typeof TABLE_ARRAYS)[number], number[]> = {
       meta: [t.meta.length],
@@ -113,7 +123,7 @@ function modelTensors(model: SlideModel, idf?: Float32Array): TensorEntry[] {
       offsets: [t.L, t.numBuckets + 1],
       entries: [t.L, t.entCap],
     };
-    for (const a of TABLE_ARRAYS) out.push({ name: `fc.${i}.tables.${a}`, dtype: 'I32', shape: shapes[a], data: t[a] });
+    for (const a of TABLE_ARRAYS) out.push({ name: `${name}.tables.${a}`, dtype: 'I32', shape: shapes[a], data: t[a] });
   });
   if (idf) out.push({ name: 'vocab.idf', dtype: 'F32', shape: [idf.length], data: idf });
   return out;
@@ -161,7 +171,7 @@ export async function saveModel(model: SlideModel, path: string, extra: Checkpoi
     tablesStep: model.tablesStep,
     rng: Array.from(model.rng.getState()),
     scratchRng: Array.from(model.scratch.rng.getState()),
-    samplers: model.network.fc.map((l) => (l.sampler ? { familySeed: l.sampler.familySeed, tablesSeed: l.sampler.tables.seed, rangePow: l.sampler.rangePow } : null)),
+    samplers: namedShards(model.network).map(({ shard: { sampler: s } }) => (s ? { familySeed: s.familySeed, tablesSeed: s.tables.seed, rangePow: s.rangePow } : null)),
     vocabulary: { features: extra.featureNames?.length ?? 0, labels: extra.labelNames?.length ?? 0, idf: extra.idf?.length ?? 0 },
     dataSha256: hash.digest('hex'),
     savedAt: new Date().toISOString(),
@@ -363,7 +373,8 @@ export async function loadModel(path: string, opts: { kernels?: KernelChoice } =
       byName.delete(t.name);
     }
     if (byName.size > 0) throw new CheckpointError(`checkpoint ${path}: missing tensors ${[...byName.keys()].join(', ')}`);
-    if (meta.samplers.length !== model.network.fc.length) throw new CheckpointError(`checkpoint ${path}: ${meta.samplers.length} sampler entries for ${model.network.fc.length} layers`);
+    const shards = namedShards(model.network);
+    if (meta.samplers.length !== shards.length) throw new CheckpointError(`checkpoint ${path}: ${meta.samplers.length} sampler entries for ${shards.length} layer shards`);
     // read in file order (sequential I/O), straight into the model's arrays, hashing as we go
     const targets = new Map<string, TensorData>(expected.map((t) => [t.name, t.data]));
     const hash = createHash('sha256');
@@ -393,19 +404,19 @@ export async function loadModel(path: string, opts: { kernels?: KernelChoice } =
     model.tablesStep = meta.tablesStep;
     model.rng.setState(Uint32Array.from(meta.rng));
     model.scratch.rng.setState(Uint32Array.from(meta.scratchRng));
-    model.network.fc.forEach((l, i) => {
+    shards.forEach(({ name, shard: { sampler } }, i) => {
       const s = meta.samplers[i];
-      if (!l.sampler) {
-        if (s) throw new CheckpointError(`checkpoint ${path}: layer fc.${i} is dense in the configuration but has a saved sampler`);
+      if (!sampler) {
+        if (s) throw new CheckpointError(`checkpoint ${path}: layer ${name} is dense in the configuration but has a saved sampler`);
         return;
       }
-      if (!s || !isCount(s.familySeed) || s.familySeed > 0xffffffff) throw new CheckpointError(`checkpoint ${path}: layer fc.${i}: missing or invalid sampler seed`);
-      if (s.tablesSeed !== l.sampler.tables.seed || s.rangePow !== l.sampler.rangePow) {
+      if (!s || !isCount(s.familySeed) || s.familySeed > 0xffffffff) throw new CheckpointError(`checkpoint ${path}: layer ${name}: missing or invalid sampler seed`);
+      if (s.tablesSeed !== sampler.tables.seed || s.rangePow !== sampler.rangePow) {
         throw new CheckpointError(
-          `checkpoint ${path}: layer fc.${i}: its tables were built with seed ${s.tablesSeed} and ${s.rangePow} bucket bits, this version builds seed ${l.sampler.tables.seed} and ${l.sampler.rangePow} from the same configuration (written by an incompatible version)`,
+          `checkpoint ${path}: layer ${name}: its tables were built with seed ${s.tablesSeed} and ${s.rangePow} bucket bits, this version builds seed ${sampler.tables.seed} and ${sampler.rangePow} from the same configuration (written by an incompatible version)`,
         );
       }
-      l.sampler.setFamilySeed(s.familySeed);
+      sampler.setFamilySeed(s.familySeed);
     });
     const out: LoadedModel = { model };
     if (featureJson) out.featureNames = parseNames(featureJson, v.features, path, 'featureNames');

@@ -42,6 +42,8 @@ export class ParamBlock {
 
   constructor(
     arena: Arena,
+    /** the kernels of `arena`'s memory (the WebAssembly ones address only that memory) */
+    readonly kernels: Kernels,
     readonly rows: number,
     readonly cols: number,
     readonly nOut: number,
@@ -83,8 +85,8 @@ export class ParamBlock {
   }
 
   /** Apply the optimizer to touched rows and biases, zero their gradients and marks. */
-  update(k: Kernels, opt: OptimizerConfig, step: number): void {
-    this.updatePart(k, opt, step, 0, 1);
+  update(opt: OptimizerConfig, step: number): void {
+    this.updatePart(opt, step, 0, 1);
     this.finishUpdate();
   }
 
@@ -93,7 +95,8 @@ export class ParamBlock {
    * that worker threads update disjoint rows in parallel. Every part must run before
    * finishUpdate (which the coordinating thread calls once).
    */
-  updatePart(k: Kernels, opt: OptimizerConfig, step: number, part: number, parts: number): void {
+  updatePart(opt: OptimizerConfig, step: number, part: number, parts: number): void {
+    const k = this.kernels;
     const n = this.counts[0]!;
     const r0 = Math.floor((n * part) / parts);
     const r1 = Math.floor((n * (part + 1)) / parts);

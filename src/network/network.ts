@@ -20,14 +20,51 @@ import { topK } from './topk.js';
  *
  * Per-thread state lives in a ThreadScratch; parameters are shared (HOGWILD).
  */
+/**
+ * A contiguous range of one layer's neurons with its own parameters, optimizer state and
+ * tables, carved from one arena. Hidden layers have one shard (in the network's arena); the
+ * output layer may be split over several memories (config.outputShards), because one wasm32
+ * memory holds at most 4 GiB.
+ */
+export interface LayerShard {
+  /** global id of the shard's first neuron */
+  readonly lo: number;
+  readonly nOut: number;
+  /** W (nOut, nIn) neuron-major: local row j is neuron lo + j */
+  readonly p: ParamBlock;
+  readonly sampler: LshSampler | null;
+  /** 0..nOut-1, the active list of dense mode (local ids) */
+  readonly all: Int32Array;
+  readonly arena: Arena;
+  /** kernels of the shard's memory */
+  readonly kernels: Kernels;
+}
+
 export interface FcLayer {
   readonly nIn: number;
   readonly nOut: number;
-  readonly p: ParamBlock;
-  readonly sampler: LshSampler | null;
-  /** 0..nOut-1, the active list of dense mode */
-  readonly all: Int32Array;
+  /** one shard, or (output layer only) several over contiguous neuron ranges, in order */
+  readonly shards: LayerShard[];
+  /** LSH-sampled (every shard has a sampler) */
+  readonly sampled: boolean;
   readonly isOutput: boolean;
+}
+
+/**
+ * One thread's view of one shard of a split layer: the layer input copied into the shard's
+ * memory (the kernels address only that memory), the shard's active list (local ids) and
+ * values, its part of the input gradient, and the sample's labels that fall in the shard.
+ */
+export interface ShardScratch {
+  x: Float32Array;
+  act: Int32Array;
+  vals: Float32Array;
+  dx: Float32Array;
+  /** labels of the sample inside the shard, local ids (grown on demand, JS-only) */
+  forced: Int32Array;
+  n: number;
+  nForced: number;
+  sampler: SamplerScratch | null;
 }
 
 /** Profile slots (seconds), accumulated when Network.profile is on. */
@@ -47,11 +84,17 @@ export interface ThreadScratch {
   acts: Float32Array[];
   /** per hidden layer: gradient w.r.t. the activations (h_l) */
   dActs: Float32Array[];
-  /** per neuron-major layer (index l-1 for hidden l >= 1, last = output): active ids, count, compact values */
+  /**
+   * per neuron-major layer (index l-1 for hidden l >= 1, last = output): active ids (global),
+   * count, compact values. Sampled output: the sample's labels come first.
+   */
   active: Int32Array[];
   nActive: Int32Array;
   vals: Float32Array[];
+  /** per neuron-major layer: the sampler scratch of its single shard (null if dense or split) */
   sampler: (SamplerScratch | null)[];
+  /** per neuron-major layer: the shards' scratch when it is split over several memories, else null */
+  split: (ShardScratch[] | null)[];
   /** top-k output */
   topIds: Int32Array;
   topScores: Float32Array;
@@ -70,8 +113,30 @@ export interface ThreadScratch {
   logZ: Float64Array;
 }
 
+/** Output-layer bytes (parameters, Adam state, tables) above which `outputShards: 0` splits it. */
+export const AUTO_SHARD_BYTES = 3 * 2 ** 30;
+
+/** Shards `outputShards: 0` picks: enough that each holds at most AUTO_SHARD_BYTES (estimated). */
+export function autoOutputShards(cfg: Config, nIn: number, nOut: number): number {
+  const adam = cfg.optimizer.type === 'adam';
+  let perNeuron = 4 * nIn * (adam ? 4 : 2) + 4 * 8;
+  const o = cfg.output;
+  // tables: staged keys and entries (2 ints a neuron a table), plus the bucket offsets
+  if (o.mode === 'lsh') perNeuron += 8 * o.hash.L;
+  const bucketBytes = o.mode === 'lsh' ? 4 * o.hash.L * 2 ** 18 : 0;
+  return Math.max(1, Math.ceil((perNeuron * nOut + bucketBytes) / AUTO_SHARD_BYTES));
+}
+
+/** A sampled shard: what a table rebuild works on. */
+export interface SampledUnit {
+  readonly sampler: LshSampler;
+  readonly p: ParamBlock;
+}
+
 export class Network {
   readonly arena: Arena;
+  /** arenas of the output shards when the output layer is split (empty otherwise) */
+  readonly shardArenas: Arena[];
   readonly input: ParamBlock;
   readonly fc: FcLayer[];
   readonly hidden: number[];
@@ -88,6 +153,8 @@ export class Network {
     arena: Arena = new Arena(),
     /** a worker thread's view of a network the main thread built in `arena`: write nothing */
     attach = false,
+    /** with `attach`: the output shards' arenas (over the memories the main thread made) */
+    shardArenas?: Arena[],
   ) {
     if (cfg.hidden.length < 1) throw new ConfigError('config: field "hidden": at least one hidden layer is required');
     if (cfg.hiddenSampling.length > cfg.hidden.length) {
@@ -102,35 +169,76 @@ export class Network {
     const adam = cfg.optimizer.type === 'adam';
     const h0 = cfg.hidden[0]!;
     const initRng = rng.fork(1);
-    this.input = new ParamBlock(arena, nFeatures, h0, h0, adam, true);
+    this.input = new ParamBlock(arena, this.kernels, nFeatures, h0, h0, adam, true);
     if (!attach) this.input.init(initRng, nFeatures, h0, cfg.initScale);
     this.fc = [];
     const widths = [...cfg.hidden, nLabels];
+    const hLast = widths[widths.length - 2]!;
+    const S = cfg.outputShards > 0 ? cfg.outputShards : autoOutputShards(cfg, hLast, nLabels);
+    if (S > nLabels) throw new ConfigError(`config: field "outputShards": ${S} shards for ${nLabels} output neurons`);
+    if (shardArenas && shardArenas.length !== (S > 1 ? S : 0)) {
+      throw new Error(`Network: ${shardArenas.length} shard arenas given for ${S} output shards`);
+    }
+    this.shardArenas = S > 1 ? (shardArenas ?? Array.from({ length: S }, () => new Arena())) : [];
     for (let l = 1; l < widths.length; l++) {
       const nIn = widths[l - 1]!;
       const nOut = widths[l]!;
       const isOutput = l === widths.length - 1;
       const sampling: LayerSampling | undefined = isOutput ? cfg.output : cfg.hiddenSampling[l];
-      const p = new ParamBlock(arena, nOut, nIn, nOut, adam);
-      if (!attach) p.init(initRng, nIn, nOut, cfg.initScale);
-      const all = arena.i32(nOut);
-      if (!attach) for (let j = 0; j < nOut; j++) all[j] = j;
-      const sampler = sampling && sampling.mode === 'lsh' ? new LshSampler(sampling, nIn, nOut, rng.fork(100 + l), arena, attach) : null;
-      this.fc.push({ nIn, nOut, p, sampler, all, isOutput });
+      const lsh = sampling !== undefined && sampling.mode === 'lsh';
+      const nShards = isOutput ? S : 1;
+      const size = Math.ceil(nOut / nShards);
+      const shards: LayerShard[] = [];
+      for (let si = 0; si < nShards; si++) {
+        const lo = si * size;
+        const n = Math.min(nOut, lo + size) - lo;
+        const a = nShards > 1 ? this.shardArenas[si]! : arena;
+        const k = nShards > 1 ? kernelsFor(a.memory) : this.kernels;
+        const p = new ParamBlock(a, k, n, nIn, n, adam);
+        // one draw sequence over the whole layer: the same weights however it is split
+        if (!attach) p.init(initRng, nIn, nOut, cfg.initScale);
+        const all = a.i32(n);
+        if (!attach) for (let j = 0; j < n; j++) all[j] = j;
+        const sampler = lsh ? new LshSampler(shardSampling(sampling, n, nOut), nIn, n, rng.fork(100 + l + 1000 * si), a, attach) : null;
+        shards.push({ lo, nOut: n, p, sampler, all, arena: a, kernels: k });
+      }
+      this.fc.push({ nIn, nOut, shards, sampled: lsh, isOutput });
     }
+    this.layoutBytes = [arena.bytesUsed, ...this.shardArenas.map((a) => a.bytesUsed)];
+    this.blockList = [this.input, ...this.fc.flatMap((l) => l.shards.map((sh) => sh.p))];
+    this.units = [];
+    for (const l of this.fc) for (const sh of l.shards) if (sh.sampler) this.units.push({ sampler: sh.sampler, p: sh.p });
   }
+
+  /** blocks() and sampledUnits(), built once: they are walked every batch, which must not allocate */
+  private readonly blockList: ParamBlock[];
+  private readonly units: SampledUnit[];
+
+  /**
+   * Bytes the network took in its arena and in each shard arena (a worker's attach must end at
+   * the same offsets, or its views are off).
+   */
+  readonly layoutBytes: number[];
 
   get output(): FcLayer {
     return this.fc[this.fc.length - 1]!;
   }
 
-  /** All parameter blocks, input first. */
-  blocks(): ParamBlock[] {
-    return [this.input, ...this.fc.map((l) => l.p)];
+  /** All parameter blocks, input first, then every shard of every layer. */
+  blocks(): readonly ParamBlock[] {
+    return this.blockList;
   }
 
-  /** Scratch for one thread, carved from the arena (the kernels must see it). */
-  createScratch(rng: Rng, maxK = 100, maxNnz = 1024, a: Arena = this.arena): ThreadScratch {
+  /** Every sampled shard, layer by layer: the units of a table rebuild. */
+  sampledUnits(): readonly SampledUnit[] {
+    return this.units;
+  }
+
+  /**
+   * Scratch for one thread, carved from the arena (the kernels must see it); the parts of split
+   * layers from `shardArenas` (default: the shards' own arenas), in the same order.
+   */
+  createScratch(rng: Rng, maxK = 100, maxNnz = 1024, a: Arena = this.arena, shardArenas: Arena[] = this.shardArenas): ThreadScratch {
     return {
       rng,
       prof: new Float64Array(PROF_SLOTS),
@@ -139,7 +247,18 @@ export class Network {
       active: this.fc.map((l) => a.i32(l.nOut)),
       nActive: new Int32Array(this.fc.length),
       vals: this.fc.map((l) => a.f32(l.nOut)),
-      sampler: this.fc.map((l) => (l.sampler ? l.sampler.createScratch() : null)),
+      sampler: this.fc.map((l) => (l.shards.length === 1 && l.shards[0]!.sampler ? l.shards[0]!.sampler.createScratch() : null)),
+      split: this.fc.map((l) =>
+        l.shards.length === 1
+          ? null
+          : l.shards.map((sh, si) => {
+              const sa = shardArenas[si]!;
+              return {
+                x: sa.f32(l.nIn), act: sa.i32(sh.nOut), vals: sa.f32(sh.nOut), dx: sa.f32(l.nIn),
+                forced: new Int32Array(16), n: 0, nForced: 0, sampler: sh.sampler ? sh.sampler.createScratch() : null,
+              };
+            }),
+      ),
       topIds: a.i32(maxK),
       topScores: a.f32(maxK),
       lastHit: 0,
@@ -150,26 +269,30 @@ export class Network {
     };
   }
 
+  /** One rebuild scratch per sampled unit (sampledUnits order). */
   createRebuildScratch(): RebuildScratch[] {
-    return this.fc.map((l) => (l.sampler ? l.sampler.createRebuildScratch() : { ids: new Int32Array(0), codes: new Int32Array(0), rows: new Float32Array(0) }));
+    return this.sampledUnits().map((u) => u.sampler.createRebuildScratch());
   }
 
   /** Re-insert the neurons of every sampled layer into its tables. */
   rebuildTables(scratch: RebuildScratch[]): void {
-    for (let l = 0; l < this.fc.length; l++) {
-      const layer = this.fc[l]!;
-      if (layer.sampler) layer.sampler.rebuild(layer.p.W, layer.p.b, scratch[l]!);
-    }
+    this.sampledUnits().forEach((u, i) => u.sampler.rebuild(u.p.W, u.p.b, scratch[i]!));
   }
 
   /** Draw new hash functions for every sampled layer (then rebuild). */
   redrawHashes(rng: Rng): void {
-    for (const l of this.fc) l.sampler?.redraw(rng);
+    for (const u of this.sampledUnits()) u.sampler.redraw(rng);
+  }
+
+  /** Re-create this thread's hash functions where another thread redrew them. */
+  syncFamilies(): void {
+    const units = this.units;
+    for (let i = 0; i < units.length; i++) units[i]!.sampler.syncFamily();
   }
 
   /**
    * Forward through the hidden layers for one sparse input; fills s.acts.
-   * `mode`: 'sampled' uses each layer's sampler where it has one, 'exact' computes all neurons.
+   * `exact` computes all neurons; otherwise each layer's sampler is used where it has one.
    */
   private forwardHidden(s: ThreadScratch, idx: Int32Array, val: Float32Array, start: number, end: number, exact: boolean): void {
     const k = this.kernels;
@@ -192,19 +315,55 @@ export class Network {
     k.relu(s.acts[0]!, 0, h0);
     for (let l = 0; l < this.fc.length - 1; l++) {
       const layer = this.fc[l]!;
+      const sh = layer.shards[0]!;
       const x = s.acts[l]!;
       const y = s.acts[l + 1]!;
       const n = this.layerActive(s, l, x, null, 0, 0, exact);
       const act = s.active[l]!;
       const vals = s.vals[l]!;
-      k.dotRows(layer.p.W, layer.p.b, layer.nIn, act, 0, n, x, 0, vals, 0);
+      k.dotRows(sh.p.W, sh.p.b, layer.nIn, act, 0, n, x, 0, vals, 0);
       k.relu(vals, 0, n);
       if (n !== layer.nOut) y.fill(0);
       for (let i = 0; i < n; i++) y[act[i]!] = vals[i]!;
     }
   }
 
-  /** Active list of neuron-major layer l for input x; returns its size (also in s.nActive[l]). */
+  /**
+   * Active list of one shard for input x into `act` (its local ids); returns its size. The
+   * sampler's forced ids are local too.
+   */
+  private shardActive(
+    s: ThreadScratch,
+    sh: LayerShard,
+    ss: SamplerScratch | null,
+    x: Float32Array,
+    forced: Int32Array | null,
+    fStart: number,
+    fEnd: number,
+    exact: boolean,
+    act: Int32Array,
+  ): number {
+    const sampler = sh.sampler;
+    if (sampler === null || ss === null || exact) {
+      // plain loop: TypedArray.set on shared memory takes a slow path that allocates
+      const all = sh.all;
+      const n = sh.nOut;
+      for (let j = 0; j < n; j++) act[j] = all[j]!;
+      return n;
+    }
+    if (this.profile) {
+      const t0 = performance.now();
+      sampler.hashInput(ss, x, 0);
+      const t1 = performance.now();
+      const n = sampler.collect(ss, forced, fStart, fEnd, s.rng, act);
+      s.prof[PROF_HASH] += (t1 - t0) / 1000;
+      s.prof[PROF_LOOKUP] += (performance.now() - t1) / 1000;
+      return n;
+    }
+    return sampler.activeSet(ss, x, 0, forced, fStart, fEnd, s.rng, act);
+  }
+
+  /** Active list of single-shard layer l for input x; returns its size (also in s.nActive[l]). */
   private layerActive(
     s: ThreadScratch,
     l: number,
@@ -214,26 +373,98 @@ export class Network {
     fEnd: number,
     exact: boolean,
   ): number {
-    const layer = this.fc[l]!;
-    const act = s.active[l]!;
-    let n: number;
-    if (layer.sampler === null || exact) {
-      // plain loop: TypedArray.set on shared memory takes a slow path that allocates
-      const all = layer.all;
-      n = layer.nOut;
-      for (let j = 0; j < n; j++) act[j] = all[j]!;
-    } else if (this.profile) {
-      const t0 = performance.now();
-      layer.sampler.hashInput(s.sampler[l]!, x, 0);
-      const t1 = performance.now();
-      n = layer.sampler.collect(s.sampler[l]!, forced, fStart, fEnd, s.rng, act);
-      s.prof[PROF_HASH] += (t1 - t0) / 1000;
-      s.prof[PROF_LOOKUP] += (performance.now() - t1) / 1000;
-    } else {
-      n = layer.sampler.activeSet(s.sampler[l]!, x, 0, forced, fStart, fEnd, s.rng, act);
-    }
+    const n = this.shardActive(s, this.fc[l]!.shards[0]!, s.sampler[l]!, x, forced, fStart, fEnd, exact, s.active[l]!);
     s.nActive[l] = n;
     return n;
+  }
+
+  /**
+   * Logits of the output layer's active neurons into s.active[L] (global ids) / s.vals[L];
+   * returns their number. Sampled training: the labels come first. A split layer computes each
+   * shard in its own memory and gathers the shards' labels first, then the rest, shard by shard
+   * (dense mode: every neuron in id order, as unsplit).
+   */
+  private outputForward(s: ThreadScratch, x: Float32Array, labels: Int32Array | null, lStart: number, lEnd: number, exact: boolean): number {
+    const L = this.fc.length - 1;
+    const out = this.fc[L]!;
+    const z = s.vals[L]!;
+    const split = s.split[L];
+    if (split === null) {
+      const sh = out.shards[0]!;
+      const n = this.layerActive(s, L, x, labels, lStart, lEnd, exact);
+      sh.kernels.dotRows(sh.p.W, sh.p.b, out.nIn, s.active[L]!, 0, n, x, 0, z, 0);
+      return n;
+    }
+    const nIn = out.nIn;
+    for (let si = 0; si < out.shards.length; si++) {
+      const sh = out.shards[si]!;
+      const ss = split[si]!;
+      const xs = ss.x;
+      for (let i = 0; i < nIn; i++) xs[i] = x[i]!;
+      let nf = 0;
+      if (labels !== null && !exact && sh.sampler !== null) {
+        if (ss.forced.length < lEnd - lStart) ss.forced = new Int32Array(2 * (lEnd - lStart)); // rare: grows once
+        const hi = sh.lo + sh.nOut;
+        for (let i = lStart; i < lEnd; i++) {
+          const y = labels[i]!;
+          if (y >= sh.lo && y < hi) ss.forced[nf++] = y - sh.lo;
+        }
+      }
+      ss.nForced = nf;
+      ss.n = this.shardActive(s, sh, ss.sampler, xs, ss.forced, 0, nf, exact, ss.act);
+      sh.kernels.dotRows(sh.p.W, sh.p.b, nIn, ss.act, 0, ss.n, xs, 0, ss.vals, 0);
+    }
+    const act = s.active[L]!;
+    let c = 0;
+    for (let si = 0; si < split.length; si++) {
+      const ss = split[si]!;
+      const lo = out.shards[si]!.lo;
+      for (let i = 0; i < ss.nForced; i++, c++) {
+        act[c] = lo + ss.act[i]!;
+        z[c] = ss.vals[i]!;
+      }
+    }
+    for (let si = 0; si < split.length; si++) {
+      const ss = split[si]!;
+      const lo = out.shards[si]!.lo;
+      for (let i = ss.nForced; i < ss.n; i++, c++) {
+        act[c] = lo + ss.act[i]!;
+        z[c] = ss.vals[i]!;
+      }
+    }
+    s.nActive[L] = c;
+    return c;
+  }
+
+  /**
+   * Backward of a split output layer: the gradient of the gathered logits (s.vals[L]) goes back
+   * to each shard in gather order; each shard accumulates its G rows and its part of the
+   * input gradient, which are summed into s.dActs[L].
+   */
+  private outputBackwardSplit(s: ThreadScratch, split: ShardScratch[]): void {
+    const L = this.fc.length - 1;
+    const out = this.fc[L]!;
+    const g = s.vals[L]!;
+    const nIn = out.nIn;
+    let c = 0;
+    for (let si = 0; si < split.length; si++) {
+      const ss = split[si]!;
+      for (let i = 0; i < ss.nForced; i++) ss.vals[i] = g[c++]!;
+    }
+    for (let si = 0; si < split.length; si++) {
+      const ss = split[si]!;
+      for (let i = ss.nForced; i < ss.n; i++) ss.vals[i] = g[c++]!;
+    }
+    const dx = s.dActs[L]!;
+    dx.fill(0);
+    for (let si = 0; si < split.length; si++) {
+      const sh = out.shards[si]!;
+      const ss = split[si]!;
+      ss.dx.fill(0);
+      sh.kernels.rowsBackward(sh.p.W, sh.p.G, sh.p.gb, nIn, ss.act, 0, ss.n, ss.vals, 0, ss.x, 0, ss.dx, 0);
+      for (let i = 0; i < ss.n; i++) sh.p.touchRow(ss.act[i]!);
+      for (let i = 0; i < nIn; i++) dx[i] = dx[i]! + ss.dx[i]!;
+    }
   }
 
   /**
@@ -264,13 +495,11 @@ export class Network {
     const L = this.fc.length - 1;
     const out = this.fc[L]!;
     const hLast = s.acts[L]!;
-    const n = this.layerActive(s, L, hLast, labels, lStart, lEnd, false);
-    const act = s.active[L]!;
+    const n = this.outputForward(s, hLast, labels, lStart, lEnd, false);
     const z = s.vals[L]!;
-    k.dotRows(out.p.W, out.p.b, out.nIn, act, 0, n, hLast, 0, z, 0);
     // True labels are active and come first when sampled; in dense mode find them by id.
     let zl = 0;
-    if (out.sampler !== null) {
+    if (out.sampled) {
       // labels were forced first and are distinct (the reader rejects duplicates)
       for (let i = 0; i < nl; i++) zl += z[i]!;
     } else {
@@ -279,7 +508,7 @@ export class Network {
     // running training P@1: is the arg-max a label?
     let best = 0;
     for (let i = 1; i < n; i++) if (z[i]! > z[best]!) best = i;
-    if (out.sampler !== null) s.lastHit = best < nl ? 1 : 0;
+    if (out.sampled) s.lastHit = best < nl ? 1 : 0;
     else {
       s.lastHit = 0;
       for (let i = lStart; i < lEnd; i++) if (labels[i] === best) s.lastHit = 1;
@@ -292,11 +521,17 @@ export class Network {
     // dL/dz_i = p_i - y_i, y = 1/nl on labels; scaled for the batch mean
     for (let i = 0; i < n; i++) z[i] = z[i]! * gradScale;
     const yv = gradScale / nl;
-    if (out.sampler !== null) for (let i = 0; i < nl; i++) z[i] = z[i]! - yv;
+    if (out.sampled) for (let i = 0; i < nl; i++) z[i] = z[i]! - yv;
     else for (let i = lStart; i < lEnd; i++) z[labels[i]!] = z[labels[i]!]! - yv;
     // backward through the layers
     for (let l = L; l >= 0; l--) {
       const layer = this.fc[l]!;
+      const split = s.split[l];
+      if (split !== null) {
+        this.outputBackwardSplit(s, split);
+        continue;
+      }
+      const sh = layer.shards[0]!;
       const nA = s.nActive[l]!;
       const a = s.active[l]!;
       const g = s.vals[l]!;
@@ -311,9 +546,9 @@ export class Network {
       }
       const dx = s.dActs[l]!;
       dx.fill(0);
-      k.rowsBackward(layer.p.W, layer.p.G, layer.p.gb, layer.nIn, a, 0, nA, g, 0, s.acts[l]!, 0, dx, 0);
+      sh.kernels.rowsBackward(sh.p.W, sh.p.G, sh.p.gb, layer.nIn, a, 0, nA, g, 0, s.acts[l]!, 0, dx, 0);
       for (let i = 0; i < nA; i++) {
-        layer.p.touchRow(a[i]!);
+        sh.p.touchRow(a[i]!);
       }
     }
     // input layer: delta = dAct0 masked by ReLU
@@ -333,8 +568,8 @@ export class Network {
   /** Apply the optimizer to everything touched since the last update. `step` counts from 1. */
   update(step: number): void {
     const opt = this.cfg.optimizer;
-    this.input.update(this.kernels, opt, step);
-    for (const l of this.fc) l.p.update(this.kernels, opt, step);
+    const blocks = this.blockList;
+    for (let i = 0; i < blocks.length; i++) blocks[i]!.update(opt, step);
   }
 
   /**
@@ -347,11 +582,9 @@ export class Network {
     if (k > s.topIds.length) throw new RangeError(`predict: k = ${k} exceeds the scratch's ${s.topIds.length}`);
     this.forwardHidden(s, idx, val, start, end, exact);
     const L = this.fc.length - 1;
-    const out = this.fc[L]!;
     const hLast = s.acts[L]!;
-    const n = this.layerActive(s, L, hLast, null, 0, 0, exact);
+    const n = this.outputForward(s, hLast, null, 0, 0, exact);
     const z = s.vals[L]!;
-    this.kernels.dotRows(out.p.W, out.p.b, out.nIn, s.active[L]!, 0, n, hLast, 0, z, 0);
     this.kernels.softmax(z, 0, n, s.logZ);
     return topK(s.active[L]!, z, n, k, s.topIds, s.topScores);
   }
@@ -362,4 +595,15 @@ export class Network {
     for (const b of this.blocks()) c += b.W.length + b.b.length;
     return c;
   }
+}
+
+/**
+ * The sampling configuration of one shard of `total` neurons holding `n`: the active-set sizes
+ * (padding target, cap) in proportion, so that the layer as a whole keeps the configured sizes.
+ */
+function shardSampling(cfg: LayerSampling, n: number, total: number): LayerSampling {
+  if (n === total) return cfg;
+  const as = cfg.activeSet;
+  const part = (v: number): number => (v > 0 ? Math.max(1, Math.ceil((v * n) / total)) : 0);
+  return { ...cfg, activeSet: { ...as, minActive: part(as.minActive), maxActive: part(as.maxActive) } };
 }

@@ -85,7 +85,7 @@ export class Predictor {
 
   /** Whether LSH inference is possible (the output layer is sampled); otherwise it is exact anyway. */
   get hasLsh(): boolean {
-    return this.model.network.output.sampler !== null;
+    return this.model.network.output.sampled;
   }
 
   private acquire(): ThreadScratch {

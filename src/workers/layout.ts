@@ -7,14 +7,15 @@ import { Rng } from '../util/rng.js';
  * The pool's part of the arena, allocated by the main thread and replayed, in the same order,
  * by each worker from the same base offset, so every thread holds views of the same bytes:
  *   batch:     the current batch in CSR (capacity maxRows / maxNnz / maxLabels)
- *   scratches: one ThreadScratch per worker (activations, active sets, sample copy)
+ *   scratches: one ThreadScratch per worker (activations, active sets, sample copy; the parts
+ *              of a split output layer in the shards' memories, from their own base offsets)
  */
 export interface PoolViews {
   batch: CsrBatch;
   scratches: ThreadScratch[];
 }
 
-export function allocatePoolViews(net: Network, arena: Arena, threads: number, maxRows: number, maxNnz: number, maxLabels: number, seed: number): PoolViews {
+export function allocatePoolViews(net: Network, arena: Arena, shardArenas: Arena[], threads: number, maxRows: number, maxNnz: number, maxLabels: number, seed: number): PoolViews {
   const batch: CsrBatch = {
     n: 0,
     featPtr: arena.i32(maxRows + 1),
@@ -25,7 +26,7 @@ export function allocatePoolViews(net: Network, arena: Arena, threads: number, m
   };
   const rowNnz = Math.max(1, Math.min(maxNnz, 1 << 20));
   const scratches: ThreadScratch[] = [];
-  for (let w = 0; w < threads; w++) scratches.push(net.createScratch(new Rng(seed, 1000 + w), 100, rowNnz, arena));
+  for (let w = 0; w < threads; w++) scratches.push(net.createScratch(new Rng(seed, 1000 + w), 100, rowNnz, arena, shardArenas));
   return { batch, scratches };
 }
 

@@ -63,12 +63,14 @@ export class WorkerPool {
     this.caps = { rows: opts.maxRows, nnz: maxNnz, labels: maxLabels };
     const arena = net.arena;
     const poolBase = arena.bytesUsed;
-    this.views = allocatePoolViews(net, new PoolArena(arena), opts.threads, opts.maxRows, maxNnz, maxLabels, cfg.seed);
+    const shardPoolBases = net.shardArenas.map((a) => a.bytesUsed);
+    this.views = allocatePoolViews(net, new PoolArena(arena), net.shardArenas.map((a) => new PoolArena(a)), opts.threads, opts.maxRows, maxNnz, maxLabels, cfg.seed);
     const url = workerUrl();
     for (let w = 0; w < opts.threads; w++) {
       const { port1, port2 } = new MessageChannel();
       const init: WorkerInit = {
-        index: w, threads: opts.threads, memory: arena.memory, control: this.ctrl.buffer as SharedArrayBuffer,
+        index: w, threads: opts.threads, memory: arena.memory, shardMemories: net.shardArenas.map((a) => a.memory),
+        shardPoolBases, layoutBytes: net.layoutBytes, control: this.ctrl.buffer as SharedArrayBuffer,
         stats: this.stats.buffer as SharedArrayBuffer, config: cfg, nFeatures: net.nFeatures, nLabels: net.nLabels,
         kernels: opts.kernels, profile: net.profile, poolBase, maxRows: opts.maxRows, maxNnz, maxLabels, errorPort: port2,
       };
@@ -179,9 +181,9 @@ export class WorkerPool {
   /** Rebuild every sampled layer's tables: hashing split by neuron ranges, tables split by index. */
   async rebuildTables(): Promise<void> {
     const t0 = performance.now();
-    for (const l of this.net.fc) {
-      l.sampler?.tables.clear();
-      l.sampler?.prepareRebuild(l.p.W, l.p.b);
+    for (const u of this.net.sampledUnits()) {
+      u.sampler.tables.clear();
+      u.sampler.prepareRebuild(u.p.W, u.p.b);
     }
     await this.phase(Command.Stage);
     await this.phase(Command.Commit);

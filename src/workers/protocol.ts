@@ -34,6 +34,8 @@ export interface WorkerInit {
   index: number;
   threads: number;
   memory: WebAssembly.Memory;
+  /** the output shards' memories when the output layer is split (else empty) */
+  shardMemories: WebAssembly.Memory[];
   control: SharedArrayBuffer;
   stats: SharedArrayBuffer;
   /** the model's configuration (validated) and dimensions */
@@ -45,6 +47,10 @@ export interface WorkerInit {
   profile: boolean;
   /** arena offset where the pool's allocations start, and their sizes (replayed in order) */
   poolBase: number;
+  /** the same per output shard memory */
+  shardPoolBases: number[];
+  /** Network.layoutBytes of the main thread's network (a worker's attach must reproduce it) */
+  layoutBytes: number[];
   maxRows: number;
   maxNnz: number;
   maxLabels: number;

@@ -36,13 +36,21 @@ const T = init.threads;
 function main(): void {
   const cfg = parseConfig(init.config);
   const arena = new Arena(init.memory);
-  const net = new Network(cfg, init.nFeatures, init.nLabels, (m) => getKernels(m, init.kernels), new Rng(cfg.seed), arena, true);
-  const views = allocatePoolViews(net, new Arena(init.memory, init.poolBase), T, init.maxRows, init.maxNnz, init.maxLabels, cfg.seed);
+  const shardArenas = init.shardMemories.map((m) => new Arena(m));
+  const net = new Network(cfg, init.nFeatures, init.nLabels, (m) => getKernels(m, init.kernels), new Rng(cfg.seed), arena, true, shardArenas);
+  // the attach must have replayed exactly the main thread's allocations, or every view is off
+  if (net.layoutBytes.join() !== init.layoutBytes.join()) {
+    throw new Error(`worker attach: layout mismatch: arenas end at ${net.layoutBytes.join(', ')}, the main thread's at ${init.layoutBytes.join(', ')}`);
+  }
+  const views = allocatePoolViews(
+    net, new Arena(init.memory, init.poolBase), init.shardMemories.map((m, i) => new Arena(m, init.shardPoolBases[i])),
+    T, init.maxRows, init.maxNnz, init.maxLabels, cfg.seed,
+  );
   const s = views.scratches[w]!;
   const batch = views.batch;
   const rebuildScratch = net.createRebuildScratch();
-  const countScratch = net.fc.map((l) => (l.sampler ? new Int32Array(l.sampler.tables.numBuckets) : new Int32Array(0)));
-  const L = net.fc.length - 1;
+  const units = net.sampledUnits();
+  const countScratch = units.map((u) => new Int32Array(u.sampler.tables.numBuckets));
   net.profile = init.profile;
 
   Atomics.add(ctrl, kReady, 1);
@@ -60,7 +68,7 @@ function main(): void {
           const lo = Math.floor((n * w) / T);
           const hi = Math.floor((n * (w + 1)) / T);
           const scale = 1 / Math.max(1, n);
-          for (const l of net.fc) l.sampler?.syncFamily();
+          net.syncFamilies();
           s.sums.fill(0);
           for (let r = lo; r < hi; r++) {
             net.trainSample(s, batch.featIdx, batch.featVal, batch.featPtr[r]!, batch.featPtr[r + 1]!, batch.labelIdx, batch.labelPtr[r]!, batch.labelPtr[r + 1]!, scale);
@@ -73,26 +81,21 @@ function main(): void {
         }
         case Command.Update: {
           const step = ctrl[kStep]!;
-          for (const b of net.blocks()) b.updatePart(net.kernels, cfg.optimizer, step, w, T);
+          for (const b of net.blocks()) b.updatePart(cfg.optimizer, step, w, T);
           break;
         }
         case Command.Stage: {
-          for (let l = 0; l < net.fc.length; l++) {
-            const layer = net.fc[l]!;
-            if (!layer.sampler) continue;
-            layer.sampler.syncFamily();
-            const lo = Math.floor((layer.nOut * w) / T);
-            const hi = Math.floor((layer.nOut * (w + 1)) / T);
-            layer.sampler.stageRange(layer.p.W, layer.p.b, rebuildScratch[l]!, lo, hi);
-          }
+          units.forEach((u, i) => {
+            u.sampler.syncFamily();
+            const n = u.sampler.nOut;
+            u.sampler.stageRange(u.p.W, u.p.b, rebuildScratch[i]!, Math.floor((n * w) / T), Math.floor((n * (w + 1)) / T));
+          });
           break;
         }
         case Command.Commit: {
-          for (let l = 0; l < net.fc.length; l++) {
-            const sm = net.fc[l]!.sampler;
-            if (!sm) continue;
-            for (let t = w; t < sm.L; t += T) sm.tables.commitTable(t, countScratch[l]!);
-          }
+          units.forEach((u, i) => {
+            for (let t = w; t < u.sampler.L; t += T) u.sampler.tables.commitTable(t, countScratch[i]!);
+          });
           break;
         }
         case Command.Exit:
