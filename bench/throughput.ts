@@ -4,7 +4,9 @@
  * mode with 2 threads, on synthetic data shaped like Amazon-670K (135,909 features, ~75
  * non-zeros, 670,091 labels, ~5 labels a sample, hidden 128). Also: active neurons per sample,
  * the time split, peak RSS, the useful GFLOP/s next to the SIMD dot-product peak measured here,
- * and the P@1 of 1 vs 2 threads on the engine's small synthetic set.
+ * and the P@1 of 1 vs 2 threads on the engine's small synthetic set. One more run trains LSH
+ * mode on 2 threads with the output layer split over 4 WebAssembly memories (outputShards), to
+ * measure what the split costs.
  *
  *   npm run bench:throughput            (BENCH_QUICK=1 for a version that takes under a minute)
  * Writes bench/results/throughput.json and prints a table.
@@ -48,6 +50,8 @@ export const LSH_CONFIG: ConfigInput = {
 interface RunResult {
   mode: 'lsh' | 'dense';
   threads: number;
+  /** memories the output layer is split over */
+  outputShards: number;
   labels: number;
   samples: number;
   seconds: number;
@@ -60,13 +64,13 @@ interface RunResult {
   usefulGflops: number;
 }
 
-async function child(mode: 'lsh' | 'dense', threads: number, seconds: number, nTrain: number): Promise<void> {
+async function child(mode: 'lsh' | 'dense', threads: number, seconds: number, nTrain: number, outputShards: number): Promise<void> {
   const shape = { ...SYNTH_SHAPES['amazon-670k']!, nTrain, nTest: 1000 };
   const { train } = generateSynthetic({ ...shape, seed: 1 });
   let nnz = 0;
   for (let i = 0; i < train.n; i++) nnz += train.featPtr[i + 1]! - train.featPtr[i]!;
   const t0 = performance.now();
-  const cfg: ConfigInput = { ...LSH_CONFIG, threads, output: mode === 'dense' ? { mode: 'dense' } : LSH_CONFIG.output };
+  const cfg: ConfigInput = { ...LSH_CONFIG, threads, outputShards, output: mode === 'dense' ? { mode: 'dense' } : LSH_CONFIG.output };
   const m = new SlideModel({ nFeatures: train.nFeatures, nLabels: train.nLabels, config: cfg });
   const buildSec = (performance.now() - t0) / 1000;
   m.network.profile = true;
@@ -87,7 +91,7 @@ async function child(mode: 'lsh' | 'dense', threads: number, seconds: number, nT
   const avgNnz = nnz / train.n;
   const flops = samples * (4 * avgNnz * h + 6 * e.activePerSample * h);
   const r: RunResult = {
-    mode, threads, labels: train.nLabels, samples, seconds: sec, samplesPerSec: samples / e.seconds, activePerSample: e.activePerSample,
+    mode, threads, outputShards: m.network.output.shards.length, labels: train.nLabels, samples, seconds: sec, samplesPerSec: samples / e.seconds, activePerSample: e.activePerSample,
     avgNnz, peakRssMB: process.resourceUsage().maxRSS / 1024, buildSec, split, usefulGflops: flops / e.seconds / 1e9,
   };
   process.stdout.write('RESULT ' + JSON.stringify(r) + '\n');
@@ -135,14 +139,15 @@ async function parent(): Promise<void> {
   const seconds = QUICK ? 6 : 40;
   const nTrain = QUICK ? 20_000 : 150_000;
   const runs: RunResult[] = [];
-  const plan: ['lsh' | 'dense', number, number][] = [
-    ['lsh', 1, seconds],
-    ['lsh', 2, seconds],
-    ['dense', 2, QUICK ? 6 : 30],
+  const plan: ['lsh' | 'dense', number, number, number][] = [
+    ['lsh', 1, seconds, 0],
+    ['lsh', 2, seconds, 0],
+    ['dense', 2, QUICK ? 6 : 30, 0],
+    ['lsh', 2, seconds, 4],
   ];
-  for (const [mode, threads, sec] of plan) {
-    process.stderr.write(`run: ${mode}, ${threads} thread(s), ${sec} s ...\n`);
-    const r = spawnSync(process.execPath, [...process.execArgv, here, 'child', mode, String(threads), String(sec), String(nTrain)], {
+  for (const [mode, threads, sec, shards] of plan) {
+    process.stderr.write(`run: ${mode}, ${threads} thread(s), ${sec} s${shards ? `, output over ${shards} memories` : ''} ...\n`);
+    const r = spawnSync(process.execPath, [...process.execArgv, here, 'child', mode, String(threads), String(sec), String(nTrain), String(shards)], {
       encoding: 'utf8', maxBuffer: 1 << 24, stdio: ['ignore', 'pipe', 'inherit'],
     });
     const line = (r.stdout ?? '').split('\n').find((l) => l.startsWith('RESULT '));
@@ -152,20 +157,22 @@ async function parent(): Promise<void> {
   const peak = simdPeak();
   const acc = await accuracyByThreads();
   const lsh1 = runs.find((r) => r.mode === 'lsh' && r.threads === 1)!;
-  const lsh2 = runs.find((r) => r.mode === 'lsh' && r.threads === 2)!;
+  const lsh2 = runs.find((r) => r.mode === 'lsh' && r.threads === 2 && r.outputShards === 1)!;
+  const lsh2Split = runs.find((r) => r.mode === 'lsh' && r.threads === 2 && r.outputShards > 1)!;
   const dense2 = runs.find((r) => r.mode === 'dense')!;
   const result = {
     quick: QUICK,
     machine: { cpus: cpus().length, model: cpus()[0]?.model, node: process.version },
     shape: { features: 135909, labels: lsh1.labels, avgNnz: lsh1.avgNnz, hidden: 128, trainPoints: nTrain },
     config: LSH_CONFIG,
-    runs: runs.map((r) => ({ mode: r.mode, threads: r.threads, labels: r.labels, samplesPerSec: r.samplesPerSec, activePerSample: r.activePerSample, peakRssMB: r.peakRssMB, samples: r.samples, seconds: r.seconds, buildSec: r.buildSec, split: r.split, usefulGflops: r.usefulGflops })),
+    runs: runs.map((r) => ({ mode: r.mode, threads: r.threads, outputShards: r.outputShards, labels: r.labels, samplesPerSec: r.samplesPerSec, activePerSample: r.activePerSample, peakRssMB: r.peakRssMB, samples: r.samples, seconds: r.seconds, buildSec: r.buildSec, split: r.split, usefulGflops: r.usefulGflops })),
     simdPeakGflops: peak,
     usefulGflops: lsh2.usefulGflops,
     ratios: {
       lsh2VsDense2: lsh2.samplesPerSec / dense2.samplesPerSec,
       lsh2VsLsh1: lsh2.samplesPerSec / lsh1.samplesPerSec,
       usefulVsPeak: lsh2.usefulGflops / peak,
+      lsh2SplitVsLsh2: lsh2Split.samplesPerSec / lsh2.samplesPerSec,
     },
     accuracyByThreads: acc,
     command: QUICK ? 'BENCH_QUICK=1 npm run bench:throughput' : 'npm run bench:throughput',
@@ -176,15 +183,15 @@ async function parent(): Promise<void> {
   const rows = runs.map((r) => {
     const tot = Object.values(r.split).reduce((a, b) => a + b, 0) || 1;
     const pct = (k: string) => ((100 * (r.split[k] ?? 0)) / tot).toFixed(0).padStart(3);
-    return `| ${r.mode.padEnd(5)} | ${r.threads} | ${r.samplesPerSec.toFixed(0).padStart(7)} | ${r.activePerSample.toFixed(0).padStart(6)} | ${r.peakRssMB.toFixed(0).padStart(6)} | ${r.usefulGflops.toFixed(2).padStart(6)} | ${pct('hash')} ${pct('lookup')} ${pct('forward')} ${pct('backward')} ${pct('update')} ${pct('rebuild')} |`;
+    return `| ${r.mode.padEnd(5)} | ${r.threads} | ${r.outputShards} | ${r.samplesPerSec.toFixed(0).padStart(7)} | ${r.activePerSample.toFixed(0).padStart(6)} | ${r.peakRssMB.toFixed(0).padStart(6)} | ${r.usefulGflops.toFixed(2).padStart(6)} | ${pct('hash')} ${pct('lookup')} ${pct('forward')} ${pct('backward')} ${pct('update')} ${pct('rebuild')} |`;
   });
   process.stdout.write(
     [
       `labels ${lsh1.labels}, hidden 128, ${lsh1.avgNnz.toFixed(1)} non-zeros a sample; SIMD dot peak ${peak.toFixed(2)} GFLOP/s (one thread)`,
-      '| mode  | threads | samples/s | active | RSS MB | GFLOP/s | % hash lookup fwd bwd update rebuild |',
-      '|---|---|---|---|---|---|---|',
+      '| mode  | threads | output memories | samples/s | active | RSS MB | GFLOP/s | % hash lookup fwd bwd update rebuild |',
+      '|---|---|---|---|---|---|---|---|',
       ...rows,
-      `LSH 2 threads / dense 2 threads: ${result.ratios.lsh2VsDense2.toFixed(1)}x; LSH 2 threads / 1 thread: ${result.ratios.lsh2VsLsh1.toFixed(2)}x; useful / peak: ${result.ratios.usefulVsPeak.toFixed(2)}`,
+      `LSH 2 threads / dense 2 threads: ${result.ratios.lsh2VsDense2.toFixed(1)}x; LSH 2 threads / 1 thread: ${result.ratios.lsh2VsLsh1.toFixed(2)}x; useful / peak: ${result.ratios.usefulVsPeak.toFixed(2)}; output over ${lsh2Split.outputShards} memories / 1: ${result.ratios.lsh2SplitVsLsh2.toFixed(2)}x`,
       `P@1 on the small synthetic set: ${acc.map((a) => `${a.threads} thread(s) ${a.p1.toFixed(4)}`).join(', ')}`,
       `written to ${file}`,
     ].join('\n') + '\n',
@@ -192,7 +199,7 @@ async function parent(): Promise<void> {
 }
 
 if (process.argv[2] === 'child') {
-  await child(process.argv[3] as 'lsh' | 'dense', Number(process.argv[4]), Number(process.argv[5]), Number(process.argv[6]));
+  await child(process.argv[3] as 'lsh' | 'dense', Number(process.argv[4]), Number(process.argv[5]), Number(process.argv[6]), Number(process.argv[7] ?? 0));
 } else {
   await parent();
 }
