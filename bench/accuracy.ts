@@ -17,12 +17,16 @@
  *
  * Writes bench/results/accuracy.json (atomically) and bench/results/accuracy.svg, prints a table.
  *
+ * Threads: each system uses what it can of the machine. The engine trains on BENCH_THREADS worker
+ * threads (default: every core, as the CLI does); TF.js's wasm backend runs on one thread in
+ * Node (its threaded build is browser-only: tensorflow/tfjs issue 3830).
+ *
  * Environment: BENCH_BUDGET_SEC (seconds per system, default 600), BENCH_QUICK=1 (15 s per
  * system, 1,000 sampled test points: about a minute and a half in all), BENCH_SYSTEMS (comma list
  * to run a subset, e.g. "sublinear-lsh,tfjs-wasm").
  */
 import { existsSync, mkdirSync } from 'node:fs';
-import { cpus, totalmem } from 'node:os';
+import { availableParallelism, cpus, totalmem } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseConfig, mergeConfig, type ConfigInput } from '../src/config.js';
@@ -32,6 +36,7 @@ import { CsrBatchBuffer, gatherRows, type CsrBatch, type XcDataset } from '../sr
 import { readXcFile } from '../src/data/xcReader.js';
 import { buildWordnetDataset, writeWordnetDataset } from '../src/data/wordnet.js';
 import { Rng } from '../src/util/rng.js';
+import { rowMaxima } from '../src/workers/layout.js';
 import { writeFileAtomic } from '../src/util/atomicWrite.js';
 import { renderAccuracySvg, type AccuracyResult, type FinalMetrics, type Series, type SeriesPoint } from './plot.js';
 
@@ -203,6 +208,8 @@ export interface BenchSettings {
   budgetSec: number;
   evalPoints: number;
   systems: SystemName[];
+  /** worker threads of the engine's systems */
+  threads: number;
 }
 
 export function settingsFromEnv(env: NodeJS.ProcessEnv = process.env): BenchSettings {
@@ -213,7 +220,10 @@ export function settingsFromEnv(env: NodeJS.ProcessEnv = process.env): BenchSett
   const s = env['BENCH_SYSTEMS'];
   const systems = s ? (s.split(',').map((x) => x.trim()).filter(Boolean) as SystemName[]) : [...SYSTEMS];
   for (const x of systems) if (!SYSTEMS.includes(x)) throw new RangeError(`BENCH_SYSTEMS: unknown system "${x}" (known: ${SYSTEMS.join(', ')})`);
-  return { quick, budgetSec, evalPoints: quick ? 1000 : 3000, systems };
+  const t = env['BENCH_THREADS'];
+  const threads = t !== undefined && t !== '' ? Number(t) : availableParallelism();
+  if (!Number.isInteger(threads) || threads < 1) throw new RangeError(`BENCH_THREADS must be a positive integer, got ${t}`);
+  return { quick, budgetSec, evalPoints: quick ? 1000 : 3000, systems, threads };
 }
 
 export async function main(): Promise<AccuracyResult> {
@@ -232,6 +242,7 @@ export async function main(): Promise<AccuracyResult> {
   log(`budget ${settings.budgetSec} s per system, evaluation every ~${everySec.toFixed(1)} s on ${sample.n} sampled test points; systems: ${settings.systems.join(', ')}`);
 
   const series: Series[] = [];
+  const threadsOf: Record<string, number> = { 'tfjs-wasm': 1 };
   const final: Record<string, FinalMetrics> = {};
   for (const name of settings.systems) {
     log(`\n== ${name} ==`);
@@ -256,11 +267,13 @@ export async function main(): Promise<AccuracyResult> {
       };
     } else {
       const lsh = name === 'sublinear-lsh';
-      const m = new SlideModel({ nFeatures, nLabels, config: lsh ? ENGINE_CONFIG : denseInput });
-      log(`engine kernels: ${m.kernelsName}, output ${m.config.output.mode}`);
+      const m = new SlideModel({ nFeatures, nLabels, config: { ...(lsh ? ENGINE_CONFIG : denseInput), threads: settings.threads } });
+      log(`engine kernels: ${m.kernelsName}, output ${m.config.output.mode}, ${settings.threads} thread(s)`);
+      if (settings.threads > 1) await m.openWorkers({ ...rowMaxima(train), threads: settings.threads });
+      threadsOf[name] = settings.threads;
       sys = {
         train: async (b) => {
-          const st = m.trainBatch(b);
+          const st = await m.trainBatchAsync(b);
           return st.lossSum / Math.max(1, st.samples);
         },
         evalSample: async () => {
@@ -269,6 +282,7 @@ export async function main(): Promise<AccuracyResult> {
           return { p1: x.p1, p5: x.p5 };
         },
         evalFull: async (): Promise<Record<string, number>> => {
+          await m.closeWorkers();
           if (!lsh) {
             const r = m.evaluate(test, { inference: 'exact' });
             return { p1: r.exact!.p1, p5: r.exact!.p5 };
@@ -281,7 +295,7 @@ export async function main(): Promise<AccuracyResult> {
             lshAvgCandidates: r.lsh!.avgCandidates, lshRecallOfExactTop5: r.lshRecallOfExactTop5 ?? NaN,
           };
         },
-        dispose: () => undefined,
+        dispose: () => void m.closeWorkers(),
       };
     }
     const run = await runClocked(sys, train, cfg.batchSize, cfg.seed, settings.budgetSec, everySec, log);
@@ -294,6 +308,7 @@ export async function main(): Promise<AccuracyResult> {
       p1: full['p1']!,
       p5: full['p5']!,
       samplesPerSec: run.samples / run.trainSec,
+      threads: threadsOf[name] ?? 1,
       epochs: run.samples / train.n,
       ...Object.fromEntries(Object.entries(full).filter(([k]) => k !== 'p1' && k !== 'p5')),
       trainSec: round(run.trainSec, 3),
@@ -333,13 +348,14 @@ export async function main(): Promise<AccuracyResult> {
 
 /** The summary table printed at the end. */
 export function formatTable(r: AccuracyResult): string {
-  const rows: string[][] = [['system', 'samples/s', 'epochs', `P@1 sample`, 'P@1 full', 'P@5 full', 'P@1/P@5 exact']];
+  const rows: string[][] = [['system', 'threads', 'samples/s', 'epochs', `P@1 sample`, 'P@1 full', 'P@5 full', 'P@1/P@5 exact']];
   for (const s of r.series) {
     const f = r.final[s.system];
     const last = s.points[s.points.length - 1];
     const ex = f && typeof f['exactP1'] === 'number' ? `${(f['exactP1'] as number).toFixed(4)} / ${(f['exactP5'] as number).toFixed(4)}` : '';
     rows.push([
       s.system,
+      f && typeof f['threads'] === 'number' ? String(f['threads']) : '',
       f ? f.samplesPerSec.toFixed(0) : '',
       f ? f.epochs.toFixed(2) : '',
       last ? last.p1.toFixed(4) : '',

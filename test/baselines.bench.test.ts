@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { timeToReach, deriveSpeedups, settingsFromEnv, formatTable, ENGINE_CONFIG } from '../bench/accuracy.js';
 import { parseConfig } from '../src/config.js';
+import { availableParallelism } from 'node:os';
 import type { AccuracyResult } from '../bench/plot.js';
 
 const pt = (seconds: number, p1: number) => ({ seconds, p1, p5: p1 / 2 });
@@ -44,7 +45,9 @@ test('deriveSpeedups: targets are the references\' last sampled P@1', () => {
 });
 
 test('settingsFromEnv: defaults, quick mode, budget override, system subset', () => {
-  assert.deepEqual(settingsFromEnv({}), { quick: false, budgetSec: 600, evalPoints: 3000, systems: ['sublinear-lsh', 'sublinear-dense', 'tfjs-wasm'] });
+  assert.deepEqual(settingsFromEnv({}), { quick: false, budgetSec: 600, evalPoints: 3000, systems: ['sublinear-lsh', 'sublinear-dense', 'tfjs-wasm'], threads: availableParallelism() });
+  assert.equal(settingsFromEnv({ BENCH_THREADS: '1' }).threads, 1);
+  assert.throws(() => settingsFromEnv({ BENCH_THREADS: '0' }), /BENCH_THREADS/);
   const q = settingsFromEnv({ BENCH_QUICK: '1' });
   assert.equal(q.budgetSec, 15);
   assert.equal(q.evalPoints, 1000);

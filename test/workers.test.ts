@@ -9,6 +9,7 @@ import { SlideModel } from '../src/training/model.js';
 import { generateSynthetic } from '../src/data/synth.js';
 import { majorityBaselineP1 } from '../src/eval/metrics.js';
 import { WorkerPool } from '../src/workers/pool.js';
+import { CsrBatchBuffer, gatherRows } from '../src/data/csr.js';
 
 const { train, test: testSet } = generateSynthetic({
   nTrain: 4000, nTest: 1000, nFeatures: 2000, nLabels: 500, featuresPerPoint: 25, labelsPerPoint: 2, seed: 11,
@@ -56,6 +57,44 @@ test('tables rebuilt by the workers equal tables rebuilt on one thread (same wei
     await pool.close();
   }
   assert.deepEqual(bucketSets(), single);
+});
+
+test('openWorkers + trainBatchAsync: batch-by-batch training on two worker threads learns like fit, and the guards hold', async () => {
+  const m = new SlideModel({ nFeatures: train.nFeatures, nLabels: train.nLabels, config: { ...CONFIG, threads: 2 } });
+  const mx = { maxRowNnz: 0, maxRowLabels: 0 };
+  for (let r = 0; r < train.n; r++) {
+    mx.maxRowNnz = Math.max(mx.maxRowNnz, train.featPtr[r + 1]! - train.featPtr[r]!);
+    mx.maxRowLabels = Math.max(mx.maxRowLabels, train.labelPtr[r + 1]! - train.labelPtr[r]!);
+  }
+  const order = Int32Array.from({ length: train.n }, (_, i) => i);
+  await m.openWorkers(mx);
+  try {
+    await assert.rejects(m.openWorkers(mx), /already open/);
+    await assert.rejects(m.fit(train, { epochs: 1 }), /close the workers of openWorkers first/);
+    const buf = new CsrBatchBuffer();
+    let samples = 0;
+    for (let e = 0; e < 3; e++) {
+      for (let start = 0; start < train.n; start += 64) {
+        const st = await m.trainBatchAsync(gatherRows(train, order, start, Math.min(train.n, start + 64), buf));
+        samples += st.samples;
+      }
+    }
+    assert.equal(samples, 3 * train.n);
+    assert.equal(m.step, 3 * Math.ceil(train.n / 64));
+    assert.ok(m.schedule.count >= 3, 'the rebuild schedule ran (on the workers)');
+    // a batch larger than the pool was sized for is refused, not overrun
+    const big = gatherRows(train, order, 0, 65, new CsrBatchBuffer());
+    await assert.rejects(m.trainBatchAsync(big), /exceeds the pool's 64/);
+  } finally {
+    await m.closeWorkers();
+  }
+  m.refreshTables();
+  const ev = m.evaluate(testSet, { inference: 'lsh' });
+  const base = majorityBaselineP1(train.labelIdx, train.nLabels, testSet.labelPtr, testSet.labelIdx, testSet.n).p1;
+  assert.ok(ev.lsh!.p1 > base + 0.2, `P@1 ${ev.lsh!.p1} vs baseline ${base}`);
+  // closed: trainBatchAsync runs on the calling thread
+  const st = await m.trainBatchAsync(gatherRows(train, order, 0, 64, new CsrBatchBuffer()));
+  assert.equal(st.samples, 64);
 });
 
 test('a worker that throws stops the run with its error and stack, it does not hang', async () => {

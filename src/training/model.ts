@@ -185,6 +185,54 @@ export class SlideModel {
     return { samples: b.n, lossSum, hits, activeSum };
   }
 
+  /**
+   * Start `threads` worker threads (default: the configured threads) for trainBatchAsync, sized
+   * for batches of at most config.batchSize rows, `maxRowNnz` non-zeros and `maxRowLabels` labels
+   * a row (a larger batch is refused with a RangeError). fit() opens and closes its own workers;
+   * this is for callers that drive training batch by batch. Close them with closeWorkers().
+   */
+  async openWorkers(opts: { maxRowNnz: number; maxRowLabels: number; threads?: number }): Promise<void> {
+    if (this.pool) throw new Error('SlideModel.openWorkers: workers are already open');
+    const threads = opts.threads ?? this.threads;
+    if (!Number.isInteger(threads) || threads < 1) throw new RangeError(`openWorkers: threads must be a positive integer, got ${threads}`);
+    this.pool = await WorkerPool.create(this.network, this.config, {
+      threads, kernels: this.kernelChoice, maxRows: this.config.batchSize, maxRowNnz: Math.max(1, opts.maxRowNnz), maxRowLabels: opts.maxRowLabels,
+    });
+    this.ownPool = true;
+  }
+
+  /** Stop the workers of openWorkers (their profile joins profile()). */
+  async closeWorkers(): Promise<void> {
+    const pool = this.pool;
+    if (!pool) return;
+    this.pool = null;
+    this.ownPool = false;
+    pool.workerProfile(this.poolProf);
+    this.poolProf[PROF_UPDATE] += pool.updateSec * pool.threads;
+    this.poolProf[PROF_REBUILD] += pool.rebuildSec * pool.threads;
+    await pool.close();
+  }
+
+  /** whether the open pool came from openWorkers (not from a running fit) */
+  private ownPool = false;
+  /** identity order of a batch handed to the pool */
+  private identity = new Int32Array(0);
+
+  /**
+   * trainBatch on the worker threads of openWorkers (samples split over them, HOGWILD, then the
+   * update and any rebuild split over them too); on the calling thread when no workers are open.
+   */
+  async trainBatchAsync(b: CsrBatch): Promise<BatchStats> {
+    const pool = this.pool;
+    if (!pool || !this.ownPool) return this.trainBatch(b);
+    this.checkBatch(b, 'training batch');
+    if (this.identity.length < b.n) this.identity = Int32Array.from({ length: Math.max(b.n, this.config.batchSize) }, (_, i) => i);
+    const r = await pool.trainBatch(b, this.identity, 0, b.n, this.step + 1);
+    this.step++;
+    await this.afterStepPool(pool);
+    return { samples: b.n, ...r };
+  }
+
   private afterStep(): void {
     if (this.schedule.shouldRedraw(this.step)) {
       this.network.redrawHashes(this.rng);
@@ -285,6 +333,7 @@ export class SlideModel {
     const winN = new Float64Array(windowN);
     const winActive = new Float64Array(windowN);
     const full = Math.ceil(epochs);
+    if (this.pool) throw new Error('SlideModel.fit: close the workers of openWorkers first (fit starts its own)');
     if (this.threads > 1 && d.n > 0) {
       const mx = rowMaxima(d);
       this.pool = await WorkerPool.create(this.network, this.config, {
@@ -294,14 +343,7 @@ export class SlideModel {
     try {
       await this.runEpochs(d, epochs, full, order, summaries, opts, { winLoss, winHits, winN, winActive, windowN });
     } finally {
-      const pool = this.pool;
-      this.pool = null;
-      if (pool) {
-        pool.workerProfile(this.poolProf);
-        this.poolProf[PROF_UPDATE] += pool.updateSec * pool.threads;
-        this.poolProf[PROF_REBUILD] += pool.rebuildSec * pool.threads;
-        await pool.close();
-      }
+      await this.closeWorkers();
     }
     return summaries;
   }
