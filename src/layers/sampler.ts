@@ -4,6 +4,26 @@ import { LshTables, type QueryScratch } from '../tables/lshTables.js';
 import type { LayerSampling } from '../config.js';
 import type { Rng } from '../util/rng.js';
 import type { Arena } from '../util/arena.js';
+import type { Kernels } from '../kernels/types.js';
+import { SimHash } from '../hashing/simhash.js';
+
+/**
+ * SimHash through the SIMD kernels: code_h = (P_h . x >= thr_h) is a dot product per hash, so
+ * hashing a row is one `dotRows` over the hash-major projection matrix. Used for the tables'
+ * keys (every rebuild hashes every neuron) and for the queries, when the family is SimHash
+ * without the MIPS transform and the sampler knows its memory's kernels.
+ */
+interface KernelSimHash {
+  k: Kernels;
+  /** (H, nIn) hash-major copy of the family's projections (P_h contiguous), rewritten on redraw */
+  projT: Float32Array;
+  /** (H) -P_h . mean: centering as a threshold (P.(w - mean) = P.w - P.mean); zero without centering */
+  keyBias: Float32Array;
+  /** (H) zeros: the queries' threshold */
+  zero: Float32Array;
+  /** (H) 0 .. H-1: the row list of dotRows */
+  ids: Int32Array;
+}
 
 /**
  * LSH sampling of one layer's neurons: a hash family over the layer's input space, L tables
@@ -43,6 +63,8 @@ export class LshSampler {
     rng: Rng,
     arena: Arena,
     attach = false,
+    /** the kernels of `arena`'s memory: SimHash keys and queries then run as SIMD dot products */
+    kernels: Kernels | null = null,
   ) {
     const h = cfg.hash;
     this.K = h.K;
@@ -68,6 +90,34 @@ export class LshSampler {
       seed: rng.nextU32(),
       alloc: { i32: (n: number) => arena.i32(n) },
     });
+    const H = h.K * h.L;
+    if (kernels && h.family === 'simhash' && !h.mips) {
+      this.fast = { k: kernels, projT: arena.f32(H * nIn), keyBias: arena.f32(H), zero: arena.f32(H), ids: arena.i32(H) };
+      if (!attach) {
+        for (let i = 0; i < H; i++) this.fast.ids[i] = i;
+        this.writeProjections();
+      }
+    } else {
+      this.fast = null;
+    }
+  }
+
+  private readonly fast: KernelSimHash | null;
+
+  /** Whether keys and queries are hashed by the SIMD kernels (SimHash without MIPS). */
+  get kernelHashing(): boolean {
+    return this.fast !== null;
+  }
+
+  /** Copy the family's projections hash-major into the shared projT (the main thread, after a (re)draw). */
+  private writeProjections(): void {
+    const f = this.fast;
+    if (!f) return;
+    const proj = (this.family as SimHash).proj;
+    const H = this.K * this.L;
+    const n = this.nIn;
+    const t = f.projT;
+    for (let h = 0; h < H; h++) for (let i = 0; i < n; i++) t[h * n + i] = proj[i * H + h]!;
   }
 
   /** Seed of the current hash functions (for checkpoints). */
@@ -94,6 +144,7 @@ export class LshSampler {
   redraw(rng: Rng): void {
     this.seedSlot[0] = rng.nextU32() | 0;
     this.syncFamily();
+    this.writeProjections();
   }
 
   /**
@@ -104,13 +155,14 @@ export class LshSampler {
     if (!Number.isInteger(seed) || seed < 0 || seed > 0xffffffff) throw new RangeError(`LshSampler.setFamilySeed: seed must be a 32-bit unsigned integer, got ${seed}`);
     this.seedSlot[0] = seed | 0;
     this.syncFamily();
+    this.writeProjections();
   }
 
   /** Re-insert every neuron, keyed by the hash of its weight row W[j*nIn .. +nIn) (and bias). */
-  rebuild(W: Float32Array, bias: Float32Array, scratch: RebuildScratch): void {
+  rebuild(W: Float32Array, bias: Float32Array, scratch: RebuildScratch, hs: SamplerScratch | null = null): void {
     this.tables.clear();
     this.prepareRebuild(W, bias);
-    this.stageRange(W, bias, scratch, 0, this.nOut);
+    this.stageRange(W, bias, scratch, 0, this.nOut, hs);
     this.tables.commit();
   }
 
@@ -127,6 +179,15 @@ export class LshSampler {
       }
       for (let k = 0; k < n; k++) mean[k] = acc[k]! / this.nOut;
     }
+    const f = this.fast;
+    if (f) {
+      const H = this.K * this.L;
+      for (let h = 0; h < H; h++) {
+        let s = 0;
+        for (let k = 0; k < n; k++) s += f.projT[h * n + k]! * mean[k]!;
+        f.keyBias[h] = -s;
+      }
+    }
     if (!this.cfg.hash.mips) return;
     let mx = 0;
     for (let j = 0; j < this.nOut; j++) {
@@ -140,13 +201,31 @@ export class LshSampler {
 
   /**
    * Hash neurons [from, to) and stage them (the hashing half of a rebuild; threads may stage
-   * disjoint ranges concurrently: staging slots are reserved with Atomics.add).
+   * disjoint ranges concurrently: staging slots are reserved with Atomics.add). With kernel
+   * hashing, `hs` (this thread's sampler scratch, whose `proj` is in the sampler's memory) holds
+   * the projections of one row at a time; without it the family hashes in TypeScript.
    */
-  stageRange(W: Float32Array, bias: Float32Array, scratch: RebuildScratch, from: number, to: number): void {
+  stageRange(W: Float32Array, bias: Float32Array, scratch: RebuildScratch, from: number, to: number, hs: SamplerScratch | null = null): void {
     const t = this.tables;
     const chunk = scratch.ids.length;
     const H = this.K * this.L;
     const n = this.nIn;
+    const f = this.fast;
+    if (f && hs && hs.proj) {
+      const out = hs.proj;
+      const codes = scratch.codes;
+      for (let start = from; start < to; start += chunk) {
+        const m = Math.min(chunk, to - start);
+        for (let i = 0; i < m; i++) {
+          scratch.ids[i] = start + i;
+          f.k.dotRows(f.projT, f.keyBias, n, f.ids, 0, H, W, (start + i) * n, out, 0);
+          const o = i * H;
+          for (let h = 0; h < H; h++) codes[o + h] = out[h]! >= 0 ? 1 : 0;
+        }
+        t.insert(m, scratch.ids, codes, H);
+      }
+      return;
+    }
     const d = this.hashDim;
     const mips = this.cfg.hash.mips;
     const center = this.cfg.hash.center;
@@ -195,9 +274,15 @@ export class LshSampler {
     };
   }
 
-  createScratch(): SamplerScratch {
+  /**
+   * One thread's query scratch. `proj` (K*L floats carved from the sampler's arena) enables the
+   * kernel hashing of queries and rebuilds; without it this thread hashes in TypeScript.
+   */
+  createScratch(proj: Float32Array | null = null): SamplerScratch {
     const H = this.K * this.L;
+    if (proj && proj.length < H) throw new RangeError(`LshSampler.createScratch: proj holds ${proj.length} floats, K*L = ${H}`);
     return {
+      proj: this.fast ? proj : null,
       query2: new Float32Array(this.hashDim),
       codes: new Int32Array(H),
       query: this.tables.createScratch(),
@@ -229,6 +314,15 @@ export class LshSampler {
 
   /** The hashing half of activeSet (codes into s.codes); with MIPS the input is [x, 1, 0] / |[x, 1]|. */
   hashInput(s: SamplerScratch, x: Float32Array, xOff: number): void {
+    const f = this.fast;
+    const out = s.proj;
+    if (f !== null && out !== null) {
+      const H = this.K * this.L;
+      f.k.dotRows(f.projT, f.zero, this.nIn, f.ids, 0, H, x, xOff, out, 0);
+      const codes = s.codes;
+      for (let h = 0; h < H; h++) codes[h] = out[h]! >= 0 ? 1 : 0;
+      return;
+    }
     if (!this.cfg.hash.mips) {
       this.family.hashDenseRow(x, xOff, s.codes, 0);
       return;
@@ -349,6 +443,8 @@ export interface RebuildScratch {
 }
 
 export interface SamplerScratch {
+  /** (K*L) the query's or the row's projections, in the sampler's memory (kernel hashing), or null */
+  proj: Float32Array | null;
   /** (hashDim) the input after the MIPS transform */
   query2: Float32Array;
   codes: Int32Array;

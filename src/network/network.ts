@@ -199,7 +199,7 @@ export class Network {
         if (!attach) p.init(initRng, nIn, nOut, cfg.initScale);
         const all = a.i32(n);
         if (!attach) for (let j = 0; j < n; j++) all[j] = j;
-        const sampler = lsh ? new LshSampler(shardSampling(sampling, n, nOut), nIn, n, rng.fork(100 + l + 1000 * si), a, attach) : null;
+        const sampler = lsh ? new LshSampler(shardSampling(sampling, n, nOut), nIn, n, rng.fork(100 + l + 1000 * si), a, attach, k) : null;
         shards.push({ lo, nOut: n, p, sampler, all, arena: a, kernels: k });
       }
       this.fc.push({ nIn, nOut, shards, sampled: lsh, isOutput });
@@ -247,7 +247,10 @@ export class Network {
       active: this.fc.map((l) => a.i32(l.nOut)),
       nActive: new Int32Array(this.fc.length),
       vals: this.fc.map((l) => a.f32(l.nOut)),
-      sampler: this.fc.map((l) => (l.shards.length === 1 && l.shards[0]!.sampler ? l.shards[0]!.sampler.createScratch() : null)),
+      sampler: this.fc.map((l) => {
+        const sm = l.shards.length === 1 ? l.shards[0]!.sampler : null;
+        return sm ? sm.createScratch(sm.kernelHashing ? a.f32(sm.K * sm.L) : null) : null;
+      }),
       split: this.fc.map((l) =>
         l.shards.length === 1
           ? null
@@ -255,7 +258,8 @@ export class Network {
               const sa = shardArenas[si]!;
               return {
                 x: sa.f32(l.nIn), act: sa.i32(sh.nOut), vals: sa.f32(sh.nOut), dx: sa.f32(l.nIn),
-                forced: new Int32Array(16), n: 0, nForced: 0, sampler: sh.sampler ? sh.sampler.createScratch() : null,
+                forced: new Int32Array(16), n: 0, nForced: 0,
+                sampler: sh.sampler ? sh.sampler.createScratch(sh.sampler.kernelHashing ? sa.f32(sh.sampler.K * sh.sampler.L) : null) : null,
               };
             }),
       ),
@@ -274,9 +278,26 @@ export class Network {
     return this.sampledUnits().map((u) => u.sampler.createRebuildScratch());
   }
 
-  /** Re-insert the neurons of every sampled layer into its tables. */
-  rebuildTables(scratch: RebuildScratch[]): void {
-    this.sampledUnits().forEach((u, i) => u.sampler.rebuild(u.p.W, u.p.b, scratch[i]!));
+  /**
+   * Re-insert the neurons of every sampled layer into its tables; `s` (the calling thread's
+   * scratch) lends its samplers' projection buffers to kernel hashing.
+   */
+  rebuildTables(scratch: RebuildScratch[], s: ThreadScratch | null = null): void {
+    const hs = s ? this.unitSamplerScratch(s) : null;
+    this.sampledUnits().forEach((u, i) => u.sampler.rebuild(u.p.W, u.p.b, scratch[i]!, hs ? hs[i]! : null));
+  }
+
+  /** A thread's sampler scratch of every sampled unit (sampledUnits order). */
+  unitSamplerScratch(s: ThreadScratch): SamplerScratch[] {
+    const out: SamplerScratch[] = [];
+    this.fc.forEach((l, li) => {
+      const split = s.split[li];
+      l.shards.forEach((sh, si) => {
+        if (!sh.sampler) return;
+        out.push((split ? split[si]!.sampler : s.sampler[li])!);
+      });
+    });
+    return out;
   }
 
   /** Draw new hash functions for every sampled layer (then rebuild). */

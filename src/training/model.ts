@@ -258,7 +258,7 @@ export class SlideModel {
   /** Re-insert every sampled layer's neurons under their current weights. */
   rebuildTables(): void {
     const t0 = performance.now();
-    this.network.rebuildTables(this.rebuildScratch);
+    this.network.rebuildTables(this.rebuildScratch, this.scratch);
     this.tablesStep = this.step;
     this.scratch.prof[PROF_REBUILD] += (performance.now() - t0) / 1000;
   }

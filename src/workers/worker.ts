@@ -50,6 +50,7 @@ function main(): void {
   const batch = views.batch;
   const rebuildScratch = net.createRebuildScratch();
   const units = net.sampledUnits();
+  const unitScratch = net.unitSamplerScratch(s);
   const countScratch = units.map((u) => new Int32Array(u.sampler.tables.numBuckets));
   net.profile = init.profile;
 
@@ -88,7 +89,7 @@ function main(): void {
           units.forEach((u, i) => {
             u.sampler.syncFamily();
             const n = u.sampler.nOut;
-            u.sampler.stageRange(u.p.W, u.p.b, rebuildScratch[i]!, Math.floor((n * w) / T), Math.floor((n * (w + 1)) / T));
+            u.sampler.stageRange(u.p.W, u.p.b, rebuildScratch[i]!, Math.floor((n * w) / T), Math.floor((n * (w + 1)) / T), unitScratch[i]!);
           });
           break;
         }

@@ -1,0 +1,88 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { LshSampler } from '../src/layers/sampler.js';
+import { parseConfig } from '../src/config.js';
+import { Arena } from '../src/util/arena.js';
+import { Rng } from '../src/util/rng.js';
+import { getKernels } from '../src/kernels/index.js';
+
+/**
+ * SimHash keys and queries hashed as SIMD dot products (one dotRows over the hash-major
+ * projections, centering as a per-hash threshold) against the family's own TypeScript hashing of
+ * the centered rows: the same codes, except where a projection lies within float32 rounding of
+ * zero (the kernels sum in float32, the family in float64).
+ */
+const nIn = 48;
+const nOut = 2000;
+const cfg = parseConfig({ output: { hash: { family: 'simhash', K: 5, L: 24, center: true, bucketSize: 4096 }, activeSet: { minActive: 0 } } }).output;
+
+function bucketsOf(s: LshSampler): Int32Array {
+  // (L, nOut): the bucket of each neuron in each table
+  const t = s.tables;
+  const where = new Int32Array(t.L * nOut).fill(-1);
+  const buf = new Int32Array(nOut);
+  for (let tb = 0; tb < t.L; tb++) {
+    for (let b = 0; b < t.numBuckets; b++) {
+      const n = t.readBucket(tb, b, buf);
+      for (let i = 0; i < n; i++) where[tb * nOut + buf[i]!] = b;
+    }
+  }
+  return where;
+}
+
+for (const kernels of ['wasm', 'js'] as const) {
+  test(`kernel SimHash (${kernels} kernels): table keys and query codes equal the family's TypeScript hashing`, () => {
+    const rng = new Rng(12);
+    const arena = new Arena();
+    const W = arena.f32(nOut * nIn);
+    const common = Float32Array.from({ length: nIn }, () => rng.nextGaussian());
+    for (let j = 0; j < nOut; j++) for (let i = 0; i < nIn; i++) W[j * nIn + i] = 3 * common[i]! + rng.nextGaussian();
+    const b = arena.f32(nOut);
+    const k = getKernels(arena.memory, kernels);
+    const fast = new LshSampler(cfg, nIn, nOut, new Rng(9), arena, false, k);
+    const plain = new LshSampler(cfg, nIn, nOut, new Rng(9), new Arena());
+    assert.ok(fast.kernelHashing && !plain.kernelHashing);
+    assert.equal(fast.familySeed, plain.familySeed, 'same hash functions');
+    const fs = fast.createScratch(arena.f32(fast.K * fast.L));
+    const ps = plain.createScratch();
+    fast.rebuild(W, b, fast.createRebuildScratch(), fs);
+    plain.rebuild(W, b, plain.createRebuildScratch());
+    const a = bucketsOf(fast);
+    const e = bucketsOf(plain);
+    let same = 0;
+    for (let i = 0; i < a.length; i++) {
+      assert.ok(a[i]! >= 0, 'every neuron is in a bucket of every table');
+      if (a[i] === e[i]) same++;
+    }
+    assert.ok(same / a.length > 0.999, `${same} of ${a.length} (neuron, table) keys agree`);
+    // queries: the same 120 bits for dense ReLU-like inputs in the arena
+    const x = arena.f32(nIn);
+    let bits = 0;
+    let agree = 0;
+    for (let q = 0; q < 200; q++) {
+      for (let i = 0; i < nIn; i++) x[i] = Math.max(0, rng.nextGaussian());
+      fast.hashInput(fs, x, 0);
+      plain.hashInput(ps, x, 0);
+      for (let h = 0; h < fast.K * fast.L; h++) {
+        bits++;
+        if (fs.codes[h] === ps.codes[h]) agree++;
+      }
+    }
+    assert.ok(agree / bits > 0.999, `${agree} of ${bits} query bits agree`);
+    // a redraw rewrites the hash-major copy: still equal to the family
+    const r1 = new Rng(5);
+    const r2 = new Rng(5);
+    fast.redraw(r1);
+    plain.redraw(r2);
+    fast.rebuild(W, b, fast.createRebuildScratch(), fs);
+    plain.rebuild(W, b, plain.createRebuildScratch());
+    const a2 = bucketsOf(fast);
+    const e2 = bucketsOf(plain);
+    let same2 = 0;
+    for (let i = 0; i < a2.length; i++) if (a2[i] === e2[i]) same2++;
+    assert.ok(same2 / a2.length > 0.999, `after a redraw: ${same2} of ${a2.length} keys agree`);
+    let changed = 0;
+    for (let i = 0; i < a2.length; i++) if (a2[i] !== a[i]) changed++;
+    assert.ok(changed / a2.length > 0.5, `the redraw changed ${changed} of ${a2.length} keys`);
+  });
+}
