@@ -145,6 +145,32 @@ test('topByVotes: the cap candidates with most votes, ties to the smaller id, vo
   }
 });
 
+test('topByVotes: dense counting and sparse stamping select the same items with the same votes', () => {
+  const rng = new Rng(21);
+  for (const [L, K, bits, rangePow, capacity, bucketSize] of [[6, 1, 2, 2, 150, 150], [20, 3, 1, 3, 2000, 64], [40, 2, 2, 4, 5000, 5000]] as const) {
+    const t = new LshTables(params({ L, K, bitsPerHash: bits, rangePow, capacity, bucketSize }));
+    t.rebuild(capacity, iota(capacity), randomCodes(rng, capacity, L * K, bits));
+    const s = t.createScratch();
+    const a = new Int32Array(capacity);
+    const av = new Int32Array(capacity);
+    const b = new Int32Array(capacity);
+    const bv = new Int32Array(capacity);
+    for (let q = 0; q < 30; q++) {
+      const qc = randomCodes(rng, 1, L * K, bits);
+      for (const cap of [1, 7, 100, capacity]) {
+        t.tally = 'dense';
+        const m = t.topByVotes(qc, 0, s, cap, a, av);
+        t.tally = 'sparse';
+        const n = t.topByVotes(qc, 0, s, cap, b, bv);
+        assert.equal(m, n, `L ${L} cap ${cap}: sizes`);
+        const key = (ids: Int32Array, v: Int32Array, k: number) => Array.from({ length: k }, (_, i) => `${ids[i]}:${v[i]}`).sort();
+        assert.deepEqual(key(a, av, m), key(b, bv, n), `L ${L} cap ${cap}: items and votes`);
+        for (let i = 1; i < m; i++) assert.ok(av[i]! <= av[i - 1]!, 'votes descending');
+      }
+    }
+  }
+});
+
 test('selectTopByVotes / selectSmallest / sortRange agree with a full sort', () => {
   const rng = new Rng(4);
   const hist = new Int32Array(12);
@@ -342,7 +368,7 @@ test('storage comes from the allocator, in the documented order (e.g. an Arena i
   const sizes: number[] = [];
   const p = params({ L: 3, K: 2, bitsPerHash: 2, rangePow: 4, bucketSize: 5, capacity: 50 });
   const t = new LshTables({ ...p, alloc: { i32: (n) => (sizes.push(n), arena.i32(n)) } });
-  assert.deepEqual(sizes, [1 + 3, 50, 3 * 50, 3 * 17, 3 * 50]);
+  assert.deepEqual(sizes, [1 + 3, 50, 3 * 50, 3 * 17, 3 * 50, 50, 1]);
   assert.ok(t.offsets.buffer === arena.memory.buffer);
   const plain = new LshTables(p);
   const rng = new Rng(8);
@@ -366,12 +392,16 @@ test('bad parameters and inputs throw errors that name the field', () => {
     [{ stagingCapacity: 0 }, /stagingCapacity/],
   ];
   for (const [o, re] of cases) assert.throws(() => new LshTables(params(o)), (e: unknown) => e instanceof ConfigError && re.test(e.message));
-  const t = new LshTables(params({ L: 1, K: 1, capacity: 4 }));
-  assert.throws(() => t.insert(1, Int32Array.of(4), Int32Array.of(0)), /ids\[0\] = 4 is outside \[0, capacity = 4\)/);
+  const t = new LshTables(params({ L: 1, K: 1, capacity: 5, stagingCapacity: 4 }));
+  assert.throws(() => t.insert(1, Int32Array.of(5), Int32Array.of(0)), /ids\[0\] = 5 is outside \[0, capacity = 5\)/);
   assert.throws(() => t.insert(2, Int32Array.of(0, 1), Int32Array.of(0)), /codes holds 1 values/);
   t.insert(4, iota(4), new Int32Array(4));
-  assert.throws(() => t.insert(1, Int32Array.of(0), Int32Array.of(0)), /staging is full/);
+  assert.throws(() => t.insert(1, Int32Array.of(2), Int32Array.of(0)), /item 2 is already staged since the last clear\(\)/);
+  assert.throws(() => t.insert(1, Int32Array.of(4), Int32Array.of(0)), /staging is full/);
   assert.equal(t.staged, 4);
+  t.clear();
+  t.insert(2, Int32Array.of(2, 4), new Int32Array(2)); // a new round: both may be staged again
+  assert.equal(t.staged, 2);
   const small = new LshTables(params({ L: 1, K: 1, capacity: 2 })).createScratch();
   assert.throws(() => t.queryUnion(Int32Array.of(0), 0, small, new Int32Array(4), 0, 4), /QueryScratch was made for smaller tables/);
 });

@@ -104,8 +104,16 @@ export class QueryScratch {
   readonly tmp: Int32Array;
   /** (L + 2) vote histogram */
   readonly hist: Int32Array;
+  /** (capacity) votes of every item, for topByVotes' dense counting */
+  readonly tally: Uint16Array;
+  /** (L) the query's bucket range in each table */
+  readonly bStart: Int32Array;
+  readonly bEnd: Int32Array;
 
   constructor(capacity: number, maxCandidates: number, L: number) {
+    this.tally = new Uint16Array(capacity);
+    this.bStart = new Int32Array(L);
+    this.bEnd = new Int32Array(L);
     this.mark = new Int32Array(capacity);
     this.votes = new Int32Array(capacity);
     this.cand = new Int32Array(maxCandidates);
@@ -126,7 +134,10 @@ export class QueryScratch {
   }
 
   memoryBytes(): number {
-    return this.mark.byteLength + this.votes.byteLength + this.cand.byteLength + this.candVotes.byteLength + this.tmp.byteLength + this.hist.byteLength;
+    return (
+      this.mark.byteLength + this.votes.byteLength + this.cand.byteLength + this.candVotes.byteLength + this.tmp.byteLength + this.hist.byteLength +
+      this.tally.byteLength + this.bStart.byteLength + this.bEnd.byteLength
+    );
   }
 }
 
@@ -190,6 +201,20 @@ export class LshTables {
   readonly entries: Int32Array; // (L, entCap)
   /** default commit scratch (numBuckets); pass your own to commitTable from another thread */
   private readonly count: Int32Array;
+  /**
+   * (capacity) staging round + 1 in which each item was last staged, and (1) the round (clear()
+   * counts rounds). Staging an item twice in one round is refused, so every bucket holds a set
+   * (what the vote counting of queries relies on). Transient: not part of a checkpoint.
+   */
+  private readonly stagedRound: Int32Array;
+  private readonly round: Int32Array;
+  /**
+   * How topByVotes counts votes: 'sparse' stamps the items it meets (cost ~ the entries of the
+   * query's buckets), 'dense' counts into an array over all items and scans it (cost ~ entries +
+   * capacity, but branch-free: several times faster when the buckets hold a good share of all
+   * items), 'auto' picks dense when the entries are at least half the capacity. Same results.
+   */
+  tally: 'auto' | 'sparse' | 'dense' = 'auto';
 
   stats: LshTablesStats = { inserts: 0, insertsDropped: 0, overflowingBuckets: 0, queries: 0, candidatesReturned: 0 };
 
@@ -225,6 +250,8 @@ export class LshTables {
     this.keys = alloc.i32(this.L * stagingCapacity);
     this.offsets = alloc.i32(this.L * (this.numBuckets + 1));
     this.entries = alloc.i32(this.L * this.entCap);
+    this.stagedRound = alloc.i32(this.capacity);
+    this.round = alloc.i32(1);
     this.count = new Int32Array(this.numBuckets);
   }
 
@@ -233,12 +260,15 @@ export class LshTables {
     const staging = p.stagingCapacity ?? p.capacity;
     const R = 2 ** p.rangePow;
     const entCap = Math.min(staging, R * p.bucketSize);
-    return 4 * (1 + p.L + staging + p.L * staging + p.L * (R + 1) + p.L * entCap + R);
+    return 4 * (1 + p.L + staging + p.L * staging + p.L * (R + 1) + p.L * entCap + R + p.capacity + 1);
   }
 
   /** Bytes held by this instance (all arrays; QueryScratch objects are separate: scratch.memoryBytes()). */
   memoryBytes(): number {
-    return this.meta.byteLength + this.stagedIds.byteLength + this.keys.byteLength + this.offsets.byteLength + this.entries.byteLength + this.count.byteLength;
+    return (
+      this.meta.byteLength + this.stagedIds.byteLength + this.keys.byteLength + this.offsets.byteLength + this.entries.byteLength + this.count.byteLength +
+      this.stagedRound.byteLength + this.round.byteLength
+    );
   }
 
   /** Items staged since the last clear(). */
@@ -270,6 +300,7 @@ export class LshTables {
   /** Empty the staging list (the committed tables are untouched until the next commit). */
   clear(): void {
     this.meta[kStagedField] = 0;
+    this.round[0]++;
   }
 
   /**
@@ -286,9 +317,14 @@ export class LshTables {
       throw new RangeError(`LshTables.insert: codes holds ${codes.length} values, ${n} items need ${(n - 1) * codesStride + K * L}`);
     }
     const cap = this.capacity;
+    const round = this.round[0]! + 1;
+    const staged = this.stagedRound;
     for (let i = 0; i < n; i++) {
       const id = ids[i]!;
       if (!(id >= 0 && id < cap)) throw new RangeError(`LshTables.insert: ids[${i}] = ${id} is outside [0, capacity = ${cap})`);
+      // threads stage disjoint items, so this read-then-write needs no atomics
+      if (staged[id] === round) throw new RangeError(`LshTables.insert: item ${id} is already staged since the last clear()`);
+      staged[id] = round;
     }
     const start = Atomics.add(this.meta, kStagedField, n);
     if (start + n > this.stagingCapacity) {
@@ -470,6 +506,29 @@ export class LshTables {
    * ordered by id.
    */
   topByVotes(codes: Int32Array, codesOff: number, scratch: QueryScratch, cap: number, out: Int32Array, outVotes: Int32Array | null = null): number {
+    if (this.tally !== 'sparse' && this.L <= 0xffff) {
+      this.checkScratch(scratch);
+      const L = this.L;
+      const K = this.K;
+      const R1 = this.numBuckets + 1;
+      const off = this.offsets;
+      const bs = scratch.bStart;
+      const be = scratch.bEnd;
+      let entries = 0;
+      for (let t = 0; t < L; t++) {
+        const o = t * R1 + combineCodes(codes, codesOff + t * K, K, this.bitsPerHash, this.rangePow);
+        const eb = t * this.entCap;
+        bs[t] = eb + off[o]!;
+        be[t] = eb + off[o + 1]!;
+        entries += be[t]! - bs[t]!;
+      }
+      if (this.tally === 'dense' || 2 * entries >= this.capacity) {
+        const m = this.topByVotesDense(scratch, cap, out, outVotes);
+        this.stats.queries++;
+        this.stats.candidatesReturned += m;
+        return m;
+      }
+    }
     const n = this.collectVotes(codes, codesOff, scratch, scratch.cand, scratch.cand.length);
     const cand = scratch.cand;
     const cv = scratch.candVotes;
@@ -479,6 +538,61 @@ export class LshTables {
     this.stats.queries++;
     this.stats.candidatesReturned += m;
     return m;
+  }
+
+  /**
+   * topByVotes by dense counting over the buckets in scratch.bStart/bEnd: votes of every item in
+   * scratch.tally (no branch per entry: every bucket holds a set), then one pass over the items
+   * in id order places the groups above the cut vote and the smallest ids of the group at it.
+   */
+  private topByVotesDense(scratch: QueryScratch, cap: number, out: Int32Array, outVotes: Int32Array | null): number {
+    const L = this.L;
+    const N = this.capacity;
+    const cnt = scratch.tally;
+    const ent = this.entries;
+    const hist = scratch.hist;
+    cnt.fill(0);
+    for (let t = 0; t < L; t++) {
+      const e = scratch.bEnd[t]!;
+      for (let j = scratch.bStart[t]!; j < e; j++) cnt[ent[j]!]++;
+    }
+    for (let v = 0; v <= L + 1; v++) hist[v] = 0;
+    for (let id = 0; id < N; id++) hist[cnt[id]!]++;
+    const n = N - hist[0]!;
+    if (cap <= 0 || n === 0) return 0;
+    // cut vote vt: the groups above it fit; vt = 0 when every candidate fits
+    let above = 0;
+    let vt = 0;
+    for (let v = L; v >= 1; v--) {
+      if (above + hist[v]! >= cap) {
+        vt = v;
+        break;
+      }
+      above += hist[v]!;
+    }
+    const take = Math.min(n, cap);
+    let pos = 0;
+    for (let v = L; v > vt; v--) {
+      const c = hist[v]!;
+      hist[v] = pos;
+      pos += c;
+    }
+    const need = take - above;
+    let g = 0;
+    for (let id = 0; id < N; id++) {
+      const v = cnt[id]!;
+      if (v > vt) {
+        const p = hist[v]!++;
+        out[p] = id;
+        if (outVotes !== null) outVotes[p] = v;
+      } else if (v === vt && g < need) {
+        // ids ascend: the group at the cut keeps its smallest ids
+        out[above + g] = id;
+        if (outVotes !== null) outVotes[above + g] = v;
+        g++;
+      }
+    }
+    return take;
   }
 
   private checkScratch(s: QueryScratch): void {
