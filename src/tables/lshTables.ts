@@ -560,23 +560,10 @@ export class LshTables {
     for (let id = 0; id < N; id++) hist[cnt[id]!]++;
     const n = N - hist[0]!;
     if (cap <= 0 || n === 0) return 0;
-    // cut vote vt: the groups above it fit; vt = 0 when every candidate fits
-    let above = 0;
-    let vt = 0;
-    for (let v = L; v >= 1; v--) {
-      if (above + hist[v]! >= cap) {
-        vt = v;
-        break;
-      }
-      above += hist[v]!;
-    }
+    // hist[0] counts the items no bucket holds: they are never selected
+    const vt = cutVotes(hist, L, 1, cap);
+    const above = hist[L + 1]!;
     const take = Math.min(n, cap);
-    let pos = 0;
-    for (let v = L; v > vt; v--) {
-      const c = hist[v]!;
-      hist[v] = pos;
-      pos += c;
-    }
     const need = take - above;
     let g = 0;
     for (let id = 0; id < N; id++) {
@@ -665,25 +652,9 @@ export function selectTopByVotes(
     if (v > maxVote) v = maxVote;
     hist[v]++;
   }
-  // threshold vote vt: everything above it fits, the group at vt is cut
-  let above = 0;
-  let vt = 0;
-  for (let v = maxVote; v >= 0; v--) {
-    if (above + hist[v]! >= cap) {
-      vt = v;
-      break;
-    }
-    above += hist[v]!;
-  }
-  // n <= cap falls through with vt = 0 and takes everything.
+  const vt = cutVotes(hist, maxVote, 0, cap);
+  const above = hist[maxVote + 1]!;
   const take = Math.min(n, cap);
-  // hist[v] for v > vt becomes the write cursor of group v
-  let pos = 0;
-  for (let v = maxVote; v > vt; v--) {
-    const c = hist[v]!;
-    hist[v] = pos;
-    pos += c;
-  }
   let g = 0;
   for (let i = 0; i < n; i++) {
     let v = votes[i]!;
@@ -704,6 +675,32 @@ export function selectTopByVotes(
     if (outVotes !== null) outVotes[above + i] = vt;
   }
   return take;
+}
+
+/**
+ * The cut of a top-`cap` selection from a histogram hist[lowest .. maxVote] of votes: returns
+ * the vote vt whose group is cut (the groups above it fit entirely; 0 when everything from
+ * `lowest` up fits). Turns hist[v] for v > vt into the write cursor of group v (groups in
+ * descending vote order) and leaves the number of items above vt in hist[maxVote + 1].
+ */
+function cutVotes(hist: Int32Array, maxVote: number, lowest: number, cap: number): number {
+  let above = 0;
+  let vt = 0;
+  for (let v = maxVote; v >= lowest; v--) {
+    if (above + hist[v]! >= cap) {
+      vt = v;
+      break;
+    }
+    above += hist[v]!;
+  }
+  let pos = 0;
+  for (let v = maxVote; v > vt; v--) {
+    const c = hist[v]!;
+    hist[v] = pos;
+    pos += c;
+  }
+  hist[maxVote + 1] = pos;
+  return vt;
 }
 
 /** Rearrange a[0 .. n) so that its k smallest values are in a[0 .. k) (quickselect, no allocation). */
