@@ -369,38 +369,16 @@ export class LshSampler {
     const as = this.cfg.activeSet;
     const stamp = ++s.stamp;
     const mark = s.mark;
-    let n = 0;
-    if (forced !== null) {
-      for (let i = forcedStart; i < forcedEnd; i++) {
-        const j = forced[i]!;
-        if (mark[j] !== stamp) {
-          mark[j] = stamp;
-          out[n++] = j;
-        }
-      }
-    }
+    let n = forced !== null ? addUnique(forced, forcedStart, forcedEnd, nOut, mark, stamp, out, 0) : 0;
     const nForced = n;
     if (as.policy === 'topk') {
       const cap = as.maxActive > 0 ? as.maxActive : this.nOut;
       const want = Math.max(0, cap - nForced);
       const m = this.tables.topByVotes(s.codes, 0, s.query, want + nForced, s.cand, s.votes);
-      for (let i = 0; i < m && n < cap; i++) {
-        const j = s.cand[i]!;
-        if (mark[j] !== stamp) {
-          mark[j] = stamp;
-          out[n++] = j;
-        }
-      }
+      n = addUnique(s.cand, 0, m, cap, mark, stamp, out, n);
     } else {
       const m = this.tables.queryUnion(s.codes, 0, s.query, s.cand, 0, nOut);
-      const cap = as.maxActive > 0 ? Math.max(as.maxActive, nForced) : nOut;
-      for (let i = 0; i < m && n < cap; i++) {
-        const j = s.cand[i]!;
-        if (mark[j] !== stamp) {
-          mark[j] = stamp;
-          out[n++] = j;
-        }
-      }
+      n = addUnique(s.cand, 0, m, as.maxActive > 0 ? Math.max(as.maxActive, nForced) : nOut, mark, stamp, out, n);
     }
     // Random padding up to minActive (the reference pads small candidate sets with random
     // neurons, so that the softmax always sees negatives). Seeded, unlike the reference.
@@ -433,6 +411,21 @@ export class LshSampler {
     }
     return n;
   }
+}
+
+/**
+ * Append the ids src[from .. to) not yet marked with `stamp` to out[n ..), marking them, while
+ * out holds fewer than `cap`; returns the new count.
+ */
+function addUnique(src: Int32Array, from: number, to: number, cap: number, mark: Int32Array, stamp: number, out: Int32Array, n: number): number {
+  for (let i = from; i < to && n < cap; i++) {
+    const j = src[i]!;
+    if (mark[j] !== stamp) {
+      mark[j] = stamp;
+      out[n++] = j;
+    }
+  }
+  return n;
 }
 
 export interface RebuildScratch {
