@@ -77,6 +77,19 @@ const optimizerSchema = z
     beta1: z.number().min(0).lt(1).default(0.9),
     beta2: z.number().min(0).lt(1).default(0.999),
     eps: z.number().positive().default(1e-8),
+    /**
+     * learning-rate schedule over the run: 'constant', or 'linear' / 'cosine' decay from lr to
+     * lr * minLrFactor over `decaySteps` batches (0 = the batches the fit plans to run)
+     */
+    schedule: z.enum(['constant', 'linear', 'cosine']).default('constant'),
+    decaySteps: z.number().int().min(0).default(0),
+    minLrFactor: z.number().min(0).max(1).default(0),
+    /**
+     * decoupled weight decay (AdamW; plain L2 shrink for SGD): every weight row updated in a batch
+     * is multiplied by 1 - lr * weightDecay first (lazily: rows without gradient are left alone;
+     * biases never decay)
+     */
+    weightDecay: z.number().min(0).default(0),
   })
   .strict();
 
@@ -89,6 +102,13 @@ const rebuildSchema = z
     period: z.number().int().positive().default(50),
     /** draw new hash functions every this many batches (0 = never; the reference: every 1,000 batches of 128) */
     rehashEvery: z.number().int().min(0).default(0),
+  })
+  .strict();
+
+const dropoutSchema = z
+  .object({
+    hidden: z.number().min(0).lt(1).default(0),
+    input: z.number().min(0).lt(1).default(0),
   })
   .strict();
 
@@ -105,6 +125,11 @@ export const configSchema = z
     rebuild: rebuildSchema.default(rebuildSchema.parse({})),
     batchSize: z.number().int().positive().max(65536).default(128),
     epochs: z.number().positive().default(5),
+    /**
+     * training-time dropout (inverted: kept values scaled by 1 / (1 - p)): `hidden` on the hidden
+     * activations, `input` on the non-zero input features of each sample. Inference never drops.
+     */
+    dropout: dropoutSchema.default(dropoutSchema.parse({})),
     /** weight init: uniform in +-initScale * sqrt(6 / (fanIn + fanOut)) (Glorot) */
     initScale: z.number().positive().default(1),
     /**

@@ -84,9 +84,12 @@ export class ParamBlock {
     if (Atomics.exchange(this.mark, row, 1) === 0) this.touched[Atomics.add(this.counts, 0, 1)] = row;
   }
 
-  /** Apply the optimizer to touched rows and biases, zero their gradients and marks. */
-  update(opt: OptimizerConfig, step: number): void {
-    this.updatePart(opt, step, 0, 1);
+  /**
+   * Apply the optimizer to touched rows and biases, zero their gradients and marks.
+   * `horizon`: batches of the learning-rate schedule (see scheduledLr).
+   */
+  update(opt: OptimizerConfig, step: number, horizon = 0): void {
+    this.updatePart(opt, step, 0, 1, horizon);
     this.finishUpdate();
   }
 
@@ -95,7 +98,7 @@ export class ParamBlock {
    * that worker threads update disjoint rows in parallel. Every part must run before
    * finishUpdate (which the coordinating thread calls once).
    */
-  updatePart(opt: OptimizerConfig, step: number, part: number, parts: number): void {
+  updatePart(opt: OptimizerConfig, step: number, part: number, parts: number, horizon = 0): void {
     const k = this.kernels;
     const n = this.counts[0]!;
     const r0 = Math.floor((n * part) / parts);
@@ -105,13 +108,24 @@ export class ParamBlock {
     const nb = this.allBias ? this.nOut : n;
     const b0 = Math.floor((nb * part) / parts);
     const b1 = Math.floor((nb * (part + 1)) / parts);
+    const lr = scheduledLr(opt, step, horizon);
+    if (opt.weightDecay > 0) {
+      // decoupled decay of the rows updated now (Loshchilov & Hutter 2019), lazily
+      const f = 1 - lr * opt.weightDecay;
+      const W = this.W;
+      const c = this.cols;
+      for (let i = r0; i < r1; i++) {
+        const base = this.touched[i]! * c;
+        for (let j = base; j < base + c; j++) W[j] = W[j]! * f;
+      }
+    }
     if (opt.type === 'adam') {
-      const lrT = (opt.lr * Math.sqrt(1 - Math.pow(opt.beta2, step))) / (1 - Math.pow(opt.beta1, step));
+      const lrT = (lr * Math.sqrt(1 - Math.pow(opt.beta2, step))) / (1 - Math.pow(opt.beta1, step));
       k.adamRows(this.W, this.M!, this.V!, this.G, this.cols, this.touched, r0, r1 - r0, lrT, opt.beta1, opt.beta2, opt.eps);
       k.adamRows(this.b, this.Mb!, this.Vb!, this.gb, 1, biasRows, b0, b1 - b0, lrT, opt.beta1, opt.beta2, opt.eps);
     } else {
-      k.sgdRows(this.W, this.G, this.cols, this.touched, r0, r1 - r0, opt.lr);
-      k.sgdRows(this.b, this.gb, 1, biasRows, b0, b1 - b0, opt.lr);
+      k.sgdRows(this.W, this.G, this.cols, this.touched, r0, r1 - r0, lr);
+      k.sgdRows(this.b, this.gb, 1, biasRows, b0, b1 - b0, lr);
     }
     for (let i = r0; i < r1; i++) this.mark[this.touched[i]!] = 0;
   }
@@ -120,4 +134,17 @@ export class ParamBlock {
   finishUpdate(): void {
     this.counts[0] = 0;
   }
+}
+
+/**
+ * Learning rate of optimizer step `step` (counting from 1) under opt.schedule: constant, or a
+ * linear / cosine decay from opt.lr at step 1 to opt.lr * minLrFactor at step `horizon` + 1 and
+ * after. opt.decaySteps, when set, overrides `horizon`; with neither (0) the rate is constant.
+ */
+export function scheduledLr(opt: OptimizerConfig, step: number, horizon: number): number {
+  const h = opt.decaySteps > 0 ? opt.decaySteps : horizon;
+  if (opt.schedule === 'constant' || h <= 0) return opt.lr;
+  const t = Math.min(1, Math.max(0, (step - 1) / h));
+  const f = opt.schedule === 'linear' ? 1 - t : 0.5 * (1 + Math.cos(Math.PI * t));
+  return opt.lr * (opt.minLrFactor + (1 - opt.minLrFactor) * f);
 }

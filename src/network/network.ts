@@ -314,8 +314,10 @@ export class Network {
   /**
    * Forward through the hidden layers for one sparse input; fills s.acts.
    * `exact` computes all neurons; otherwise each layer's sampler is used where it has one.
+   * `train`: apply the configured dropout (input features, hidden activations) with s.rng.
+   * Returns the number of input features kept (in s.inIdx / s.inVal).
    */
-  private forwardHidden(s: ThreadScratch, idx: Int32Array, val: Float32Array, start: number, end: number, exact: boolean): void {
+  private forwardHidden(s: ThreadScratch, idx: Int32Array, val: Float32Array, start: number, end: number, exact: boolean, train: boolean): number {
     const k = this.kernels;
     const h0 = this.hidden[0]!;
     const nnz = end - start;
@@ -328,12 +330,26 @@ export class Network {
     }
     const inIdx = s.inIdx;
     const inVal = s.inVal;
-    for (let i = 0; i < nnz; i++) {
-      inIdx[i] = idx[start + i]!;
-      inVal[i] = val[start + i]!;
+    let kept = 0;
+    const pIn = train ? this.cfg.dropout.input : 0;
+    if (pIn > 0) {
+      const keep = 1 / (1 - pIn);
+      for (let i = 0; i < nnz; i++) {
+        if (s.rng.nextFloat() < pIn) continue;
+        inIdx[kept] = idx[start + i]!;
+        inVal[kept++] = val[start + i]! * keep;
+      }
+    } else {
+      for (let i = 0; i < nnz; i++) {
+        inIdx[i] = idx[start + i]!;
+        inVal[i] = val[start + i]!;
+      }
+      kept = nnz;
     }
-    k.sparseInputForward(this.input.W, this.input.b, h0, inIdx, inVal, 0, nnz, s.acts[0]!, 0);
+    const pH = train ? this.cfg.dropout.hidden : 0;
+    k.sparseInputForward(this.input.W, this.input.b, h0, inIdx, inVal, 0, kept, s.acts[0]!, 0);
     k.relu(s.acts[0]!, 0, h0);
+    if (pH > 0) dropout(s.acts[0]!, h0, pH, s.rng);
     for (let l = 0; l < this.fc.length - 1; l++) {
       const layer = this.fc[l]!;
       const sh = layer.shards[0]!;
@@ -346,7 +362,9 @@ export class Network {
       k.relu(vals, 0, n);
       if (n !== layer.nOut) y.fill(0);
       for (let i = 0; i < n; i++) y[act[i]!] = vals[i]!;
+      if (pH > 0) dropout(y, layer.nOut, pH, s.rng);
     }
+    return kept;
   }
 
   /**
@@ -512,7 +530,9 @@ export class Network {
     const prof = this.profile;
     const tStart = prof ? performance.now() : 0;
     const hl0 = prof ? s.prof[PROF_HASH]! + s.prof[PROF_LOOKUP]! : 0;
-    this.forwardHidden(s, idx, val, fStart, fEnd, false);
+    const kept = this.forwardHidden(s, idx, val, fStart, fEnd, false, true);
+    // dropout: a dropped activation is 0, so the ReLU masks below also mask it; kept ones were scaled by dScale
+    const dScale = 1 / (1 - this.cfg.dropout.hidden);
     const L = this.fc.length - 1;
     const out = this.fc[L]!;
     const hLast = s.acts[L]!;
@@ -562,7 +582,7 @@ export class Network {
         const dy = s.dActs[l + 1]!;
         for (let i = 0; i < nA; i++) {
           const j = a[i]!;
-          g[i] = y[j]! > 0 ? dy[j]! : 0;
+          g[i] = y[j]! > 0 ? dy[j]! * dScale : 0;
         }
       }
       const dx = s.dActs[l]!;
@@ -576,9 +596,9 @@ export class Network {
     const h0 = this.hidden[0]!;
     const d0 = s.dActs[0]!;
     const a0 = s.acts[0]!;
-    for (let j = 0; j < h0; j++) if (!(a0[j]! > 0)) d0[j] = 0;
-    k.sparseInputBackward(this.input.G, this.input.gb, h0, s.inIdx, s.inVal, 0, fEnd - fStart, d0, 0);
-    for (let i = fStart; i < fEnd; i++) this.input.touchRow(idx[i]!);
+    for (let j = 0; j < h0; j++) d0[j] = a0[j]! > 0 ? d0[j]! * dScale : 0;
+    k.sparseInputBackward(this.input.G, this.input.gb, h0, s.inIdx, s.inVal, 0, kept, d0, 0);
+    for (let i = 0; i < kept; i++) this.input.touchRow(s.inIdx[i]!);
     if (prof) s.prof[PROF_BACKWARD] += (performance.now() - tBack) / 1000;
     const sums = s.sums;
     sums[0] += loss;
@@ -586,11 +606,11 @@ export class Network {
     sums[2] += n;
   }
 
-  /** Apply the optimizer to everything touched since the last update. `step` counts from 1. */
-  update(step: number): void {
+  /** Apply the optimizer to everything touched since the last update. `step` counts from 1; `horizon`: of the lr schedule. */
+  update(step: number, horizon = 0): void {
     const opt = this.cfg.optimizer;
     const blocks = this.blockList;
-    for (let i = 0; i < blocks.length; i++) blocks[i]!.update(opt, step);
+    for (let i = 0; i < blocks.length; i++) blocks[i]!.update(opt, step, horizon);
   }
 
   /**
@@ -601,7 +621,7 @@ export class Network {
    */
   predict(s: ThreadScratch, idx: Int32Array, val: Float32Array, start: number, end: number, k: number, exact: boolean): number {
     if (k > s.topIds.length) throw new RangeError(`predict: k = ${k} exceeds the scratch's ${s.topIds.length}`);
-    this.forwardHidden(s, idx, val, start, end, exact);
+    this.forwardHidden(s, idx, val, start, end, exact, false);
     const L = this.fc.length - 1;
     const hLast = s.acts[L]!;
     const n = this.outputForward(s, hLast, null, 0, 0, exact);
@@ -627,4 +647,10 @@ function shardSampling(cfg: LayerSampling, n: number, total: number): LayerSampl
   const as = cfg.activeSet;
   const part = (v: number): number => (v > 0 ? Math.max(1, Math.ceil((v * n) / total)) : 0);
   return { ...cfg, activeSet: { ...as, minActive: part(as.minActive), maxActive: part(as.maxActive) } };
+}
+
+/** Inverted dropout in place: each of x[0..n) becomes 0 with probability p, else x / (1 - p). */
+function dropout(x: Float32Array, n: number, p: number, rng: Rng): void {
+  const keep = 1 / (1 - p);
+  for (let j = 0; j < n; j++) x[j] = rng.nextFloat() < p ? 0 : x[j]! * keep;
 }

@@ -119,6 +119,12 @@ export class SlideModel {
   readonly rng: Rng;
   /** optimizer steps (batches) applied so far */
   step = 0;
+  /**
+   * batches over which a decaying learning-rate schedule runs (optimizer.schedule; overridden by
+   * optimizer.decaySteps): fit() sets it to the batches done plus the batches it plans; set it
+   * yourself when calling trainBatch directly
+   */
+  lrHorizon = 0;
   epochsDone = 0;
   /** set while an epoch is in progress (and restored from a checkpoint taken mid-epoch) */
   epochCursor: EpochCursor | null = null;
@@ -179,7 +185,7 @@ export class SlideModel {
     const activeSum = sums[2]!;
     this.step++;
     const t0 = net.profile ? performance.now() : 0;
-    net.update(this.step);
+    net.update(this.step, this.lrHorizon);
     if (net.profile) this.scratch.prof[PROF_UPDATE] += (performance.now() - t0) / 1000;
     this.afterStep();
     return { samples: b.n, lossSum, hits, activeSum };
@@ -227,7 +233,7 @@ export class SlideModel {
     if (!pool || !this.ownPool) return this.trainBatch(b);
     this.checkBatch(b, 'training batch');
     if (this.identity.length < b.n) this.identity = Int32Array.from({ length: Math.max(b.n, this.config.batchSize) }, (_, i) => i);
-    const r = await pool.trainBatch(b, this.identity, 0, b.n, this.step + 1);
+    const r = await pool.trainBatch(b, this.identity, 0, b.n, this.step + 1, this.lrHorizon);
     this.step++;
     await this.afterStepPool(pool);
     return { samples: b.n, ...r };
@@ -334,6 +340,7 @@ export class SlideModel {
     const winActive = new Float64Array(windowN);
     const full = Math.ceil(epochs);
     if (this.pool) throw new Error('SlideModel.fit: close the workers of openWorkers first (fit starts its own)');
+    this.lrHorizon = this.step + this.plannedBatches(d.n, epochs, full);
     if (this.threads > 1 && d.n > 0) {
       const mx = rowMaxima(d);
       this.pool = await WorkerPool.create(this.network, this.config, {
@@ -389,7 +396,7 @@ export class SlideModel {
         const end = Math.min(rows, start + bs);
         let st: BatchStats;
         if (this.pool) {
-          const r = await this.pool.trainBatch(d, order, start, end, this.step + 1);
+          const r = await this.pool.trainBatch(d, order, start, end, this.step + 1, this.lrHorizon);
           this.step++;
           await this.afterStepPool(this.pool);
           st = { samples: end - start, ...r };
@@ -453,6 +460,18 @@ export class SlideModel {
       opts.onEpoch?.(sum);
       if (stopped) break;
     }
+  }
+
+  /** Batches that runEpochs will run for `full` epochs (`epochs` fractional), continuing a mid-epoch cursor. */
+  private plannedBatches(n: number, epochs: number, full: number): number {
+    const bs = this.config.batchSize;
+    let total = 0;
+    for (let e = 0; e < full; e++) {
+      const cur = e === 0 ? this.epochCursor : null;
+      const rows = cur ? Math.min(cur.rows, n) - cur.position : Math.min(Math.max(1, Math.round(n * Math.min(1, epochs - e))), n);
+      total += Math.ceil(Math.max(0, rows) / bs);
+    }
+    return total;
   }
 
   /** P@1/3/5 and nDCG@5 with exact inference, LSH inference, or both (plus LSH's recall of exact top-5). */

@@ -8,7 +8,7 @@ import type { CsrBatch } from '../data/csr.js';
 import { fillRows } from '../data/csr.js';
 import { allocatePoolViews, type PoolViews } from './layout.js';
 import {
-  Command, CONTROL_SLOTS, kBatchRows, kCommand, kError, kGeneration, kPending, kReady, kStatActive, kStatHits, kStatLoss, kStatProf, kStep,
+  Command, CONTROL_SLOTS, kBatchRows, kCommand, kError, kGeneration, kPending, kReady, kStatActive, kStatHits, kStatLoss, kStatProf, kStep, kLrHorizon,
   STAT_SLOTS, type WorkerInit,
 } from './protocol.js';
 
@@ -139,7 +139,7 @@ export class WorkerPool {
    * Train on rows order[start..end) of d: samples split over the workers, then the update split
    * over them. Returns the batch's summed loss, hits and active neurons.
    */
-  async trainBatch(d: CsrBatch, order: Int32Array, start: number, end: number, step: number): Promise<PoolBatchStats> {
+  async trainBatch(d: CsrBatch, order: Int32Array, start: number, end: number, step: number, lrHorizon = 0): Promise<PoolBatchStats> {
     const b = this.views.batch;
     if (end - start > this.caps.rows) throw new RangeError(`WorkerPool: batch of ${end - start} rows exceeds the pool's ${this.caps.rows}`);
     let nnz = 0;
@@ -162,6 +162,7 @@ export class WorkerPool {
       activeSum += this.stats[w * STAT_SLOTS + kStatActive]!;
     }
     Atomics.store(this.ctrl, kStep, step);
+    Atomics.store(this.ctrl, kLrHorizon, lrHorizon);
     const t0 = performance.now();
     await this.phase(Command.Update);
     for (const blk of this.net.blocks()) blk.finishUpdate();

@@ -11,6 +11,7 @@ export const kError = 3; // 1 + index of a worker that threw (0 = none)
 export const kBatchRows = 4; // rows of the shared batch
 export const kStep = 5; // optimizer step of UPDATE
 export const kReady = 6; // workers that finished attaching
+export const kLrHorizon = 7; // batches of the learning-rate schedule (UPDATE)
 export const CONTROL_SLOTS = 8;
 
 /** per-worker statistics of a TRAIN phase, Float64Array slots (worker w at w * STAT_SLOTS) */

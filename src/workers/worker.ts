@@ -6,7 +6,7 @@ import { getKernels } from '../kernels/index.js';
 import { parseConfig } from '../config.js';
 import { allocatePoolViews } from './layout.js';
 import {
-  Command, kBatchRows, kCommand, kError, kGeneration, kPending, kReady, kStatActive, kStatHits, kStatLoss, kStatProf, kStep, STAT_SLOTS,
+  Command, kBatchRows, kCommand, kError, kGeneration, kPending, kReady, kStatActive, kStatHits, kStatLoss, kStatProf, kStep, kLrHorizon, STAT_SLOTS,
   type WorkerInit,
 } from './protocol.js';
 
@@ -82,7 +82,7 @@ function main(): void {
         }
         case Command.Update: {
           const step = ctrl[kStep]!;
-          for (const b of net.blocks()) b.updatePart(cfg.optimizer, step, w, T);
+          for (const b of net.blocks()) b.updatePart(cfg.optimizer, step, w, T, ctrl[kLrHorizon]!);
           break;
         }
         case Command.Stage: {
