@@ -29,8 +29,13 @@ function makeModel(config: ConfigInput, kernels: KernelChoice = 'js'): SlideMode
   return new SlideModel({ nFeatures: N_FEATURES, nLabels: N_LABELS, config: { seed: 3, initScale: 2, ...config }, kernels });
 }
 
+/** generator state each loss evaluation starts from: the same dropout masks and padding every time */
+const rngStates = new WeakMap<SlideModel, Uint32Array>();
+
 function loss(m: SlideModel): number {
   const s = sample();
+  if (!rngStates.has(m)) rngStates.set(m, m.scratch.rng.getState());
+  m.scratch.rng.setState(rngStates.get(m)!);
   // trainSample also accumulates gradients; callers snapshot G before probing
   m.scratch.sums[0] = 0;
   m.network.trainSample(m.scratch, s.idx, s.val, 0, s.idx.length, s.labels, 0, s.labels.length, 1);
@@ -78,6 +83,20 @@ function checkGradients(m: SlideModel, what: string): void {
 for (const kernels of ['js', 'wasm'] as const) {
   test(`finite differences: dense output, two dense hidden layers (${kernels} kernels)`, () => {
     checkGradients(makeModel({ hidden: [6, 5], output: { mode: 'dense' } }, kernels), 'dense');
+  });
+
+  test(`finite differences: training-time dropout on the input features and hidden activations, masks held fixed (${kernels} kernels)`, () => {
+    const m = makeModel({ hidden: [6, 5], output: { mode: 'dense' }, dropout: { input: 0.25, hidden: 0.3 } }, kernels);
+    const plain = makeModel({ hidden: [6, 5], output: { mode: 'dense' } }, kernels);
+    assert.deepEqual(m.network.input.W, plain.network.input.W, 'same weights');
+    assert.ok(Math.abs(loss(m) - loss(plain)) > 1e-3, 'the masks drop something');
+    checkGradients(m, 'dropout');
+  });
+
+  test(`finite differences: output layer split over 3 memories (${kernels} kernels)`, () => {
+    const m = makeModel({ hidden: [6, 5], output: { mode: 'dense' }, outputShards: 3 }, kernels);
+    assert.equal(m.network.output.shards.length, 3);
+    checkGradients(m, 'split output');
   });
 
   test(`finite differences: LSH output and LSH-sampled second hidden layer, all neurons active (${kernels} kernels)`, () => {
