@@ -5,7 +5,9 @@
  *   (b) sublinear-dense  the engine, same configuration with output.mode = 'dense'
  *   (c) tfjs-wasm        TensorFlow.js, same architecture, full softmax (src/baselines/tfjs.ts)
  *
- * Each system trains for the same budget of training wall-clock seconds, one after another (never
+ * Each system trains for the same budget of training wall-clock seconds, or for ENGINE_CONFIG's
+ * epochs if it gets through them sooner (the learning rate decays over those epochs; TF.js gets
+ * the same schedule and weight decay), one after another (never
  * concurrently), on the same shuffled batches (the engine's Rng, same seed). Every ~budget/10
  * seconds of training (and at the start and the end) the clock is paused and P@1 / P@5 are
  * measured on a fixed random sample of the test split (the same points for every system): the
@@ -36,6 +38,7 @@ import { CsrBatchBuffer, gatherRows, type CsrBatch, type XcDataset } from '../sr
 import { readXcFile } from '../src/data/xcReader.js';
 import { buildWordnetDataset, writeWordnetDataset } from '../src/data/wordnet.js';
 import { Rng } from '../src/util/rng.js';
+import { scheduledLr } from '../src/layers/params.js';
 import { rowMaxima } from '../src/workers/layout.js';
 import { writeFileAtomic } from '../src/util/atomicWrite.js';
 import { renderAccuracySvg, type AccuracyResult, type FinalMetrics, type Series, type SeriesPoint } from './plot.js';
@@ -116,8 +119,11 @@ interface RunResult {
   batches: number;
 }
 
-/** Train until `budgetSec` of training time, evaluating every `everySec` with the clock paused. */
-async function runClocked(sys: Trainable, train: XcDataset, batchSize: number, seed: number, budgetSec: number, everySec: number, log: (s: string) => void): Promise<RunResult> {
+/**
+ * Train until `budgetSec` of training time or `maxEpochs` epochs, whichever comes first,
+ * evaluating every `everySec` with the clock paused.
+ */
+async function runClocked(sys: Trainable, train: XcDataset, batchSize: number, seed: number, budgetSec: number, maxEpochs: number, everySec: number, log: (s: string) => void): Promise<RunResult> {
   const rng = new Rng(seed, 0xbe7c);
   const order = new Int32Array(train.n);
   const buf = new CsrBatchBuffer();
@@ -142,7 +148,8 @@ async function runClocked(sys: Trainable, train: XcDataset, batchSize: number, s
   };
   await evaluate();
   let nextEval = everySec;
-  while (trainSec < budgetSec) {
+  const maxSamples = Math.round(maxEpochs * train.n);
+  while (trainSec < budgetSec && samples < maxSamples) {
     const t0 = performance.now();
     if (pos >= train.n) {
       for (let i = 0; i < train.n; i++) order[i] = i;
@@ -158,7 +165,7 @@ async function runClocked(sys: Trainable, train: XcDataset, batchSize: number, s
     batches++;
     lossSum += loss;
     lossN++;
-    if (trainSec >= nextEval && trainSec < budgetSec) {
+    if (trainSec >= nextEval && trainSec < budgetSec && samples < maxSamples) {
       await evaluate();
       while (nextEval <= trainSec) nextEval += everySec;
     }
@@ -239,6 +246,8 @@ export async function main(): Promise<AccuracyResult> {
   const denseInput = mergeConfig(ENGINE_CONFIG, { output: { mode: 'dense' } }) as ConfigInput;
   const sample = sampleRows(test, settings.evalPoints, 20240613);
   const everySec = settings.budgetSec / 10;
+  // batches of cfg.epochs epochs (runClocked's last batch of an epoch may be short)
+  const horizon = Math.ceil(cfg.epochs * Math.ceil(train.n / cfg.batchSize));
   log(`budget ${settings.budgetSec} s per system, evaluation every ~${everySec.toFixed(1)} s on ${sample.n} sampled test points; systems: ${settings.systems.join(', ')}`);
 
   const series: Series[] = [];
@@ -252,6 +261,8 @@ export async function main(): Promise<AccuracyResult> {
       const m = await TfjsBaseline.create({
         nFeatures, nLabels, hidden: cfg.hidden[0]!, lr: cfg.optimizer.lr, batchSize: cfg.batchSize, seed: cfg.seed,
         beta1: cfg.optimizer.beta1, beta2: cfg.optimizer.beta2, eps: cfg.optimizer.eps,
+        // the engine's learning-rate schedule and weight decay, so that only the implementation differs
+        lrAt: (step) => scheduledLr(cfg.optimizer, step, horizon), weightDecay: cfg.optimizer.weightDecay,
       });
       if (m.backend !== 'wasm') sysName = `tfjs-${m.backend}`;
       if (cfg.hidden.length !== 1) log(`note: TF.js baseline has one hidden layer of ${cfg.hidden[0]}; ENGINE_CONFIG has ${cfg.hidden.length}`);
@@ -269,6 +280,8 @@ export async function main(): Promise<AccuracyResult> {
       const lsh = name === 'sublinear-lsh';
       const m = new SlideModel({ nFeatures, nLabels, config: { ...(lsh ? ENGINE_CONFIG : denseInput), threads: settings.threads } });
       log(`engine kernels: ${m.kernelsName}, output ${m.config.output.mode}, ${settings.threads} thread(s)`);
+      // the learning-rate schedule runs over the configured epochs, as fit() would plan it
+      m.lrHorizon = horizon;
       if (settings.threads > 1) await m.openWorkers({ ...rowMaxima(train), threads: settings.threads });
       threadsOf[name] = settings.threads;
       sys = {
@@ -298,7 +311,7 @@ export async function main(): Promise<AccuracyResult> {
         dispose: () => void m.closeWorkers(),
       };
     }
-    const run = await runClocked(sys, train, cfg.batchSize, cfg.seed, settings.budgetSec, everySec, log);
+    const run = await runClocked(sys, train, cfg.batchSize, cfg.seed, settings.budgetSec, cfg.epochs, everySec, log);
     const t0 = performance.now();
     const full = await sys.evalFull();
     const fullSec = (performance.now() - t0) / 1000;

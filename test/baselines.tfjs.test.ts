@@ -175,6 +175,36 @@ test('training on a small synthetic task lowers the loss, beats the majority lab
   await assert.rejects(() => m.trainBatch(first), /after dispose/);
 });
 
+test('learning-rate schedule and decoupled weight decay: a weight without gradient shrinks by exactly 1 - lr wd', async () => {
+  const lrAt = (step: number) => 0.01 / step;
+  const m = await TfjsBaseline.create({ nFeatures: NF, nLabels: 5, hidden: H, lr: 0.01, batchSize: 3, seed: 4, lrAt, weightDecay: 0.5 });
+  try {
+    const before = (await m.params.W1.array()) as number[][];
+    await m.trainBatch(tinyBatch());
+    assert.equal(m.learningRate, 0.01);
+    await m.trainBatch(tinyBatch());
+    assert.equal(m.learningRate, 0.005);
+    const after = (await m.params.W1.array()) as number[][];
+    // feature 4 appears in no row: no gradient, Adam moves it by 0, the decay alone scales it
+    const f = (1 - 0.01 * 0.5) * (1 - 0.005 * 0.5);
+    for (let j = 0; j < H; j++) assert.ok(Math.abs(after[4]![j]! - before[4]![j]! * f) < 1e-7, `W1[4][${j}]`);
+    // a feature with gradient moved by more than the decay
+    assert.ok(Math.abs(after[2]![0]! - before[2]![0]! * f) > 1e-4);
+    // the schedule takes effect: Adam's first step moves a weight with gradient by ~lr (|m/sqrt(v)| = 1)
+    const fresh = await TfjsBaseline.create({ nFeatures: NF, nLabels: 5, hidden: H, lr: 0.01, batchSize: 3, seed: 4, lrAt: () => 0.001 });
+    try {
+      const b0 = (await fresh.params.b2.array()) as number[];
+      await fresh.trainBatch(tinyBatch());
+      const b1 = (await fresh.params.b2.array()) as number[];
+      for (let j = 0; j < 5; j++) assert.ok(Math.abs(Math.abs(b1[j]! - b0[j]!) - 0.001) < 1e-4, `b2[${j}] moved ${b1[j]! - b0[j]!}`);
+    } finally {
+      fresh.dispose();
+    }
+  } finally {
+    m.dispose();
+  }
+});
+
 test('batch tensors: S places values by row, Y spreads mass evenly, an empty batch still works', async () => {
   await initTfjsBackend('wasm');
   const b = tinyBatch();

@@ -38,6 +38,14 @@ export interface TfjsBaselineOptions {
   eps?: number;
   /** preferred backend (default 'wasm'; falls back to 'cpu' with a warning) */
   backend?: TfjsBackendName;
+  /** learning rate of optimizer step `step` (from 1), e.g. the engine's decay schedule; default: constant lr */
+  lrAt?: (step: number) => number;
+  /**
+   * decoupled weight decay (AdamW): after each step the weight matrices are multiplied by
+   * 1 - lr * weightDecay, all of them, as a dense framework does (the engine decays only the rows
+   * a batch updated); biases never decay. Default 0.
+   */
+  weightDecay?: number;
 }
 
 /**
@@ -285,7 +293,16 @@ export class TfjsBaseline {
       b2: tf.variable(tf.zeros([opts.nLabels]), true),
     };
     this.opt = tf.train.adam(opts.lr, opts.beta1 ?? 0.9, opts.beta2 ?? 0.999, opts.eps ?? 1e-8);
+    this.lrAt = opts.lrAt ?? null;
+    this.learningRate = opts.lr;
+    this.weightDecay = opts.weightDecay ?? 0;
   }
+
+  private readonly lrAt: ((step: number) => number) | null;
+  private readonly weightDecay: number;
+
+  /** learning rate of the last step */
+  learningRate: number;
 
   static async create(opts: TfjsBaselineOptions): Promise<TfjsBaseline> {
     for (const k of ['nFeatures', 'nLabels', 'hidden', 'batchSize'] as const) {
@@ -316,10 +333,23 @@ export class TfjsBaseline {
   async trainBatch(b: CsrBatch): Promise<number> {
     this.check(b, 'training batch');
     if (b.n === 0) return 0;
+    if (this.lrAt) {
+      this.learningRate = this.lrAt(this.step + 1);
+      // AdamOptimizer reads this (protected, undocumented) field at every step: TF.js has no
+      // schedule API; the test below checks that the rate takes effect
+      (this.opt as unknown as { learningRate: number }).learningRate = this.learningRate;
+    }
     const cost = tf.tidy(() => {
       const x = batchTensors(b, this.nLabels, true);
       return this.opt.minimize(() => baselineLoss(this.params, x), true, this.varList) as tf.Scalar;
     });
+    if (this.weightDecay > 0) {
+      const f = 1 - this.learningRate * this.weightDecay;
+      tf.tidy(() => {
+        this.params.W1.assign(this.params.W1.mul(f));
+        this.params.W2.assign(this.params.W2.mul(f));
+      });
+    }
     this.step++;
     const v = (await cost.data())[0]!;
     cost.dispose();
