@@ -1,5 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { spawnSync } from 'node:child_process';
 import { SlideModel } from '../src/training/model.js';
 import { parseConfig, type ConfigInput } from '../src/config.js';
 import { scheduledLr } from '../src/layers/params.js';
@@ -163,5 +168,60 @@ test('the worker pool applies the horizon: lr 0 past a linear decay leaves weigh
     for (let i = 0; i < before.length; i++) if (m.network.input.W[i] !== before[i]) moved++;
     if (horizon === 4) assert.equal(moved, 0, 'step 5 of a 4-step linear decay has lr 0');
     else assert.ok(moved > 0, 'constant lr moves the weights');
+  }
+});
+
+// The same allocation check as test/workers.test.ts, with every training-only knob on: dropout
+// draws from the scratch generator, weight decay and the schedule run in the update.
+const ALLOC_CHECK = `
+import { SlideModel } from 'SRC/training/model.js';
+import { generateSynthetic } from 'SRC/data/synth.js';
+const { train } = generateSynthetic({ nTrain: 4000, nTest: 1000, nFeatures: 2000, nLabels: 500, featuresPerPoint: 25, labelsPerPoint: 2, seed: 11 });
+const m = new SlideModel({
+  nFeatures: train.nFeatures, nLabels: train.nLabels, kernels: 'auto',
+  config: { seed: 5, hidden: [16, 12], batchSize: 64, dropout: { hidden: 0.3, input: 0.2 },
+    optimizer: { lr: 3e-3, weightDecay: 0.05, schedule: 'cosine', minLrFactor: 0.1, decaySteps: 1000 },
+    output: { mode: 'lsh', hash: { family: 'dwta', K: 4, L: 20 }, activeSet: { minActive: 20 } },
+    rebuild: { schedule: 'fixed', period: 1000000 } },
+});
+const net = m.network;
+const s = m.scratch;
+const run = (n, update) => {
+  for (let i = 0; i < n; i++) {
+    const r = i % train.n;
+    net.trainSample(s, train.featIdx, train.featVal, train.featPtr[r], train.featPtr[r + 1], train.labelIdx, train.labelPtr[r], train.labelPtr[r + 1], 1 / 64);
+    if (update && i % 64 === 63) net.update(1 + (i >> 6));
+  }
+};
+run(5000, true);
+let gcs = 0;
+const obs = new PerformanceObserver((list) => { gcs += list.getEntries().length; });
+obs.observe({ entryTypes: ['gc'] });
+const heap0 = process.memoryUsage().heapUsed;
+run(100000, false);
+const heap1 = process.memoryUsage().heapUsed;
+gcs += obs.takeRecords().length;
+obs.disconnect();
+const h2 = process.memoryUsage().heapUsed;
+run(64 * 500, true);
+const perBatch = (process.memoryUsage().heapUsed - h2) / 500;
+console.log(JSON.stringify({ gcs, heapGrowth: heap1 - heap0, perBatch }));
+`;
+
+test('no allocation per sample with dropout, weight decay and a cosine schedule on', () => {
+  const here = dirname(fileURLToPath(import.meta.url));
+  const src = pathToFileURL(join(here, '../src')).href;
+  const dir = mkdtempSync(join(tmpdir(), 'sublinear-alloc-reg-'));
+  try {
+    const file = join(dir, 'alloc-check.mjs');
+    writeFileSync(file, ALLOC_CHECK.replaceAll('SRC', src));
+    const r = spawnSync(process.execPath, [file], { encoding: 'utf8', timeout: 120_000 });
+    assert.equal(r.status, 0, r.stderr);
+    const { gcs, heapGrowth, perBatch } = JSON.parse(r.stdout.trim().split('\n').pop()!);
+    assert.equal(gcs, 0, `${gcs} garbage collections during 100,000 samples`);
+    assert.ok(heapGrowth < 64 * 1024, `heap grew by ${heapGrowth} bytes over 100,000 samples`);
+    assert.ok(perBatch < 4096, `${perBatch} bytes a batch`);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
 });
