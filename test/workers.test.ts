@@ -1,14 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
-import { spawnSync } from 'node:child_process';
 import { SlideModel } from '../src/training/model.js';
 import { generateSynthetic } from '../src/data/synth.js';
 import { majorityBaselineP1 } from '../src/eval/metrics.js';
 import { WorkerPool } from '../src/workers/pool.js';
+import { allocCheck } from './alloc.helpers.js';
 import { CsrBatchBuffer, gatherRows } from '../src/data/csr.js';
 
 const { train, test: testSet } = generateSynthetic({
@@ -111,67 +107,16 @@ test('a worker that throws stops the run with its error and stack, it does not h
   await pool.close();
 });
 
-/**
- * Measured in a fresh process, as a training run is: in this one the earlier tests have already
- * driven the kernel wrappers through other shapes, and a wrapper left unoptimized boxes the
- * doubles it handles (measured: 32 bytes a sample in one run out of four).
- */
-const ALLOC_CHECK = `
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
-import { spawnSync } from 'node:child_process';
-import { SlideModel } from 'SRC/training/model.js';
-import { generateSynthetic } from 'SRC/data/synth.js';
-const { train } = generateSynthetic({ nTrain: 4000, nTest: 1000, nFeatures: 2000, nLabels: 500, featuresPerPoint: 25, labelsPerPoint: 2, seed: 11 });
-const m = new SlideModel({
-  nFeatures: train.nFeatures, nLabels: train.nLabels, kernels: 'auto',
-  config: { seed: 5, hidden: [16], batchSize: 64, optimizer: { lr: 3e-3 },
-    output: { mode: 'lsh', hash: { family: 'dwta', K: 4, L: 20 }, activeSet: { minActive: 20 } },
-    rebuild: { schedule: 'fixed', period: 1000000 } },
-});
-const net = m.network;
-const s = m.scratch;
-const run = (n, update) => {
-  for (let i = 0; i < n; i++) {
-    const r = i % train.n;
-    net.trainSample(s, train.featIdx, train.featVal, train.featPtr[r], train.featPtr[r + 1], train.labelIdx, train.labelPtr[r], train.labelPtr[r + 1], 1 / 64);
-    if (update && i % 64 === 63) net.update(1 + (i >> 6));
-  }
-};
-run(5000, true); // warm up: JIT, lazily sized buffers
-let gcs = 0;
-const obs = new PerformanceObserver((list) => { gcs += list.getEntries().length; });
-obs.observe({ entryTypes: ['gc'] });
-const heap0 = process.memoryUsage().heapUsed;
-run(100000, false);
-const heap1 = process.memoryUsage().heapUsed;
-gcs += obs.takeRecords().length;
-obs.disconnect();
-const h2 = process.memoryUsage().heapUsed;
-run(64 * 500, true);
-const perBatch = (process.memoryUsage().heapUsed - h2) / 500;
-console.log(JSON.stringify({ kernels: net.kernels.name, gcs, heapGrowth: heap1 - heap0, perBatch }));
-`;
-
 test('no allocation per sample: 100,000 training samples run without a garbage collection (LSH mode)', () => {
-  const here = dirname(fileURLToPath(import.meta.url));
-  const src = pathToFileURL(join(here, '../src')).href;
-  const dir = mkdtempSync(join(tmpdir(), 'sublinear-alloc-'));
-  try {
-    const file = join(dir, 'alloc-check.mjs');
-    writeFileSync(file, ALLOC_CHECK.replaceAll('SRC', src));
-    const r = spawnSync(process.execPath, [file], { encoding: 'utf8', timeout: 120_000 });
-    assert.equal(r.status, 0, r.stderr);
-    const { kernels, gcs, heapGrowth, perBatch } = JSON.parse(r.stdout.trim().split('\n').pop()!);
-    assert.equal(kernels, 'wasm');
-    assert.equal(gcs, 0, `${kernels}: ${gcs} garbage collections during 100,000 samples`);
-    assert.ok(heapGrowth < 64 * 1024, `${kernels}: heap grew by ${heapGrowth} bytes over 100,000 samples`);
-    // the optimizer step: a few boxed numbers per batch (the doubles lr, betas, eps passed to each
-    // wasm call: ~1-2 KB a batch), nothing per row or per sample
-    assert.ok(perBatch < 4096, `${kernels}: ${perBatch} bytes a batch`);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  const { kernels, gcs, heapGrowth, perBatch } = allocCheck({
+    seed: 5, hidden: [16], batchSize: 64, optimizer: { lr: 3e-3 },
+    output: { mode: 'lsh', hash: { family: 'dwta', K: 4, L: 20 }, activeSet: { minActive: 20 } },
+    rebuild: { schedule: 'fixed', period: 1000000 },
+  });
+  assert.equal(kernels, 'wasm');
+  assert.equal(gcs, 0, `${kernels}: ${gcs} garbage collections during 100,000 samples`);
+  assert.ok(heapGrowth < 64 * 1024, `${kernels}: heap grew by ${heapGrowth} bytes over 100,000 samples`);
+  // the optimizer step: a few boxed numbers per batch (the doubles lr, betas, eps passed to each
+  // wasm call: ~1-2 KB a batch), nothing per row or per sample
+  assert.ok(perBatch < 4096, `${kernels}: ${perBatch} bytes a batch`);
 });
