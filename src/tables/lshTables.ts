@@ -456,22 +456,15 @@ export class LshTables {
    */
   queryUnion(codes: Int32Array, codesOff: number, scratch: QueryScratch, out: Int32Array, outOff: number, maxOut: number): number {
     const L = this.L;
-    const K = this.K;
-    const R1 = this.numBuckets + 1;
-    const entCap = this.entCap;
-    const off = this.offsets;
     const ent = this.entries;
-    this.checkScratch(scratch);
+    this.bucketRanges(codes, codesOff, scratch);
     const mark = scratch.mark;
     const base = scratch.begin(1);
     let n = 0;
     outer: for (let t = 0; t < L; t++) {
       if (n >= maxOut) break;
-      const b = combineCodes(codes, codesOff + t * K, K, this.bitsPerHash, this.rangePow);
-      const o = t * R1 + b;
-      const eb = t * entCap;
-      const e = eb + off[o + 1]!;
-      for (let j = eb + off[o]!; j < e; j++) {
+      const e = scratch.bEnd[t]!;
+      for (let j = scratch.bStart[t]!; j < e; j++) {
         const id = ent[j]!;
         if (mark[id]! < base) {
           mark[id] = base;
@@ -491,7 +484,8 @@ export class LshTables {
    * min(outIds.length, outVotes.length) items (size them maxCandidates to get all).
    */
   queryVotes(codes: Int32Array, codesOff: number, scratch: QueryScratch, outIds: Int32Array, outVotes: Int32Array): number {
-    const n = this.collectVotes(codes, codesOff, scratch, outIds, Math.min(outIds.length, outVotes.length));
+    this.bucketRanges(codes, codesOff, scratch);
+    const n = this.collectVotes(scratch, outIds, Math.min(outIds.length, outVotes.length));
     const votes = scratch.votes;
     for (let i = 0; i < n; i++) outVotes[i] = votes[outIds[i]!]!;
     this.stats.queries++;
@@ -506,30 +500,14 @@ export class LshTables {
    * ordered by id.
    */
   topByVotes(codes: Int32Array, codesOff: number, scratch: QueryScratch, cap: number, out: Int32Array, outVotes: Int32Array | null = null): number {
-    if (this.tally !== 'sparse' && this.L <= 0xffff) {
-      this.checkScratch(scratch);
-      const L = this.L;
-      const K = this.K;
-      const R1 = this.numBuckets + 1;
-      const off = this.offsets;
-      const bs = scratch.bStart;
-      const be = scratch.bEnd;
-      let entries = 0;
-      for (let t = 0; t < L; t++) {
-        const o = t * R1 + combineCodes(codes, codesOff + t * K, K, this.bitsPerHash, this.rangePow);
-        const eb = t * this.entCap;
-        bs[t] = eb + off[o]!;
-        be[t] = eb + off[o + 1]!;
-        entries += be[t]! - bs[t]!;
-      }
-      if (this.tally === 'dense' || 2 * entries >= this.capacity) {
-        const m = this.topByVotesDense(scratch, cap, out, outVotes);
-        this.stats.queries++;
-        this.stats.candidatesReturned += m;
-        return m;
-      }
+    const entries = this.bucketRanges(codes, codesOff, scratch);
+    if (this.tally !== 'sparse' && this.L <= 0xffff && (this.tally === 'dense' || 2 * entries >= this.capacity)) {
+      const m = this.topByVotesDense(scratch, cap, out, outVotes);
+      this.stats.queries++;
+      this.stats.candidatesReturned += m;
+      return m;
     }
-    const n = this.collectVotes(codes, codesOff, scratch, scratch.cand, scratch.cand.length);
+    const n = this.collectVotes(scratch, scratch.cand, scratch.cand.length);
     const cand = scratch.cand;
     const cv = scratch.candVotes;
     const votes = scratch.votes;
@@ -588,15 +566,33 @@ export class LshTables {
     }
   }
 
-  /** Distinct candidates into outIds (at most maxOut), votes per id in scratch.votes. */
-  private collectVotes(codes: Int32Array, codesOff: number, scratch: QueryScratch, outIds: Int32Array, maxOut: number): number {
+  /**
+   * The query's bucket in each table as an entries range, into scratch.bStart / bEnd (checking
+   * that the scratch fits these tables); returns the total entries of those buckets.
+   */
+  private bucketRanges(codes: Int32Array, codesOff: number, scratch: QueryScratch): number {
+    this.checkScratch(scratch);
     const L = this.L;
     const K = this.K;
     const R1 = this.numBuckets + 1;
-    const entCap = this.entCap;
     const off = this.offsets;
+    const bs = scratch.bStart;
+    const be = scratch.bEnd;
+    let entries = 0;
+    for (let t = 0; t < L; t++) {
+      const o = t * R1 + combineCodes(codes, codesOff + t * K, K, this.bitsPerHash, this.rangePow);
+      const eb = t * this.entCap;
+      bs[t] = eb + off[o]!;
+      be[t] = eb + off[o + 1]!;
+      entries += be[t]! - bs[t]!;
+    }
+    return entries;
+  }
+
+  /** Distinct candidates of the buckets in scratch.bStart/bEnd into outIds (at most maxOut), votes per id in scratch.votes. */
+  private collectVotes(scratch: QueryScratch, outIds: Int32Array, maxOut: number): number {
+    const L = this.L;
     const ent = this.entries;
-    this.checkScratch(scratch);
     const mark = scratch.mark;
     const votes = scratch.votes;
     // stamps base .. base+L-1: mark[id] = base + (last table that saw id); an id listed twice in
@@ -604,12 +600,9 @@ export class LshTables {
     const base = scratch.begin(L);
     let n = 0;
     for (let t = 0; t < L; t++) {
-      const b = combineCodes(codes, codesOff + t * K, K, this.bitsPerHash, this.rangePow);
-      const o = t * R1 + b;
-      const eb = t * entCap;
-      const e = eb + off[o + 1]!;
+      const e = scratch.bEnd[t]!;
       const st = base + t;
-      for (let j = eb + off[o]!; j < e; j++) {
+      for (let j = scratch.bStart[t]!; j < e; j++) {
         const id = ent[j]!;
         const mk = mark[id]!;
         if (mk < base) {
