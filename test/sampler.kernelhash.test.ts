@@ -43,7 +43,7 @@ for (const kernels of ['wasm', 'js'] as const) {
     const plain = new LshSampler(cfg, nIn, nOut, new Rng(9), new Arena());
     assert.ok(fast.kernelHashing && !plain.kernelHashing);
     assert.equal(fast.familySeed, plain.familySeed, 'same hash functions');
-    const fs = fast.createScratch(arena.f32(fast.K * fast.L));
+    const fs = fast.createScratch(arena);
     const ps = plain.createScratch();
     fast.rebuild(W, b, fast.createRebuildScratch(), fs);
     plain.rebuild(W, b, plain.createRebuildScratch());

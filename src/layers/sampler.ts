@@ -218,9 +218,7 @@ export class LshSampler {
         const m = Math.min(chunk, to - start);
         for (let i = 0; i < m; i++) {
           scratch.ids[i] = start + i;
-          f.k.dotRows(f.projT, f.keyBias, n, f.ids, 0, H, W, (start + i) * n, out, 0);
-          const o = i * H;
-          for (let h = 0; h < H; h++) codes[o + h] = out[h]! >= 0 ? 1 : 0;
+          kernelCodes(f, f.keyBias, W, (start + i) * n, n, out, codes, i * H);
         }
         t.insert(m, scratch.ids, codes, H);
       }
@@ -275,14 +273,14 @@ export class LshSampler {
   }
 
   /**
-   * One thread's query scratch. `proj` (K*L floats carved from the sampler's arena) enables the
-   * kernel hashing of queries and rebuilds; without it this thread hashes in TypeScript.
+   * One thread's query scratch. With `arena` (the sampler's own, or one continuing it over the
+   * same memory) and kernel hashing, K*L floats are carved from it for the projections of queries
+   * and rebuilds; without it this thread hashes in TypeScript.
    */
-  createScratch(proj: Float32Array | null = null): SamplerScratch {
+  createScratch(arena: Arena | null = null): SamplerScratch {
     const H = this.K * this.L;
-    if (proj && proj.length < H) throw new RangeError(`LshSampler.createScratch: proj holds ${proj.length} floats, K*L = ${H}`);
     return {
-      proj: this.fast ? proj : null,
+      proj: this.fast && arena ? arena.f32(H) : null,
       query2: new Float32Array(this.hashDim),
       codes: new Int32Array(H),
       query: this.tables.createScratch(),
@@ -317,10 +315,7 @@ export class LshSampler {
     const f = this.fast;
     const out = s.proj;
     if (f !== null && out !== null) {
-      const H = this.K * this.L;
-      f.k.dotRows(f.projT, f.zero, this.nIn, f.ids, 0, H, x, xOff, out, 0);
-      const codes = s.codes;
-      for (let h = 0; h < H; h++) codes[h] = out[h]! >= 0 ? 1 : 0;
+      kernelCodes(f, f.zero, x, xOff, this.nIn, out, s.codes, 0);
       return;
     }
     if (!this.cfg.hash.mips) {
@@ -426,6 +421,13 @@ function addUnique(src: Int32Array, from: number, to: number, cap: number, mark:
     }
   }
   return n;
+}
+
+/** codes[codesOff + h] = (P_h . x[xOff .. +n) + bias[h] >= 0), every hash h, with the SIMD kernels (out: scratch). */
+function kernelCodes(f: KernelSimHash, bias: Float32Array, x: Float32Array, xOff: number, n: number, out: Float32Array, codes: Int32Array, codesOff: number): void {
+  const H = f.ids.length;
+  f.k.dotRows(f.projT, bias, n, f.ids, 0, H, x, xOff, out, 0);
+  for (let h = 0; h < H; h++) codes[codesOff + h] = out[h]! >= 0 ? 1 : 0;
 }
 
 export interface RebuildScratch {

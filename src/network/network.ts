@@ -247,10 +247,7 @@ export class Network {
       active: this.fc.map((l) => a.i32(l.nOut)),
       nActive: new Int32Array(this.fc.length),
       vals: this.fc.map((l) => a.f32(l.nOut)),
-      sampler: this.fc.map((l) => {
-        const sm = l.shards.length === 1 ? l.shards[0]!.sampler : null;
-        return sm ? sm.createScratch(sm.kernelHashing ? a.f32(sm.K * sm.L) : null) : null;
-      }),
+      sampler: this.fc.map((l) => (l.shards.length === 1 && l.shards[0]!.sampler ? l.shards[0]!.sampler.createScratch(a) : null)),
       split: this.fc.map((l) =>
         l.shards.length === 1
           ? null
@@ -259,7 +256,7 @@ export class Network {
               return {
                 x: sa.f32(l.nIn), act: sa.i32(sh.nOut), vals: sa.f32(sh.nOut), dx: sa.f32(l.nIn),
                 forced: new Int32Array(16), n: 0, nForced: 0,
-                sampler: sh.sampler ? sh.sampler.createScratch(sh.sampler.kernelHashing ? sa.f32(sh.sampler.K * sh.sampler.L) : null) : null,
+                sampler: sh.sampler ? sh.sampler.createScratch(sa) : null,
               };
             }),
       ),
