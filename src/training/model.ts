@@ -201,10 +201,15 @@ export class SlideModel {
     if (this.pool) throw new Error('SlideModel.openWorkers: workers are already open');
     const threads = opts.threads ?? this.threads;
     if (!Number.isInteger(threads) || threads < 1) throw new RangeError(`openWorkers: threads must be a positive integer, got ${threads}`);
-    this.pool = await WorkerPool.create(this.network, this.config, {
-      threads, kernels: this.kernelChoice, maxRows: this.config.batchSize, maxRowNnz: Math.max(1, opts.maxRowNnz), maxRowLabels: opts.maxRowLabels,
-    });
+    this.pool = await this.createPool(opts, threads);
     this.ownPool = true;
+  }
+
+  /** Worker threads on the model, sized for batches of config.batchSize rows of these maxima. */
+  private createPool(mx: { maxRowNnz: number; maxRowLabels: number }, threads: number): Promise<WorkerPool> {
+    return WorkerPool.create(this.network, this.config, {
+      threads, kernels: this.kernelChoice, maxRows: this.config.batchSize, maxRowNnz: Math.max(1, mx.maxRowNnz), maxRowLabels: mx.maxRowLabels,
+    });
   }
 
   /** Stop the workers of openWorkers (their profile joins profile()). */
@@ -331,7 +336,6 @@ export class SlideModel {
     }
     this.checkBatch(d, 'training data');
     const epochs = opts.epochs ?? this.config.epochs;
-    const bs = this.config.batchSize;
     const order = new Int32Array(d.n);
     const windowN = 50;
     const winLoss = new Float64Array(windowN);
@@ -341,12 +345,7 @@ export class SlideModel {
     const full = Math.ceil(epochs);
     if (this.pool) throw new Error('SlideModel.fit: close the workers of openWorkers first (fit starts its own)');
     this.lrHorizon = this.step + this.plannedBatches(d.n, epochs, full);
-    if (this.threads > 1 && d.n > 0) {
-      const mx = rowMaxima(d);
-      this.pool = await WorkerPool.create(this.network, this.config, {
-        threads: this.threads, kernels: this.kernelChoice, maxRows: bs, maxRowNnz: Math.max(1, mx.maxRowNnz), maxRowLabels: mx.maxRowLabels,
-      });
-    }
+    if (this.threads > 1 && d.n > 0) this.pool = await this.createPool(rowMaxima(d), this.threads);
     try {
       await this.runEpochs(d, epochs, full, order, summaries, opts, { winLoss, winHits, winN, winActive, windowN });
     } finally {
