@@ -9,7 +9,7 @@
  * epochs if it gets through them sooner (the learning rate decays over those epochs; TF.js gets
  * the same schedule and weight decay), one after another (never
  * concurrently), on the same shuffled batches (the engine's Rng, same seed). Every ~budget/10
- * seconds of training (and at the start and the end) the clock is paused and P@1 / P@5 are
+ * seconds of training or quarter epoch, whichever comes first (and at the start and the end), the clock is paused and P@1 / P@5 are
  * measured on a fixed random sample of the test split (the same points for every system): the
  * engine in LSH mode with LSH inference as the tables stand, in dense mode with exact inference,
  * TF.js with its full softmax. Model construction and evaluation are outside the clock; batch
@@ -25,7 +25,9 @@
  *
  * Environment: BENCH_BUDGET_SEC (seconds per system, default 600), BENCH_QUICK=1 (15 s per
  * system, 1,000 sampled test points: about a minute and a half in all), BENCH_SYSTEMS (comma list
- * to run a subset, e.g. "sublinear-lsh,tfjs-wasm").
+ * to run a subset, e.g. "sublinear-lsh,tfjs-wasm"), BENCH_CONFIG (JSON merged over ENGINE_CONFIG,
+ * e.g. '{"epochs":3}', to try another recipe), BENCH_OUT (directory of the result files, default
+ * bench/results).
  */
 import { existsSync, mkdirSync } from 'node:fs';
 import { availableParallelism, cpus, totalmem } from 'node:os';
@@ -125,9 +127,10 @@ interface RunResult {
 
 /**
  * Train until `budgetSec` of training time or `maxEpochs` epochs, whichever comes first,
- * evaluating every `everySec` with the clock paused.
+ * evaluating every `everySec` of training time or every `everySamples` samples, whichever comes
+ * first, with the clock paused (a fast system gets a curve as fine-grained, in epochs, as a slow one).
  */
-async function runClocked(sys: Trainable, train: XcDataset, batchSize: number, seed: number, budgetSec: number, maxEpochs: number, everySec: number, log: (s: string) => void): Promise<RunResult> {
+async function runClocked(sys: Trainable, train: XcDataset, batchSize: number, seed: number, budgetSec: number, maxEpochs: number, everySec: number, everySamples: number, log: (s: string) => void): Promise<RunResult> {
   const rng = new Rng(seed, 0xbe7c);
   const order = new Int32Array(train.n);
   const buf = new CsrBatchBuffer();
@@ -152,6 +155,7 @@ async function runClocked(sys: Trainable, train: XcDataset, batchSize: number, s
   };
   await evaluate();
   let nextEval = everySec;
+  let nextEvalSamples = everySamples;
   const maxSamples = Math.round(maxEpochs * train.n);
   while (trainSec < budgetSec && samples < maxSamples) {
     const t0 = performance.now();
@@ -169,9 +173,10 @@ async function runClocked(sys: Trainable, train: XcDataset, batchSize: number, s
     batches++;
     lossSum += loss;
     lossN++;
-    if (trainSec >= nextEval && trainSec < budgetSec && samples < maxSamples) {
+    if ((trainSec >= nextEval || samples >= nextEvalSamples) && trainSec < budgetSec && samples < maxSamples) {
       await evaluate();
-      while (nextEval <= trainSec) nextEval += everySec;
+      nextEval = trainSec + everySec;
+      while (nextEvalSamples <= samples) nextEvalSamples += everySamples;
     }
   }
   await evaluate();
@@ -221,6 +226,10 @@ export interface BenchSettings {
   systems: SystemName[];
   /** worker threads of the engine's systems */
   threads: number;
+  /** ENGINE_CONFIG with BENCH_CONFIG merged over it */
+  engineConfig: ConfigInput;
+  /** directory of accuracy.json / accuracy.svg (null: bench/results) */
+  outDir: string | null;
 }
 
 export function settingsFromEnv(env: NodeJS.ProcessEnv = process.env): BenchSettings {
@@ -234,7 +243,20 @@ export function settingsFromEnv(env: NodeJS.ProcessEnv = process.env): BenchSett
   const t = env['BENCH_THREADS'];
   const threads = t !== undefined && t !== '' ? Number(t) : availableParallelism();
   if (!Number.isInteger(threads) || threads < 1) throw new RangeError(`BENCH_THREADS must be a positive integer, got ${t}`);
-  return { quick, budgetSec, evalPoints: quick ? 1000 : 3000, systems, threads };
+  const c = env['BENCH_CONFIG'];
+  let engineConfig = ENGINE_CONFIG;
+  if (c !== undefined && c !== '') {
+    let over: unknown;
+    try {
+      over = JSON.parse(c);
+    } catch (e) {
+      throw new RangeError(`BENCH_CONFIG is not valid JSON: ${(e as Error).message}`);
+    }
+    engineConfig = mergeConfig(ENGINE_CONFIG, over) as ConfigInput;
+    parseConfig(engineConfig, 'BENCH_CONFIG'); // a clear error now rather than after a system has run
+  }
+  const o = env['BENCH_OUT'];
+  return { quick, budgetSec, evalPoints: quick ? 1000 : 3000, systems, threads, engineConfig, outDir: o !== undefined && o !== '' ? resolve(o) : null };
 }
 
 export async function main(): Promise<AccuracyResult> {
@@ -246,13 +268,15 @@ export async function main(): Promise<AccuracyResult> {
   const nFeatures = Math.max(train.nFeatures, test.nFeatures);
   const nLabels = Math.max(train.nLabels, test.nLabels);
   log(`WordNet: ${train.n} train / ${test.n} test points, ${nFeatures} features, ${nLabels} labels (loaded in ${((performance.now() - tLoad) / 1000).toFixed(1)} s)`);
-  const cfg = parseConfig(ENGINE_CONFIG, 'ENGINE_CONFIG');
-  const denseInput = mergeConfig(ENGINE_CONFIG, { output: { mode: 'dense' } }) as ConfigInput;
+  const engineConfig = settings.engineConfig;
+  const cfg = parseConfig(engineConfig, 'ENGINE_CONFIG');
+  const denseInput = mergeConfig(engineConfig, { output: { mode: 'dense' } }) as ConfigInput;
   const sample = sampleRows(test, settings.evalPoints, 20240613);
   const everySec = settings.budgetSec / 10;
+  const everySamples = Math.ceil(train.n / 4);
   // batches of cfg.epochs epochs (runClocked's last batch of an epoch may be short)
   const horizon = Math.ceil(cfg.epochs * Math.ceil(train.n / cfg.batchSize));
-  log(`budget ${settings.budgetSec} s per system, evaluation every ~${everySec.toFixed(1)} s on ${sample.n} sampled test points; systems: ${settings.systems.join(', ')}`);
+  log(`budget ${settings.budgetSec} s per system, evaluation every ~${everySec.toFixed(1)} s or quarter epoch on ${sample.n} sampled test points; systems: ${settings.systems.join(', ')}`);
 
   const series: Series[] = [];
   const threadsOf: Record<string, number> = { 'tfjs-wasm': 1 };
@@ -282,7 +306,7 @@ export async function main(): Promise<AccuracyResult> {
       };
     } else {
       const lsh = name === 'sublinear-lsh';
-      const m = new SlideModel({ nFeatures, nLabels, config: { ...(lsh ? ENGINE_CONFIG : denseInput), threads: settings.threads } });
+      const m = new SlideModel({ nFeatures, nLabels, config: { ...(lsh ? engineConfig : denseInput), threads: settings.threads } });
       log(`engine kernels: ${m.kernelsName}, output ${m.config.output.mode}, ${settings.threads} thread(s)`);
       // the learning-rate schedule runs over the configured epochs, as fit() would plan it
       m.lrHorizon = horizon;
@@ -315,7 +339,7 @@ export async function main(): Promise<AccuracyResult> {
         dispose: () => void m.closeWorkers(),
       };
     }
-    const run = await runClocked(sys, train, cfg.batchSize, cfg.seed, settings.budgetSec, cfg.epochs, everySec, log);
+    const run = await runClocked(sys, train, cfg.batchSize, cfg.seed, settings.budgetSec, cfg.epochs, everySec, everySamples, log);
     const t0 = performance.now();
     const full = await sys.evalFull();
     const fullSec = (performance.now() - t0) / 1000;
@@ -336,7 +360,7 @@ export async function main(): Promise<AccuracyResult> {
     log(`  final (whole test split, ${test.n} points): P@1 ${full['p1']!.toFixed(4)} P@5 ${full['p5']!.toFixed(4)}${full['exactP1'] !== undefined ? ` (exact inference: P@1 ${full['exactP1'].toFixed(4)} P@5 ${full['exactP5']!.toFixed(4)})` : ''}; ${(run.samples / run.trainSec).toFixed(0)} samples/s, ${(run.samples / train.n).toFixed(2)} epochs`);
   }
 
-  const envPart = `${settings.quick ? 'BENCH_QUICK=1 ' : ''}${process.env['BENCH_BUDGET_SEC'] ? `BENCH_BUDGET_SEC=${process.env['BENCH_BUDGET_SEC']} ` : ''}${process.env['BENCH_SYSTEMS'] ? `BENCH_SYSTEMS=${process.env['BENCH_SYSTEMS']} ` : ''}`;
+  const envPart = `${settings.quick ? 'BENCH_QUICK=1 ' : ''}${process.env['BENCH_BUDGET_SEC'] ? `BENCH_BUDGET_SEC=${process.env['BENCH_BUDGET_SEC']} ` : ''}${process.env['BENCH_SYSTEMS'] ? `BENCH_SYSTEMS=${process.env['BENCH_SYSTEMS']} ` : ''}${process.env['BENCH_CONFIG'] ? `BENCH_CONFIG='${process.env['BENCH_CONFIG']}' ` : ''}`;
   const result: AccuracyResult = {
     dataset: 'wordnet-3.1',
     budgetSec: settings.budgetSec,
@@ -346,7 +370,7 @@ export async function main(): Promise<AccuracyResult> {
     trainPoints: train.n,
     nFeatures,
     nLabels,
-    engineConfig: ENGINE_CONFIG,
+    engineConfig,
     series,
     final,
     derived: deriveSpeedups(series),
@@ -354,7 +378,7 @@ export async function main(): Promise<AccuracyResult> {
     commands: `npm run build && ${envPart}npm run bench:accuracy`,
     date: new Date().toISOString(),
   };
-  const outDir = join(root, 'bench', 'results');
+  const outDir = settings.outDir ?? join(root, 'bench', 'results');
   mkdirSync(outDir, { recursive: true });
   writeFileAtomic(join(outDir, 'accuracy.json'), JSON.stringify(result, null, 2) + '\n');
   writeFileAtomic(join(outDir, 'accuracy.svg'), renderAccuracySvg(result));

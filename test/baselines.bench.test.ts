@@ -45,7 +45,17 @@ test('deriveSpeedups: targets are the references\' last sampled P@1', () => {
 });
 
 test('settingsFromEnv: defaults, quick mode, budget override, system subset', () => {
-  assert.deepEqual(settingsFromEnv({}), { quick: false, budgetSec: 600, evalPoints: 3000, systems: ['sublinear-lsh', 'sublinear-dense', 'tfjs-wasm'], threads: availableParallelism() });
+  assert.deepEqual(settingsFromEnv({}), {
+    quick: false, budgetSec: 600, evalPoints: 3000, systems: ['sublinear-lsh', 'sublinear-dense', 'tfjs-wasm'], threads: availableParallelism(), engineConfig: ENGINE_CONFIG, outDir: null,
+  });
+  // BENCH_CONFIG merges over the recipe (nested objects key by key); bad JSON or a bad value is refused up front
+  const c = settingsFromEnv({ BENCH_CONFIG: '{"epochs":2,"output":{"activeSet":{"maxActive":400}}}' }).engineConfig;
+  assert.equal(c.epochs, 2);
+  assert.equal(parseConfig(c).output.activeSet.maxActive, 400);
+  assert.equal(parseConfig(c).output.hash.L, parseConfig(ENGINE_CONFIG).output.hash.L);
+  assert.throws(() => settingsFromEnv({ BENCH_CONFIG: '{epochs:2' }), /BENCH_CONFIG is not valid JSON/);
+  assert.throws(() => settingsFromEnv({ BENCH_CONFIG: '{"epochs":-1}' }), /epochs/);
+  assert.match(settingsFromEnv({ BENCH_OUT: 'tmp/x' }).outDir!, /tmp\/x$/);
   assert.equal(settingsFromEnv({ BENCH_THREADS: '1' }).threads, 1);
   assert.throws(() => settingsFromEnv({ BENCH_THREADS: '0' }), /BENCH_THREADS/);
   const q = settingsFromEnv({ BENCH_QUICK: '1' });
