@@ -305,7 +305,7 @@ export function sparseInputBackward(
 export function adamRows(
   W: usize, M: usize, V: usize, G: usize, n: i32,
   rows: usize, nRows: i32,
-  lrT: f32, b1: f32, c1: f32, b2: f32, c2: f32, eps: f32,
+  lrT: f32, b1: f32, c1: f32, b2: f32, c2: f32, eps: f32, decay: f32,
 ): void {
   const rowBytes = <usize>n << 2;
   const group = groupRows(n << 4);
@@ -320,15 +320,16 @@ export function adamRows(
       touch(V + off, rowBytes);
       touch(G + off, rowBytes);
     }
-    for (let i = max(gi, 0); i < gEnd; i++) adamRow(W, M, V, G, rowOff(rows, i, n), n, lrT, b1, c1, b2, c2, eps);
+    for (let i = max(gi, 0); i < gEnd; i++) adamRow(W, M, V, G, rowOff(rows, i, n), n, lrT, b1, c1, b2, c2, eps, decay);
   }
 }
 
 // @ts-ignore: decorator
 @inline function adamRow(
   W: usize, M: usize, V: usize, G: usize, off: usize, n: i32,
-  lrT: f32, b1: f32, c1: f32, b2: f32, c2: f32, eps: f32,
+  lrT: f32, b1: f32, c1: f32, b2: f32, c2: f32, eps: f32, decay: f32,
 ): void {
+  const vdecay = f32x4.splat(decay);
   const vb1 = f32x4.splat(b1);
   const vc1 = f32x4.splat(c1);
   const vb2 = f32x4.splat(b2);
@@ -348,7 +349,7 @@ export function adamRows(
     v128.store(m, mv, 0, 4);
     v128.store(v, vv, 0, 4);
     const step = f32x4.div(f32x4.mul(vlr, mv), f32x4.add(f32x4.sqrt(vv), veps));
-    v128.store(w, f32x4.sub(v128.load(w, 0, 4), step), 0, 4);
+    v128.store(w, f32x4.sub(f32x4.mul(vdecay, v128.load(w, 0, 4)), step), 0, 4);
     v128.store(g, zero, 0, 4);
     w += 16;
     m += 16;
@@ -361,7 +362,7 @@ export function adamRows(
     const vs = b2 * load<f32>(v) + c2 * gs * gs;
     store<f32>(m, ms);
     store<f32>(v, vs);
-    store<f32>(w, load<f32>(w) - (lrT * ms) / (sqrt<f32>(vs) + eps));
+    store<f32>(w, decay * load<f32>(w) - (lrT * ms) / (sqrt<f32>(vs) + eps));
     store<f32>(g, 0);
     w += 4;
     m += 4;
@@ -374,7 +375,7 @@ export function adamRows(
 export function sgdRows(
   W: usize, G: usize, n: i32,
   rows: usize, nRows: i32,
-  lr: f32,
+  lr: f32, decay: f32,
 ): void {
   const rowBytes = <usize>n << 2;
   const group = groupRows(n << 3);
@@ -387,25 +388,26 @@ export function sgdRows(
       touch(W + off, rowBytes);
       touch(G + off, rowBytes);
     }
-    for (let i = max(gi, 0); i < gEnd; i++) sgdRow(W, G, rowOff(rows, i, n), n, lr);
+    for (let i = max(gi, 0); i < gEnd; i++) sgdRow(W, G, rowOff(rows, i, n), n, lr, decay);
   }
 }
 
 // @ts-ignore: decorator
-@inline function sgdRow(W: usize, G: usize, off: usize, n: i32, lr: f32): void {
+@inline function sgdRow(W: usize, G: usize, off: usize, n: i32, lr: f32, decay: f32): void {
   const vlr = f32x4.splat(lr);
+  const vdecay = f32x4.splat(decay);
   const zero = f32x4.splat(0);
   let w = W + off;
   let g = G + off;
   let k: i32 = 0;
   for (; k + 4 <= n; k += 4) {
-    v128.store(w, f32x4.sub(v128.load(w, 0, 4), f32x4.mul(vlr, v128.load(g, 0, 4))), 0, 4);
+    v128.store(w, f32x4.sub(f32x4.mul(vdecay, v128.load(w, 0, 4)), f32x4.mul(vlr, v128.load(g, 0, 4))), 0, 4);
     v128.store(g, zero, 0, 4);
     w += 16;
     g += 16;
   }
   for (; k < n; k++) {
-    store<f32>(w, load<f32>(w) - lr * load<f32>(g));
+    store<f32>(w, decay * load<f32>(w) - lr * load<f32>(g));
     store<f32>(g, 0);
     w += 4;
     g += 4;

@@ -235,9 +235,11 @@ describe('wasm kernels vs js kernels', () => {
         t.i32('rows', randRows(rng, nRows + off, nMat));
         const step = 1 + rng.nextInt(100);
         const lr = 1e-3, b1 = 0.9, b2 = 0.999, eps = 1e-8;
+        // decoupled weight decay on half the cases (factor 1 - lr * wd)
+        const decay = off % 2 === 0 ? 1 : 1 - lr * 0.05;
         const lrT = (lr * Math.sqrt(1 - b2 ** step)) / (1 - b1 ** step);
         const args = (s: Record<string, Arr>) =>
-          [s.W as Float32Array, s.M as Float32Array, s.V as Float32Array, s.G as Float32Array, n, s.rows as Int32Array, off, nRows, lrT, b1, b2, eps] as const;
+          [s.W as Float32Array, s.M as Float32Array, s.V as Float32Array, s.G as Float32Array, n, s.rows as Int32Array, off, nRows, lrT, b1, b2, eps, decay] as const;
         jsKernels.adamRows(...args(t.js));
         k.adamRows(...args(t.wasm));
         t.compare(`adamRows n=${n} off=${off}`);
@@ -258,7 +260,7 @@ describe('wasm kernels vs js kernels', () => {
         t.f32('G', rand(rng, nMat * n));
         t.i32('rows', randRows(rng, nRows + off, nMat));
         const args = (s: Record<string, Arr>) =>
-          [s.W as Float32Array, s.G as Float32Array, n, s.rows as Int32Array, off, nRows, 0.05] as const;
+          [s.W as Float32Array, s.G as Float32Array, n, s.rows as Int32Array, off, nRows, 0.05, off % 2 === 0 ? 1 : 0.999] as const;
         jsKernels.sgdRows(...args(t.js));
         k.sgdRows(...args(t.wasm));
         t.compare(`sgdRows n=${n} off=${off}`);

@@ -58,7 +58,7 @@ export const jsKernels: Kernels = {
     }
   },
 
-  adamRows(W, M, V, G, n, rows, rowsOff, nRows, lrT, b1, b2, eps) {
+  adamRows(W, M, V, G, n, rows, rowsOff, nRows, lrT, b1, b2, eps, decay = 1) {
     const c1 = 1 - b1;
     const c2 = 1 - b2;
     for (let i = 0; i < nRows; i++) {
@@ -69,17 +69,17 @@ export const jsKernels: Kernels = {
         const v = b2 * V[k]! + c2 * g * g;
         M[k] = m;
         V[k] = v;
-        W[k] = W[k]! - (lrT * m) / (Math.sqrt(v) + eps);
+        W[k] = decay * W[k]! - (lrT * m) / (Math.sqrt(v) + eps);
         G[k] = 0;
       }
     }
   },
 
-  sgdRows(W, G, n, rows, rowsOff, nRows, lr) {
+  sgdRows(W, G, n, rows, rowsOff, nRows, lr, decay = 1) {
     for (let i = 0; i < nRows; i++) {
       const base = rows[rowsOff + i]! * n;
       for (let k = base; k < base + n; k++) {
-        W[k] = W[k]! - lr * G[k]!;
+        W[k] = decay * W[k]! - lr * G[k]!;
         G[k] = 0;
       }
     }

@@ -68,20 +68,21 @@ export interface Kernels {
 
   /**
    * Lazy Adam over touched rows, then zero their gradients. W, M, V, G: (rows, n); row r is
-   * [r*n, r*n+n). lrT is the bias-corrected step lr * sqrt(1-b2^t) / (1-b1^t).
-   *   m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g^2;  w -= lrT * m / (sqrt(v) + eps);  g = 0
+   * [r*n, r*n+n). lrT is the bias-corrected step lr * sqrt(1-b2^t) / (1-b1^t); `decay` (default 1)
+   * is decoupled weight decay as a factor 1 - lr * weightDecay (AdamW, Loshchilov & Hutter 2019).
+   *   m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g^2;  w = decay * w - lrT * m / (sqrt(v) + eps);  g = 0
    */
   adamRows(
     W: Float32Array, M: Float32Array, V: Float32Array, G: Float32Array, n: number,
     rows: Int32Array, rowsOff: number, nRows: number,
-    lrT: number, b1: number, b2: number, eps: number,
+    lrT: number, b1: number, b2: number, eps: number, decay?: number,
   ): void;
 
-  /** Plain SGD over touched rows, then zero their gradients: w -= lr * g; g = 0 */
+  /** Plain SGD over touched rows, then zero their gradients: w = decay * w - lr * g; g = 0 (decay default 1) */
   sgdRows(
     W: Float32Array, G: Float32Array, n: number,
     rows: Int32Array, rowsOff: number, nRows: number,
-    lr: number,
+    lr: number, decay?: number,
   ): void;
 
   /** x[off+i] = max(0, x[off+i]) */

@@ -33,9 +33,9 @@ interface KernelExports {
   sparseInputBackward(G: number, gBias: number, nOut: number, idx: number, val: number, nnz: number, delta: number): void;
   adamRows(
     W: number, M: number, V: number, G: number, n: number, rows: number, nRows: number,
-    lrT: number, b1: number, c1: number, b2: number, c2: number, eps: number,
+    lrT: number, b1: number, c1: number, b2: number, c2: number, eps: number, decay: number,
   ): void;
-  sgdRows(W: number, G: number, n: number, rows: number, nRows: number, lr: number): void;
+  sgdRows(W: number, G: number, n: number, rows: number, nRows: number, lr: number, decay: number): void;
   relu(x: number, n: number): void;
   vmax(x: number, n: number): number;
   softmaxExp(x: number, n: number, mx: number): number;
@@ -208,16 +208,16 @@ function wrap(ex: KernelExports): Kernels {
       );
     },
 
-    adamRows(W, M, V, G, n, rows, rowsOff, nRows, lrT, b1, b2, eps) {
+    adamRows(W, M, V, G, n, rows, rowsOff, nRows, lrT, b1, b2, eps, decay = 1) {
       ex.adamRows(
         W.byteOffset, M.byteOffset, V.byteOffset, G.byteOffset, n,
         rows.byteOffset + 4 * rowsOff, nRows,
-        lrT, b1, 1 - b1, b2, 1 - b2, eps,
+        lrT, b1, 1 - b1, b2, 1 - b2, eps, decay,
       );
     },
 
-    sgdRows(W, G, n, rows, rowsOff, nRows, lr) {
-      ex.sgdRows(W.byteOffset, G.byteOffset, n, rows.byteOffset + 4 * rowsOff, nRows, lr);
+    sgdRows(W, G, n, rows, rowsOff, nRows, lr, decay = 1) {
+      ex.sgdRows(W.byteOffset, G.byteOffset, n, rows.byteOffset + 4 * rowsOff, nRows, lr, decay);
     },
 
     relu(x, off, n) {
@@ -327,16 +327,16 @@ function checked(memory: WebAssembly.Memory, k: Kernels): Kernels {
       assertRange(gBias, 0, nOut, 'sparseInputBackward gBias'); assertRange(delta, deltaOff, nOut, 'sparseInputBackward delta');
       k.sparseInputBackward(G, gBias, nOut, idx, val, start, end, delta, deltaOff);
     },
-    adamRows(W, M, V, G, n, rows, rowsOff, nRows, lrT, b1, b2, eps) {
+    adamRows(W, M, V, G, n, rows, rowsOff, nRows, lrT, b1, b2, eps, decay = 1) {
       v(W, 'adamRows W'); v(M, 'adamRows M'); v(V, 'adamRows V'); v(G, 'adamRows G'); v(rows, 'adamRows rows');
       const nr = Math.min(matrixRows(W, n), matrixRows(M, n), matrixRows(V, n), matrixRows(G, n));
       assertRows(rows, rowsOff, nRows, nr, 'adamRows');
-      k.adamRows(W, M, V, G, n, rows, rowsOff, nRows, lrT, b1, b2, eps);
+      k.adamRows(W, M, V, G, n, rows, rowsOff, nRows, lrT, b1, b2, eps, decay);
     },
-    sgdRows(W, G, n, rows, rowsOff, nRows, lr) {
+    sgdRows(W, G, n, rows, rowsOff, nRows, lr, decay = 1) {
       v(W, 'sgdRows W'); v(G, 'sgdRows G'); v(rows, 'sgdRows rows');
       assertRows(rows, rowsOff, nRows, Math.min(matrixRows(W, n), matrixRows(G, n)), 'sgdRows');
-      k.sgdRows(W, G, n, rows, rowsOff, nRows, lr);
+      k.sgdRows(W, G, n, rows, rowsOff, nRows, lr, decay);
     },
     relu(x, off, n) {
       v(x, 'relu x'); assertRange(x, off, n, 'relu x');

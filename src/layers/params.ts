@@ -109,22 +109,15 @@ export class ParamBlock {
     const b0 = Math.floor((nb * part) / parts);
     const b1 = Math.floor((nb * (part + 1)) / parts);
     const lr = scheduledLr(opt, step, horizon);
-    if (opt.weightDecay > 0) {
-      // decoupled decay of the rows updated now (Loshchilov & Hutter 2019), lazily
-      const f = 1 - lr * opt.weightDecay;
-      const W = this.W;
-      const c = this.cols;
-      for (let i = r0; i < r1; i++) {
-        const base = this.touched[i]! * c;
-        for (let j = base; j < base + c; j++) W[j] = W[j]! * f;
-      }
-    }
+    // decoupled weight decay (Loshchilov & Hutter 2019) of the rows updated now, lazily: a row
+    // decays on the steps it is touched, not on the steps in between
+    const decay = 1 - lr * opt.weightDecay;
     if (opt.type === 'adam') {
       const lrT = (lr * Math.sqrt(1 - Math.pow(opt.beta2, step))) / (1 - Math.pow(opt.beta1, step));
-      k.adamRows(this.W, this.M!, this.V!, this.G, this.cols, this.touched, r0, r1 - r0, lrT, opt.beta1, opt.beta2, opt.eps);
+      k.adamRows(this.W, this.M!, this.V!, this.G, this.cols, this.touched, r0, r1 - r0, lrT, opt.beta1, opt.beta2, opt.eps, decay);
       k.adamRows(this.b, this.Mb!, this.Vb!, this.gb, 1, biasRows, b0, b1 - b0, lrT, opt.beta1, opt.beta2, opt.eps);
     } else {
-      k.sgdRows(this.W, this.G, this.cols, this.touched, r0, r1 - r0, lr);
+      k.sgdRows(this.W, this.G, this.cols, this.touched, r0, r1 - r0, lr, decay);
       k.sgdRows(this.b, this.gb, 1, biasRows, b0, b1 - b0, lr);
     }
     for (let i = r0; i < r1; i++) this.mark[this.touched[i]!] = 0;
