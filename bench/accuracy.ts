@@ -35,6 +35,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseConfig, mergeConfig, type ConfigInput } from '../src/config.js';
 import { SlideModel } from '../src/training/model.js';
+import { WORDNET_RECIPE } from '../src/training/recipes.js';
 import { TfjsBaseline } from '../src/baselines/tfjs.js';
 import { CsrBatchBuffer, gatherRows, type CsrBatch, type XcDataset } from '../src/data/csr.js';
 import { readXcFile } from '../src/data/xcReader.js';
@@ -45,17 +46,8 @@ import { rowMaxima } from '../src/workers/layout.js';
 import { writeFileAtomic } from '../src/util/atomicWrite.js';
 import { renderAccuracySvg, type AccuracyResult, type FinalMetrics, type Series, type SeriesPoint } from './plot.js';
 
-/** Configuration of the engine for (a) and (b); (b) only switches the output layer to dense. */
-export const ENGINE_CONFIG: ConfigInput = {
-  hidden: [256],
-  epochs: 4,
-  batchSize: 128,
-  // measured on WordNet (bench/tune logs, full test split, LSH mode, 4 epochs): plain Adam peaks at
-  // exact P@1 ~0.52 and then overfits; decoupled weight decay 0.05 gives 0.543, and a cosine decay
-  // of the rate to a tenth over the 4 epochs 0.556
-  optimizer: { lr: 0.01, weightDecay: 0.05, schedule: 'cosine', minLrFactor: 0.1 },
-  output: { hash: { family: 'simhash', K: 6, L: 100, bucketSize: 2048, center: true }, activeSet: { policy: 'topk', maxActive: 800, minActive: 0 } },
-};
+/** Configuration of the engine for (a) and (b) (the main job's recipe); (b) only switches the output layer to dense. */
+export const ENGINE_CONFIG: ConfigInput = WORDNET_RECIPE;
 
 export type SystemName = 'sublinear-lsh' | 'sublinear-dense' | 'tfjs-wasm';
 export const SYSTEMS: readonly SystemName[] = ['sublinear-lsh', 'sublinear-dense', 'tfjs-wasm'];

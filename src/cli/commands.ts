@@ -10,6 +10,7 @@ import { saveModel, loadModel, type CheckpointExtra } from '../checkpoint/checkp
 import { readVocabDir } from '../checkpoint/vocab.js';
 import { ConfigError } from '../util/errors.js';
 import { buildWordnetDataset, writeWordnetDataset } from '../data/wordnet.js';
+import { WORDNET_RECIPE } from '../training/recipes.js';
 import type { Config } from '../config.js';
 import type { KernelChoice } from '../kernels/index.js';
 import type { XcDataset } from '../data/csr.js';
@@ -182,21 +183,10 @@ export async function runEval(flags: { model: string; test: string; inference: '
 /** The command line trains on every core unless told otherwise (the library's default is one thread, reproducible bit for bit). */
 export const CLI_BASE = { threads: 0 };
 
-/**
- * Settings of the main job on WordNet, from the tuning runs noted in the README: SimHash K=6,
- * L=100 on centered keys, buckets of 2,048, the 800 neurons found in most tables: LSH inference
- * retrieved ~80% of the exact top-5 and matched exact inference's P@1 (0.513 vs 0.515 after 5
- * epochs, one thread, 1,780 samples/s); lr 1e-2 with batch 128.
- */
+/** Settings of the main job: the WordNet recipe (src/training/recipes.ts), every core, progress evaluations. */
 export const DEMO_CONFIG = {
   ...CLI_BASE,
-  hidden: [256],
-  epochs: 4,
-  batchSize: 128,
-  // decoupled weight decay and a cosine decay of the rate over the 4 epochs: plain Adam overfits
-  // WordNet after ~3 epochs (exact P@1 ~0.52); this reaches ~0.55 (bench/accuracy.ts)
-  optimizer: { lr: 0.01, weightDecay: 0.05, schedule: 'cosine', minLrFactor: 0.1 },
-  output: { hash: { family: 'simhash', K: 6, L: 100, bucketSize: 2048 }, activeSet: { policy: 'topk', maxActive: 800, minActive: 0 } },
+  ...WORDNET_RECIPE,
   evalEvery: 1,
   evalSample: 2000,
 };
