@@ -7,16 +7,17 @@ import type { ConfigInput } from '../config.js';
 
 /**
  * WordNet 3.1 (`sublinear data wordnet`: ~76K training points, ~81K features, ~19K labels).
- * Measured with `npm run bench:accuracy` (BENCH_CONFIG / BENCH_SYSTEMS=sublinear-lsh, 2 threads,
- * whole test split; single runs, which differ by about 0.01 from one another):
- * - plain Adam peaks at exact P@1 ~0.52 after ~3 epochs and then overfits; decoupled weight decay
- *   0.05 with a cosine decay of the rate to a tenth gives 0.55 over 4 epochs and 0.565 (LSH
- *   inference; 0.571 exact) over 6;
- * - lr 0.02 instead of 0.01: 0.52;
- * - candidates are the neurons found in most of the L tables (`topk`): 400 of them give 0.513 at
- *   1.4x the speed of 800; 500 padded with 300 random neurons 0.535; 800 from 100 tables 0.537 to
- *   0.546; 1,000 from 150 tables 0.552 (K=7: 0.551; 200 tables: 0.552); 1,200 from 100 tables 0.545;
- *   50 tables instead of 100 lose 0.04.
+ * Measured with the accuracy benchmark on LSH mode alone (BENCH_SYSTEMS=sublinear-lsh,
+ * BENCH_CONFIG, 2 threads, whole test split; bench/results/tuning/); single runs, which differ by
+ * about 0.01 from one another:
+ * - plain Adam peaks at exact P@1 ~0.52 after ~3 epochs and then overfits (bench/tune logs of
+ *   session 2); decoupled weight decay 0.05 with a cosine decay of the rate to a tenth gives
+ *   0.552 over 4 epochs, 0.565 over 6 (0.571 exact) and 0.570 over 8;
+ * - lr 0.02 instead of 0.01: 0.522 (4 epochs);
+ * - candidates are the neurons found in most of the L tables (`topk`); over 4 epochs: 1,000 from
+ *   150 tables 0.552 (K=7: 0.551; 200 tables: 0.552); from 100 tables, 800 give 0.537 and 0.546
+ *   in two runs, 1,200 0.545, 400 0.513 (at ~1.5x the speed), 500 padded with 300 random
+ *   neurons 0.535; 50 tables instead of 100 lose 0.04.
  */
 export const WORDNET_RECIPE: ConfigInput = {
   hidden: [256],
