@@ -144,7 +144,7 @@ export const configSchema = z
     inference: z.enum(['lsh', 'exact', 'both']).default('both'),
     /** evaluate on (a sample of) the test set every this many epochs (0 = only at the end) */
     evalEvery: z.number().min(0).default(1),
-    /** test points used in intermediate evaluations (0 = all); the final evaluation uses all */
+    /** test points used in intermediate evaluations, spread evenly over the test set (0 = all); the final evaluation uses all */
     evalSample: z.number().int().min(0).default(2000),
   })
   .strict();

@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { SlideModel } from '../src/training/model.js';
+import { SlideModel, evalRow } from '../src/training/model.js';
+import { gatherRows, CsrBatchBuffer } from '../src/data/csr.js';
 import { generateSynthetic } from '../src/data/synth.js';
 import { majorityBaselineP1 } from '../src/eval/metrics.js';
 import { RebuildSchedule } from '../src/training/schedule.js';
@@ -59,4 +60,22 @@ test('dense mode trains too and the two modes agree on what is learnable', async
   const ep = await m.fit(train, { test: testSet, epochs: 2 });
   const base = majorityBaselineP1(train.labelIdx, train.nLabels, testSet.labelPtr, testSet.labelIdx, testSet.n);
   assert.ok(ep[ep.length - 1]!.eval!.exact!.p1 > base.p1 + 0.2);
+});
+
+test('evaluate with maxPoints scores rows spread evenly over the set: the same metrics as those rows gathered and scored whole', async () => {
+  const m = new SlideModel({ nFeatures: train.nFeatures, nLabels: train.nLabels, config: { ...CONFIG, epochs: 1 } });
+  await m.fit(train);
+  const n = 70;
+  assert.deepEqual(Array.from({ length: 5 }, (_, i) => evalRow(i, n, testSet.n)), [0, 14, 28, 42, 57], 'every (1000/70)-th row');
+  assert.equal(evalRow(9, testSet.n, testSet.n), 9, 'all points: the rows themselves');
+  const rows = Int32Array.from({ length: n }, (_, i) => evalRow(i, n, testSet.n));
+  const part = m.evaluate(testSet, { maxPoints: n });
+  const whole = m.evaluate(gatherRows(testSet, rows, 0, n, new CsrBatchBuffer()));
+  assert.equal(part.points, n);
+  assert.deepEqual({ ...part.exact!, seconds: 0 }, { ...whole.exact!, seconds: 0 });
+  assert.deepEqual({ ...part.lsh!, seconds: 0 }, { ...whole.lsh!, seconds: 0 });
+  assert.equal(part.lshRecallOfExactTop5, whole.lshRecallOfExactTop5);
+  // and they are not simply the first rows
+  const first = m.evaluate(gatherRows(testSet, Int32Array.from({ length: n }, (_, i) => i), 0, n, new CsrBatchBuffer()));
+  assert.notDeepEqual({ ...part.exact!, seconds: 0 }, { ...first.exact!, seconds: 0 });
 });

@@ -48,7 +48,10 @@ export interface Progress {
 
 export interface EvalOptions {
   inference?: 'lsh' | 'exact' | 'both';
-  /** evaluate only the first maxPoints rows (0 = all) */
+  /**
+   * evaluate only maxPoints rows spread evenly over the set (rows floor(i * n / maxPoints)), so that
+   * a part of a file sorted by topic still samples every topic (0 = all)
+   */
   maxPoints?: number;
 }
 
@@ -488,12 +491,13 @@ export class SlideModel {
     if (mode === 'exact' || mode === 'both') {
       const acc = new MetricsAccumulator();
       const t0 = performance.now();
-      for (let r = 0; r < n; r++) {
+      for (let i = 0; i < n; i++) {
+        const r = evalRow(i, n, d.n);
         const m = net.predict(s, d.featIdx, d.featVal, d.featPtr[r]!, d.featPtr[r + 1]!, 5, true);
         acc.add(s.topIds, m, d.labelIdx, d.labelPtr[r]!, d.labelPtr[r + 1]!);
         if (exactTop) {
-          exactTop.set(s.topIds.subarray(0, m), r * 5);
-          exactCount![r] = m;
+          exactTop.set(s.topIds.subarray(0, m), i * 5);
+          exactCount![i] = m;
         }
       }
       res.exact = { ...acc.result(), seconds: (performance.now() - t0) / 1000 };
@@ -504,15 +508,16 @@ export class SlideModel {
       let found = 0;
       let wanted = 0;
       const t0 = performance.now();
-      for (let r = 0; r < n; r++) {
+      for (let i = 0; i < n; i++) {
+        const r = evalRow(i, n, d.n);
         const m = net.predict(s, d.featIdx, d.featVal, d.featPtr[r]!, d.featPtr[r + 1]!, 5, false);
         acc.add(s.topIds, m, d.labelIdx, d.labelPtr[r]!, d.labelPtr[r + 1]!);
         const na = s.nActive[L]!;
         cands += na;
         if (exactTop) {
           const act = s.active[L]!;
-          for (let i = 0; i < exactCount![r]!; i++) {
-            const id = exactTop[r * 5 + i]!;
+          for (let t = 0; t < exactCount![i]!; t++) {
+            const id = exactTop[i * 5 + t]!;
             wanted++;
             for (let j = 0; j < na; j++) {
               if (act[j] === id) {
@@ -554,6 +559,11 @@ export class SlideModel {
     for (let i = 0; i < m; i++) out.push({ id: s.topIds[i]!, score: s.topScores[i]! });
     return out;
   }
+}
+
+/** Row of the i-th of n evaluation points spread evenly over a set of `total` rows (i itself when n = total). */
+export function evalRow(i: number, n: number, total: number): number {
+  return n >= total ? i : Math.floor((i * total) / n);
 }
 
 /** The fixed generator state inference starts from (padding of LSH active sets). */
