@@ -11,7 +11,7 @@ import {
 } from '../src/baselines/tfjs.js';
 import { generateSynthetic } from '../src/data/synth.js';
 import { CsrBatchBuffer, gatherRows, sliceRows, type CsrBatch } from '../src/data/csr.js';
-import { majorityBaselineP1 } from '../src/eval/metrics.js';
+import { majorityBaselineP1, evalRow } from '../src/eval/metrics.js';
 import { Rng } from '../src/util/rng.js';
 
 /** A hand-made batch: 3 rows, feature 2 shared by all rows, feature 4 unused, row 2 without labels. */
@@ -166,6 +166,9 @@ test('training on a small synthetic task lowers the loss, beats the majority lab
   assert.ok(met.p5 > 0 && met.p5 <= 1 && met.ndcg5 > 0);
   const part = await m.evaluate(testSet, 50);
   assert.equal(part.points, 50);
+  // the 50 rows are spread over the set, as the engine picks them
+  const rows = Int32Array.from({ length: 50 }, (_, i) => evalRow(i, 50, testSet.n));
+  assert.deepEqual(part, await m.evaluate(gatherRows(testSet, rows, 0, 50, new CsrBatchBuffer())));
 
   // out-of-range ids are rejected before touching the backend
   const bad: CsrBatch = { ...first, featIdx: Int32Array.from(first.featIdx, (f, i) => (i === 0 ? train.nFeatures : f)) };

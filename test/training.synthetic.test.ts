@@ -1,9 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { SlideModel, evalRow } from '../src/training/model.js';
+import { SlideModel } from '../src/training/model.js';
 import { gatherRows, CsrBatchBuffer } from '../src/data/csr.js';
 import { generateSynthetic } from '../src/data/synth.js';
-import { majorityBaselineP1 } from '../src/eval/metrics.js';
+import { majorityBaselineP1, evalRow } from '../src/eval/metrics.js';
 import { RebuildSchedule } from '../src/training/schedule.js';
 
 /**

@@ -20,8 +20,8 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
-import { checkBatchIds, type CsrBatch } from '../data/csr.js';
-import { MetricsAccumulator, type RankingMetrics } from '../eval/metrics.js';
+import { checkBatchIds, gatherRows, CsrBatchBuffer, type CsrBatch } from '../data/csr.js';
+import { MetricsAccumulator, evalRow, type RankingMetrics } from '../eval/metrics.js';
 import { Rng } from '../util/rng.js';
 
 export type TfjsBackendName = 'wasm' | 'cpu';
@@ -367,10 +367,17 @@ export class TfjsBaseline {
     return out;
   }
 
-  /** P@1/3/5 and nDCG@5 with the full softmax on the first maxPoints rows (0 or omitted = all). */
+  /**
+   * P@1/3/5 and nDCG@5 with the full softmax on maxPoints rows spread evenly over the set, as the
+   * engine's evaluate picks them (0 or omitted = all).
+   */
   async evaluate(d: CsrBatch, maxPoints = 0): Promise<RankingMetrics> {
     this.check(d, 'evaluation data');
-    const n = maxPoints > 0 ? Math.min(maxPoints, d.n) : d.n;
+    if (maxPoints > 0 && maxPoints < d.n) {
+      const rows = Int32Array.from({ length: maxPoints }, (_, i) => evalRow(i, maxPoints, d.n));
+      return this.evaluate(gatherRows(d, rows, 0, maxPoints, new CsrBatchBuffer()));
+    }
+    const n = d.n;
     const acc = new MetricsAccumulator();
     const k = Math.min(5, this.nLabels);
     for (let s = 0; s < n; s += EVAL_CHUNK) {

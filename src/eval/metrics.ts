@@ -78,3 +78,11 @@ export function majorityBaselineP1(trainLabels: Int32Array, nLabels: number, tes
   }
   return { label: best, p1: hits / Math.max(1, nTest) };
 }
+
+/**
+ * Row of the i-th of n evaluation points spread evenly over a set of `total` rows (i itself when
+ * n >= total): a part of a file sorted by topic still samples every topic.
+ */
+export function evalRow(i: number, n: number, total: number): number {
+  return n >= total ? i : Math.floor((i * total) / n);
+}

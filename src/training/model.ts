@@ -6,7 +6,7 @@ import { getKernels, type KernelChoice } from '../kernels/index.js';
 import { RebuildSchedule } from './schedule.js';
 import type { RebuildScratch } from '../layers/sampler.js';
 import { CsrBatchBuffer, checkBatchIds, gatherRows, type CsrBatch, type XcDataset } from '../data/csr.js';
-import { MetricsAccumulator, type RankingMetrics } from '../eval/metrics.js';
+import { MetricsAccumulator, evalRow, type RankingMetrics } from '../eval/metrics.js';
 import { availableParallelism } from 'node:os';
 import { WorkerPool } from '../workers/pool.js';
 import { rowMaxima } from '../workers/layout.js';
@@ -559,11 +559,6 @@ export class SlideModel {
     for (let i = 0; i < m; i++) out.push({ id: s.topIds[i]!, score: s.topScores[i]! });
     return out;
   }
-}
-
-/** Row of the i-th of n evaluation points spread evenly over a set of `total` rows (i itself when n = total). */
-export function evalRow(i: number, n: number, total: number): number {
-  return n >= total ? i : Math.floor((i * total) / n);
 }
 
 /** The fixed generator state inference starts from (padding of LSH active sets). */
