@@ -7,10 +7,10 @@
  *
  * Each system trains for the same budget of training wall-clock seconds, or for ENGINE_CONFIG's
  * epochs if it gets through them sooner (the learning rate decays over those epochs; TF.js gets
- * the same schedule and weight decay), one after another (never
- * concurrently), on the same shuffled batches (the engine's Rng, same seed). Every ~budget/10
- * seconds of training or quarter epoch, whichever comes first (and at the start and the end), the clock is paused and P@1 / P@5 are
- * measured on a fixed random sample of the test split (the same points for every system): the
+ * the same schedule and weight decay), one after another (never concurrently), on the same
+ * shuffled batches (the engine's Rng, same seed). Every ~budget/10 seconds of training or every
+ * quarter epoch, whichever comes first (and at the start and the end), the clock is paused and
+ * P@1 / P@5 are measured on a fixed random sample of the test split (the same points for every system): the
  * engine in LSH mode with LSH inference as the tables stand, in dense mode with exact inference,
  * TF.js with its full softmax. Model construction and evaluation are outside the clock; batch
  * gathering and the per-epoch shuffle are inside it. At the end each system is evaluated on the

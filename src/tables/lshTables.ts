@@ -501,18 +501,17 @@ export class LshTables {
    */
   topByVotes(codes: Int32Array, codesOff: number, scratch: QueryScratch, cap: number, out: Int32Array, outVotes: Int32Array | null = null): number {
     const entries = this.bucketRanges(codes, codesOff, scratch);
+    let m: number;
     if (this.tally !== 'sparse' && this.L <= 0xffff && (this.tally === 'dense' || 2 * entries >= this.capacity)) {
-      const m = this.topByVotesDense(scratch, cap, out, outVotes);
-      this.stats.queries++;
-      this.stats.candidatesReturned += m;
-      return m;
+      m = this.topByVotesDense(scratch, cap, out, outVotes);
+    } else {
+      const n = this.collectVotes(scratch, scratch.cand, scratch.cand.length);
+      const cand = scratch.cand;
+      const cv = scratch.candVotes;
+      const votes = scratch.votes;
+      for (let i = 0; i < n; i++) cv[i] = votes[cand[i]!]!;
+      m = selectTopByVotes(cand, cv, n, cap, this.L, scratch.hist, scratch.tmp, out, 0, outVotes);
     }
-    const n = this.collectVotes(scratch, scratch.cand, scratch.cand.length);
-    const cand = scratch.cand;
-    const cv = scratch.candVotes;
-    const votes = scratch.votes;
-    for (let i = 0; i < n; i++) cv[i] = votes[cand[i]!]!;
-    const m = selectTopByVotes(cand, cv, n, cap, this.L, scratch.hist, scratch.tmp, out, 0, outVotes);
     this.stats.queries++;
     this.stats.candidatesReturned += m;
     return m;
