@@ -11,6 +11,8 @@ export const STREAM_SIMHASH = 101;
 export const STREAM_WTA = 102;
 export const STREAM_DWTA = 103;
 export const STREAM_DOPH = 104;
+/** the pool selection of PooledFamily (not a family of its own) */
+export const STREAM_POOL = 105;
 
 export function failOption(family: string, option: string, expected: string, found: unknown): never {
   throw new ConfigError(`${family}: option '${option}' must be ${expected}, found ${JSON.stringify(found)}`);

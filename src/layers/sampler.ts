@@ -6,6 +6,7 @@ import type { Rng } from '../util/rng.js';
 import type { Arena } from '../util/arena.js';
 import type { Kernels } from '../kernels/types.js';
 import { SimHash } from '../hashing/simhash.js';
+import { PooledFamily } from '../hashing/pooled.js';
 
 /**
  * SimHash through the SIMD kernels: code_h = (P_h . x >= thr_h) is a dot product per hash, so
@@ -15,7 +16,7 @@ import { SimHash } from '../hashing/simhash.js';
  */
 interface KernelSimHash {
   k: Kernels;
-  /** (H, nIn) hash-major copy of the family's projections (P_h contiguous), rewritten on redraw */
+  /** (H, nIn) hash-major copy of the family's projections (P_h contiguous), rewritten on redraw; H = pool or K*L */
   projT: Float32Array;
   /** (H) -P_h . mean: centering as a threshold (P.(w - mean) = P.w - P.mean); zero without centering */
   keyBias: Float32Array;
@@ -23,6 +24,8 @@ interface KernelSimHash {
   zero: Float32Array;
   /** (H) 0 .. H-1: the row list of dotRows */
   ids: Int32Array;
+  /** (K*L) with a pool: the pool member of each table code (the family's selection); else null */
+  sel: Int32Array | null;
 }
 
 /**
@@ -90,9 +93,10 @@ export class LshSampler {
       seed: rng.nextU32(),
       alloc: { i32: (n: number) => arena.i32(n) },
     });
-    const H = h.K * h.L;
+    const H = this.hashRows;
     if (kernels && h.family === 'simhash' && !h.mips) {
-      this.fast = { k: kernels, projT: arena.f32(H * nIn), keyBias: arena.f32(H), zero: arena.f32(H), ids: arena.i32(H) };
+      const sel = this.family instanceof PooledFamily ? this.family.sel : null;
+      this.fast = { k: kernels, projT: arena.f32(H * nIn), keyBias: arena.f32(H), zero: arena.f32(H), ids: arena.i32(H), sel };
       if (!attach) {
         for (let i = 0; i < H; i++) this.fast.ids[i] = i;
         this.writeProjections();
@@ -109,12 +113,19 @@ export class LshSampler {
     return this.fast !== null;
   }
 
+  /** Elementary hashes computed per vector: the pool's size, or K*L without a pool. */
+  get hashRows(): number {
+    const p = this.cfg.hash.pool;
+    return p > 0 ? p : this.K * this.L;
+  }
+
   /** Copy the family's projections hash-major into the shared projT (the main thread, after a (re)draw). */
   private writeProjections(): void {
     const f = this.fast;
     if (!f) return;
-    const proj = (this.family as SimHash).proj;
-    const H = this.K * this.L;
+    const fam = this.family instanceof PooledFamily ? this.family.inner : this.family;
+    const proj = (fam as SimHash).proj;
+    const H = this.hashRows;
     const n = this.nIn;
     const t = f.projT;
     for (let h = 0; h < H; h++) for (let i = 0; i < n; i++) t[h * n + i] = proj[i * H + h]!;
@@ -132,11 +143,16 @@ export class LshSampler {
     if (seed !== this.familySeedLocal) {
       this.familySeedLocal = seed;
       this.family = this.makeFamily(seed);
+      if (this.fast) this.fast.sel = this.family instanceof PooledFamily ? this.family.sel : null;
     }
   }
 
   private makeFamily(seed: number): HashFamily {
     const h = this.cfg.hash;
+    if (h.pool > 0) {
+      const inner = createHashFamily(h.family, { dim: this.hashDim, numHashes: h.pool, seed, binSize: h.binSize });
+      return new PooledFamily(inner, h.K, h.L, seed);
+    }
     return createHashFamily(h.family, { dim: this.hashDim, numHashes: h.K * h.L, seed, binSize: h.binSize });
   }
 
@@ -181,7 +197,7 @@ export class LshSampler {
     }
     const f = this.fast;
     if (f) {
-      const H = this.K * this.L;
+      const H = this.hashRows;
       for (let h = 0; h < H; h++) {
         let s = 0;
         for (let k = 0; k < n; k++) s += f.projT[h * n + k]! * mean[k]!;
@@ -280,7 +296,7 @@ export class LshSampler {
   createScratch(arena: Arena | null = null): SamplerScratch {
     const H = this.K * this.L;
     return {
-      proj: this.fast && arena ? arena.f32(H) : null,
+      proj: this.fast && arena ? arena.f32(this.hashRows) : null,
       query2: new Float32Array(this.hashDim),
       codes: new Int32Array(H),
       query: this.tables.createScratch(),
@@ -423,11 +439,20 @@ function addUnique(src: Int32Array, from: number, to: number, cap: number, mark:
   return n;
 }
 
-/** codes[codesOff + h] = (P_h . x[xOff .. +n) + bias[h] >= 0), every hash h, with the SIMD kernels (out: scratch). */
+/**
+ * codes[codesOff + h] = (P_h . x[xOff .. +n) + bias[h] >= 0), every hash h, with the SIMD kernels
+ * (out: scratch of H projections); with a pool, code i of the tables is pool bit sel[i].
+ */
 function kernelCodes(f: KernelSimHash, bias: Float32Array, x: Float32Array, xOff: number, n: number, out: Float32Array, codes: Int32Array, codesOff: number): void {
   const H = f.ids.length;
   f.k.dotRows(f.projT, bias, n, f.ids, 0, H, x, xOff, out, 0);
-  for (let h = 0; h < H; h++) codes[codesOff + h] = out[h]! >= 0 ? 1 : 0;
+  const sel = f.sel;
+  if (sel === null) {
+    for (let h = 0; h < H; h++) codes[codesOff + h] = out[h]! >= 0 ? 1 : 0;
+    return;
+  }
+  const m = sel.length;
+  for (let i = 0; i < m; i++) codes[codesOff + i] = out[sel[i]!]! >= 0 ? 1 : 0;
 }
 
 export interface RebuildScratch {
