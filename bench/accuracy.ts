@@ -34,7 +34,7 @@ import { availableParallelism, cpus, totalmem } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseConfig, mergeConfig, type ConfigInput } from '../src/config.js';
-import { SlideModel } from '../src/training/model.js';
+import { SlideModel, plannedBatches } from '../src/training/model.js';
 import { WORDNET_RECIPE } from '../src/training/recipes.js';
 import { TfjsBaseline } from '../src/baselines/tfjs.js';
 import { CsrBatchBuffer, gatherRows, type CsrBatch, type XcDataset } from '../src/data/csr.js';
@@ -44,6 +44,7 @@ import { Rng } from '../src/util/rng.js';
 import { scheduledLr } from '../src/layers/params.js';
 import { rowMaxima } from '../src/workers/layout.js';
 import { writeFileAtomic } from '../src/util/atomicWrite.js';
+import { configWithOverride, outDirFromEnv } from './env.js';
 import { renderAccuracySvg, type AccuracyResult, type FinalMetrics, type Series, type SeriesPoint } from './plot.js';
 
 /** Configuration of the engine for (a) and (b) (the main job's recipe); (b) only switches the output layer to dense. */
@@ -235,20 +236,8 @@ export function settingsFromEnv(env: NodeJS.ProcessEnv = process.env): BenchSett
   const t = env['BENCH_THREADS'];
   const threads = t !== undefined && t !== '' ? Number(t) : availableParallelism();
   if (!Number.isInteger(threads) || threads < 1) throw new RangeError(`BENCH_THREADS must be a positive integer, got ${t}`);
-  const c = env['BENCH_CONFIG'];
-  let engineConfig = ENGINE_CONFIG;
-  if (c !== undefined && c !== '') {
-    let over: unknown;
-    try {
-      over = JSON.parse(c);
-    } catch (e) {
-      throw new RangeError(`BENCH_CONFIG is not valid JSON: ${(e as Error).message}`);
-    }
-    engineConfig = mergeConfig(ENGINE_CONFIG, over) as ConfigInput;
-    parseConfig(engineConfig, 'BENCH_CONFIG'); // a clear error now rather than after a system has run
-  }
-  const o = env['BENCH_OUT'];
-  return { quick, budgetSec, evalPoints: quick ? 1000 : 3000, systems, threads, engineConfig, outDir: o !== undefined && o !== '' ? resolve(o) : null };
+  const engineConfig = configWithOverride(ENGINE_CONFIG, env['BENCH_CONFIG']);
+  return { quick, budgetSec, evalPoints: quick ? 1000 : 3000, systems, threads, engineConfig, outDir: outDirFromEnv(env['BENCH_OUT']) };
 }
 
 export async function main(): Promise<AccuracyResult> {
@@ -266,8 +255,8 @@ export async function main(): Promise<AccuracyResult> {
   const sample = sampleRows(test, settings.evalPoints, 20240613);
   const everySec = settings.budgetSec / 10;
   const everySamples = Math.ceil(train.n / 4);
-  // batches of cfg.epochs epochs (runClocked's last batch of an epoch may be short)
-  const horizon = Math.ceil(cfg.epochs * Math.ceil(train.n / cfg.batchSize));
+  // the learning-rate horizon of every system: the batches fit would plan for cfg.epochs epochs
+  const horizon = plannedBatches(train.n, cfg.epochs, cfg.batchSize);
   log(`budget ${settings.budgetSec} s per system, evaluation every ~${everySec.toFixed(1)} s or quarter epoch on ${sample.n} sampled test points; systems: ${settings.systems.join(', ')}`);
 
   const series: Series[] = [];

@@ -9,7 +9,9 @@
  * measure what the split costs.
  *
  *   npm run bench:throughput            (BENCH_QUICK=1 for a version that takes under a minute)
- * Writes bench/results/throughput.json and prints a table.
+ * Writes bench/results/throughput.json and prints a table. BENCH_CONFIG (JSON merged over
+ * LSH_CONFIG, e.g. '{"output":{"hash":{"pool":100}}}') measures another configuration of the LSH
+ * runs; BENCH_OUT writes its results to another directory.
  */
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -22,6 +24,7 @@ import { Arena } from '../src/util/arena.js';
 import { getKernels } from '../src/kernels/index.js';
 import { writeFileAtomic } from '../src/util/atomicWrite.js';
 import type { ConfigInput } from '../src/config.js';
+import { configWithOverride, outDirFromEnv } from './env.js';
 
 const QUICK = process.env.BENCH_QUICK === '1';
 const here = fileURLToPath(import.meta.url);
@@ -47,6 +50,9 @@ export const LSH_CONFIG: ConfigInput = {
   evalEvery: 0,
 };
 
+/** LSH_CONFIG with BENCH_CONFIG merged over it (children read the same environment) */
+const RUN_CONFIG = configWithOverride(LSH_CONFIG, process.env.BENCH_CONFIG);
+
 interface RunResult {
   mode: 'lsh' | 'dense';
   threads: number;
@@ -70,7 +76,7 @@ async function child(mode: 'lsh' | 'dense', threads: number, seconds: number, nT
   let nnz = 0;
   for (let i = 0; i < train.n; i++) nnz += train.featPtr[i + 1]! - train.featPtr[i]!;
   const t0 = performance.now();
-  const cfg: ConfigInput = { ...LSH_CONFIG, threads, outputShards, output: mode === 'dense' ? { mode: 'dense' } : LSH_CONFIG.output };
+  const cfg: ConfigInput = { ...RUN_CONFIG, threads, outputShards, output: mode === 'dense' ? { mode: 'dense' } : RUN_CONFIG.output };
   const m = new SlideModel({ nFeatures: train.nFeatures, nLabels: train.nLabels, config: cfg });
   const buildSec = (performance.now() - t0) / 1000;
   m.network.profile = true;
@@ -164,7 +170,7 @@ async function parent(): Promise<void> {
     quick: QUICK,
     machine: { cpus: cpus().length, model: cpus()[0]?.model, node: process.version },
     shape: { features: 135909, labels: lsh1.labels, avgNnz: lsh1.avgNnz, hidden: 128, trainPoints: nTrain },
-    config: LSH_CONFIG,
+    config: RUN_CONFIG,
     runs: runs.map((r) => ({ mode: r.mode, threads: r.threads, outputShards: r.outputShards, labels: r.labels, samplesPerSec: r.samplesPerSec, activePerSample: r.activePerSample, peakRssMB: r.peakRssMB, samples: r.samples, seconds: r.seconds, buildSec: r.buildSec, split: r.split, usefulGflops: r.usefulGflops })),
     simdPeakGflops: peak,
     usefulGflops: lsh2.usefulGflops,
@@ -175,10 +181,11 @@ async function parent(): Promise<void> {
       lsh2SplitVsLsh2: lsh2Split.samplesPerSec / lsh2.samplesPerSec,
     },
     accuracyByThreads: acc,
-    command: QUICK ? 'BENCH_QUICK=1 npm run bench:throughput' : 'npm run bench:throughput',
+    command: `${QUICK ? 'BENCH_QUICK=1 ' : ''}${process.env.BENCH_CONFIG ? `BENCH_CONFIG='${process.env.BENCH_CONFIG}' ` : ''}npm run bench:throughput`,
   };
-  mkdirSync(join(root, 'bench/results'), { recursive: true });
-  const file = join(root, 'bench/results', QUICK ? 'throughput.quick.json' : 'throughput.json');
+  const dir = outDirFromEnv(process.env.BENCH_OUT) ?? join(root, 'bench/results');
+  mkdirSync(dir, { recursive: true });
+  const file = join(dir, QUICK ? 'throughput.quick.json' : 'throughput.json');
   writeFileAtomic(file, JSON.stringify(result, null, 2) + '\n');
   const rows = runs.map((r) => {
     const tot = Object.values(r.split).reduce((a, b) => a + b, 0) || 1;

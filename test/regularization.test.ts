@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { SlideModel } from '../src/training/model.js';
+import { SlideModel, plannedBatches } from '../src/training/model.js';
 import { parseConfig, type ConfigInput } from '../src/config.js';
 import { scheduledLr } from '../src/layers/params.js';
 import { generateSynthetic } from '../src/data/synth.js';
@@ -124,6 +124,11 @@ test('fit plans the schedule over the batches it runs (1.5 epochs of 300 rows in
   assert.equal(m.lrHorizon, 8);
   await m.fit(train, { epochs: 1 });
   assert.equal(m.lrHorizon, 8 + 5, 'a later fit continues from the steps done');
+  // the exported planner (the accuracy benchmark's TF.js horizon) counts the same batches
+  assert.equal(plannedBatches(train.n, 1.5, 64), 8);
+  assert.equal(plannedBatches(train.n, 1, 64), 5);
+  assert.equal(plannedBatches(train.n, 6, 64), 30);
+  assert.equal(plannedBatches(train.n, 1, 64, { rngState: new Uint32Array(4), position: 200, rows: 300, lossSum: 0, hits: 0, activeSum: 0, seconds: 0 }), 2, 'a mid-epoch cursor leaves 100 rows');
 });
 
 test('the worker pool applies the horizon: lr 0 past a linear decay leaves weights unchanged, constant lr moves them', async () => {

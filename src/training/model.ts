@@ -110,6 +110,24 @@ export interface Prediction {
 }
 
 /**
+ * Batches that `fit` runs over n points for `epochs` epochs (a fractional last epoch runs
+ * round(n * fraction) points; the last batch of an epoch may be short), continuing a mid-epoch
+ * cursor if one is given: the horizon of the learning-rate schedule. Exported so that a caller
+ * driving another system by the same schedule (the accuracy benchmark's TF.js baseline) plans the
+ * same number of batches.
+ */
+export function plannedBatches(n: number, epochs: number, batchSize: number, cursor: EpochCursor | null = null): number {
+  const full = Math.ceil(epochs);
+  let total = 0;
+  for (let e = 0; e < full; e++) {
+    const cur = e === 0 ? cursor : null;
+    const rows = cur ? Math.min(cur.rows, n) - cur.position : Math.min(Math.max(1, Math.round(n * Math.min(1, epochs - e))), n);
+    total += Math.ceil(Math.max(0, rows) / batchSize);
+  }
+  return total;
+}
+
+/**
  * A SLIDE model: network, optimizer step, rebuild schedule and the seeded generator.
  * Single-threaded here; everything random flows from config.seed, so two runs with the same
  * seed and data produce identical weights.
@@ -347,7 +365,7 @@ export class SlideModel {
     const winActive = new Float64Array(windowN);
     const full = Math.ceil(epochs);
     if (this.pool) throw new Error('SlideModel.fit: close the workers of openWorkers first (fit starts its own)');
-    this.lrHorizon = this.step + this.plannedBatches(d.n, epochs, full);
+    this.lrHorizon = this.step + plannedBatches(d.n, epochs, this.config.batchSize, this.epochCursor);
     if (this.threads > 1 && d.n > 0) this.pool = await this.createPool(rowMaxima(d), this.threads);
     try {
       await this.runEpochs(d, epochs, full, order, summaries, opts, { winLoss, winHits, winN, winActive, windowN });
@@ -462,18 +480,6 @@ export class SlideModel {
       opts.onEpoch?.(sum);
       if (stopped) break;
     }
-  }
-
-  /** Batches that runEpochs will run for `full` epochs (`epochs` fractional), continuing a mid-epoch cursor. */
-  private plannedBatches(n: number, epochs: number, full: number): number {
-    const bs = this.config.batchSize;
-    let total = 0;
-    for (let e = 0; e < full; e++) {
-      const cur = e === 0 ? this.epochCursor : null;
-      const rows = cur ? Math.min(cur.rows, n) - cur.position : Math.min(Math.max(1, Math.round(n * Math.min(1, epochs - e))), n);
-      total += Math.ceil(Math.max(0, rows) / bs);
-    }
-    return total;
   }
 
   /** P@1/3/5 and nDCG@5 with exact inference, LSH inference, or both (plus LSH's recall of exact top-5). */

@@ -1,0 +1,26 @@
+/**
+ * Settings the benchmarks share, read from the environment: BENCH_CONFIG (JSON merged over a
+ * benchmark's own engine configuration, to measure another recipe by the same code) and BENCH_OUT
+ * (directory of the result files, so that such a run does not overwrite the committed results).
+ */
+import { resolve } from 'node:path';
+import { parseConfig, mergeConfig, type ConfigInput } from '../src/config.js';
+
+/** `base` with the JSON of `raw` merged over it; validated now, so a bad value fails before any run. */
+export function configWithOverride(base: ConfigInput, raw: string | undefined): ConfigInput {
+  if (raw === undefined || raw === '') return base;
+  let over: unknown;
+  try {
+    over = JSON.parse(raw);
+  } catch (e) {
+    throw new RangeError(`BENCH_CONFIG is not valid JSON: ${(e as Error).message}`);
+  }
+  const merged = mergeConfig(base, over) as ConfigInput;
+  parseConfig(merged, 'BENCH_CONFIG');
+  return merged;
+}
+
+/** The absolute output directory BENCH_OUT names, or null for the benchmark's default. */
+export function outDirFromEnv(raw: string | undefined): string | null {
+  return raw !== undefined && raw !== '' ? resolve(raw) : null;
+}
