@@ -171,6 +171,43 @@ test('topByVotes: dense counting and sparse stamping select the same items with 
   }
 });
 
+test('topByVotes dense: selecting from the items collected above the last cut gives the same ordered output as the full second pass', () => {
+  const rng = new Rng(33);
+  const L = 30;
+  const capacity = 3000;
+  const t = new LshTables(params({ L, K: 2, bitsPerHash: 1, rangePow: 2, capacity, bucketSize: capacity }));
+  t.rebuild(capacity, iota(capacity), randomCodes(rng, capacity, L * 2, 1));
+  t.tally = 'dense';
+  const s = t.createScratch();
+  const a = new Int32Array(capacity);
+  const av = new Int32Array(capacity);
+  const b = new Int32Array(capacity);
+  const bv = new Int32Array(capacity);
+  let fast = 0;
+  let full = 0;
+  for (let q = 0; q < 60; q++) {
+    const qc = randomCodes(rng, 1, L * 2, 1);
+    const cap = [5, 80, 700, 2500][q % 4]!;
+    // lastCut 0 collects every item with a vote (the collected path always applies)
+    s.lastCut = 0;
+    const m = t.topByVotes(qc, 0, s, cap, a, av);
+    const vt = s.lastCut;
+    // a last cut above this query's forces the full pass
+    s.lastCut = vt + 2;
+    const n = t.topByVotes(qc, 0, s, cap, b, bv);
+    assert.equal(n, m);
+    assert.deepEqual(b.subarray(0, n), a.subarray(0, m), `query ${q} cap ${cap}: same ids in the same order`);
+    assert.deepEqual(bv.subarray(0, n), av.subarray(0, m));
+    // a last cut just above (lo = vt) still takes the collected path
+    s.lastCut = vt + 1;
+    t.topByVotes(qc, 0, s, cap, b, bv);
+    assert.deepEqual(b.subarray(0, m), a.subarray(0, m));
+    if (vt >= 1) fast++;
+    else full++;
+  }
+  assert.ok(fast > 30, `${fast} queries with a cut, ${full} without`);
+});
+
 test('selectTopByVotes / selectSmallest / sortRange agree with a full sort', () => {
   const rng = new Rng(4);
   const hist = new Int32Array(12);

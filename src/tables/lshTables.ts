@@ -104,6 +104,10 @@ export class QueryScratch {
   readonly tmp: Int32Array;
   /** (L + 2) vote histogram */
   readonly hist: Int32Array;
+  /** (4 (L + 2)) four interleaved vote histograms (item id mod 4), so consecutive increments rarely hit one counter */
+  readonly hist4: Int32Array;
+  /** votes at the cut of the last dense topByVotes (0 = none yet): where the next query starts collecting */
+  lastCut = 0;
   /** (capacity) votes of every item, for topByVotes' dense counting */
   readonly tally: Uint16Array;
   /** (L) the query's bucket range in each table */
@@ -120,6 +124,7 @@ export class QueryScratch {
     this.candVotes = new Int32Array(maxCandidates);
     this.tmp = new Int32Array(maxCandidates);
     this.hist = new Int32Array(L + 2);
+    this.hist4 = new Int32Array(4 * (L + 2));
   }
 
   /** Reserve `span` consecutive stamps; returns the first. */
@@ -135,7 +140,7 @@ export class QueryScratch {
 
   memoryBytes(): number {
     return (
-      this.mark.byteLength + this.votes.byteLength + this.cand.byteLength + this.candVotes.byteLength + this.tmp.byteLength + this.hist.byteLength +
+      this.mark.byteLength + this.votes.byteLength + this.cand.byteLength + this.candVotes.byteLength + this.tmp.byteLength + this.hist.byteLength + this.hist4.byteLength +
       this.tally.byteLength + this.bStart.byteLength + this.bEnd.byteLength
     );
   }
@@ -520,7 +525,11 @@ export class LshTables {
   /**
    * topByVotes by dense counting over the buckets in scratch.bStart/bEnd: votes of every item in
    * scratch.tally (no branch per entry: every bucket holds a set), then one pass over the items
-   * in id order places the groups above the cut vote and the smallest ids of the group at it.
+   * builds the vote histogram (four interleaved copies, so that runs of equal votes do not chain
+   * increments of one counter) and collects, in id order, the items with at least `lo` votes, lo
+   * just below the previous query's cut. When this query's cut is at least lo, selection reads
+   * only those; otherwise a second pass over all items. Either way the groups above the cut vote
+   * are placed by vote, then the smallest ids of the group at it.
    */
   private topByVotesDense(scratch: QueryScratch, cap: number, out: Int32Array, outVotes: Int32Array | null): number {
     const L = this.L;
@@ -528,30 +537,80 @@ export class LshTables {
     const cnt = scratch.tally;
     const ent = this.entries;
     const hist = scratch.hist;
+    const h4 = scratch.hist4;
     cnt.fill(0);
     for (let t = 0; t < L; t++) {
       const e = scratch.bEnd[t]!;
       for (let j = scratch.bStart[t]!; j < e; j++) cnt[ent[j]!]++;
     }
-    for (let v = 0; v <= L + 1; v++) hist[v] = 0;
-    for (let id = 0; id < N; id++) hist[cnt[id]!]++;
+    const H = 4 * (L + 2);
+    for (let i = 0; i < H; i++) h4[i] = 0;
+    // items with at least lo votes, in id order (at most the items with a vote: fits scratch.cand)
+    const lo = Math.max(1, scratch.lastCut - 1);
+    const lm1 = lo - 1;
+    const cand = scratch.cand;
+    let nc = 0;
+    let id = 0;
+    for (; id + 4 <= N; id += 4) {
+      const v0 = cnt[id]!;
+      const v1 = cnt[id + 1]!;
+      const v2 = cnt[id + 2]!;
+      const v3 = cnt[id + 3]!;
+      h4[v0 << 2]++;
+      h4[(v1 << 2) | 1]++;
+      h4[(v2 << 2) | 2]++;
+      h4[(v3 << 2) | 3]++;
+      // branch-free: write every id, advance past those with v >= lo ((lo - 1 - v) >>> 31 is 1 iff v >= lo)
+      cand[nc] = id;
+      nc += (lm1 - v0) >>> 31;
+      cand[nc] = id + 1;
+      nc += (lm1 - v1) >>> 31;
+      cand[nc] = id + 2;
+      nc += (lm1 - v2) >>> 31;
+      cand[nc] = id + 3;
+      nc += (lm1 - v3) >>> 31;
+    }
+    for (; id < N; id++) {
+      const v = cnt[id]!;
+      h4[v << 2]++;
+      if (v >= lo) cand[nc++] = id;
+    }
+    for (let v = 0; v <= L + 1; v++) hist[v] = h4[v << 2]! + h4[(v << 2) | 1]! + h4[(v << 2) | 2]! + h4[(v << 2) | 3]!;
     const n = N - hist[0]!;
     if (cap <= 0 || n === 0) return 0;
     // hist[0] counts the items no bucket holds: they are never selected
     const vt = cutVotes(hist, L, 1, cap);
+    scratch.lastCut = vt;
     const above = hist[L + 1]!;
     const take = Math.min(n, cap);
     const need = take - above;
     let g = 0;
-    for (let id = 0; id < N; id++) {
-      const v = cnt[id]!;
+    if (vt >= lo) {
+      // every item with at least vt votes was collected
+      for (let i = 0; i < nc; i++) {
+        const c = cand[i]!;
+        const v = cnt[c]!;
+        if (v > vt) {
+          const p = hist[v]!++;
+          out[p] = c;
+          if (outVotes !== null) outVotes[p] = v;
+        } else if (v === vt && g < need) {
+          out[above + g] = c;
+          if (outVotes !== null) outVotes[above + g] = v;
+          g++;
+        }
+      }
+      return take;
+    }
+    for (let i = 0; i < N; i++) {
+      const v = cnt[i]!;
       if (v > vt) {
         const p = hist[v]!++;
-        out[p] = id;
+        out[p] = i;
         if (outVotes !== null) outVotes[p] = v;
       } else if (v === vt && g < need) {
         // ids ascend: the group at the cut keeps its smallest ids
-        out[above + g] = id;
+        out[above + g] = i;
         if (outVotes !== null) outVotes[above + g] = v;
         g++;
       }
