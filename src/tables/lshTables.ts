@@ -527,9 +527,9 @@ export class LshTables {
    * scratch.tally (no branch per entry: every bucket holds a set), then one pass over the items
    * builds the vote histogram (four interleaved copies, so that runs of equal votes do not chain
    * increments of one counter) and collects, in id order, the items with at least `lo` votes, lo
-   * just below the previous query's cut. When this query's cut is at least lo, selection reads
-   * only those; otherwise a second pass over all items. Either way the groups above the cut vote
-   * are placed by vote, then the smallest ids of the group at it.
+   * just below the previous query's cut. When this query's cut is below lo, a second pass
+   * collects again from every item. Selection then reads only the collected items: the groups
+   * above the cut vote placed by vote, then the smallest ids of the group at it.
    */
   private topByVotesDense(scratch: QueryScratch, cap: number, out: Int32Array, outVotes: Int32Array | null): number {
     const L = this.L;
@@ -584,33 +584,28 @@ export class LshTables {
     const above = hist[L + 1]!;
     const take = Math.min(n, cap);
     const need = take - above;
-    let g = 0;
-    if (vt >= lo) {
-      // every item with at least vt votes was collected
-      for (let i = 0; i < nc; i++) {
-        const c = cand[i]!;
-        const v = cnt[c]!;
-        if (v > vt) {
-          const p = hist[v]!++;
-          out[p] = c;
-          if (outVotes !== null) outVotes[p] = v;
-        } else if (v === vt && g < need) {
-          out[above + g] = c;
-          if (outVotes !== null) outVotes[above + g] = v;
-          g++;
-        }
+    if (vt < lo) {
+      // the cut fell below what was collected: collect again from every item (at least one vote;
+      // with vt = 0 every voted item is above the cut)
+      const m1 = Math.max(1, vt) - 1;
+      nc = 0;
+      for (let i = 0; i < N; i++) {
+        cand[nc] = i;
+        nc += (m1 - cnt[i]!) >>> 31;
       }
-      return take;
     }
-    for (let i = 0; i < N; i++) {
-      const v = cnt[i]!;
+    // every item with at least vt votes is in cand, ids ascending: the group at the cut keeps its
+    // smallest ids
+    let g = 0;
+    for (let i = 0; i < nc; i++) {
+      const c = cand[i]!;
+      const v = cnt[c]!;
       if (v > vt) {
         const p = hist[v]!++;
-        out[p] = i;
+        out[p] = c;
         if (outVotes !== null) outVotes[p] = v;
       } else if (v === vt && g < need) {
-        // ids ascend: the group at the cut keeps its smallest ids
-        out[above + g] = i;
+        out[above + g] = c;
         if (outVotes !== null) outVotes[above + g] = v;
         g++;
       }
