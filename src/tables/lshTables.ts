@@ -545,7 +545,9 @@ export class LshTables {
     }
     const H = 4 * (L + 2);
     for (let i = 0; i < H; i++) h4[i] = 0;
-    // items with at least lo votes, in id order (at most the items with a vote: fits scratch.cand)
+    // items with at least lo votes, in id order: at most the items with a vote, which fit
+    // scratch.cand (maxCandidates); the speculative write of a skipped id lands at most one past
+    // them, where a typed-array store past the end does nothing
     const lo = Math.max(1, scratch.lastCut - 1);
     const lm1 = lo - 1;
     const cand = scratch.cand;
