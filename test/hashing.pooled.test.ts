@@ -21,6 +21,7 @@ import { ConfigError } from '../src/util/errors.js';
 import { LshTables } from '../src/tables/lshTables.js';
 import { saveModel, loadModel } from '../src/checkpoint/checkpoint.js';
 import { assertSameModel, tinyData, tinyModel, trainUntil } from './checkpoint.helpers.js';
+import { clusteredSet, pairAtAngle } from './vectors.helpers.js';
 
 test('pool selection: K distinct members in [0, P) per table, fixed by the seed, every member used', () => {
   const K = 6;
@@ -89,19 +90,7 @@ test('pooled SimHash: a table collides with probability (1 - theta/pi)^K, as wit
     for (let seed = 0; seed < 40; seed++) {
       const f = new PooledFamily(new SimHash({ dim, numHashes: P, seed, projection: 'gaussian' }), K, L, seed);
       for (let p = 0; p < 5; p++) {
-        const x = Float32Array.from({ length: dim }, () => rng.nextGaussian());
-        const z = Float32Array.from({ length: dim }, () => rng.nextGaussian());
-        // y at angle theta from x: y = cos * x/|x| + sin * (z orthogonalised)/|.|
-        let xx = 0;
-        let xz = 0;
-        for (let i = 0; i < dim; i++) {
-          xx += x[i]! * x[i]!;
-          xz += x[i]! * z[i]!;
-        }
-        const zo = z.map((v, i) => v - (xz / xx) * x[i]!);
-        const nx = Math.sqrt(xx);
-        const nz = Math.sqrt(zo.reduce((s, v) => s + v * v, 0));
-        const y = x.map((v, i) => (Math.cos(theta) * v) / nx + (Math.sin(theta) * zo[i]!) / nz);
+        const [x, y] = pairAtAngle(rng, dim, theta);
         f.hashDenseRow(x, 0, a, 0);
         f.hashDenseRow(y, 0, b, 0);
         for (let t = 0; t < L; t++) {
@@ -228,33 +217,9 @@ test('pooled tables against brute-force cosine neighbours: recall@10 in the top 
   const dim = 48;
   const K = 6;
   const L = 60;
-  const centres = Float32Array.from({ length: 150 * dim }, () => rng.nextGaussian());
-  const data = new Float32Array(n * dim);
-  for (let i = 0; i < n; i++) {
-    const c = rng.nextInt(150);
-    for (let d = 0; d < dim; d++) data[i * dim + d] = centres[c * dim + d]! + 0.8 * rng.nextGaussian();
-  }
   const nq = 80;
-  const queries = new Float32Array(nq * dim);
-  const truth: Set<number>[] = [];
-  for (let q = 0; q < nq; q++) {
-    const src = rng.nextInt(n);
-    for (let d = 0; d < dim; d++) queries[q * dim + d] = data[src * dim + d]! + 0.5 * rng.nextGaussian();
-    const sims: [number, number][] = [];
-    for (let i = 0; i < n; i++) {
-      let s = 0;
-      let a = 0;
-      let b = 0;
-      for (let d = 0; d < dim; d++) {
-        s += queries[q * dim + d]! * data[i * dim + d]!;
-        a += queries[q * dim + d]! ** 2;
-        b += data[i * dim + d]! ** 2;
-      }
-      sims.push([i, s / Math.sqrt(a * b)]);
-    }
-    sims.sort((x, y) => y[1] - x[1]);
-    truth.push(new Set(sims.slice(0, 10).map((s) => s[0])));
-  }
+  const { data, queries, truth: nearest } = clusteredSet(rng, { n, dim, centres: 150, noise: 0.8, nq, queryNoise: 0.5, k: 10 });
+  const truth = nearest.map((t) => new Set(t));
   const ids = Int32Array.from({ length: n }, (_, i) => i);
   const recallWith = (pool: number): number => {
     const f = pool > 0 ? new PooledFamily(new SimHash({ dim, numHashes: pool, seed: 3, projection: 'gaussian' }), K, L, 3) : new SimHash({ dim, numHashes: K * L, seed: 3, projection: 'gaussian' });

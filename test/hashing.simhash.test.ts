@@ -2,24 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { SimHash } from '../src/hashing/simhash.js';
 import { Rng } from '../src/util/rng.js';
-
-function unit(v: Float64Array): Float64Array {
-  let s = 0;
-  for (const x of v) s += x * x;
-  const r = 1 / Math.sqrt(s);
-  return v.map((x) => x * r);
-}
-
-/** A random pair (x, y) of unit vectors at angle theta: y = cos(theta) x + sin(theta) z, z unit and orthogonal to x. */
-function pairAtAngle(rng: Rng, dim: number, theta: number): [Float32Array, Float32Array] {
-  const x = unit(Float64Array.from({ length: dim }, () => rng.nextGaussian()));
-  const g = Float64Array.from({ length: dim }, () => rng.nextGaussian());
-  let d = 0;
-  for (let i = 0; i < dim; i++) d += g[i]! * x[i]!;
-  const z = unit(g.map((v, i) => v - d * x[i]!));
-  const y = x.map((v, i) => Math.cos(theta) * v + Math.sin(theta) * z[i]!);
-  return [Float32Array.from(x), Float32Array.from(y)];
-}
+import { pairAtAngle } from './vectors.helpers.js';
 
 for (const projection of ['gaussian', 'sparse'] as const) {
   test(`simhash (${projection}): one-bit collision rate matches 1 - theta/pi within 4 standard errors`, () => {

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { LshTables } from '../src/tables/lshTables.js';
 import { SimHash } from '../src/hashing/simhash.js';
 import { Rng } from '../src/util/rng.js';
+import { clusteredSet } from './vectors.helpers.js';
 
 test('recall@10 of brute-force cosine neighbours never drops as tables are added (SimHash, prefix tables)', () => {
   const rng = new Rng(2024);
@@ -10,43 +11,15 @@ test('recall@10 of brute-force cosine neighbours never drops as tables are added
   const dim = 64;
   const K = 8;
   const Lmax = 16;
-  // clustered data: 100 centres, points = centre + noise, so neighbours are meaningful
-  const centres = Float32Array.from({ length: 100 * dim }, () => rng.nextGaussian());
-  const data = new Float32Array(n * dim);
-  for (let i = 0; i < n; i++) {
-    const c = rng.nextInt(100);
-    for (let d = 0; d < dim; d++) data[i * dim + d] = centres[c * dim + d]! + 0.6 * rng.nextGaussian();
-  }
-  const norms = Float64Array.from({ length: n }, (_, i) => {
-    let s = 0;
-    for (let d = 0; d < dim; d++) s += data[i * dim + d]! ** 2;
-    return Math.sqrt(s);
-  });
+  // clustered data (100 centres, so neighbours are meaningful); queries: perturbed data points;
+  // truth: brute-force top 10 by cosine
+  const nq = 60;
+  const { data, queries, truth } = clusteredSet(rng, { n, dim, centres: 100, noise: 0.6, nq, queryNoise: 0.3, k: 10 });
   const family = new SimHash({ dim, numHashes: K * Lmax, seed: 5, projection: 'gaussian' });
   const codes = new Int32Array(n * K * Lmax);
   family.hashDense(n, data, 0, dim, codes);
   const ids = Int32Array.from({ length: n }, (_, i) => i);
 
-  // queries: perturbed data points; truth: brute-force top 10 by cosine
-  const nq = 60;
-  const queries = new Float32Array(nq * dim);
-  const truth: number[][] = [];
-  for (let q = 0; q < nq; q++) {
-    const src = rng.nextInt(n);
-    let qn = 0;
-    for (let d = 0; d < dim; d++) {
-      const v = data[src * dim + d]! + 0.3 * rng.nextGaussian();
-      queries[q * dim + d] = v;
-      qn += v * v;
-    }
-    const sims = Array.from({ length: n }, (_, i) => {
-      let s = 0;
-      for (let d = 0; d < dim; d++) s += queries[q * dim + d]! * data[i * dim + d]!;
-      return [i, s / (norms[i]! * Math.sqrt(qn))] as const;
-    });
-    sims.sort((a, b) => b[1] - a[1]);
-    truth.push(sims.slice(0, 10).map((s) => s[0]));
-  }
   const qcodes = new Int32Array(nq * K * Lmax);
   family.hashDense(nq, queries, 0, dim, qcodes);
 
