@@ -44,7 +44,7 @@ import { Rng } from '../src/util/rng.js';
 import { scheduledLr } from '../src/layers/params.js';
 import { rowMaxima } from '../src/workers/layout.js';
 import { writeFileAtomic } from '../src/util/atomicWrite.js';
-import { configWithOverride, outDirFromEnv } from './env.js';
+import { configWithOverride, envPrefix, outDirFromEnv } from './env.js';
 import { renderAccuracySvg, type AccuracyResult, type FinalMetrics, type Series, type SeriesPoint } from './plot.js';
 
 /** Configuration of the engine for (a) and (b) (the main job's recipe); (b) only switches the output layer to dense. */
@@ -341,7 +341,7 @@ export async function main(): Promise<AccuracyResult> {
     log(`  final (whole test split, ${test.n} points): P@1 ${full['p1']!.toFixed(4)} P@5 ${full['p5']!.toFixed(4)}${full['exactP1'] !== undefined ? ` (exact inference: P@1 ${full['exactP1'].toFixed(4)} P@5 ${full['exactP5']!.toFixed(4)})` : ''}; ${(run.samples / run.trainSec).toFixed(0)} samples/s, ${(run.samples / train.n).toFixed(2)} epochs`);
   }
 
-  const envPart = `${settings.quick ? 'BENCH_QUICK=1 ' : ''}${process.env['BENCH_BUDGET_SEC'] ? `BENCH_BUDGET_SEC=${process.env['BENCH_BUDGET_SEC']} ` : ''}${process.env['BENCH_SYSTEMS'] ? `BENCH_SYSTEMS=${process.env['BENCH_SYSTEMS']} ` : ''}${process.env['BENCH_CONFIG'] ? `BENCH_CONFIG='${process.env['BENCH_CONFIG']}' ` : ''}`;
+  const envPart = `${settings.quick ? 'BENCH_QUICK=1 ' : ''}${envPrefix(['BENCH_BUDGET_SEC', 'BENCH_SYSTEMS', 'BENCH_THREADS', 'BENCH_CONFIG'])}`;
   const result: AccuracyResult = {
     dataset: 'wordnet-3.1',
     budgetSec: settings.budgetSec,

@@ -24,3 +24,17 @@ export function configWithOverride(base: ConfigInput, raw: string | undefined): 
 export function outDirFromEnv(raw: string | undefined): string | null {
   return raw !== undefined && raw !== '' ? resolve(raw) : null;
 }
+
+/**
+ * The `NAME=value ` assignments of those of `names` set in env, in order, for the command line a
+ * result file records (values other than plain words and numbers single-quoted, as for JSON).
+ */
+export function envPrefix(names: readonly string[], env: NodeJS.ProcessEnv = process.env): string {
+  let out = '';
+  for (const k of names) {
+    const v = env[k];
+    if (v === undefined || v === '') continue;
+    out += /^[\w.,/-]+$/.test(v) ? `${k}=${v} ` : `${k}='${v.replaceAll("'", "'\\''")}' `;
+  }
+  return out;
+}

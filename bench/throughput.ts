@@ -24,7 +24,7 @@ import { Arena } from '../src/util/arena.js';
 import { getKernels } from '../src/kernels/index.js';
 import { writeFileAtomic } from '../src/util/atomicWrite.js';
 import type { ConfigInput } from '../src/config.js';
-import { configWithOverride, outDirFromEnv } from './env.js';
+import { configWithOverride, envPrefix, outDirFromEnv } from './env.js';
 
 const QUICK = process.env.BENCH_QUICK === '1';
 const here = fileURLToPath(import.meta.url);
@@ -181,7 +181,7 @@ async function parent(): Promise<void> {
       lsh2SplitVsLsh2: lsh2Split.samplesPerSec / lsh2.samplesPerSec,
     },
     accuracyByThreads: acc,
-    command: `${QUICK ? 'BENCH_QUICK=1 ' : ''}${process.env.BENCH_CONFIG ? `BENCH_CONFIG='${process.env.BENCH_CONFIG}' ` : ''}npm run bench:throughput`,
+    command: `${QUICK ? 'BENCH_QUICK=1 ' : ''}${envPrefix(['BENCH_CONFIG'])}npm run bench:throughput`,
   };
   const dir = outDirFromEnv(process.env.BENCH_OUT) ?? join(root, 'bench/results');
   mkdirSync(dir, { recursive: true });

@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { timeToReach, deriveSpeedups, settingsFromEnv, formatTable, ENGINE_CONFIG } from '../bench/accuracy.js';
 import { parseConfig } from '../src/config.js';
+import { envPrefix } from '../bench/env.js';
 import { availableParallelism } from 'node:os';
 import type { AccuracyResult } from '../bench/plot.js';
 
@@ -56,6 +57,11 @@ test('settingsFromEnv: defaults, quick mode, budget override, system subset', ()
   assert.throws(() => settingsFromEnv({ BENCH_CONFIG: '{epochs:2' }), /BENCH_CONFIG is not valid JSON/);
   assert.throws(() => settingsFromEnv({ BENCH_CONFIG: '{"epochs":-1}' }), /epochs/);
   assert.match(settingsFromEnv({ BENCH_OUT: 'tmp/x' }).outDir!, /tmp\/x$/);
+  // the recorded command: set variables in the given order, JSON single-quoted (and quotes in it escaped)
+  assert.equal(envPrefix(['BENCH_BUDGET_SEC', 'BENCH_SYSTEMS', 'BENCH_THREADS', 'BENCH_CONFIG'], {
+    BENCH_CONFIG: `{"a":"it's"}`, BENCH_SYSTEMS: 'sublinear-lsh,tfjs-wasm', BENCH_THREADS: '', BENCH_BUDGET_SEC: '300',
+  }), `BENCH_BUDGET_SEC=300 BENCH_SYSTEMS=sublinear-lsh,tfjs-wasm BENCH_CONFIG='{"a":"it'\\''s"}' `);
+  assert.equal(envPrefix(['BENCH_CONFIG'], {}), '');
   assert.equal(settingsFromEnv({ BENCH_THREADS: '1' }).threads, 1);
   assert.throws(() => settingsFromEnv({ BENCH_THREADS: '0' }), /BENCH_THREADS/);
   const q = settingsFromEnv({ BENCH_QUICK: '1' });
