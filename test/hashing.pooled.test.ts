@@ -1,8 +1,9 @@
 /**
  * Tables whose K functions come from a shared pool (`hash.pool`): the selection, the codes against
  * the inner family hashed directly, the collision probability of a table (unchanged: (1 -
- * theta/pi)^K for SimHash), the SIMD kernel path against the TypeScript family, config errors, and
- * a pooled model that trains, saves and loads bit for bit.
+ * theta/pi)^K for SimHash), config errors, recall against brute-force neighbours, and
+ * a pooled model that trains, saves and loads bit for bit. The SIMD kernel path with a pool is
+ * checked against the pooled TypeScript family in sampler.kernelhash.test.ts.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -12,11 +13,8 @@ import { join } from 'node:path';
 import { drawPoolSelection, PooledFamily } from '../src/hashing/pooled.js';
 import { createHashFamily } from '../src/hashing/registry.js';
 import { SimHash } from '../src/hashing/simhash.js';
-import { LshSampler } from '../src/layers/sampler.js';
 import { parseConfig } from '../src/config.js';
-import { Arena } from '../src/util/arena.js';
 import { Rng } from '../src/util/rng.js';
-import { getKernels } from '../src/kernels/index.js';
 import { ConfigError } from '../src/util/errors.js';
 import { LshTables } from '../src/tables/lshTables.js';
 import { saveModel, loadModel } from '../src/checkpoint/checkpoint.js';
@@ -108,69 +106,6 @@ test('pooled SimHash: a table collides with probability (1 - theta/pi)^K, as wit
     assert.ok(Math.abs(rate - expect) < 4 * se, `${deg} deg: rate ${rate.toFixed(4)}, expected ${expect.toFixed(4)} +- ${(4 * se).toFixed(4)}`);
   }
 });
-
-for (const kernels of ['wasm', 'js'] as const) {
-  test(`pooled kernel SimHash (${kernels} kernels): keys and query codes equal the pooled TypeScript family, P dot products per vector`, () => {
-    const nIn = 40;
-    const nOut = 1500;
-    const cfg = parseConfig({ output: { hash: { family: 'simhash', K: 5, L: 30, pool: 64, center: true, bucketSize: 4096 }, activeSet: { minActive: 0 } } }).output;
-    const rng = new Rng(12);
-    const arena = new Arena();
-    const W = arena.f32(nOut * nIn);
-    for (let i = 0; i < W.length; i++) W[i] = rng.nextGaussian() + (i % nIn) * 0.1;
-    const b = arena.f32(nOut);
-    const fast = new LshSampler(cfg, nIn, nOut, new Rng(9), arena, false, getKernels(arena.memory, kernels));
-    const plain = new LshSampler(cfg, nIn, nOut, new Rng(9), new Arena());
-    assert.ok(fast.kernelHashing && !plain.kernelHashing);
-    assert.equal(fast.hashRows, 64);
-    assert.ok(fast.family instanceof PooledFamily);
-    const fs = fast.createScratch(arena);
-    const ps = plain.createScratch();
-    assert.equal(fs.proj!.length, 64, 'the kernel scratch holds the pool, not K*L');
-    fast.rebuild(W, b, fast.createRebuildScratch(), fs);
-    plain.rebuild(W, b, plain.createRebuildScratch());
-    let same = 0;
-    let all = 0;
-    const buf = new Int32Array(nOut);
-    const where = (s: LshSampler): Int32Array => {
-      const w = new Int32Array(s.L * nOut).fill(-1);
-      for (let t = 0; t < s.L; t++) for (let k = 0; k < s.tables.numBuckets; k++) {
-        const n = s.tables.readBucket(t, k, buf);
-        for (let i = 0; i < n; i++) w[t * nOut + buf[i]!] = k;
-      }
-      return w;
-    };
-    const wa = where(fast);
-    const wb = where(plain);
-    for (let i = 0; i < wa.length; i++) {
-      all++;
-      if (wa[i] === wb[i]) same++;
-    }
-    assert.ok(same / all > 0.999, `${same} of ${all} (neuron, table) keys agree`);
-    const x = arena.f32(nIn);
-    let agree = 0;
-    let bits = 0;
-    for (let q = 0; q < 100; q++) {
-      for (let i = 0; i < nIn; i++) x[i] = Math.max(0, rng.nextGaussian());
-      fast.hashInput(fs, x, 0);
-      plain.hashInput(ps, x, 0);
-      for (let h = 0; h < 150; h++) {
-        bits++;
-        if (fs.codes[h] === ps.codes[h]) agree++;
-      }
-    }
-    assert.ok(agree / bits > 0.999, `${agree} of ${bits} query bits agree`);
-    // after a redraw both sides use the new pool and the new selection
-    fast.redraw(new Rng(5));
-    plain.redraw(new Rng(5));
-    assert.deepEqual((fast.family as PooledFamily).sel, (plain.family as PooledFamily).sel);
-    fast.hashInput(fs, x, 0);
-    plain.hashInput(ps, x, 0);
-    let agree2 = 0;
-    for (let h = 0; h < 150; h++) if (fs.codes[h] === ps.codes[h]) agree2++;
-    assert.ok(agree2 >= 149, `after a redraw ${agree2} of 150 query bits agree`);
-  });
-}
 
 test('hash.pool: below K is a config error naming the field', () => {
   assert.throws(() => parseConfig({ output: { hash: { K: 6, pool: 5 } } }), (e: unknown) => e instanceof ConfigError && /output\.hash\.pool/.test(e.message));

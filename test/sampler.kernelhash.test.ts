@@ -5,6 +5,7 @@ import { parseConfig } from '../src/config.js';
 import { Arena } from '../src/util/arena.js';
 import { Rng } from '../src/util/rng.js';
 import { getKernels } from '../src/kernels/index.js';
+import { PooledFamily } from '../src/hashing/pooled.js';
 
 /**
  * SimHash keys and queries hashed as SIMD dot products (one dotRows over the hash-major
@@ -14,7 +15,8 @@ import { getKernels } from '../src/kernels/index.js';
  */
 const nIn = 48;
 const nOut = 2000;
-const cfg = parseConfig({ output: { hash: { family: 'simhash', K: 5, L: 24, center: true, bucketSize: 4096 }, activeSet: { minActive: 0 } } }).output;
+/** 5 x 24 functions of their own, or drawn from a shared pool of 64 (hash.pool: 64 dot products a vector, then a gather) */
+const configOf = (pool: number) => parseConfig({ output: { hash: { family: 'simhash', K: 5, L: 24, pool, center: true, bucketSize: 4096 }, activeSet: { minActive: 0 } } }).output;
 
 function bucketsOf(s: LshSampler): Int32Array {
   // (L, nOut): the bucket of each neuron in each table
@@ -30,8 +32,9 @@ function bucketsOf(s: LshSampler): Int32Array {
   return where;
 }
 
-for (const kernels of ['wasm', 'js'] as const) {
-  test(`kernel SimHash (${kernels} kernels): table keys and query codes equal the family's TypeScript hashing`, () => {
+for (const [kernels, pool] of [['wasm', 0], ['js', 0], ['wasm', 64], ['js', 64]] as const) {
+  test(`kernel SimHash (${kernels} kernels${pool ? `, pool of ${pool}` : ''}): table keys and query codes equal the family's TypeScript hashing`, () => {
+    const cfg = configOf(pool);
     const rng = new Rng(12);
     const arena = new Arena();
     const W = arena.f32(nOut * nIn);
@@ -45,6 +48,11 @@ for (const kernels of ['wasm', 'js'] as const) {
     assert.equal(fast.familySeed, plain.familySeed, 'same hash functions');
     const fs = fast.createScratch(arena);
     const ps = plain.createScratch();
+    if (pool > 0) {
+      assert.ok(fast.family instanceof PooledFamily && plain.family instanceof PooledFamily);
+      assert.equal(fast.hashRows, pool);
+      assert.equal(fs.proj!.length, pool, 'the kernel scratch holds the pool, not K*L');
+    }
     fast.rebuild(W, b, fast.createRebuildScratch(), fs);
     plain.rebuild(W, b, plain.createRebuildScratch());
     const a = bucketsOf(fast);
@@ -74,6 +82,7 @@ for (const kernels of ['wasm', 'js'] as const) {
     const r2 = new Rng(5);
     fast.redraw(r1);
     plain.redraw(r2);
+    if (pool > 0) assert.deepEqual((fast.family as PooledFamily).sel, (plain.family as PooledFamily).sel, 'the same new selection');
     fast.rebuild(W, b, fast.createRebuildScratch(), fs);
     plain.rebuild(W, b, plain.createRebuildScratch());
     const a2 = bucketsOf(fast);
