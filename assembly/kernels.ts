@@ -158,6 +158,90 @@ export function dotRows(
 }
 
 /**
+ * Projections of a block of contiguous rows against every row of P (a small matrix product, the
+ * hashing half of a table rebuild: every neuron against every SimHash projection). P: (H, n),
+ * bias: (H), X: (m, n), out: (m, H), all row-major:
+ *   out[r*H + h] = bias[h] + dot(P[h*n ..), X[r*n ..)),  r < m, h < H
+ * Tiles of 4 rows x 2 projections keep 8 accumulators in registers and load each projection
+ * once per 4 rows (dotRows row by row would stream all of P once per row); rows and projections
+ * left over go through dotImpl.
+ */
+export function projectRows(
+  P: usize, bias: usize, n: i32, H: i32,
+  X: usize, m: i32, out: usize,
+): void {
+  const rowBytes = <usize>n << 2;
+  const n4 = n & ~3;
+  let r: i32 = 0;
+  for (; r + 4 <= m; r += 4) {
+    const x0 = X + <usize>r * rowBytes;
+    const x1 = x0 + rowBytes;
+    const x2 = x1 + rowBytes;
+    const x3 = x2 + rowBytes;
+    const o0 = out + ((<usize>r * <usize>H) << 2);
+    const o1 = o0 + (<usize>H << 2);
+    const o2 = o1 + (<usize>H << 2);
+    const o3 = o2 + (<usize>H << 2);
+    let h: i32 = 0;
+    for (; h + 2 <= H; h += 2) {
+      const p0 = P + <usize>h * rowBytes;
+      const p1 = p0 + rowBytes;
+      let a00 = f32x4.splat(0), a01 = f32x4.splat(0), a10 = f32x4.splat(0), a11 = f32x4.splat(0);
+      let a20 = f32x4.splat(0), a21 = f32x4.splat(0), a30 = f32x4.splat(0), a31 = f32x4.splat(0);
+      for (let k: usize = 0; k < <usize>n4 << 2; k += 16) {
+        const q0 = v128.load(p0 + k, 0, 4);
+        const q1 = v128.load(p1 + k, 0, 4);
+        const y0 = v128.load(x0 + k, 0, 4);
+        a00 = f32x4.add(a00, f32x4.mul(q0, y0));
+        a01 = f32x4.add(a01, f32x4.mul(q1, y0));
+        const y1 = v128.load(x1 + k, 0, 4);
+        a10 = f32x4.add(a10, f32x4.mul(q0, y1));
+        a11 = f32x4.add(a11, f32x4.mul(q1, y1));
+        const y2 = v128.load(x2 + k, 0, 4);
+        a20 = f32x4.add(a20, f32x4.mul(q0, y2));
+        a21 = f32x4.add(a21, f32x4.mul(q1, y2));
+        const y3 = v128.load(x3 + k, 0, 4);
+        a30 = f32x4.add(a30, f32x4.mul(q0, y3));
+        a31 = f32x4.add(a31, f32x4.mul(q1, y3));
+      }
+      let s00 = hsum(a00), s01 = hsum(a01), s10 = hsum(a10), s11 = hsum(a11);
+      let s20 = hsum(a20), s21 = hsum(a21), s30 = hsum(a30), s31 = hsum(a31);
+      for (let k: usize = <usize>n4 << 2; k < rowBytes; k += 4) {
+        const q0 = load<f32>(p0 + k);
+        const q1 = load<f32>(p1 + k);
+        s00 += q0 * load<f32>(x0 + k); s01 += q1 * load<f32>(x0 + k);
+        s10 += q0 * load<f32>(x1 + k); s11 += q1 * load<f32>(x1 + k);
+        s20 += q0 * load<f32>(x2 + k); s21 += q1 * load<f32>(x2 + k);
+        s30 += q0 * load<f32>(x3 + k); s31 += q1 * load<f32>(x3 + k);
+      }
+      const b0 = load<f32>(bias + (<usize>h << 2));
+      const b1 = load<f32>(bias + (<usize>h << 2), 4);
+      const oh = <usize>h << 2;
+      store<f32>(o0 + oh, s00 + b0); store<f32>(o0 + oh, s01 + b1, 4);
+      store<f32>(o1 + oh, s10 + b0); store<f32>(o1 + oh, s11 + b1, 4);
+      store<f32>(o2 + oh, s20 + b0); store<f32>(o2 + oh, s21 + b1, 4);
+      store<f32>(o3 + oh, s30 + b0); store<f32>(o3 + oh, s31 + b1, 4);
+    }
+    for (; h < H; h++) {
+      const ph = P + <usize>h * rowBytes;
+      const b = load<f32>(bias + (<usize>h << 2));
+      const oh = <usize>h << 2;
+      store<f32>(o0 + oh, dotImpl(ph, x0, n) + b);
+      store<f32>(o1 + oh, dotImpl(ph, x1, n) + b);
+      store<f32>(o2 + oh, dotImpl(ph, x2, n) + b);
+      store<f32>(o3 + oh, dotImpl(ph, x3, n) + b);
+    }
+  }
+  for (; r < m; r++) {
+    const xr = X + <usize>r * rowBytes;
+    const or = out + ((<usize>r * <usize>H) << 2);
+    for (let h: i32 = 0; h < H; h++) {
+      store<f32>(or + (<usize>h << 2), dotImpl(P + <usize>h * rowBytes, xr, n) + load<f32>(bias + (<usize>h << 2)));
+    }
+  }
+}
+
+/**
  * Backward of dotRows. For i < nRows, r = rows[i], g = grad[i] (skipped when g == 0):
  *   dx += g * W[r]  (only when hasDx != 0);  G[r] += g * x;  gBias[r] += g
  */

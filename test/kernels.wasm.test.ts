@@ -151,6 +151,38 @@ describe('wasm kernels vs js kernels', () => {
     }
   });
 
+  it('projectRows (whole 4x2 tiles, leftover rows and projections, odd n, offsets)', () => {
+    const rng = new Rng(31);
+    const arena = new Arena();
+    const k = newWasm(arena);
+    for (const n of LENGTHS) {
+      for (const [m, H] of [[8, 6], [7, 5], [3, 1], [1, 4], [0, 3]] as const) {
+        const off = (n + m) % 3;
+        const t = new Twins(arena);
+        t.f32('P', rand(rng, H * n));
+        t.f32('bias', rand(rng, H));
+        t.f32('X', rand(rng, off + m * n + 1));
+        t.f32('out', rand(rng, off + m * H + 2));
+        const args = (s: Record<string, Arr>) =>
+          [s.P as Float32Array, s.bias as Float32Array, n, H, s.X as Float32Array, off, m, s.out as Float32Array, off] as const;
+        jsKernels.projectRows(...args(t.js));
+        k.projectRows(...args(t.wasm));
+        const scale = new Float32Array((t.js.out as Float32Array).length);
+        jsKernels.projectRows(abs(t.js.P as Float32Array), abs(t.js.bias as Float32Array), n, H, abs(t.js.X as Float32Array), off, m, scale, off);
+        t.compare(`projectRows n=${n} m=${m} H=${H} off=${off}`, { out: scale });
+        // the oracle of the oracle: each output is the dotRows of that projection
+        const P = t.js.P as Float32Array;
+        const one = new Float32Array(1);
+        for (let r = 0; r < m; r++) {
+          for (let h = 0; h < H; h++) {
+            jsKernels.dotRows(P, t.js.bias as Float32Array, n, Int32Array.of(h), 0, 1, t.js.X as Float32Array, off + r * n, one, 0);
+            assert.equal((t.js.out as Float32Array)[off + r * H + h], one[0], `projectRows js n=${n} r=${r} h=${h}`);
+          }
+        }
+      }
+    }
+  });
+
   for (const withDx of [true, false]) {
     it(`rowsBackward (dx ${withDx ? 'given' : 'null'}, repeated rows, zero gradients)`, () => {
       const rng = new Rng(withDx ? 4 : 5);

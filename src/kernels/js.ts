@@ -28,6 +28,18 @@ export const jsKernels: Kernels = {
     }
   },
 
+  projectRows(P, bias, n, H, X, xOff, m, out, outOff) {
+    for (let r = 0; r < m; r++) {
+      const xr = xOff + r * n;
+      for (let h = 0; h < H; h++) {
+        const ph = h * n;
+        let s = 0;
+        for (let k = 0; k < n; k++) s += P[ph + k]! * X[xr + k]!;
+        out[outOff + r * H + h] = s + bias[h]!;
+      }
+    }
+  },
+
   rowsBackward(W, G, gBias, n, rows, rowsOff, nRows, grad, gradOff, x, xOff, dx, dxOff) {
     for (let i = 0; i < nRows; i++) {
       const g = grad[gradOff + i]!;

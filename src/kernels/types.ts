@@ -31,6 +31,18 @@ export interface Kernels {
   ): void;
 
   /**
+   * Projections of m contiguous rows against every row of P (a small matrix product: the hashing
+   * of a table rebuild, every neuron against every SimHash projection). P: (H, n); bias: (H);
+   * rows r < m are X[xOff + r*n .. +n); out: (m, H) from outOff:
+   *   out[outOff + r*H + h] = bias[h] + dot(P[h*n .. +n), X[xOff + r*n .. +n))
+   */
+  projectRows(
+    P: Float32Array, bias: Float32Array, n: number, H: number,
+    X: Float32Array, xOff: number, m: number,
+    out: Float32Array, outOff: number,
+  ): void;
+
+  /**
    * Backward of `dotRows`, accumulating (HOGWILD-safe: plain += on shared memory).
    * For i < nRows, r = rows[rowsOff+i], g = grad[gradOff+i]:
    *   dx[dxOff .. +n)   += g * W[r*n .. +n)      (skipped when dx is null)

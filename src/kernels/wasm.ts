@@ -25,6 +25,7 @@ interface KernelExports {
   dot(a: number, b: number, n: number): number;
   axpy(alpha: number, x: number, y: number, n: number): void;
   dotRows(W: number, bias: number, n: number, rows: number, nRows: number, x: number, out: number): void;
+  projectRows(P: number, bias: number, n: number, H: number, X: number, m: number, out: number): void;
   rowsBackward(
     W: number, G: number, gBias: number, n: number, rows: number, nRows: number,
     grad: number, x: number, dx: number, hasDx: number,
@@ -42,7 +43,7 @@ interface KernelExports {
 }
 
 const EXPORT_NAMES: readonly (keyof KernelExports)[] = [
-  'dot', 'axpy', 'dotRows', 'rowsBackward', 'sparseInputForward', 'sparseInputBackward',
+  'dot', 'axpy', 'dotRows', 'projectRows', 'rowsBackward', 'sparseInputForward', 'sparseInputBackward',
   'adamRows', 'sgdRows', 'relu', 'vmax', 'softmaxExp',
 ];
 
@@ -183,6 +184,10 @@ function wrap(ex: KernelExports): Kernels {
       );
     },
 
+    projectRows(P, bias, n, H, X, xOff, m, out, outOff) {
+      ex.projectRows(P.byteOffset, bias.byteOffset, n, H, X.byteOffset + 4 * xOff, m, out.byteOffset + 4 * outOff);
+    },
+
     rowsBackward(W, G, gBias, n, rows, rowsOff, nRows, grad, gradOff, x, xOff, dx, dxOff) {
       ex.rowsBackward(
         W.byteOffset, G.byteOffset, gBias.byteOffset, n,
@@ -302,6 +307,12 @@ function checked(memory: WebAssembly.Memory, k: Kernels): Kernels {
       assertRows(rows, rowsOff, nRows, Math.min(matrixRows(W, n), bias.length), 'dotRows');
       assertRange(x, xOff, n, 'dotRows x'); assertRange(out, outOff, nRows, 'dotRows out');
       k.dotRows(W, bias, n, rows, rowsOff, nRows, x, xOff, out, outOff);
+    },
+    projectRows(P, bias, n, H, X, xOff, m, out, outOff) {
+      v(P, 'projectRows P'); v(bias, 'projectRows bias'); v(X, 'projectRows X'); v(out, 'projectRows out');
+      assertRange(P, 0, n * H, 'projectRows P'); assertRange(bias, 0, H, 'projectRows bias');
+      assertRange(X, xOff, n * m, 'projectRows X'); assertRange(out, outOff, H * m, 'projectRows out');
+      k.projectRows(P, bias, n, H, X, xOff, m, out, outOff);
     },
     rowsBackward(W, G, gBias, n, rows, rowsOff, nRows, grad, gradOff, x, xOff, dx, dxOff) {
       v(W, 'rowsBackward W'); v(G, 'rowsBackward G'); v(gBias, 'rowsBackward gBias'); v(rows, 'rowsBackward rows');
