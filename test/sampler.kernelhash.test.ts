@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { LshSampler } from '../src/layers/sampler.js';
+import { LshSampler, PROJECT_BLOCK } from '../src/layers/sampler.js';
 import { parseConfig } from '../src/config.js';
 import { Arena } from '../src/util/arena.js';
 import { Rng } from '../src/util/rng.js';
@@ -14,7 +14,8 @@ import { PooledFamily } from '../src/hashing/pooled.js';
  * zero (the kernels sum in float32, the family in float64).
  */
 const nIn = 48;
-const nOut = 2000;
+/** not a multiple of the rebuild's blocks of rows (PROJECT_BLOCK, 64 a stage, 4-row tiles): every remainder path runs */
+const nOut = 2003;
 /** 5 x 24 functions of their own, or drawn from a shared pool of 64 (hash.pool: 64 dot products a vector, then a gather) */
 const configOf = (pool: number) => parseConfig({ output: { hash: { family: 'simhash', K: 5, L: 24, pool, center: true, bucketSize: 4096 }, activeSet: { minActive: 0 } } }).output;
 
@@ -51,7 +52,7 @@ for (const [kernels, pool] of [['wasm', 0], ['js', 0], ['wasm', 64], ['js', 64]]
     if (pool > 0) {
       assert.ok(fast.family instanceof PooledFamily && plain.family instanceof PooledFamily);
       assert.equal(fast.hashRows, pool);
-      assert.equal(fs.proj!.length, pool, 'the kernel scratch holds the pool, not K*L');
+      assert.equal(fs.proj!.length, pool * PROJECT_BLOCK, 'the kernel scratch holds blocks of pool projections, not of K*L');
     }
     fast.rebuild(W, b, fast.createRebuildScratch(), fs);
     plain.rebuild(W, b, plain.createRebuildScratch());
