@@ -9,15 +9,24 @@ import type { ConfigInput } from '../config.js';
  * WordNet 3.1 (`sublinear data wordnet`: ~76K training points, ~81K features, ~19K labels).
  * Measured with the accuracy benchmark on LSH mode alone (BENCH_SYSTEMS=sublinear-lsh,
  * BENCH_CONFIG, 2 threads, whole test split; bench/results/tuning/); single runs, which differ by
- * about 0.01 from one another:
+ * about 0.005-0.01 from one another:
  * - plain Adam peaks at exact P@1 ~0.52 after ~3 epochs and then overfits (bench/tune logs of
  *   session 2); decoupled weight decay 0.05 with a cosine decay of the rate to a tenth gives
  *   0.552 over 4 epochs, 0.565 over 6 (0.571 exact) and 0.570 over 8;
- * - lr 0.02 instead of 0.01: 0.522 (4 epochs);
- * - candidates are the neurons found in most of the L tables (`topk`); over 4 epochs: 1,000 from
- *   150 tables 0.552 (K=7: 0.551; 200 tables: 0.552); from 100 tables, 800 give 0.537 and 0.546
- *   in two runs, 1,200 0.545, 400 0.513 (at ~1.5x the speed), 500 padded with 300 random
- *   neurons 0.535; 50 tables instead of 100 lose 0.04.
+ * - lr 0.02 instead of 0.01: 0.522 (4 epochs); 0.015: 0.559 (6 epochs);
+ * - fresh tables early matter most. With the paper's schedule (n0 50, lambda 0.05: rebuilds 53,
+ *   108, 166, ... batches in; 9 in the first epoch, 30 in 6) the sampled softmax learns far slower
+ *   than the full softmax at first (P@1 0.05 after 19K samples against TF.js's 0.24): the
+ *   retrieved neurons are those that were near the query when the weights were still random.
+ *   With n0 5, lambda 0.1 (rebuilds 6, 12, 19, ... batches in; 25 in the first epoch, 42 in 6,
+ *   affordable since rebuilds hash 8 neurons a kernel call) it keeps up with the full softmax
+ *   sample for sample and ends at 0.584 / 0.587 exact (n0 2: 0.586; n0 10: 0.574-0.578; n0 5,
+ *   lambda 0.05: 0.579; n0 50: 0.565);
+ * - with fresh tables, fewer candidates cost little: the top 600 by votes end at 0.581 / 0.586
+ *   at 1.3x the samples/s of 1,000 (800: 0.575; 400, first rebuild after 10: 0.566); K=7 0.576
+ *   and 100 tables 0.571 (first rebuild after 10) are slower to learn and no faster;
+ * - before that (first rebuild after 50), 1,000 from 150 tables beat 800 from 100 (0.537-0.546
+ *   over 4 epochs) and 400 (0.513); 50 tables instead of 100 lost 0.04.
  */
 export const WORDNET_RECIPE: ConfigInput = {
   hidden: [256],
@@ -26,6 +35,7 @@ export const WORDNET_RECIPE: ConfigInput = {
   optimizer: { lr: 0.01, weightDecay: 0.05, schedule: 'cosine', minLrFactor: 0.1 },
   output: {
     hash: { family: 'simhash', K: 6, L: 150, bucketSize: 2048, center: true },
-    activeSet: { policy: 'topk', maxActive: 1000, minActive: 0 },
+    activeSet: { policy: 'topk', maxActive: 600, minActive: 0 },
   },
+  rebuild: { n0: 5, lambda: 0.1 },
 };
