@@ -624,3 +624,36 @@ export function softmaxExp(x: usize, n: i32, mx: f32): f64 {
   }
   return s;
 }
+
+/**
+ * The counting half of a top-by-votes query over L bucket ranges of a table set's entries:
+ *   tally[id] (u16, N of them) = the number of ranges [bStart[t], bEnd[t]) holding id;
+ *   hist4[4 v + (id & 3)] (i32, 4 (L + 2)) = how many ids have v votes, four interleaved copies;
+ *   cand (i32) = the ids with at least lo votes, ascending; returns how many.
+ * tally and hist4 are zeroed first. cand needs one slot more than the ids it can receive: every
+ * id is written at cand[n] and n advances only past the kept ones (no branch on the votes).
+ */
+export function voteTally(
+  entries: usize, bStart: usize, bEnd: usize, L: i32,
+  tally: usize, N: i32, hist4: usize, lo: i32, cand: usize,
+): i32 {
+  memory.fill(tally, 0, <usize>N << 1);
+  memory.fill(hist4, 0, <usize>(L + 2) << 4);
+  for (let t: i32 = 0; t < L; t++) {
+    let p = entries + (<usize>load<i32>(bStart + (<usize>t << 2)) << 2);
+    const e = entries + (<usize>load<i32>(bEnd + (<usize>t << 2)) << 2);
+    for (; p < e; p += 4) {
+      const a = tally + (<usize>load<i32>(p) << 1);
+      store<u16>(a, load<u16>(a) + 1);
+    }
+  }
+  let n: i32 = 0;
+  for (let id: i32 = 0; id < N; id++) {
+    const v = <i32>load<u16>(tally + (<usize>id << 1));
+    const h = hist4 + (<usize>((v << 2) | (id & 3)) << 2);
+    store<i32>(h, load<i32>(h) + 1);
+    store<i32>(cand + (<usize>n << 2), id);
+    n += <i32>(v >= lo);
+  }
+  return n;
+}

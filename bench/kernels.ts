@@ -107,6 +107,82 @@ for (const k of impls) {
   record(`dotRows, same ${ACTIVE} rows (cache-warm)`, 'M rows/s', k, (reps * ACTIVE) / t / 1e6);
 }
 
+// the hashing half of a table rebuild: every neuron against every SimHash projection (WordNet's
+// recipe: 256 inputs, 900 projections), one dotRows per neuron (each call streams all of P) or
+// projectRows over 8 neurons a call, as rebuilds do
+{
+  const n = 256;
+  const H = 900;
+  const rows = quick ? 512 : 2_048;
+  const P = arena.f32(H * n);
+  const pb = arena.f32(H);
+  const X = arena.f32(rows * n);
+  const out = arena.f32(H * 8);
+  const ids = arena.i32(H);
+  for (let h = 0; h < H; h++) ids[h] = h;
+  fillRandom(P, 1);
+  fillRandom(X, 0.1);
+  const gmac = (t: number): number => (rows * H * n) / t / 1e9;
+  for (const k of impls) {
+    const t = best(() => {
+      for (let r = 0; r < rows; r++) k.dotRows(P, pb, n, ids, 0, H, X, r * n, out, 0);
+      sink += out[0]!;
+    }, 3);
+    record(`rebuild hashing, ${H} projections of ${n}, dotRows a neuron`, 'G MAC/s', k, gmac(t));
+  }
+  for (const k of impls) {
+    const t = best(() => {
+      for (let r = 0; r < rows; r += 8) k.projectRows(P, pb, n, H, X, r * n, 8, out, 0);
+      sink += out[0]!;
+    }, 3);
+    record(`rebuild hashing, ${H} projections of ${n}, projectRows 8 neurons`, 'G MAC/s', k, gmac(t));
+  }
+}
+
+// the counting half of a top-by-votes query (LshTables.topByVotes): the WordNet recipe's 150
+// tables of 64 buckets over 18,982 neurons, one random bucket a table (~300 entries each)
+{
+  const N = 18_982;
+  const L = 150;
+  const R = 64;
+  const queries = quick ? 300 : 2_000;
+  const entries = arena.i32(L * N);
+  const starts = new Int32Array(L * (R + 1));
+  for (let t = 0; t < L; t++) {
+    const bucket = Int32Array.from({ length: N }, () => rng.nextInt(R));
+    const count = new Int32Array(R);
+    for (let i = 0; i < N; i++) count[bucket[i]!]++;
+    const pos = new Int32Array(R);
+    for (let r = 0, o = 0; r <= R; r++) {
+      starts[t * (R + 1) + r] = o;
+      if (r < R) {
+        pos[r] = o;
+        o += count[r]!;
+      }
+    }
+    for (let i = 0; i < N; i++) entries[t * N + pos[bucket[i]!]!++] = i;
+  }
+  const bStart = arena.i32(queries * L);
+  const bEnd = arena.i32(queries * L);
+  for (let q = 0; q < queries; q++) {
+    for (let t = 0; t < L; t++) {
+      const o = t * (R + 1) + rng.nextInt(R);
+      bStart[q * L + t] = t * N + starts[o]!;
+      bEnd[q * L + t] = t * N + starts[o + 1]!;
+    }
+  }
+  const t32 = arena.i32(Math.ceil(N / 2));
+  const tally = new Uint16Array(t32.buffer, t32.byteOffset, N);
+  const hist4 = arena.i32(4 * (L + 2));
+  const cand = arena.i32(N + 1);
+  for (const k of impls) {
+    const t = best(() => {
+      for (let q = 0; q < queries; q++) sink += k.voteTally(entries, bStart.subarray(q * L, q * L + L), bEnd.subarray(q * L, q * L + L), L, tally, N, hist4, 4, cand);
+    }, 3);
+    record(`voteTally, ${L} buckets of ~${Math.round(N / R)} over ${N} ids`, 'K queries/s', k, queries / t / 1e3);
+  }
+}
+
 // the update of random rows: rowsBackward into a gradient matrix (axpy per row, no dx)
 {
   const G = arena.f32(N_LABELS * DIM);

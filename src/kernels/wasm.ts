@@ -26,6 +26,7 @@ interface KernelExports {
   axpy(alpha: number, x: number, y: number, n: number): void;
   dotRows(W: number, bias: number, n: number, rows: number, nRows: number, x: number, out: number): void;
   projectRows(P: number, bias: number, n: number, H: number, X: number, m: number, out: number): void;
+  voteTally(entries: number, bStart: number, bEnd: number, L: number, tally: number, N: number, hist4: number, lo: number, cand: number): number;
   rowsBackward(
     W: number, G: number, gBias: number, n: number, rows: number, nRows: number,
     grad: number, x: number, dx: number, hasDx: number,
@@ -43,7 +44,7 @@ interface KernelExports {
 }
 
 const EXPORT_NAMES: readonly (keyof KernelExports)[] = [
-  'dot', 'axpy', 'dotRows', 'projectRows', 'rowsBackward', 'sparseInputForward', 'sparseInputBackward',
+  'dot', 'axpy', 'dotRows', 'projectRows', 'voteTally', 'rowsBackward', 'sparseInputForward', 'sparseInputBackward',
   'adamRows', 'sgdRows', 'relu', 'vmax', 'softmaxExp',
 ];
 
@@ -188,6 +189,10 @@ function wrap(ex: KernelExports): Kernels {
       ex.projectRows(P.byteOffset, bias.byteOffset, n, H, X.byteOffset + 4 * xOff, m, out.byteOffset + 4 * outOff);
     },
 
+    voteTally(entries, bStart, bEnd, L, tally, N, hist4, lo, cand) {
+      return ex.voteTally(entries.byteOffset, bStart.byteOffset, bEnd.byteOffset, L, tally.byteOffset, N, hist4.byteOffset, lo, cand.byteOffset);
+    },
+
     rowsBackward(W, G, gBias, n, rows, rowsOff, nRows, grad, gradOff, x, xOff, dx, dxOff) {
       ex.rowsBackward(
         W.byteOffset, G.byteOffset, gBias.byteOffset, n,
@@ -247,7 +252,7 @@ function wrap(ex: KernelExports): Kernels {
  * the change through `memory.buffer`, and restores it. Not for use while other threads write the
  * same word (the probe is a brief write).
  */
-export function assertViewOf(memory: WebAssembly.Memory, arr: Float32Array | Int32Array, what = 'array'): void {
+export function assertViewOf(memory: WebAssembly.Memory, arr: Float32Array | Int32Array | Uint16Array, what = 'array'): void {
   const buf = memory.buffer;
   if (arr.byteOffset + arr.byteLength > buf.byteLength) {
     throw new RangeError(`${what}: bytes [${arr.byteOffset}, ${arr.byteOffset + arr.byteLength}) lie outside the memory (${buf.byteLength} bytes)`);
@@ -269,7 +274,7 @@ export function assertViewOf(memory: WebAssembly.Memory, arr: Float32Array | Int
   }
 }
 
-function assertRange(arr: Float32Array | Int32Array, off: number, n: number, what: string): void {
+function assertRange(arr: Float32Array | Int32Array | Uint16Array, off: number, n: number, what: string): void {
   if (!Number.isInteger(off) || !Number.isInteger(n) || off < 0 || n < 0 || off + n > arr.length) {
     throw new RangeError(`${what}: elements [${off}, ${off}+${n}) outside an array of length ${arr.length}`);
   }
@@ -289,7 +294,7 @@ function matrixRows(W: Float32Array, n: number): number {
 
 /** `k` with the precondition, offsets and row ids asserted before every call. */
 function checked(memory: WebAssembly.Memory, k: Kernels): Kernels {
-  const v = (arr: Float32Array | Int32Array, what: string): void => assertViewOf(memory, arr, what);
+  const v = (arr: Float32Array | Int32Array | Uint16Array, what: string): void => assertViewOf(memory, arr, what);
   return {
     name: k.name,
     dot(a, aOff, b, bOff, n) {
@@ -313,6 +318,24 @@ function checked(memory: WebAssembly.Memory, k: Kernels): Kernels {
       assertRange(P, 0, n * H, 'projectRows P'); assertRange(bias, 0, H, 'projectRows bias');
       assertRange(X, xOff, n * m, 'projectRows X'); assertRange(out, outOff, H * m, 'projectRows out');
       k.projectRows(P, bias, n, H, X, xOff, m, out, outOff);
+    },
+    voteTally(entries, bStart, bEnd, L, tally, N, hist4, lo, cand) {
+      v(entries, 'voteTally entries'); v(bStart, 'voteTally bStart'); v(bEnd, 'voteTally bEnd');
+      v(tally, 'voteTally tally'); v(hist4, 'voteTally hist4'); v(cand, 'voteTally cand');
+      assertRange(bStart, 0, L, 'voteTally bStart'); assertRange(bEnd, 0, L, 'voteTally bEnd');
+      assertRange(tally, 0, N, 'voteTally tally'); assertRange(hist4, 0, 4 * (L + 2), 'voteTally hist4');
+      let entriesIn = 0;
+      for (let t = 0; t < L; t++) {
+        const s0 = bStart[t]!;
+        const e0 = bEnd[t]!;
+        assertRange(entries, s0, e0 - s0, `voteTally entries of range ${t}`);
+        for (let j = s0; j < e0; j++) {
+          if (!(entries[j]! >= 0 && entries[j]! < N)) throw new RangeError(`voteTally: entries[${j}] = ${entries[j]} outside [0, ${N})`);
+        }
+        entriesIn += e0 - s0;
+      }
+      assertRange(cand, 0, Math.min(N, entriesIn) + 1, 'voteTally cand');
+      return k.voteTally(entries, bStart, bEnd, L, tally, N, hist4, lo, cand);
     },
     rowsBackward(W, G, gBias, n, rows, rowsOff, nRows, grad, gradOff, x, xOff, dx, dxOff) {
       v(W, 'rowsBackward W'); v(G, 'rowsBackward G'); v(gBias, 'rowsBackward gBias'); v(rows, 'rowsBackward rows');
