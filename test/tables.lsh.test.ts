@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { combineCodes, LshTables, selectTopByVotes, sortRange, selectSmallest, type LshTablesParams } from '../src/tables/lshTables.js';
 import { Arena } from '../src/util/arena.js';
+import { loadWasmKernels } from '../src/kernels/index.js';
 import { ConfigError } from '../src/util/errors.js';
 import { Rng } from '../src/util/rng.js';
 
@@ -206,6 +207,39 @@ test('topByVotes dense: selecting from the items collected above the last cut gi
     else full++;
   }
   assert.ok(fast > 30, `${fast} queries with a cut, ${full} without`);
+});
+
+test('topByVotes dense: tables in an arena count votes with its WebAssembly kernels, with the same ordered output as plain tables', () => {
+  const rng = new Rng(35);
+  for (const [L, capacity, bucketSize] of [[30, 3001, 3001], [150, 1999, 64]] as const) {
+    const arena = new Arena();
+    const wasm = loadWasmKernels(arena.memory, { checkViews: true });
+    const p = params({ L, K: 2, bitsPerHash: 1, rangePow: 2, capacity, bucketSize });
+    const inArena = new LshTables({ ...p, alloc: { i32: (n) => arena.i32(n) }, kernels: wasm });
+    const plain = new LshTables(p);
+    inArena.tally = 'dense';
+    plain.tally = 'dense';
+    const codes = randomCodes(rng, capacity, L * 2, 1);
+    inArena.rebuild(capacity, iota(capacity), codes);
+    plain.rebuild(capacity, iota(capacity), codes);
+    const s = inArena.createScratch({ i32: (n) => arena.i32(n) });
+    assert.ok(s.inTablesMemory && s.tally.buffer === arena.memory.buffer && s.cand.buffer === arena.memory.buffer);
+    const ps = plain.createScratch();
+    const a = new Int32Array(capacity);
+    const av = new Int32Array(capacity);
+    const b = new Int32Array(capacity);
+    const bv = new Int32Array(capacity);
+    for (let q = 0; q < 40; q++) {
+      const qc = randomCodes(rng, 1, L * 2, 1);
+      const cap = [5, 80, 700, capacity][q % 4]!;
+      const m = inArena.topByVotes(qc, 0, s, cap, a, av);
+      const n = plain.topByVotes(qc, 0, ps, cap, b, bv);
+      assert.equal(m, n);
+      assert.deepEqual(a.subarray(0, m), b.subarray(0, n), `L ${L} query ${q} cap ${cap}: same ids in the same order`);
+      assert.deepEqual(av.subarray(0, m), bv.subarray(0, n));
+      assert.equal(s.lastCut, ps.lastCut);
+    }
+  }
 });
 
 test('selectTopByVotes / selectSmallest / sortRange agree with a full sort', () => {

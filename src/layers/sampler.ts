@@ -97,6 +97,7 @@ export class LshSampler {
       capacity: nOut,
       seed: rng.nextU32(),
       alloc: { i32: (n: number) => arena.i32(n) },
+      kernels: kernels ?? undefined,
     });
     const H = this.hashRows;
     if (kernels && h.family === 'simhash' && !h.mips) {
@@ -313,7 +314,7 @@ export class LshSampler {
       projBits: proj ? new Int32Array(proj.buffer, proj.byteOffset, proj.length) : null,
       query2: new Float32Array(this.hashDim),
       codes: new Int32Array(H),
-      query: this.tables.createScratch(),
+      query: this.tables.createScratch(arena ? { i32: (n: number) => arena.i32(n) } : null),
       cand: new Int32Array(this.nOut),
       votes: new Int32Array(this.nOut),
       mark: new Int32Array(this.nOut),

@@ -35,6 +35,8 @@
  */
 import { ConfigError } from '../util/errors.js';
 import { mix32, Rng } from '../util/rng.js';
+import { jsKernels } from '../kernels/js.js';
+import type { Kernels } from '../kernels/types.js';
 
 /** Where the tables' Int32 storage comes from (e.g. an Arena); default: `n => new Int32Array(n)`. */
 export interface Int32Allocator {
@@ -61,6 +63,12 @@ export interface LshTablesParams {
   /** most (item) inserts staged between clear() calls; default capacity */
   stagingCapacity?: number;
   alloc?: Int32Allocator;
+  /**
+   * The kernels of the memory `alloc` draws from (e.g. the arena's WebAssembly kernels):
+   * topByVotes counts votes with them when the query scratch lives in that memory too
+   * (createScratch(alloc)); otherwise with the TypeScript kernels. Same results either way.
+   */
+  kernels?: Kernels;
 }
 
 /** Counters since construction or the last resetStats(). Insert counters count (item, table) pairs. */
@@ -110,21 +118,28 @@ export class QueryScratch {
   lastCut = 0;
   /** (capacity) votes of every item, for topByVotes' dense counting */
   readonly tally: Uint16Array;
+  /** whether tally, hist4, cand and the bucket ranges came from the tables' allocator (their kernels can count into them) */
+  readonly inTablesMemory: boolean;
   /** (L) the query's bucket range in each table */
   readonly bStart: Int32Array;
   readonly bEnd: Int32Array;
 
-  constructor(capacity: number, maxCandidates: number, L: number) {
-    this.tally = new Uint16Array(capacity);
-    this.bStart = new Int32Array(L);
-    this.bEnd = new Int32Array(L);
+  /** With `alloc` (the tables' allocator), the arrays the vote kernel writes come from it. */
+  constructor(capacity: number, maxCandidates: number, L: number, alloc: Int32Allocator | null = null) {
+    const a = alloc ?? defaultAlloc;
+    const t = a.i32(Math.ceil(capacity / 2));
+    this.tally = new Uint16Array(t.buffer, t.byteOffset, capacity);
+    this.bStart = a.i32(L);
+    this.bEnd = a.i32(L);
+    // one slot more: the vote kernel writes every id at cand[n] before deciding to keep it
+    this.cand = a.i32(maxCandidates + 1);
+    this.hist4 = a.i32(4 * (L + 2));
+    this.inTablesMemory = alloc !== null;
     this.mark = new Int32Array(capacity);
     this.votes = new Int32Array(capacity);
-    this.cand = new Int32Array(maxCandidates);
     this.candVotes = new Int32Array(maxCandidates);
     this.tmp = new Int32Array(maxCandidates);
     this.hist = new Int32Array(L + 2);
-    this.hist4 = new Int32Array(4 * (L + 2));
   }
 
   /** Reserve `span` consecutive stamps; returns the first. */
@@ -258,7 +273,10 @@ export class LshTables {
     this.stagedRound = alloc.i32(this.capacity);
     this.round = alloc.i32(1);
     this.count = new Int32Array(this.numBuckets);
+    this.kernels = p.kernels ?? null;
   }
+
+  private readonly kernels: Kernels | null;
 
   /** Bytes of the tables' storage if built with params p (nothing is allocated). */
   static estimateMemoryBytes(p: LshTablesParams): number {
@@ -442,8 +460,12 @@ export class LshTables {
     this.commit();
   }
 
-  createScratch(): QueryScratch {
-    return new QueryScratch(this.capacity, this.maxCandidates, this.L);
+  /**
+   * A query scratch for one thread. With `alloc` drawing from the same memory as the tables'
+   * (an arena over it), topByVotes counts votes with the tables' kernels.
+   */
+  createScratch(alloc: Int32Allocator | null = null): QueryScratch {
+    return new QueryScratch(this.capacity, this.maxCandidates, this.L, alloc);
   }
 
   resetStats(): void {
@@ -523,7 +545,8 @@ export class LshTables {
   }
 
   /**
-   * topByVotes by dense counting over the buckets in scratch.bStart/bEnd: votes of every item in
+   * topByVotes by dense counting over the buckets in scratch.bStart/bEnd, with the voteTally
+   * kernel (the tables' own kernels when the scratch lives in their memory): votes of every item in
    * scratch.tally (no branch per entry: every bucket holds a set), then one pass over the items
    * builds the vote histogram (four interleaved copies, so that runs of equal votes do not chain
    * increments of one counter) and collects, in id order, the items with at least `lo` votes, lo
@@ -535,48 +558,13 @@ export class LshTables {
     const L = this.L;
     const N = this.capacity;
     const cnt = scratch.tally;
-    const ent = this.entries;
     const hist = scratch.hist;
     const h4 = scratch.hist4;
-    cnt.fill(0);
-    for (let t = 0; t < L; t++) {
-      const e = scratch.bEnd[t]!;
-      for (let j = scratch.bStart[t]!; j < e; j++) cnt[ent[j]!]++;
-    }
-    const H = 4 * (L + 2);
-    for (let i = 0; i < H; i++) h4[i] = 0;
-    // items with at least lo votes, in id order: at most the items with a vote, which fit
-    // scratch.cand (maxCandidates); the speculative write of a skipped id lands at most one past
-    // them, where a typed-array store past the end does nothing
-    const lo = Math.max(1, scratch.lastCut - 1);
-    const lm1 = lo - 1;
     const cand = scratch.cand;
-    let nc = 0;
-    let id = 0;
-    for (; id + 4 <= N; id += 4) {
-      const v0 = cnt[id]!;
-      const v1 = cnt[id + 1]!;
-      const v2 = cnt[id + 2]!;
-      const v3 = cnt[id + 3]!;
-      h4[v0 << 2]++;
-      h4[(v1 << 2) | 1]++;
-      h4[(v2 << 2) | 2]++;
-      h4[(v3 << 2) | 3]++;
-      // branch-free: write every id, advance past those with v >= lo ((lo - 1 - v) >>> 31 is 1 iff v >= lo)
-      cand[nc] = id;
-      nc += (lm1 - v0) >>> 31;
-      cand[nc] = id + 1;
-      nc += (lm1 - v1) >>> 31;
-      cand[nc] = id + 2;
-      nc += (lm1 - v2) >>> 31;
-      cand[nc] = id + 3;
-      nc += (lm1 - v3) >>> 31;
-    }
-    for (; id < N; id++) {
-      const v = cnt[id]!;
-      h4[v << 2]++;
-      if (v >= lo) cand[nc++] = id;
-    }
+    // items with at least lo votes, in id order (at most the items with a vote, which fit cand)
+    const lo = Math.max(1, scratch.lastCut - 1);
+    const k = this.kernels !== null && scratch.inTablesMemory ? this.kernels : jsKernels;
+    let nc = k.voteTally(this.entries, scratch.bStart, scratch.bEnd, L, cnt, N, h4, lo, cand);
     for (let v = 0; v <= L + 1; v++) hist[v] = h4[v << 2]! + h4[(v << 2) | 1]! + h4[(v << 2) | 2]! + h4[(v << 2) | 3]!;
     const n = N - hist[0]!;
     if (cap <= 0 || n === 0) return 0;
