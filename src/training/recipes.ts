@@ -23,8 +23,8 @@ import type { ConfigInput } from '../config.js';
  *   sample for sample and ends at 0.584 / 0.587 exact (n0 2: 0.586; n0 10: 0.574-0.578; n0 5,
  *   lambda 0.05: 0.579; n0 50: 0.565);
  * - with fresh tables, fewer candidates cost little: the top 600 by votes end at 0.581 / 0.586
- *   at 1.3x the samples/s of 1,000 (800: 0.575; 400, first rebuild after 10: 0.566); K=7 0.576
- *   and 100 tables 0.571 (first rebuild after 10) are slower to learn and no faster;
+ *   at 1.3x the samples/s of 1,000 (500: 0.580; with n0 10, 800: 0.575 and 400: 0.566); with the
+ *   top 600, K=7 (0.576) and 100 tables (0.571, exact 0.582) end lower;
  * - before that (first rebuild after 50), 1,000 from 150 tables beat 800 from 100 (0.537-0.546
  *   over 4 epochs) and 400 (0.513); 50 tables instead of 100 lost 0.04.
  */
