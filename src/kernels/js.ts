@@ -30,13 +30,7 @@ export const jsKernels: Kernels = {
 
   projectRows(P, bias, n, H, X, xOff, m, out, outOff) {
     for (let r = 0; r < m; r++) {
-      const xr = xOff + r * n;
-      for (let h = 0; h < H; h++) {
-        const ph = h * n;
-        let s = 0;
-        for (let k = 0; k < n; k++) s += P[ph + k]! * X[xr + k]!;
-        out[outOff + r * H + h] = s + bias[h]!;
-      }
+      for (let h = 0; h < H; h++) out[outOff + r * H + h] = jsKernels.dot(P, h * n, X, xOff + r * n, n) + bias[h]!;
     }
   },
 
