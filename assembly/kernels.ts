@@ -242,6 +242,110 @@ export function projectRows(
 }
 
 /**
+ * Structured SimHash projections: for each row r < m of X (n floats, rows contiguous) and each
+ * block b < ceil(H / p), the row zero-padded to p (a power of two, >= 8, >= n) goes through
+ * `rounds` of (sign flip by S_bt, then an unnormalised Walsh-Hadamard transform), and
+ *   out[r*H + b*p + i] = y[i] + bias[b*p + i]   for b*p + i < H.
+ * S: (blocks * rounds, p) of +-1, S_bt = S[(b*rounds + t)*p ..). buf: p floats of scratch.
+ * The transform runs stage by stage (h = 1, 2, 4, ...: y[j], y[j+h] <- y[j]+y[j+h], y[j]-y[j+h])
+ * in float32; each output is one rounding of two float32 values, so the TypeScript twin, doing
+ * the same operations in the same stages, agrees bit for bit. O(p log p) a block instead of the
+ * O(n p) of projectRows.
+ */
+export function hadamardRows(
+  S: usize, bias: usize, n: i32, p: i32, rounds: i32, H: i32,
+  X: usize, m: i32, buf: usize, out: usize,
+): void {
+  const pBytes = <usize>p << 2;
+  const nBytes = <usize>n << 2;
+  const n4Bytes = <usize>(n & ~3) << 2;
+  const blocks = (H + p - 1) / p;
+  for (let r: i32 = 0; r < m; r++) {
+    const x = X + <usize>r * nBytes;
+    const o = out + ((<usize>r * <usize>H) << 2);
+    for (let b: i32 = 0; b < blocks; b++) {
+      // round 0 reads the row: buf = s .* [x, 0 ...]
+      const s0 = S + <usize>(b * rounds) * pBytes;
+      let k: usize = 0;
+      for (; k < n4Bytes; k += 16) v128.store(buf + k, f32x4.mul(v128.load(x + k, 0, 4), v128.load(s0 + k, 0, 4)), 0, 4);
+      for (; k < nBytes; k += 4) store<f32>(buf + k, load<f32>(x + k) * load<f32>(s0 + k));
+      for (; k < pBytes; k += 4) store<f32>(buf + k, 0);
+      fwhtImpl(buf, p);
+      for (let t: i32 = 1; t < rounds; t++) {
+        const st = S + <usize>(b * rounds + t) * pBytes;
+        for (k = 0; k < pBytes; k += 16) v128.store(buf + k, f32x4.mul(v128.load(buf + k, 0, 4), v128.load(st + k, 0, 4)), 0, 4);
+        fwhtImpl(buf, p);
+      }
+      const base = b * p;
+      const len = min(p, H - base);
+      const ob = o + (<usize>base << 2);
+      const bb = bias + (<usize>base << 2);
+      let i: i32 = 0;
+      for (; i + 4 <= len; i += 4) {
+        const ib = <usize>i << 2;
+        v128.store(ob + ib, f32x4.add(v128.load(buf + ib, 0, 4), v128.load(bb + ib, 0, 4)), 0, 4);
+      }
+      for (; i < len; i++) {
+        const ib = <usize>i << 2;
+        store<f32>(ob + ib, load<f32>(buf + ib) + load<f32>(bb + ib));
+      }
+    }
+  }
+}
+
+/**
+ * In-place unnormalised Walsh-Hadamard transform of y[0 .. p), p a power of two >= 8. Stages 1
+ * and 2 inside each 4-float vector (shuffles, negation by sign-bit xor), then stages h and 2h
+ * together over 4 vectors (radix 4: each value is loaded and stored once per two stages), then
+ * a last single stage when log2(p) is odd. Every stage's outputs are the same float32 sums and
+ * differences as the plain stage-by-stage loop.
+ */
+// @ts-ignore: decorator
+@inline function fwhtImpl(y: usize, p: i32): void {
+  const pBytes = <usize>p << 2;
+  const neg13 = i32x4(0, 0x80000000, 0, 0x80000000);
+  const neg23 = i32x4(0, 0, 0x80000000, 0x80000000);
+  for (let k: usize = 0; k < pBytes; k += 16) {
+    const v = v128.load(y + k, 0, 4);
+    // h = 1: [v0 + v1, v0 - v1, v2 + v3, v2 - v3]
+    const w = f32x4.add(v128.shuffle<f32>(v, v, 0, 0, 2, 2), v128.xor(v128.shuffle<f32>(v, v, 1, 1, 3, 3), neg13));
+    // h = 2: [w0 + w2, w1 + w3, w0 - w2, w1 - w3]
+    v128.store(y + k, f32x4.add(v128.shuffle<f32>(w, w, 0, 1, 0, 1), v128.xor(v128.shuffle<f32>(w, w, 2, 3, 2, 3), neg23)), 0, 4);
+  }
+  let h: usize = 16; // bytes: stage h = 4 floats
+  for (; (h << 2) <= pBytes; h <<= 2) {
+    // stages h and 2h: groups of 4h bytes, quads (a, b, c, d) at j, j+h, j+2h, j+3h
+    const h2 = h << 1;
+    const h3 = h2 + h;
+    for (let g: usize = 0; g < pBytes; g += h << 2) {
+      for (let j = g; j < g + h; j += 16) {
+        const a = v128.load(y + j, 0, 4);
+        const b = v128.load(y + j + h, 0, 4);
+        const c = v128.load(y + j + h2, 0, 4);
+        const d = v128.load(y + j + h3, 0, 4);
+        const a1 = f32x4.add(a, b);
+        const b1 = f32x4.sub(a, b);
+        const c1 = f32x4.add(c, d);
+        const d1 = f32x4.sub(c, d);
+        v128.store(y + j, f32x4.add(a1, c1), 0, 4);
+        v128.store(y + j + h, f32x4.add(b1, d1), 0, 4);
+        v128.store(y + j + h2, f32x4.sub(a1, c1), 0, 4);
+        v128.store(y + j + h3, f32x4.sub(b1, d1), 0, 4);
+      }
+    }
+  }
+  if (h < pBytes) {
+    // one stage left (h = p / 2)
+    for (let j: usize = 0; j < h; j += 16) {
+      const a = v128.load(y + j, 0, 4);
+      const b = v128.load(y + j + h, 0, 4);
+      v128.store(y + j, f32x4.add(a, b), 0, 4);
+      v128.store(y + j + h, f32x4.sub(a, b), 0, 4);
+    }
+  }
+}
+
+/**
  * Backward of dotRows. For i < nRows, r = rows[i], g = grad[i] (skipped when g == 0):
  *   dx += g * W[r]  (only when hasDx != 0);  G[r] += g * x;  gBias[r] += g
  */

@@ -137,6 +137,35 @@ for (const k of impls) {
     }, 3);
     record(`rebuild hashing, ${H} projections of ${n}, projectRows 8 neurons`, 'G MAC/s', k, gmac(t));
   }
+  // the same hashes per neuron (and per query) with structured projections (hash.projection
+  // 'hadamard': ceil(900 / 256) blocks of 3 HD rounds, p log p additions each) against the matrix
+  const rounds = 3;
+  const S = arena.f32(Math.ceil(H / n) * rounds * n);
+  for (let i = 0; i < S.length; i++) S[i] = rng.nextFloat() < 0.5 ? -1 : 1;
+  const buf = arena.f32(n);
+  const perSec = (count: number, t: number): number => count / t / 1e3;
+  for (const k of impls) {
+    const tm = best(() => {
+      for (let r = 0; r < rows; r += 8) k.projectRows(P, pb, n, H, X, r * n, 8, out, 0);
+      sink += out[0]!;
+    }, 3);
+    const th = best(() => {
+      for (let r = 0; r < rows; r += 8) k.hadamardRows(S, pb, n, n, rounds, H, X, r * n, 8, buf, out, 0);
+      sink += out[0]!;
+    }, 3);
+    record(`rebuild hashing, ${H} hashes of ${n}, projection matrix (projectRows 8 neurons)`, 'K neurons/s', k, perSec(rows, tm));
+    record(`rebuild hashing, ${H} hashes of ${n}, structured (hadamardRows 8 neurons)`, 'K neurons/s', k, perSec(rows, th));
+    const qm = best(() => {
+      for (let r = 0; r < rows; r++) k.dotRows(P, pb, n, ids, 0, H, X, r * n, out, 0);
+      sink += out[0]!;
+    }, 3);
+    const qh = best(() => {
+      for (let r = 0; r < rows; r++) k.hadamardRows(S, pb, n, n, rounds, H, X, r * n, 1, buf, out, 0);
+      sink += out[0]!;
+    }, 3);
+    record(`query hashing, ${H} hashes of ${n}, projection matrix (dotRows)`, 'K queries/s', k, perSec(rows, qm));
+    record(`query hashing, ${H} hashes of ${n}, structured (hadamardRows)`, 'K queries/s', k, perSec(rows, qh));
+  }
 }
 
 // the counting half of a top-by-votes query (LshTables.topByVotes): the WordNet recipe's 150

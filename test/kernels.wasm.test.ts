@@ -67,6 +67,12 @@ function close(actual: Float32Array, expected: Float32Array, label: string, scal
   }
 }
 
+function popcount(v: number): number {
+  let c = 0;
+  for (; v !== 0; v &= v - 1) c++;
+  return c;
+}
+
 function rand(rng: Rng, n: number, lo = -1, hi = 1): Float32Array {
   const a = new Float32Array(n);
   for (let i = 0; i < n; i++) a[i] = lo + (hi - lo) * rng.nextFloat();
@@ -177,6 +183,62 @@ describe('wasm kernels vs js kernels', () => {
           for (let h = 0; h < H; h++) {
             jsKernels.dotRows(P, t.js.bias as Float32Array, n, Int32Array.of(h), 0, 1, t.js.X as Float32Array, off + r * n, one, 0);
             assert.equal((t.js.out as Float32Array)[off + r * H + h], one[0], `projectRows js n=${n} r=${r} h=${h}`);
+          }
+        }
+      }
+    }
+  });
+
+  it('hadamardRows: bit for bit the TypeScript twin (widths 8 .. 512, 1-3 rounds, partial blocks, padding, offsets), which is the HD product', () => {
+    const rng = new Rng(33);
+    const arena = new Arena();
+    const k = newWasm(arena);
+    for (const [n, p] of [[5, 8], [8, 8], [13, 16], [17, 32], [100, 128], [128, 256], [256, 256], [300, 512]] as const) {
+      for (const rounds of [1, 2, 3]) {
+        for (const [m, H] of [[1, p], [3, p - 3], [8, 2 * p + 5], [2, 3], [0, p]] as const) {
+          const off = (n + m + rounds) % 3;
+          const blocks = Math.ceil(H / p);
+          const t = new Twins(arena);
+          t.f32('S', Float32Array.from({ length: blocks * rounds * p }, () => (rng.nextFloat() < 0.5 ? -1 : 1)));
+          t.f32('bias', rand(rng, H));
+          t.f32('X', rand(rng, off + m * n + 1));
+          t.f32('buf', rand(rng, p));
+          t.f32('out', rand(rng, off + m * H + 2));
+          const args = (s: Record<string, Arr>) =>
+            [s.S as Float32Array, s.bias as Float32Array, n, p, rounds, H, s.X as Float32Array, off, m, s.buf as Float32Array, s.out as Float32Array, off] as const;
+          jsKernels.hadamardRows(...args(t.js));
+          k.hadamardRows(...args(t.wasm));
+          const label = `hadamardRows n=${n} p=${p} rounds=${rounds} m=${m} H=${H}`;
+          assert.deepEqual(Array.from(t.wasm.out as Float32Array), Array.from(t.js.out as Float32Array), `${label}: out bit for bit`);
+          if (m === 0) continue;
+          // the oracle of the twin: the Sylvester Hadamard matrix (H[i][j] = (-1)^popcount(i & j))
+          // times the signs, round after round, in float64
+          const S = t.js.S as Float32Array;
+          const X = t.js.X as Float32Array;
+          const bias = t.js.bias as Float32Array;
+          for (let r = 0; r < m; r++) {
+            for (let b = 0; b < blocks; b++) {
+              let y = Float64Array.from({ length: p }, (_, i) => (i < n ? X[off + r * n + i]! : 0));
+              let scale = Float64Array.from(y, Math.abs);
+              for (let q = 0; q < rounds; q++) {
+                const z = new Float64Array(p);
+                const zs = new Float64Array(p);
+                for (let i = 0; i < p; i++) {
+                  for (let j = 0; j < p; j++) {
+                    const sgn = popcount(i & j) & 1 ? -1 : 1;
+                    z[i] += sgn * S[(b * rounds + q) * p + j]! * y[j]!;
+                    zs[i] += scale[j]!;
+                  }
+                }
+                y = z;
+                scale = zs;
+              }
+              for (let i = 0; i < p && b * p + i < H; i++) {
+                const got = (t.js.out as Float32Array)[off + r * H + b * p + i]!;
+                const want = y[i]! + bias[b * p + i]!;
+                assert.ok(Math.abs(got - want) <= 1e-5 * (scale[i]! + 1), `${label}: row ${r} projection ${b * p + i}: ${got} vs ${want}`);
+              }
+            }
           }
         }
       }

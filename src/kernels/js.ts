@@ -34,6 +34,35 @@ export const jsKernels: Kernels = {
     }
   },
 
+  hadamardRows(S, bias, n, p, rounds, H, X, xOff, m, buf, out, outOff) {
+    // buf is a Float32Array: every stored sum or difference of two float32 values is rounded to
+    // float32 once (float64 then float32 rounds + and - correctly), as in the SIMD kernel
+    const blocks = Math.ceil(H / p);
+    for (let r = 0; r < m; r++) {
+      const x = xOff + r * n;
+      for (let b = 0; b < blocks; b++) {
+        for (let t = 0; t < rounds; t++) {
+          const s = (b * rounds + t) * p;
+          if (t === 0) for (let i = 0; i < p; i++) buf[i] = i < n ? X[x + i]! * S[s + i]! : 0;
+          else for (let i = 0; i < p; i++) buf[i] = buf[i]! * S[s + i]!;
+          for (let h = 1; h < p; h <<= 1) {
+            for (let g = 0; g < p; g += h << 1) {
+              for (let j = g; j < g + h; j++) {
+                const u = buf[j]!;
+                const v = buf[j + h]!;
+                buf[j] = u + v;
+                buf[j + h] = u - v;
+              }
+            }
+          }
+        }
+        const len = Math.min(p, H - b * p);
+        const o = outOff + r * H + b * p;
+        for (let i = 0; i < len; i++) out[o + i] = buf[i]! + bias[b * p + i]!;
+      }
+    }
+  },
+
   voteTally(entries, bStart, bEnd, L, tally, N, hist4, lo, cand) {
     tally.fill(0, 0, N);
     for (let t = 0; t < L; t++) {

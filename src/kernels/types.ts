@@ -43,6 +43,24 @@ export interface Kernels {
   ): void;
 
   /**
+   * Structured SimHash projections (pseudo-random rotations: Ailon & Chazelle's HD blocks, as in
+   * Andoni et al. 2015): O(p log p) a block of p projections instead of the O(n p) of
+   * projectRows. p is a power of two, at least 8 and at least n; S: (blocks * rounds, p) of +-1
+   * with blocks = ceil(H / p); buf: p floats of scratch. For rows r < m (X[xOff + r*n .. +n)) and
+   * blocks b: y = [x, 0 ...] (p floats); for t < rounds: y = Hadamard_p (S[(b*rounds + t)*p ..) .* y),
+   * unnormalised, computed stage by stage (h = 1, 2, 4, ..: y[j], y[j+h] <- y[j] + y[j+h],
+   * y[j] - y[j+h]) in float32; then
+   *   out[outOff + r*H + b*p + i] = y[i] + bias[b*p + i]   for b*p + i < H.
+   * Every value is one float32 rounding of two float32 operands, so both implementations agree
+   * bit for bit.
+   */
+  hadamardRows(
+    S: Float32Array, bias: Float32Array, n: number, p: number, rounds: number, H: number,
+    X: Float32Array, xOff: number, m: number,
+    buf: Float32Array, out: Float32Array, outOff: number,
+  ): void;
+
+  /**
    * The counting half of a top-by-votes query over L bucket ranges of a table set's entries
    * (LshTables.topByVotes, dense tally):
    *   tally[id] (id < N) = how many ranges [bStart[t], bEnd[t]) of `entries` hold id (t < L);

@@ -26,6 +26,7 @@ interface KernelExports {
   axpy(alpha: number, x: number, y: number, n: number): void;
   dotRows(W: number, bias: number, n: number, rows: number, nRows: number, x: number, out: number): void;
   projectRows(P: number, bias: number, n: number, H: number, X: number, m: number, out: number): void;
+  hadamardRows(S: number, bias: number, n: number, p: number, rounds: number, H: number, X: number, m: number, buf: number, out: number): void;
   voteTally(entries: number, bStart: number, bEnd: number, L: number, tally: number, N: number, hist4: number, lo: number, cand: number): number;
   rowsBackward(
     W: number, G: number, gBias: number, n: number, rows: number, nRows: number,
@@ -44,7 +45,7 @@ interface KernelExports {
 }
 
 const EXPORT_NAMES: readonly (keyof KernelExports)[] = [
-  'dot', 'axpy', 'dotRows', 'projectRows', 'voteTally', 'rowsBackward', 'sparseInputForward', 'sparseInputBackward',
+  'dot', 'axpy', 'dotRows', 'projectRows', 'hadamardRows', 'voteTally', 'rowsBackward', 'sparseInputForward', 'sparseInputBackward',
   'adamRows', 'sgdRows', 'relu', 'vmax', 'softmaxExp',
 ];
 
@@ -189,6 +190,10 @@ function wrap(ex: KernelExports): Kernels {
       ex.projectRows(P.byteOffset, bias.byteOffset, n, H, X.byteOffset + 4 * xOff, m, out.byteOffset + 4 * outOff);
     },
 
+    hadamardRows(S, bias, n, p, rounds, H, X, xOff, m, buf, out, outOff) {
+      ex.hadamardRows(S.byteOffset, bias.byteOffset, n, p, rounds, H, X.byteOffset + 4 * xOff, m, buf.byteOffset, out.byteOffset + 4 * outOff);
+    },
+
     voteTally(entries, bStart, bEnd, L, tally, N, hist4, lo, cand) {
       return ex.voteTally(entries.byteOffset, bStart.byteOffset, bEnd.byteOffset, L, tally.byteOffset, N, hist4.byteOffset, lo, cand.byteOffset);
     },
@@ -318,6 +323,14 @@ function checked(memory: WebAssembly.Memory, k: Kernels): Kernels {
       assertRange(P, 0, n * H, 'projectRows P'); assertRange(bias, 0, H, 'projectRows bias');
       assertRange(X, xOff, n * m, 'projectRows X'); assertRange(out, outOff, H * m, 'projectRows out');
       k.projectRows(P, bias, n, H, X, xOff, m, out, outOff);
+    },
+    hadamardRows(S, bias, n, p, rounds, H, X, xOff, m, buf, out, outOff) {
+      if (!(Number.isInteger(p) && p >= 8 && (p & (p - 1)) === 0 && p >= n)) throw new RangeError(`hadamardRows: p must be a power of two >= 8 and >= n (${n}), got ${p}`);
+      if (!(Number.isInteger(rounds) && rounds >= 1)) throw new RangeError(`hadamardRows: rounds must be a positive integer, got ${rounds}`);
+      v(S, 'hadamardRows S'); v(bias, 'hadamardRows bias'); v(X, 'hadamardRows X'); v(buf, 'hadamardRows buf'); v(out, 'hadamardRows out');
+      assertRange(S, 0, Math.ceil(H / p) * rounds * p, 'hadamardRows S'); assertRange(bias, 0, H, 'hadamardRows bias');
+      assertRange(X, xOff, n * m, 'hadamardRows X'); assertRange(buf, 0, p, 'hadamardRows buf'); assertRange(out, outOff, H * m, 'hadamardRows out');
+      k.hadamardRows(S, bias, n, p, rounds, H, X, xOff, m, buf, out, outOff);
     },
     voteTally(entries, bStart, bEnd, L, tally, N, hist4, lo, cand) {
       v(entries, 'voteTally entries'); v(bStart, 'voteTally bStart'); v(bEnd, 'voteTally bEnd');
