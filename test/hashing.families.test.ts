@@ -85,7 +85,7 @@ for (const name of FAMILIES) {
 
     test('every code is in [0, 2^bitsPerHash)', () => {
       const rng = new Rng(2);
-      for (const o of [{}, { binSize: 2 }, { binSize: 64 }, { bits: 3 }, { bits: 16 }, { projection: 'gaussian' as const }]) {
+      for (const o of [{}, { binSize: 2 }, { binSize: 64 }, { bits: 3 }, { bits: 16 }, { projection: 'gaussian' as const }, { projection: 'hadamard' as const }]) {
         const f = make(name, o);
         const lim = 2 ** f.bitsPerHash;
         const seen = new Set<number>();
@@ -106,7 +106,7 @@ for (const name of FAMILIES) {
 
     test('dense and sparse forms of the same vector hash identically', () => {
       const rng = new Rng(3);
-      for (const o of [{}, { binSize: 4 }, { bits: 12 }, { projection: 'gaussian' as const }]) {
+      for (const o of [{}, { binSize: 4 }, { bits: 12 }, { projection: 'gaussian' as const }, { projection: 'hadamard' as const }]) {
         const f = make(name, o);
         // dense inputs with zeros: from half zeros to almost empty
         for (const zeroFrac of [0, 0.5, 0.9, 0.99, 1]) {

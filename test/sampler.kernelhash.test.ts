@@ -8,16 +8,19 @@ import { getKernels } from '../src/kernels/index.js';
 import { PooledFamily } from '../src/hashing/pooled.js';
 
 /**
- * SimHash keys and queries hashed as SIMD dot products (one dotRows over the hash-major
- * projections, centering as a per-hash threshold) against the family's own TypeScript hashing of
- * the centered rows: the same codes, except where a projection lies within float32 rounding of
- * zero (the kernels sum in float32, the family in float64).
+ * SimHash keys and queries hashed by the SIMD kernels (one dotRows over the hash-major
+ * projections, or hadamardRows for structured projections; centering as a per-hash threshold)
+ * against the family's own TypeScript hashing of the centered rows: the same codes, except where
+ * a projection lies within float32 rounding of zero (the kernels sum in float32, the family in
+ * float64; structured keys subtract the mean's projections instead of projecting w - mean).
+ * Structured queries go through the same float32 stages on both sides: equal bit for bit.
  */
 const nIn = 48;
 /** not a multiple of the rebuild's blocks of rows (PROJECT_BLOCK, 64 a stage, 4-row tiles): every remainder path runs */
 const nOut = 2003;
 /** 5 x 24 functions of their own, or drawn from a shared pool of 64 (hash.pool: 64 dot products a vector, then a gather) */
-const configOf = (pool: number) => parseConfig({ output: { hash: { family: 'simhash', K: 5, L: 24, pool, center: true, bucketSize: 4096 }, activeSet: { minActive: 0 } } }).output;
+const configOf = (pool: number, projection: 'sparse' | 'hadamard') =>
+  parseConfig({ output: { hash: { family: 'simhash', K: 5, L: 24, pool, projection, center: true, bucketSize: 4096 }, activeSet: { minActive: 0 } } }).output;
 
 function bucketsOf(s: LshSampler): Int32Array {
   // (L, nOut): the bucket of each neuron in each table
@@ -33,9 +36,10 @@ function bucketsOf(s: LshSampler): Int32Array {
   return where;
 }
 
-for (const [kernels, pool] of [['wasm', 0], ['js', 0], ['wasm', 64], ['js', 64]] as const) {
-  test(`kernel SimHash (${kernels} kernels${pool ? `, pool of ${pool}` : ''}): table keys and query codes equal the family's TypeScript hashing`, () => {
-    const cfg = configOf(pool);
+const CASES = [['wasm', 0, 'sparse'], ['js', 0, 'sparse'], ['wasm', 64, 'sparse'], ['js', 64, 'sparse'], ['wasm', 0, 'hadamard'], ['js', 0, 'hadamard'], ['wasm', 64, 'hadamard']] as const;
+for (const [kernels, pool, projection] of CASES) {
+  test(`kernel SimHash (${kernels} kernels, ${projection} projections${pool ? `, pool of ${pool}` : ''}): table keys and query codes equal the family's TypeScript hashing`, () => {
+    const cfg = configOf(pool, projection);
     const rng = new Rng(12);
     const arena = new Arena();
     const W = arena.f32(nOut * nIn);
@@ -77,7 +81,8 @@ for (const [kernels, pool] of [['wasm', 0], ['js', 0], ['wasm', 64], ['js', 64]]
         if (fs.codes[h] === ps.codes[h]) agree++;
       }
     }
-    assert.ok(agree / bits > 0.999, `${agree} of ${bits} query bits agree`);
+    if (projection === 'hadamard') assert.equal(agree, bits, 'structured query codes agree bit for bit');
+    else assert.ok(agree / bits > 0.999, `${agree} of ${bits} query bits agree`);
     // a redraw rewrites the hash-major copy: still equal to the family
     const r1 = new Rng(5);
     const r2 = new Rng(5);

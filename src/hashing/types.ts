@@ -33,8 +33,12 @@ export interface HashFamilyOptions {
   seed: number;
   /** WTA / DWTA: coordinates compared per hash (power of two, 2..256). Default 8. */
   binSize?: number;
-  /** SimHash: 'sparse' = entries in {-1, 0, +1} with P(nonzero) = density; 'gaussian' = N(0,1). Default 'sparse'. */
-  projection?: 'sparse' | 'gaussian';
+  /**
+   * SimHash: 'sparse' = entries in {-1, 0, +1} with P(nonzero) = density; 'gaussian' = N(0,1);
+   * 'hadamard' = rows of pseudo-random rotations H D H D H D (structured, O(p log p) a block of p).
+   * Default 'sparse'.
+   */
+  projection?: 'sparse' | 'gaussian' | 'hadamard';
   /** SimHash sparse projection: fraction of non-zero entries. Default 1/3. */
   density?: number;
   /** DOPH: bits kept per code. Default 8. */

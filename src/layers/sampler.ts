@@ -5,19 +5,27 @@ import type { LayerSampling } from '../config.js';
 import type { Rng } from '../util/rng.js';
 import type { Arena } from '../util/arena.js';
 import type { Kernels } from '../kernels/types.js';
-import { SimHash } from '../hashing/simhash.js';
+import { SimHash, HADAMARD_ROUNDS, hadamardWidth } from '../hashing/simhash.js';
 import { PooledFamily } from '../hashing/pooled.js';
 
 /**
- * SimHash through the SIMD kernels: code_h = (P_h . x >= thr_h) is a dot product per hash, so
- * hashing a row is one `dotRows` over the hash-major projection matrix. Used for the tables'
- * keys (every rebuild hashes every neuron) and for the queries, when the family is SimHash
- * without the MIPS transform and the sampler knows its memory's kernels.
+ * SimHash through the SIMD kernels: code_h = (P_h . x >= thr_h). With a projection matrix that is
+ * a dot product per hash, so hashing a row is one `dotRows` over the hash-major matrix (a block
+ * of rows at a rebuild: `projectRows`); with structured projections ('hadamard') it is
+ * `hadamardRows`. Used for the tables' keys (every rebuild hashes every neuron) and for the
+ * queries, when the family is SimHash without the MIPS transform and the sampler knows its
+ * memory's kernels.
  */
 interface KernelSimHash {
   k: Kernels;
-  /** (H, nIn) hash-major copy of the family's projections (P_h contiguous), rewritten on redraw; H = pool or K*L */
+  /** (H, nIn) hash-major copy of the family's projections (P_h contiguous), rewritten on redraw; H = pool or K*L; empty when structured */
   projT: Float32Array;
+  /** structured projections: block width p (0: projection matrix) */
+  p: number;
+  /** structured: copy of the family's signs (blocks * HADAMARD_ROUNDS, p), rewritten on redraw; empty otherwise */
+  signs: Float32Array;
+  /** structured: transform buffer (p) of the thread that prepares rebuilds */
+  prepBuf: Float32Array;
   /** (H) -P_h . mean: centering as a threshold (P.(w - mean) = P.w - P.mean); zero without centering */
   keyBias: Float32Array;
   /** (H) zeros: the queries' threshold */
@@ -102,7 +110,11 @@ export class LshSampler {
     const H = this.hashRows;
     if (kernels && h.family === 'simhash' && !h.mips) {
       const sel = this.family instanceof PooledFamily ? this.family.sel : null;
-      this.fast = { k: kernels, projT: arena.f32(H * nIn), keyBias: arena.f32(H), zero: arena.f32(H), ids: arena.i32(H), sel };
+      const p = h.projection === 'hadamard' ? hadamardWidth(nIn) : 0;
+      this.fast = {
+        k: kernels, projT: arena.f32(p > 0 ? 0 : H * nIn), p, signs: arena.f32(p > 0 ? Math.ceil(H / p) * HADAMARD_ROUNDS * p : 0),
+        prepBuf: arena.f32(p), keyBias: arena.f32(H), zero: arena.f32(H), ids: arena.i32(H), sel,
+      };
       if (!attach) {
         for (let i = 0; i < H; i++) this.fast.ids[i] = i;
         this.writeProjections();
@@ -129,8 +141,12 @@ export class LshSampler {
   private writeProjections(): void {
     const f = this.fast;
     if (!f) return;
-    const fam = this.family instanceof PooledFamily ? this.family.inner : this.family;
-    const proj = (fam as SimHash).proj;
+    const fam = (this.family instanceof PooledFamily ? this.family.inner : this.family) as SimHash;
+    if (f.p > 0) {
+      f.signs.set(fam.signs);
+      return;
+    }
+    const proj = fam.proj;
     const H = this.hashRows;
     const n = this.nIn;
     const t = f.projT;
@@ -156,10 +172,10 @@ export class LshSampler {
   private makeFamily(seed: number): HashFamily {
     const h = this.cfg.hash;
     if (h.pool > 0) {
-      const inner = createHashFamily(h.family, { dim: this.hashDim, numHashes: h.pool, seed, binSize: h.binSize });
+      const inner = createHashFamily(h.family, { dim: this.hashDim, numHashes: h.pool, seed, binSize: h.binSize, projection: h.projection });
       return new PooledFamily(inner, h.K, h.L, seed);
     }
-    return createHashFamily(h.family, { dim: this.hashDim, numHashes: h.K * h.L, seed, binSize: h.binSize });
+    return createHashFamily(h.family, { dim: this.hashDim, numHashes: h.K * h.L, seed, binSize: h.binSize, projection: h.projection });
   }
 
   /** New hash functions (the reference's periodic re-hash); the caller then rebuilds. */
@@ -202,7 +218,12 @@ export class LshSampler {
       for (let k = 0; k < n; k++) mean[k] = acc[k]! / this.nOut;
     }
     const f = this.fast;
-    if (f) {
+    if (f && f.p > 0) {
+      // P.(w - mean) = P.w - P.mean: the structured projections of the mean, negated
+      const H = this.hashRows;
+      f.k.hadamardRows(f.signs, f.zero, n, f.p, HADAMARD_ROUNDS, H, mean, 0, 1, f.prepBuf, f.keyBias, 0);
+      for (let h = 0; h < H; h++) f.keyBias[h] = -f.keyBias[h]!;
+    } else if (f) {
       const H = this.hashRows;
       for (let h = 0; h < H; h++) {
         let s = 0;
@@ -233,7 +254,7 @@ export class LshSampler {
     const H = this.K * this.L;
     const n = this.nIn;
     const f = this.fast;
-    if (f && hs && hs.proj && hs.projBits) {
+    if (f && hs && hs.proj && hs.projBits && (f.p === 0 || hs.hbuf)) {
       const out = hs.proj;
       const outBits = hs.projBits;
       const codes = scratch.codes;
@@ -246,7 +267,8 @@ export class LshSampler {
         // PROJECT_BLOCK rows at a time: each projection is read once per block, not once per row
         for (let b = 0; b < m; b += PROJECT_BLOCK) {
           const mb = Math.min(PROJECT_BLOCK, m - b);
-          f.k.projectRows(f.projT, f.keyBias, n, P, W, (start + b) * n, mb, out, 0);
+          if (f.p > 0) f.k.hadamardRows(f.signs, f.keyBias, n, f.p, HADAMARD_ROUNDS, P, W, (start + b) * n, mb, hs.hbuf!, out, 0);
+          else f.k.projectRows(f.projT, f.keyBias, n, P, W, (start + b) * n, mb, out, 0);
           for (let i = 0; i < mb; i++) projectionBits(f, outBits, i * P, codes, (b + i) * H);
         }
         t.insert(m, scratch.ids, codes, H);
@@ -311,6 +333,7 @@ export class LshSampler {
     const proj = this.fast && arena ? arena.f32(this.hashRows * PROJECT_BLOCK) : null;
     return {
       proj,
+      hbuf: this.fast && this.fast.p > 0 && arena ? arena.f32(this.fast.p) : null,
       projBits: proj ? new Int32Array(proj.buffer, proj.byteOffset, proj.length) : null,
       query2: new Float32Array(this.hashDim),
       codes: new Int32Array(H),
@@ -346,8 +369,16 @@ export class LshSampler {
     const f = this.fast;
     const out = s.proj;
     if (f !== null && out !== null && s.projBits !== null) {
-      kernelCodes(f, f.zero, x, xOff, this.nIn, out, s.projBits, s.codes, 0);
-      return;
+      if (f.p > 0) {
+        if (s.hbuf !== null) {
+          f.k.hadamardRows(f.signs, f.zero, this.nIn, f.p, HADAMARD_ROUNDS, f.ids.length, x, xOff, 1, s.hbuf, out, 0);
+          projectionBits(f, s.projBits, 0, s.codes, 0);
+          return;
+        }
+      } else {
+        kernelCodes(f, f.zero, x, xOff, this.nIn, out, s.projBits, s.codes, 0);
+        return;
+      }
     }
     if (!this.cfg.hash.mips) {
       this.family.hashDenseRow(x, xOff, s.codes, 0);
@@ -499,6 +530,8 @@ export interface SamplerScratch {
    * projections (the first row), or those of a block of neurons in a rebuild
    */
   proj: Float32Array | null;
+  /** (p) in the sampler's memory: the structured projections' transform buffer (kernel hashing, 'hadamard'), or null */
+  hbuf: Float32Array | null;
   /** proj's memory as int32 (the projections' bit patterns, for their signs), or null */
   projBits: Int32Array | null;
   /** (hashDim) the input after the MIPS transform */
