@@ -731,33 +731,63 @@ export function softmaxExp(x: usize, n: i32, mx: f32): f64 {
 
 /**
  * The counting half of a top-by-votes query over L bucket ranges of a table set's entries:
- *   tally[id] (u16, N of them) = the number of ranges [bStart[t], bEnd[t]) holding id;
- *   hist4[4 v + (id & 3)] (i32, 4 (L + 2)) = how many ids have v votes, four interleaved copies;
- *   cand (i32) = the ids with at least lo votes, ascending; returns how many.
- * tally and hist4 are zeroed first. cand needs one slot more than the ids it can receive: every
- * id is written at cand[n] and n advances only past the kept ones (no branch on the votes).
+ *   tally[id] (u16, N of them, zeroed first) = the number of ranges [bStart[t], bEnd[t]) holding id.
+ * Four entries a step: their addresses are independent (a range holds distinct ids).
  */
 export function voteTally(
   entries: usize, bStart: usize, bEnd: usize, L: i32,
-  tally: usize, N: i32, hist4: usize, lo: i32, cand: usize,
-): i32 {
+  tally: usize, N: i32,
+): void {
   memory.fill(tally, 0, <usize>N << 1);
-  memory.fill(hist4, 0, <usize>(L + 2) << 4);
   for (let t: i32 = 0; t < L; t++) {
     let p = entries + (<usize>load<i32>(bStart + (<usize>t << 2)) << 2);
     const e = entries + (<usize>load<i32>(bEnd + (<usize>t << 2)) << 2);
+    for (; p + 16 <= e; p += 16) {
+      const a0 = tally + (<usize>load<i32>(p) << 1);
+      const a1 = tally + (<usize>load<i32>(p, 4) << 1);
+      const a2 = tally + (<usize>load<i32>(p, 8) << 1);
+      const a3 = tally + (<usize>load<i32>(p, 12) << 1);
+      store<u16>(a0, load<u16>(a0) + 1);
+      store<u16>(a1, load<u16>(a1) + 1);
+      store<u16>(a2, load<u16>(a2) + 1);
+      store<u16>(a3, load<u16>(a3) + 1);
+    }
     for (; p < e; p += 4) {
       const a = tally + (<usize>load<i32>(p) << 1);
       store<u16>(a, load<u16>(a) + 1);
     }
   }
+}
+
+/**
+ * The ids with at least lo (>= 1) votes in tally (u16, N): cand[0 .. n) ascending, hist[v] (i32,
+ * L + 2, zeroed first) = how many of them have v votes; returns n. Eight tallies a step compared
+ * at once: only the steps with a kept id (a few percent in training) go through the ids one by one.
+ */
+export function voteCollect(tally: usize, N: i32, L: i32, lo: i32, hist: usize, cand: usize): i32 {
+  memory.fill(hist, 0, <usize>(L + 2) << 2);
+  const floor = i16x8.splat(<i16>(lo - 1));
   let n: i32 = 0;
-  for (let id: i32 = 0; id < N; id++) {
+  let id: i32 = 0;
+  for (; id + 8 <= N; id += 8) {
+    let bits = i16x8.bitmask(i16x8.gt_u(v128.load(tally + (<usize>id << 1), 0, 2), floor));
+    while (bits != 0) {
+      const i = id + ctz(bits);
+      bits &= bits - 1;
+      const h = hist + (<usize>load<u16>(tally + (<usize>i << 1)) << 2);
+      store<i32>(h, load<i32>(h) + 1);
+      store<i32>(cand + (<usize>n << 2), i);
+      n++;
+    }
+  }
+  for (; id < N; id++) {
     const v = <i32>load<u16>(tally + (<usize>id << 1));
-    const h = hist4 + (<usize>((v << 2) | (id & 3)) << 2);
-    store<i32>(h, load<i32>(h) + 1);
-    store<i32>(cand + (<usize>n << 2), id);
-    n += <i32>(v >= lo);
+    if (v >= lo) {
+      const h = hist + (<usize>v << 2);
+      store<i32>(h, load<i32>(h) + 1);
+      store<i32>(cand + (<usize>n << 2), id);
+      n++;
+    }
   }
   return n;
 }

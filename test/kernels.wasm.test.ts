@@ -245,11 +245,11 @@ describe('wasm kernels vs js kernels', () => {
     }
   });
 
-  it('voteTally (ranges of any length, empty ones, every lo, N not a multiple of 4)', () => {
+  it('voteTally and voteCollect (ranges of any length, empty ones, every lo, N not a multiple of 8, stale scratch)', () => {
     const rng = new Rng(32);
     const arena = new Arena();
     const k = newWasm(arena);
-    for (const [N, L, maxLen] of [[1, 1, 1], [7, 3, 5], [130, 12, 60], [1001, 40, 400]] as const) {
+    for (const [N, L, maxLen] of [[1, 1, 1], [7, 3, 5], [130, 12, 60], [1001, 40, 400], [4099, 150, 300]] as const) {
       // L ranges of distinct ids (a bucket holds a set), laid out one after another
       const ranges: number[][] = [];
       for (let t = 0; t < L; t++) {
@@ -261,33 +261,34 @@ describe('wasm kernels vs js kernels', () => {
       const flat = Int32Array.from(ranges.flat());
       const start = Int32Array.from(ranges.map((_, t) => ranges.slice(0, t).reduce((x, r) => x + r.length, 0)));
       const end = Int32Array.from(ranges.map((r, t) => start[t]! + r.length));
-      for (const lo of [1, 2, Math.max(1, L >> 1), L + 1]) {
-        const run = (kern: Kernels) => {
-          const entries = arena.i32(flat.length + 1);
-          entries.set(flat);
-          const bS = arena.i32(L);
-          const bE = arena.i32(L);
-          bS.set(start);
-          bE.set(end);
-          const t32 = arena.i32(Math.ceil(N / 2) + 1);
-          const tally = new Uint16Array(t32.buffer, t32.byteOffset, N);
-          tally.fill(7); // stale votes of a previous query
-          const hist4 = arena.i32(4 * (L + 2)).fill(3);
-          const cand = arena.i32(N + 1);
-          const n = kern.voteTally(entries, bS, bE, L, tally, N, hist4, lo, cand);
-          return { n, tally: Array.from(tally), hist4: Array.from(hist4), cand: Array.from(cand.subarray(0, n)) };
-        };
-        const e = run(jsKernels);
-        const w = run(k);
+      const votes = new Array<number>(N).fill(0);
+      for (const r of ranges) for (const id of r) votes[id]!++;
+      const run = (kern: Kernels, lo: number) => {
+        const entries = arena.i32(flat.length + 1);
+        entries.set(flat);
+        const bS = arena.i32(L);
+        const bE = arena.i32(L);
+        bS.set(start);
+        bE.set(end);
+        const t32 = arena.i32(Math.ceil(N / 2) + 1);
+        const tally = new Uint16Array(t32.buffer, t32.byteOffset, N);
+        tally.fill(7); // stale votes of a previous query
+        kern.voteTally(entries, bS, bE, L, tally, N);
+        const hist = arena.i32(L + 2).fill(3);
+        const cand = arena.i32(N + 1).fill(-5);
+        const n = kern.voteCollect(tally, N, L, lo, hist, cand);
+        return { n, tally: Array.from(tally), hist: Array.from(hist), cand: Array.from(cand.subarray(0, n)), past: cand[n] };
+      };
+      for (const lo of [1, 2, Math.max(1, L >> 1), L, L + 1]) {
+        const e = run(jsKernels, lo);
+        const w = run(k, lo);
         assert.deepEqual(w, e, `N ${N} L ${L} lo ${lo}`);
         // against the definition
-        const votes = new Array<number>(N).fill(0);
-        for (const r of ranges) for (const id of r) votes[id]!++;
         assert.deepEqual(e.tally, votes);
         assert.deepEqual(e.cand, votes.flatMap((v, id) => (v >= lo ? [id] : [])));
+        assert.equal(e.past, -5, 'nothing written past the kept ids');
         for (let v = 0; v <= L + 1; v++) {
-          const h = e.hist4[4 * v]! + e.hist4[4 * v + 1]! + e.hist4[4 * v + 2]! + e.hist4[4 * v + 3]!;
-          assert.equal(h, votes.filter((x) => x === v).length, `hist of ${v} votes`);
+          assert.equal(e.hist[v], v >= lo ? votes.filter((x) => x === v).length : 0, `hist of ${v} votes, lo ${lo}`);
         }
       }
     }

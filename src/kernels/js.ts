@@ -63,39 +63,23 @@ export const jsKernels: Kernels = {
     }
   },
 
-  voteTally(entries, bStart, bEnd, L, tally, N, hist4, lo, cand) {
+  voteTally(entries, bStart, bEnd, L, tally, N) {
     tally.fill(0, 0, N);
     for (let t = 0; t < L; t++) {
       const e = bEnd[t]!;
       for (let j = bStart[t]!; j < e; j++) tally[entries[j]!]++;
     }
-    hist4.fill(0, 0, 4 * (L + 2));
-    const lm1 = lo - 1;
+  },
+
+  voteCollect(tally, N, L, lo, hist, cand) {
+    hist.fill(0, 0, L + 2);
     let n = 0;
-    let id = 0;
-    for (; id + 4 <= N; id += 4) {
-      const v0 = tally[id]!;
-      const v1 = tally[id + 1]!;
-      const v2 = tally[id + 2]!;
-      const v3 = tally[id + 3]!;
-      hist4[v0 << 2]++;
-      hist4[(v1 << 2) | 1]++;
-      hist4[(v2 << 2) | 2]++;
-      hist4[(v3 << 2) | 3]++;
-      // branch-free: write every id, advance past those with v >= lo ((lo - 1 - v) >>> 31 is 1 iff v >= lo)
-      cand[n] = id;
-      n += (lm1 - v0) >>> 31;
-      cand[n] = id + 1;
-      n += (lm1 - v1) >>> 31;
-      cand[n] = id + 2;
-      n += (lm1 - v2) >>> 31;
-      cand[n] = id + 3;
-      n += (lm1 - v3) >>> 31;
-    }
-    for (; id < N; id++) {
+    for (let id = 0; id < N; id++) {
       const v = tally[id]!;
-      hist4[(v << 2) | (id & 3)]++;
-      if (v >= lo) cand[n++] = id;
+      if (v >= lo) {
+        hist[v]++;
+        cand[n++] = id;
+      }
     }
     return n;
   },

@@ -62,18 +62,18 @@ export interface Kernels {
 
   /**
    * The counting half of a top-by-votes query over L bucket ranges of a table set's entries
-   * (LshTables.topByVotes, dense tally):
-   *   tally[id] (id < N) = how many ranges [bStart[t], bEnd[t]) of `entries` hold id (t < L);
-   *   hist4[4 v + (id & 3)] = how many ids have v votes (four interleaved copies, so runs of equal
-   *   votes do not chain increments of one counter; 4 (L + 2) entries);
-   *   cand[0 .. n) = the ids with at least `lo` votes, ascending; returns n.
-   * tally and hist4 are zeroed first. cand must have one slot more than the ids it can receive:
-   * every id is written at cand[n], and n advances past the kept ones only (no branch on votes).
+   * (LshTables.topByVotes, dense tally): tally is zeroed, then
+   *   tally[id] (id < N) = how many ranges [bStart[t], bEnd[t]) of `entries` hold id (t < L).
    */
-  voteTally(
-    entries: Int32Array, bStart: Int32Array, bEnd: Int32Array, L: number,
-    tally: Uint16Array, N: number, hist4: Int32Array, lo: number, cand: Int32Array,
-  ): number;
+  voteTally(entries: Int32Array, bStart: Int32Array, bEnd: Int32Array, L: number, tally: Uint16Array, N: number): void;
+
+  /**
+   * The ids with at least lo votes (lo >= 1; tally values <= L):
+   *   cand[0 .. n) = the ids id < N with tally[id] >= lo, ascending;
+   *   hist[v] = how many of them have v votes (hist: L + 2 entries, zeroed first; 0 below lo);
+   * returns n.
+   */
+  voteCollect(tally: Uint16Array, N: number, L: number, lo: number, hist: Int32Array, cand: Int32Array): number;
 
   /**
    * Backward of `dotRows`, accumulating (HOGWILD-safe: plain += on shared memory).

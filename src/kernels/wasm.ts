@@ -27,7 +27,8 @@ interface KernelExports {
   dotRows(W: number, bias: number, n: number, rows: number, nRows: number, x: number, out: number): void;
   projectRows(P: number, bias: number, n: number, H: number, X: number, m: number, out: number): void;
   hadamardRows(S: number, bias: number, n: number, p: number, rounds: number, H: number, X: number, m: number, buf: number, out: number): void;
-  voteTally(entries: number, bStart: number, bEnd: number, L: number, tally: number, N: number, hist4: number, lo: number, cand: number): number;
+  voteTally(entries: number, bStart: number, bEnd: number, L: number, tally: number, N: number): void;
+  voteCollect(tally: number, N: number, L: number, lo: number, hist: number, cand: number): number;
   rowsBackward(
     W: number, G: number, gBias: number, n: number, rows: number, nRows: number,
     grad: number, x: number, dx: number, hasDx: number,
@@ -45,7 +46,7 @@ interface KernelExports {
 }
 
 const EXPORT_NAMES: readonly (keyof KernelExports)[] = [
-  'dot', 'axpy', 'dotRows', 'projectRows', 'hadamardRows', 'voteTally', 'rowsBackward', 'sparseInputForward', 'sparseInputBackward',
+  'dot', 'axpy', 'dotRows', 'projectRows', 'hadamardRows', 'voteTally', 'voteCollect', 'rowsBackward', 'sparseInputForward', 'sparseInputBackward',
   'adamRows', 'sgdRows', 'relu', 'vmax', 'softmaxExp',
 ];
 
@@ -194,8 +195,12 @@ function wrap(ex: KernelExports): Kernels {
       ex.hadamardRows(S.byteOffset, bias.byteOffset, n, p, rounds, H, X.byteOffset + 4 * xOff, m, buf.byteOffset, out.byteOffset + 4 * outOff);
     },
 
-    voteTally(entries, bStart, bEnd, L, tally, N, hist4, lo, cand) {
-      return ex.voteTally(entries.byteOffset, bStart.byteOffset, bEnd.byteOffset, L, tally.byteOffset, N, hist4.byteOffset, lo, cand.byteOffset);
+    voteTally(entries, bStart, bEnd, L, tally, N) {
+      ex.voteTally(entries.byteOffset, bStart.byteOffset, bEnd.byteOffset, L, tally.byteOffset, N);
+    },
+
+    voteCollect(tally, N, L, lo, hist, cand) {
+      return ex.voteCollect(tally.byteOffset, N, L, lo, hist.byteOffset, cand.byteOffset);
     },
 
     rowsBackward(W, G, gBias, n, rows, rowsOff, nRows, grad, gradOff, x, xOff, dx, dxOff) {
@@ -332,12 +337,9 @@ function checked(memory: WebAssembly.Memory, k: Kernels): Kernels {
       assertRange(X, xOff, n * m, 'hadamardRows X'); assertRange(buf, 0, p, 'hadamardRows buf'); assertRange(out, outOff, H * m, 'hadamardRows out');
       k.hadamardRows(S, bias, n, p, rounds, H, X, xOff, m, buf, out, outOff);
     },
-    voteTally(entries, bStart, bEnd, L, tally, N, hist4, lo, cand) {
-      v(entries, 'voteTally entries'); v(bStart, 'voteTally bStart'); v(bEnd, 'voteTally bEnd');
-      v(tally, 'voteTally tally'); v(hist4, 'voteTally hist4'); v(cand, 'voteTally cand');
-      assertRange(bStart, 0, L, 'voteTally bStart'); assertRange(bEnd, 0, L, 'voteTally bEnd');
-      assertRange(tally, 0, N, 'voteTally tally'); assertRange(hist4, 0, 4 * (L + 2), 'voteTally hist4');
-      let entriesIn = 0;
+    voteTally(entries, bStart, bEnd, L, tally, N) {
+      v(entries, 'voteTally entries'); v(bStart, 'voteTally bStart'); v(bEnd, 'voteTally bEnd'); v(tally, 'voteTally tally');
+      assertRange(bStart, 0, L, 'voteTally bStart'); assertRange(bEnd, 0, L, 'voteTally bEnd'); assertRange(tally, 0, N, 'voteTally tally');
       for (let t = 0; t < L; t++) {
         const s0 = bStart[t]!;
         const e0 = bEnd[t]!;
@@ -345,10 +347,20 @@ function checked(memory: WebAssembly.Memory, k: Kernels): Kernels {
         for (let j = s0; j < e0; j++) {
           if (!(entries[j]! >= 0 && entries[j]! < N)) throw new RangeError(`voteTally: entries[${j}] = ${entries[j]} outside [0, ${N})`);
         }
-        entriesIn += e0 - s0;
       }
-      assertRange(cand, 0, Math.min(N, entriesIn) + 1, 'voteTally cand');
-      return k.voteTally(entries, bStart, bEnd, L, tally, N, hist4, lo, cand);
+      k.voteTally(entries, bStart, bEnd, L, tally, N);
+    },
+    voteCollect(tally, N, L, lo, hist, cand) {
+      v(tally, 'voteCollect tally'); v(hist, 'voteCollect hist'); v(cand, 'voteCollect cand');
+      if (!(Number.isInteger(lo) && lo >= 1)) throw new RangeError(`voteCollect: lo must be an integer >= 1, got ${lo}`);
+      assertRange(tally, 0, N, 'voteCollect tally'); assertRange(hist, 0, L + 2, 'voteCollect hist');
+      let kept = 0;
+      for (let i = 0; i < N; i++) {
+        if (tally[i]! > L) throw new RangeError(`voteCollect: tally[${i}] = ${tally[i]} exceeds L = ${L}`);
+        if (tally[i]! >= lo) kept++;
+      }
+      assertRange(cand, 0, kept, 'voteCollect cand');
+      return k.voteCollect(tally, N, L, lo, hist, cand);
     },
     rowsBackward(W, G, gBias, n, rows, rowsOff, nRows, grad, gradOff, x, xOff, dx, dxOff) {
       v(W, 'rowsBackward W'); v(G, 'rowsBackward G'); v(gBias, 'rowsBackward gBias'); v(rows, 'rowsBackward rows');
