@@ -120,3 +120,39 @@ test('no allocation per sample: 200,000 training samples run without a garbage c
   // wasm call: ~1-2 KB a batch), nothing per row or per sample
   assert.ok(perBatch < 4096, `${kernels}: ${perBatch} bytes a batch`);
 });
+
+test('one batch on two workers claiming rows is the batch on one thread: every row trained once, the same step', async () => {
+  // dense mode (no sampling), SGD: the step is the batch's summed gradient, whatever thread ran a row
+  const config = { ...CONFIG, output: { mode: 'dense' as const }, optimizer: { type: 'sgd' as const, lr: 0.05 } };
+  const make = (threads: number) => new SlideModel({ nFeatures: train.nFeatures, nLabels: train.nLabels, config: { ...config, threads } });
+  const one = make(1);
+  const two = make(2);
+  const order = Int32Array.from({ length: train.n }, (_, i) => i);
+  const mx = { maxRowNnz: 0, maxRowLabels: 0 };
+  for (let r = 0; r < train.n; r++) {
+    mx.maxRowNnz = Math.max(mx.maxRowNnz, train.featPtr[r + 1]! - train.featPtr[r]!);
+    mx.maxRowLabels = Math.max(mx.maxRowLabels, train.labelPtr[r + 1]! - train.labelPtr[r]!);
+  }
+  await two.openWorkers(mx);
+  try {
+    for (let start = 0; start < 3 * 64; start += 64) {
+      const a = one.trainBatch(gatherRows(train, order, start, start + 64, new CsrBatchBuffer()));
+      const b = await two.trainBatchAsync(gatherRows(train, order, start, start + 64, new CsrBatchBuffer()));
+      assert.equal(b.samples, 64);
+      assert.ok(Math.abs(a.lossSum - b.lossSum) <= 1e-4 * Math.abs(a.lossSum), `batch at ${start}: loss ${a.lossSum} vs ${b.lossSum}`);
+      assert.equal(b.activeSum, a.activeSum, 'every row computed once');
+    }
+  } finally {
+    await two.closeWorkers();
+  }
+  const blocksA = one.network.blocks();
+  const blocksB = two.network.blocks();
+  assert.equal(blocksA.length, blocksB.length);
+  for (let i = 0; i < blocksA.length; i++) {
+    const wa = blocksA[i]!.W;
+    const wb = blocksB[i]!.W;
+    let worst = 0;
+    for (let j = 0; j < wa.length; j++) worst = Math.max(worst, Math.abs(wa[j]! - wb[j]!));
+    assert.ok(worst < 1e-5, `block ${i}: weights differ by up to ${worst}`);
+  }
+});

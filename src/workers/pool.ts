@@ -8,7 +8,7 @@ import type { CsrBatch } from '../data/csr.js';
 import { fillRows } from '../data/csr.js';
 import { allocatePoolViews, type PoolViews } from './layout.js';
 import {
-  Command, CONTROL_SLOTS, kBatchRows, kCommand, kError, kGeneration, kPending, kReady, kStatActive, kStatHits, kStatLoss, kStatProf, kStep, kLrHorizon,
+  Command, CONTROL_SLOTS, kBatchRows, kCommand, kError, kGeneration, kPending, kReady, kStatActive, kStatHits, kStatLoss, kStatProf, kStep, kLrHorizon, kNextRow,
   STAT_SLOTS, type WorkerInit,
 } from './protocol.js';
 
@@ -152,6 +152,7 @@ export class WorkerPool {
     if (nnz > this.caps.nnz || nl > this.caps.labels) throw new RangeError(`WorkerPool: batch needs ${nnz} non-zeros / ${nl} labels, the pool holds ${this.caps.nnz} / ${this.caps.labels}`);
     fillRows(d, order, start, end, b);
     Atomics.store(this.ctrl, kBatchRows, b.n);
+    Atomics.store(this.ctrl, kNextRow, 0);
     await this.phase(Command.Train);
     let lossSum = 0;
     let hits = 0;

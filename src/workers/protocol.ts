@@ -12,7 +12,8 @@ export const kBatchRows = 4; // rows of the shared batch
 export const kStep = 5; // optimizer step of UPDATE
 export const kReady = 6; // workers that finished attaching
 export const kLrHorizon = 7; // batches of the learning-rate schedule (UPDATE)
-export const CONTROL_SLOTS = 8;
+export const kNextRow = 8; // next row of the batch to claim (TRAIN: workers take rows one at a time)
+export const CONTROL_SLOTS = 9;
 
 /** per-worker statistics of a TRAIN phase, Float64Array slots (worker w at w * STAT_SLOTS) */
 export const kStatLoss = 0;

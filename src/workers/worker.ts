@@ -6,7 +6,7 @@ import { getKernels } from '../kernels/index.js';
 import { parseConfig } from '../config.js';
 import { allocatePoolViews } from './layout.js';
 import {
-  Command, kBatchRows, kCommand, kError, kGeneration, kPending, kReady, kStatActive, kStatHits, kStatLoss, kStatProf, kStep, kLrHorizon, STAT_SLOTS,
+  Command, kBatchRows, kCommand, kError, kGeneration, kPending, kReady, kStatActive, kStatHits, kStatLoss, kStatProf, kStep, kLrHorizon, kNextRow, STAT_SLOTS,
   type WorkerInit,
 } from './protocol.js';
 
@@ -66,12 +66,12 @@ function main(): void {
       switch (cmd) {
         case Command.Train: {
           const n = ctrl[kBatchRows]!;
-          const lo = Math.floor((n * w) / T);
-          const hi = Math.floor((n * (w + 1)) / T);
           const scale = 1 / Math.max(1, n);
           net.syncFamilies();
           s.sums.fill(0);
-          for (let r = lo; r < hi; r++) {
+          // rows claimed one at a time, so that no worker waits at the barrier while the other
+          // still has a share of slow samples
+          for (let r = Atomics.add(ctrl, kNextRow, 1); r < n; r = Atomics.add(ctrl, kNextRow, 1)) {
             net.trainSample(s, batch.featIdx, batch.featVal, batch.featPtr[r]!, batch.featPtr[r + 1]!, batch.labelIdx, batch.labelPtr[r]!, batch.labelPtr[r + 1]!, scale);
           }
           stats[w * STAT_SLOTS + kStatLoss] = s.sums[0]!;
