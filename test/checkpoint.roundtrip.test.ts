@@ -155,3 +155,21 @@ test('saving is atomic: no temporary file left behind, the old file replaced who
   await assert.rejects(saveModel(model, join(dir, 'no-such-dir', 'x.safetensors')), /cannot write checkpoint/);
   await assert.rejects(saveModel(model, p, { labelNames: new Array(1000).fill('x') }), /1000 label names for a model of 120 labels/);
 });
+
+test('structured SimHash projections: the loaded model has the same hash functions, tables and predictions', async () => {
+  // the output layer on SimHash 'hadamard' (kernel hashing of keys and queries), redraws included
+  const config = { ...TINY_CONFIG, output: { mode: 'lsh' as const, hash: { family: 'simhash' as const, projection: 'hadamard' as const, K: 4, L: 10, bucketSize: 32 }, activeSet: { minActive: 30 } } };
+  const m = tinyModel(data, config);
+  await trainUntil(m, data.train, 12);
+  const f = join(dir, 'hadamard.safetensors');
+  await saveModel(m, f);
+  const { model: m2 } = await loadModel(f);
+  assertSameModel(m, m2, 'hadamard');
+  assert.equal(m2.config.output.hash.projection, 'hadamard');
+  const orig = tinyModel(data, config);
+  await trainUntil(orig, data.train, 12);
+  for (let r = 0; r < 30; r++) {
+    assert.deepEqual(orig.predict(sample(r), 5), m2.predict(sample(r), 5), `row ${r} lsh`);
+    assert.deepEqual(orig.predict(sample(r), 5, { exact: true }), m2.predict(sample(r), 5, { exact: true }), `row ${r} exact`);
+  }
+});

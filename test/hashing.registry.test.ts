@@ -37,7 +37,7 @@ test('options are validated with messages naming the option', () => {
     ['dwta', { seed: 1.5 }, /'seed' must be an integer/],
     ['simhash', { density: 0 }, /'density' must be a number in \(0, 1\]/],
     ['simhash', { density: 1.5 }, /'density'/],
-    ['simhash', { projection: 'uniform' as 'sparse' }, /'projection' must be 'sparse' or 'gaussian'/],
+    ['simhash', { projection: 'uniform' as 'sparse' }, /'projection' must be 'sparse', 'gaussian' or 'hadamard'/],
     ['doph', { bits: 0 }, /'bits' must be an integer in \[1, 30\]/],
     ['doph', { bits: 31 }, /'bits'/],
   ];
