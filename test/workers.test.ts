@@ -121,8 +121,13 @@ test('no allocation per sample: 200,000 training samples run without a garbage c
   assert.ok(perBatch < 4096, `${kernels}: ${perBatch} bytes a batch`);
 });
 
-test('one batch on two workers claiming rows is the batch on one thread: every row trained once, the same step', async () => {
-  // dense mode (no sampling), SGD: the step is the batch's summed gradient, whatever thread ran a row
+test('batches on two workers claiming rows train every row once: the loss, hits and active neurons of one thread on the same weights', async () => {
+  // Dense mode (no sampling), SGD. The weights of the two runs are not compared: HOGWILD's
+  // lock-free += on shared gradient rows may lose an addition (every sample writes every output
+  // row in dense mode), and a lost addition moves every later batch a little. Instead, before
+  // each batch the one-thread model gets the two-thread model's weights, so the batch's summed
+  // loss is a sum of the same per-row values whatever thread ran a row: a row skipped or claimed
+  // twice changes it by a whole sample's loss, summation order only by rounding.
   const config = { ...CONFIG, output: { mode: 'dense' as const }, optimizer: { type: 'sgd' as const, lr: 0.05 } };
   const make = (threads: number) => new SlideModel({ nFeatures: train.nFeatures, nLabels: train.nLabels, config: { ...config, threads } });
   const one = make(1);
@@ -133,26 +138,33 @@ test('one batch on two workers claiming rows is the batch on one thread: every r
     mx.maxRowNnz = Math.max(mx.maxRowNnz, train.featPtr[r + 1]! - train.featPtr[r]!);
     mx.maxRowLabels = Math.max(mx.maxRowLabels, train.labelPtr[r + 1]! - train.labelPtr[r]!);
   }
+  const blocksA = one.network.blocks();
+  const blocksB = two.network.blocks();
+  assert.equal(blocksA.length, blocksB.length);
+  const initial = blocksB.map((blk) => Float32Array.from(blk.W));
   await two.openWorkers(mx);
   try {
-    for (let start = 0; start < 3 * 64; start += 64) {
-      const a = one.trainBatch(gatherRows(train, order, start, start + 64, new CsrBatchBuffer()));
-      const b = await two.trainBatchAsync(gatherRows(train, order, start, start + 64, new CsrBatchBuffer()));
-      assert.equal(b.samples, 64);
-      assert.ok(Math.abs(a.lossSum - b.lossSum) <= 1e-4 * Math.abs(a.lossSum), `batch at ${start}: loss ${a.lossSum} vs ${b.lossSum}`);
-      assert.equal(b.activeSum, a.activeSum, 'every row computed once');
+    // batches of 64 rows, then of 37 and 1: the shared row cursor restarts at 0 every batch
+    const sizes = [64, 64, 64, 64, 37, 1, 64];
+    let start = 0;
+    for (const size of sizes) {
+      for (let i = 0; i < blocksA.length; i++) {
+        blocksA[i]!.W.set(blocksB[i]!.W);
+        blocksA[i]!.b.set(blocksB[i]!.b);
+      }
+      const a = one.trainBatch(gatherRows(train, order, start, start + size, new CsrBatchBuffer()));
+      const b = await two.trainBatchAsync(gatherRows(train, order, start, start + size, new CsrBatchBuffer()));
+      assert.equal(b.samples, size);
+      assert.ok(Math.abs(a.lossSum - b.lossSum) <= 1e-9 * Math.abs(a.lossSum), `batch at ${start}: loss ${a.lossSum} vs ${b.lossSum}`);
+      assert.equal(b.hits, a.hits, `batch at ${start}: hits`);
+      assert.equal(b.activeSum, a.activeSum, `batch at ${start}: every row computed once`);
+      start += size;
     }
   } finally {
     await two.closeWorkers();
   }
-  const blocksA = one.network.blocks();
-  const blocksB = two.network.blocks();
-  assert.equal(blocksA.length, blocksB.length);
-  for (let i = 0; i < blocksA.length; i++) {
-    const wa = blocksA[i]!.W;
-    const wb = blocksB[i]!.W;
-    let worst = 0;
-    for (let j = 0; j < wa.length; j++) worst = Math.max(worst, Math.abs(wa[j]! - wb[j]!));
-    assert.ok(worst < 1e-5, `block ${i}: weights differ by up to ${worst}`);
-  }
+  // and the batches did train: the worker-updated weights moved (by ~1e-2 in this setting)
+  let moved = 0;
+  for (let i = 0; i < blocksB.length; i++) for (let j = 0; j < blocksB[i]!.W.length; j++) moved = Math.max(moved, Math.abs(blocksB[i]!.W[j]! - initial[i]![j]!));
+  assert.ok(moved > 1e-3, `the updates moved the weights by ${moved}`);
 });
