@@ -407,6 +407,104 @@ export function rowsBackward(
 }
 
 /**
+ * The input gradient of dotRows alone (the weight gradients deferred to the update, see
+ * ParamBlock): for i < nRows, g = grad[i] (skipped when g == 0):  dx += g * W[rows[i]]
+ */
+export function rowsDx(
+  W: usize, n: i32,
+  rows: usize, nRows: i32,
+  grad: usize, dx: usize,
+): void {
+  const rowBytes = <usize>n << 2;
+  const group = groupRows(n << 2);
+  // the first pass only touches group 0
+  for (let gi: i32 = -group; gi < nRows; gi += group) {
+    const gEnd = min(gi + group, nRows);
+    const nEnd = min(gEnd + group, nRows);
+    for (let j = gEnd; j < nEnd; j++) touch(rowAddr(W, load<i32>(rows + (<usize>j << 2)), n), rowBytes);
+    for (let i = max(gi, 0); i < gEnd; i++) {
+      const g = load<f32>(grad + (<usize>i << 2));
+      if (g == 0) continue;
+      axpyImpl(g, rowAddr(W, load<i32>(rows + (<usize>i << 2)), n), dx, n);
+    }
+  }
+}
+
+/**
+ * The weight half of rowsBackward, deferred to the update (see ParamBlock): for i < nRows,
+ * r = rows[i], k in [ptr[i], ptr[i+1]) in order, c = coef[k]:
+ *   G[r] += c * X[src[k]];  gBias[r] += c  (when gBias != 0)
+ * X: (slots, n). Each G row is read and written once however many samples touched it.
+ */
+export function gradRows(
+  G: usize, gBias: usize, n: i32,
+  rows: usize, nRows: i32,
+  ptr: usize, src: usize, coef: usize, X: usize,
+): void {
+  const rowBytes = <usize>n << 2;
+  const group = groupRows(n << 2);
+  // the first pass only touches group 0
+  for (let gi: i32 = -group; gi < nRows; gi += group) {
+    const gEnd = min(gi + group, nRows);
+    const nEnd = min(gEnd + group, nRows);
+    for (let j = gEnd; j < nEnd; j++) touch(rowAddr(G, load<i32>(rows + (<usize>j << 2)), n), rowBytes);
+    for (let i = max(gi, 0); i < gEnd; i++) {
+      const r = load<i32>(rows + (<usize>i << 2));
+      const k0 = load<i32>(ptr + (<usize>i << 2));
+      const k1 = load<i32>(ptr + (<usize>(i + 1) << 2));
+      if (k0 == k1) continue;
+      const gr = rowAddr(G, r, n);
+      // 32 columns at a time in 8 registers, over every pair of the row: G is read and written once
+      let j: i32 = 0;
+      for (; j + 32 <= n; j += 32) {
+        const gp = gr + (<usize>j << 2);
+        let a0 = v128.load(gp, 0, 4);
+        let a1 = v128.load(gp, 16, 4);
+        let a2 = v128.load(gp, 32, 4);
+        let a3 = v128.load(gp, 48, 4);
+        let a4 = v128.load(gp, 64, 4);
+        let a5 = v128.load(gp, 80, 4);
+        let a6 = v128.load(gp, 96, 4);
+        let a7 = v128.load(gp, 112, 4);
+        for (let k = k0; k < k1; k++) {
+          const c = f32x4.splat(load<f32>(coef + (<usize>k << 2)));
+          const xp = rowAddr(X, load<i32>(src + (<usize>k << 2)), n) + (<usize>j << 2);
+          a0 = f32x4.add(a0, f32x4.mul(c, v128.load(xp, 0, 4)));
+          a1 = f32x4.add(a1, f32x4.mul(c, v128.load(xp, 16, 4)));
+          a2 = f32x4.add(a2, f32x4.mul(c, v128.load(xp, 32, 4)));
+          a3 = f32x4.add(a3, f32x4.mul(c, v128.load(xp, 48, 4)));
+          a4 = f32x4.add(a4, f32x4.mul(c, v128.load(xp, 64, 4)));
+          a5 = f32x4.add(a5, f32x4.mul(c, v128.load(xp, 80, 4)));
+          a6 = f32x4.add(a6, f32x4.mul(c, v128.load(xp, 96, 4)));
+          a7 = f32x4.add(a7, f32x4.mul(c, v128.load(xp, 112, 4)));
+        }
+        v128.store(gp, a0, 0, 4);
+        v128.store(gp, a1, 16, 4);
+        v128.store(gp, a2, 32, 4);
+        v128.store(gp, a3, 48, 4);
+        v128.store(gp, a4, 64, 4);
+        v128.store(gp, a5, 80, 4);
+        v128.store(gp, a6, 96, 4);
+        v128.store(gp, a7, 112, 4);
+      }
+      // columns left over (n not a multiple of 32), one at a time
+      for (; j < n; j++) {
+        const gp = gr + (<usize>j << 2);
+        let a = load<f32>(gp);
+        for (let k = k0; k < k1; k++) a += load<f32>(coef + (<usize>k << 2)) * load<f32>(rowAddr(X, load<i32>(src + (<usize>k << 2)), n) + (<usize>j << 2));
+        store<f32>(gp, a);
+      }
+      if (gBias != 0) {
+        const bp = gBias + (<usize>r << 2);
+        let b = load<f32>(bp);
+        for (let k = k0; k < k1; k++) b += load<f32>(coef + (<usize>k << 2));
+        store<f32>(bp, b);
+      }
+    }
+  }
+}
+
+/**
  * Forward of the feature-major sparse input layer, over nnz = end - start non-zeros
  * (idx and val already point at element `start`):
  *   out[j] = bias[j] + sum_k val[k] * W[idx[k]*nOut + j],  j < nOut
@@ -557,6 +655,149 @@ export function adamRows(
     v += 4;
     g += 4;
   }
+}
+
+/**
+ * Group the pairs of the sample slots by touched row (a counting sort, stable in slot order):
+ * pRow/pCoef: (slots, budget) with pCnt[b] pairs in slot b; touched[0 .. nT) the rows. Writes
+ * pos[touched[i]] = i, ptr[0 .. nT] (position i's pairs are [ptr[i], ptr[i+1])), src (their slots)
+ * and coef (their values); zeroes pCnt. Every row of a pair must be in touched. Returns the pairs.
+ */
+export function groupPairs(
+  touched: usize, nT: i32, pos: usize, ptr: usize,
+  pRow: usize, pCoef: usize, pCnt: usize, slots: i32, budget: i32,
+  src: usize, coef: usize,
+): i32 {
+  let total: i32 = 0;
+  for (let b: i32 = 0; b < slots; b++) total += load<i32>(pCnt + (<usize>b << 2));
+  if (total == 0) return 0;
+  for (let i: i32 = 0; i < nT; i++) {
+    store<i32>(pos + (<usize>load<i32>(touched + (<usize>i << 2)) << 2), i);
+    store<i32>(ptr + (<usize>(i + 1) << 2), 0);
+  }
+  store<i32>(ptr, 0);
+  for (let b: i32 = 0; b < slots; b++) {
+    const c = load<i32>(pCnt + (<usize>b << 2));
+    const base = pRow + ((<usize>b * <usize>budget) << 2);
+    for (let k: i32 = 0; k < c; k++) {
+      const q = ptr + ((<usize>load<i32>(pos + (<usize>load<i32>(base + (<usize>k << 2)) << 2)) + 1) << 2);
+      store<i32>(q, load<i32>(q) + 1);
+    }
+  }
+  for (let i: i32 = 0; i < nT; i++) {
+    const q = ptr + (<usize>i << 2);
+    store<i32>(q, load<i32>(q, 4) + load<i32>(q), 4);
+  }
+  // ptr[i] serves as position i's cursor (it ends at the start of i + 1) and is shifted back
+  for (let b: i32 = 0; b < slots; b++) {
+    const c = load<i32>(pCnt + (<usize>b << 2));
+    const off = (<usize>b * <usize>budget) << 2;
+    for (let k: i32 = 0; k < c; k++) {
+      const q = ptr + (<usize>load<i32>(pos + (<usize>load<i32>(pRow + off + (<usize>k << 2)) << 2)) << 2);
+      const p = load<i32>(q);
+      store<i32>(q, p + 1);
+      store<i32>(src + (<usize>p << 2), b);
+      store<f32>(coef + (<usize>p << 2), load<f32>(pCoef + off + (<usize>k << 2)));
+    }
+    store<i32>(pCnt + (<usize>b << 2), 0);
+  }
+  for (let i = nT; i > 0; i--) store<i32>(ptr + (<usize>i << 2), load<i32>(ptr + (<usize>(i - 1) << 2)));
+  store<i32>(ptr, 0);
+  return total;
+}
+
+/**
+ * gradRows and adamRows in one pass, for rows whose G holds nothing (every contribution
+ * deferred): for i < nRows, r = rows[i], the gradient g = sum over k in [ptr[i], ptr[i+1]) of
+ * coef[k] * X[src[k]] (in that order, from 0) is built in registers 32 columns at a time and goes
+ * straight into the Adam step of adamRows; gBias[r] += sum of coef[k]. G is neither read nor
+ * written, so a row costs W, M and V (3 KB at 256 columns) instead of those plus G twice.
+ */
+export function adamRowsPairs(
+  W: usize, M: usize, V: usize, gBias: usize, n: i32,
+  rows: usize, nRows: i32,
+  ptr: usize, src: usize, coef: usize, X: usize,
+  lrT: f32, b1: f32, c1: f32, b2: f32, c2: f32, eps: f32, decay: f32,
+): void {
+  const rowBytes = <usize>n << 2;
+  const group = groupRows(n * 12);
+  // the first pass only touches group 0
+  for (let gi: i32 = -group; gi < nRows; gi += group) {
+    const gEnd = min(gi + group, nRows);
+    const nEnd = min(gEnd + group, nRows);
+    for (let j = gEnd; j < nEnd; j++) {
+      const off = rowOff(rows, j, n);
+      touch(W + off, rowBytes);
+      touch(M + off, rowBytes);
+      touch(V + off, rowBytes);
+    }
+    for (let i = max(gi, 0); i < gEnd; i++) {
+      const r = load<i32>(rows + (<usize>i << 2));
+      const off = (<usize>r * <usize>n) << 2;
+      const k0 = load<i32>(ptr + (<usize>i << 2));
+      const k1 = load<i32>(ptr + (<usize>(i + 1) << 2));
+      let j: i32 = 0;
+      for (; j + 32 <= n; j += 32) {
+        const zero = f32x4.splat(0);
+        let a0 = zero, a1 = zero, a2 = zero, a3 = zero, a4 = zero, a5 = zero, a6 = zero, a7 = zero;
+        for (let k = k0; k < k1; k++) {
+          const c = f32x4.splat(load<f32>(coef + (<usize>k << 2)));
+          const xp = rowAddr(X, load<i32>(src + (<usize>k << 2)), n) + (<usize>j << 2);
+          a0 = f32x4.add(a0, f32x4.mul(c, v128.load(xp, 0, 4)));
+          a1 = f32x4.add(a1, f32x4.mul(c, v128.load(xp, 16, 4)));
+          a2 = f32x4.add(a2, f32x4.mul(c, v128.load(xp, 32, 4)));
+          a3 = f32x4.add(a3, f32x4.mul(c, v128.load(xp, 48, 4)));
+          a4 = f32x4.add(a4, f32x4.mul(c, v128.load(xp, 64, 4)));
+          a5 = f32x4.add(a5, f32x4.mul(c, v128.load(xp, 80, 4)));
+          a6 = f32x4.add(a6, f32x4.mul(c, v128.load(xp, 96, 4)));
+          a7 = f32x4.add(a7, f32x4.mul(c, v128.load(xp, 112, 4)));
+        }
+        const o = off + (<usize>j << 2);
+        adamVec(W + o, M + o, V + o, a0, lrT, b1, c1, b2, c2, eps, decay);
+        adamVec(W + o + 16, M + o + 16, V + o + 16, a1, lrT, b1, c1, b2, c2, eps, decay);
+        adamVec(W + o + 32, M + o + 32, V + o + 32, a2, lrT, b1, c1, b2, c2, eps, decay);
+        adamVec(W + o + 48, M + o + 48, V + o + 48, a3, lrT, b1, c1, b2, c2, eps, decay);
+        adamVec(W + o + 64, M + o + 64, V + o + 64, a4, lrT, b1, c1, b2, c2, eps, decay);
+        adamVec(W + o + 80, M + o + 80, V + o + 80, a5, lrT, b1, c1, b2, c2, eps, decay);
+        adamVec(W + o + 96, M + o + 96, V + o + 96, a6, lrT, b1, c1, b2, c2, eps, decay);
+        adamVec(W + o + 112, M + o + 112, V + o + 112, a7, lrT, b1, c1, b2, c2, eps, decay);
+      }
+      for (; j + 4 <= n; j += 4) {
+        let a = f32x4.splat(0);
+        for (let k = k0; k < k1; k++) {
+          const xp = rowAddr(X, load<i32>(src + (<usize>k << 2)), n) + (<usize>j << 2);
+          a = f32x4.add(a, f32x4.mul(f32x4.splat(load<f32>(coef + (<usize>k << 2))), v128.load(xp, 0, 4)));
+        }
+        const o = off + (<usize>j << 2);
+        adamVec(W + o, M + o, V + o, a, lrT, b1, c1, b2, c2, eps, decay);
+      }
+      for (; j < n; j++) {
+        let gs: f32 = 0;
+        for (let k = k0; k < k1; k++) gs += load<f32>(coef + (<usize>k << 2)) * load<f32>(rowAddr(X, load<i32>(src + (<usize>k << 2)), n) + (<usize>j << 2));
+        const o = off + (<usize>j << 2);
+        const ms = b1 * load<f32>(M + o) + c1 * gs;
+        const vs = b2 * load<f32>(V + o) + c2 * gs * gs;
+        store<f32>(M + o, ms);
+        store<f32>(V + o, vs);
+        store<f32>(W + o, decay * load<f32>(W + o) - (lrT * ms) / (sqrt<f32>(vs) + eps));
+      }
+      const bp = gBias + (<usize>r << 2);
+      let b = load<f32>(bp);
+      for (let k = k0; k < k1; k++) b += load<f32>(coef + (<usize>k << 2));
+      store<f32>(bp, b);
+    }
+  }
+}
+
+/** One vector of adamRow: m, v and w at these addresses, gradient gv (the same operations, in the same order). */
+// @ts-ignore: decorator
+@inline function adamVec(w: usize, m: usize, v: usize, gv: v128, lrT: f32, b1: f32, c1: f32, b2: f32, c2: f32, eps: f32, decay: f32): void {
+  const mv = f32x4.add(f32x4.mul(f32x4.splat(b1), v128.load(m, 0, 4)), f32x4.mul(f32x4.splat(c1), gv));
+  const vv = f32x4.add(f32x4.mul(f32x4.splat(b2), v128.load(v, 0, 4)), f32x4.mul(f32x4.mul(f32x4.splat(c2), gv), gv));
+  v128.store(m, mv, 0, 4);
+  v128.store(v, vv, 0, 4);
+  const step = f32x4.div(f32x4.mul(f32x4.splat(lrT), mv), f32x4.add(f32x4.sqrt(vv), f32x4.splat(eps)));
+  v128.store(w, f32x4.sub(f32x4.mul(f32x4.splat(decay), v128.load(w, 0, 4)), step), 0, 4);
 }
 
 /** Plain SGD over touched rows, then zero their gradients: w -= lr g; g = 0 */

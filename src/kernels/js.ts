@@ -96,6 +96,28 @@ export const jsKernels: Kernels = {
     }
   },
 
+  rowsDx(W, n, rows, rowsOff, nRows, grad, gradOff, dx, dxOff) {
+    for (let i = 0; i < nRows; i++) {
+      const g = grad[gradOff + i]!;
+      if (g === 0) continue;
+      const base = rows[rowsOff + i]! * n;
+      for (let k = 0; k < n; k++) dx[dxOff + k] = dx[dxOff + k]! + g * W[base + k]!;
+    }
+  },
+
+  gradRows(G, gBias, n, rows, rowsOff, nRows, ptr, src, coef, X) {
+    for (let i = rowsOff; i < rowsOff + nRows; i++) {
+      const r = rows[i]!;
+      const base = r * n;
+      for (let k = ptr[i]!; k < ptr[i + 1]!; k++) {
+        const c = coef[k]!;
+        const xb = src[k]! * n;
+        for (let j = 0; j < n; j++) G[base + j] = G[base + j]! + c * X[xb + j]!;
+        if (gBias !== null) gBias[r] = gBias[r]! + c;
+      }
+    }
+  },
+
   sparseInputForward(W, bias, nOut, idx, val, start, end, out, outOff) {
     for (let j = 0; j < nOut; j++) out[outOff + j] = bias[j]!;
     for (let k = start; k < end; k++) {
@@ -128,6 +150,50 @@ export const jsKernels: Kernels = {
         W[k] = decay * W[k]! - (lrT * m) / (Math.sqrt(v) + eps);
         G[k] = 0;
       }
+    }
+  },
+
+  groupPairs(touched, nTouched, pos, ptr, pRow, pCoef, pCnt, slots, budget, src, coef) {
+    let total = 0;
+    for (let b = 0; b < slots; b++) total += pCnt[b]!;
+    if (total === 0) return 0;
+    for (let i = 0; i < nTouched; i++) pos[touched[i]!] = i;
+    ptr.fill(0, 0, nTouched + 1);
+    for (let b = 0; b < slots; b++) for (let k = b * budget; k < b * budget + pCnt[b]!; k++) ptr[pos[pRow[k]!]! + 1]++;
+    for (let i = 0; i < nTouched; i++) ptr[i + 1] += ptr[i]!;
+    // ptr[i] serves as position i's cursor (it ends at the start of i + 1) and is shifted back
+    for (let b = 0; b < slots; b++) {
+      for (let k = b * budget; k < b * budget + pCnt[b]!; k++) {
+        const p = ptr[pos[pRow[k]!]!]++;
+        src[p] = b;
+        coef[p] = pCoef[k]!;
+      }
+      pCnt[b] = 0;
+    }
+    ptr.copyWithin(1, 0, nTouched);
+    ptr[0] = 0;
+    return total;
+  },
+
+  adamRowsPairs(W, M, V, gBias, n, rows, rowsOff, nRows, ptr, src, coef, X, lrT, b1, b2, eps, decay = 1) {
+    const c1 = 1 - b1;
+    const c2 = 1 - b2;
+    for (let i = rowsOff; i < rowsOff + nRows; i++) {
+      const r = rows[i]!;
+      const base = r * n;
+      const k0 = ptr[i]!;
+      const k1 = ptr[i + 1]!;
+      for (let j = 0; j < n; j++) {
+        // rounded to float32 at every addition, as G would hold it: gradRows + adamRows exactly
+        let g = 0;
+        for (let k = k0; k < k1; k++) g = Math.fround(g + coef[k]! * X[src[k]! * n + j]!);
+        const m = b1 * M[base + j]! + c1 * g;
+        const v = b2 * V[base + j]! + c2 * g * g;
+        M[base + j] = m;
+        V[base + j] = v;
+        W[base + j] = decay * W[base + j]! - (lrT * m) / (Math.sqrt(v) + eps);
+      }
+      for (let k = k0; k < k1; k++) gBias[r] = gBias[r]! + coef[k]!;
     }
   },
 

@@ -91,6 +91,32 @@ export interface Kernels {
   ): void;
 
   /**
+   * The input half of `rowsBackward` alone (its weight half deferred, see `gradRows`). For
+   * i < nRows, r = rows[rowsOff+i], g = grad[gradOff+i] (skipped when g == 0):
+   *   dx[dxOff .. +n) += g * W[r*n .. +n)
+   */
+  rowsDx(
+    W: Float32Array, n: number,
+    rows: Int32Array, rowsOff: number, nRows: number,
+    grad: Float32Array, gradOff: number,
+    dx: Float32Array, dxOff: number,
+  ): void;
+
+  /**
+   * The weight half of `rowsBackward`, deferred to the update: each touched row sums its
+   * samples' contributions at once. For i in [rowsOff, rowsOff + nRows), r = rows[i], and
+   * k in [ptr[i], ptr[i+1]) in order, c = coef[k]:
+   *   G[r*n .. +n) += c * X[src[k]*n .. +n);   gBias[r] += c   (gBias skipped when null)
+   * X: (slots, n), one vector per sample slot of the batch.
+   */
+  gradRows(
+    G: Float32Array, gBias: Float32Array | null, n: number,
+    rows: Int32Array, rowsOff: number, nRows: number,
+    ptr: Int32Array, src: Int32Array, coef: Float32Array,
+    X: Float32Array,
+  ): void;
+
+  /**
    * Forward of the feature-major sparse input layer. W: (nIn, nOut) row-major (one row per
    * input feature, so a sample reads nnz contiguous rows); bias: (nOut).
    *   out[outOff+j] = bias[j] + sum_{k in [start,end)} val[k] * W[idx[k]*nOut + j],  j < nOut
@@ -120,6 +146,33 @@ export interface Kernels {
   adamRows(
     W: Float32Array, M: Float32Array, V: Float32Array, G: Float32Array, n: number,
     rows: Int32Array, rowsOff: number, nRows: number,
+    lrT: number, b1: number, b2: number, eps: number, decay?: number,
+  ): void;
+
+  /**
+   * Group the deferred gradient pairs of a batch's sample slots by touched row, a counting sort
+   * stable in slot order (see DeferredGrads). pRow, pCoef: (slots, budget), slot b holding
+   * pCnt[b] pairs; every pair's row must be among touched[0 .. nTouched). Writes
+   * pos[touched[i]] = i; ptr[0 .. nTouched] with position i's pairs at [ptr[i], ptr[i+1]) of
+   * src (their slots, ascending) and coef (their values); zeroes pCnt[0 .. slots). Returns the
+   * number of pairs (0: nothing else written but pCnt).
+   */
+  groupPairs(
+    touched: Int32Array, nTouched: number, pos: Int32Array, ptr: Int32Array,
+    pRow: Int32Array, pCoef: Float32Array, pCnt: Int32Array, slots: number, budget: number,
+    src: Int32Array, coef: Float32Array,
+  ): number;
+
+  /**
+   * `gradRows` and `adamRows` fused, for rows whose G holds nothing: for i in [rowsOff,
+   * rowsOff + nRows), r = rows[i], the row's gradient g = sum over k in [ptr[i], ptr[i+1]) of
+   * coef[k] * X[src[k]*n .. +n) (in that order, from 0) takes the Adam step of adamRows on
+   * W, M, V row r without passing through G; gBias[r] += sum of coef[k].
+   */
+  adamRowsPairs(
+    W: Float32Array, M: Float32Array, V: Float32Array, gBias: Float32Array, n: number,
+    rows: Int32Array, rowsOff: number, nRows: number,
+    ptr: Int32Array, src: Int32Array, coef: Float32Array, X: Float32Array,
     lrT: number, b1: number, b2: number, eps: number, decay?: number,
   ): void;
 

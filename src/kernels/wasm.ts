@@ -33,10 +33,21 @@ interface KernelExports {
     W: number, G: number, gBias: number, n: number, rows: number, nRows: number,
     grad: number, x: number, dx: number, hasDx: number,
   ): void;
+  rowsDx(W: number, n: number, rows: number, nRows: number, grad: number, dx: number): void;
+  gradRows(G: number, gBias: number, n: number, rows: number, nRows: number, ptr: number, src: number, coef: number, X: number): void;
   sparseInputForward(W: number, bias: number, nOut: number, idx: number, val: number, nnz: number, out: number): void;
   sparseInputBackward(G: number, gBias: number, nOut: number, idx: number, val: number, nnz: number, delta: number): void;
   adamRows(
     W: number, M: number, V: number, G: number, n: number, rows: number, nRows: number,
+    lrT: number, b1: number, c1: number, b2: number, c2: number, eps: number, decay: number,
+  ): void;
+  groupPairs(
+    touched: number, nT: number, pos: number, ptr: number,
+    pRow: number, pCoef: number, pCnt: number, slots: number, budget: number, src: number, coef: number,
+  ): number;
+  adamRowsPairs(
+    W: number, M: number, V: number, gBias: number, n: number, rows: number, nRows: number,
+    ptr: number, src: number, coef: number, X: number,
     lrT: number, b1: number, c1: number, b2: number, c2: number, eps: number, decay: number,
   ): void;
   sgdRows(W: number, G: number, n: number, rows: number, nRows: number, lr: number, decay: number): void;
@@ -46,8 +57,8 @@ interface KernelExports {
 }
 
 const EXPORT_NAMES: readonly (keyof KernelExports)[] = [
-  'dot', 'axpy', 'dotRows', 'projectRows', 'hadamardRows', 'voteTally', 'voteCollect', 'rowsBackward', 'sparseInputForward', 'sparseInputBackward',
-  'adamRows', 'sgdRows', 'relu', 'vmax', 'softmaxExp',
+  'dot', 'axpy', 'dotRows', 'projectRows', 'hadamardRows', 'voteTally', 'voteCollect', 'rowsBackward', 'rowsDx', 'gradRows', 'sparseInputForward', 'sparseInputBackward',
+  'adamRows', 'groupPairs', 'adamRowsPairs', 'sgdRows', 'relu', 'vmax', 'softmaxExp',
 ];
 
 export interface WasmKernelOptions {
@@ -212,6 +223,18 @@ function wrap(ex: KernelExports): Kernels {
       );
     },
 
+    rowsDx(W, n, rows, rowsOff, nRows, grad, gradOff, dx, dxOff) {
+      ex.rowsDx(W.byteOffset, n, rows.byteOffset + 4 * rowsOff, nRows, grad.byteOffset + 4 * gradOff, dx.byteOffset + 4 * dxOff);
+    },
+
+    gradRows(G, gBias, n, rows, rowsOff, nRows, ptr, src, coef, X) {
+      ex.gradRows(
+        G.byteOffset, gBias === null ? 0 : gBias.byteOffset, n,
+        rows.byteOffset + 4 * rowsOff, nRows, ptr.byteOffset + 4 * rowsOff,
+        src.byteOffset, coef.byteOffset, X.byteOffset,
+      );
+    },
+
     sparseInputForward(W, bias, nOut, idx, val, start, end, out, outOff) {
       ex.sparseInputForward(
         W.byteOffset, bias.byteOffset, nOut,
@@ -232,6 +255,22 @@ function wrap(ex: KernelExports): Kernels {
       ex.adamRows(
         W.byteOffset, M.byteOffset, V.byteOffset, G.byteOffset, n,
         rows.byteOffset + 4 * rowsOff, nRows,
+        lrT, b1, 1 - b1, b2, 1 - b2, eps, decay,
+      );
+    },
+
+    groupPairs(touched, nTouched, pos, ptr, pRow, pCoef, pCnt, slots, budget, src, coef) {
+      return ex.groupPairs(
+        touched.byteOffset, nTouched, pos.byteOffset, ptr.byteOffset,
+        pRow.byteOffset, pCoef.byteOffset, pCnt.byteOffset, slots, budget, src.byteOffset, coef.byteOffset,
+      );
+    },
+
+    adamRowsPairs(W, M, V, gBias, n, rows, rowsOff, nRows, ptr, src, coef, X, lrT, b1, b2, eps, decay = 1) {
+      ex.adamRowsPairs(
+        W.byteOffset, M.byteOffset, V.byteOffset, gBias.byteOffset, n,
+        rows.byteOffset + 4 * rowsOff, nRows, ptr.byteOffset + 4 * rowsOff,
+        src.byteOffset, coef.byteOffset, X.byteOffset,
         lrT, b1, 1 - b1, b2, 1 - b2, eps, decay,
       );
     },
@@ -296,6 +335,19 @@ function assertRows(rows: Int32Array, rowsOff: number, nRows: number, nMatrixRow
     const r = rows[i]!;
     if (r < 0 || r >= nMatrixRows) throw new RangeError(`${what}: rows[${i}] = ${r} outside [0, ${nMatrixRows})`);
   }
+}
+
+/** The pair lists of positions [rowsOff, rowsOff + nRows): ptr ascending, src rows of X, coef in range. */
+function assertPairs(ptr: Int32Array, src: Int32Array, coef: Float32Array, X: Float32Array, n: number, rowsOff: number, nRows: number, what: string): void {
+  assertRange(ptr, rowsOff, nRows + 1, `${what} ptr`);
+  for (let i = rowsOff; i < rowsOff + nRows; i++) {
+    if (!(ptr[i]! <= ptr[i + 1]!)) throw new RangeError(`${what}: ptr[${i}] = ${ptr[i]} > ptr[${i + 1}] = ${ptr[i + 1]}`);
+  }
+  if (nRows === 0) return;
+  const k0 = ptr[rowsOff]!;
+  const k1 = ptr[rowsOff + nRows]!;
+  assertRange(coef, k0, k1 - k0, `${what} coef`);
+  assertRows(src, k0, k1 - k0, matrixRows(X, n), `${what} src`);
 }
 
 function matrixRows(W: Float32Array, n: number): number {
@@ -370,6 +422,19 @@ function checked(memory: WebAssembly.Memory, k: Kernels): Kernels {
       assertRange(grad, gradOff, nRows, 'rowsBackward grad'); assertRange(x, xOff, n, 'rowsBackward x');
       k.rowsBackward(W, G, gBias, n, rows, rowsOff, nRows, grad, gradOff, x, xOff, dx, dxOff);
     },
+    rowsDx(W, n, rows, rowsOff, nRows, grad, gradOff, dx, dxOff) {
+      v(W, 'rowsDx W'); v(rows, 'rowsDx rows'); v(grad, 'rowsDx grad'); v(dx, 'rowsDx dx');
+      assertRows(rows, rowsOff, nRows, matrixRows(W, n), 'rowsDx');
+      assertRange(grad, gradOff, nRows, 'rowsDx grad'); assertRange(dx, dxOff, n, 'rowsDx dx');
+      k.rowsDx(W, n, rows, rowsOff, nRows, grad, gradOff, dx, dxOff);
+    },
+    gradRows(G, gBias, n, rows, rowsOff, nRows, ptr, src, coef, X) {
+      v(G, 'gradRows G'); v(rows, 'gradRows rows'); v(ptr, 'gradRows ptr'); v(src, 'gradRows src'); v(coef, 'gradRows coef'); v(X, 'gradRows X');
+      if (gBias !== null) v(gBias, 'gradRows gBias');
+      assertRows(rows, rowsOff, nRows, Math.min(matrixRows(G, n), gBias === null ? Infinity : gBias.length), 'gradRows');
+      assertPairs(ptr, src, coef, X, n, rowsOff, nRows, 'gradRows');
+      k.gradRows(G, gBias, n, rows, rowsOff, nRows, ptr, src, coef, X);
+    },
     sparseInputForward(W, bias, nOut, idx, val, start, end, out, outOff) {
       v(W, 'sparseInputForward W'); v(bias, 'sparseInputForward bias'); v(idx, 'sparseInputForward idx');
       v(val, 'sparseInputForward val'); v(out, 'sparseInputForward out');
@@ -391,6 +456,32 @@ function checked(memory: WebAssembly.Memory, k: Kernels): Kernels {
       const nr = Math.min(matrixRows(W, n), matrixRows(M, n), matrixRows(V, n), matrixRows(G, n));
       assertRows(rows, rowsOff, nRows, nr, 'adamRows');
       k.adamRows(W, M, V, G, n, rows, rowsOff, nRows, lrT, b1, b2, eps, decay);
+    },
+    groupPairs(touched, nTouched, pos, ptr, pRow, pCoef, pCnt, slots, budget, src, coef) {
+      v(touched, 'groupPairs touched'); v(pos, 'groupPairs pos'); v(ptr, 'groupPairs ptr'); v(pRow, 'groupPairs pRow');
+      v(pCoef, 'groupPairs pCoef'); v(pCnt, 'groupPairs pCnt'); v(src, 'groupPairs src'); v(coef, 'groupPairs coef');
+      assertRows(touched, 0, nTouched, pos.length, 'groupPairs touched');
+      assertRange(ptr, 0, nTouched + 1, 'groupPairs ptr'); assertRange(pCnt, 0, slots, 'groupPairs pCnt');
+      assertRange(pRow, 0, slots * budget, 'groupPairs pRow'); assertRange(pCoef, 0, slots * budget, 'groupPairs pCoef');
+      const listed = new Set(touched.subarray(0, nTouched));
+      let total = 0;
+      for (let b = 0; b < slots; b++) {
+        const c = pCnt[b]!;
+        if (!(c >= 0 && c <= budget)) throw new RangeError(`groupPairs: pCnt[${b}] = ${c} outside [0, ${budget}]`);
+        for (let k = b * budget; k < b * budget + c; k++) {
+          if (!listed.has(pRow[k]!)) throw new RangeError(`groupPairs: pRow[${k}] = ${pRow[k]} is not a touched row`);
+        }
+        total += c;
+      }
+      assertRange(src, 0, total, 'groupPairs src'); assertRange(coef, 0, total, 'groupPairs coef');
+      return k.groupPairs(touched, nTouched, pos, ptr, pRow, pCoef, pCnt, slots, budget, src, coef);
+    },
+    adamRowsPairs(W, M, V, gBias, n, rows, rowsOff, nRows, ptr, src, coef, X, lrT, b1, b2, eps, decay = 1) {
+      v(W, 'adamRowsPairs W'); v(M, 'adamRowsPairs M'); v(V, 'adamRowsPairs V'); v(gBias, 'adamRowsPairs gBias'); v(rows, 'adamRowsPairs rows');
+      v(ptr, 'adamRowsPairs ptr'); v(src, 'adamRowsPairs src'); v(coef, 'adamRowsPairs coef'); v(X, 'adamRowsPairs X');
+      assertRows(rows, rowsOff, nRows, Math.min(matrixRows(W, n), matrixRows(M, n), matrixRows(V, n), gBias.length), 'adamRowsPairs');
+      assertPairs(ptr, src, coef, X, n, rowsOff, nRows, 'adamRowsPairs');
+      k.adamRowsPairs(W, M, V, gBias, n, rows, rowsOff, nRows, ptr, src, coef, X, lrT, b1, b2, eps, decay);
     },
     sgdRows(W, G, n, rows, rowsOff, nRows, lr, decay = 1) {
       v(W, 'sgdRows W'); v(G, 'sgdRows G'); v(rows, 'sgdRows rows');
