@@ -168,3 +168,25 @@ test('batches on two workers claiming rows train every row once: the loss, hits 
   for (let i = 0; i < blocksB.length; i++) for (let j = 0; j < blocksB[i]!.W.length; j++) moved = Math.max(moved, Math.abs(blocksB[i]!.W[j]! - initial[i]![j]!));
   assert.ok(moved > 1e-3, `the updates moved the weights by ${moved}`);
 });
+
+test('a batch on two workers updates the sampled output layer bit for bit as one thread does (deferred gradients: no HOGWILD race on its rows)', async () => {
+  // top-k candidates without random padding, so each sample's active set does not depend on the thread
+  const config = { ...CONFIG, output: { mode: 'lsh' as const, hash: { family: 'simhash' as const, K: 4, L: 20 }, activeSet: { policy: 'topk' as const, maxActive: 60, minActive: 0 } } };
+  const make = (threads: number) => new SlideModel({ nFeatures: train.nFeatures, nLabels: train.nLabels, config: { ...config, threads } });
+  const one = make(1);
+  const two = make(2);
+  const order = Int32Array.from({ length: train.n }, (_, i) => i);
+  await two.openWorkers({ maxRowNnz: 64, maxRowLabels: 8 });
+  try {
+    const a = one.trainBatch(gatherRows(train, order, 0, 64, new CsrBatchBuffer()));
+    const b = await two.trainBatchAsync(gatherRows(train, order, 0, 64, new CsrBatchBuffer()));
+    assert.equal(b.activeSum, a.activeSum);
+  } finally {
+    await two.closeWorkers();
+  }
+  const pa = one.network.output.shards[0]!.p;
+  const pb = two.network.output.shards[0]!.p;
+  assert.ok(pa.deferred !== null);
+  for (const key of ['W', 'b', 'M', 'V', 'Mb', 'Vb'] as const) assert.deepEqual(pb[key], pa[key], `output ${key}`);
+  // the input layer's rows are still accumulated HOGWILD (shared features, every sample's biases)
+});

@@ -2,6 +2,7 @@ import type { Arena } from '../util/arena.js';
 import type { Rng } from '../util/rng.js';
 import type { Kernels } from '../kernels/types.js';
 import type { OptimizerConfig } from '../config.js';
+import { DeferredGrads } from './deferred.js';
 
 /**
  * The parameters of one layer and their optimizer state, carved from the shard's arena.
@@ -22,6 +23,9 @@ import type { OptimizerConfig } from '../config.js';
  * updated every batch (no per-sample marking: with several threads, marking the same 128
  * entries for every sample made the threads fight over those cache lines).
  */
+/** Touched rows a deferred-gradient update sums before the optimizer reads them (32 KB of G at 256 columns). */
+const DEFERRED_CHUNK = 32;
+
 export class ParamBlock {
   readonly W: Float32Array;
   readonly b: Float32Array;
@@ -39,6 +43,8 @@ export class ParamBlock {
   private readonly allBias: Int32Array | null;
   /** (1) shared length of `touched`, appended with Atomics.add */
   readonly counts: Int32Array;
+  /** deferred weight gradients (neuron-major blocks of sampled layers), or null: see DeferredGrads */
+  readonly deferred: DeferredGrads | null;
 
   constructor(
     arena: Arena,
@@ -50,6 +56,8 @@ export class ParamBlock {
     adam: boolean,
     /** rows are input features (the sparse input layer), not neurons */
     readonly featureMajor = false,
+    /** sample slots and pairs a slot holds for deferred weight gradients (neuron-major only), or null */
+    deferred: { slots: number; budget: number } | null = null,
   ) {
     const n = rows * cols;
     this.W = arena.f32(n);
@@ -65,6 +73,8 @@ export class ParamBlock {
     this.allBias = featureMajor ? arena.i32(nOut) : null;
     if (this.allBias) for (let j = 0; j < nOut; j++) this.allBias[j] = j;
     this.counts = arena.i32(1);
+    if (deferred !== null && featureMajor) throw new Error('ParamBlock: deferred gradients are for neuron-major blocks');
+    this.deferred = deferred !== null ? new DeferredGrads(arena, rows, cols, deferred.slots, deferred.budget) : null;
   }
 
   get touchedCount(): number {
@@ -89,19 +99,27 @@ export class ParamBlock {
    * `horizon`: batches of the learning-rate schedule (see scheduledLr).
    */
   update(opt: OptimizerConfig, step: number, horizon = 0): void {
-    this.orderTouched();
+    this.prepareUpdate();
     this.updatePart(opt, step, 0, 1, horizon);
     this.finishUpdate();
+  }
+
+  /**
+   * On one thread, after every sample of the batch ran and before any part of the update: order
+   * the touched rows (orderTouched) and group the deferred gradients by them.
+   */
+  prepareUpdate(): void {
+    this.orderTouched();
+    if (this.deferred !== null) this.deferred.group(this.kernels, this.touched, this.counts[0]!);
   }
 
   /**
    * List the touched rows in ascending order (one scan of the marks) when they are at least a
    * sixteenth of the rows: the update then streams W, M, V and G in address order, which the
    * hardware prefetchers follow, instead of in the order samples first touched them. Each row's
-   * update is independent of the others, so the order changes no result. On one thread, before
-   * the update (the worker pool calls it between the training and update phases).
+   * update is independent of the others, so the order changes no result.
    */
-  orderTouched(): void {
+  private orderTouched(): void {
     const n = this.counts[0]!;
     if (n * 16 < this.rows) return;
     const mark = this.mark;
@@ -132,20 +150,33 @@ export class ParamBlock {
     // decoupled weight decay (Loshchilov & Hutter 2019) of the rows updated now, lazily: a row
     // decays on the steps it is touched, not on the steps in between
     const decay = 1 - lr * opt.weightDecay;
-    if (opt.type === 'adam') {
-      const lrT = (lr * Math.sqrt(1 - Math.pow(opt.beta2, step))) / (1 - Math.pow(opt.beta1, step));
-      k.adamRows(this.W, this.M!, this.V!, this.G, this.cols, this.touched, r0, r1 - r0, lrT, opt.beta1, opt.beta2, opt.eps, decay);
-      k.adamRows(this.b, this.Mb!, this.Vb!, this.gb, 1, biasRows, b0, b1 - b0, lrT, opt.beta1, opt.beta2, opt.eps);
+    const adam = opt.type === 'adam';
+    const lrT = adam ? (lr * Math.sqrt(1 - Math.pow(opt.beta2, step))) / (1 - Math.pow(opt.beta1, step)) : lr;
+    const d = this.deferred !== null && this.deferred.pending ? this.deferred : null;
+    if (d !== null && adam && !d.gHolds) {
+      // every gradient of the batch deferred: summed and applied in one pass, G untouched
+      d.adamStep(k, this.W, this.M!, this.V!, this.gb, this.touched, r0, r1 - r0, lrT, opt.beta1, opt.beta2, opt.eps, decay);
     } else {
-      k.sgdRows(this.W, this.G, this.cols, this.touched, r0, r1 - r0, lr, decay);
-      k.sgdRows(this.b, this.gb, 1, biasRows, b0, b1 - b0, lr);
+      // deferred gradients on top of G's: a chunk of rows gets its sums, then the optimizer
+      // reads them while they are in cache
+      const chunk = d !== null ? DEFERRED_CHUNK : Math.max(1, r1 - r0);
+      for (let c0 = r0; c0 < r1; c0 += chunk) {
+        const cn = Math.min(chunk, r1 - c0);
+        if (d !== null) d.addTo(k, this.G, this.gb, this.touched, c0, cn);
+        if (adam) k.adamRows(this.W, this.M!, this.V!, this.G, this.cols, this.touched, c0, cn, lrT, opt.beta1, opt.beta2, opt.eps, decay);
+        else k.sgdRows(this.W, this.G, this.cols, this.touched, c0, cn, lr, decay);
+      }
     }
+    // the biases of a neuron-major block are its rows: their deferred sums are complete here
+    if (adam) k.adamRows(this.b, this.Mb!, this.Vb!, this.gb, 1, biasRows, b0, b1 - b0, lrT, opt.beta1, opt.beta2, opt.eps);
+    else k.sgdRows(this.b, this.gb, 1, biasRows, b0, b1 - b0, lr);
     for (let i = r0; i < r1; i++) this.mark[this.touched[i]!] = 0;
   }
 
   /** Empty the touched lists after every part of an update ran. */
   finishUpdate(): void {
     this.counts[0] = 0;
+    if (this.deferred !== null) this.deferred.finish();
   }
 }
 

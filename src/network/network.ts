@@ -18,7 +18,9 @@ import { topK } from './topk.js';
  * Every neuron-major layer computes only its active list (identity list in dense mode):
  * dense mode is the same code with every neuron active, which makes it the exactness oracle.
  *
- * Per-thread state lives in a ThreadScratch; parameters are shared (HOGWILD).
+ * Per-thread state lives in a ThreadScratch; parameters are shared (HOGWILD: see
+ * workers/worker.ts; a sampled layer in one memory defers its weight gradients to the update,
+ * layers/deferred.ts).
  */
 /**
  * A contiguous range of one layer's neurons with its own parameters, optimizer state and
@@ -194,7 +196,8 @@ export class Network {
         const n = Math.min(nOut, lo + size) - lo;
         const a = nShards > 1 ? this.shardArenas[si]! : arena;
         const k = nShards > 1 ? kernelsFor(a.memory) : this.kernels;
-        const p = new ParamBlock(a, k, n, nIn, n, adam);
+        // a sampled layer in one memory defers its weight gradients to the update (DeferredGrads)
+        const p = new ParamBlock(a, k, n, nIn, n, adam, false, lsh && nShards === 1 ? { slots: cfg.batchSize, budget: deferBudget(sampling!, n) } : null);
         // one draw sequence over the whole layer: the same weights however it is split
         if (!attach) p.init(initRng, nIn, nOut, cfg.initScale);
         const all = a.i32(n);
@@ -508,6 +511,9 @@ export class Network {
    * evenly over the sample's labels, backward, gradients accumulated into the shared G
    * buffers scaled by `gradScale` (1 / batch size). Adds the loss, the hit and the active
    * output neurons to s.sums (a sample without labels adds nothing and contributes no gradient).
+   * `slot`: the sample's row in the batch (each row of a batch its own), or -1: a sampled layer
+   * then records its weight gradients in that slot for the update to sum (DeferredGrads) instead
+   * of adding them to G now.
    */
   trainSample(
     s: ThreadScratch,
@@ -519,6 +525,7 @@ export class Network {
     lStart: number,
     lEnd: number,
     gradScale: number,
+    slot = -1,
   ): void {
     const nl = lEnd - lStart;
     s.lastHit = 0;
@@ -584,7 +591,13 @@ export class Network {
       }
       const dx = s.dActs[l]!;
       dx.fill(0);
-      sh.kernels.rowsBackward(sh.p.W, sh.p.G, sh.p.gb, layer.nIn, a, 0, nA, g, 0, s.acts[l]!, 0, dx, 0);
+      const d = sh.p.deferred;
+      if (d !== null && slot >= 0 && d.record(slot, a, 0, nA, g, 0, s.acts[l]!, 0)) {
+        sh.kernels.rowsDx(sh.p.W, layer.nIn, a, 0, nA, g, 0, dx, 0);
+      } else {
+        if (d !== null) d.markImmediate();
+        sh.kernels.rowsBackward(sh.p.W, sh.p.G, sh.p.gb, layer.nIn, a, 0, nA, g, 0, s.acts[l]!, 0, dx, 0);
+      }
       for (let i = 0; i < nA; i++) {
         sh.p.touchRow(a[i]!);
       }
@@ -644,6 +657,17 @@ function shardSampling(cfg: LayerSampling, n: number, total: number): LayerSampl
   const as = cfg.activeSet;
   const part = (v: number): number => (v > 0 ? Math.max(1, Math.ceil((v * n) / total)) : 0);
   return { ...cfg, activeSet: { ...as, minActive: part(as.minActive), maxActive: part(as.maxActive) } };
+}
+
+/**
+ * Pairs a sample slot holds for a sampled layer's deferred gradients: its active-set cap plus
+ * room for the labels forced in (topk), or a few times the padding target when the set is
+ * unbounded (union); a sample with more active neurons takes the immediate path.
+ */
+function deferBudget(s: LayerSampling, nOut: number): number {
+  const as = s.activeSet;
+  const want = as.maxActive > 0 ? as.maxActive + 64 : 4 * Math.max(as.minActive, 512);
+  return Math.max(1, Math.min(nOut, want));
 }
 
 /** Inverted dropout in place: each of x[0..n) becomes 0 with probability p, else x / (1 - p). */

@@ -199,7 +199,7 @@ export class SlideModel {
     const sums = s.sums;
     sums.fill(0);
     for (let r = 0; r < b.n; r++) {
-      net.trainSample(s, b.featIdx, b.featVal, b.featPtr[r]!, b.featPtr[r + 1]!, b.labelIdx, b.labelPtr[r]!, b.labelPtr[r + 1]!, scale);
+      net.trainSample(s, b.featIdx, b.featVal, b.featPtr[r]!, b.featPtr[r + 1]!, b.labelIdx, b.labelPtr[r]!, b.labelPtr[r + 1]!, scale, r);
     }
     const lossSum = sums[0]!;
     const hits = sums[1]!;

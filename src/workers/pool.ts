@@ -165,7 +165,7 @@ export class WorkerPool {
     Atomics.store(this.ctrl, kStep, step);
     Atomics.store(this.ctrl, kLrHorizon, lrHorizon);
     const t0 = performance.now();
-    for (const blk of this.net.blocks()) blk.orderTouched();
+    for (const blk of this.net.blocks()) blk.prepareUpdate();
     await this.phase(Command.Update);
     for (const blk of this.net.blocks()) blk.finishUpdate();
     this.updateSec += (performance.now() - t0) / 1000;

@@ -15,14 +15,19 @@ import {
  * the same order, as the main thread allocated them) and then serves phases until Exit.
  *
  * HOGWILD, and why each race is safe enough:
- *  - Train: workers read weights and tables (nobody writes them in this phase) and accumulate
- *    gradients into the shared G / gb rows with plain `+=`. Two workers updating the same row at
- *    once can lose one addition: rare with sparse gradients (output rows are touched by a few
- *    samples a batch); for the dense hidden rows and popular input features the loss is a
- *    small noise on a mean gradient, which SGD tolerates (Recht et al., 2011), measured in the
- *    benchmark as P@1 within 0.01 of one thread. The touched-row lists are exact: rows are
- *    claimed with Atomics.exchange and list slots with Atomics.add.
- *  - Update: each worker updates a disjoint slice of the touched rows: no race.
+ *  - Train: workers read weights and tables (nobody writes them in this phase). A sampled layer
+ *    in one memory (the output layer, as a rule) records its weight gradients in the slot of
+ *    the batch row (DeferredGrads): rows of a batch are claimed once, so no two workers write
+ *    the same slot, and these layers train as on one thread, bit for bit. The other layers (the
+ *    sparse input layer, dense hidden layers, split output layers) accumulate into the shared
+ *    G / gb rows with plain `+=`. Two workers updating the same row at once can lose one
+ *    addition: for the popular input features and the input biases that every sample writes,
+ *    the loss is a small noise on a mean gradient, which SGD tolerates (Recht et al., 2011),
+ *    measured in the benchmark as P@1 within 0.01 of one thread. The touched-row lists are
+ *    exact: rows are claimed with Atomics.exchange and list slots with Atomics.add.
+ *  - Update: the main thread orders the touched rows and groups the deferred gradients by them
+ *    (ParamBlock.prepareUpdate), then each worker updates a disjoint slice of the touched rows:
+ *    no race.
  *  - Stage: workers hash disjoint neuron ranges and reserve staging slots with Atomics.add.
  *  - Commit: each table is built by exactly one worker.
  * Phases are separated by the main thread's barrier (kPending reaching 0).
@@ -72,7 +77,7 @@ function main(): void {
           // rows claimed one at a time, so that no worker waits at the barrier while the other
           // still has a share of slow samples
           for (let r = Atomics.add(ctrl, kNextRow, 1); r < n; r = Atomics.add(ctrl, kNextRow, 1)) {
-            net.trainSample(s, batch.featIdx, batch.featVal, batch.featPtr[r]!, batch.featPtr[r + 1]!, batch.labelIdx, batch.labelPtr[r]!, batch.labelPtr[r + 1]!, scale);
+            net.trainSample(s, batch.featIdx, batch.featVal, batch.featPtr[r]!, batch.featPtr[r + 1]!, batch.labelIdx, batch.labelPtr[r]!, batch.labelPtr[r + 1]!, scale, r);
           }
           stats[w * STAT_SLOTS + kStatLoss] = s.sums[0]!;
           stats[w * STAT_SLOTS + kStatHits] = s.sums[1]!;
