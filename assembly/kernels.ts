@@ -971,6 +971,59 @@ export function softmaxExp(x: usize, n: i32, mx: f32): f64 {
 }
 
 /**
+ * SimHash table keys of m hashed rows (a rebuild's staging): proj (m, H) holds each row's
+ * projections; table t's key of row r concatenates the signs of its K projections
+ * proj[r*H + sel[t*K + k]], k < K, first k in the most significant bit (code = proj >= 0, so -0
+ * counts as 0 and sets the bit). keys[t*stride + r] = key, r < m, t < L.
+ */
+export function signKeys(proj: usize, H: i32, m: i32, sel: usize, K: i32, L: i32, keys: usize, stride: i32): void {
+  for (let r: i32 = 0; r < m; r++) {
+    const row = proj + ((<usize>r * <usize>H) << 2);
+    let s = sel;
+    let out = keys + (<usize>r << 2);
+    for (let t: i32 = 0; t < L; t++) {
+      let key: i32 = 0;
+      for (let k: i32 = 0; k < K; k++) {
+        key = (key << 1) | <i32>(load<f32>(row + (<usize>load<i32>(s) << 2)) >= 0);
+        s += 4;
+      }
+      store<i32>(out, key);
+      out += <usize>stride << 2;
+    }
+  }
+}
+
+/**
+ * One table's CSR from its staged keys by a stable counting sort, when no bucket holds more than
+ * S items: keys, ids (m staged items); off (R + 1) receives the bucket offsets and ent the ids,
+ * bucket by bucket in staging order. Returns m, or -1 (off holding counts, ent untouched) when a
+ * bucket has more than S items: the caller then applies its FIFO or reservoir policy.
+ */
+export function bucketSort(keys: usize, ids: usize, m: i32, R: i32, S: i32, off: usize, ent: usize): i32 {
+  memory.fill(off, 0, <usize>(R + 1) << 2);
+  for (let i: i32 = 0; i < m; i++) {
+    const q = off + ((<usize>load<i32>(keys + (<usize>i << 2)) + 1) << 2);
+    store<i32>(q, load<i32>(q) + 1);
+  }
+  for (let b: i32 = 0; b < R; b++) {
+    const q = off + (<usize>b << 2);
+    const c = load<i32>(q, 4);
+    if (c > S) return -1;
+    store<i32>(q, c + load<i32>(q), 4);
+  }
+  // off[b] serves as bucket b's cursor (it ends at the start of b + 1) and is shifted back
+  for (let i: i32 = 0; i < m; i++) {
+    const q = off + (<usize>load<i32>(keys + (<usize>i << 2)) << 2);
+    const p = load<i32>(q);
+    store<i32>(q, p + 1);
+    store<i32>(ent + (<usize>p << 2), load<i32>(ids + (<usize>i << 2)));
+  }
+  for (let b = R; b > 0; b--) store<i32>(off + (<usize>b << 2), load<i32>(off + (<usize>(b - 1) << 2)));
+  store<i32>(off, 0);
+  return m;
+}
+
+/**
  * The counting half of a top-by-votes query over L bucket ranges of a table set's entries:
  *   tally[id] (u16, N of them, zeroed first) = the number of ranges [bStart[t], bEnd[t]) holding id.
  * Four entries a step: their addresses are independent (a range holds distinct ids).

@@ -6,6 +6,7 @@ import { existsSync } from 'node:fs';
 import { assertViewOf, getKernels, jsKernels, loadWasmKernels, wasmKernelsPath, type Kernels } from '../src/kernels/index.js';
 import { Arena } from '../src/util/arena.js';
 import { Rng } from '../src/util/rng.js';
+import { combineCodes } from '../src/tables/lshTables.js';
 import { ABS, LENGTHS, OFFSETS, REL, Twins, abs, close, newWasm, rand, randRows, type Arr } from './kernels.helpers.js';
 
 function popcount(v: number): number {
@@ -162,6 +163,78 @@ describe('wasm kernels vs js kernels', () => {
             }
           }
         }
+      }
+    }
+  });
+
+  it('signKeys (K one-bit codes a table, gathered through sel; zeros and -0 count as non-negative)', () => {
+    const rng = new Rng(31);
+    const arena = new Arena();
+    const k = newWasm(arena);
+    for (const [K, L, H, pooled] of [[1, 1, 1, false], [6, 150, 900, false], [3, 7, 21, false], [6, 10, 17, true], [12, 4, 48, true]] as const) {
+      for (const m of [1, 5, 8]) {
+        const off = m % 3;
+        const proj = arena.f32(off + m * H);
+        proj.set(rand(rng, proj.length));
+        for (let i = 0; i < proj.length; i += 7) proj[i] = i % 14 === 0 ? 0 : -0;
+        const sel = arena.i32(K * L);
+        for (let i = 0; i < K * L; i++) sel[i] = pooled ? rng.nextInt(H) : i;
+        const stride = m + 2;
+        const keysJs = arena.i32(1 + L * stride);
+        const keysWasm = arena.i32(1 + L * stride);
+        jsKernels.signKeys(proj, off, H, m, sel, K, L, keysJs, 1, stride);
+        k.signKeys(proj, off, H, m, sel, K, L, keysWasm, 1, stride);
+        assert.deepEqual(keysWasm, keysJs, `signKeys K=${K} L=${L} m=${m}`);
+        // the definition: LshTables' concatenation of the codes (proj >= 0), code 0 highest
+        const codes = new Int32Array(K);
+        for (let r = 0; r < m; r++) {
+          for (let t = 0; t < L; t++) {
+            for (let c = 0; c < K; c++) codes[c] = proj[off + r * H + sel[t * K + c]!]! >= 0 ? 1 : 0;
+            assert.equal(keysWasm[1 + t * stride + r], combineCodes(codes, 0, K, 1, K), `K=${K} row ${r} table ${t}`);
+          }
+        }
+      }
+    }
+  });
+
+  it('bucketSort (stable counting sort of staged keys; -1 when a bucket overflows)', () => {
+    const rng = new Rng(32);
+    const arena = new Arena();
+    const k = newWasm(arena);
+    for (const [m, R] of [[0, 4], [1, 1], [37, 8], [1000, 64], [19, 256]] as const) {
+      const keys = arena.i32(m + 3);
+      for (let i = 0; i < keys.length; i++) keys[i] = rng.nextInt(R);
+      const ids = arena.i32(m);
+      for (let i = 0; i < m; i++) ids[i] = rng.nextInt(100000);
+      let most = 0;
+      const counts = new Array<number>(R).fill(0);
+      for (let i = 0; i < m; i++) most = Math.max(most, ++counts[keys[3 + i]!]!);
+      for (const S of [most, Math.max(0, most - 1)]) {
+        const outs = [jsKernels, k].map((kk) => {
+          const off = arena.i32(R + 3);
+          const ent = arena.i32(m + 2);
+          ent.fill(-7);
+          const ret = kk.bucketSort(keys, 3, ids, m, R, S, off, 2, ent, 1);
+          return { ret, off, ent };
+        });
+        const [js, wasm] = outs as [(typeof outs)[0], (typeof outs)[0]];
+        const fits = m === 0 || S >= most;
+        assert.equal(js.ret, fits ? m : -1, `m=${m} R=${R} S=${S}`);
+        assert.equal(wasm.ret, js.ret, `m=${m} R=${R} S=${S}`);
+        if (!fits) {
+          assert.ok(wasm.ent.every((e) => e === -7), 'ent untouched on overflow');
+          continue;
+        }
+        assert.deepEqual(wasm.off, js.off);
+        assert.deepEqual(wasm.ent, js.ent);
+        // the definition: bucket b holds, in staging order, the ids whose key is b
+        for (let b = 0; b < R; b++) {
+          const want: number[] = [];
+          for (let i = 0; i < m; i++) if (keys[3 + i] === b) want.push(ids[i]!);
+          assert.deepEqual(Array.from(wasm.ent.subarray(1 + wasm.off[2 + b]!, 1 + wasm.off[3 + b]!)), want, `bucket ${b}`);
+        }
+        assert.equal(wasm.off[2], 0);
+        assert.equal(wasm.off[2 + R], m);
       }
     }
   });

@@ -63,6 +63,32 @@ export const jsKernels: Kernels = {
     }
   },
 
+  signKeys(proj, projOff, H, m, sel, K, L, keys, keysOff, stride) {
+    for (let r = 0; r < m; r++) {
+      const row = projOff + r * H;
+      for (let t = 0; t < L; t++) {
+        let key = 0;
+        for (let k = 0; k < K; k++) key = (key << 1) | (proj[row + sel[t * K + k]!]! >= 0 ? 1 : 0);
+        keys[keysOff + t * stride + r] = key;
+      }
+    }
+  },
+
+  bucketSort(keys, keysOff, ids, m, R, S, off, offOff, ent, entOff) {
+    off.fill(0, offOff, offOff + R + 1);
+    for (let i = 0; i < m; i++) off[offOff + keys[keysOff + i]! + 1]++;
+    for (let b = 0; b < R; b++) {
+      const c = off[offOff + b + 1]!;
+      if (c > S) return -1;
+      off[offOff + b + 1] = c + off[offOff + b]!;
+    }
+    // off[b] serves as bucket b's cursor (it ends at the start of b + 1) and is shifted back
+    for (let i = 0; i < m; i++) ent[entOff + off[offOff + keys[keysOff + i]!]!++] = ids[i]!;
+    off.copyWithin(offOff + 1, offOff, offOff + R);
+    off[offOff] = 0;
+    return m;
+  },
+
   voteTally(entries, bStart, bEnd, L, tally, N) {
     tally.fill(0, 0, N);
     for (let t = 0; t < L; t++) {

@@ -61,6 +61,31 @@ export interface Kernels {
   ): void;
 
   /**
+   * SimHash table keys of m hashed rows (a rebuild's staging; LshTables' key of K one-bit codes
+   * when K <= rangePow): proj (m, H) from projOff holds each row's projections; table t's key of
+   * row r concatenates code k = (proj[projOff + r*H + sel[t*K + k]] >= 0), k < K, the first in
+   * the most significant bit:
+   *   keys[keysOff + t*stride + r] = sum_k code_k << (K - 1 - k),   r < m, t < L
+   */
+  signKeys(
+    proj: Float32Array, projOff: number, H: number, m: number,
+    sel: Int32Array, K: number, L: number,
+    keys: Int32Array, keysOff: number, stride: number,
+  ): void;
+
+  /**
+   * One table's CSR from staged keys (LshTables.commitTable) when no bucket overflows: a stable
+   * counting sort of ids[0 .. m) by keys[keysOff + i] in [0, R). If no bucket has more than S
+   * items: off[offOff .. + R] = the bucket offsets (off[offOff] = 0, off[offOff + R] = m) and
+   * ent[entOff + off[offOff + b] ..) the ids of bucket b in staging order; returns m. Otherwise
+   * returns -1, ent untouched (off then holds partial counts: the caller rebuilds it).
+   */
+  bucketSort(
+    keys: Int32Array, keysOff: number, ids: Int32Array, m: number, R: number, S: number,
+    off: Int32Array, offOff: number, ent: Int32Array, entOff: number,
+  ): number;
+
+  /**
    * The counting half of a top-by-votes query over L bucket ranges of a table set's entries
    * (LshTables.topByVotes, dense tally): tally is zeroed, then
    *   tally[id] (id < N) = how many ranges [bStart[t], bEnd[t]) of `entries` hold id (t < L).

@@ -27,6 +27,8 @@ interface KernelExports {
   dotRows(W: number, bias: number, n: number, rows: number, nRows: number, x: number, out: number): void;
   projectRows(P: number, bias: number, n: number, H: number, X: number, m: number, out: number): void;
   hadamardRows(S: number, bias: number, n: number, p: number, rounds: number, H: number, X: number, m: number, buf: number, out: number): void;
+  signKeys(proj: number, H: number, m: number, sel: number, K: number, L: number, keys: number, stride: number): void;
+  bucketSort(keys: number, ids: number, m: number, R: number, S: number, off: number, ent: number): number;
   voteTally(entries: number, bStart: number, bEnd: number, L: number, tally: number, N: number): void;
   voteCollect(tally: number, N: number, L: number, lo: number, hist: number, cand: number): number;
   rowsBackward(
@@ -57,7 +59,7 @@ interface KernelExports {
 }
 
 const EXPORT_NAMES: readonly (keyof KernelExports)[] = [
-  'dot', 'axpy', 'dotRows', 'projectRows', 'hadamardRows', 'voteTally', 'voteCollect', 'rowsBackward', 'rowsDx', 'gradRows', 'sparseInputForward', 'sparseInputBackward',
+  'dot', 'axpy', 'dotRows', 'projectRows', 'hadamardRows', 'signKeys', 'bucketSort', 'voteTally', 'voteCollect', 'rowsBackward', 'rowsDx', 'gradRows', 'sparseInputForward', 'sparseInputBackward',
   'adamRows', 'groupPairs', 'adamRowsPairs', 'sgdRows', 'relu', 'vmax', 'softmaxExp',
 ];
 
@@ -204,6 +206,14 @@ function wrap(ex: KernelExports): Kernels {
 
     hadamardRows(S, bias, n, p, rounds, H, X, xOff, m, buf, out, outOff) {
       ex.hadamardRows(S.byteOffset, bias.byteOffset, n, p, rounds, H, X.byteOffset + 4 * xOff, m, buf.byteOffset, out.byteOffset + 4 * outOff);
+    },
+
+    signKeys(proj, projOff, H, m, sel, K, L, keys, keysOff, stride) {
+      ex.signKeys(proj.byteOffset + 4 * projOff, H, m, sel.byteOffset, K, L, keys.byteOffset + 4 * keysOff, stride);
+    },
+
+    bucketSort(keys, keysOff, ids, m, R, S, off, offOff, ent, entOff) {
+      return ex.bucketSort(keys.byteOffset + 4 * keysOff, ids.byteOffset, m, R, S, off.byteOffset + 4 * offOff, ent.byteOffset + 4 * entOff);
     },
 
     voteTally(entries, bStart, bEnd, L, tally, N) {
@@ -388,6 +398,25 @@ function checked(memory: WebAssembly.Memory, k: Kernels): Kernels {
       assertRange(S, 0, Math.ceil(H / p) * rounds * p, 'hadamardRows S'); assertRange(bias, 0, H, 'hadamardRows bias');
       assertRange(X, xOff, n * m, 'hadamardRows X'); assertRange(buf, 0, p, 'hadamardRows buf'); assertRange(out, outOff, H * m, 'hadamardRows out');
       k.hadamardRows(S, bias, n, p, rounds, H, X, xOff, m, buf, out, outOff);
+    },
+    signKeys(proj, projOff, H, m, sel, K, L, keys, keysOff, stride) {
+      v(proj, 'signKeys proj'); v(sel, 'signKeys sel'); v(keys, 'signKeys keys');
+      if (!(Number.isInteger(K) && K >= 1 && K <= 30)) throw new RangeError(`signKeys: K must be an integer in [1, 30], got ${K}`);
+      assertRange(proj, projOff, m * H, 'signKeys proj');
+      assertRows(sel, 0, K * L, H, 'signKeys sel');
+      if (m > 0 && L > 0) {
+        if (!(stride >= m)) throw new RangeError(`signKeys: stride ${stride} < m ${m}`);
+        assertRange(keys, keysOff, (L - 1) * stride + m, 'signKeys keys');
+      }
+      k.signKeys(proj, projOff, H, m, sel, K, L, keys, keysOff, stride);
+    },
+    bucketSort(keys, keysOff, ids, m, R, S, off, offOff, ent, entOff) {
+      v(keys, 'bucketSort keys'); v(ids, 'bucketSort ids'); v(off, 'bucketSort off'); v(ent, 'bucketSort ent');
+      assertRows(keys, keysOff, m, R, 'bucketSort keys');
+      assertRange(ids, 0, m, 'bucketSort ids'); assertRange(off, offOff, R + 1, 'bucketSort off');
+      // ent is written only when every bucket fits, so m <= R * S then
+      assertRange(ent, entOff, Math.min(m, R * S), 'bucketSort ent');
+      return k.bucketSort(keys, keysOff, ids, m, R, S, off, offOff, ent, entOff);
     },
     voteTally(entries, bStart, bEnd, L, tally, N) {
       v(entries, 'voteTally entries'); v(bStart, 'voteTally bStart'); v(bEnd, 'voteTally bEnd'); v(tally, 'voteTally tally');

@@ -34,6 +34,8 @@ interface KernelSimHash {
   ids: Int32Array;
   /** (K*L) with a pool: the pool member of each table code (the family's selection); else null */
   sel: Int32Array | null;
+  /** (K*L) the projection of each table code, in the sampler's memory (sel with a pool, else 0 .. K*L-1), rewritten on redraw */
+  keySel: Int32Array;
 }
 
 /** Rows hashed per projectRows call in a rebuild (two of its 4-row tiles); scratch `proj` holds this many rows' projections. */
@@ -113,7 +115,7 @@ export class LshSampler {
       const p = h.projection === 'hadamard' ? hadamardWidth(nIn) : 0;
       this.fast = {
         k: kernels, projT: arena.f32(p > 0 ? 0 : H * nIn), p, signs: arena.f32(p > 0 ? Math.ceil(H / p) * HADAMARD_ROUNDS * p : 0),
-        prepBuf: arena.f32(p), keyBias: arena.f32(H), zero: arena.f32(H), ids: arena.i32(H), sel,
+        prepBuf: arena.f32(p), keyBias: arena.f32(H), zero: arena.f32(H), ids: arena.i32(H), sel, keySel: arena.i32(h.K * h.L),
       };
       if (!attach) {
         for (let i = 0; i < H; i++) this.fast.ids[i] = i;
@@ -142,6 +144,8 @@ export class LshSampler {
     const f = this.fast;
     if (!f) return;
     const fam = (this.family instanceof PooledFamily ? this.family.inner : this.family) as SimHash;
+    const sel = this.family instanceof PooledFamily ? this.family.sel : null;
+    for (let i = 0; i < f.keySel.length; i++) f.keySel[i] = sel !== null ? sel[i]! : i;
     if (f.p > 0) {
       f.signs.set(fam.signs);
       return;
@@ -265,19 +269,24 @@ export class LshSampler {
       const outBits = hs.projBits;
       const codes = scratch.codes;
       const P = f.ids.length;
+      // keys straight from the projections' signs (signKeys) when a key is the concatenation of
+      // K one-bit codes; otherwise codes first, then insert() combines them
+      const direct = t.keysAreSignBits;
       // staged KERNEL_CHUNK rows at a time, so that their codes stay in cache until insert reads them
       const step = Math.min(chunk, KERNEL_CHUNK);
       for (let start = from; start < to; start += step) {
         const m = Math.min(step, to - start);
         for (let i = 0; i < m; i++) scratch.ids[i] = start + i;
+        const at = direct ? t.reserve(m, scratch.ids) : 0;
         // PROJECT_BLOCK rows at a time: each projection is read once per block, not once per row
         for (let b = 0; b < m; b += PROJECT_BLOCK) {
           const mb = Math.min(PROJECT_BLOCK, m - b);
           if (f.p > 0) f.k.hadamardRows(f.signs, f.keyBias, n, f.p, HADAMARD_ROUNDS, P, W, (start + b) * n, mb, hs.hbuf!, out, 0);
           else f.k.projectRows(f.projT, f.keyBias, n, P, W, (start + b) * n, mb, out, 0);
-          for (let i = 0; i < mb; i++) projectionBits(f, outBits, i * P, codes, (b + i) * H);
+          if (direct) f.k.signKeys(out, 0, P, mb, f.keySel, this.K, this.L, t.keys, at + b, t.stagingCapacity);
+          else for (let i = 0; i < mb; i++) projectionBits(f, outBits, i * P, codes, (b + i) * H);
         }
-        t.insert(m, scratch.ids, codes, H);
+        if (!direct) t.insert(m, scratch.ids, codes, H);
       }
       return;
     }

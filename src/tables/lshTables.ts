@@ -335,6 +335,25 @@ export class LshTables {
     if ((n - 1) * codesStride + K * L > codes.length) {
       throw new RangeError(`LshTables.insert: codes holds ${codes.length} values, ${n} items need ${(n - 1) * codesStride + K * L}`);
     }
+    const start = this.reserve(n, ids);
+    const S = this.stagingCapacity;
+    const keys = this.keys;
+    const bits = this.bitsPerHash;
+    const rp = this.rangePow;
+    for (let i = 0; i < n; i++) {
+      const row = i * codesStride;
+      for (let t = 0; t < L; t++) keys[t * S + start + i] = combineCodes(codes, row + t * K, K, bits, rp);
+    }
+  }
+
+  /**
+   * Stage n items ids[0 .. n) whose keys the caller writes itself: returns their first staging
+   * slot `start`; item i's bucket in table t goes to keys[t * stagingCapacity + start + i]
+   * (what insert() writes from codes; a kernel may write it directly, e.g. Kernels.signKeys).
+   * Threads may reserve concurrently (the slots come from Atomics.add).
+   */
+  reserve(n: number, ids: Int32Array): number {
+    if (!Number.isInteger(n) || n < 0 || n > ids.length) throw new RangeError(`LshTables.reserve: n must be an integer in [0, ids.length = ${ids.length}], found ${n}`);
     const cap = this.capacity;
     const round = this.round[0]! + 1;
     const staged = this.stagedRound;
@@ -352,15 +371,13 @@ export class LshTables {
         `LshTables.insert: staging is full (${start} staged + ${n} > stagingCapacity = ${this.stagingCapacity}); call clear() before re-inserting, or raise stagingCapacity`,
       );
     }
-    const S = this.stagingCapacity;
-    const keys = this.keys;
-    const bits = this.bitsPerHash;
-    const rp = this.rangePow;
-    for (let i = 0; i < n; i++) {
-      this.stagedIds[start + i] = ids[i]!;
-      const row = i * codesStride;
-      for (let t = 0; t < L; t++) keys[t * S + start + i] = combineCodes(codes, row + t * K, K, bits, rp);
-    }
+    for (let i = 0; i < n; i++) this.stagedIds[start + i] = ids[i]!;
+    return start;
+  }
+
+  /** Whether an item's key is the plain concatenation of its K one-bit codes (what Kernels.signKeys computes). */
+  get keysAreSignBits(): boolean {
+    return this.bitsPerHash === 1 && this.K <= this.rangePow;
   }
 
   /** Build every table from the staging list. */
@@ -391,6 +408,12 @@ export class LshTables {
     const ent = this.entries;
     const eb = t * this.entCap;
 
+    // no bucket over its capacity (the usual case): a stable counting sort in the tables' kernels
+    if (this.kernels !== null && this.kernels.bucketSort(keys, kb, ids, m, R, S, off, ob, ent, eb) >= 0) {
+      this.meta[kMetaSlots + t]++;
+      this.stats.inserts += m;
+      return;
+    }
     for (let b = 0; b < R; b++) count[b] = 0;
     for (let i = 0; i < m; i++) count[keys[kb + i]!]++;
     let total = 0;
