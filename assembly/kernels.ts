@@ -658,6 +658,28 @@ export function adamRows(
 }
 
 /**
+ * Mark the rows of the sample slots' pairs as touched: each row of pRow (slots, budget; pCnt[b]
+ * pairs in slot b) with mark[row] == 0 gets mark[row] = 1 and is appended to touched[n ..), in
+ * slot and pair order. Returns the new length of touched.
+ */
+export function markPairs(pRow: usize, pCnt: usize, slots: i32, budget: i32, mark: usize, touched: usize, n: i32): i32 {
+  for (let b: i32 = 0; b < slots; b++) {
+    const c = load<i32>(pCnt + (<usize>b << 2));
+    const base = pRow + ((<usize>b * <usize>budget) << 2);
+    for (let k: i32 = 0; k < c; k++) {
+      const r = load<i32>(base + (<usize>k << 2));
+      const q = mark + (<usize>r << 2);
+      if (load<i32>(q) == 0) {
+        store<i32>(q, 1);
+        store<i32>(touched + (<usize>n << 2), r);
+        n++;
+      }
+    }
+  }
+  return n;
+}
+
+/**
  * Group the pairs of the sample slots by touched row (a counting sort, stable in slot order):
  * pRow/pCoef: (slots, budget) with pCnt[b] pairs in slot b; touched[0 .. nT) the rows. Writes
  * pos[touched[i]] = i, ptr[0 .. nT] (position i's pairs are [ptr[i], ptr[i+1])), src (their slots)

@@ -95,6 +95,47 @@ describe('deferred-gradient kernels', () => {
     }
   });
 
+  it('markPairs: the rows of the pairs not yet marked are marked and listed, in slot and pair order', () => {
+    const rng = new Rng(25);
+    for (const [nMat, slots, budget] of [[1, 2, 1], [40, 9, 7], [500, 64, 40]] as const) {
+      const p = batchProblem(rng, 1, nMat, slots, budget);
+      const arena = new Arena();
+      const mark0 = new Int32Array(nMat);
+      const pre: number[] = [];
+      for (let r = 0; r < nMat; r += 3) {
+        mark0[r] = 1;
+        pre.push(r);
+      }
+      const outs = [jsKernels, newWasm(arena)].map((kk) => {
+        const pRow = arena.i32(p.pRow.length);
+        pRow.set(p.pRow);
+        const pCnt = arena.i32(slots);
+        pCnt.set(p.pCnt);
+        const mark = arena.i32(nMat);
+        mark.set(mark0);
+        const touched = arena.i32(nMat);
+        touched.set(pre);
+        const n = kk.markPairs(pRow, pCnt, slots, budget, mark, touched, pre.length);
+        return { n, mark, touched };
+      });
+      const want = [...pre];
+      const seen = new Set(pre);
+      for (let b = 0; b < slots; b++) {
+        for (let k = 0; k < p.pCnt[b]!; k++) {
+          const r = p.pRow[b * budget + k]!;
+          if (!seen.has(r)) {
+            seen.add(r);
+            want.push(r);
+          }
+        }
+      }
+      for (const o of outs) {
+        assert.deepEqual(Array.from(o.touched.subarray(0, o.n)), want, `nMat ${nMat}: touched list`);
+        for (let r = 0; r < nMat; r++) assert.equal(o.mark[r], seen.has(r) ? 1 : 0, `nMat ${nMat}: mark ${r}`);
+      }
+    }
+  });
+
   it('groupPairs: wasm and js give the same lists, each row its pairs in slot order', () => {
     const rng = new Rng(22);
     for (const [nMat, slots, budget] of [[1, 3, 1], [9, 5, 4], [60, 17, 12], [500, 64, 40]] as const) {

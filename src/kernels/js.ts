@@ -179,6 +179,19 @@ export const jsKernels: Kernels = {
     }
   },
 
+  markPairs(pRow, pCnt, slots, budget, mark, touched, n) {
+    for (let b = 0; b < slots; b++) {
+      for (let k = b * budget; k < b * budget + pCnt[b]!; k++) {
+        const r = pRow[k]!;
+        if (mark[r] === 0) {
+          mark[r] = 1;
+          touched[n++] = r;
+        }
+      }
+    }
+    return n;
+  },
+
   groupPairs(touched, nTouched, pos, ptr, pRow, pCoef, pCnt, slots, budget, src, coef) {
     let total = 0;
     for (let b = 0; b < slots; b++) total += pCnt[b]!;

@@ -175,6 +175,13 @@ export interface Kernels {
   ): void;
 
   /**
+   * The rows of deferred gradient pairs as touched rows (ParamBlock's marks and list): for each
+   * pair row r of pRow (slots, budget; slot b holding pCnt[b] pairs), in slot and pair order, if
+   * mark[r] == 0 then mark[r] = 1 and r is appended to touched[n ..). Returns the new length.
+   */
+  markPairs(pRow: Int32Array, pCnt: Int32Array, slots: number, budget: number, mark: Int32Array, touched: Int32Array, n: number): number;
+
+  /**
    * Group the deferred gradient pairs of a batch's sample slots by touched row, a counting sort
    * stable in slot order (see DeferredGrads). pRow, pCoef: (slots, budget), slot b holding
    * pCnt[b] pairs; every pair's row must be among touched[0 .. nTouched). Writes

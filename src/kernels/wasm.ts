@@ -43,6 +43,7 @@ interface KernelExports {
     W: number, M: number, V: number, G: number, n: number, rows: number, nRows: number,
     lrT: number, b1: number, c1: number, b2: number, c2: number, eps: number, decay: number,
   ): void;
+  markPairs(pRow: number, pCnt: number, slots: number, budget: number, mark: number, touched: number, n: number): number;
   groupPairs(
     touched: number, nT: number, pos: number, ptr: number,
     pRow: number, pCoef: number, pCnt: number, slots: number, budget: number, src: number, coef: number,
@@ -60,7 +61,7 @@ interface KernelExports {
 
 const EXPORT_NAMES: readonly (keyof KernelExports)[] = [
   'dot', 'axpy', 'dotRows', 'projectRows', 'hadamardRows', 'signKeys', 'bucketSort', 'voteTally', 'voteCollect', 'rowsBackward', 'rowsDx', 'gradRows', 'sparseInputForward', 'sparseInputBackward',
-  'adamRows', 'groupPairs', 'adamRowsPairs', 'sgdRows', 'relu', 'vmax', 'softmaxExp',
+  'adamRows', 'markPairs', 'groupPairs', 'adamRowsPairs', 'sgdRows', 'relu', 'vmax', 'softmaxExp',
 ];
 
 export interface WasmKernelOptions {
@@ -267,6 +268,10 @@ function wrap(ex: KernelExports): Kernels {
         rows.byteOffset + 4 * rowsOff, nRows,
         lrT, b1, 1 - b1, b2, 1 - b2, eps, decay,
       );
+    },
+
+    markPairs(pRow, pCnt, slots, budget, mark, touched, n) {
+      return ex.markPairs(pRow.byteOffset, pCnt.byteOffset, slots, budget, mark.byteOffset, touched.byteOffset, n);
     },
 
     groupPairs(touched, nTouched, pos, ptr, pRow, pCoef, pCnt, slots, budget, src, coef) {
@@ -485,6 +490,26 @@ function checked(memory: WebAssembly.Memory, k: Kernels): Kernels {
       const nr = Math.min(matrixRows(W, n), matrixRows(M, n), matrixRows(V, n), matrixRows(G, n));
       assertRows(rows, rowsOff, nRows, nr, 'adamRows');
       k.adamRows(W, M, V, G, n, rows, rowsOff, nRows, lrT, b1, b2, eps, decay);
+    },
+    markPairs(pRow, pCnt, slots, budget, mark, touched, n) {
+      v(pRow, 'markPairs pRow'); v(pCnt, 'markPairs pCnt'); v(mark, 'markPairs mark'); v(touched, 'markPairs touched');
+      assertRange(pCnt, 0, slots, 'markPairs pCnt'); assertRange(pRow, 0, slots * budget, 'markPairs pRow');
+      let fresh = 0;
+      const seen = new Set<number>();
+      for (let b = 0; b < slots; b++) {
+        const c = pCnt[b]!;
+        if (!(c >= 0 && c <= budget)) throw new RangeError(`markPairs: pCnt[${b}] = ${c} outside [0, ${budget}]`);
+        assertRows(pRow, b * budget, c, mark.length, 'markPairs pRow');
+        for (let k = b * budget; k < b * budget + c; k++) {
+          const r = pRow[k]!;
+          if (mark[r] === 0 && !seen.has(r)) {
+            seen.add(r);
+            fresh++;
+          }
+        }
+      }
+      assertRange(touched, 0, n + fresh, 'markPairs touched');
+      return k.markPairs(pRow, pCnt, slots, budget, mark, touched, n);
     },
     groupPairs(touched, nTouched, pos, ptr, pRow, pCoef, pCnt, slots, budget, src, coef) {
       v(touched, 'groupPairs touched'); v(pos, 'groupPairs pos'); v(ptr, 'groupPairs ptr'); v(pRow, 'groupPairs pRow');

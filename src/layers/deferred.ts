@@ -73,9 +73,12 @@ export class DeferredGrads {
 
   /**
    * Record the weight-gradient half of a sample's backward through the block: rows[rowsOff ..
-   * +n) with gradients grad[gradOff ..) (zeros skipped), input x[xOff .. +cols). One sample per
-   * slot per batch (threads write disjoint slots: no race). Returns false, recording nothing,
-   * when the slot or the row count does not fit: the caller then accumulates into G itself.
+   * +n) with gradients grad[gradOff ..), input x[xOff .. +cols). The rows are the sample's
+   * touched rows (listed by `touch` before the update, without the per-row atomics of
+   * ParamBlock.touchRow), so a zero gradient is recorded too: it adds +-0, which changes no sum.
+   * One sample per slot per batch (threads write disjoint slots: no race). Returns false,
+   * recording nothing, when the slot or the row count does not fit: the caller then accumulates
+   * into G and touches the rows itself.
    */
   record(slot: number, rows: Int32Array, rowsOff: number, n: number, grad: Float32Array, gradOff: number, x: Float32Array, xOff: number): boolean {
     if (slot < 0 || slot >= this.slots || n > this.budget) return false;
@@ -87,16 +90,20 @@ export class DeferredGrads {
     const pb = slot * this.budget;
     const pRow = this.pRow;
     const pCoef = this.pCoef;
-    let c = 0;
     for (let i = 0; i < n; i++) {
-      const g = grad[gradOff + i]!;
-      if (g === 0) continue;
-      pRow[pb + c] = rows[rowsOff + i]!;
-      pCoef[pb + c] = g;
-      c++;
+      pRow[pb + i] = rows[rowsOff + i]!;
+      pCoef[pb + i] = grad[gradOff + i]!;
     }
-    this.pCnt[slot] = c;
+    this.pCnt[slot] = n;
     return true;
+  }
+
+  /**
+   * List the rows of the recorded pairs as touched (Kernels.markPairs on the block's marks and
+   * touched list of length n); returns the list's new length. Before `group`.
+   */
+  touch(k: Kernels, mark: Int32Array, touched: Int32Array, n: number): number {
+    return k.markPairs(this.pRow, this.pCnt, this.slots, this.budget, mark, touched, n);
   }
 
   /**

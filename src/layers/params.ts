@@ -105,12 +105,15 @@ export class ParamBlock {
   }
 
   /**
-   * On one thread, after every sample of the batch ran and before any part of the update: order
-   * the touched rows (orderTouched) and group the deferred gradients by them.
+   * On one thread, after every sample of the batch ran and before any part of the update: list
+   * the rows of the deferred gradients as touched, order the touched rows (orderTouched) and
+   * group the deferred gradients by them.
    */
   prepareUpdate(): void {
+    const d = this.deferred;
+    if (d !== null) this.counts[0] = d.touch(this.kernels, this.mark, this.touched, this.counts[0]!);
     this.orderTouched();
-    if (this.deferred !== null) this.deferred.group(this.kernels, this.touched, this.counts[0]!);
+    if (d !== null) d.group(this.kernels, this.touched, this.counts[0]!);
   }
 
   /**

@@ -593,13 +593,12 @@ export class Network {
       dx.fill(0);
       const d = sh.p.deferred;
       if (d !== null && slot >= 0 && d.record(slot, a, 0, nA, g, 0, s.acts[l]!, 0)) {
+        // the rows are listed as touched from the recorded pairs before the update
         sh.kernels.rowsDx(sh.p.W, layer.nIn, a, 0, nA, g, 0, dx, 0);
       } else {
         if (d !== null) d.markImmediate();
         sh.kernels.rowsBackward(sh.p.W, sh.p.G, sh.p.gb, layer.nIn, a, 0, nA, g, 0, s.acts[l]!, 0, dx, 0);
-      }
-      for (let i = 0; i < nA; i++) {
-        sh.p.touchRow(a[i]!);
+        for (let i = 0; i < nA; i++) sh.p.touchRow(a[i]!);
       }
     }
     // input layer: delta = dAct0 masked by ReLU
