@@ -1084,6 +1084,34 @@ export function voteTally(
 }
 
 /**
+ * The placement of a top-by-votes selection: cand[0 .. nc) ids ascending (voteCollect's) with
+ * votes tally[id] (u16); hist[v] (i32) the first output slot of vote group v for v > vt (vt: the
+ * votes at the cut), advanced as the group fills. Items above the cut go to out[hist[v]++],
+ * the first `need` items with exactly vt votes to out[above ..); outVotes (when not 0) gets
+ * their votes at the same slots.
+ */
+export function votePlace(cand: usize, nc: i32, tally: usize, hist: usize, vt: i32, above: i32, need: i32, out: usize, outVotes: usize): void {
+  let g: i32 = 0;
+  for (let i: i32 = 0; i < nc; i++) {
+    const c = load<i32>(cand + (<usize>i << 2));
+    const v = <i32>load<u16>(tally + (<usize>c << 1));
+    let p: i32 = -1;
+    if (v > vt) {
+      const h = hist + (<usize>v << 2);
+      p = load<i32>(h);
+      store<i32>(h, p + 1);
+    } else if (v == vt && g < need) {
+      p = above + g;
+      g++;
+    }
+    if (p >= 0) {
+      store<i32>(out + (<usize>p << 2), c);
+      if (outVotes != 0) store<i32>(outVotes + (<usize>p << 2), v);
+    }
+  }
+}
+
+/**
  * The ids with at least lo (>= 1) votes in tally (u16, N): cand[0 .. n) ascending, hist[v] (i32,
  * L + 2, zeroed first) = how many of them have v votes; returns n. Eight tallies a step compared
  * at once: only the steps with a kept id (a few percent in training) go through the ids one by one.

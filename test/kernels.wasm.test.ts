@@ -239,6 +239,56 @@ describe('wasm kernels vs js kernels', () => {
     }
   });
 
+  it('votePlace (groups above the cut placed by votes, the first ids at the cut, the rest dropped)', () => {
+    const rng = new Rng(33);
+    const arena = new Arena();
+    const k = newWasm(arena);
+    for (const [N, L, cap] of [[1, 1, 1], [50, 4, 7], [3000, 30, 400], [3000, 30, 3000]] as const) {
+      const t32 = arena.i32(Math.ceil(N / 2));
+      const votes = new Uint16Array(t32.buffer, t32.byteOffset, N);
+      for (let i = 0; i < N; i++) votes[i] = rng.nextInt(L + 1);
+      const cand = arena.i32(N);
+      const hist0 = arena.i32(L + 2);
+      const nc = k.voteCollect(votes, N, L, 1, hist0, cand);
+      // the cut: the largest vt with at least cap items at or above it
+      let above = 0;
+      let vt = 0;
+      for (let v = L; v >= 1; v--) {
+        if (above + hist0[v]! >= cap) {
+          vt = v;
+          break;
+        }
+        above += hist0[v]!;
+      }
+      let pos = 0;
+      for (let v = L; v > vt; v--) {
+        const c = hist0[v]!;
+        hist0[v] = pos;
+        pos += c;
+      }
+      const take = Math.min(nc, cap);
+      const runs = [jsKernels, k].map((kk) => {
+        const hist = arena.i32(L + 2);
+        hist.set(hist0);
+        const out = arena.i32(take + 1);
+        const outVotes = arena.i32(take + 1);
+        out.fill(-1);
+        kk.votePlace(cand, nc, votes, hist, vt, above, take - above, out, outVotes);
+        return { out, outVotes };
+      });
+      assert.deepEqual(runs[1]!.out, runs[0]!.out, `N ${N} cap ${cap}`);
+      assert.deepEqual(runs[1]!.outVotes, runs[0]!.outVotes, `N ${N} cap ${cap}`);
+      // the definition: the take ids with most votes, ties to the smaller id, by votes descending
+      const ids = Array.from({ length: N }, (_, i) => i).filter((i) => votes[i]! >= 1);
+      ids.sort((a, b) => votes[b]! - votes[a]! || a - b);
+      const want = ids.slice(0, take);
+      const got = Array.from(runs[1]!.out.subarray(0, take));
+      assert.deepEqual(got.map((i) => votes[i]), want.map((i) => votes[i]), `N ${N} cap ${cap}: votes descending`);
+      assert.deepEqual([...got].sort((a, b) => a - b), [...want].sort((a, b) => a - b), `N ${N} cap ${cap}: the same ids`);
+      assert.equal(runs[1]!.out[take], -1, 'nothing past take');
+    }
+  });
+
   it('voteTally and voteCollect (ranges of any length, empty ones, every lo, N not a multiple of 8, stale scratch)', () => {
     const rng = new Rng(32);
     const arena = new Arena();

@@ -110,6 +110,20 @@ export const jsKernels: Kernels = {
     return n;
   },
 
+  votePlace(cand, nc, tally, hist, vt, above, need, out, outVotes) {
+    let g = 0;
+    for (let i = 0; i < nc; i++) {
+      const c = cand[i]!;
+      const v = tally[c]!;
+      let p = -1;
+      if (v > vt) p = hist[v]!++;
+      else if (v === vt && g < need) p = above + g++;
+      if (p < 0) continue;
+      out[p] = c;
+      if (outVotes !== null) outVotes[p] = v;
+    }
+  },
+
   rowsBackward(W, G, gBias, n, rows, rowsOff, nRows, grad, gradOff, x, xOff, dx, dxOff) {
     for (let i = 0; i < nRows; i++) {
       const g = grad[gradOff + i]!;

@@ -101,6 +101,18 @@ export interface Kernels {
   voteCollect(tally: Uint16Array, N: number, L: number, lo: number, hist: Int32Array, cand: Int32Array): number;
 
   /**
+   * The placement of a top-by-votes selection (LshTables.topByVotes, dense tally): cand[0 .. nc)
+   * are ids (ascending) with votes tally[id]; hist[v] is the first output slot of vote group v
+   * for every v > vt (the votes at the cut). In order, an id with v > vt votes goes to
+   * out[hist[v]++]; the first `need` ids with exactly vt votes go to out[above], out[above + 1],
+   * ...; the rest are dropped. outVotes, when given, receives the votes at the same slots.
+   */
+  votePlace(
+    cand: Int32Array, nc: number, tally: Uint16Array, hist: Int32Array, vt: number, above: number, need: number,
+    out: Int32Array, outVotes: Int32Array | null,
+  ): void;
+
+  /**
    * Backward of `dotRows`, accumulating (HOGWILD-safe: plain += on shared memory).
    * For i < nRows, r = rows[rowsOff+i], g = grad[gradOff+i]:
    *   dx[dxOff .. +n)   += g * W[r*n .. +n)      (skipped when dx is null)

@@ -31,6 +31,7 @@ interface KernelExports {
   bucketSort(keys: number, ids: number, m: number, R: number, S: number, off: number, ent: number): number;
   voteTally(entries: number, bStart: number, bEnd: number, L: number, tally: number, N: number): void;
   voteCollect(tally: number, N: number, L: number, lo: number, hist: number, cand: number): number;
+  votePlace(cand: number, nc: number, tally: number, hist: number, vt: number, above: number, need: number, out: number, outVotes: number): void;
   rowsBackward(
     W: number, G: number, gBias: number, n: number, rows: number, nRows: number,
     grad: number, x: number, dx: number, hasDx: number,
@@ -60,7 +61,7 @@ interface KernelExports {
 }
 
 const EXPORT_NAMES: readonly (keyof KernelExports)[] = [
-  'dot', 'axpy', 'dotRows', 'projectRows', 'hadamardRows', 'signKeys', 'bucketSort', 'voteTally', 'voteCollect', 'rowsBackward', 'rowsDx', 'gradRows', 'sparseInputForward', 'sparseInputBackward',
+  'dot', 'axpy', 'dotRows', 'projectRows', 'hadamardRows', 'signKeys', 'bucketSort', 'voteTally', 'voteCollect', 'votePlace', 'rowsBackward', 'rowsDx', 'gradRows', 'sparseInputForward', 'sparseInputBackward',
   'adamRows', 'markPairs', 'groupPairs', 'adamRowsPairs', 'sgdRows', 'relu', 'vmax', 'softmaxExp',
 ];
 
@@ -225,6 +226,10 @@ function wrap(ex: KernelExports): Kernels {
       return ex.voteCollect(tally.byteOffset, N, L, lo, hist.byteOffset, cand.byteOffset);
     },
 
+    votePlace(cand, nc, tally, hist, vt, above, need, out, outVotes) {
+      ex.votePlace(cand.byteOffset, nc, tally.byteOffset, hist.byteOffset, vt, above, need, out.byteOffset, outVotes === null ? 0 : outVotes.byteOffset);
+    },
+
     rowsBackward(W, G, gBias, n, rows, rowsOff, nRows, grad, gradOff, x, xOff, dx, dxOff) {
       ex.rowsBackward(
         W.byteOffset, G.byteOffset, gBias.byteOffset, n,
@@ -316,7 +321,7 @@ function wrap(ex: KernelExports): Kernels {
  * the change through `memory.buffer`, and restores it. Not for use while other threads write the
  * same word (the probe is a brief write).
  */
-export function assertViewOf(memory: WebAssembly.Memory, arr: Float32Array | Int32Array | Uint16Array, what = 'array'): void {
+export function assertViewOf(memory: WebAssembly.Memory, arr: Float32Array | Int32Array | Uint16Array, what = "array"): void {
   const buf = memory.buffer;
   if (arr.byteOffset + arr.byteLength > buf.byteLength) {
     throw new RangeError(`${what}: bytes [${arr.byteOffset}, ${arr.byteOffset + arr.byteLength}) lie outside the memory (${buf.byteLength} bytes)`);
@@ -447,6 +452,25 @@ function checked(memory: WebAssembly.Memory, k: Kernels): Kernels {
       }
       assertRange(cand, 0, kept, 'voteCollect cand');
       return k.voteCollect(tally, N, L, lo, hist, cand);
+    },
+    votePlace(cand, nc, tally, hist, vt, above, need, out, outVotes) {
+      v(cand, 'votePlace cand'); v(tally, 'votePlace tally'); v(hist, 'votePlace hist'); v(out, 'votePlace out');
+      if (outVotes !== null) v(outVotes, 'votePlace outVotes');
+      assertRows(cand, 0, nc, tally.length, 'votePlace cand');
+      // the slots written: above + need at most at the cut, hist[v] + (ids with v votes) above it
+      let slots = Math.max(0, above + need);
+      const inGroup = new Map<number, number>();
+      for (let i = 0; i < nc; i++) {
+        const t = tally[cand[i]!]!;
+        if (t > vt) inGroup.set(t, (inGroup.get(t) ?? 0) + 1);
+      }
+      for (const [t, c] of inGroup) {
+        assertRange(hist, t, 1, 'votePlace hist');
+        slots = Math.max(slots, hist[t]! + c);
+      }
+      assertRange(out, 0, slots, 'votePlace out');
+      if (outVotes !== null) assertRange(outVotes, 0, slots, 'votePlace outVotes');
+      k.votePlace(cand, nc, tally, hist, vt, above, need, out, outVotes);
     },
     rowsBackward(W, G, gBias, n, rows, rowsOff, nRows, grad, gradOff, x, xOff, dx, dxOff) {
       v(W, 'rowsBackward W'); v(G, 'rowsBackward G'); v(gBias, 'rowsBackward gBias'); v(rows, 'rowsBackward rows');

@@ -346,15 +346,18 @@ export class LshSampler {
   createScratch(arena: Arena | null = null): SamplerScratch {
     const H = this.K * this.L;
     const proj = this.fast && arena ? arena.f32(this.hashRows * PROJECT_BLOCK) : null;
+    const query = this.tables.createScratch(arena ? { i32: (n: number) => arena.i32(n) } : null);
+    // top-by-votes candidates straight from the query's kernel output when it can hold them all
+    const direct = arena !== null && query.top.length >= this.nOut;
     return {
       proj,
       hbuf: this.fast && this.fast.p > 0 && arena ? arena.f32(this.fast.p) : null,
       projBits: proj ? new Int32Array(proj.buffer, proj.byteOffset, proj.length) : null,
       query2: new Float32Array(this.hashDim),
       codes: new Int32Array(H),
-      query: this.tables.createScratch(arena ? { i32: (n: number) => arena.i32(n) } : null),
-      cand: new Int32Array(this.nOut),
-      votes: new Int32Array(this.nOut),
+      query,
+      cand: direct ? query.top : new Int32Array(this.nOut),
+      votes: direct ? query.topVotes : new Int32Array(this.nOut),
       mark: new Int32Array(this.nOut),
       stamp: 0,
     };

@@ -107,6 +107,12 @@ export class QueryScratch {
   stamp = 0;
   /** (maxCandidates) candidate ids and their votes, for topByVotes */
   readonly cand: Int32Array;
+  /**
+   * (maxCandidates) topByVotes' output and its votes when the kernels place it (they write only
+   * their memory): copied to the caller's arrays unless those are these
+   */
+  readonly top: Int32Array;
+  readonly topVotes: Int32Array;
   readonly candVotes: Int32Array;
   /** (maxCandidates) boundary group of topByVotes */
   readonly tmp: Int32Array;
@@ -130,6 +136,8 @@ export class QueryScratch {
     this.bStart = a.i32(L);
     this.bEnd = a.i32(L);
     this.cand = a.i32(maxCandidates);
+    this.top = a.i32(maxCandidates);
+    this.topVotes = a.i32(maxCandidates);
     this.hist = a.i32(L + 2);
     this.inTablesMemory = alloc !== null;
     this.mark = new Int32Array(capacity);
@@ -151,7 +159,7 @@ export class QueryScratch {
 
   memoryBytes(): number {
     return (
-      this.mark.byteLength + this.votes.byteLength + this.cand.byteLength + this.candVotes.byteLength + this.tmp.byteLength + this.hist.byteLength +
+      this.mark.byteLength + this.votes.byteLength + this.cand.byteLength + this.top.byteLength + this.topVotes.byteLength + this.candVotes.byteLength + this.tmp.byteLength + this.hist.byteLength +
       this.tally.byteLength + this.bStart.byteLength + this.bEnd.byteLength
     );
   }
@@ -593,23 +601,18 @@ export class LshTables {
     scratch.lastCut = vt;
     const above = hist[L + 1]!;
     const take = Math.min(nc, cap);
-    const need = take - above;
     // every item with at least vt votes is in cand, ids ascending: the group at the cut keeps its
-    // smallest ids
-    let g = 0;
-    for (let i = 0; i < nc; i++) {
-      const c = cand[i]!;
-      const v = cnt[c]!;
-      if (v > vt) {
-        const p = hist[v]!++;
-        out[p] = c;
-        if (outVotes !== null) outVotes[p] = v;
-      } else if (v === vt && g < need) {
-        out[above + g] = c;
-        if (outVotes !== null) outVotes[above + g] = v;
-        g++;
-      }
+    // smallest ids. The WebAssembly kernels write only their memory: into scratch.top, copied out
+    // unless the caller's arrays are those.
+    if (k === jsKernels) {
+      k.votePlace(cand, nc, cnt, hist, vt, above, take - above, out, outVotes);
+      return take;
     }
+    const top = scratch.top;
+    const tv = outVotes !== null ? scratch.topVotes : null;
+    k.votePlace(cand, nc, cnt, hist, vt, above, take - above, top, tv);
+    if (out !== top) for (let i = 0; i < take; i++) out[i] = top[i]!;
+    if (outVotes !== null && outVotes !== tv) for (let i = 0; i < take; i++) outVotes[i] = tv![i]!;
     return take;
   }
 
