@@ -243,6 +243,65 @@ for (const k of impls) {
   }
 }
 
+// a batch's weight gradients and optimizer step for a sampled output layer: 128 samples of 600
+// active rows each (popular rows drawn more often), immediate (rowsBackward for every sample,
+// then adamRows over the touched rows) against deferred (the samples' (row, gradient) pairs
+// marked, grouped by row, then summed straight into the Adam step: markPairs + groupPairs +
+// adamRowsPairs, as ParamBlock does)
+{
+  const slots = 128;
+  const budget = 600;
+  const Xb = arena.f32(slots * DIM);
+  fillRandom(Xb, 1);
+  const pRow = arena.i32(slots * budget);
+  const pCoef = arena.f32(slots * budget);
+  const pCnt = arena.i32(slots);
+  const seen = new Int32Array(N_LABELS);
+  for (let b = 0; b < slots; b++) {
+    let c = 0;
+    while (c < budget) {
+      const r = Math.floor(N_LABELS * rng.nextFloat() ** 3);
+      if (seen[r] === b + 1) continue;
+      seen[r] = b + 1;
+      pRow[b * budget + c] = r;
+      pCoef[b * budget + c] = (rng.nextFloat() * 2 - 1) * 1e-3;
+      c++;
+    }
+    pCnt[b] = budget;
+  }
+  const touchedSet = new Set<number>(pRow);
+  const touchedSorted = arena.i32(touchedSet.size);
+  touchedSorted.set(Int32Array.from(touchedSet).sort());
+  const G = arena.f32(N_LABELS * DIM);
+  const gBias = arena.f32(N_LABELS);
+  const M = arena.f32(N_LABELS * DIM);
+  const V = arena.f32(N_LABELS * DIM);
+  const mark = arena.i32(N_LABELS);
+  const touched = arena.i32(touchedSet.size);
+  const pos = arena.i32(N_LABELS);
+  const ptr = arena.i32(N_LABELS + 1);
+  const src = arena.i32(slots * budget);
+  const coef = arena.f32(slots * budget);
+  const cnt = arena.i32(slots);
+  const nT = touchedSorted.length;
+  process.stdout.write(`a batch of ${slots} x ${budget} active rows touches ${nT} rows\n`);
+  for (const k of impls) {
+    const tImm = best(() => {
+      for (let b = 0; b < slots; b++) k.rowsBackward(W, G, gBias, DIM, pRow, b * budget, budget, pCoef, b * budget, Xb, b * DIM, null, 0);
+      k.adamRows(W, M, V, G, DIM, touchedSorted, 0, nT, 1e-7, 0.9, 0.999, 1e-8);
+    }, 3);
+    const tDef = best(() => {
+      cnt.set(pCnt);
+      const n = k.markPairs(pRow, cnt, slots, budget, mark, touched, 0);
+      k.groupPairs(touched, n, pos, ptr, pRow, pCoef, cnt, slots, budget, src, coef);
+      k.adamRowsPairs(W, M, V, gBias, DIM, touched, 0, n, ptr, src, coef, Xb, 1e-7, 0.9, 0.999, 1e-8);
+      for (let i = 0; i < n; i++) mark[touched[i]!] = 0;
+    }, 3);
+    record(`batch weight gradients + Adam, ${slots} samples x ${budget} rows, immediate (rowsBackward, adamRows)`, 'batches/s', k, 1 / tImm);
+    record(`batch weight gradients + Adam, ${slots} samples x ${budget} rows, deferred (markPairs, groupPairs, adamRowsPairs)`, 'batches/s', k, 1 / tDef);
+  }
+}
+
 // the sparse input layer: W (135,909 features, DIM), ~75 non-zeros a sample
 {
   const nIn = 135_909;
