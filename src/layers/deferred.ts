@@ -10,10 +10,12 @@ import type { Kernels } from '../kernels/types.js';
  * most of them cache misses, and with several worker threads the same popular rows written by
  * both (HOGWILD: lost additions, cache lines moving between cores). Here the sample stores its
  * input vector x once (slot `b` of the batch) and the pairs (r_i, g_i); before the update the
- * pairs are grouped by row (a counting sort over the touched rows), and the update computes
- * G[r] = sum over the row's pairs, in slot order, of g * X[b] (`Kernels.gradRows`) just before
- * the optimizer reads G[r], while the row is in cache. Each G row is then written once a batch
- * instead of once per sample that touched it, and no two threads ever write the same row.
+ * rows of the pairs are listed as touched and the pairs grouped by row (a counting sort over the
+ * touched rows), and the update sums a row's pairs, in slot order, g * X[b]: with Adam straight
+ * into the row's step (`Kernels.adamRowsPairs`: G is not touched at all), otherwise into G[r]
+ * just before the optimizer reads it (`Kernels.gradRows`). No two threads ever write the same
+ * row, and a row's gradient is built once a batch instead of read and written by every sample
+ * that touched it.
  *
  * The result is the gradient the immediate path computes, summed in the same order (slot order
  * is the order samples run on one thread), so single-threaded training is bit for bit the same;
@@ -64,11 +66,6 @@ export class DeferredGrads {
     this.src = arena.i32(slots * budget);
     this.coef = arena.f32(slots * budget);
     this.meta = arena.i32(2);
-  }
-
-  /** Bytes a DeferredGrads of these sizes takes in its arena. */
-  static bytes(rows: number, cols: number, slots: number, budget: number): number {
-    return 4 * (slots * cols + 4 * slots * budget + slots + 2 * rows + 3);
   }
 
   /**

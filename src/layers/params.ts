@@ -4,6 +4,9 @@ import type { Kernels } from '../kernels/types.js';
 import type { OptimizerConfig } from '../config.js';
 import { DeferredGrads } from './deferred.js';
 
+/** Touched rows a deferred-gradient update sums into G before the optimizer reads them (32 KB of G at 256 columns). */
+const DEFERRED_CHUNK = 32;
+
 /**
  * The parameters of one layer and their optimizer state, carved from the shard's arena.
  *
@@ -17,15 +20,14 @@ import { DeferredGrads } from './deferred.js';
  * Touched rows: a row is marked in `mark` (0/1) the first time a sample of the batch writes
  * its gradient, and appended to `touched`. Marking uses Atomics.exchange so that with several
  * worker threads exactly one of them lists the row: the update then visits each row once.
+ * A block with deferred gradients (a sampled layer, see DeferredGrads) lists the rows of the
+ * recorded pairs instead, once, on one thread before the update (prepareUpdate).
  *
  * Biases: in a neuron-major block a row is a neuron, so the touched rows are also the touched
  * biases. In the feature-major input block every sample writes every bias, so all biases are
  * updated every batch (no per-sample marking: with several threads, marking the same 128
  * entries for every sample made the threads fight over those cache lines).
  */
-/** Touched rows a deferred-gradient update sums before the optimizer reads them (32 KB of G at 256 columns). */
-const DEFERRED_CHUNK = 32;
-
 export class ParamBlock {
   readonly W: Float32Array;
   readonly b: Float32Array;
