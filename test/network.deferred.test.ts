@@ -30,12 +30,13 @@ function batches(n: number) {
   return Array.from({ length: n }, (_, i) => gatherRows(train, order, i * 50, i * 50 + 50, new CsrBatchBuffer()));
 }
 
-for (const kernels of ['wasm', 'js'] as const satisfies readonly KernelChoice[]) {
-  test(`training with deferred gradients equals the immediate path bit for bit (${kernels} kernels, Adam with weight decay, LSH top-k)`, () => {
-    const deferred = new SlideModel({ nFeatures: train.nFeatures, nLabels: train.nLabels, config: CONFIG, kernels });
-    const immediate = new SlideModel({ nFeatures: train.nFeatures, nLabels: train.nLabels, config: CONFIG, kernels });
-    const out = deferred.network.output.shards[0]!.p;
-    assert.ok(out.deferred !== null, 'the sampled output layer defers');
+for (const [kernels, outputShards] of [['wasm', 1], ['js', 1], ['wasm', 3]] as const satisfies readonly (readonly [KernelChoice, number])[]) {
+  test(`training with deferred gradients equals the immediate path bit for bit (${kernels} kernels, output in ${outputShards} memor${outputShards > 1 ? 'ies' : 'y'}, Adam with weight decay, LSH top-k)`, () => {
+    const config = { ...CONFIG, outputShards };
+    const deferred = new SlideModel({ nFeatures: train.nFeatures, nLabels: train.nLabels, config, kernels });
+    const immediate = new SlideModel({ nFeatures: train.nFeatures, nLabels: train.nLabels, config, kernels });
+    assert.equal(deferred.network.output.shards.length, outputShards);
+    assert.ok(deferred.network.output.shards.every((sh) => sh.p.deferred !== null), 'every shard of the sampled output layer defers');
     assert.equal(deferred.network.input.deferred, null, 'the feature-major input layer does not');
     let sawPairs = false;
     for (const b of batches(6)) {
@@ -45,7 +46,7 @@ for (const kernels of ['wasm', 'js'] as const satisfies readonly KernelChoice[])
       const s = immediate.scratch;
       s.sums.fill(0);
       for (let r = 0; r < b.n; r++) net.trainSample(s, b.featIdx, b.featVal, b.featPtr[r]!, b.featPtr[r + 1]!, b.labelIdx, b.labelPtr[r]!, b.labelPtr[r + 1]!, 1 / b.n);
-      assert.ok(immediate.network.output.shards[0]!.p.G.some((g) => g !== 0), 'the immediate path fills G');
+      assert.ok(immediate.network.output.shards.every((sh) => sh.p.G.some((g) => g !== 0)), 'the immediate path fills G');
       immediate.step++;
       net.update(immediate.step, immediate.lrHorizon);
       assert.equal(sa.lossSum, s.sums[0], 'same loss');
@@ -59,7 +60,7 @@ for (const kernels of ['wasm', 'js'] as const satisfies readonly KernelChoice[])
         assert.deepEqual(A[i]![key], B[i]![key], `block ${i} ${key}`);
       }
     }
-    assert.ok(out.G.every((g) => g === 0), 'G is left zero');
+    for (const sh of deferred.network.output.shards) assert.ok(sh.p.G.every((g) => g === 0), 'G is left zero');
   });
 }
 

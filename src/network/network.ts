@@ -196,13 +196,14 @@ export class Network {
         const n = Math.min(nOut, lo + size) - lo;
         const a = nShards > 1 ? this.shardArenas[si]! : arena;
         const k = nShards > 1 ? kernelsFor(a.memory) : this.kernels;
-        // a sampled layer in one memory defers its weight gradients to the update (DeferredGrads)
-        const p = new ParamBlock(a, k, n, nIn, n, adam, false, lsh && nShards === 1 ? { slots: cfg.batchSize, budget: deferBudget(sampling!, n) } : null);
+        // a sampled layer (each shard of it) defers its weight gradients to the update (DeferredGrads)
+        const shardCfg = lsh ? shardSampling(sampling, n, nOut) : null;
+        const p = new ParamBlock(a, k, n, nIn, n, adam, false, shardCfg !== null ? { slots: cfg.batchSize, budget: deferBudget(shardCfg, n) } : null);
         // one draw sequence over the whole layer: the same weights however it is split
         if (!attach) p.init(initRng, nIn, nOut, cfg.initScale);
         const all = a.i32(n);
         if (!attach) for (let j = 0; j < n; j++) all[j] = j;
-        const sampler = lsh ? new LshSampler(shardSampling(sampling, n, nOut), nIn, n, rng.fork(100 + l + 1000 * si), a, attach, k) : null;
+        const sampler = shardCfg !== null ? new LshSampler(shardCfg, nIn, n, rng.fork(100 + l + 1000 * si), a, attach, k) : null;
         shards.push({ lo, nOut: n, p, sampler, all, arena: a, kernels: k });
       }
       this.fc.push({ nIn, nOut, shards, sampled: lsh, isOutput });
@@ -480,7 +481,7 @@ export class Network {
    * to each shard in gather order; each shard accumulates its G rows and its part of the
    * input gradient, which are summed into s.dActs[L].
    */
-  private outputBackwardSplit(s: ThreadScratch, split: ShardScratch[]): void {
+  private outputBackwardSplit(s: ThreadScratch, split: ShardScratch[], slot: number): void {
     const L = this.fc.length - 1;
     const out = this.fc[L]!;
     const g = s.vals[L]!;
@@ -500,10 +501,26 @@ export class Network {
       const sh = out.shards[si]!;
       const ss = split[si]!;
       ss.dx.fill(0);
-      sh.kernels.rowsBackward(sh.p.W, sh.p.G, sh.p.gb, nIn, ss.act, 0, ss.n, ss.vals, 0, ss.x, 0, ss.dx, 0);
-      for (let i = 0; i < ss.n; i++) sh.p.touchRow(ss.act[i]!);
+      this.rowsBackward(sh, nIn, ss.act, ss.n, ss.vals, ss.x, ss.dx, slot);
       for (let i = 0; i < nIn; i++) dx[i] = dx[i]! + ss.dx[i]!;
     }
+  }
+
+  /**
+   * Backward through the active rows a[0 .. n) of a neuron-major shard, gradients g (of the
+   * rows' outputs), input x: dx += the input gradient; the weight gradients are recorded in the
+   * sample's batch slot (DeferredGrads) or, without one, added to G now (touching the rows).
+   */
+  private rowsBackward(sh: LayerShard, nIn: number, a: Int32Array, n: number, g: Float32Array, x: Float32Array, dx: Float32Array, slot: number): void {
+    const d = sh.p.deferred;
+    if (d !== null && slot >= 0 && d.record(slot, a, 0, n, g, 0, x, 0)) {
+      // the rows are listed as touched from the recorded pairs before the update
+      sh.kernels.rowsDx(sh.p.W, nIn, a, 0, n, g, 0, dx, 0);
+      return;
+    }
+    if (d !== null) d.markImmediate();
+    sh.kernels.rowsBackward(sh.p.W, sh.p.G, sh.p.gb, nIn, a, 0, n, g, 0, x, 0, dx, 0);
+    for (let i = 0; i < n; i++) sh.p.touchRow(a[i]!);
   }
 
   /**
@@ -573,7 +590,7 @@ export class Network {
       const layer = this.fc[l]!;
       const split = s.split[l];
       if (split !== null) {
-        this.outputBackwardSplit(s, split);
+        this.outputBackwardSplit(s, split, slot);
         continue;
       }
       const sh = layer.shards[0]!;
@@ -591,15 +608,7 @@ export class Network {
       }
       const dx = s.dActs[l]!;
       dx.fill(0);
-      const d = sh.p.deferred;
-      if (d !== null && slot >= 0 && d.record(slot, a, 0, nA, g, 0, s.acts[l]!, 0)) {
-        // the rows are listed as touched from the recorded pairs before the update
-        sh.kernels.rowsDx(sh.p.W, layer.nIn, a, 0, nA, g, 0, dx, 0);
-      } else {
-        if (d !== null) d.markImmediate();
-        sh.kernels.rowsBackward(sh.p.W, sh.p.G, sh.p.gb, layer.nIn, a, 0, nA, g, 0, s.acts[l]!, 0, dx, 0);
-        for (let i = 0; i < nA; i++) sh.p.touchRow(a[i]!);
-      }
+      this.rowsBackward(sh, layer.nIn, a, nA, g, s.acts[l]!, dx, slot);
     }
     // input layer: delta = dAct0 masked by ReLU
     const h0 = this.hidden[0]!;
