@@ -554,6 +554,29 @@ describe('wasm kernels and memory', () => {
     assert.deepEqual(out2, out);
   });
 
+  it('allocations past 2 GiB of a memory: positive offsets, and the kernels address them (rows of a matrix on both sides of 2 GiB)', () => {
+    const rng = new Rng(13);
+    const arena = new Arena();
+    const n = 64;
+    // a matrix whose rows straddle the 2 GiB mark, then a vector past it (pages never touched stay unmapped)
+    arena.alloc(2 ** 31 - 4 * n * 2 - 100);
+    const W = arena.f32(4 * n);
+    const x = arena.f32(n);
+    assert.ok(W.byteOffset < 2 ** 31 && W.byteOffset + W.byteLength > 2 ** 31, `W at ${W.byteOffset}`);
+    assert.ok(x.byteOffset > 2 ** 31 && x.byteOffset % 64 === 0, `x at ${x.byteOffset}`);
+    const bias = arena.f32(4);
+    const rows = arena.i32(4);
+    const out = arena.f32(4);
+    W.set(rand(rng, W.length));
+    x.set(rand(rng, n));
+    rows.set([3, 1, 2, 0]);
+    const k = loadWasmKernels(arena.memory, { checkViews: true });
+    k.dotRows(W, bias, n, rows, 0, 4, x, 0, out, 0);
+    const e = new Float32Array(4);
+    jsKernels.dotRows(W, bias, n, rows, 0, 4, x, 0, e, 0);
+    close(out, e, 'dotRows past 2 GiB');
+  });
+
   it('checkViews rejects arrays of another buffer and out-of-range offsets and rows', () => {
     const arena = new Arena();
     const other = new Arena();

@@ -33,7 +33,9 @@ export class Arena {
 
   /** Reserve `bytes` (64-byte aligned), growing the memory as needed. */
   alloc(bytes: number): ArenaAllocation {
-    const start = (this.top + 63) & ~63;
+    // not (top + 63) & ~63: JavaScript's bitwise operators work on int32, and offsets past 2 GiB
+    // (up to the 4 GiB of a memory) would turn negative
+    const start = Math.ceil(this.top / 64) * 64;
     const end = start + bytes;
     if (end > MAX_PAGES * PAGE_BYTES) {
       throw new RangeError(
