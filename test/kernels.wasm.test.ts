@@ -6,7 +6,7 @@ import { existsSync } from 'node:fs';
 import { assertViewOf, getKernels, jsKernels, loadWasmKernels, wasmKernelsPath, type Kernels } from '../src/kernels/index.js';
 import { Arena } from '../src/util/arena.js';
 import { Rng } from '../src/util/rng.js';
-import { combineCodes } from '../src/tables/lshTables.js';
+import { combineCodes, cutVotes } from '../src/tables/lshTables.js';
 import { ABS, LENGTHS, OFFSETS, REL, Twins, abs, close, newWasm, rand, randRows, type Arr } from './kernels.helpers.js';
 
 function popcount(v: number): number {
@@ -250,22 +250,9 @@ describe('wasm kernels vs js kernels', () => {
       const cand = arena.i32(N);
       const hist0 = arena.i32(L + 2);
       const nc = k.voteCollect(votes, N, L, 1, hist0, cand);
-      // the cut: the largest vt with at least cap items at or above it
-      let above = 0;
-      let vt = 0;
-      for (let v = L; v >= 1; v--) {
-        if (above + hist0[v]! >= cap) {
-          vt = v;
-          break;
-        }
-        above += hist0[v]!;
-      }
-      let pos = 0;
-      for (let v = L; v > vt; v--) {
-        const c = hist0[v]!;
-        hist0[v] = pos;
-        pos += c;
-      }
+      // the cut and the groups' write cursors, as topByVotes prepares them
+      const vt = cutVotes(hist0, L, 1, cap);
+      const above = hist0[L + 1]!;
       const take = Math.min(nc, cap);
       const runs = [jsKernels, k].map((kk) => {
         const hist = arena.i32(L + 2);

@@ -732,7 +732,7 @@ export function selectTopByVotes(
  * `lowest` up fits). Turns hist[v] for v > vt into the write cursor of group v (groups in
  * descending vote order) and leaves the number of items above vt in hist[maxVote + 1].
  */
-function cutVotes(hist: Int32Array, maxVote: number, lowest: number, cap: number): number {
+export function cutVotes(hist: Int32Array, maxVote: number, lowest: number, cap: number): number {
   let above = 0;
   let vt = 0;
   for (let v = maxVote; v >= lowest; v--) {
