@@ -171,7 +171,8 @@ export function renderAccuracySvg(result: AccuracyResult, opts: PlotOptions = {}
     out.push(`<line x1="${num(lx)}" y1="${num(ly)}" x2="${num(lx + 26)}" y2="${num(ly)}" stroke="${c}" stroke-width="3"/>`);
     out.push(`<text x="${num(lx + 34)}" y="${num(ly + 4)}" font-weight="bold">${esc(s.system)}</text>`);
     if (f && Number.isFinite(f.p1)) {
-      out.push(`<text x="${num(lx + 34)}" y="${num(ly + 20)}" font-size="11" fill="#555555">${esc(`full test P@1 ${f.p1.toFixed(3)}`)}</text>`);
+      const sampled = typeof result['finalPoints'] === 'number' && typeof result['testPoints'] === 'number' && result['finalPoints'] < result['testPoints'];
+      out.push(`<text x="${num(lx + 34)}" y="${num(ly + 20)}" font-size="11" fill="#555555">${esc(`${sampled ? `test P@1 (${result['finalPoints']} points)` : 'full test P@1'} ${f.p1.toFixed(3)}`)}</text>`);
       if (Number.isFinite(f.samplesPerSec)) out.push(`<text x="${num(lx + 34)}" y="${num(ly + 34)}" font-size="11" fill="#555555">${esc(`${Math.round(f.samplesPerSec)} samples/s${typeof f['threads'] === 'number' ? `, ${f['threads']} thread${f['threads'] === 1 ? '' : 's'}` : ''}`)}</text>`);
     }
     ly += 54;

@@ -47,7 +47,7 @@ test('deriveSpeedups: targets are the references\' last sampled P@1', () => {
 
 test('settingsFromEnv: defaults, quick mode, budget override, system subset', () => {
   assert.deepEqual(settingsFromEnv({}), {
-    quick: false, budgetSec: 600, evalPoints: 3000, systems: ['sublinear-lsh', 'sublinear-dense', 'tfjs-wasm'], threads: availableParallelism(), engineConfig: ENGINE_CONFIG, outDir: null,
+    quick: false, budgetSec: 600, evalPoints: 3000, finalPoints: 0, systems: ['sublinear-lsh', 'sublinear-dense', 'tfjs-wasm'], threads: availableParallelism(), engineConfig: ENGINE_CONFIG, outDir: null,
   });
   // BENCH_CONFIG merges over the recipe (nested objects key by key); bad JSON or a bad value is refused up front
   const c = settingsFromEnv({ BENCH_CONFIG: '{"epochs":2,"output":{"activeSet":{"maxActive":400}}}' }).engineConfig;
@@ -67,6 +67,7 @@ test('settingsFromEnv: defaults, quick mode, budget override, system subset', ()
   const q = settingsFromEnv({ BENCH_QUICK: '1' });
   assert.equal(q.budgetSec, 15);
   assert.equal(q.evalPoints, 1000);
+  assert.equal(q.finalPoints, 3000, 'quick mode: the final evaluation on a sample');
   assert.equal(settingsFromEnv({ BENCH_QUICK: '1', BENCH_BUDGET_SEC: '7.5' }).budgetSec, 7.5);
   assert.deepEqual(settingsFromEnv({ BENCH_SYSTEMS: 'tfjs-wasm, sublinear-lsh' }).systems, ['tfjs-wasm', 'sublinear-lsh']);
   assert.throws(() => settingsFromEnv({ BENCH_BUDGET_SEC: 'abc' }), RangeError);

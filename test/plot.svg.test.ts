@@ -102,6 +102,11 @@ test('renderAccuracySvg: well-formed, self-contained SVG with one polyline per s
   // markers: one circle per finite point
   const finitePoints = r.series.reduce((n, s) => n + s.points.filter((p) => Number.isFinite(p.p1)).length, 0);
   assert.equal(els.filter((e) => e.name === 'circle').length, finitePoints);
+  // the legend's final P@1 says when it comes from a sample of the test split (quick mode)
+  assert.match(svg, /full test P@1 \d\.\d{3}/);
+  const quick = renderAccuracySvg({ ...r, testPoints: 19113, finalPoints: 3000 });
+  assert.doesNotMatch(quick, /full test P@1/);
+  assert.match(quick, /test P@1 \(3000 points\) \d\.\d{3}/);
 });
 
 test('renderAccuracySvg: points map monotonically (time -> right, P@1 -> up) and stay inside the plot area', () => {
