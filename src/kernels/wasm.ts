@@ -321,7 +321,7 @@ function wrap(ex: KernelExports): Kernels {
  * the change through `memory.buffer`, and restores it. Not for use while other threads write the
  * same word (the probe is a brief write).
  */
-export function assertViewOf(memory: WebAssembly.Memory, arr: Float32Array | Int32Array | Uint16Array, what = "array"): void {
+export function assertViewOf(memory: WebAssembly.Memory, arr: Float32Array | Int32Array | Uint16Array, what = 'array'): void {
   const buf = memory.buffer;
   if (arr.byteOffset + arr.byteLength > buf.byteLength) {
     throw new RangeError(`${what}: bytes [${arr.byteOffset}, ${arr.byteOffset + arr.byteLength}) lie outside the memory (${buf.byteLength} bytes)`);
