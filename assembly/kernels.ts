@@ -347,16 +347,17 @@ export function hadamardRows(
 
 /**
  * Backward of dotRows. For i < nRows, r = rows[i], g = grad[i] (skipped when g == 0):
- *   dx += g * W[r]  (only when hasDx != 0);  G[r] += g * x;  gBias[r] += g
+ *   dx += g * W[r]  (only when dx != 0);  G[r] += g * x;  gBias[r] += g
  */
 export function rowsBackward(
   W: usize, G: usize, gBias: usize, n: i32,
   rows: usize, nRows: i32,
   grad: usize, x: usize,
-  dx: usize, hasDx: i32,
+  dx: usize,
 ): void {
+  const hasDx = dx != 0;
   const rowBytes = <usize>n << 2;
-  const group = groupRows(hasDx != 0 ? n << 3 : n << 2);
+  const group = groupRows(hasDx ? n << 3 : n << 2);
   // the first pass only touches group 0
   for (let gi: i32 = -group; gi < nRows; gi += group) {
     const gEnd = min(gi + group, nRows);
@@ -365,7 +366,7 @@ export function rowsBackward(
       const r = load<i32>(rows + (<usize>j << 2));
       const off = (<usize>r * <usize>n) << 2;
       touch(G + off, rowBytes);
-      if (hasDx != 0) touch(W + off, rowBytes);
+      if (hasDx) touch(W + off, rowBytes);
       load<u8>(gBias + (<usize>r << 2));
     }
     for (let i = max(gi, 0); i < gEnd; i++) {
@@ -373,7 +374,7 @@ export function rowsBackward(
       if (g == 0) continue;
       const r = load<i32>(rows + (<usize>i << 2));
       const off = (<usize>r * <usize>n) << 2;
-      if (hasDx != 0) {
+      if (hasDx) {
         // fused: one pass over the row updates both dx and G
         const gv = f32x4.splat(g);
         let w = W + off;
@@ -500,6 +501,41 @@ export function gradRows(
         for (let k = k0; k < k1; k++) b += load<f32>(coef + (<usize>k << 2));
         store<f32>(bp, b);
       }
+    }
+  }
+}
+
+/**
+ * The weight half of rowsBackward for a layer whose every row is active in every sample (dense
+ * layers), deferred to the update: for i < nRows, r = rows[i], and the slots s = used[u],
+ * u < nUsed, in that order, c = coef[s * stride + r]:
+ *   G[r] += c * X[s];  gBias[r] += c
+ * X: (slots, n); coef: (slots, stride).
+ */
+export function gradRowsDense(
+  G: usize, gBias: usize, n: i32,
+  rows: usize, nRows: i32,
+  coef: usize, stride: i32, used: usize, nUsed: i32, X: usize,
+): void {
+  const rowBytes = <usize>n << 2;
+  const group = groupRows(n << 2);
+  // the first pass only touches group 0
+  for (let gi: i32 = -group; gi < nRows; gi += group) {
+    const gEnd = min(gi + group, nRows);
+    const nEnd = min(gEnd + group, nRows);
+    for (let j = gEnd; j < nEnd; j++) touch(rowAddr(G, load<i32>(rows + (<usize>j << 2)), n), rowBytes);
+    for (let i = max(gi, 0); i < gEnd; i++) {
+      const r = load<i32>(rows + (<usize>i << 2));
+      const gr = rowAddr(G, r, n);
+      const bp = gBias + (<usize>r << 2);
+      let b = load<f32>(bp);
+      for (let u: i32 = 0; u < nUsed; u++) {
+        const s = load<i32>(used + (<usize>u << 2));
+        const c = load<f32>(coef + ((<usize>s * <usize>stride + <usize>r) << 2));
+        axpyImpl(c, rowAddr(X, s, n), gr, n);
+        b += c;
+      }
+      store<f32>(bp, b);
     }
   }
 }
@@ -732,7 +768,7 @@ export function groupPairs(
  * gradRows and adamRows in one pass, for rows whose G holds nothing (every contribution
  * deferred): for i < nRows, r = rows[i], the gradient g = sum over k in [ptr[i], ptr[i+1]) of
  * coef[k] * X[src[k]] (in that order, from 0) is built in registers 32 columns at a time and goes
- * straight into the Adam step of adamRows; gBias[r] += sum of coef[k]. G is neither read nor
+ * straight into the Adam step of adamRows; gBias[r] += sum of coef[k] (when gBias != 0). G is neither read nor
  * written, so a row costs W, M and V (3 KB at 256 columns) instead of those plus G twice.
  */
 export function adamRowsPairs(
@@ -803,10 +839,12 @@ export function adamRowsPairs(
         store<f32>(V + o, vs);
         store<f32>(W + o, decay * load<f32>(W + o) - (lrT * ms) / (sqrt<f32>(vs) + eps));
       }
-      const bp = gBias + (<usize>r << 2);
-      let b = load<f32>(bp);
-      for (let k = k0; k < k1; k++) b += load<f32>(coef + (<usize>k << 2));
-      store<f32>(bp, b);
+      if (gBias != 0) {
+        const bp = gBias + (<usize>r << 2);
+        let b = load<f32>(bp);
+        for (let k = k0; k < k1; k++) b += load<f32>(coef + (<usize>k << 2));
+        store<f32>(bp, b);
+      }
     }
   }
 }

@@ -5,7 +5,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { jsKernels, loadWasmKernels, wasmKernelsModule, type Kernels } from '../src/kernels/index.js';
-import { Arena } from '../src/util/arena.js';
+import { Arena } from '../src/memory/arena.js';
 import { Rng } from '../src/util/rng.js';
 
 const args = process.argv.slice(2);

@@ -20,7 +20,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { SlideModel } from '../src/training/model.js';
 import { generateSynthetic, SYNTH_SHAPES } from '../src/data/synth.js';
-import { Arena } from '../src/util/arena.js';
+import { Arena } from '../src/memory/arena.js';
 import { getKernels } from '../src/kernels/index.js';
 import { writeFileAtomic } from '../src/util/atomicWrite.js';
 import type { ConfigInput } from '../src/config.js';

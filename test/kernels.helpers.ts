@@ -2,7 +2,7 @@
 // implementation (WebAssembly SIMD and the plain TypeScript oracle), compared with a tolerance.
 import assert from 'node:assert/strict';
 import { loadWasmKernels, type Kernels } from '../src/kernels/index.js';
-import type { Arena } from '../src/util/arena.js';
+import type { Arena } from '../src/memory/arena.js';
 import type { Rng } from '../src/util/rng.js';
 
 export const LENGTHS = [1, 3, 5, 17, 128, 130];

@@ -3,8 +3,10 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { existsSync } from 'node:fs';
-import { assertViewOf, getKernels, jsKernels, loadWasmKernels, wasmKernelsPath, type Kernels } from '../src/kernels/index.js';
-import { Arena } from '../src/util/arena.js';
+import { assertViewOf, getKernels, jsKernels, loadWasmKernels, wasmKernelsModule, wasmKernelsPath, type Kernels } from '../src/kernels/index.js';
+import { KERNEL_TABLE } from '../src/kernels/table.js';
+import { kernelExportNames, parseKernelLine } from '../src/kernels/wasm.js';
+import { Arena } from '../src/memory/arena.js';
 import { Rng } from '../src/util/rng.js';
 import { combineCodes, cutVotes } from '../src/tables/lshTables.js';
 import { ABS, LENGTHS, OFFSETS, REL, Twins, abs, close, newWasm, rand, randRows, type Arr } from './kernels.helpers.js';
@@ -562,6 +564,18 @@ describe('wasm kernels and memory', () => {
     const e = new Float32Array(4);
     jsKernels.dotRows(W, bias, n, rows, 0, 4, x, 0, e, 0);
     close(out, e, 'dotRows past 2 GiB');
+  });
+
+  it('the kernel table and the TypeScript twins agree: every kernel has one line, with the twin\'s parameter names in order, and one export (or its composite parts)', () => {
+    const twins = Object.keys(jsKernels).filter((key) => key !== 'name');
+    assert.deepEqual(Object.keys(KERNEL_TABLE).sort(), twins.sort());
+    for (const name of twins) {
+      const src = String((jsKernels as unknown as Record<string, (...a: unknown[]) => unknown>)[name]);
+      const names = src.slice(src.indexOf('(') + 1, src.indexOf(')')).split(',').map((p) => p.trim().split(/[\s=:]/)[0]!).filter((p) => p !== '');
+      assert.deepEqual(parseKernelLine(name, KERNEL_TABLE[name]!).params.map((p) => p.name), names, `${name}: parameters`);
+    }
+    const exported = WebAssembly.Module.exports(wasmKernelsModule()).map((e) => e.name);
+    for (const e of kernelExportNames()) assert.ok(exported.includes(e), `export ${e} in build/kernels.wasm`);
   });
 
   it('checkViews rejects arrays of another buffer and out-of-range offsets and rows', () => {

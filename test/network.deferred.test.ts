@@ -6,7 +6,7 @@ import { CsrBatchBuffer, gatherRows } from '../src/data/csr.js';
 import { ParamBlock } from '../src/layers/params.js';
 import { parseConfig, type ConfigInput } from '../src/config.js';
 import { getKernels, type KernelChoice } from '../src/kernels/index.js';
-import { Arena } from '../src/util/arena.js';
+import { Arena } from '../src/memory/arena.js';
 import { Rng } from '../src/util/rng.js';
 
 /**

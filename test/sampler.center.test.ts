@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { LshSampler } from '../src/layers/sampler.js';
 import { parseConfig } from '../src/config.js';
-import { Arena } from '../src/util/arena.js';
+import { Arena } from '../src/memory/arena.js';
 import { Rng } from '../src/util/rng.js';
 
 /**

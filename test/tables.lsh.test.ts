@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { combineCodes, LshTables, selectTopByVotes, sortRange, selectSmallest, type LshTablesParams } from '../src/tables/lshTables.js';
-import { Arena } from '../src/util/arena.js';
+import { Arena } from '../src/memory/arena.js';
 import { assertViewOf, loadWasmKernels } from '../src/kernels/index.js';
 import { ConfigError } from '../src/util/errors.js';
 import { Rng } from '../src/util/rng.js';

@@ -1,9 +1,9 @@
 import { ConfigError, quote } from '../util/errors.js';
 import { jsKernels } from './js.js';
-import type { Kernels } from './types.js';
+import type { Kernels } from './js.js';
 import { loadWasmKernels } from './wasm.js';
 
-export type { Kernels } from './types.js';
+export type { Kernels } from './js.js';
 export { jsKernels } from './js.js';
 export {
   assertViewOf,

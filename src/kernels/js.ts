@@ -1,24 +1,41 @@
-import type { Kernels } from './types.js';
-
 /**
- * Plain TypeScript kernels: the oracle for the WebAssembly ones and the fallback.
- * Loops are monomorphic (one typed-array type per parameter), accumulate in a number and take
- * lengths as arguments (measured here: `i < n` beats `i < a.length` by 2x).
+ * The hot loops of the engine behind one interface, with two implementations:
+ *  - `js.ts`: plain TypeScript, the readable oracle and fallback;
+ *  - `wasm.ts`: AssemblyScript compiled to WebAssembly SIMD (see `assembly/`).
+ * Tests run both on random inputs and compare.
+ *
+ * Conventions. Every array argument is a typed-array view; `xxxOff` arguments are element
+ * offsets into it. The WebAssembly implementation requires all arrays of one call to be views
+ * of the one WebAssembly.Memory its instance imports (the model shard's arena); it addresses
+ * `array.byteOffset + 4 * off`. Shapes are written as (rows, cols), row-major.
+ *
+ * This file is the plain TypeScript implementation, the oracle for the WebAssembly one and the
+ * fallback, and its signatures are the interface (`Kernels`). Loops are monomorphic (one
+ * typed-array type per parameter), accumulate in a number and take lengths as arguments
+ * (measured here: `i < n` beats `i < a.length` by 2x). A new kernel is its function here, its
+ * AssemblyScript twin in assembly/kernels.ts and one line in table.ts.
  */
-export const jsKernels: Kernels = {
-  name: 'js',
+export const jsKernels = {
+  name: 'js' as string,
 
-  dot(a, aOff, b, bOff, n) {
+  /** sum_i a[aOff+i] * b[bOff+i], i < n */
+  dot(a: Float32Array, aOff: number, b: Float32Array, bOff: number, n: number): number {
     let s = 0;
     for (let i = 0; i < n; i++) s += a[aOff + i]! * b[bOff + i]!;
     return s;
   },
 
-  axpy(alpha, x, xOff, y, yOff, n) {
+  /** y[yOff+i] += alpha * x[xOff+i], i < n */
+  axpy(alpha: number, x: Float32Array, xOff: number, y: Float32Array, yOff: number, n: number): void {
     for (let i = 0; i < n; i++) y[yOff + i] = y[yOff + i]! + alpha * x[xOff + i]!;
   },
 
-  dotRows(W, bias, n, rows, rowsOff, nRows, x, xOff, out, outOff) {
+  /**
+   * Forward of active neurons of a neuron-major layer.
+   * W: (nOut, n) row-major; bias: (nOut). For i < nRows, r = rows[rowsOff+i]:
+   *   out[outOff+i] = bias[r] + dot(W[r*n .. r*n+n), x[xOff .. xOff+n))
+   */
+  dotRows(W: Float32Array, bias: Float32Array, n: number, rows: Int32Array, rowsOff: number, nRows: number, x: Float32Array, xOff: number, out: Float32Array, outOff: number): void {
     for (let i = 0; i < nRows; i++) {
       const r = rows[rowsOff + i]!;
       const base = r * n;
@@ -28,13 +45,31 @@ export const jsKernels: Kernels = {
     }
   },
 
-  projectRows(P, bias, n, H, X, xOff, m, out, outOff) {
+  /**
+   * Projections of m contiguous rows against every row of P (a small matrix product: the hashing
+   * of a table rebuild, every neuron against every SimHash projection). P: (H, n); bias: (H);
+   * rows r < m are X[xOff + r*n .. +n); out: (m, H) from outOff:
+   *   out[outOff + r*H + h] = bias[h] + dot(P[h*n .. +n), X[xOff + r*n .. +n))
+   */
+  projectRows(P: Float32Array, bias: Float32Array, n: number, H: number, X: Float32Array, xOff: number, m: number, out: Float32Array, outOff: number): void {
     for (let r = 0; r < m; r++) {
       for (let h = 0; h < H; h++) out[outOff + r * H + h] = jsKernels.dot(P, h * n, X, xOff + r * n, n) + bias[h]!;
     }
   },
 
-  hadamardRows(S, bias, n, p, rounds, H, X, xOff, m, buf, out, outOff) {
+  /**
+   * Structured SimHash projections (pseudo-random rotations: Ailon & Chazelle's HD blocks, as in
+   * Andoni et al. 2015): O(p log p) a block of p projections instead of the O(n p) of
+   * projectRows. p is a power of two, at least 8 and at least n; S: (blocks * rounds, p) of +-1
+   * with blocks = ceil(H / p); buf: p floats of scratch. For rows r < m (X[xOff + r*n .. +n)) and
+   * blocks b: y = [x, 0 ...] (p floats); for t < rounds: y = Hadamard_p (S[(b*rounds + t)*p ..) .* y),
+   * unnormalised, computed stage by stage (h = 1, 2, 4, ..: y[j], y[j+h] <- y[j] + y[j+h],
+   * y[j] - y[j+h]) in float32; then
+   *   out[outOff + r*H + b*p + i] = y[i] + bias[b*p + i]   for b*p + i < H.
+   * Every value is one float32 rounding of two float32 operands, so both implementations agree
+   * bit for bit.
+   */
+  hadamardRows(S: Float32Array, bias: Float32Array, n: number, p: number, rounds: number, H: number, X: Float32Array, xOff: number, m: number, buf: Float32Array, out: Float32Array, outOff: number): void {
     // buf is a Float32Array: every stored sum or difference of two float32 values is rounded to
     // float32 once (float64 then float32 rounds + and - correctly), as in the SIMD kernel
     const blocks = Math.ceil(H / p);
@@ -63,7 +98,14 @@ export const jsKernels: Kernels = {
     }
   },
 
-  signKeys(proj, projOff, H, m, sel, K, L, keys, keysOff, stride) {
+  /**
+   * SimHash table keys of m hashed rows (a rebuild's staging; LshTables' key of K one-bit codes
+   * when K <= rangePow): proj (m, H) from projOff holds each row's projections; table t's key of
+   * row r concatenates code k = (proj[projOff + r*H + sel[t*K + k]] >= 0), k < K, the first in
+   * the most significant bit:
+   *   keys[keysOff + t*stride + r] = sum_k code_k << (K - 1 - k),   r < m, t < L
+   */
+  signKeys(proj: Float32Array, projOff: number, H: number, m: number, sel: Int32Array, K: number, L: number, keys: Int32Array, keysOff: number, stride: number): void {
     for (let r = 0; r < m; r++) {
       const row = projOff + r * H;
       for (let t = 0; t < L; t++) {
@@ -74,7 +116,14 @@ export const jsKernels: Kernels = {
     }
   },
 
-  bucketSort(keys, keysOff, ids, m, R, S, off, offOff, ent, entOff) {
+  /**
+   * One table's CSR from staged keys (LshTables.commitTable) when no bucket overflows: a stable
+   * counting sort of ids[0 .. m) by keys[keysOff + i] in [0, R). If no bucket has more than S
+   * items: off[offOff .. + R] = the bucket offsets (off[offOff] = 0, off[offOff + R] = m) and
+   * ent[entOff + off[offOff + b] ..) the ids of bucket b in staging order; returns m. Otherwise
+   * returns -1, ent untouched (off then holds partial counts: the caller rebuilds it).
+   */
+  bucketSort(keys: Int32Array, keysOff: number, ids: Int32Array, m: number, R: number, S: number, off: Int32Array, offOff: number, ent: Int32Array, entOff: number): number {
     off.fill(0, offOff, offOff + R + 1);
     for (let i = 0; i < m; i++) off[offOff + keys[keysOff + i]! + 1]++;
     for (let b = 0; b < R; b++) {
@@ -89,7 +138,12 @@ export const jsKernels: Kernels = {
     return m;
   },
 
-  voteTally(entries, bStart, bEnd, L, tally, N) {
+  /**
+   * The counting half of a top-by-votes query over L bucket ranges of a table set's entries
+   * (LshTables.topByVotes, dense tally): tally is zeroed, then
+   *   tally[id] (id < N) = how many ranges [bStart[t], bEnd[t]) of `entries` hold id (t < L).
+   */
+  voteTally(entries: Int32Array, bStart: Int32Array, bEnd: Int32Array, L: number, tally: Uint16Array, N: number): void {
     tally.fill(0, 0, N);
     for (let t = 0; t < L; t++) {
       const e = bEnd[t]!;
@@ -97,7 +151,13 @@ export const jsKernels: Kernels = {
     }
   },
 
-  voteCollect(tally, N, L, lo, hist, cand) {
+  /**
+   * The ids with at least lo votes (lo >= 1; tally values <= L):
+   *   cand[0 .. n) = the ids id < N with tally[id] >= lo, ascending;
+   *   hist[v] = how many of them have v votes (hist: L + 2 entries, zeroed first; 0 below lo);
+   * returns n.
+   */
+  voteCollect(tally: Uint16Array, N: number, L: number, lo: number, hist: Int32Array, cand: Int32Array): number {
     hist.fill(0, 0, L + 2);
     let n = 0;
     for (let id = 0; id < N; id++) {
@@ -110,7 +170,14 @@ export const jsKernels: Kernels = {
     return n;
   },
 
-  votePlace(cand, nc, tally, hist, vt, above, need, out, outVotes) {
+  /**
+   * The placement of a top-by-votes selection (LshTables.topByVotes, dense tally): cand[0 .. nc)
+   * are ids (ascending) with votes tally[id]; hist[v] is the first output slot of vote group v
+   * for every v > vt (the votes at the cut). In order, an id with v > vt votes goes to
+   * out[hist[v]++]; the first `need` ids with exactly vt votes go to out[above], out[above + 1],
+   * ...; the rest are dropped. outVotes, when given, receives the votes at the same slots.
+   */
+  votePlace(cand: Int32Array, nc: number, tally: Uint16Array, hist: Int32Array, vt: number, above: number, need: number, out: Int32Array, outVotes: Int32Array | null): void {
     let g = 0;
     for (let i = 0; i < nc; i++) {
       const c = cand[i]!;
@@ -124,7 +191,14 @@ export const jsKernels: Kernels = {
     }
   },
 
-  rowsBackward(W, G, gBias, n, rows, rowsOff, nRows, grad, gradOff, x, xOff, dx, dxOff) {
+  /**
+   * Backward of `dotRows`, accumulating (HOGWILD-safe: plain += on shared memory).
+   * For i < nRows, r = rows[rowsOff+i], g = grad[gradOff+i]:
+   *   dx[dxOff .. +n)   += g * W[r*n .. +n)      (skipped when dx is null)
+   *   G[r*n .. +n)      += g * x[xOff .. +n)
+   *   gBias[r]          += g
+   */
+  rowsBackward(W: Float32Array, G: Float32Array, gBias: Float32Array, n: number, rows: Int32Array, rowsOff: number, nRows: number, grad: Float32Array, gradOff: number, x: Float32Array, xOff: number, dx: Float32Array | null, dxOff: number): void {
     for (let i = 0; i < nRows; i++) {
       const g = grad[gradOff + i]!;
       if (g === 0) continue;
@@ -136,7 +210,12 @@ export const jsKernels: Kernels = {
     }
   },
 
-  rowsDx(W, n, rows, rowsOff, nRows, grad, gradOff, dx, dxOff) {
+  /**
+   * The input half of `rowsBackward` alone (its weight half deferred, see `gradRows`). For
+   * i < nRows, r = rows[rowsOff+i], g = grad[gradOff+i] (skipped when g == 0):
+   *   dx[dxOff .. +n) += g * W[r*n .. +n)
+   */
+  rowsDx(W: Float32Array, n: number, rows: Int32Array, rowsOff: number, nRows: number, grad: Float32Array, gradOff: number, dx: Float32Array, dxOff: number): void {
     for (let i = 0; i < nRows; i++) {
       const g = grad[gradOff + i]!;
       if (g === 0) continue;
@@ -145,7 +224,14 @@ export const jsKernels: Kernels = {
     }
   },
 
-  gradRows(G, gBias, n, rows, rowsOff, nRows, ptr, src, coef, X) {
+  /**
+   * The weight half of `rowsBackward`, deferred to the update: each touched row sums its
+   * samples' contributions at once. For i in [rowsOff, rowsOff + nRows), r = rows[i], and
+   * k in [ptr[i], ptr[i+1]) in order, c = coef[k]:
+   *   G[r*n .. +n) += c * X[src[k]*n .. +n);   gBias[r] += c   (gBias skipped when null)
+   * X: (slots, n), one vector per sample slot of the batch.
+   */
+  gradRows(G: Float32Array, gBias: Float32Array | null, n: number, rows: Int32Array, rowsOff: number, nRows: number, ptr: Int32Array, src: Int32Array, coef: Float32Array, X: Float32Array): void {
     for (let i = rowsOff; i < rowsOff + nRows; i++) {
       const r = rows[i]!;
       const base = r * n;
@@ -158,7 +244,33 @@ export const jsKernels: Kernels = {
     }
   },
 
-  sparseInputForward(W, bias, nOut, idx, val, start, end, out, outOff) {
+  /**
+   * The weight half of `rowsBackward` deferred for a layer whose every row is active in every
+   * sample (dense layers): sample slot s recorded its gradients in coef[s*stride .. +rows) and its
+   * input in X[s*n .. +n). For i in [rowsOff, rowsOff + nRows), r = rows[i], and the slots
+   * s = used[u], u < nUsed, in that order, c = coef[s*stride + r]:
+   *   G[r*n .. +n) += c * X[s*n .. +n);   gBias[r] += c
+   */
+  gradRowsDense(G: Float32Array, gBias: Float32Array, n: number, rows: Int32Array, rowsOff: number, nRows: number, coef: Float32Array, stride: number, used: Int32Array, nUsed: number, X: Float32Array): void {
+    for (let i = rowsOff; i < rowsOff + nRows; i++) {
+      const r = rows[i]!;
+      const base = r * n;
+      for (let u = 0; u < nUsed; u++) {
+        const s = used[u]!;
+        const c = coef[s * stride + r]!;
+        const xb = s * n;
+        for (let j = 0; j < n; j++) G[base + j] = G[base + j]! + c * X[xb + j]!;
+        gBias[r] = gBias[r]! + c;
+      }
+    }
+  },
+
+  /**
+   * Forward of the feature-major sparse input layer. W: (nIn, nOut) row-major (one row per
+   * input feature, so a sample reads nnz contiguous rows); bias: (nOut).
+   *   out[outOff+j] = bias[j] + sum_{k in [start,end)} val[k] * W[idx[k]*nOut + j],  j < nOut
+   */
+  sparseInputForward(W: Float32Array, bias: Float32Array, nOut: number, idx: Int32Array, val: Float32Array, start: number, end: number, out: Float32Array, outOff: number): void {
     for (let j = 0; j < nOut; j++) out[outOff + j] = bias[j]!;
     for (let k = start; k < end; k++) {
       const v = val[k]!;
@@ -167,7 +279,11 @@ export const jsKernels: Kernels = {
     }
   },
 
-  sparseInputBackward(G, gBias, nOut, idx, val, start, end, delta, deltaOff) {
+  /**
+   * Backward of `sparseInputForward` (the input gradient is not needed).
+   *   G[idx[k]*nOut + j] += val[k] * delta[deltaOff+j];  gBias[j] += delta[deltaOff+j]
+   */
+  sparseInputBackward(G: Float32Array, gBias: Float32Array, nOut: number, idx: Int32Array, val: Float32Array, start: number, end: number, delta: Float32Array, deltaOff: number): void {
     for (let j = 0; j < nOut; j++) gBias[j] = gBias[j]! + delta[deltaOff + j]!;
     for (let k = start; k < end; k++) {
       const v = val[k]!;
@@ -176,7 +292,13 @@ export const jsKernels: Kernels = {
     }
   },
 
-  adamRows(W, M, V, G, n, rows, rowsOff, nRows, lrT, b1, b2, eps, decay = 1) {
+  /**
+   * Lazy Adam over touched rows, then zero their gradients. W, M, V, G: (rows, n); row r is
+   * [r*n, r*n+n). lrT is the bias-corrected step lr * sqrt(1-b2^t) / (1-b1^t); `decay` (default 1)
+   * is decoupled weight decay as a factor 1 - lr * weightDecay (AdamW, Loshchilov & Hutter 2019).
+   *   m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g^2;  w = decay * w - lrT * m / (sqrt(v) + eps);  g = 0
+   */
+  adamRows(W: Float32Array, M: Float32Array, V: Float32Array, G: Float32Array, n: number, rows: Int32Array, rowsOff: number, nRows: number, lrT: number, b1: number, b2: number, eps: number, decay: number = 1): void {
     const c1 = 1 - b1;
     const c2 = 1 - b2;
     for (let i = 0; i < nRows; i++) {
@@ -193,7 +315,12 @@ export const jsKernels: Kernels = {
     }
   },
 
-  markPairs(pRow, pCnt, slots, budget, mark, touched, n) {
+  /**
+   * The rows of deferred gradient pairs as touched rows (ParamBlock's marks and list): for each
+   * pair row r of pRow (slots, budget; slot b holding pCnt[b] pairs), in slot and pair order, if
+   * mark[r] == 0 then mark[r] = 1 and r is appended to touched[n ..). Returns the new length.
+   */
+  markPairs(pRow: Int32Array, pCnt: Int32Array, slots: number, budget: number, mark: Int32Array, touched: Int32Array, n: number): number {
     for (let b = 0; b < slots; b++) {
       for (let k = b * budget; k < b * budget + pCnt[b]!; k++) {
         const r = pRow[k]!;
@@ -206,7 +333,15 @@ export const jsKernels: Kernels = {
     return n;
   },
 
-  groupPairs(touched, nTouched, pos, ptr, pRow, pCoef, pCnt, slots, budget, src, coef) {
+  /**
+   * Group the deferred gradient pairs of a batch's sample slots by touched row, a counting sort
+   * stable in slot order (see DeferredGrads). pRow, pCoef: (slots, budget), slot b holding
+   * pCnt[b] pairs; every pair's row must be among touched[0 .. nTouched). Writes
+   * pos[touched[i]] = i; ptr[0 .. nTouched] with position i's pairs at [ptr[i], ptr[i+1]) of
+   * src (their slots, ascending) and coef (their values); zeroes pCnt[0 .. slots). Returns the
+   * number of pairs (0: nothing else written but pCnt).
+   */
+  groupPairs(touched: Int32Array, nTouched: number, pos: Int32Array, ptr: Int32Array, pRow: Int32Array, pCoef: Float32Array, pCnt: Int32Array, slots: number, budget: number, src: Int32Array, coef: Float32Array): number {
     let total = 0;
     for (let b = 0; b < slots; b++) total += pCnt[b]!;
     if (total === 0) return 0;
@@ -228,7 +363,13 @@ export const jsKernels: Kernels = {
     return total;
   },
 
-  adamRowsPairs(W, M, V, gBias, n, rows, rowsOff, nRows, ptr, src, coef, X, lrT, b1, b2, eps, decay = 1) {
+  /**
+   * `gradRows` and `adamRows` fused, for rows whose G holds nothing: for i in [rowsOff,
+   * rowsOff + nRows), r = rows[i], the row's gradient g = sum over k in [ptr[i], ptr[i+1]) of
+   * coef[k] * X[src[k]*n .. +n) (in that order, from 0) takes the Adam step of adamRows on
+   * W, M, V row r without passing through G; gBias[r] += sum of coef[k] (skipped when gBias is null).
+   */
+  adamRowsPairs(W: Float32Array, M: Float32Array, V: Float32Array, gBias: Float32Array | null, n: number, rows: Int32Array, rowsOff: number, nRows: number, ptr: Int32Array, src: Int32Array, coef: Float32Array, X: Float32Array, lrT: number, b1: number, b2: number, eps: number, decay: number = 1): void {
     const c1 = 1 - b1;
     const c2 = 1 - b2;
     for (let i = rowsOff; i < rowsOff + nRows; i++) {
@@ -246,11 +387,12 @@ export const jsKernels: Kernels = {
         V[base + j] = v;
         W[base + j] = decay * W[base + j]! - (lrT * m) / (Math.sqrt(v) + eps);
       }
-      for (let k = k0; k < k1; k++) gBias[r] = gBias[r]! + coef[k]!;
+      if (gBias !== null) for (let k = k0; k < k1; k++) gBias[r] = gBias[r]! + coef[k]!;
     }
   },
 
-  sgdRows(W, G, n, rows, rowsOff, nRows, lr, decay = 1) {
+  /** Plain SGD over touched rows, then zero their gradients: w = decay * w - lr * g; g = 0 (decay default 1) */
+  sgdRows(W: Float32Array, G: Float32Array, n: number, rows: Int32Array, rowsOff: number, nRows: number, lr: number, decay: number = 1): void {
     for (let i = 0; i < nRows; i++) {
       const base = rows[rowsOff + i]! * n;
       for (let k = base; k < base + n; k++) {
@@ -260,11 +402,17 @@ export const jsKernels: Kernels = {
     }
   },
 
-  relu(x, off, n) {
+  /** x[off+i] = max(0, x[off+i]) */
+  relu(x: Float32Array, off: number, n: number): void {
     for (let i = off; i < off + n; i++) if (!(x[i]! > 0)) x[i] = 0;
   },
 
-  softmax(x, off, n, logZ) {
+  /**
+   * In-place softmax over x[off .. off+n); writes log(sum exp(x - max)) + max (the log
+   * partition, so log p_i = x_i - logZ) to logZ[0]. (Written to an array, not returned: a double
+   * returned across the wasm wrapper is boxed on the heap, an allocation per sample.)
+   */
+  softmax(x: Float32Array, off: number, n: number, logZ: Float64Array): void {
     let mx = -Infinity;
     for (let i = off; i < off + n; i++) if (x[i]! > mx) mx = x[i]!;
     let s = 0;
@@ -278,3 +426,5 @@ export const jsKernels: Kernels = {
     logZ[0] = Math.log(s) + mx;
   },
 };
+
+export type Kernels = typeof jsKernels;

@@ -1,7 +1,9 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Kernels } from './types.js';
+import type { Kernels } from './js.js';
+import { COMPOSITE_EXPORTS, KERNEL_TABLE } from './table.js';
+import { assertRange, assertValues, rowsOf, SEMANTIC_CHECKS } from './checks.js';
 
 /**
  * The WebAssembly SIMD kernels (source: `assembly/kernels.ts`, built into `build/kernels.wasm`
@@ -20,51 +22,6 @@ import type { Kernels } from './types.js';
  * offsets and row ids on every call.
  */
 
-/** Raw exports of build/kernels.wasm: byte addresses and element counts. */
-interface KernelExports {
-  dot(a: number, b: number, n: number): number;
-  axpy(alpha: number, x: number, y: number, n: number): void;
-  dotRows(W: number, bias: number, n: number, rows: number, nRows: number, x: number, out: number): void;
-  projectRows(P: number, bias: number, n: number, H: number, X: number, m: number, out: number): void;
-  hadamardRows(S: number, bias: number, n: number, p: number, rounds: number, H: number, X: number, m: number, buf: number, out: number): void;
-  signKeys(proj: number, H: number, m: number, sel: number, K: number, L: number, keys: number, stride: number): void;
-  bucketSort(keys: number, ids: number, m: number, R: number, S: number, off: number, ent: number): number;
-  voteTally(entries: number, bStart: number, bEnd: number, L: number, tally: number, N: number): void;
-  voteCollect(tally: number, N: number, L: number, lo: number, hist: number, cand: number): number;
-  votePlace(cand: number, nc: number, tally: number, hist: number, vt: number, above: number, need: number, out: number, outVotes: number): void;
-  rowsBackward(
-    W: number, G: number, gBias: number, n: number, rows: number, nRows: number,
-    grad: number, x: number, dx: number, hasDx: number,
-  ): void;
-  rowsDx(W: number, n: number, rows: number, nRows: number, grad: number, dx: number): void;
-  gradRows(G: number, gBias: number, n: number, rows: number, nRows: number, ptr: number, src: number, coef: number, X: number): void;
-  sparseInputForward(W: number, bias: number, nOut: number, idx: number, val: number, nnz: number, out: number): void;
-  sparseInputBackward(G: number, gBias: number, nOut: number, idx: number, val: number, nnz: number, delta: number): void;
-  adamRows(
-    W: number, M: number, V: number, G: number, n: number, rows: number, nRows: number,
-    lrT: number, b1: number, c1: number, b2: number, c2: number, eps: number, decay: number,
-  ): void;
-  markPairs(pRow: number, pCnt: number, slots: number, budget: number, mark: number, touched: number, n: number): number;
-  groupPairs(
-    touched: number, nT: number, pos: number, ptr: number,
-    pRow: number, pCoef: number, pCnt: number, slots: number, budget: number, src: number, coef: number,
-  ): number;
-  adamRowsPairs(
-    W: number, M: number, V: number, gBias: number, n: number, rows: number, nRows: number,
-    ptr: number, src: number, coef: number, X: number,
-    lrT: number, b1: number, c1: number, b2: number, c2: number, eps: number, decay: number,
-  ): void;
-  sgdRows(W: number, G: number, n: number, rows: number, nRows: number, lr: number, decay: number): void;
-  relu(x: number, n: number): void;
-  vmax(x: number, n: number): number;
-  softmaxExp(x: number, n: number, mx: number): number;
-}
-
-const EXPORT_NAMES: readonly (keyof KernelExports)[] = [
-  'dot', 'axpy', 'dotRows', 'projectRows', 'hadamardRows', 'signKeys', 'bucketSort', 'voteTally', 'voteCollect', 'votePlace', 'rowsBackward', 'rowsDx', 'gradRows', 'sparseInputForward', 'sparseInputBackward',
-  'adamRows', 'markPairs', 'groupPairs', 'adamRowsPairs', 'sgdRows', 'relu', 'vmax', 'softmaxExp',
-];
-
 export interface WasmKernelOptions {
   /**
    * A compiled module to instantiate instead of the one read from build/kernels.wasm (e.g. the
@@ -79,6 +36,9 @@ export interface WasmKernelOptions {
 }
 
 const WASM_FILE = join('build', 'kernels.wasm');
+
+/** Raw exports of build/kernels.wasm: byte addresses, element counts and scalars. */
+type KernelExports = Record<string, (...args: number[]) => number>;
 
 let cachedModule: WebAssembly.Module | undefined;
 let cachedLoadError: Error | undefined;
@@ -145,7 +105,7 @@ function instantiate(memory: WebAssembly.Memory, module: WebAssembly.Module): Ke
     throw new Error(`WebAssembly kernels: cannot instantiate on this memory (${(e as Error).message})`);
   }
   const ex = instance.exports as unknown as KernelExports;
-  for (const name of EXPORT_NAMES) {
+  for (const name of kernelExportNames()) {
     if (typeof ex[name] !== 'function') {
       throw new Error(`WebAssembly kernels: export ${name} missing from ${wasmKernelsPath()}; rebuild with \`npm run build\``);
     }
@@ -176,139 +136,9 @@ export function loadWasmKernels(memory: WebAssembly.Memory, options: WasmKernelO
     }
   }
   const kernels = wrap(ex);
-  if (options.checkViews) return checked(memory, kernels);
+  if (options.checkViews) return checked(memory, ex);
   if (options.module === undefined) kernelsByMemory.set(memory, kernels);
   return kernels;
-}
-
-/** (array, element offset) -> byte address. */
-function wrap(ex: KernelExports): Kernels {
-  return {
-    name: 'wasm',
-
-    dot(a, aOff, b, bOff, n) {
-      return ex.dot(a.byteOffset + 4 * aOff, b.byteOffset + 4 * bOff, n);
-    },
-
-    axpy(alpha, x, xOff, y, yOff, n) {
-      ex.axpy(alpha, x.byteOffset + 4 * xOff, y.byteOffset + 4 * yOff, n);
-    },
-
-    dotRows(W, bias, n, rows, rowsOff, nRows, x, xOff, out, outOff) {
-      ex.dotRows(
-        W.byteOffset, bias.byteOffset, n,
-        rows.byteOffset + 4 * rowsOff, nRows,
-        x.byteOffset + 4 * xOff, out.byteOffset + 4 * outOff,
-      );
-    },
-
-    projectRows(P, bias, n, H, X, xOff, m, out, outOff) {
-      ex.projectRows(P.byteOffset, bias.byteOffset, n, H, X.byteOffset + 4 * xOff, m, out.byteOffset + 4 * outOff);
-    },
-
-    hadamardRows(S, bias, n, p, rounds, H, X, xOff, m, buf, out, outOff) {
-      ex.hadamardRows(S.byteOffset, bias.byteOffset, n, p, rounds, H, X.byteOffset + 4 * xOff, m, buf.byteOffset, out.byteOffset + 4 * outOff);
-    },
-
-    signKeys(proj, projOff, H, m, sel, K, L, keys, keysOff, stride) {
-      ex.signKeys(proj.byteOffset + 4 * projOff, H, m, sel.byteOffset, K, L, keys.byteOffset + 4 * keysOff, stride);
-    },
-
-    bucketSort(keys, keysOff, ids, m, R, S, off, offOff, ent, entOff) {
-      return ex.bucketSort(keys.byteOffset + 4 * keysOff, ids.byteOffset, m, R, S, off.byteOffset + 4 * offOff, ent.byteOffset + 4 * entOff);
-    },
-
-    voteTally(entries, bStart, bEnd, L, tally, N) {
-      ex.voteTally(entries.byteOffset, bStart.byteOffset, bEnd.byteOffset, L, tally.byteOffset, N);
-    },
-
-    voteCollect(tally, N, L, lo, hist, cand) {
-      return ex.voteCollect(tally.byteOffset, N, L, lo, hist.byteOffset, cand.byteOffset);
-    },
-
-    votePlace(cand, nc, tally, hist, vt, above, need, out, outVotes) {
-      ex.votePlace(cand.byteOffset, nc, tally.byteOffset, hist.byteOffset, vt, above, need, out.byteOffset, outVotes === null ? 0 : outVotes.byteOffset);
-    },
-
-    rowsBackward(W, G, gBias, n, rows, rowsOff, nRows, grad, gradOff, x, xOff, dx, dxOff) {
-      ex.rowsBackward(
-        W.byteOffset, G.byteOffset, gBias.byteOffset, n,
-        rows.byteOffset + 4 * rowsOff, nRows,
-        grad.byteOffset + 4 * gradOff, x.byteOffset + 4 * xOff,
-        dx === null ? 0 : dx.byteOffset + 4 * dxOff, dx === null ? 0 : 1,
-      );
-    },
-
-    rowsDx(W, n, rows, rowsOff, nRows, grad, gradOff, dx, dxOff) {
-      ex.rowsDx(W.byteOffset, n, rows.byteOffset + 4 * rowsOff, nRows, grad.byteOffset + 4 * gradOff, dx.byteOffset + 4 * dxOff);
-    },
-
-    gradRows(G, gBias, n, rows, rowsOff, nRows, ptr, src, coef, X) {
-      ex.gradRows(
-        G.byteOffset, gBias === null ? 0 : gBias.byteOffset, n,
-        rows.byteOffset + 4 * rowsOff, nRows, ptr.byteOffset + 4 * rowsOff,
-        src.byteOffset, coef.byteOffset, X.byteOffset,
-      );
-    },
-
-    sparseInputForward(W, bias, nOut, idx, val, start, end, out, outOff) {
-      ex.sparseInputForward(
-        W.byteOffset, bias.byteOffset, nOut,
-        idx.byteOffset + 4 * start, val.byteOffset + 4 * start, end - start,
-        out.byteOffset + 4 * outOff,
-      );
-    },
-
-    sparseInputBackward(G, gBias, nOut, idx, val, start, end, delta, deltaOff) {
-      ex.sparseInputBackward(
-        G.byteOffset, gBias.byteOffset, nOut,
-        idx.byteOffset + 4 * start, val.byteOffset + 4 * start, end - start,
-        delta.byteOffset + 4 * deltaOff,
-      );
-    },
-
-    adamRows(W, M, V, G, n, rows, rowsOff, nRows, lrT, b1, b2, eps, decay = 1) {
-      ex.adamRows(
-        W.byteOffset, M.byteOffset, V.byteOffset, G.byteOffset, n,
-        rows.byteOffset + 4 * rowsOff, nRows,
-        lrT, b1, 1 - b1, b2, 1 - b2, eps, decay,
-      );
-    },
-
-    markPairs(pRow, pCnt, slots, budget, mark, touched, n) {
-      return ex.markPairs(pRow.byteOffset, pCnt.byteOffset, slots, budget, mark.byteOffset, touched.byteOffset, n);
-    },
-
-    groupPairs(touched, nTouched, pos, ptr, pRow, pCoef, pCnt, slots, budget, src, coef) {
-      return ex.groupPairs(
-        touched.byteOffset, nTouched, pos.byteOffset, ptr.byteOffset,
-        pRow.byteOffset, pCoef.byteOffset, pCnt.byteOffset, slots, budget, src.byteOffset, coef.byteOffset,
-      );
-    },
-
-    adamRowsPairs(W, M, V, gBias, n, rows, rowsOff, nRows, ptr, src, coef, X, lrT, b1, b2, eps, decay = 1) {
-      ex.adamRowsPairs(
-        W.byteOffset, M.byteOffset, V.byteOffset, gBias.byteOffset, n,
-        rows.byteOffset + 4 * rowsOff, nRows, ptr.byteOffset + 4 * rowsOff,
-        src.byteOffset, coef.byteOffset, X.byteOffset,
-        lrT, b1, 1 - b1, b2, 1 - b2, eps, decay,
-      );
-    },
-
-    sgdRows(W, G, n, rows, rowsOff, nRows, lr, decay = 1) {
-      ex.sgdRows(W.byteOffset, G.byteOffset, n, rows.byteOffset + 4 * rowsOff, nRows, lr, decay);
-    },
-
-    relu(x, off, n) {
-      ex.relu(x.byteOffset + 4 * off, n);
-    },
-
-    softmax(x, off, n, logZ) {
-      const p = x.byteOffset + 4 * off;
-      const mx = ex.vmax(p, n);
-      logZ[0] = Math.log(ex.softmaxExp(p, n, mx)) + mx;
-    },
-  };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -343,236 +173,143 @@ export function assertViewOf(memory: WebAssembly.Memory, arr: Float32Array | Int
   }
 }
 
-function assertRange(arr: Float32Array | Int32Array | Uint16Array, off: number, n: number, what: string): void {
-  if (!Number.isInteger(off) || !Number.isInteger(n) || off < 0 || n < 0 || off + n > arr.length) {
-    throw new RangeError(`${what}: elements [${off}, ${off}+${n}) outside an array of length ${arr.length}`);
+// ---------------------------------------------------------------------------------------------
+// Wrappers and checks, produced from the kernel table (table.ts)
+
+const ELEM_BYTES: Readonly<Record<string, number>> = { f32: 4, i32: 4, u16: 2 };
+
+/** One parameter of a kernel line. */
+interface Param {
+  name: string;
+  /** 'num' (passed), 'hidden' (~name: not passed), or an array type */
+  kind: 'num' | 'hidden' | 'js' | 'f32' | 'i32' | 'u16';
+  nullable: boolean;
+  /** name of the element-offset parameter folded into the address */
+  offset: string | null;
+  extent: string | null;
+  bound: string | null;
+  dflt: string | null;
+}
+
+interface ParsedLine {
+  params: Param[];
+  /** the export's arguments as JavaScript expressions over the parameters */
+  exportArgs: string[];
+  returns: boolean;
+}
+
+const parsed = new Map<string, ParsedLine>();
+
+/** Parse one line of the table (see table.ts for the grammar). */
+export function parseKernelLine(name: string, line: string): ParsedLine {
+  const cached = parsed.get(name);
+  if (cached) return cached;
+  const tokens = line.trim().split(/\s+/);
+  const params: Param[] = [];
+  const exportArgs: string[] = [];
+  let returns = false;
+  for (let i = 0; i < tokens.length; i++) {
+    const t = tokens[i]!;
+    if (t === '->') {
+      returns = true;
+      i++;
+      continue;
+    }
+    if (t.startsWith('=')) {
+      exportArgs.push(`(${t.slice(1)})`);
+      continue;
+    }
+    if (t.startsWith('~')) {
+      params.push({ name: t.slice(1), kind: 'hidden', nullable: false, offset: null, extent: null, bound: null, dflt: null });
+      continue;
+    }
+    const m = /^(\w+)(?::(f32|i32|u16|js)(\?)?(?:([+@])(\w+))?)?(?:\[([^\]]+)\])?(?:<(.+))?(?:=(.+))?$/.exec(t);
+    if (!m) throw new Error(`kernel table: ${name}: cannot read ${JSON.stringify(t)}`);
+    const [, pname, type, q, how, off, extent, bound, dflt] = m;
+    if (!type) {
+      params.push({ name: pname!, kind: 'num', nullable: false, offset: null, extent: null, bound: null, dflt: dflt ?? null });
+      exportArgs.push(pname!);
+      continue;
+    }
+    const p: Param = { name: pname!, kind: type as Param['kind'], nullable: q === '?', offset: off ?? null, extent: extent ?? null, bound: bound ?? null, dflt: null };
+    params.push(p);
+    if (how === '+') params.push({ name: off!, kind: 'hidden', nullable: false, offset: null, extent: null, bound: null, dflt: null });
+    if (type === 'js') continue;
+    const bytes = ELEM_BYTES[type]!;
+    const addr = p.offset ? `${pname}.byteOffset + ${bytes} * ${p.offset}` : `${pname}.byteOffset`;
+    exportArgs.push(p.nullable ? `(${pname} === null ? 0 : ${addr})` : addr);
   }
+  const r = { params, exportArgs, returns };
+  parsed.set(name, r);
+  return r;
 }
 
-function assertRows(rows: Int32Array, rowsOff: number, nRows: number, nMatrixRows: number, what: string): void {
-  assertRange(rows, rowsOff, nRows, `${what} rows`);
-  for (let i = rowsOff; i < rowsOff + nRows; i++) {
-    const r = rows[i]!;
-    if (r < 0 || r >= nMatrixRows) throw new RangeError(`${what}: rows[${i}] = ${r} outside [0, ${nMatrixRows})`);
-  }
+/** The parameter list of a line as JavaScript (defaults included). */
+function paramList(p: ParsedLine): string {
+  return p.params.map((x) => (x.dflt !== null ? `${x.name} = ${x.dflt}` : x.name)).join(', ');
 }
 
-/** The pair lists of positions [rowsOff, rowsOff + nRows): ptr ascending, src rows of X, coef in range. */
-function assertPairs(ptr: Int32Array, src: Int32Array, coef: Float32Array, X: Float32Array, n: number, rowsOff: number, nRows: number, what: string): void {
-  assertRange(ptr, rowsOff, nRows + 1, `${what} ptr`);
-  for (let i = rowsOff; i < rowsOff + nRows; i++) {
-    if (!(ptr[i]! <= ptr[i + 1]!)) throw new RangeError(`${what}: ptr[${i}] = ${ptr[i]} > ptr[${i + 1}] = ${ptr[i + 1]}`);
-  }
-  if (nRows === 0) return;
-  const k0 = ptr[rowsOff]!;
-  const k1 = ptr[rowsOff + nRows]!;
-  assertRange(coef, k0, k1 - k0, `${what} coef`);
-  assertRows(src, k0, k1 - k0, matrixRows(X, n), `${what} src`);
+/** Export names the module must have: every table line's and the composite kernels' parts. */
+export function kernelExportNames(): string[] {
+  const out: string[] = [];
+  for (const name of Object.keys(KERNEL_TABLE)) out.push(...(COMPOSITE_EXPORTS[name] ?? [name]));
+  return out;
 }
 
-function matrixRows(W: Float32Array, n: number): number {
-  return n > 0 ? Math.floor(W.length / n) : 0;
-}
-
-/** `k` with the precondition, offsets and row ids asserted before every call. */
-function checked(memory: WebAssembly.Memory, k: Kernels): Kernels {
-  const v = (arr: Float32Array | Int32Array | Uint16Array, what: string): void => assertViewOf(memory, arr, what);
+/** Wrappers written by hand: kernels that call more than one export (table.ts, COMPOSITE_EXPORTS). */
+function composite(ex: KernelExports): Partial<Kernels> {
   return {
-    name: k.name,
-    dot(a, aOff, b, bOff, n) {
-      v(a, 'dot a'); v(b, 'dot b');
-      assertRange(a, aOff, n, 'dot a'); assertRange(b, bOff, n, 'dot b');
-      return k.dot(a, aOff, b, bOff, n);
-    },
-    axpy(alpha, x, xOff, y, yOff, n) {
-      v(x, 'axpy x'); v(y, 'axpy y');
-      assertRange(x, xOff, n, 'axpy x'); assertRange(y, yOff, n, 'axpy y');
-      k.axpy(alpha, x, xOff, y, yOff, n);
-    },
-    dotRows(W, bias, n, rows, rowsOff, nRows, x, xOff, out, outOff) {
-      v(W, 'dotRows W'); v(bias, 'dotRows bias'); v(rows, 'dotRows rows'); v(x, 'dotRows x'); v(out, 'dotRows out');
-      assertRows(rows, rowsOff, nRows, Math.min(matrixRows(W, n), bias.length), 'dotRows');
-      assertRange(x, xOff, n, 'dotRows x'); assertRange(out, outOff, nRows, 'dotRows out');
-      k.dotRows(W, bias, n, rows, rowsOff, nRows, x, xOff, out, outOff);
-    },
-    projectRows(P, bias, n, H, X, xOff, m, out, outOff) {
-      v(P, 'projectRows P'); v(bias, 'projectRows bias'); v(X, 'projectRows X'); v(out, 'projectRows out');
-      assertRange(P, 0, n * H, 'projectRows P'); assertRange(bias, 0, H, 'projectRows bias');
-      assertRange(X, xOff, n * m, 'projectRows X'); assertRange(out, outOff, H * m, 'projectRows out');
-      k.projectRows(P, bias, n, H, X, xOff, m, out, outOff);
-    },
-    hadamardRows(S, bias, n, p, rounds, H, X, xOff, m, buf, out, outOff) {
-      if (!(Number.isInteger(p) && p >= 8 && (p & (p - 1)) === 0 && p >= n)) throw new RangeError(`hadamardRows: p must be a power of two >= 8 and >= n (${n}), got ${p}`);
-      if (!(Number.isInteger(rounds) && rounds >= 1)) throw new RangeError(`hadamardRows: rounds must be a positive integer, got ${rounds}`);
-      v(S, 'hadamardRows S'); v(bias, 'hadamardRows bias'); v(X, 'hadamardRows X'); v(buf, 'hadamardRows buf'); v(out, 'hadamardRows out');
-      assertRange(S, 0, Math.ceil(H / p) * rounds * p, 'hadamardRows S'); assertRange(bias, 0, H, 'hadamardRows bias');
-      assertRange(X, xOff, n * m, 'hadamardRows X'); assertRange(buf, 0, p, 'hadamardRows buf'); assertRange(out, outOff, H * m, 'hadamardRows out');
-      k.hadamardRows(S, bias, n, p, rounds, H, X, xOff, m, buf, out, outOff);
-    },
-    signKeys(proj, projOff, H, m, sel, K, L, keys, keysOff, stride) {
-      v(proj, 'signKeys proj'); v(sel, 'signKeys sel'); v(keys, 'signKeys keys');
-      if (!(Number.isInteger(K) && K >= 1 && K <= 30)) throw new RangeError(`signKeys: K must be an integer in [1, 30], got ${K}`);
-      assertRange(proj, projOff, m * H, 'signKeys proj');
-      assertRows(sel, 0, K * L, H, 'signKeys sel');
-      if (m > 0 && L > 0) {
-        if (!(stride >= m)) throw new RangeError(`signKeys: stride ${stride} < m ${m}`);
-        assertRange(keys, keysOff, (L - 1) * stride + m, 'signKeys keys');
-      }
-      k.signKeys(proj, projOff, H, m, sel, K, L, keys, keysOff, stride);
-    },
-    bucketSort(keys, keysOff, ids, m, R, S, off, offOff, ent, entOff) {
-      v(keys, 'bucketSort keys'); v(ids, 'bucketSort ids'); v(off, 'bucketSort off'); v(ent, 'bucketSort ent');
-      assertRows(keys, keysOff, m, R, 'bucketSort keys');
-      assertRange(ids, 0, m, 'bucketSort ids'); assertRange(off, offOff, R + 1, 'bucketSort off');
-      // ent is written only when every bucket fits, so m <= R * S then
-      assertRange(ent, entOff, Math.min(m, R * S), 'bucketSort ent');
-      return k.bucketSort(keys, keysOff, ids, m, R, S, off, offOff, ent, entOff);
-    },
-    voteTally(entries, bStart, bEnd, L, tally, N) {
-      v(entries, 'voteTally entries'); v(bStart, 'voteTally bStart'); v(bEnd, 'voteTally bEnd'); v(tally, 'voteTally tally');
-      assertRange(bStart, 0, L, 'voteTally bStart'); assertRange(bEnd, 0, L, 'voteTally bEnd'); assertRange(tally, 0, N, 'voteTally tally');
-      for (let t = 0; t < L; t++) {
-        const s0 = bStart[t]!;
-        const e0 = bEnd[t]!;
-        assertRange(entries, s0, e0 - s0, `voteTally entries of range ${t}`);
-        for (let j = s0; j < e0; j++) {
-          if (!(entries[j]! >= 0 && entries[j]! < N)) throw new RangeError(`voteTally: entries[${j}] = ${entries[j]} outside [0, ${N})`);
-        }
-      }
-      k.voteTally(entries, bStart, bEnd, L, tally, N);
-    },
-    voteCollect(tally, N, L, lo, hist, cand) {
-      v(tally, 'voteCollect tally'); v(hist, 'voteCollect hist'); v(cand, 'voteCollect cand');
-      if (!(Number.isInteger(lo) && lo >= 1)) throw new RangeError(`voteCollect: lo must be an integer >= 1, got ${lo}`);
-      assertRange(tally, 0, N, 'voteCollect tally'); assertRange(hist, 0, L + 2, 'voteCollect hist');
-      let kept = 0;
-      for (let i = 0; i < N; i++) {
-        if (tally[i]! > L) throw new RangeError(`voteCollect: tally[${i}] = ${tally[i]} exceeds L = ${L}`);
-        if (tally[i]! >= lo) kept++;
-      }
-      assertRange(cand, 0, kept, 'voteCollect cand');
-      return k.voteCollect(tally, N, L, lo, hist, cand);
-    },
-    votePlace(cand, nc, tally, hist, vt, above, need, out, outVotes) {
-      v(cand, 'votePlace cand'); v(tally, 'votePlace tally'); v(hist, 'votePlace hist'); v(out, 'votePlace out');
-      if (outVotes !== null) v(outVotes, 'votePlace outVotes');
-      assertRows(cand, 0, nc, tally.length, 'votePlace cand');
-      // the slots written: above + need at most at the cut, hist[v] + (ids with v votes) above it
-      let slots = Math.max(0, above + need);
-      const inGroup = new Map<number, number>();
-      for (let i = 0; i < nc; i++) {
-        const t = tally[cand[i]!]!;
-        if (t > vt) inGroup.set(t, (inGroup.get(t) ?? 0) + 1);
-      }
-      for (const [t, c] of inGroup) {
-        assertRange(hist, t, 1, 'votePlace hist');
-        slots = Math.max(slots, hist[t]! + c);
-      }
-      assertRange(out, 0, slots, 'votePlace out');
-      if (outVotes !== null) assertRange(outVotes, 0, slots, 'votePlace outVotes');
-      k.votePlace(cand, nc, tally, hist, vt, above, need, out, outVotes);
-    },
-    rowsBackward(W, G, gBias, n, rows, rowsOff, nRows, grad, gradOff, x, xOff, dx, dxOff) {
-      v(W, 'rowsBackward W'); v(G, 'rowsBackward G'); v(gBias, 'rowsBackward gBias'); v(rows, 'rowsBackward rows');
-      v(grad, 'rowsBackward grad'); v(x, 'rowsBackward x');
-      if (dx !== null) { v(dx, 'rowsBackward dx'); assertRange(dx, dxOff, n, 'rowsBackward dx'); }
-      assertRows(rows, rowsOff, nRows, Math.min(matrixRows(W, n), matrixRows(G, n), gBias.length), 'rowsBackward');
-      assertRange(grad, gradOff, nRows, 'rowsBackward grad'); assertRange(x, xOff, n, 'rowsBackward x');
-      k.rowsBackward(W, G, gBias, n, rows, rowsOff, nRows, grad, gradOff, x, xOff, dx, dxOff);
-    },
-    rowsDx(W, n, rows, rowsOff, nRows, grad, gradOff, dx, dxOff) {
-      v(W, 'rowsDx W'); v(rows, 'rowsDx rows'); v(grad, 'rowsDx grad'); v(dx, 'rowsDx dx');
-      assertRows(rows, rowsOff, nRows, matrixRows(W, n), 'rowsDx');
-      assertRange(grad, gradOff, nRows, 'rowsDx grad'); assertRange(dx, dxOff, n, 'rowsDx dx');
-      k.rowsDx(W, n, rows, rowsOff, nRows, grad, gradOff, dx, dxOff);
-    },
-    gradRows(G, gBias, n, rows, rowsOff, nRows, ptr, src, coef, X) {
-      v(G, 'gradRows G'); v(rows, 'gradRows rows'); v(ptr, 'gradRows ptr'); v(src, 'gradRows src'); v(coef, 'gradRows coef'); v(X, 'gradRows X');
-      if (gBias !== null) v(gBias, 'gradRows gBias');
-      assertRows(rows, rowsOff, nRows, Math.min(matrixRows(G, n), gBias === null ? Infinity : gBias.length), 'gradRows');
-      assertPairs(ptr, src, coef, X, n, rowsOff, nRows, 'gradRows');
-      k.gradRows(G, gBias, n, rows, rowsOff, nRows, ptr, src, coef, X);
-    },
-    sparseInputForward(W, bias, nOut, idx, val, start, end, out, outOff) {
-      v(W, 'sparseInputForward W'); v(bias, 'sparseInputForward bias'); v(idx, 'sparseInputForward idx');
-      v(val, 'sparseInputForward val'); v(out, 'sparseInputForward out');
-      assertRows(idx, start, end - start, matrixRows(W, nOut), 'sparseInputForward idx');
-      assertRange(val, start, end - start, 'sparseInputForward val');
-      assertRange(bias, 0, nOut, 'sparseInputForward bias'); assertRange(out, outOff, nOut, 'sparseInputForward out');
-      k.sparseInputForward(W, bias, nOut, idx, val, start, end, out, outOff);
-    },
-    sparseInputBackward(G, gBias, nOut, idx, val, start, end, delta, deltaOff) {
-      v(G, 'sparseInputBackward G'); v(gBias, 'sparseInputBackward gBias'); v(idx, 'sparseInputBackward idx');
-      v(val, 'sparseInputBackward val'); v(delta, 'sparseInputBackward delta');
-      assertRows(idx, start, end - start, matrixRows(G, nOut), 'sparseInputBackward idx');
-      assertRange(val, start, end - start, 'sparseInputBackward val');
-      assertRange(gBias, 0, nOut, 'sparseInputBackward gBias'); assertRange(delta, deltaOff, nOut, 'sparseInputBackward delta');
-      k.sparseInputBackward(G, gBias, nOut, idx, val, start, end, delta, deltaOff);
-    },
-    adamRows(W, M, V, G, n, rows, rowsOff, nRows, lrT, b1, b2, eps, decay = 1) {
-      v(W, 'adamRows W'); v(M, 'adamRows M'); v(V, 'adamRows V'); v(G, 'adamRows G'); v(rows, 'adamRows rows');
-      const nr = Math.min(matrixRows(W, n), matrixRows(M, n), matrixRows(V, n), matrixRows(G, n));
-      assertRows(rows, rowsOff, nRows, nr, 'adamRows');
-      k.adamRows(W, M, V, G, n, rows, rowsOff, nRows, lrT, b1, b2, eps, decay);
-    },
-    markPairs(pRow, pCnt, slots, budget, mark, touched, n) {
-      v(pRow, 'markPairs pRow'); v(pCnt, 'markPairs pCnt'); v(mark, 'markPairs mark'); v(touched, 'markPairs touched');
-      assertRange(pCnt, 0, slots, 'markPairs pCnt'); assertRange(pRow, 0, slots * budget, 'markPairs pRow');
-      let fresh = 0;
-      const seen = new Set<number>();
-      for (let b = 0; b < slots; b++) {
-        const c = pCnt[b]!;
-        if (!(c >= 0 && c <= budget)) throw new RangeError(`markPairs: pCnt[${b}] = ${c} outside [0, ${budget}]`);
-        assertRows(pRow, b * budget, c, mark.length, 'markPairs pRow');
-        for (let k = b * budget; k < b * budget + c; k++) {
-          const r = pRow[k]!;
-          if (mark[r] === 0 && !seen.has(r)) {
-            seen.add(r);
-            fresh++;
-          }
-        }
-      }
-      assertRange(touched, 0, n + fresh, 'markPairs touched');
-      return k.markPairs(pRow, pCnt, slots, budget, mark, touched, n);
-    },
-    groupPairs(touched, nTouched, pos, ptr, pRow, pCoef, pCnt, slots, budget, src, coef) {
-      v(touched, 'groupPairs touched'); v(pos, 'groupPairs pos'); v(ptr, 'groupPairs ptr'); v(pRow, 'groupPairs pRow');
-      v(pCoef, 'groupPairs pCoef'); v(pCnt, 'groupPairs pCnt'); v(src, 'groupPairs src'); v(coef, 'groupPairs coef');
-      assertRows(touched, 0, nTouched, pos.length, 'groupPairs touched');
-      assertRange(ptr, 0, nTouched + 1, 'groupPairs ptr'); assertRange(pCnt, 0, slots, 'groupPairs pCnt');
-      assertRange(pRow, 0, slots * budget, 'groupPairs pRow'); assertRange(pCoef, 0, slots * budget, 'groupPairs pCoef');
-      const listed = new Set(touched.subarray(0, nTouched));
-      let total = 0;
-      for (let b = 0; b < slots; b++) {
-        const c = pCnt[b]!;
-        if (!(c >= 0 && c <= budget)) throw new RangeError(`groupPairs: pCnt[${b}] = ${c} outside [0, ${budget}]`);
-        for (let k = b * budget; k < b * budget + c; k++) {
-          if (!listed.has(pRow[k]!)) throw new RangeError(`groupPairs: pRow[${k}] = ${pRow[k]} is not a touched row`);
-        }
-        total += c;
-      }
-      assertRange(src, 0, total, 'groupPairs src'); assertRange(coef, 0, total, 'groupPairs coef');
-      return k.groupPairs(touched, nTouched, pos, ptr, pRow, pCoef, pCnt, slots, budget, src, coef);
-    },
-    adamRowsPairs(W, M, V, gBias, n, rows, rowsOff, nRows, ptr, src, coef, X, lrT, b1, b2, eps, decay = 1) {
-      v(W, 'adamRowsPairs W'); v(M, 'adamRowsPairs M'); v(V, 'adamRowsPairs V'); v(gBias, 'adamRowsPairs gBias'); v(rows, 'adamRowsPairs rows');
-      v(ptr, 'adamRowsPairs ptr'); v(src, 'adamRowsPairs src'); v(coef, 'adamRowsPairs coef'); v(X, 'adamRowsPairs X');
-      assertRows(rows, rowsOff, nRows, Math.min(matrixRows(W, n), matrixRows(M, n), matrixRows(V, n), gBias.length), 'adamRowsPairs');
-      assertPairs(ptr, src, coef, X, n, rowsOff, nRows, 'adamRowsPairs');
-      k.adamRowsPairs(W, M, V, gBias, n, rows, rowsOff, nRows, ptr, src, coef, X, lrT, b1, b2, eps, decay);
-    },
-    sgdRows(W, G, n, rows, rowsOff, nRows, lr, decay = 1) {
-      v(W, 'sgdRows W'); v(G, 'sgdRows G'); v(rows, 'sgdRows rows');
-      assertRows(rows, rowsOff, nRows, Math.min(matrixRows(W, n), matrixRows(G, n)), 'sgdRows');
-      k.sgdRows(W, G, n, rows, rowsOff, nRows, lr, decay);
-    },
-    relu(x, off, n) {
-      v(x, 'relu x'); assertRange(x, off, n, 'relu x');
-      k.relu(x, off, n);
-    },
-    softmax(x, off, n, logZ) {
-      v(x, 'softmax x'); assertRange(x, off, n, 'softmax x');
-      k.softmax(x, off, n, logZ);
+    softmax(x: Float32Array, off: number, n: number, logZ: Float64Array): void {
+      const p = x.byteOffset + 4 * off;
+      const mx = ex.vmax!(p, n);
+      logZ[0] = Math.log(ex.softmaxExp!(p, n, mx)) + mx;
     },
   };
+}
+
+/**
+ * The wrappers, one generated function a kernel: (arrays, element offsets) -> byte addresses.
+ * Generated as source (new Function) so that each is a small monomorphic function that V8
+ * inlines, as hand-written wrappers were: no argument arrays, no allocation per call.
+ */
+function wrap(ex: KernelExports): Kernels {
+  const parts: string[] = [];
+  for (const [name, line] of Object.entries(KERNEL_TABLE)) {
+    if (COMPOSITE_EXPORTS[name]) continue;
+    const p = parseKernelLine(name, line);
+    const call = `ex.${name}(${p.exportArgs.join(', ')})`;
+    parts.push(`${name}(${paramList(p)}) { ${p.returns ? 'return ' : ''}${call}; }`);
+  }
+  const make = new Function('ex', `'use strict'; return { name: 'wasm', ${parts.join(',\n')} };`);
+  return { ...(make(ex) as object), ...composite(ex) } as Kernels;
+}
+
+/**
+ * Kernels with the table's argument checks before every call: every array a view of `memory`,
+ * offsets and extents inside their arrays, row ids inside their matrices, then the checks a
+ * line cannot state (checks.ts).
+ */
+function checked(memory: WebAssembly.Memory, ex: KernelExports): Kernels {
+  const fast = wrap(ex);
+  const out: Record<string, unknown> = { name: fast.name };
+  const helpers = { assertRange, assertValues, assertViewOf, memory };
+  for (const [name, line] of Object.entries(KERNEL_TABLE)) {
+    const p = parseKernelLine(name, line);
+    const body: string[] = [];
+    for (const x of p.params) {
+      if (x.kind === 'num' || x.kind === 'hidden' || x.kind === 'js') continue;
+      const what = JSON.stringify(`${name} ${x.name}`);
+      const guard = (s: string) => body.push(x.nullable ? `if (${x.name} !== null) { ${s} }` : s);
+      guard(`h.assertViewOf(h.memory, ${x.name}, ${what});`);
+      const off = x.offset ?? '0';
+      if (x.extent !== null && x.bound !== null) guard(`h.assertValues(${x.name}, ${off}, ${x.extent}, ${x.bound}, ${what});`);
+      else if (x.extent !== null) guard(`h.assertRange(${x.name}, ${off}, ${x.extent}, ${what});`);
+      else if (x.offset !== null) guard(`h.assertRange(${x.name}, ${off}, 0, ${what});`);
+    }
+    const args = p.params.map((x) => x.name).join(', ');
+    // table expressions call rowsOf by name
+    const fn = new Function('h', 'k', 'semantic', 'rowsOf', `'use strict'; return function ${name}(${paramList(p)}) { ${body.join(' ')} if (semantic) semantic(${args}); return k.${name}(${args}); };`);
+    out[name] = fn(helpers, fast, SEMANTIC_CHECKS[name] ?? null, rowsOf);
+  }
+  return out as unknown as Kernels;
 }

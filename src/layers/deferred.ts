@@ -1,5 +1,5 @@
-import type { Arena } from '../util/arena.js';
-import type { Kernels } from '../kernels/types.js';
+import type { Arena } from '../memory/arena.js';
+import type { Kernels } from '../kernels/js.js';
 
 /**
  * Deferred weight gradients of a neuron-major block: the backward of a sample records what its

@@ -1,6 +1,6 @@
-import type { Arena } from '../util/arena.js';
+import type { Arena } from '../memory/arena.js';
 import type { Rng } from '../util/rng.js';
-import type { Kernels } from '../kernels/types.js';
+import type { Kernels } from '../kernels/js.js';
 import type { OptimizerConfig } from '../config.js';
 import { DeferredGrads } from './deferred.js';
 

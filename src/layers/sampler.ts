@@ -3,8 +3,8 @@ import { createHashFamily } from '../hashing/registry.js';
 import { LshTables, type QueryScratch } from '../tables/lshTables.js';
 import type { LayerSampling } from '../config.js';
 import type { Rng } from '../util/rng.js';
-import type { Arena } from '../util/arena.js';
-import type { Kernels } from '../kernels/types.js';
+import type { Arena } from '../memory/arena.js';
+import type { Kernels } from '../kernels/js.js';
 import { SimHash, HADAMARD_ROUNDS, hadamardWidth } from '../hashing/simhash.js';
 import { PooledFamily } from '../hashing/pooled.js';
 

@@ -1,6 +1,6 @@
-import { Arena } from '../util/arena.js';
+import { Arena } from '../memory/arena.js';
 import { Rng } from '../util/rng.js';
-import type { Kernels } from '../kernels/types.js';
+import type { Kernels } from '../kernels/js.js';
 import type { Config, LayerSampling } from '../config.js';
 import { ConfigError } from '../util/errors.js';
 import { ParamBlock } from '../layers/params.js';

@@ -36,7 +36,7 @@
 import { ConfigError } from '../util/errors.js';
 import { mix32, Rng } from '../util/rng.js';
 import { jsKernels } from '../kernels/js.js';
-import type { Kernels } from '../kernels/types.js';
+import type { Kernels } from '../kernels/js.js';
 
 /** Where the tables' Int32 storage comes from (e.g. an Arena); default: `n => new Int32Array(n)`. */
 export interface Int32Allocator {

@@ -1,7 +1,7 @@
 import { parseConfig, type Config, type ConfigInput } from '../config.js';
 import { Network, PROF_HASH, PROF_LOOKUP, PROF_FORWARD, PROF_BACKWARD, PROF_UPDATE, PROF_REBUILD, type ThreadScratch } from '../network/network.js';
 import { Rng } from '../util/rng.js';
-import { Arena } from '../util/arena.js';
+import { Arena } from '../memory/arena.js';
 import { getKernels, type KernelChoice } from '../kernels/index.js';
 import { RebuildSchedule } from './schedule.js';
 import type { RebuildScratch } from '../layers/sampler.js';

@@ -1,4 +1,4 @@
-import type { Arena } from '../util/arena.js';
+import type { Arena } from '../memory/arena.js';
 import type { Network, ThreadScratch } from '../network/network.js';
 import type { CsrBatch, XcDataset } from '../data/csr.js';
 import { Rng } from '../util/rng.js';

@@ -3,7 +3,7 @@ import { fileURLToPath } from 'node:url';
 import type { Network } from '../network/network.js';
 import type { Config } from '../config.js';
 import type { KernelChoice } from '../kernels/index.js';
-import { Arena } from '../util/arena.js';
+import { Arena } from '../memory/arena.js';
 import type { CsrBatch } from '../data/csr.js';
 import { fillRows } from '../data/csr.js';
 import { allocatePoolViews, type PoolViews } from './layout.js';
@@ -64,7 +64,7 @@ export class WorkerPool {
     const arena = net.arena;
     const poolBase = arena.bytesUsed;
     const shardPoolBases = net.shardArenas.map((a) => a.bytesUsed);
-    this.views = allocatePoolViews(net, new PoolArena(arena), net.shardArenas.map((a) => new PoolArena(a)), opts.threads, opts.maxRows, maxNnz, maxLabels, cfg.seed);
+    this.views = allocatePoolViews(net, arena, net.shardArenas, opts.threads, opts.maxRows, maxNnz, maxLabels, cfg.seed);
     const url = workerUrl();
     for (let w = 0; w < opts.threads; w++) {
       const { port1, port2 } = new MessageChannel();
@@ -205,23 +205,6 @@ export class WorkerPool {
     this.closed = true;
     await Promise.all(this.workers.map((w) => w.terminate()));
     for (const p of this.ports) p.close();
-  }
-}
-
-/**
- * An arena that continues the model's arena: the pool's views are carved after everything the
- * model allocated (workers replay them from the same base offset).
- */
-class PoolArena extends Arena {
-  constructor(base: Arena) {
-    super(base.memory, base.bytesUsed);
-    this.parent = base;
-  }
-  private parent: Arena;
-  override alloc(bytes: number) {
-    const a = super.alloc(bytes);
-    this.parent.reserveTo(a.byteOffset + a.byteLength);
-    return a;
   }
 }
 

@@ -1,5 +1,5 @@
 import { workerData } from 'node:worker_threads';
-import { Arena } from '../util/arena.js';
+import { Arena } from '../memory/arena.js';
 import { Rng } from '../util/rng.js';
 import { Network } from '../network/network.js';
 import { getKernels } from '../kernels/index.js';

@@ -1,0 +1,127 @@
+/**
+ * Argument checks that a line of the kernel table cannot state (pair lists, vote groups, keys
+ * strides), run by `loadWasmKernels(memory, { checkViews: true })` after the table's own view,
+ * extent and value checks. Slow; for tests and debugging. Keyed by kernel name, taking the
+ * twin's arguments.
+ */
+type Check = (...args: never[]) => void;
+
+export function assertRange(arr: ArrayLike<number>, off: number, n: number, what: string): void {
+  if (!Number.isInteger(off) || !Number.isInteger(n) || off < 0 || n < 0 || off + n > arr.length) {
+    throw new RangeError(`${what}: elements [${off}, ${off}+${n}) outside an array of length ${arr.length}`);
+  }
+}
+
+export function assertValues(arr: ArrayLike<number>, off: number, n: number, bound: number, what: string): void {
+  assertRange(arr, off, n, what);
+  for (let i = off; i < off + n; i++) {
+    const r = arr[i]!;
+    if (!(r >= 0 && r < bound)) throw new RangeError(`${what}[${i}] = ${r} outside [0, ${bound})`);
+  }
+}
+
+/** Rows of a (_, n) matrix held in M. */
+export function rowsOf(M: ArrayLike<number>, n: number): number {
+  return n > 0 ? Math.floor(M.length / n) : 0;
+}
+
+/** The pair lists of positions [rowsOff, rowsOff + nRows): ptr ascending, src rows of X, coef in range. */
+function assertPairs(ptr: Int32Array, src: Int32Array, coef: Float32Array, X: Float32Array, n: number, rowsOff: number, nRows: number, what: string): void {
+  for (let i = rowsOff; i < rowsOff + nRows; i++) {
+    if (!(ptr[i]! <= ptr[i + 1]!)) throw new RangeError(`${what}: ptr[${i}] = ${ptr[i]} > ptr[${i + 1}] = ${ptr[i + 1]}`);
+  }
+  if (nRows === 0) return;
+  const k0 = ptr[rowsOff]!;
+  const k1 = ptr[rowsOff + nRows]!;
+  assertRange(coef, k0, k1 - k0, `${what} coef`);
+  assertValues(src, k0, k1 - k0, rowsOf(X, n), `${what} src`);
+}
+
+export const SEMANTIC_CHECKS: Readonly<Record<string, Check>> = {
+  hadamardRows(_S: Float32Array, _bias: Float32Array, n: number, p: number, rounds: number) {
+    if (!(Number.isInteger(p) && p >= 8 && (p & (p - 1)) === 0 && p >= n)) throw new RangeError(`hadamardRows: p must be a power of two >= 8 and >= n (${n}), got ${p}`);
+    if (!(Number.isInteger(rounds) && rounds >= 1)) throw new RangeError(`hadamardRows: rounds must be a positive integer, got ${rounds}`);
+  },
+  signKeys(_proj: Float32Array, _projOff: number, _H: number, m: number, _sel: Int32Array, K: number, L: number, keys: Int32Array, keysOff: number, stride: number) {
+    if (!(Number.isInteger(K) && K >= 1 && K <= 30)) throw new RangeError(`signKeys: K must be an integer in [1, 30], got ${K}`);
+    if (m > 0 && L > 0) {
+      if (!(stride >= m)) throw new RangeError(`signKeys: stride ${stride} < m ${m}`);
+      assertRange(keys, keysOff, (L - 1) * stride + m, 'signKeys keys');
+    }
+  },
+  bucketSort(_keys: Int32Array, _keysOff: number, _ids: Int32Array, m: number, R: number, S: number, _off: Int32Array, _offOff: number, ent: Int32Array, entOff: number) {
+    // ent is written only when every bucket fits, so m <= R * S then
+    assertRange(ent, entOff, Math.min(m, R * S), 'bucketSort ent');
+  },
+  voteTally(entries: Int32Array, bStart: Int32Array, bEnd: Int32Array, L: number, _tally: Uint16Array, N: number) {
+    for (let t = 0; t < L; t++) assertValues(entries, bStart[t]!, bEnd[t]! - bStart[t]!, N, `voteTally entries of range ${t}`);
+  },
+  voteCollect(tally: Uint16Array, N: number, L: number, lo: number, _hist: Int32Array, cand: Int32Array) {
+    if (!(Number.isInteger(lo) && lo >= 1)) throw new RangeError(`voteCollect: lo must be an integer >= 1, got ${lo}`);
+    let kept = 0;
+    for (let i = 0; i < N; i++) {
+      if (tally[i]! > L) throw new RangeError(`voteCollect: tally[${i}] = ${tally[i]} exceeds L = ${L}`);
+      if (tally[i]! >= lo) kept++;
+    }
+    assertRange(cand, 0, kept, 'voteCollect cand');
+  },
+  votePlace(cand: Int32Array, nc: number, tally: Uint16Array, hist: Int32Array, vt: number, above: number, need: number, out: Int32Array, outVotes: Int32Array | null) {
+    // the slots written: above + need at most at the cut, hist[v] + (ids with v votes) above it
+    let slots = Math.max(0, above + need);
+    const inGroup = new Map<number, number>();
+    for (let i = 0; i < nc; i++) {
+      const t = tally[cand[i]!]!;
+      if (t > vt) inGroup.set(t, (inGroup.get(t) ?? 0) + 1);
+    }
+    for (const [t, c] of inGroup) {
+      assertRange(hist, t, 1, 'votePlace hist');
+      slots = Math.max(slots, hist[t]! + c);
+    }
+    assertRange(out, 0, slots, 'votePlace out');
+    if (outVotes !== null) assertRange(outVotes, 0, slots, 'votePlace outVotes');
+  },
+  rowsBackward(_W: Float32Array, _G: Float32Array, _gBias: Float32Array, n: number, _rows: Int32Array, _rowsOff: number, _nRows: number, _grad: Float32Array, _gradOff: number, _x: Float32Array, _xOff: number, dx: Float32Array | null, dxOff: number) {
+    if (dx !== null) assertRange(dx, dxOff, n, 'rowsBackward dx');
+  },
+  gradRows(_G: Float32Array, _gBias: Float32Array | null, n: number, _rows: Int32Array, rowsOff: number, nRows: number, ptr: Int32Array, src: Int32Array, coef: Float32Array, X: Float32Array) {
+    assertPairs(ptr, src, coef, X, n, rowsOff, nRows, 'gradRows');
+  },
+  adamRowsPairs(_W: Float32Array, _M: Float32Array, _V: Float32Array, gBias: Float32Array | null, n: number, rows: Int32Array, rowsOff: number, nRows: number, ptr: Int32Array, src: Int32Array, coef: Float32Array, X: Float32Array) {
+    if (gBias !== null) assertValues(rows, rowsOff, nRows, gBias.length, 'adamRowsPairs rows (bias)');
+    assertPairs(ptr, src, coef, X, n, rowsOff, nRows, 'adamRowsPairs');
+  },
+  gradRowsDense(_G: Float32Array, _gBias: Float32Array, n: number, _rows: Int32Array, _rowsOff: number, _nRows: number, _coef: Float32Array, _stride: number, _used: Int32Array, _nUsed: number, X: Float32Array) {
+    if (rowsOf(X, n) < 1) throw new RangeError('gradRowsDense: X holds no slot');
+  },
+  markPairs(pRow: Int32Array, pCnt: Int32Array, slots: number, budget: number, mark: Int32Array, touched: Int32Array, n: number) {
+    let fresh = 0;
+    const seen = new Set<number>();
+    for (let b = 0; b < slots; b++) {
+      const c = pCnt[b]!;
+      if (!(c >= 0 && c <= budget)) throw new RangeError(`markPairs: pCnt[${b}] = ${c} outside [0, ${budget}]`);
+      assertValues(pRow, b * budget, c, mark.length, 'markPairs pRow');
+      for (let k = b * budget; k < b * budget + c; k++) {
+        const r = pRow[k]!;
+        if (mark[r] === 0 && !seen.has(r)) {
+          seen.add(r);
+          fresh++;
+        }
+      }
+    }
+    assertRange(touched, 0, n + fresh, 'markPairs touched');
+  },
+  groupPairs(touched: Int32Array, nTouched: number, _pos: Int32Array, _ptr: Int32Array, pRow: Int32Array, _pCoef: Float32Array, pCnt: Int32Array, slots: number, budget: number, src: Int32Array, coef: Float32Array) {
+    const listed = new Set(touched.subarray(0, nTouched));
+    let total = 0;
+    for (let b = 0; b < slots; b++) {
+      const c = pCnt[b]!;
+      if (!(c >= 0 && c <= budget)) throw new RangeError(`groupPairs: pCnt[${b}] = ${c} outside [0, ${budget}]`);
+      for (let k = b * budget; k < b * budget + c; k++) {
+        if (!listed.has(pRow[k]!)) throw new RangeError(`groupPairs: pRow[${k}] = ${pRow[k]} is not a touched row`);
+      }
+      total += c;
+    }
+    assertRange(src, 0, total, 'groupPairs src');
+    assertRange(coef, 0, total, 'groupPairs coef');
+  },
+};
