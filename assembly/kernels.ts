@@ -1062,7 +1062,10 @@ export function signKeys(proj: usize, H: i32, m: i32, sel: usize, K: i32, L: i32
 export function bucketSort(keys: usize, ids: usize, m: i32, R: i32, S: i32, off: usize, ent: usize): i32 {
   memory.fill(off, 0, <usize>(R + 1) << 2);
   for (let i: i32 = 0; i < m; i++) {
-    const q = off + ((<usize>load<i32>(keys + (<usize>i << 2)) + 1) << 2);
+    const k = load<i32>(keys + (<usize>i << 2));
+    // an absent item (-1) or a key out of range: the caller's general path
+    if (<u32>k >= <u32>R) return -1;
+    const q = off + ((<usize>k + 1) << 2);
     store<i32>(q, load<i32>(q) + 1);
   }
   for (let b: i32 = 0; b < R; b++) {
@@ -1076,7 +1079,7 @@ export function bucketSort(keys: usize, ids: usize, m: i32, R: i32, S: i32, off:
     const q = off + (<usize>load<i32>(keys + (<usize>i << 2)) << 2);
     const p = load<i32>(q);
     store<i32>(q, p + 1);
-    store<i32>(ent + (<usize>p << 2), load<i32>(ids + (<usize>i << 2)));
+    store<i32>(ent + (<usize>p << 2), ids != 0 ? load<i32>(ids + (<usize>i << 2)) : i);
   }
   for (let b = R; b > 0; b--) store<i32>(off + (<usize>b << 2), load<i32>(off + (<usize>(b - 1) << 2)));
   store<i32>(off, 0);

@@ -43,7 +43,7 @@ import { readXcFile } from '../src/data/xcReader.js';
 import { buildWordnetDataset, writeWordnetDataset } from '../src/data/wordnet.js';
 import { Rng } from '../src/util/rng.js';
 import { scheduledLr } from '../src/layers/params.js';
-import { rowMaxima } from '../src/workers/layout.js';
+import { rowMaxima } from '../src/training/model.js';
 import { writeFileAtomic } from '../src/util/atomicWrite.js';
 import { configWithOverride, envPrefix, outDirFromEnv } from './env.js';
 import { renderAccuracySvg, type AccuracyResult, type FinalMetrics, type Series, type SeriesPoint } from './plot.js';
@@ -305,19 +305,19 @@ export async function main(): Promise<AccuracyResult> {
           return st.lossSum / Math.max(1, st.samples);
         },
         evalSample: async () => {
-          const r = m.evaluate(sample, { inference: lsh ? 'lsh' : 'exact' });
+          const r = await m.evaluate(sample, { inference: lsh ? 'lsh' : 'exact' });
           const x = (lsh ? r.lsh : r.exact)!;
           return { p1: x.p1, p5: x.p5 };
         },
         evalFull: async (): Promise<Record<string, number>> => {
           await m.closeWorkers();
           if (!lsh) {
-            const r = m.evaluate(finalSet, { inference: 'exact' });
+            const r = await m.evaluate(finalSet, { inference: 'exact' });
             return { p1: r.exact!.p1, p5: r.exact!.p5 };
           }
           // one table refresh after training, as a deployment would do before serving
-          m.refreshTables();
-          const r = m.evaluate(finalSet, { inference: 'both' });
+          await m.refreshTables();
+          const r = await m.evaluate(finalSet, { inference: 'both' });
           return {
             p1: r.lsh!.p1, p5: r.lsh!.p5, exactP1: r.exact!.p1, exactP5: r.exact!.p5,
             lshAvgCandidates: r.lsh!.avgCandidates, lshRecallOfExactTop5: r.lshRecallOfExactTop5 ?? NaN,

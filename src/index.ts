@@ -14,7 +14,8 @@ export { buildWordnetDataset, writeWordnetDataset, tokenize, featurizeText } fro
 export type { CsrBatch, XcDataset } from './data/csr.js';
 export { createHashFamily, registerHashFamily } from './hashing/registry.js';
 export type { HashFamily, HashFamilyOptions, HashFamilyName } from './hashing/types.js';
-export { LshTables } from './tables/lshTables.js';
+export { LshTables } from './tables/tables.js';
+export { QueryScratch, queryUnion, queryVotes, topByVotes } from './tables/query.js';
 export { MetricsAccumulator, majorityBaselineP1 } from './eval/metrics.js';
 export type { RankingMetrics } from './eval/metrics.js';
 export { RebuildSchedule } from './training/schedule.js';

@@ -75,7 +75,7 @@ test('the file is plain safetensors with our metadata; SGD models have no moment
   const { metadata, tensors } = decodeSafetensors(bytes);
   assert.equal(metadata.format, 'sublinear');
   const meta = JSON.parse(metadata.sublinear!);
-  assert.equal(meta.version, 1);
+  assert.equal(meta.version, 2);
   assert.equal(meta.step, model.step);
   assert.deepEqual(meta.rng, Array.from(model.rng.getState()));
   assert.deepEqual(tensors.get('input.W')!.shape, [data.train.nFeatures, 32]);
@@ -84,7 +84,10 @@ test('the file is plain safetensors with our metadata; SGD models have no moment
   assert.deepEqual(tensors.get('fc.1.M')!.shape, [data.train.nLabels, 48]);
   assert.deepEqual(tensors.get('fc.1.Vb')!.shape, [data.train.nLabels]);
   assert.ok(tensors.has('fc.0.tables.entries') && tensors.has('fc.1.tables.offsets') && tensors.has('vocab.idf'));
-  assert.equal([...tensors.keys()].length, 3 * 6 + 2 * 5 + 1);
+  assert.deepEqual(tensors.get('fc.1.tables.keys')!.shape, [8, data.train.nLabels], 'each neuron\'s bucket in each of the 8 tables');
+  assert.deepEqual(tensors.get('fc.1.sampler.seeds')!.shape, [2]);
+  // three blocks of W, b and 4 Adam moments; two sampled layers of seeds, centre and 4 table arrays; the idf
+  assert.equal([...tensors.keys()].length, 3 * 6 + 2 * (2 + 4) + 1);
   assert.deepEqual(readCheckpointMeta(file).config, model.config);
 
   const sgd = tinyModel(data, { ...TINY_CONFIG, optimizer: { type: 'sgd', lr: 0.05 } });

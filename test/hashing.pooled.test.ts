@@ -16,7 +16,8 @@ import { SimHash } from '../src/hashing/simhash.js';
 import { parseConfig } from '../src/config.js';
 import { Rng } from '../src/util/rng.js';
 import { ConfigError } from '../src/util/errors.js';
-import { LshTables } from '../src/tables/lshTables.js';
+import { LshTables } from '../src/tables/tables.js';
+import { QueryScratch, topByVotes } from '../src/tables/query.js';
 import { saveModel, loadModel } from '../src/checkpoint/checkpoint.js';
 import { assertSameModel, tinyData, tinyModel, trainUntil } from './checkpoint.helpers.js';
 import { clusteredSet, pairAtAngle } from './vectors.helpers.js';
@@ -134,8 +135,8 @@ test('a pooled model trains, and saves and loads bit for bit (the selection foll
     await saveModel(model, file);
     const { model: m2 } = await loadModel(file);
     assertSameModel(model, m2, 'loaded');
-    const r = m2.evaluate(data.test, { inference: 'both' });
-    const r0 = model.evaluate(data.test, { inference: 'both' });
+    const r = await m2.evaluate(data.test, { inference: 'both' });
+    const r0 = await model.evaluate(data.test, { inference: 'both' });
     for (const k of ['p1', 'p3', 'p5', 'ndcg5', 'avgCandidates'] as const) assert.equal(r.lsh![k], r0.lsh![k], `lsh ${k}`);
     assert.equal(r.exact!.p1, r0.exact!.p1);
     assert.equal(r.lshRecallOfExactTop5, r0.lshRecallOfExactTop5);
@@ -162,13 +163,13 @@ test('pooled tables against brute-force cosine neighbours: recall@10 in the top 
     f.hashDense(n, data, 0, dim, codes);
     const t = new LshTables({ L, K, bitsPerHash: 1, rangePow: K, bucketSize: 4096, insertion: 'fifo', capacity: n, seed: 1 });
     t.rebuild(n, ids, codes);
-    const s = t.createScratch();
+    const s = new QueryScratch(t);
     const q = new Int32Array(K * L);
     const out = new Int32Array(100);
     let hit = 0;
     for (let i = 0; i < nq; i++) {
       f.hashDenseRow(queries, i * dim, q, 0);
-      const m = t.topByVotes(q, 0, s, 100, out);
+      const m = topByVotes(t, q, 0, s, 100, out);
       for (let j = 0; j < m; j++) if (truth[i]!.has(out[j]!)) hit++;
     }
     return hit / (nq * 10);

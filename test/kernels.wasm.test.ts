@@ -8,7 +8,9 @@ import { KERNEL_TABLE } from '../src/kernels/table.js';
 import { kernelExportNames, parseKernelLine } from '../src/kernels/wasm.js';
 import { Arena } from '../src/memory/arena.js';
 import { Rng } from '../src/util/rng.js';
-import { combineCodes, cutVotes } from '../src/tables/lshTables.js';
+import { combineCodes } from '../src/tables/tables.js';
+import { cutVotes } from '../src/tables/select.js';
+import { topByVotes } from '../src/tables/query.js';
 import { ABS, LENGTHS, OFFSETS, REL, Twins, abs, close, newWasm, rand, randRows, type Arr } from './kernels.helpers.js';
 
 function popcount(v: number): number {

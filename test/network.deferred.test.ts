@@ -3,17 +3,20 @@ import assert from 'node:assert/strict';
 import { SlideModel } from '../src/training/model.js';
 import { generateSynthetic } from '../src/data/synth.js';
 import { CsrBatchBuffer, gatherRows } from '../src/data/csr.js';
-import { ParamBlock } from '../src/layers/params.js';
+import { ParamBlock, type ParamSpec } from '../src/layers/params.js';
+import { DeferredGrads } from '../src/layers/deferred.js';
+import { immediateSample, updateAll } from './sample.helpers.js';
 import { parseConfig, type ConfigInput } from '../src/config.js';
 import { getKernels, type KernelChoice } from '../src/kernels/index.js';
 import { Arena } from '../src/memory/arena.js';
 import { Rng } from '../src/util/rng.js';
 
 /**
- * Deferred weight gradients (layers/deferred.ts): a sampled layer's backward records (row,
- * gradient) pairs per batch slot and the update sums them row by row. Oracle: the immediate
- * path (each sample adds into G at once, what trainSample does without a slot), which must give
- * the same weights bit for bit, since the sums run in the same order.
+ * Deferred weight gradients (layers/deferred.ts): every layer's backward records its gradients
+ * per batch slot (pairs for the sampled layers and the input layer, every row for dense layers)
+ * and the update sums them row by row. Oracle: the immediate path (each sample adds into G at
+ * once, what trainSample does without a slot), which must give the same weights bit for bit,
+ * since the sums run in the same order.
  */
 
 const { train } = generateSynthetic({ nTrain: 1200, nTest: 10, nFeatures: 300, nLabels: 150, featuresPerPoint: 12, labelsPerPoint: 2, seed: 4 });
@@ -30,29 +33,26 @@ function batches(n: number) {
   return Array.from({ length: n }, (_, i) => gatherRows(train, order, i * 50, i * 50 + 50, new CsrBatchBuffer()));
 }
 
-for (const [kernels, outputShards] of [['wasm', 1], ['js', 1], ['wasm', 3]] as const satisfies readonly (readonly [KernelChoice, number])[]) {
-  test(`training with deferred gradients equals the immediate path bit for bit (${kernels} kernels, output in ${outputShards} memor${outputShards > 1 ? 'ies' : 'y'}, Adam with weight decay, LSH top-k)`, () => {
-    const config = { ...CONFIG, outputShards };
+for (const [kernels, outputShards, mode] of [['wasm', 1, 'lsh'], ['js', 1, 'lsh'], ['wasm', 3, 'lsh'], ['wasm', 1, 'dense'], ['js', 2, 'dense']] as const satisfies readonly (readonly [KernelChoice, number, string])[]) {
+  test(`training with deferred gradients equals the immediate path bit for bit (${kernels} kernels, output in ${outputShards} memor${outputShards > 1 ? 'ies' : 'y'}, Adam with weight decay, ${mode === 'lsh' ? 'LSH top-k' : 'dense output, two hidden layers'})`, () => {
+    const config: ConfigInput = mode === 'lsh' ? { ...CONFIG, outputShards } : { ...CONFIG, outputShards, hidden: [20, 16], output: { mode: 'dense' } };
     const deferred = new SlideModel({ nFeatures: train.nFeatures, nLabels: train.nLabels, config, kernels });
     const immediate = new SlideModel({ nFeatures: train.nFeatures, nLabels: train.nLabels, config, kernels });
     assert.equal(deferred.network.output.shards.length, outputShards);
-    assert.ok(deferred.network.output.shards.every((sh) => sh.p.deferred !== null), 'every shard of the sampled output layer defers');
-    assert.equal(deferred.network.input.deferred, null, 'the feature-major input layer does not');
-    let sawPairs = false;
+    assert.ok(deferred.network.blocks().every((b) => b.deferred !== null), 'every block defers, the input layer included');
+    assert.equal(deferred.network.input.deferred!.spec.kind, 'pairs');
+    assert.equal(deferred.network.output.shards[0]!.p.deferred!.spec.kind, mode === 'lsh' ? 'pairs' : 'dense');
     for (const b of batches(6)) {
       const sa = deferred.trainBatch(b);
+      assert.ok(deferred.network.blocks().every((blk) => blk.G.every((g) => g === 0)), 'the batch path leaves G zero');
       // the immediate path: the same samples without a slot, then the same optimizer step
-      const net = immediate.network;
-      const s = immediate.scratch;
-      s.sums.fill(0);
-      for (let r = 0; r < b.n; r++) net.trainSample(s, b.featIdx, b.featVal, b.featPtr[r]!, b.featPtr[r + 1]!, b.labelIdx, b.labelPtr[r]!, b.labelPtr[r + 1]!, 1 / b.n);
+      let loss = 0;
+      for (let r = 0; r < b.n; r++) loss += immediateSample(immediate, b.featIdx, b.featVal, b.featPtr[r]!, b.featPtr[r + 1]!, b.labelIdx, b.labelPtr[r]!, b.labelPtr[r + 1]!, b.n);
       assert.ok(immediate.network.output.shards.every((sh) => sh.p.G.some((g) => g !== 0)), 'the immediate path fills G');
       immediate.step++;
-      net.update(immediate.step, immediate.lrHorizon);
-      assert.equal(sa.lossSum, s.sums[0], 'same loss');
-      sawPairs ||= sa.activeSum > 0;
+      updateAll(immediate, immediate.step);
+      assert.equal(sa.lossSum, loss, 'same loss');
     }
-    assert.ok(sawPairs);
     const A = deferred.network.blocks();
     const B = immediate.network.blocks();
     for (let i = 0; i < A.length; i++) {
@@ -64,23 +64,27 @@ for (const [kernels, outputShards] of [['wasm', 1], ['js', 1], ['wasm', 3]] as c
   });
 }
 
-test('ParamBlock: deferred and immediate samples mix in one batch (a slot past the capacity, a sample over the budget) and the update equals all-immediate', () => {
+test('ParamBlock: recorded and immediate samples mix in one batch (a sample over its slot\'s budget takes the immediate path) and the update equals all-immediate', () => {
   const rows = 30;
   const cols = 13;
   const rng = new Rng(5);
   for (const type of ['adam', 'sgd'] as const) {
     const opt = parseConfig({ optimizer: { type, lr: 0.01, weightDecay: 0.1 } }).optimizer;
+    const spec = (name: string): ParamSpec => ({ name, rows, cols, nOut: rows, adam: type === 'adam', featureMajor: false });
+    const defer = DeferredGrads.declare({ block: 'mixed', kind: 'pairs', rows, cols, slots: 4, budget: 6, featureMajor: false });
     const arena = new Arena();
+    const views = arena.carve([ParamBlock.declare(spec('mixed')), ParamBlock.declare(spec('plain')), defer]);
     const k = getKernels(arena.memory, 'wasm');
-    const mixed = new ParamBlock(arena, k, rows, cols, rows, type === 'adam', false, { slots: 3, budget: 6 });
-    const plain = new ParamBlock(arena, k, rows, cols, rows, type === 'adam', false, null);
+    const mixed = new ParamBlock(spec('mixed'), views.block('mixed'), k);
+    const plain = new ParamBlock(spec('plain'), views.block('plain'), k);
+    mixed.deferred = new DeferredGrads({ block: 'mixed', kind: 'pairs', rows, cols, slots: 4, budget: 6, featureMajor: false }, views.block('mixed.deferred'));
     mixed.init(new Rng(1), cols, rows, 1);
     plain.init(new Rng(1), cols, rows, 1);
     const act = arena.i32(rows);
     const grad = arena.f32(rows);
     const x = arena.f32(cols);
     for (let step = 1; step <= 3; step++) {
-      // slots 0..3 with 4..8 active rows: slot 3 is past the capacity, 7 and 8 rows exceed the budget
+      // slots 0..3 with 4..8 active rows: 7 and 8 rows exceed the budget
       for (let slot = 0; slot < 4; slot++) {
         const n = 4 + ((slot + step) % 5);
         const perm = Array.from({ length: rows }, (_, i) => i).sort(() => rng.nextFloat() - 0.5);
@@ -89,22 +93,21 @@ test('ParamBlock: deferred and immediate samples mix in one batch (a slot past t
           grad[i] = i === 1 ? 0 : 2 * rng.nextFloat() - 1;
         }
         for (let j = 0; j < cols; j++) x[j] = 2 * rng.nextFloat() - 1;
-        const d = mixed.deferred!;
-        const took = d.record(slot, act, 0, n, grad, 0, x, 0);
-        assert.equal(took, slot < 3 && n <= 6, `slot ${slot} with ${n} rows`);
-        if (!took) {
+        const d: DeferredGrads = mixed.deferred!;
+        assert.equal(d.fits(n), n <= 6, `slot ${slot} with ${n} rows`);
+        if (d.fits(n)) {
+          d.record(slot, act, 0, n, grad, 0, x, 0);
+        } else {
           d.markImmediate();
           k.rowsBackward(mixed.W, mixed.G, mixed.gb, cols, act, 0, n, grad, 0, x, 0, null, 0);
+          for (let i = 0; i < n; i++) mixed.touchRow(act[i]!);
         }
         k.rowsBackward(plain.W, plain.G, plain.gb, cols, act, 0, n, grad, 0, x, 0, null, 0);
-        for (let i = 0; i < n; i++) {
-          mixed.touchRow(act[i]!);
-          plain.touchRow(act[i]!);
-        }
+        for (let i = 0; i < n; i++) plain.touchRow(act[i]!);
       }
       mixed.update(opt, step);
       plain.update(opt, step);
-      // the immediate contributions come first in G, then the deferred ones: another summation order
+      // the immediate contributions come first in G, then the recorded ones: another summation order
       for (const key of ['W', 'b'] as const) {
         const a = mixed[key];
         const e = plain[key];
@@ -113,4 +116,25 @@ test('ParamBlock: deferred and immediate samples mix in one batch (a slot past t
       assert.ok(mixed.G.every((g) => g === 0) && mixed.gb.every((g) => g === 0), 'gradients zeroed');
     }
   }
+});
+
+test('a sample whose active set exceeds its slot is replayed on the immediate path: the batch equals one where every sample fits', () => {
+  // an uncapped union over few labels: every active set is all 150 neurons; a slot budget of 40
+  // (capped by topk's cap below) cannot hold them, so every sample is replayed, in row order
+  const cfg: ConfigInput = { ...CONFIG, output: { mode: 'lsh', hash: { family: 'simhash', K: 1, L: 2 }, activeSet: { policy: 'union', minActive: 150, maxActive: 150 } } };
+  const replayed = new SlideModel({ nFeatures: train.nFeatures, nLabels: train.nLabels, config: cfg });
+  const fits = new SlideModel({ nFeatures: train.nFeatures, nLabels: train.nLabels, config: cfg });
+  const d = replayed.network.output.shards[0]!.p.deferred!;
+  // shrink the replayed model's slots below its active sets
+  (d.spec as { budget: number }).budget = 40;
+  for (const b of batches(3)) {
+    const a = replayed.trainBatch(b);
+    const e = fits.trainBatch(b);
+    assert.equal(a.activeSum, e.activeSum);
+    assert.ok(Math.abs(a.lossSum - e.lossSum) < 1e-9);
+  }
+  replayed.network.blocks().forEach((blk, i) => {
+    const o = fits.network.blocks()[i]!;
+    for (let j = 0; j < o.W.length; j++) assert.ok(Math.abs(blk.W[j]! - o.W[j]!) <= 1e-6, `block ${i} W[${j}]`);
+  });
 });

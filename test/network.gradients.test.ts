@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { SlideModel } from '../src/training/model.js';
 import type { ConfigInput } from '../src/config.js';
 import type { KernelChoice } from '../src/kernels/index.js';
+import { immediateSample, updateAll } from './sample.helpers.js';
 
 /**
  * Oracles for the network's arithmetic:
@@ -36,10 +37,8 @@ function loss(m: SlideModel): number {
   const s = sample();
   if (!rngStates.has(m)) rngStates.set(m, m.scratch.rng.getState());
   m.scratch.rng.setState(rngStates.get(m)!);
-  // trainSample also accumulates gradients; callers snapshot G before probing
-  m.scratch.sums[0] = 0;
-  m.network.trainSample(m.scratch, s.idx, s.val, 0, s.idx.length, s.labels, 0, s.labels.length, 1);
-  return m.scratch.sums[0]!;
+  // the sample also accumulates gradients; callers snapshot G before probing
+  return immediateSample(m, s.idx, s.val, 0, s.idx.length, s.labels, 0, s.labels.length, 1);
 }
 
 function clearGrads(m: SlideModel): void {
@@ -152,7 +151,7 @@ test('an update changes only touched rows (lazy Adam): untouched features and th
   const before = Float32Array.from(m.network.input.W);
   clearGrads(m);
   loss(m);
-  m.network.update(1);
+  updateAll(m, 1);
   const h = 4;
   const touched = new Set([1, 4, 7, 10]);
   for (let f = 0; f < N_FEATURES; f++) {

@@ -8,7 +8,8 @@ import { parseConfig, type ConfigInput } from '../src/config.js';
 import { generateSynthetic } from '../src/data/synth.js';
 import { gatherRows, CsrBatchBuffer } from '../src/data/csr.js';
 import { majorityBaselineP1 } from '../src/eval/metrics.js';
-import { autoOutputShards } from '../src/network/network.js';
+import { planModel } from '../src/network/network.js';
+import { assertViewOf } from '../src/kernels/index.js';
 import { saveModel, loadModel } from '../src/checkpoint/checkpoint.js';
 import { ConfigError } from '../src/util/errors.js';
 import { assertSameModel } from './checkpoint.helpers.js';
@@ -56,11 +57,12 @@ test('a split output layer lives in separate memories, in contiguous neuron rang
   const sh = three.network.output.shards;
   assert.equal(one.network.output.shards.length, 1);
   assert.equal(sh.length, 3);
-  assert.deepEqual(sh.map((s) => [s.lo, s.nOut]), [[0, 134], [134, 134], [268, 133]]);
-  const memories = new Set([three.network.arena.memory, ...sh.map((s) => s.arena.memory)]);
+  assert.deepEqual(sh.map((s) => [s.lo, s.nOut, s.memory]), [[0, 133, 1], [133, 134, 2], [267, 134, 3]]);
+  const memories = new Set(three.network.arenas.map((a) => a.memory));
   assert.equal(memories.size, 4, 'the network arena and three shard memories');
   for (const s of sh) {
-    assert.ok(s.arena.bytesUsed >= s.p.W.byteOffset + s.p.W.byteLength, 'W is carved from the shard arena');
+    assert.ok(three.network.placements[s.memory]!.views.some((v) => v.name === `${s.p.name}.W` && v.offset === s.p.W.byteOffset), 'W is carved from the shard memory');
+    assertViewOf(three.network.arenas[s.memory]!.memory, s.p.W, 'W');
     assert.equal(s.p.W.length, s.nOut * 32);
     assert.ok(s.sampler, 'each shard has its own tables');
     assert.equal(s.sampler.nOut, s.nOut);
@@ -68,7 +70,7 @@ test('a split output layer lives in separate memories, in contiguous neuron rang
   assert.deepEqual(outputArray(three, 'W'), outputArray(one, 'W'), 'same initial weights however the layer is split');
   assert.deepEqual(three.network.input.W, one.network.input.W);
   // active-set sizes are split in proportion: 60 padding over 3 shards of ~134 -> 20 each
-  assert.deepEqual(sh.map((s) => s.sampler!.cfg.activeSet.minActive), [21, 21, 20]);
+  assert.deepEqual(sh.map((s) => s.sampler!.cfg.activeSet.minActive), [20, 21, 21]);
 });
 
 test('dense mode: 1, 2 and 5 shards train the same model (weights within 1e-5 after 40 batches, same predictions)', () => {
@@ -137,11 +139,21 @@ test('a split model saves and loads bit for bit, and a resumed split run continu
   }
 });
 
-test('outputShards 0 (the default) splits only what one memory cannot hold; bad values are config errors', () => {
-  const cfg = parseConfig({ output: { hash: { family: 'dwta', K: 6, L: 50 } } });
-  assert.equal(autoOutputShards(cfg, 128, 670_091), 1, 'Amazon-670K x 128 with Adam and 50 tables fits one memory');
-  assert.equal(autoOutputShards(cfg, 128, 3_000_000), 3);
-  assert.equal(autoOutputShards(parseConfig({ output: { mode: 'dense' } }), 512, 3_000_000), 8);
+test('outputShards 0 (the default) splits only what one memory cannot hold; every value up to the labels trains; bad values are config errors', () => {
+  const shards = (cfg: ConfigInput, hidden: number, labels: number): number => {
+    const p = planModel(parseConfig({ ...cfg, hidden: [hidden] }), 1000, labels);
+    return p.layers[p.layers.length - 1]!.shards.length;
+  };
+  const cfg: ConfigInput = { output: { hash: { family: 'dwta', K: 6, L: 50 } } };
+  assert.equal(shards(cfg, 128, 670_091), 1, 'Amazon-670K x 128 with Adam and 50 tables fits one memory');
+  assert.equal(shards(cfg, 128, 3_000_000), 3);
+  assert.equal(shards({ output: { mode: 'dense' } }, 512, 3_000_000), 8);
+  for (const S of [2, 32, 64, 401]) {
+    const m = model({ outputShards: S, hidden: [16] });
+    assert.equal(m.network.output.shards.length, S);
+    assert.ok(m.network.output.shards.every((sh) => sh.nOut >= 1));
+    m.trainBatch(gatherRows(train, Int32Array.from({ length: 64 }, (_, i) => i), 0, 64, new CsrBatchBuffer()));
+  }
   assert.throws(() => model({ outputShards: 402 }), (e: unknown) => e instanceof ConfigError && /outputShards.*402 shards for 401/.test((e as Error).message));
   assert.throws(() => parseConfig({ outputShards: -1 }), /outputShards/);
 });

@@ -4,8 +4,9 @@ import { SlideModel, plannedBatches } from '../src/training/model.js';
 import { parseConfig, type ConfigInput } from '../src/config.js';
 import { scheduledLr } from '../src/layers/params.js';
 import { generateSynthetic } from '../src/data/synth.js';
-import { WorkerPool } from '../src/workers/pool.js';
 import { allocCheck } from './alloc.helpers.js';
+import { immediateSample, updateAll } from './sample.helpers.js';
+import { CsrBatchBuffer, gatherRows } from '../src/data/csr.js';
 import type { KernelChoice } from '../src/kernels/index.js';
 
 /**
@@ -29,9 +30,7 @@ function makeModel(config: ConfigInput, kernels: KernelChoice = 'js'): SlideMode
 
 function lossAt(m: SlideModel, rngState: Uint32Array): number {
   m.scratch.rng.setState(rngState);
-  m.scratch.sums[0] = 0;
-  m.network.trainSample(m.scratch, idx, val, 0, idx.length, labels, 0, labels.length, 1);
-  return m.scratch.sums[0]!;
+  return immediateSample(m, idx, val, 0, idx.length, labels, 0, labels.length, 1);
 }
 
 function clearGrads(m: SlideModel): void {
@@ -102,7 +101,8 @@ test('SGD update with schedule and weight decay: touched rows get W (1 - lr wd) 
   const step = 3;
   const horizon = 4;
   const lr = 0.3 * (1 - (step - 1) / horizon);
-  m.network.update(step, horizon);
+  m.lrHorizon = horizon;
+  updateAll(m, step);
   blocks.forEach((b, bi) => {
     for (let i = 0; i < b.W.length; i++) {
       const r = Math.floor(i / b.cols);
@@ -131,16 +131,18 @@ test('fit plans the schedule over the batches it runs (1.5 epochs of 300 rows in
   assert.equal(plannedBatches(train.n, 1, 64, { rngState: new Uint32Array(4), position: 200, rows: 300, lossSum: 0, hits: 0, activeSum: 0, seconds: 0 }), 2, 'a mid-epoch cursor leaves 100 rows');
 });
 
-test('the worker pool applies the horizon: lr 0 past a linear decay leaves weights unchanged, constant lr moves them', async () => {
+test('worker threads apply the horizon: lr 0 past a linear decay leaves weights unchanged, constant lr moves them', async () => {
   for (const horizon of [4, 0]) {
     const m = new SlideModel({ nFeatures: train.nFeatures, nLabels: train.nLabels, config: { hidden: [8], batchSize: 64, output: { mode: 'dense' }, optimizer: { schedule: 'linear' } } });
     const before = Float32Array.from(m.network.input.W);
     const order = Int32Array.from({ length: train.n }, (_, i) => i);
-    const pool = await WorkerPool.create(m.network, m.config, { threads: 2, kernels: 'auto', maxRows: 64, maxRowNnz: 64, maxRowLabels: 8 });
+    m.step = 4;
+    m.lrHorizon = horizon;
+    await m.openWorkers({ maxRowNnz: 64, maxRowLabels: 8, threads: 2 });
     try {
-      await pool.trainBatch(train, order, 0, 64, 5, horizon);
+      await m.trainBatchAsync(gatherRows(train, order, 0, 64, new CsrBatchBuffer()));
     } finally {
-      await pool.close();
+      await m.closeWorkers();
     }
     let moved = 0;
     for (let i = 0; i < before.length; i++) if (m.network.input.W[i] !== before[i]) moved++;

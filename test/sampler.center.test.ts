@@ -1,8 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { LshSampler } from '../src/layers/sampler.js';
 import { parseConfig } from '../src/config.js';
-import { Arena } from '../src/memory/arena.js';
+import { standaloneSampler } from './sampler.helpers.js';
 import { Rng } from '../src/util/rng.js';
 
 /**
@@ -20,9 +19,9 @@ test('centered keys retrieve the brute-force top inner products far better than 
   const b = new Float32Array(nOut);
   const recall = (center: boolean) => {
     const cfg = parseConfig({ output: { hash: { family: 'simhash', K: 6, L: 20, center, bucketSize: 4096 }, activeSet: { minActive: 0 } } }).output;
-    const s = new LshSampler(cfg, nIn, nOut, new Rng(9), new Arena());
+    const { sampler: s, plainScratch } = standaloneSampler(cfg, nIn, nOut, new Rng(9));
     s.rebuild(W, b, s.createRebuildScratch());
-    const sc = s.createScratch();
+    const sc = plainScratch();
     const out = new Int32Array(nOut);
     let found = 0;
     let cands = 0;

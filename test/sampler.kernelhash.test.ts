@@ -1,10 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { LshSampler, PROJECT_BLOCK } from '../src/layers/sampler.js';
+import { PROJECT_BLOCK, type LshSampler } from '../src/layers/sampler.js';
+import { standaloneSampler } from './sampler.helpers.js';
 import { parseConfig } from '../src/config.js';
-import { Arena } from '../src/memory/arena.js';
 import { Rng } from '../src/util/rng.js';
-import { getKernels } from '../src/kernels/index.js';
 import { PooledFamily } from '../src/hashing/pooled.js';
 
 /**
@@ -41,25 +40,29 @@ for (const [kernels, pool, projection] of CASES) {
   test(`kernel SimHash (${kernels} kernels, ${projection} projections${pool ? `, pool of ${pool}` : ''}): table keys and query codes equal the family's TypeScript hashing`, () => {
     const cfg = configOf(pool, projection);
     const rng = new Rng(12);
-    const arena = new Arena();
+    const f = standaloneSampler(cfg, nIn, nOut, new Rng(9), kernels);
+    // the family's TypeScript hashing (JS kernels: they take arrays of any memory)
+    const p = standaloneSampler(cfg, nIn, nOut, new Rng(9), 'js');
+    const arena = f.arena;
     const W = arena.f32(nOut * nIn);
     const common = Float32Array.from({ length: nIn }, () => rng.nextGaussian());
     for (let j = 0; j < nOut; j++) for (let i = 0; i < nIn; i++) W[j * nIn + i] = 3 * common[i]! + rng.nextGaussian();
     const b = arena.f32(nOut);
-    const k = getKernels(arena.memory, kernels);
-    const fast = new LshSampler(cfg, nIn, nOut, new Rng(9), arena, false, k);
-    const plain = new LshSampler(cfg, nIn, nOut, new Rng(9), new Arena());
-    assert.ok(fast.kernelHashing && !plain.kernelHashing);
+    const fast = f.sampler;
+    const plain = p.sampler;
+    assert.ok(fast.kernelHashing);
     assert.equal(fast.familySeed, plain.familySeed, 'same hash functions');
-    const fs = fast.createScratch(arena);
-    const ps = plain.createScratch();
+    // the kernel path runs with a scratch in the sampler's memory; the family's TypeScript hashing without one
+    const fs = f.kernelScratch();
+    const ps = p.plainScratch();
+    assert.ok(fs.proj.length > 0 && ps.proj.length === 0);
     if (pool > 0) {
       assert.ok(fast.family instanceof PooledFamily && plain.family instanceof PooledFamily);
       assert.equal(fast.hashRows, pool);
       assert.equal(fs.proj!.length, pool * PROJECT_BLOCK, 'the kernel scratch holds blocks of pool projections, not of K*L');
     }
     fast.rebuild(W, b, fast.createRebuildScratch(), fs);
-    plain.rebuild(W, b, plain.createRebuildScratch());
+    plain.rebuild(W, b, plain.createRebuildScratch(), null);
     const a = bucketsOf(fast);
     const e = bucketsOf(plain);
     let same = 0;
@@ -90,7 +93,7 @@ for (const [kernels, pool, projection] of CASES) {
     plain.redraw(r2);
     if (pool > 0) assert.deepEqual((fast.family as PooledFamily).sel, (plain.family as PooledFamily).sel, 'the same new selection');
     fast.rebuild(W, b, fast.createRebuildScratch(), fs);
-    plain.rebuild(W, b, plain.createRebuildScratch());
+    plain.rebuild(W, b, plain.createRebuildScratch(), null);
     const a2 = bucketsOf(fast);
     const e2 = bucketsOf(plain);
     let same2 = 0;

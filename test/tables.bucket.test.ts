@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Dwta } from '../src/hashing/dwta.js';
-import { LshTables } from '../src/tables/lshTables.js';
+import { LshTables } from '../src/tables/tables.js';
 import { Rng } from '../src/util/rng.js';
 
 test('DWTA K=6, binSize 8, rangePow 18: bucket indices reach far more than the reference packing', () => {

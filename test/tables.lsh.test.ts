@@ -1,8 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { combineCodes, LshTables, selectTopByVotes, sortRange, selectSmallest, type LshTablesParams } from '../src/tables/lshTables.js';
+import { combineCodes, LshTables, type LshTablesParams } from '../src/tables/tables.js';
+import { selectTopByVotes, sortRange, selectSmallest } from '../src/tables/select.js';
+import { QueryScratch, queryUnion, queryVotes, topByVotes } from '../src/tables/query.js';
 import { Arena } from '../src/memory/arena.js';
-import { assertViewOf, loadWasmKernels } from '../src/kernels/index.js';
+import { assertViewOf, jsKernels, loadWasmKernels } from '../src/kernels/index.js';
 import { ConfigError } from '../src/util/errors.js';
 import { Rng } from '../src/util/rng.js';
 
@@ -67,11 +69,11 @@ test('queryUnion: no duplicates, in table order, equal to the brute-force union 
   const t = new LshTables(p);
   const codes = randomCodes(rng, 300, KL, 2);
   t.rebuild(300, iota(300), codes);
-  const s = t.createScratch();
+  const s = new QueryScratch(t);
   const out = new Int32Array(300);
   for (let q = 0; q < 50; q++) {
     const qc = randomCodes(rng, 1, KL, 2);
-    const n = t.queryUnion(qc, 0, s, out, 0, 300);
+    const n = queryUnion(t, qc, 0, s, out, 0, 300);
     const got = Array.from(out.subarray(0, n));
     assert.equal(new Set(got).size, n, 'duplicates');
     // brute force: items sharing a bucket with the query in any table, listed table by table
@@ -85,7 +87,7 @@ test('queryUnion: no duplicates, in table order, equal to the brute-force union 
     const first = t.bucketCount(0, t.bucketIndex(qc, 0, 0));
     assert.deepEqual(new Set(got.slice(0, first)), new Set(expect.slice(0, first)));
     // maxOut truncates to a prefix
-    const m = t.queryUnion(qc, 0, s, out, 5, 7);
+    const m = queryUnion(t, qc, 0, s, out, 5, 7);
     assert.equal(m, Math.min(7, n));
     assert.deepEqual(Array.from(out.subarray(5, 5 + m)), got.slice(0, m));
   }
@@ -97,12 +99,12 @@ test('queryVotes: each candidate once, with the number of tables it shares a buc
   const t = new LshTables(p);
   const codes = randomCodes(rng, 200, 8, 2);
   t.rebuild(200, iota(200), codes);
-  const s = t.createScratch();
+  const s = new QueryScratch(t);
   const ids = new Int32Array(t.maxCandidates);
   const votes = new Int32Array(t.maxCandidates);
   for (let q = 0; q < 30; q++) {
     const qc = randomCodes(rng, 1, 8, 2);
-    const n = t.queryVotes(qc, 0, s, ids, votes);
+    const n = queryVotes(t, qc, 0, s, ids, votes);
     const got = new Map<number, number>();
     for (let i = 0; i < n; i++) {
       assert.ok(!got.has(ids[i]!));
@@ -124,17 +126,17 @@ test('topByVotes: the cap candidates with most votes, ties to the smaller id, vo
   const t = new LshTables(p);
   const codes = randomCodes(rng, 150, 6, 2);
   t.rebuild(150, iota(150), codes);
-  const s = t.createScratch();
+  const s = new QueryScratch(t);
   const ids = new Int32Array(150);
   const votes = new Int32Array(150);
   const out = new Int32Array(150);
   const outVotes = new Int32Array(150);
   for (let q = 0; q < 40; q++) {
     const qc = randomCodes(rng, 1, 6, 2);
-    const n = t.queryVotes(qc, 0, s, ids, votes);
+    const n = queryVotes(t, qc, 0, s, ids, votes);
     const oracle = Array.from({ length: n }, (_, i) => [ids[i]!, votes[i]!] as const).sort((a, b) => b[1] - a[1] || a[0] - b[0]);
     for (const cap of [0, 1, 5, 17, 60, 150]) {
-      const m = t.topByVotes(qc, 0, s, cap, out, outVotes);
+      const m = topByVotes(t, qc, 0, s, cap, out, outVotes);
       assert.equal(m, Math.min(cap, n));
       const want = oracle.slice(0, m);
       assert.deepEqual(new Set(out.subarray(0, m)), new Set(want.map((w) => w[0])), `cap ${cap}`);
@@ -151,7 +153,7 @@ test('topByVotes: dense counting and sparse stamping select the same items with 
   for (const [L, K, bits, rangePow, capacity, bucketSize] of [[6, 1, 2, 2, 150, 150], [20, 3, 1, 3, 2000, 64], [40, 2, 2, 4, 5000, 5000]] as const) {
     const t = new LshTables(params({ L, K, bitsPerHash: bits, rangePow, capacity, bucketSize }));
     t.rebuild(capacity, iota(capacity), randomCodes(rng, capacity, L * K, bits));
-    const s = t.createScratch();
+    const s = new QueryScratch(t);
     const a = new Int32Array(capacity);
     const av = new Int32Array(capacity);
     const b = new Int32Array(capacity);
@@ -160,9 +162,9 @@ test('topByVotes: dense counting and sparse stamping select the same items with 
       const qc = randomCodes(rng, 1, L * K, bits);
       for (const cap of [1, 7, 100, capacity]) {
         t.tally = 'dense';
-        const m = t.topByVotes(qc, 0, s, cap, a, av);
+        const m = topByVotes(t, qc, 0, s, cap, a, av);
         t.tally = 'sparse';
-        const n = t.topByVotes(qc, 0, s, cap, b, bv);
+        const n = topByVotes(t, qc, 0, s, cap, b, bv);
         assert.equal(m, n, `L ${L} cap ${cap}: sizes`);
         const key = (ids: Int32Array, v: Int32Array, k: number) => Array.from({ length: k }, (_, i) => `${ids[i]}:${v[i]}`).sort();
         assert.deepEqual(key(a, av, m), key(b, bv, n), `L ${L} cap ${cap}: items and votes`);
@@ -179,7 +181,7 @@ test('topByVotes dense: selecting from the items collected above the last cut gi
   const t = new LshTables(params({ L, K: 2, bitsPerHash: 1, rangePow: 2, capacity, bucketSize: capacity }));
   t.rebuild(capacity, iota(capacity), randomCodes(rng, capacity, L * 2, 1));
   t.tally = 'dense';
-  const s = t.createScratch();
+  const s = new QueryScratch(t);
   const a = new Int32Array(capacity);
   const av = new Int32Array(capacity);
   const b = new Int32Array(capacity);
@@ -191,17 +193,17 @@ test('topByVotes dense: selecting from the items collected above the last cut gi
     const cap = [5, 80, 700, 2500][q % 4]!;
     // lastCut 0 collects every item with a vote (the collected path always applies)
     s.lastCut = 0;
-    const m = t.topByVotes(qc, 0, s, cap, a, av);
+    const m = topByVotes(t, qc, 0, s, cap, a, av);
     const vt = s.lastCut;
     // a last cut above this query's forces the full pass
     s.lastCut = vt + 2;
-    const n = t.topByVotes(qc, 0, s, cap, b, bv);
+    const n = topByVotes(t, qc, 0, s, cap, b, bv);
     assert.equal(n, m);
     assert.deepEqual(b.subarray(0, n), a.subarray(0, m), `query ${q} cap ${cap}: same ids in the same order`);
     assert.deepEqual(bv.subarray(0, n), av.subarray(0, m));
     // a last cut just above (lo = vt) still takes the collected path
     s.lastCut = vt + 1;
-    t.topByVotes(qc, 0, s, cap, b, bv);
+    topByVotes(t, qc, 0, s, cap, b, bv);
     assert.deepEqual(b.subarray(0, m), a.subarray(0, m));
     if (vt >= 1) fast++;
     else full++;
@@ -215,18 +217,19 @@ test('topByVotes dense: tables in an arena count votes with its WebAssembly kern
     const arena = new Arena();
     const wasm = loadWasmKernels(arena.memory, { checkViews: true });
     const p = params({ L, K: 2, bitsPerHash: 1, rangePow: 2, capacity, bucketSize });
-    const inArena = new LshTables({ ...p, alloc: { i32: (n) => arena.i32(n) }, kernels: wasm });
+    const views = arena.carve([LshTables.declare('t', p), QueryScratch.declare('q', { L, capacity, maxCandidates: Math.min(capacity, L * bucketSize) })]);
+    const inArena = new LshTables(p, { views: views.block('t'), kernels: wasm });
     const plain = new LshTables(p);
     inArena.tally = 'dense';
     plain.tally = 'dense';
     const codes = randomCodes(rng, capacity, L * 2, 1);
     inArena.rebuild(capacity, iota(capacity), codes);
     plain.rebuild(capacity, iota(capacity), codes);
-    const s = inArena.createScratch({ i32: (n) => arena.i32(n) });
+    const s = new QueryScratch(inArena, views.block('q'));
     // in the arena's memory (a view made before the memory grew has another buffer object: assertViewOf probes)
-    assert.ok(s.inTablesMemory);
+    assert.ok(s.memory === inArena.memory);
     for (const a of [s.tally, s.cand, s.top, s.topVotes]) assertViewOf(arena.memory, a);
-    const ps = plain.createScratch();
+    const ps = new QueryScratch(plain);
     const a = new Int32Array(capacity);
     const av = new Int32Array(capacity);
     const b = new Int32Array(capacity);
@@ -234,8 +237,8 @@ test('topByVotes dense: tables in an arena count votes with its WebAssembly kern
     for (let q = 0; q < 40; q++) {
       const qc = randomCodes(rng, 1, L * 2, 1);
       const cap = [5, 80, 700, capacity][q % 4]!;
-      const m = inArena.topByVotes(qc, 0, s, cap, a, av);
-      const n = plain.topByVotes(qc, 0, ps, cap, b, bv);
+      const m = topByVotes(inArena, qc, 0, s, cap, a, av);
+      const n = topByVotes(plain, qc, 0, ps, cap, b, bv);
       assert.equal(m, n);
       assert.deepEqual(a.subarray(0, m), b.subarray(0, n), `L ${L} query ${q} cap ${cap}: same ids in the same order`);
       assert.deepEqual(av.subarray(0, m), bv.subarray(0, n));
@@ -274,7 +277,7 @@ test('selectTopByVotes / selectSmallest / sortRange agree with a full sort', () 
   }
 });
 
-test('FIFO keeps exactly the bucketSize most recently inserted items of a bucket', () => {
+test('FIFO keeps exactly the bucketSize highest ids of a bucket (the newest, in the id order of insertion), however the keys were set', () => {
   const p = params({ L: 2, K: 1, bitsPerHash: 2, rangePow: 2, bucketSize: 5, capacity: 100 });
   const t = new LshTables(p);
   // items 0..29 all in bucket 3 of table 0; in table 1 even items in bucket 0, odd in bucket 1
@@ -284,21 +287,24 @@ test('FIFO keeps exactly the bucketSize most recently inserted items of a bucket
     codes[2 * i + 1] = i & 1;
   }
   t.clear();
-  // inserted in a scrambled id order, over several calls: "newest" is insertion order
+  // keys set in a scrambled id order, over several calls: the tables depend on the keys alone
   const order = Int32Array.from({ length: 30 }, (_, i) => (i * 7) % 30);
   const ordCodes = new Int32Array(60);
   for (let i = 0; i < 30; i++) ordCodes.set(codes.subarray(2 * order[i]!, 2 * order[i]! + 2), 2 * i);
-  t.insert(10, order.subarray(0, 10), ordCodes.subarray(0, 20));
-  t.insert(20, order.subarray(10), ordCodes.subarray(20));
+  t.setKeys(10, order.subarray(0, 10), ordCodes.subarray(0, 20));
+  t.setKeys(20, order.subarray(10), ordCodes.subarray(20));
   t.commit();
   const buf = new Int32Array(100);
   const n = t.readBucket(0, 3, buf);
-  assert.deepEqual(Array.from(buf.subarray(0, n)), Array.from(order.subarray(25)));
-  const evens = Array.from(order).filter((i) => i % 2 === 0).slice(-5);
-  const odds = Array.from(order).filter((i) => i % 2 === 1).slice(-5);
-  assert.deepEqual(Array.from(buf.subarray(0, t.readBucket(1, 0, buf))), evens);
-  assert.deepEqual(Array.from(buf.subarray(0, t.readBucket(1, 1, buf))), odds);
+  assert.deepEqual(Array.from(buf.subarray(0, n)), [25, 26, 27, 28, 29]);
+  assert.deepEqual(Array.from(buf.subarray(0, t.readBucket(1, 0, buf))), [20, 22, 24, 26, 28]);
+  assert.deepEqual(Array.from(buf.subarray(0, t.readBucket(1, 1, buf))), [21, 23, 25, 27, 29]);
   assert.equal(t.bucketCount(0, 0), 0);
+  // the same keys set in id order give the same tables
+  const u = new LshTables(p);
+  u.rebuild(30, iota(30), codes);
+  assert.deepEqual(u.offsets, t.offsets);
+  assert.deepEqual(u.entries, t.entries);
 });
 
 test('reservoir keeps a uniform sample of each bucket (Algorithm R, replacement probability bucketSize/count)', () => {
@@ -381,25 +387,25 @@ test('commitTable per table (any order) equals commit(); queries see committed d
   const b = new LshTables(p);
   a.rebuild(300, iota(300), codes);
   b.clear();
-  b.insert(300, iota(300), codes);
+  b.setKeys(300, iota(300), codes);
   const own = new Int32Array(16);
   for (const t of [3, 1, 0, 2]) b.commitTable(t, own);
   assert.deepEqual(b.offsets, a.offsets);
   assert.deepEqual(b.entries, a.entries);
 
   const t = new LshTables(params({ L: 1, K: 1, bitsPerHash: 2, rangePow: 2, capacity: 10 }));
-  const s = t.createScratch();
+  const s = new QueryScratch(t);
   const out = new Int32Array(10);
   const q = Int32Array.of(2);
-  t.insert(3, Int32Array.of(0, 1, 2), Int32Array.of(2, 2, 1));
-  assert.equal(t.queryUnion(q, 0, s, out, 0, 10), 0, 'staged, not committed');
+  t.setKeys(3, Int32Array.of(0, 1, 2), Int32Array.of(2, 2, 1));
+  assert.equal(queryUnion(t, q, 0, s, out, 0, 10), 0, 'keys set, not committed');
   t.commit();
-  assert.deepEqual(Array.from(out.subarray(0, t.queryUnion(q, 0, s, out, 0, 10))), [0, 1]);
+  assert.deepEqual(Array.from(out.subarray(0, queryUnion(t, q, 0, s, out, 0, 10))), [0, 1]);
   t.clear();
-  t.insert(1, Int32Array.of(5), Int32Array.of(2));
-  assert.deepEqual(Array.from(out.subarray(0, t.queryUnion(q, 0, s, out, 0, 10))), [0, 1], 'clear + insert without commit: old tables');
+  t.setKeys(1, Int32Array.of(5), Int32Array.of(2));
+  assert.deepEqual(Array.from(out.subarray(0, queryUnion(t, q, 0, s, out, 0, 10))), [0, 1], 'clear + setKeys without commit: old tables');
   t.commit();
-  assert.deepEqual(Array.from(out.subarray(0, t.queryUnion(q, 0, s, out, 0, 10))), [5]);
+  assert.deepEqual(Array.from(out.subarray(0, queryUnion(t, q, 0, s, out, 0, 10))), [5]);
 });
 
 test('counters count and reset', () => {
@@ -414,11 +420,11 @@ test('counters count and reset', () => {
   assert.equal(t.stats.inserts, 24);
   assert.equal(t.stats.insertsDropped, 6);
   assert.equal(t.stats.overflowingBuckets, 1);
-  const s = t.createScratch();
+  const s = new QueryScratch(t);
   const out = new Int32Array(20);
-  // table 0 bucket 0 kept the newest 4 (6..9); table 1 bucket 0 holds 0, 4, 8
-  const n1 = t.queryUnion(Int32Array.of(0, 0), 0, s, out, 0, 20);
-  const n2 = t.queryUnion(Int32Array.of(1, 1), 0, s, out, 0, 20);
+  // table 0 bucket 0 kept the highest 4 ids (6..9); table 1 bucket 0 holds 0, 4, 8
+  const n1 = queryUnion(t, Int32Array.of(0, 0), 0, s, out, 0, 20);
+  const n2 = queryUnion(t, Int32Array.of(1, 1), 0, s, out, 0, 20);
   assert.equal(t.stats.queries, 2);
   assert.equal(t.stats.candidatesReturned, n1 + n2);
   assert.equal(n1, 6);
@@ -431,17 +437,20 @@ test('memory for the Amazon-670K configuration is far below the reference preall
   const reference = 50 * 2 ** 18 * 128 * 4; // 6.7 GiB of int buckets
   const est = LshTables.estimateMemoryBytes(p);
   const t = new LshTables(p);
-  assert.equal(t.memoryBytes(), est);
+  assert.equal(t.keys.byteLength + t.offsets.byteLength + t.entries.byteLength + t.epochs.byteLength, est);
   assert.ok(est < 400e6, `${(est / 1e6).toFixed(0)} MB`);
   assert.ok(est * 15 < reference);
 });
 
-test('storage comes from the allocator, in the documented order (e.g. an Arena in shared memory)', () => {
+test('storage is the declared views, in the declared order (e.g. in a model\'s memory)', () => {
   const arena = new Arena();
-  const sizes: number[] = [];
   const p = params({ L: 3, K: 2, bitsPerHash: 2, rangePow: 4, bucketSize: 5, capacity: 50 });
-  const t = new LshTables({ ...p, alloc: { i32: (n) => (sizes.push(n), arena.i32(n)) } });
-  assert.deepEqual(sizes, [1 + 3, 50, 3 * 50, 3 * 17, 3 * 50, 50, 1]);
+  const views = arena.carve([LshTables.declare('fc.1.tables', p)]);
+  assert.deepEqual(views.placement.views.map((v) => [v.name, v.shape.join('x'), v.persist]), [
+    ['fc.1.tables.keys', '3x50', true], ['fc.1.tables.offsets', '3x17', true], ['fc.1.tables.entries', '3x50', true], ['fc.1.tables.epochs', '3', true],
+  ]);
+  const t = new LshTables(p, { views: views.block('fc.1.tables'), kernels: jsKernels });
+  t.clear();
   assert.ok(t.offsets.buffer === arena.memory.buffer);
   const plain = new LshTables(p);
   const rng = new Rng(8);
@@ -462,19 +471,12 @@ test('bad parameters and inputs throw errors that name the field', () => {
     [{ insertion: 'lru' as 'fifo' }, /insertion must be 'fifo' or 'reservoir'/],
     [{ capacity: -1 }, /capacity/],
     [{ seed: 0.5 }, /seed/],
-    [{ stagingCapacity: 0 }, /stagingCapacity/],
+    [{ L: 1024, rangePow: 24 }, /L \* \(2\^rangePow \+ 1\) must be below 2\^31 \(L = 1024, rangePow = 24\), found 17179870208/],
   ];
   for (const [o, re] of cases) assert.throws(() => new LshTables(params(o)), (e: unknown) => e instanceof ConfigError && re.test(e.message));
-  const t = new LshTables(params({ L: 1, K: 1, capacity: 5, stagingCapacity: 4 }));
-  assert.throws(() => t.insert(1, Int32Array.of(5), Int32Array.of(0)), /ids\[0\] = 5 is outside \[0, capacity = 5\)/);
-  assert.throws(() => t.insert(2, Int32Array.of(0, 1), Int32Array.of(0)), /codes holds 1 values/);
-  t.insert(4, iota(4), new Int32Array(4));
-  assert.throws(() => t.insert(1, Int32Array.of(2), Int32Array.of(0)), /item 2 is already staged since the last clear\(\)/);
-  assert.throws(() => t.insert(1, Int32Array.of(4), Int32Array.of(0)), /staging is full/);
-  assert.equal(t.staged, 4);
-  t.clear();
-  t.insert(2, Int32Array.of(2, 4), new Int32Array(2)); // a new round: both may be staged again
-  assert.equal(t.staged, 2);
-  const small = new LshTables(params({ L: 1, K: 1, capacity: 2 })).createScratch();
-  assert.throws(() => t.queryUnion(Int32Array.of(0), 0, small, new Int32Array(4), 0, 4), /QueryScratch was made for smaller tables/);
+  const t = new LshTables(params({ L: 1, K: 1, capacity: 5 }));
+  assert.throws(() => t.setKeys(1, Int32Array.of(5), Int32Array.of(0)), /ids\[0\] = 5 is outside \[0, capacity = 5\)/);
+  assert.throws(() => t.setKeys(2, Int32Array.of(0, 1), Int32Array.of(0)), /codes holds 1 values/);
+  const small = new QueryScratch(new LshTables(params({ L: 1, K: 1, capacity: 2 })));
+  assert.throws(() => queryUnion(t, Int32Array.of(0), 0, small, new Int32Array(4), 0, 4), /QueryScratch was made for smaller tables/);
 });

@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { LshTables } from '../src/tables/lshTables.js';
+import { LshTables } from '../src/tables/tables.js';
+import { QueryScratch, queryUnion } from '../src/tables/query.js';
 import { SimHash } from '../src/hashing/simhash.js';
 import { Rng } from '../src/util/rng.js';
 import { clusteredSet } from './vectors.helpers.js';
@@ -28,11 +29,11 @@ test('recall@10 of brute-force cosine neighbours never drops as tables are added
     // the first L*K codes of each item's row: the tables are prefixes of the same hash functions
     const t = new LshTables({ L, K, bitsPerHash: 1, rangePow: K, bucketSize: 256, insertion: 'fifo', capacity: n, seed: 1 });
     t.rebuild(n, ids, codes, K * Lmax);
-    const s = t.createScratch();
+    const s = new QueryScratch(t);
     const out = new Int32Array(n);
     let hit = 0;
     for (let q = 0; q < nq; q++) {
-      const m = t.queryUnion(qcodes, q * K * Lmax, s, out, 0, n);
+      const m = queryUnion(t, qcodes, q * K * Lmax, s, out, 0, n);
       const got = new Set(out.subarray(0, m));
       assert.equal(got.size, m, 'duplicates');
       for (const i of truth[q]!) if (got.has(i)) hit++;

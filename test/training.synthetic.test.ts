@@ -69,13 +69,13 @@ test('evaluate with maxPoints scores rows spread evenly over the set: the same m
   assert.deepEqual(Array.from({ length: 5 }, (_, i) => evalRow(i, n, testSet.n)), [0, 14, 28, 42, 57], 'every (1000/70)-th row');
   assert.equal(evalRow(9, testSet.n, testSet.n), 9, 'all points: the rows themselves');
   const rows = Int32Array.from({ length: n }, (_, i) => evalRow(i, n, testSet.n));
-  const part = m.evaluate(testSet, { maxPoints: n });
-  const whole = m.evaluate(gatherRows(testSet, rows, 0, n, new CsrBatchBuffer()));
+  const part = await m.evaluate(testSet, { maxPoints: n });
+  const whole = await m.evaluate(gatherRows(testSet, rows, 0, n, new CsrBatchBuffer()));
   assert.equal(part.points, n);
   assert.deepEqual({ ...part.exact!, seconds: 0 }, { ...whole.exact!, seconds: 0 });
   assert.deepEqual({ ...part.lsh!, seconds: 0 }, { ...whole.lsh!, seconds: 0 });
   assert.equal(part.lshRecallOfExactTop5, whole.lshRecallOfExactTop5);
   // and they are not simply the first rows
-  const first = m.evaluate(gatherRows(testSet, Int32Array.from({ length: n }, (_, i) => i), 0, n, new CsrBatchBuffer()));
+  const first = await m.evaluate(gatherRows(testSet, Int32Array.from({ length: n }, (_, i) => i), 0, n, new CsrBatchBuffer()));
   assert.notDeepEqual({ ...part.exact!, seconds: 0 }, { ...first.exact!, seconds: 0 });
 });

@@ -1,44 +1,47 @@
 /**
  * Model checkpoints: a SlideModel to a safetensors file and back, exactly.
  *
- * Tensors (all little-endian; shapes row-major as in memory):
- *   input.W   F32 (nFeatures, h0)  feature-major     input.b  F32 (h0)
- *   fc.<l>.W  F32 (nOut, nIn)      neuron-major      fc.<l>.b F32 (nOut)      l = 0 .. last (last = output)
- *   <block>.M, <block>.V (like W), <block>.Mb, <block>.Vb (like b)     Adam moments (absent with SGD)
- *   fc.<l>.tables.{meta, stagedIds, keys, offsets, entries}  I32      every sampled layer's LshTables
- *             arrays as they are (see lshTables.ts), so LSH inference after loading reads the
- *             very same buckets without re-hashing, and a resumed run commits with the same epochs
- *   vocab.idf F32 (features in the vocabulary)                        optional
- * Gradient buffers (G, gb) and touched-row marks are not stored: they are zero between batches,
- * which is the only time a model is saved (saveModel is synchronous from first to last byte).
+ * Tensors: the model's state dict, i.e. every view its layout declares persistent
+ * (memory/layout.ts), under the view's name, shape and type as declared:
+ *   input.{W, b, M, V, Mb, Vb}                 the feature-major input layer and its Adam moments
+ *   fc.<l>.{W, b, M, V, Mb, Vb}                layer l (fc.<l>.shard<s>.* for the shards of a split output)
+ *   fc.<l>.sampler.{seeds, mean}               a sampled layer's hash and reservoir seeds, its centre
+ *   fc.<l>.tables.{keys, offsets, entries, epochs}  its tables, so that LSH inference after loading
+ *                                              reads the very same buckets without re-hashing
+ *   vocab.idf F32 (features in the vocabulary)  optional
+ * Gradients, touched-row marks and the run's scratch are not stored: they are zero between
+ * batches, which is the only time a model is saved (saveModel is synchronous from first to last
+ * byte).
  *
  * __metadata__ (string -> string, as the format requires):
  *   "format":               "sublinear"
  *   "sublinear":            JSON of CheckpointMeta: version, configuration, dimensions, step,
- *                           epochsDone, epochCursor, schedule, tablesStep, generator states, sampler seeds,
- *                           sha256 of the data section
+ *                           epochsDone, epochCursor, schedule, tablesStep, the model's generator
+ *                           state, sha256 of the data section
  *   "sublinear.featureNames", "sublinear.labelNames":  JSON arrays of strings (optional)
  *   "sublinear.sha256":     sha256 of the three strings above (joined by "\n"), so a damaged
  *                           header that still parses is refused too
  *
- * Loading checks, in this order and before anything is returned: the file is safetensors, it is
+ * Loading checks, in this order and before anything is built: the file is safetensors, it is
  * ours, it is complete (its size is known from the header), the header checksum, the tensors are
- * exactly those the saved configuration builds, then reads the data into a fresh model while
- * hashing it and compares the data checksum. A failed check throws a CheckpointError and the
- * half-filled model is dropped: a caller never sees a partly loaded model.
+ * exactly those the saved configuration declares (names, types, shapes); then it builds the
+ * model, reads the data into its views while hashing it and compares the data checksum. A failed
+ * check throws a CheckpointError and the half-filled model is dropped: a caller never sees a
+ * partly loaded model.
  */
 import { createHash } from 'node:crypto';
 import { closeSync, fstatSync, openSync, readdirSync, readSync, unlinkSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { SlideModel, type EpochCursor } from '../training/model.js';
-import type { Network, LayerShard } from '../network/network.js';
+import { planModel } from '../network/network.js';
+import type { DType } from '../memory/layout.js';
 import { parseConfig, type Config } from '../config.js';
 import type { KernelChoice } from '../kernels/index.js';
 import { openAtomic } from '../util/atomicWrite.js';
-import { bytesOf, chunksOf, encodeHeader, parseHeader, SafetensorsError, type TensorData, type TensorEntry } from './safetensors.js';
+import { bytesOf, chunksOf, encodeHeader, parseHeader, SafetensorsError, type SafeDtype, type TensorData, type TensorEntry } from './safetensors.js';
 
 export const CHECKPOINT_FORMAT = 'sublinear';
-export const CHECKPOINT_VERSION = 1;
+export const CHECKPOINT_VERSION = 2;
 
 /** A checkpoint that cannot be read: foreign, truncated, corrupted or from another version. */
 export class CheckpointError extends Error {
@@ -75,11 +78,8 @@ export interface CheckpointMeta {
   schedule: { count: number; nextAt: number };
   /** step at which the tables were last rebuilt (refreshTables rebuilds them when it differs from step) */
   tablesStep: number;
-  /** Rng.getState() words of model.rng and of model.scratch.rng (the padding generator) */
+  /** Rng.getState() words of model.rng */
   rng: number[];
-  scratchRng: number[];
-  /** per shard of every fc layer, in order (null when dense): hash family seed, table reservoir seed, bucket bits */
-  samplers: ({ familySeed: number; tablesSeed: number; rangePow: number } | null)[];
   /** lengths of the optional vocabularies (0 = absent) */
   vocabulary: { features: number; labels: number; idf: number };
   /** hex sha256 of the data section */
@@ -87,44 +87,35 @@ export interface CheckpointMeta {
   savedAt: string;
 }
 
-const TABLE_ARRAYS = ['meta', 'stagedIds', 'keys', 'offsets', 'entries'] as const;
+const SAFE_DTYPE: Partial<Record<DType, SafeDtype>> = { f32: 'F32', i32: 'I32' };
 
-/**
- * Every shard of every fc layer with its tensor-name prefix: `fc.<layer>` for an unsplit layer,
- * `fc.<layer>.shard<s>` for the shards of a split output layer.
- */
-export function namedShards(net: Network): { name: string; shard: LayerShard }[] {
-  return net.fc.flatMap((l, i) => l.shards.map((shard, s) => ({ name: l.shards.length === 1 ? `fc.${i}` : `fc.${i}.shard${s}`, shard })));
-}
-
-/** The tensors of a model (names, dtypes, shapes, views of its arrays), in file order. */
-function modelTensors(model: SlideModel, idf?: Float32Array): TensorEntry[] {
-  const out: TensorEntry[] = [];
-  const net = model.network;
-  const shards = namedShards(net);
-  const blocks = [{ name: 'input', p: net.input }, ...shards.map(({ name, shard }) => ({ name, p: shard.p }))];
-  for (const { name, p } of blocks) {
-    out.push({ name: `${name}.W`, dtype: 'F32', shape: [p.rows, p.cols], data: p.W });
-    out.push({ name: `${name}.b`, dtype: 'F32', shape: [p.nOut], data: p.b });
-    if (p.M && p.V && p.Mb && p.Vb) {
-      out.push({ name: `${name}.M`, dtype: 'F32', shape: [p.rows, p.cols], data: p.M });
-      out.push({ name: `${name}.V`, dtype: 'F32', shape: [p.rows, p.cols], data: p.V });
-      out.push({ name: `${name}.Mb`, dtype: 'F32', shape: [p.nOut], data: p.Mb });
-      out.push({ name: `${name}.Vb`, dtype: 'F32', shape: [p.nOut], data: p.Vb });
+/** The state dict's entries a configuration declares (names, types, shapes), in file order, without building anything. */
+function declaredTensors(config: Config, nFeatures: number, nLabels: number, idfLength: number): { name: string; dtype: SafeDtype; shape: number[] }[] {
+  const out: { name: string; dtype: SafeDtype; shape: number[] }[] = [];
+  for (const blocks of planModel(config, nFeatures, nLabels).memories) {
+    for (const b of blocks) {
+      for (const v of b.views) {
+        if (!v.persist) continue;
+        const dtype = SAFE_DTYPE[v.dtype];
+        if (!dtype) throw new Error(`checkpoint: persistent view ${v.name} has type ${v.dtype}, which checkpoints do not store`);
+        out.push({ name: v.name, dtype, shape: v.shape.slice() });
+      }
     }
   }
-  shards.forEach(({ name, shard }) => {
-    const t = shard.sampler?.tables;
-    if (!t) return;
-    const shapes: Record<(typeof TABLE_ARRAYS)[number], number[]> = {
-      meta: [t.meta.length],
-      stagedIds: [t.stagingCapacity],
-      keys: [t.L, t.stagingCapacity],
-      offsets: [t.L, t.numBuckets + 1],
-      entries: [t.L, t.entCap],
-    };
-    for (const a of TABLE_ARRAYS) out.push({ name: `${name}.tables.${a}`, dtype: 'I32', shape: shapes[a], data: t[a] });
-  });
+  if (idfLength > 0) out.push({ name: 'vocab.idf', dtype: 'F32', shape: [idfLength] });
+  return out;
+}
+
+/** The tensors of a model: its state dict (the persistent views of every memory), in file order. */
+function modelTensors(model: SlideModel, idf?: Float32Array): TensorEntry[] {
+  const out: TensorEntry[] = [];
+  for (const v of model.network.views) {
+    for (const { decl, data } of v.persistent()) {
+      const dtype = SAFE_DTYPE[decl.dtype];
+      if (!dtype || data instanceof Uint16Array || data instanceof Float64Array) throw new Error(`checkpoint: persistent view ${decl.name} has type ${decl.dtype}, which checkpoints do not store`);
+      out.push({ name: decl.name, dtype, shape: decl.shape.slice(), data });
+    }
+  }
   if (idf) out.push({ name: 'vocab.idf', dtype: 'F32', shape: [idf.length], data: idf });
   return out;
 }
@@ -170,8 +161,6 @@ export async function saveModel(model: SlideModel, path: string, extra: Checkpoi
     schedule: { count: model.schedule.count, nextAt: model.schedule.nextAt },
     tablesStep: model.tablesStep,
     rng: Array.from(model.rng.getState()),
-    scratchRng: Array.from(model.scratch.rng.getState()),
-    samplers: namedShards(model.network).map(({ shard: { sampler: s } }) => (s ? { familySeed: s.familySeed, tablesSeed: s.tables.seed, rangePow: s.rangePow } : null)),
     vocabulary: { features: extra.featureNames?.length ?? 0, labels: extra.labelNames?.length ?? 0, idf: extra.idf?.length ?? 0 },
     dataSha256: hash.digest('hex'),
     savedAt: new Date().toISOString(),
@@ -272,8 +261,6 @@ function checkMeta(m: CheckpointMeta, path: string): void {
   if (!isCount(m.tablesStep)) bad('tablesStep');
   if (typeof m.schedule !== 'object' || m.schedule === null || !isCount(m.schedule.count) || typeof m.schedule.nextAt !== 'number') bad('schedule');
   if (!isU32Array(m.rng, 7)) bad('rng');
-  if (!isU32Array(m.scratchRng, 7)) bad('scratchRng');
-  if (!Array.isArray(m.samplers)) bad('samplers');
   if (typeof m.dataSha256 !== 'string' || !/^[0-9a-f]{64}$/.test(m.dataSha256)) bad('dataSha256');
   if (typeof m.vocabulary !== 'object' || m.vocabulary === null) bad('vocabulary');
   const c = m.epochCursor;
@@ -345,7 +332,7 @@ function readHeaderChecked(fd: number, path: string) {
  * Load a checkpoint written by saveModel: builds a SlideModel from the saved configuration and
  * dimensions, overwrites every saved array, restores the generators, hash seeds, step, epoch
  * cursor and rebuild schedule. Training continued from it proceeds exactly as the saved run
- * would have (same data, one thread). Throws CheckpointError for foreign, truncated or corrupted
+ * would have (same data, any number of threads). Throws CheckpointError for foreign, truncated or corrupted
  * files, before returning anything.
  */
 export async function loadModel(path: string, opts: { kernels?: KernelChoice } = {}): Promise<LoadedModel> {
@@ -358,11 +345,15 @@ export async function loadModel(path: string, opts: { kernels?: KernelChoice } =
     } catch (e) {
       throw new CheckpointError((e as Error).message);
     }
-    const model = new SlideModel({ nFeatures: meta.nFeatures, nLabels: meta.nLabels, config, kernels: opts.kernels ?? 'auto' });
     const v = meta.vocabulary;
-    const idf = v.idf > 0 ? new Float32Array(v.idf) : undefined;
-    const expected = modelTensors(model, idf);
-    // the tensors must be exactly those this configuration builds, in any order
+    // the tensors must be exactly those this configuration declares, in any order: checked
+    // before the model is built (a file that claims a huge model is refused without allocating it)
+    let expected: ReturnType<typeof declaredTensors>;
+    try {
+      expected = declaredTensors(config, meta.nFeatures, meta.nLabels, v.idf);
+    } catch (e) {
+      throw new CheckpointError(`checkpoint ${path}: ${(e as Error).message}`);
+    }
     const byName = new Map(expected.map((t) => [t.name, t]));
     for (const t of h.tensors) {
       const e = byName.get(t.name);
@@ -373,10 +364,10 @@ export async function loadModel(path: string, opts: { kernels?: KernelChoice } =
       byName.delete(t.name);
     }
     if (byName.size > 0) throw new CheckpointError(`checkpoint ${path}: missing tensors ${[...byName.keys()].join(', ')}`);
-    const shards = namedShards(model.network);
-    if (meta.samplers.length !== shards.length) throw new CheckpointError(`checkpoint ${path}: ${meta.samplers.length} sampler entries for ${shards.length} layer shards`);
-    // read in file order (sequential I/O), straight into the model's arrays, hashing as we go
-    const targets = new Map<string, TensorData>(expected.map((t) => [t.name, t.data]));
+    const model = new SlideModel({ nFeatures: meta.nFeatures, nLabels: meta.nLabels, config, kernels: opts.kernels ?? 'auto', buildTables: false });
+    const idf = v.idf > 0 ? new Float32Array(v.idf) : undefined;
+    // read in file order (sequential I/O), straight into the model's views, hashing as we go
+    const targets = new Map<string, TensorData>(modelTensors(model, idf).map((t) => [t.name, t.data]));
     const hash = createHash('sha256');
     for (const t of h.tensors) {
       const dst = bytesOf(targets.get(t.name)!);
@@ -395,7 +386,7 @@ export async function loadModel(path: string, opts: { kernels?: KernelChoice } =
     if (digest !== meta.dataSha256) {
       throw new CheckpointError(`checkpoint ${path}: checksum mismatch: the data section hashes to sha256 ${digest.slice(0, 16)}..., the header records ${meta.dataSha256.slice(0, 16)}... (the file is corrupted)`);
     }
-    // state outside the arrays
+    // state outside the views
     model.step = meta.step;
     model.epochsDone = meta.epochsDone;
     model.epochCursor = meta.epochCursor ? { ...meta.epochCursor, rngState: Uint32Array.from(meta.epochCursor.rngState) } : null;
@@ -403,21 +394,8 @@ export async function loadModel(path: string, opts: { kernels?: KernelChoice } =
     model.schedule.nextAt = meta.schedule.nextAt;
     model.tablesStep = meta.tablesStep;
     model.rng.setState(Uint32Array.from(meta.rng));
-    model.scratch.rng.setState(Uint32Array.from(meta.scratchRng));
-    shards.forEach(({ name, shard: { sampler } }, i) => {
-      const s = meta.samplers[i];
-      if (!sampler) {
-        if (s) throw new CheckpointError(`checkpoint ${path}: layer ${name} is dense in the configuration but has a saved sampler`);
-        return;
-      }
-      if (!s || !isCount(s.familySeed) || s.familySeed > 0xffffffff) throw new CheckpointError(`checkpoint ${path}: layer ${name}: missing or invalid sampler seed`);
-      if (s.tablesSeed !== sampler.tables.seed || s.rangePow !== sampler.rangePow) {
-        throw new CheckpointError(
-          `checkpoint ${path}: layer ${name}: its tables were built with seed ${s.tablesSeed} and ${s.rangePow} bucket bits, this version builds seed ${sampler.tables.seed} and ${sampler.rangePow} from the same configuration (written by an incompatible version)`,
-        );
-      }
-      sampler.setFamilySeed(s.familySeed);
-    });
+    // the hash functions follow the loaded seeds; the tables were loaded as they were
+    for (const u of model.network.sampledUnits()) u.sampler.restoredSeeds();
     const out: LoadedModel = { model };
     if (featureJson) out.featureNames = parseNames(featureJson, v.features, path, 'featureNames');
     if (labelJson) out.labelNames = parseNames(labelJson, v.labels, path, 'labelNames');

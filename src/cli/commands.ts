@@ -138,7 +138,7 @@ async function trainAndReport(
   progress.stop();
   const totalSec = (performance.now() - tTrain) / 1000;
   const trainSec = epochs.reduce((a, e) => a + e.seconds, 0);
-  const final = epochs.length > 0 ? epochs[epochs.length - 1]?.eval : test ? model.evaluate(test, { inference: cfg.inference }) : undefined;
+  const final = epochs.length > 0 ? epochs[epochs.length - 1]?.eval : test ? await model.evaluate(test, { inference: cfg.inference }) : undefined;
   const baseline = test ? majorityBaselineP1(train.labelIdx, nLabels, test.labelPtr, test.labelIdx, test.n) : undefined;
   const lines: string[] = [];
   if (epochs.length > 0) lines.push(`trained ${epochs.length} epochs in ${trainSec.toFixed(1)} s (${(epochs.reduce((a, e) => a + e.samplesPerSec * e.seconds, 0) / trainSec).toFixed(0)} samples/s), ${totalSec.toFixed(1)} s with evaluation`);
@@ -171,7 +171,7 @@ async function trainAndReport(
 export async function runEval(flags: { model: string; test: string; inference: 'lsh' | 'exact' | 'both'; metricsOut?: string }): Promise<void> {
   const { model } = await loadModel(flags.model);
   const test = await readXcFile(flags.test);
-  const r = model.evaluate(test, { inference: flags.inference });
+  const r = await model.evaluate(test, { inference: flags.inference });
   const out: string[] = [];
   if (r.exact) out.push(`exact inference: P@1 ${r.exact.p1.toFixed(4)}  P@3 ${r.exact.p3.toFixed(4)}  P@5 ${r.exact.p5.toFixed(4)}  nDCG@5 ${r.exact.ndcg5.toFixed(4)}  (${r.exact.seconds.toFixed(1)} s)`);
   if (r.lsh) out.push(`LSH inference:   P@1 ${r.lsh.p1.toFixed(4)}  P@3 ${r.lsh.p3.toFixed(4)}  P@5 ${r.lsh.p5.toFixed(4)}  nDCG@5 ${r.lsh.ndcg5.toFixed(4)}  (${r.lsh.seconds.toFixed(1)} s, ${r.lsh.avgCandidates.toFixed(0)} candidates/point)`);

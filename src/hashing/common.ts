@@ -3,7 +3,7 @@
  * densification used by DWTA and DOPH.
  */
 import { ConfigError } from '../util/errors.js';
-import type { HashFamilyOptions } from './types.js';
+import type { HashFamilyOptions, KernelPlan } from './types.js';
 import { Rng } from '../util/rng.js';
 
 /** Rng stream ids, one per family, so equal seeds give unrelated functions across families. */
@@ -240,6 +240,11 @@ export abstract class RowHashFamily {
   abstract readonly numHashes: number;
   abstract hashDenseRow(x: Float32Array, xOff: number, out: Int32Array, outOff: number): void;
   abstract hashSparseRow(idx: Int32Array, val: Float32Array, start: number, end: number, out: Int32Array, outOff: number): void;
+
+  /** Only the TypeScript implementation, unless a family says otherwise. */
+  kernelPlan(): KernelPlan | null {
+    return null;
+  }
 
   hashDense(n: number, data: Float32Array, offset: number, stride: number, out: Int32Array): void {
     checkDenseBatch(this.name, this.dim, this.numHashes, n, data, offset, stride, out);

@@ -15,7 +15,7 @@
  * distinct, drawn by a partial Fisher-Yates shuffle from Rng(seed, STREAM_POOL), so (seed, K, L, P)
  * fixes them.
  */
-import type { HashFamily } from './types.js';
+import type { HashFamily, KernelPlan } from './types.js';
 import { Rng } from '../util/rng.js';
 import { ConfigError } from '../util/errors.js';
 import { RowHashFamily, STREAM_POOL } from './common.js';
@@ -64,6 +64,12 @@ export class PooledFamily extends RowHashFamily implements HashFamily {
     this.bitsPerHash = inner.bitsPerHash;
     this.sel = drawPoolSelection(seed, K, L, inner.numHashes);
     this.base = new Int32Array(inner.numHashes);
+  }
+
+  /** The pool's plan, each table code selecting its pool member. */
+  override kernelPlan(): KernelPlan | null {
+    const p = this.inner.kernelPlan();
+    return p === null ? null : { ...p, select: this.sel };
   }
 
   hashDenseRow(x: Float32Array, xOff: number, out: Int32Array, outOff: number): void {

@@ -29,7 +29,7 @@
  * For another order the float64 sums can differ in the last bit, which flips a code only when
  * <r_h, x> is within rounding of 0.
  */
-import type { HashFamily, HashFamilyOptions } from './types.js';
+import type { HashFamily, HashFamilyOptions, KernelPlan } from './types.js';
 import { Rng } from '../util/rng.js';
 import { RowHashFamily, failOption, STREAM_SIMHASH, validateCommon } from './common.js';
 import { jsKernels } from '../kernels/js.js';
@@ -104,6 +104,11 @@ export class SimHash extends RowHashFamily implements HashFamily {
         proj[i] = u < half ? -1 : u < density ? 1 : 0;
       }
     }
+  }
+
+  override kernelPlan(): KernelPlan {
+    if (this.blockWidth > 0) return { kind: 'hadamard', numHashes: this.numHashes, select: null, blockWidth: this.blockWidth, rounds: HADAMARD_ROUNDS, signs: this.signs };
+    return { kind: 'projection', numHashes: this.numHashes, select: null, proj: this.proj };
   }
 
   hashDenseRow(x: Float32Array, xOff: number, out: Int32Array, outOff: number): void {

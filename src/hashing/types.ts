@@ -24,7 +24,26 @@ export interface HashFamily {
 
   /** Batched sparse CSR: row r is idx/val[indptr[r] .. indptr[r+1]); codes to out[r*numHashes ..]. */
   hashSparse(n: number, indptr: Int32Array, idx: Int32Array, val: Float32Array, out: Int32Array): void;
+
+  /**
+   * How the SIMD kernels compute these codes for dense vectors (the sampler's path for table
+   * keys and queries), or null when only this TypeScript implementation does. The kernels must
+   * give exactly hashDenseRow's codes.
+   */
+  kernelPlan(): KernelPlan | null;
 }
+
+/**
+ * A family's codes as SIMD kernel work: one-bit codes = signs of projections of the (dense)
+ * input, code i being projection select[i] (select null: projection i).
+ *  - 'projection': projections by a matrix, proj (dim, numHashes) feature-major
+ *    (Kernels.projectRows / dotRows over its transpose);
+ *  - 'hadamard': structured projections (Kernels.hadamardRows) with blocks of `blockWidth`,
+ *    `rounds` rounds of the random signs `signs` (blocks * rounds, blockWidth).
+ */
+export type KernelPlan =
+  | { kind: 'projection'; numHashes: number; select: Int32Array | null; proj: Float32Array }
+  | { kind: 'hadamard'; numHashes: number; select: Int32Array | null; blockWidth: number; rounds: number; signs: Float32Array };
 
 /** Options common to all families plus family-specific ones (ignored where they do not apply). */
 export interface HashFamilyOptions {

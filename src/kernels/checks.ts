@@ -49,7 +49,7 @@ export const SEMANTIC_CHECKS: Readonly<Record<string, Check>> = {
       assertRange(keys, keysOff, (L - 1) * stride + m, 'signKeys keys');
     }
   },
-  bucketSort(_keys: Int32Array, _keysOff: number, _ids: Int32Array, m: number, R: number, S: number, _off: Int32Array, _offOff: number, ent: Int32Array, entOff: number) {
+  bucketSort(_keys: Int32Array, _keysOff: number, _ids: Int32Array | null, m: number, R: number, S: number, _off: Int32Array, _offOff: number, ent: Int32Array, entOff: number) {
     // ent is written only when every bucket fits, so m <= R * S then
     assertRange(ent, entOff, Math.min(m, R * S), 'bucketSort ent');
   },

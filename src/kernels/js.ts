@@ -117,22 +117,27 @@ export const jsKernels = {
   },
 
   /**
-   * One table's CSR from staged keys (LshTables.commitTable) when no bucket overflows: a stable
-   * counting sort of ids[0 .. m) by keys[keysOff + i] in [0, R). If no bucket has more than S
-   * items: off[offOff .. + R] = the bucket offsets (off[offOff] = 0, off[offOff + R] = m) and
-   * ent[entOff + off[offOff + b] ..) the ids of bucket b in staging order; returns m. Otherwise
+   * One table's CSR from its items' keys (LshTables.commitTable) when every item is present and
+   * no bucket overflows: a stable counting sort of items i < m, ids[i] (i itself when ids is
+   * null), by keys[keysOff + i]. If every key is in [0, R) and no bucket has more than S items:
+   * off[offOff .. + R] = the bucket offsets (off[offOff] = 0, off[offOff + R] = m) and
+   * ent[entOff + off[offOff + b] ..) the ids of bucket b in item order; returns m. Otherwise
    * returns -1, ent untouched (off then holds partial counts: the caller rebuilds it).
    */
-  bucketSort(keys: Int32Array, keysOff: number, ids: Int32Array, m: number, R: number, S: number, off: Int32Array, offOff: number, ent: Int32Array, entOff: number): number {
+  bucketSort(keys: Int32Array, keysOff: number, ids: Int32Array | null, m: number, R: number, S: number, off: Int32Array, offOff: number, ent: Int32Array, entOff: number): number {
     off.fill(0, offOff, offOff + R + 1);
-    for (let i = 0; i < m; i++) off[offOff + keys[keysOff + i]! + 1]++;
+    for (let i = 0; i < m; i++) {
+      const k = keys[keysOff + i]!;
+      if (!(k >= 0 && k < R)) return -1;
+      off[offOff + k + 1]++;
+    }
     for (let b = 0; b < R; b++) {
       const c = off[offOff + b + 1]!;
       if (c > S) return -1;
       off[offOff + b + 1] = c + off[offOff + b]!;
     }
     // off[b] serves as bucket b's cursor (it ends at the start of b + 1) and is shifted back
-    for (let i = 0; i < m; i++) ent[entOff + off[offOff + keys[keysOff + i]!]!++] = ids[i]!;
+    for (let i = 0; i < m; i++) ent[entOff + off[offOff + keys[keysOff + i]!]!++] = ids !== null ? ids[i]! : i;
     off.copyWithin(offOff + 1, offOff, offOff + R);
     off[offOff] = 0;
     return m;

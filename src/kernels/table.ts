@@ -26,7 +26,7 @@ export const KERNEL_TABLE: Readonly<Record<string, string>> = {
   projectRows: 'P:f32[n*H] bias:f32[H] n H X:f32+xOff[n*m] m out:f32+outOff[H*m]',
   hadamardRows: 'S:f32[Math.ceil(H/p)*rounds*p] bias:f32[H] n p rounds H X:f32+xOff[n*m] m buf:f32[p] out:f32+outOff[H*m]',
   signKeys: 'proj:f32+projOff[m*H] H m sel:i32[K*L]<H K L keys:i32+keysOff stride',
-  bucketSort: 'keys:i32+keysOff[m]<R ids:i32[m] m R S off:i32+offOff[R+1] ent:i32+entOff -> number',
+  bucketSort: 'keys:i32+keysOff[m] ids:i32?[m] m R S off:i32+offOff[R+1] ent:i32+entOff -> number',
   voteTally: 'entries:i32 bStart:i32[L] bEnd:i32[L] L tally:u16[N] N',
   voteCollect: 'tally:u16[N] N L lo hist:i32[L+2] cand:i32 -> number',
   votePlace: 'cand:i32[nc]<tally.length nc tally:u16 hist:i32 vt above need out:i32 outVotes:i32?',

@@ -1,41 +1,68 @@
-import type { Arena } from '../memory/arena.js';
 import type { Kernels } from '../kernels/js.js';
+import { BlockDecl, type BlockViews } from '../memory/layout.js';
 
 /**
- * Deferred weight gradients of a neuron-major block: the backward of a sample records what its
- * active rows' gradients are made of, and the update sums them row by row.
+ * Deferred weight gradients of a parameter block: the backward of a sample records what its rows'
+ * gradients are made of, in the sample's slot of the batch, and the update sums them row by row.
  *
- * Why. A sample's backward through a sampled layer used to add g_i * x into the gradient row
- * G[r_i] of each of its ~600 active neurons: a random read-modify-write of a whole row a neuron,
- * most of them cache misses, and with several worker threads the same popular rows written by
- * both (HOGWILD: lost additions, cache lines moving between cores). Here the sample stores its
- * input vector x once (slot `b` of the batch) and the pairs (r_i, g_i); before the update the
- * rows of the pairs are listed as touched and the pairs grouped by row (a counting sort over the
- * touched rows), and the update sums a row's pairs, in slot order, g * X[b]: with Adam straight
- * into the row's step (`Kernels.adamRowsPairs`: G is not touched at all), otherwise into G[r]
- * just before the optimizer reads it (`Kernels.gradRows`). No two threads ever write the same
- * row, and a row's gradient is built once a batch instead of read and written by every sample
- * that touched it.
+ * Why. A sample's backward used to add g_i * x into the gradient row G[r_i] of each of its active
+ * rows: a random read-modify-write of a whole row a neuron, most of them cache misses, and with
+ * several worker threads the same popular rows written by both (lost additions, and results that
+ * depend on which thread ran which sample). Here the sample stores its vector once (X, slot b)
+ * and its (row, coefficient) pairs; before the update the rows are listed as touched and the
+ * pairs grouped by row (a counting sort over the touched rows), and the update sums a row's pairs
+ * in slot order: with Adam straight into the row's step (`Kernels.adamRowsPairs`: G is not
+ * touched at all), otherwise into G just before the optimizer reads it (`Kernels.gradRows`).
  *
- * The result is the gradient the immediate path computes, summed in the same order (slot order
- * is the order samples run on one thread), so single-threaded training is bit for bit the same;
- * with worker threads it no longer depends on which thread ran a sample.
+ * THE ORDER OF SUMMATION IS FIXED HERE: a row's gradient is the sum of its pairs in slot order
+ * (the batch's row order), whatever thread ran each sample. That is what makes N threads train
+ * exactly as one, and one thread exactly as the immediate path did (it summed in the same order).
  *
- * A sample falls back to the immediate path (returns false from `record`) when its slot is
- * beyond the batch capacity or it has more active rows than a slot holds; both paths can mix
- * in one batch (the deferred sums are added to what G already holds).
+ * Three kinds of blocks record:
+ *  - 'pairs' (sampled neuron-major layers): a slot holds up to `budget` pairs (row, g) and the
+ *    input x; the row's bias gradient is the sum of its g;
+ *  - 'pairs' of the feature-major input layer: the rows are the sample's features, the
+ *    coefficients their values and the vector the layer's output gradient delta, so that
+ *    G[f] = sum of value * delta; its biases (one per column) get the sum of the slots' deltas;
+ *  - 'dense' (layers whose every row is active in every sample: dense hidden and output layers):
+ *    a slot holds the gradient of every row (coefD) and the input x, summed by
+ *    `Kernels.gradRowsDense`.
+ * A sample whose active rows exceed its slot's budget is not recorded: the executor replays it
+ * after the batch's parallel phase on one thread through the immediate path (G), in row order,
+ * and the update adds the pairs to what G holds (`gHolds`).
  *
- * Layout (all in the block's arena, so the kernels and worker threads see it):
- *   X:     (slots, cols)   the input vector of each slot's sample
- *   pRow:  (slots, budget) rows of each slot's pairs; pCoef: their gradients g; pCnt: (slots) pair counts
- *   pos:   (rows)          position of a touched row in the block's touched list (valid for touched rows)
- *   ptr:   (rows + 1)      per touched position i: its pairs are src/coef[ptr[i] .. ptr[i+1])
- *   src, coef: (slots * budget) the pairs grouped by touched position: source slot and gradient
- *   meta:  (2)             [pairs grouped by the last `group` (0: nothing deferred this batch),
+ * Views (block `<param block>.deferred`, in the run's part of the block's memory):
+ *   X:     (slots, cols)   the vector of each slot
+ *   used:  (slots)         1 if the slot's sample recorded this batch
+ *   meta:  (2)             [grouped pairs (dense: recorded slots) waiting for the update,
  *                           1 if a sample of this batch took the immediate path (G holds something)]
+ *  pairs:
+ *   pRow:  (slots, budget) rows of each slot's pairs; pCoef: their coefficients; pCnt: (slots) counts
+ *   pos:   (rows)          position of a touched row in the block's touched list
+ *   ptr:   (rows + 1)      per touched position i: its pairs are src/coef[ptr[i] .. ptr[i+1])
+ *   src, coef: (slots * budget) the pairs grouped by touched position: source slot and coefficient
+ *  dense:
+ *   coefD: (slots, rows)   every row's gradient in each slot
+ *   usedList: (slots)      the recorded slots in order (gradRowsDense's list)
  */
+export interface DeferSpec {
+  /** the parameter block's name */
+  block: string;
+  kind: 'pairs' | 'dense';
+  rows: number;
+  cols: number;
+  /** sample slots: the batch rows that can record (the batch size) */
+  slots: number;
+  /** 'pairs': pairs a slot holds */
+  budget: number;
+  /** the block is the feature-major input layer (biases per column, summed from X) */
+  featureMajor: boolean;
+}
+
 export class DeferredGrads {
   readonly X: Float32Array;
+  readonly used: Int32Array;
+  private readonly meta: Int32Array;
   readonly pRow: Int32Array;
   readonly pCoef: Float32Array;
   readonly pCnt: Int32Array;
@@ -43,86 +70,142 @@ export class DeferredGrads {
   readonly ptr: Int32Array;
   readonly src: Int32Array;
   readonly coef: Float32Array;
-  private readonly meta: Int32Array;
+  readonly coefD: Float32Array;
+  readonly usedList: Int32Array;
+
+  static declare(s: DeferSpec): BlockDecl {
+    if (!(Number.isInteger(s.slots) && s.slots >= 1 && Number.isInteger(s.budget) && s.budget >= 1)) {
+      throw new RangeError(`DeferredGrads ${s.block}: slots and budget must be positive integers, got ${s.slots} and ${s.budget}`);
+    }
+    const pairs = s.kind === 'pairs';
+    const b = pairs ? s.budget : 0;
+    return new BlockDecl(`${s.block}.deferred`)
+      .f32('X', [s.slots, s.cols])
+      .i32('used', [s.slots])
+      .i32('meta', [2])
+      .i32('pRow', [s.slots, b])
+      .f32('pCoef', [s.slots, b])
+      .i32('pCnt', [pairs ? s.slots : 0])
+      .i32('pos', [pairs ? s.rows : 0])
+      .i32('ptr', [pairs ? s.rows + 1 : 0])
+      .i32('src', [s.slots * b])
+      .f32('coef', [s.slots * b])
+      .f32('coefD', [pairs ? 0 : s.slots, pairs ? 0 : s.rows])
+      .i32('usedList', [pairs ? 0 : s.slots]);
+  }
 
   constructor(
-    arena: Arena,
-    readonly rows: number,
-    readonly cols: number,
-    /** sample slots: the batch rows that can defer (the batch size) */
-    readonly slots: number,
-    /** pairs a slot holds: a sample with more active rows takes the immediate path */
-    readonly budget: number,
+    readonly spec: DeferSpec,
+    v: BlockViews,
   ) {
-    if (!(Number.isInteger(slots) && slots >= 1 && Number.isInteger(budget) && budget >= 1)) {
-      throw new RangeError(`DeferredGrads: slots and budget must be positive integers, got ${slots} and ${budget}`);
-    }
-    this.X = arena.f32(slots * cols);
-    this.pRow = arena.i32(slots * budget);
-    this.pCoef = arena.f32(slots * budget);
-    this.pCnt = arena.i32(slots);
-    this.pos = arena.i32(rows);
-    this.ptr = arena.i32(rows + 1);
-    this.src = arena.i32(slots * budget);
-    this.coef = arena.f32(slots * budget);
-    this.meta = arena.i32(2);
+    this.X = v.f32('X');
+    this.used = v.i32('used');
+    this.meta = v.i32('meta');
+    this.pRow = v.i32('pRow');
+    this.pCoef = v.f32('pCoef');
+    this.pCnt = v.i32('pCnt');
+    this.pos = v.i32('pos');
+    this.ptr = v.i32('ptr');
+    this.src = v.i32('src');
+    this.coef = v.f32('coef');
+    this.coefD = v.f32('coefD');
+    this.usedList = v.i32('usedList');
+  }
+
+  get slots(): number {
+    return this.spec.slots;
+  }
+
+  /** Whether a sample with n active rows fits a slot. */
+  fits(n: number): boolean {
+    return this.spec.kind === 'dense' || n <= this.spec.budget;
   }
 
   /**
    * Record the weight-gradient half of a sample's backward through the block: rows[rowsOff ..
-   * +n) with gradients grad[gradOff ..), input x[xOff .. +cols). The rows are the sample's
-   * touched rows (listed by `touch` before the update, without the per-row atomics of
-   * ParamBlock.touchRow), so a zero gradient is recorded too: it adds +-0, which changes no sum.
-   * One sample per slot per batch (threads write disjoint slots: no race). Returns false,
-   * recording nothing, when the slot or the row count does not fit: the caller then accumulates
-   * into G and touches the rows itself.
+   * +n) with coefficients grad[gradOff ..), vector x[xOff .. +cols). The rows are the sample's
+   * touched rows (listed by `touch` before the update, without per-row atomics), so a zero
+   * coefficient is recorded too: it adds +-0, which changes no sum. One sample per slot per batch
+   * (threads write disjoint slots: no race). The caller checked `fits(n)`.
    */
-  record(slot: number, rows: Int32Array, rowsOff: number, n: number, grad: Float32Array, gradOff: number, x: Float32Array, xOff: number): boolean {
-    if (slot < 0 || slot >= this.slots || n > this.budget) return false;
-    const cols = this.cols;
+  record(slot: number, rows: Int32Array, rowsOff: number, n: number, grad: Float32Array, gradOff: number, x: Float32Array, xOff: number): void {
+    const cols = this.spec.cols;
     const X = this.X;
     const xb = slot * cols;
-    // plain loop: TypedArray.set on shared memory takes a slow path that allocates
+    // plain loops: TypedArray.set on shared memory takes a slow path that allocates
     for (let k = 0; k < cols; k++) X[xb + k] = x[xOff + k]!;
-    const pb = slot * this.budget;
-    const pRow = this.pRow;
-    const pCoef = this.pCoef;
-    for (let i = 0; i < n; i++) {
-      pRow[pb + i] = rows[rowsOff + i]!;
-      pCoef[pb + i] = grad[gradOff + i]!;
+    if (this.spec.kind === 'dense') {
+      const cb = slot * this.spec.rows;
+      const coefD = this.coefD;
+      for (let i = 0; i < n; i++) coefD[cb + rows[rowsOff + i]!] = grad[gradOff + i]!;
+    } else {
+      const pb = slot * this.spec.budget;
+      const pRow = this.pRow;
+      const pCoef = this.pCoef;
+      for (let i = 0; i < n; i++) {
+        pRow[pb + i] = rows[rowsOff + i]!;
+        pCoef[pb + i] = grad[gradOff + i]!;
+      }
+      this.pCnt[slot] = n;
     }
-    this.pCnt[slot] = n;
-    return true;
+    this.used[slot] = 1;
   }
 
   /**
-   * List the rows of the recorded pairs as touched (Kernels.markPairs on the block's marks and
-   * touched list of length n); returns the list's new length. Before `group`.
+   * List the rows of the recorded pairs as touched (on the block's marks and touched list of
+   * length n); returns the list's new length. Dense: every row, once any slot recorded.
    */
   touch(k: Kernels, mark: Int32Array, touched: Int32Array, n: number): number {
-    return k.markPairs(this.pRow, this.pCnt, this.slots, this.budget, mark, touched, n);
+    if (this.spec.kind === 'pairs') return k.markPairs(this.pRow, this.pCnt, this.spec.slots, this.spec.budget, mark, touched, n);
+    let any = false;
+    for (let s = 0; s < this.spec.slots; s++) if (this.used[s] !== 0) any = true;
+    if (!any) return n;
+    for (let r = 0; r < this.spec.rows; r++) {
+      if (mark[r] === 0) {
+        mark[r] = 1;
+        touched[n++] = r;
+      }
+    }
+    return n;
   }
 
   /**
    * Group the recorded pairs by touched row (on one thread, after every sample of the batch ran
    * and before any part of the update): Kernels.groupPairs, a counting sort over touched[0 ..
-   * nTouched), stable in slot order. Empties the slots. Every recorded row must be touched.
+   * nTouched), stable in slot order; empties the slots. Dense: the list of recorded slots.
    */
   group(k: Kernels, touched: Int32Array, nTouched: number): void {
-    this.meta[0] = k.groupPairs(touched, nTouched, this.pos, this.ptr, this.pRow, this.pCoef, this.pCnt, this.slots, this.budget, this.src, this.coef);
+    if (this.spec.kind === 'pairs') {
+      this.meta[0] = k.groupPairs(touched, nTouched, this.pos, this.ptr, this.pRow, this.pCoef, this.pCnt, this.spec.slots, this.spec.budget, this.src, this.coef);
+      return;
+    }
+    let u = 0;
+    for (let s = 0; s < this.spec.slots; s++) if (this.used[s] !== 0) this.usedList[u++] = s;
+    this.meta[0] = u;
+  }
+
+  /** Feature-major blocks: gBias[j] += the slots' X[s][j], slots in order (the biases of the input layer). */
+  addBiasSums(gBias: Float32Array): void {
+    const cols = this.spec.cols;
+    const X = this.X;
+    for (let s = 0; s < this.spec.slots; s++) {
+      if (this.used[s] === 0) continue;
+      const xb = s * cols;
+      for (let j = 0; j < cols; j++) gBias[j] = gBias[j]! + X[xb + j]!;
+    }
   }
 
   /**
    * A sample of this batch added its gradients to G directly (the immediate path): the update
-   * must then add the pairs to what G holds. Any thread may call it; they all store 1.
+   * must then add the pairs to what G holds.
    */
   markImmediate(): void {
     this.meta[1] = 1;
   }
 
-  /** Whether the last `group` found pairs (the update must then add them to G). */
+  /** Whether the last `group` found something to add. */
   get pending(): boolean {
-    return this.meta[0]! > 0;
+    return this.meta[0]! !== 0;
   }
 
   /** Whether G may hold gradients of this batch besides the pairs (see markImmediate). */
@@ -130,22 +213,37 @@ export class DeferredGrads {
     return this.meta[1]! !== 0;
   }
 
-  /** Add the grouped pairs of touched positions [from, from + n) to their G rows and gBias. */
+  /** Whether the update can fuse the sums into the Adam step (pairs, G holding nothing). */
+  get fusable(): boolean {
+    return this.spec.kind === 'pairs' && !this.gHolds;
+  }
+
+  /** Add the recorded gradients of touched positions [from, from + n) to their G rows (and biases, neuron-major). */
   addTo(k: Kernels, G: Float32Array, gBias: Float32Array, touched: Int32Array, from: number, n: number): void {
-    k.gradRows(G, gBias, this.cols, touched, from, n, this.ptr, this.src, this.coef, this.X);
+    const cols = this.spec.cols;
+    if (this.spec.kind === 'dense') k.gradRowsDense(G, gBias, cols, touched, from, n, this.coefD, this.spec.rows, this.usedList, this.meta[0]!, this.X);
+    else k.gradRows(G, this.spec.featureMajor ? null : gBias, cols, touched, from, n, this.ptr, this.src, this.coef, this.X);
   }
 
   /**
    * The Adam step of touched positions [from, from + n) with their grouped pairs as the gradient
-   * (Kernels.adamRowsPairs): only when G holds nothing for them (!gHolds).
+   * (Kernels.adamRowsPairs): only when `fusable`.
    */
   adamStep(k: Kernels, W: Float32Array, M: Float32Array, V: Float32Array, gBias: Float32Array, touched: Int32Array, from: number, n: number, lrT: number, b1: number, b2: number, eps: number, decay: number): void {
-    k.adamRowsPairs(W, M, V, gBias, this.cols, touched, from, n, this.ptr, this.src, this.coef, this.X, lrT, b1, b2, eps, decay);
+    k.adamRowsPairs(W, M, V, this.spec.featureMajor ? null : gBias, this.spec.cols, touched, from, n, this.ptr, this.src, this.coef, this.X, lrT, b1, b2, eps, decay);
   }
 
-  /** Forget the grouped pairs and the immediate mark (after the update used them). */
+  /** Forget this batch's records (after the update used them). */
   finish(): void {
     this.meta[0] = 0;
     this.meta[1] = 0;
+    const used = this.used;
+    for (let s = 0; s < used.length; s++) used[s] = 0;
+  }
+
+  /** Undo a slot's record (a sample to be replayed by the immediate path). */
+  clearSlot(slot: number): void {
+    this.used[slot] = 0;
+    if (this.spec.kind === 'pairs') this.pCnt[slot] = 0;
   }
 }

@@ -1,32 +1,46 @@
-import type { Arena } from '../memory/arena.js';
 import type { Rng } from '../util/rng.js';
 import type { Kernels } from '../kernels/js.js';
 import type { OptimizerConfig } from '../config.js';
-import { DeferredGrads } from './deferred.js';
+import { BlockDecl, type BlockViews } from '../memory/layout.js';
+import type { DeferredGrads } from './deferred.js';
 
 /** Touched rows a deferred-gradient update sums into G before the optimizer reads them (32 KB of G at 256 columns). */
 const DEFERRED_CHUNK = 32;
 
+/** The shape of one parameter block. */
+export interface ParamSpec {
+  /** the block's name in the layout and in checkpoints: `input`, `fc.<l>`, `fc.<l>.shard<s>` */
+  name: string;
+  rows: number;
+  cols: number;
+  nOut: number;
+  adam: boolean;
+  /** rows are input features (the sparse input layer, feature-major), not neurons */
+  featureMajor: boolean;
+}
+
 /**
- * The parameters of one layer and their optimizer state, carved from the shard's arena.
+ * The parameters of one layer (or shard of one) and their optimizer state.
  *
  *   W:  (rows, cols) row-major; a "row" is the unit of sparse update (a neuron for
  *       neuron-major layers, an input feature for the feature-major input layer)
  *   b:  (nOut) bias
- *   G:  (rows, cols) gradient accumulated over the current batch (rows listed in `touched`)
+ *   M, V, Mb, Vb: Adam moments of W and b (only with Adam)
+ *   G:  (rows, cols) gradient of the current batch that took the immediate path (rows listed in `touched`)
  *   gb: (nOut) bias gradient
- *   M, V, Mb, Vb: Adam moments of W and b (allocated only for Adam)
+ *   mark: (rows) 1 if the row has gradient this batch;  touched: (rows) those rows, counts[0] of them
+ *   biasRows: (nOut) 0 .. nOut-1: the bias rows of a feature-major block (all updated every batch)
+ * W, b and the moments are the saved state (checkpoints); the rest is zero between batches.
  *
- * Touched rows: a row is marked in `mark` (0/1) the first time a sample of the batch writes
- * its gradient, and appended to `touched`. Marking uses Atomics.exchange so that with several
- * worker threads exactly one of them lists the row: the update then visits each row once.
- * A block with deferred gradients (a sampled layer, see DeferredGrads) lists the rows of the
- * recorded pairs instead, once, on one thread before the update (prepareUpdate).
+ * Gradients reach the update two ways. The usual one: the batch's samples record them in their
+ * slots (DeferredGrads, attached by the run) and the update sums them in slot order. The
+ * immediate path (a sample replayed because its active set did not fit a slot, or a caller
+ * without a batch, e.g. a gradient check) adds into G and marks rows with `touchRow`
+ * (Atomics.exchange, so that one thread lists a row once).
  *
  * Biases: in a neuron-major block a row is a neuron, so the touched rows are also the touched
  * biases. In the feature-major input block every sample writes every bias, so all biases are
- * updated every batch (no per-sample marking: with several threads, marking the same 128
- * entries for every sample made the threads fight over those cache lines).
+ * updated every batch.
  */
 export class ParamBlock {
   readonly W: Float32Array;
@@ -37,85 +51,91 @@ export class ParamBlock {
   readonly V: Float32Array | null;
   readonly Mb: Float32Array | null;
   readonly Vb: Float32Array | null;
-  /** (rows) 1 if the row has gradient this batch */
   readonly mark: Int32Array;
-  /** (rows) rows with gradient, first counts[0] valid */
   readonly touched: Int32Array;
-  /** (nOut) 0..nOut-1: the bias rows of a feature-major block (all updated every batch) */
-  private readonly allBias: Int32Array | null;
+  private readonly biasRows: Int32Array;
   /** (1) shared length of `touched`, appended with Atomics.add */
   readonly counts: Int32Array;
-  /** deferred weight gradients (neuron-major blocks of sampled layers), or null: see DeferredGrads */
-  readonly deferred: DeferredGrads | null;
+  /** this batch's recorded gradients (set by the run that carved the slots), or null */
+  deferred: DeferredGrads | null = null;
+  readonly rows: number;
+  readonly cols: number;
+  readonly nOut: number;
+  readonly featureMajor: boolean;
+
+  static declare(s: ParamSpec): BlockDecl {
+    const b = new BlockDecl(s.name).f32('W', [s.rows, s.cols], true).f32('b', [s.nOut], true);
+    if (s.adam) b.f32('M', [s.rows, s.cols], true).f32('V', [s.rows, s.cols], true).f32('Mb', [s.nOut], true).f32('Vb', [s.nOut], true);
+    return b
+      .f32('G', [s.rows, s.cols])
+      .f32('gb', [s.nOut])
+      .i32('mark', [s.rows])
+      .i32('touched', [s.rows])
+      .i32('biasRows', [s.featureMajor ? s.nOut : 0])
+      .i32('counts', [1]);
+  }
 
   constructor(
-    arena: Arena,
-    /** the kernels of `arena`'s memory (the WebAssembly ones address only that memory) */
+    readonly spec: ParamSpec,
+    v: BlockViews,
+    /** the kernels of the block's memory (the WebAssembly ones address only that memory) */
     readonly kernels: Kernels,
-    readonly rows: number,
-    readonly cols: number,
-    readonly nOut: number,
-    adam: boolean,
-    /** rows are input features (the sparse input layer), not neurons */
-    readonly featureMajor = false,
-    /** sample slots and pairs a slot holds for deferred weight gradients (neuron-major only), or null */
-    deferred: { slots: number; budget: number } | null = null,
   ) {
-    const n = rows * cols;
-    this.W = arena.f32(n);
-    this.b = arena.f32(nOut);
-    this.G = arena.f32(n);
-    this.gb = arena.f32(nOut);
-    this.M = adam ? arena.f32(n) : null;
-    this.V = adam ? arena.f32(n) : null;
-    this.Mb = adam ? arena.f32(nOut) : null;
-    this.Vb = adam ? arena.f32(nOut) : null;
-    this.mark = arena.i32(rows);
-    this.touched = arena.i32(rows);
-    this.allBias = featureMajor ? arena.i32(nOut) : null;
-    if (this.allBias) for (let j = 0; j < nOut; j++) this.allBias[j] = j;
-    this.counts = arena.i32(1);
-    if (deferred !== null && featureMajor) throw new Error('ParamBlock: deferred gradients are for neuron-major blocks');
-    this.deferred = deferred !== null ? new DeferredGrads(arena, rows, cols, deferred.slots, deferred.budget) : null;
+    this.rows = spec.rows;
+    this.cols = spec.cols;
+    this.nOut = spec.nOut;
+    this.featureMajor = spec.featureMajor;
+    this.W = v.f32('W');
+    this.b = v.f32('b');
+    this.M = spec.adam ? v.f32('M') : null;
+    this.V = spec.adam ? v.f32('V') : null;
+    this.Mb = spec.adam ? v.f32('Mb') : null;
+    this.Vb = spec.adam ? v.f32('Vb') : null;
+    this.G = v.f32('G');
+    this.gb = v.f32('gb');
+    this.mark = v.i32('mark');
+    this.touched = v.i32('touched');
+    this.biasRows = v.i32('biasRows');
+    this.counts = v.i32('counts');
+  }
+
+  get name(): string {
+    return this.spec.name;
   }
 
   get touchedCount(): number {
     return this.counts[0]!;
   }
 
-  /** Glorot-uniform weights (scaled), zero biases. fanIn/fanOut are the layer's. */
+  /**
+   * Glorot-uniform weights (scaled), zero biases, from rng (the owner, once; fanIn/fanOut are
+   * the layer's: a shard draws its part of one sequence over the whole layer).
+   */
   init(rng: Rng, fanIn: number, fanOut: number, scale: number): void {
     const a = scale * Math.sqrt(6 / (fanIn + fanOut));
     const W = this.W;
     for (let i = 0; i < W.length; i++) W[i] = (2 * rng.nextFloat() - 1) * a;
     this.b.fill(0);
+    for (let j = 0; j < this.biasRows.length; j++) this.biasRows[j] = j;
   }
 
-  /** Record that `row` receives gradient in this batch. */
+  /** Record that `row` received gradient in G (the immediate path). */
   touchRow(row: number): void {
     if (Atomics.exchange(this.mark, row, 1) === 0) this.touched[Atomics.add(this.counts, 0, 1)] = row;
   }
 
   /**
-   * Apply the optimizer to touched rows and biases, zero their gradients and marks.
-   * `horizon`: batches of the learning-rate schedule (see scheduledLr).
-   */
-  update(opt: OptimizerConfig, step: number, horizon = 0): void {
-    this.prepareUpdate();
-    this.updatePart(opt, step, 0, 1, horizon);
-    this.finishUpdate();
-  }
-
-  /**
    * On one thread, after every sample of the batch ran and before any part of the update: list
-   * the rows of the deferred gradients as touched, order the touched rows (orderTouched) and
-   * group the deferred gradients by them.
+   * the rows of the recorded gradients as touched, order the touched rows (orderTouched), group
+   * the recorded gradients by them, and (feature-major) sum the slots' bias gradients.
    */
   prepareUpdate(): void {
     const d = this.deferred;
     if (d !== null) this.counts[0] = d.touch(this.kernels, this.mark, this.touched, this.counts[0]!);
     this.orderTouched();
-    if (d !== null) d.group(this.kernels, this.touched, this.counts[0]!);
+    if (d === null) return;
+    d.group(this.kernels, this.touched, this.counts[0]!);
+    if (this.featureMajor) d.addBiasSums(this.gb);
   }
 
   /**
@@ -138,8 +158,9 @@ export class ParamBlock {
 
   /**
    * Part `part` of `parts` of the update: a contiguous slice of the touched rows and biases, so
-   * that worker threads update disjoint rows in parallel. Every part must run before
-   * finishUpdate (which the coordinating thread calls once).
+   * that worker threads update disjoint rows in parallel. Every part runs after prepareUpdate and
+   * before finishUpdate (which the coordinating thread calls once).
+   * `horizon`: batches of the learning-rate schedule (see scheduledLr).
    */
   updatePart(opt: OptimizerConfig, step: number, part: number, parts: number, horizon = 0): void {
     const k = this.kernels;
@@ -147,8 +168,8 @@ export class ParamBlock {
     const r0 = Math.floor((n * part) / parts);
     const r1 = Math.floor((n * (part + 1)) / parts);
     // biases: all of them (feature-major) or those of the touched neurons, split the same way
-    const biasRows = this.allBias ?? this.touched;
-    const nb = this.allBias ? this.nOut : n;
+    const biasRows = this.featureMajor ? this.biasRows : this.touched;
+    const nb = this.featureMajor ? this.nOut : n;
     const b0 = Math.floor((nb * part) / parts);
     const b1 = Math.floor((nb * (part + 1)) / parts);
     const lr = scheduledLr(opt, step, horizon);
@@ -158,11 +179,11 @@ export class ParamBlock {
     const adam = opt.type === 'adam';
     const lrT = adam ? (lr * Math.sqrt(1 - Math.pow(opt.beta2, step))) / (1 - Math.pow(opt.beta1, step)) : lr;
     const d = this.deferred !== null && this.deferred.pending ? this.deferred : null;
-    if (d !== null && adam && !d.gHolds) {
-      // every gradient of the batch deferred: summed and applied in one pass, G untouched
+    if (d !== null && adam && d.fusable) {
+      // every gradient of the batch recorded as pairs: summed and applied in one pass, G untouched
       d.adamStep(k, this.W, this.M!, this.V!, this.gb, this.touched, r0, r1 - r0, lrT, opt.beta1, opt.beta2, opt.eps, decay);
     } else {
-      // deferred gradients on top of G's: a chunk of rows gets its sums, then the optimizer
+      // recorded gradients on top of G's: a chunk of rows gets its sums, then the optimizer
       // reads them while they are in cache
       const chunk = d !== null ? DEFERRED_CHUNK : Math.max(1, r1 - r0);
       for (let c0 = r0; c0 < r1; c0 += chunk) {
@@ -172,7 +193,7 @@ export class ParamBlock {
         else k.sgdRows(this.W, this.G, this.cols, this.touched, c0, cn, lr, decay);
       }
     }
-    // the biases of a neuron-major block are its rows: their deferred sums are complete here
+    // the biases of a neuron-major block are its rows: their recorded sums are complete here
     if (adam) k.adamRows(this.b, this.Mb!, this.Vb!, this.gb, 1, biasRows, b0, b1 - b0, lrT, opt.beta1, opt.beta2, opt.eps);
     else k.sgdRows(this.b, this.gb, 1, biasRows, b0, b1 - b0, lr);
     for (let i = r0; i < r1; i++) this.mark[this.touched[i]!] = 0;
@@ -182,6 +203,13 @@ export class ParamBlock {
   finishUpdate(): void {
     this.counts[0] = 0;
     if (this.deferred !== null) this.deferred.finish();
+  }
+
+  /** The whole update on this thread: prepareUpdate, the one part, finishUpdate. */
+  update(opt: OptimizerConfig, step: number, horizon = 0): void {
+    this.prepareUpdate();
+    this.updatePart(opt, step, 0, 1, horizon);
+    this.finishUpdate();
   }
 }
 

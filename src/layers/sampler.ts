@@ -1,28 +1,61 @@
-import type { HashFamily } from '../hashing/types.js';
+import type { HashFamily, KernelPlan } from '../hashing/types.js';
 import { createHashFamily } from '../hashing/registry.js';
-import { LshTables, type QueryScratch } from '../tables/lshTables.js';
-import type { LayerSampling } from '../config.js';
-import type { Rng } from '../util/rng.js';
-import type { Arena } from '../memory/arena.js';
-import type { Kernels } from '../kernels/js.js';
-import { SimHash, HADAMARD_ROUNDS, hadamardWidth } from '../hashing/simhash.js';
+import { hadamardWidth, HADAMARD_ROUNDS } from '../hashing/simhash.js';
 import { PooledFamily } from '../hashing/pooled.js';
+import { LshTables, type LshTablesParams } from '../tables/tables.js';
+import { QueryScratch, queryUnion, topByVotes } from '../tables/query.js';
+import type { HashConfig, LayerSampling } from '../config.js';
+import type { Rng } from '../util/rng.js';
+import type { Kernels } from '../kernels/js.js';
+import { BlockDecl, type BlockViews, type BoundViews } from '../memory/layout.js';
+
+/** Rows hashed per projectRows call in a rebuild (two of its 4-row tiles); scratch `proj` holds this many rows' projections. */
+export const PROJECT_BLOCK = 8;
+/** Rows a kernel-hashing rebuild stages per insert (their K*L codes: 230 KB for 900 hashes). */
+const KERNEL_CHUNK = 64;
+
+/** One sampled layer (or shard of one): its block name in the layout, sampling options and sizes. */
+export interface SamplerSpec {
+  /** the layer's (or shard's) block name: the sampler's blocks are `<name>.sampler` and `<name>.tables` */
+  name: string;
+  cfg: LayerSampling;
+  nIn: number;
+  nOut: number;
+}
+
+/** The kernel work of a configuration's hash family, known before the family is drawn (null: TypeScript only). */
+interface PlanShape {
+  kind: KernelPlan['kind'];
+  /** projections computed per vector (the pool's size, or K*L) */
+  H: number;
+  /** structured block width (0 for a projection matrix) */
+  p: number;
+}
+
+/** SimHash without the MIPS transform runs in the kernels: its projections, by matrix or structured. */
+function planShape(h: HashConfig, nIn: number): PlanShape | null {
+  if (h.family !== 'simhash' || h.mips) return null;
+  const H = h.pool > 0 ? h.pool : h.K * h.L;
+  return h.projection === 'hadamard' ? { kind: 'hadamard', H, p: hadamardWidth(nIn) } : { kind: 'projection', H, p: 0 };
+}
+
+/** Bits of one code of the configured family. */
+function bitsPerHash(h: HashConfig): number {
+  if (h.family === 'simhash') return 1;
+  if (h.family === 'doph') return 8;
+  return 31 - Math.clz32(h.binSize);
+}
 
 /**
- * SimHash through the SIMD kernels: code_h = (P_h . x >= thr_h). With a projection matrix that is
- * a dot product per hash, so hashing a row is one `dotRows` over the hash-major matrix (a block
- * of rows at a rebuild: `projectRows`); with structured projections ('hadamard') it is
- * `hadamardRows`. Used for the tables' keys (every rebuild hashes every neuron) and for the
- * queries, when the family is SimHash without the MIPS transform and the sampler knows its
- * memory's kernels.
+ * The kernel path's views in the sampler's memory (SimHash without MIPS): a copy of the family's
+ * plan, rewritten on every (re)draw, so that keys and queries are hashed by the SIMD kernels.
  */
-interface KernelSimHash {
+interface KernelHashViews {
+  shape: PlanShape;
   k: Kernels;
-  /** (H, nIn) hash-major copy of the family's projections (P_h contiguous), rewritten on redraw; H = pool or K*L; empty when structured */
+  /** (H, nIn) hash-major copy of the projections (P_h contiguous); empty when structured */
   projT: Float32Array;
-  /** structured projections: block width p (0: projection matrix) */
-  p: number;
-  /** structured: copy of the family's signs (blocks * HADAMARD_ROUNDS, p), rewritten on redraw; empty otherwise */
+  /** structured: the family's signs (blocks * HADAMARD_ROUNDS, p); empty otherwise */
   signs: Float32Array;
   /** structured: transform buffer (p) of the thread that prepares rebuilds */
   prepBuf: Float32Array;
@@ -32,24 +65,21 @@ interface KernelSimHash {
   zero: Float32Array;
   /** (H) 0 .. H-1: the row list of dotRows */
   ids: Int32Array;
-  /** (K*L) with a pool: the pool member of each table code (the family's selection); else null */
-  sel: Int32Array | null;
-  /** (K*L) the projection of each table code, in the sampler's memory (sel with a pool, else 0 .. K*L-1), rewritten on redraw */
+  /** (K*L) the projection of each table code (the plan's selection, or 0 .. K*L-1) */
   keySel: Int32Array;
+  /** the same selection in this thread's memory (null without a pool), for codes computed in TypeScript */
+  sel: Int32Array | null;
 }
-
-/** Rows hashed per projectRows call in a rebuild (two of its 4-row tiles); scratch `proj` holds this many rows' projections. */
-export const PROJECT_BLOCK = 8;
-/** Rows a kernel-hashing rebuild stages per insert (their K*L codes: 230 KB for 900 hashes). */
-const KERNEL_CHUNK = 64;
 
 /**
  * LSH sampling of one layer's neurons: a hash family over the layer's input space, L tables
  * holding every neuron keyed by the hash of its weight row, and the active-set policy that
  * turns a query into the set of neurons to compute.
  *
- * Each thread owns a SamplerScratch (codes, query marks, candidate buffers); the tables are
- * read-only between rebuilds.
+ * Shared state (declared in `declare`): the seeds of the hash functions and of the tables'
+ * reservoirs, the mean row (centering), the kernel path's copy of the family's plan, and the
+ * tables. Each thread owns a SamplerScratch (declared in `declareScratch`) and its own copy of
+ * the family, re-created from the shared seed when another thread redrew it (syncFamily).
  */
 export class LshSampler {
   family: HashFamily;
@@ -57,76 +87,96 @@ export class LshSampler {
   readonly K: number;
   readonly L: number;
   readonly rangePow: number;
-  /**
-   * (1) the seed of the current hash functions, in shared memory: worker threads compare it
-   * with their own family's seed and re-create theirs after a redraw (see syncFamily).
-   */
-  private readonly seedSlot: Int32Array;
+  readonly cfg: LayerSampling;
+  readonly nIn: number;
+  readonly nOut: number;
+  /** [seed of the hash functions, seed of the tables' reservoirs] */
+  private readonly seeds: Int32Array;
   private familySeedLocal: number;
   /** hashed dimension: nIn, or nIn + 2 with the MIPS transform */
   readonly hashDim: number;
-  /** (1) largest |[w_j, b_j]| at the last rebuild (the MIPS transform's M), shared with workers */
+  /** (1) largest |[w_j, b_j]| at the last rebuild (the MIPS transform's M) */
   private readonly normSlot: Float32Array;
-  /** (nIn) mean weight row at the last rebuild (subtracted when `center`), shared with workers */
+  /** (nIn) mean weight row at the last rebuild (subtracted when `center`) */
   private readonly meanRow: Float32Array;
+  private readonly fast: KernelHashViews | null;
 
-  /**
-   * The tables live in the arena (shared with worker threads). With `attach`, this instance is
-   * a worker's view of tables the main thread owns: nothing is written.
-   */
-  constructor(
-    readonly cfg: LayerSampling,
-    readonly nIn: number,
-    readonly nOut: number,
-    rng: Rng,
-    arena: Arena,
-    attach = false,
-    /** the kernels of `arena`'s memory: SimHash keys and queries then run as SIMD dot products */
-    kernels: Kernels | null = null,
-  ) {
+  /** The sampler's blocks in its layer's memory: `<name>.sampler` (seeds, centre, kernel plan) and `<name>.tables`. */
+  static declare(spec: SamplerSpec): BlockDecl[] {
+    const { cfg, nIn, nOut } = spec;
     const h = cfg.hash;
-    this.K = h.K;
-    this.L = h.L;
-    this.hashDim = h.mips ? nIn + 2 : nIn;
-    this.seedSlot = arena.i32(1);
-    this.normSlot = arena.f32(1);
-    this.meanRow = arena.f32(nIn);
-    const drawn = rng.nextU32();
-    if (!attach) this.seedSlot[0] = drawn | 0;
-    this.familySeedLocal = this.seedSlot[0]! >>> 0;
-    this.family = this.makeFamily(this.familySeedLocal);
-    const bits = this.family.bitsPerHash;
-    this.rangePow = h.rangePow > 0 ? h.rangePow : autoRangePow(h.K * bits, nOut);
-    this.tables = new LshTables({
-      L: h.L,
-      K: h.K,
-      bitsPerHash: bits,
-      rangePow: this.rangePow,
-      bucketSize: h.bucketSize,
-      insertion: h.insertion,
-      capacity: nOut,
-      seed: rng.nextU32(),
-      alloc: { i32: (n: number) => arena.i32(n) },
-      kernels: kernels ?? undefined,
-    });
-    const H = this.hashRows;
-    if (kernels && h.family === 'simhash' && !h.mips) {
-      const sel = this.family instanceof PooledFamily ? this.family.sel : null;
-      const p = h.projection === 'hadamard' ? hadamardWidth(nIn) : 0;
-      this.fast = {
-        k: kernels, projT: arena.f32(p > 0 ? 0 : H * nIn), p, signs: arena.f32(p > 0 ? Math.ceil(H / p) * HADAMARD_ROUNDS * p : 0),
-        prepBuf: arena.f32(p), keyBias: arena.f32(H), zero: arena.f32(H), ids: arena.i32(H), sel, keySel: arena.i32(h.K * h.L),
-      };
-      if (!attach) {
-        for (let i = 0; i < H; i++) this.fast.ids[i] = i;
-        this.writeProjections();
-      }
-    } else {
-      this.fast = null;
+    const ps = planShape(h, nIn);
+    const b = new BlockDecl(`${spec.name}.sampler`).i32('seeds', [2], true).f32('norm', [1]).f32('mean', [nIn], true);
+    if (ps !== null) {
+      b.f32('projT', [ps.p > 0 ? 0 : ps.H, nIn])
+        .f32('signs', [ps.p > 0 ? Math.ceil(ps.H / ps.p) * HADAMARD_ROUNDS : 0, ps.p])
+        .f32('prepBuf', [ps.p])
+        .f32('keyBias', [ps.H])
+        .f32('zero', [ps.H])
+        .i32('ids', [ps.H])
+        .i32('keySel', [h.K * h.L]);
     }
+    return [b, LshTables.declare(`${spec.name}.tables`, LshSampler.tableParams(spec, 0))];
   }
 
-  private readonly fast: KernelSimHash | null;
+  /** One thread's scratch in the sampler's memory, block `name`: the projections of a query or of a block of neurons, and the query scratch. */
+  static declareScratch(spec: SamplerSpec, name: string): BlockDecl[] {
+    const ps = planShape(spec.cfg.hash, spec.nIn);
+    const b = new BlockDecl(name).f32('proj', [ps ? PROJECT_BLOCK : 0, ps ? ps.H : 0]).f32('hbuf', [ps ? ps.p : 0]);
+    const t = LshSampler.tableParams(spec, 0);
+    return [b, QueryScratch.declare(`${name}.query`, { L: t.L, capacity: t.capacity, maxCandidates: Math.min(t.capacity, t.L * t.bucketSize) })];
+  }
+
+  private static tableParams(spec: SamplerSpec, seed: number): LshTablesParams {
+    const h = spec.cfg.hash;
+    return {
+      L: h.L, K: h.K, bitsPerHash: bitsPerHash(h), rangePow: h.rangePow > 0 ? h.rangePow : autoRangePow(h.K * bitsPerHash(h), spec.nOut),
+      bucketSize: h.bucketSize, insertion: h.insertion, capacity: spec.nOut, seed,
+    };
+  }
+
+  /**
+   * A sampler over its declared views (`views` of its layer's memory, whose kernels are `kernels`).
+   * With `rng` (the owner, once): draws the seeds and writes the kernel plan; without (a worker
+   * attaching): reads what the owner wrote.
+   */
+  constructor(spec: SamplerSpec, views: BoundViews, kernels: Kernels, rng: Rng | null) {
+    this.cfg = spec.cfg;
+    this.nIn = spec.nIn;
+    this.nOut = spec.nOut;
+    const h = spec.cfg.hash;
+    this.K = h.K;
+    this.L = h.L;
+    this.hashDim = h.mips ? spec.nIn + 2 : spec.nIn;
+    const v = views.block(`${spec.name}.sampler`);
+    this.seeds = v.i32('seeds');
+    this.normSlot = v.f32('norm');
+    this.meanRow = v.f32('mean');
+    if (rng !== null) {
+      this.seeds[0] = rng.nextU32() | 0;
+      this.seeds[1] = rng.nextU32() | 0;
+    }
+    this.familySeedLocal = this.seeds[0]! >>> 0;
+    this.family = this.makeFamily(this.familySeedLocal);
+    const tp = LshSampler.tableParams(spec, this.seeds[1]!);
+    if (tp.bitsPerHash !== this.family.bitsPerHash) throw new Error(`LshSampler: the ${h.family} family has ${this.family.bitsPerHash} bits a code, the layout assumed ${tp.bitsPerHash}`);
+    this.rangePow = tp.rangePow;
+    const tv = views.block(`${spec.name}.tables`);
+    this.tables = new LshTables(tp, { views: tv, kernels });
+    if (rng !== null) this.tables.clear();
+    const ps = planShape(h, spec.nIn);
+    this.fast = ps === null ? null : {
+      shape: ps, k: kernels, projT: v.f32('projT'), signs: v.f32('signs'), prepBuf: v.f32('prepBuf'), keyBias: v.f32('keyBias'),
+      zero: v.f32('zero'), ids: v.i32('ids'), keySel: v.i32('keySel'), sel: null,
+    };
+    if (this.fast !== null) {
+      this.fast.sel = this.family.kernelPlan()?.select ?? null;
+      if (rng !== null) {
+        for (let i = 0; i < ps!.H; i++) this.fast.ids[i] = i;
+        this.writePlan();
+      }
+    }
+  }
 
   /** Whether keys and queries are hashed by the SIMD kernels (SimHash without MIPS). */
   get kernelHashing(): boolean {
@@ -139,37 +189,39 @@ export class LshSampler {
     return p > 0 ? p : this.K * this.L;
   }
 
-  /** Copy the family's projections hash-major into the shared projT (the main thread, after a (re)draw). */
-  private writeProjections(): void {
+  /** Copy the family's kernel plan into the shared views (the owner, after a (re)draw). */
+  private writePlan(): void {
     const f = this.fast;
     if (!f) return;
-    const fam = (this.family instanceof PooledFamily ? this.family.inner : this.family) as SimHash;
-    const sel = this.family instanceof PooledFamily ? this.family.sel : null;
+    const plan = this.family.kernelPlan();
+    if (plan === null || plan.kind !== f.shape.kind || plan.numHashes !== f.shape.H) {
+      throw new Error(`LshSampler: the ${this.family.name} family's kernel plan (${plan?.kind ?? 'none'}) does not match the layout's (${f.shape.kind}, ${f.shape.H} projections)`);
+    }
+    const sel = plan.select;
     for (let i = 0; i < f.keySel.length; i++) f.keySel[i] = sel !== null ? sel[i]! : i;
-    if (f.p > 0) {
-      f.signs.set(fam.signs);
+    if (plan.kind === 'hadamard') {
+      f.signs.set(plan.signs);
       return;
     }
-    const proj = fam.proj;
-    const H = this.hashRows;
+    const proj = plan.proj;
+    const H = plan.numHashes;
     const n = this.nIn;
     const t = f.projT;
     for (let h = 0; h < H; h++) for (let i = 0; i < n; i++) t[h * n + i] = proj[i * H + h]!;
   }
 
-  /** Seed of the current hash functions (for checkpoints). */
+  /** Seed of the current hash functions. */
   get familySeed(): number {
-    return this.seedSlot[0]! >>> 0;
+    return this.seeds[0]! >>> 0;
   }
-
 
   /** Re-create this thread's hash functions if another thread redrew them. */
   syncFamily(): void {
-    const seed = this.seedSlot[0]! >>> 0;
+    const seed = this.seeds[0]! >>> 0;
     if (seed !== this.familySeedLocal) {
       this.familySeedLocal = seed;
       this.family = this.makeFamily(seed);
-      if (this.fast) this.fast.sel = this.family instanceof PooledFamily ? this.family.sel : null;
+      if (this.fast) this.fast.sel = this.family.kernelPlan()?.select ?? null;
     }
   }
 
@@ -184,25 +236,19 @@ export class LshSampler {
 
   /** New hash functions (the reference's periodic re-hash); the caller then rebuilds. */
   redraw(rng: Rng): void {
-    this.seedSlot[0] = rng.nextU32() | 0;
+    this.seeds[0] = rng.nextU32() | 0;
     this.syncFamily();
-    this.writeProjections();
+    this.writePlan();
   }
 
-  /**
-   * Use the hash functions drawn from `seed` (restoring a checkpoint: familySeed is all it takes
-   * to rebuild the family). The caller restores or rebuilds the tables.
-   */
-  setFamilySeed(seed: number): void {
-    if (!Number.isInteger(seed) || seed < 0 || seed > 0xffffffff) throw new RangeError(`LshSampler.setFamilySeed: seed must be a 32-bit unsigned integer, got ${seed}`);
-    this.seedSlot[0] = seed | 0;
+  /** Use the hash functions drawn from the shared seed (after a checkpoint wrote it): the caller keeps the loaded tables. */
+  restoredSeeds(): void {
     this.syncFamily();
-    this.writeProjections();
+    this.writePlan();
   }
 
   /** Re-insert every neuron, keyed by the hash of its weight row W[j*nIn .. +nIn) (and bias). */
   rebuild(W: Float32Array, bias: Float32Array, scratch: RebuildScratch, hs: SamplerScratch | null = null): void {
-    this.tables.clear();
     this.prepareRebuild(W, bias);
     this.stageRange(W, bias, scratch, 0, this.nOut, hs);
     this.tables.commit();
@@ -228,13 +274,13 @@ export class LshSampler {
       }
       for (let k = 0; k < n; k++) mean[k] = acc[k]! / this.nOut;
     }
-    if (f && f.p > 0) {
+    if (f && f.shape.p > 0) {
       // P.(w - mean) = P.w - P.mean: the structured projections of the mean, negated
-      const H = this.hashRows;
-      f.k.hadamardRows(f.signs, f.zero, n, f.p, HADAMARD_ROUNDS, H, mean, 0, 1, f.prepBuf, f.keyBias, 0);
+      const H = f.shape.H;
+      f.k.hadamardRows(f.signs, f.zero, n, f.shape.p, HADAMARD_ROUNDS, H, mean, 0, 1, f.prepBuf, f.keyBias, 0);
       for (let h = 0; h < H; h++) f.keyBias[h] = -f.keyBias[h]!;
     } else if (f) {
-      const H = this.hashRows;
+      const H = f.shape.H;
       for (let h = 0; h < H; h++) {
         let s = 0;
         for (let k = 0; k < n; k++) s += f.projT[h * n + k]! * mean[k]!;
@@ -253,10 +299,10 @@ export class LshSampler {
   }
 
   /**
-   * Hash neurons [from, to) and stage them (the hashing half of a rebuild; threads may stage
-   * disjoint ranges concurrently: staging slots are reserved with Atomics.add). With kernel
-   * hashing, `hs` (this thread's sampler scratch, whose `proj` is in the sampler's memory) holds
-   * the projections of one row at a time; without it the family hashes in TypeScript.
+   * Hash neurons [from, to) and write their keys (the hashing half of a rebuild; threads may
+   * stage disjoint ranges at once). With kernel hashing, `hs` (this thread's sampler scratch, in
+   * the sampler's memory) holds the projections of a block of rows; without it the family hashes
+   * in TypeScript.
    */
   stageRange(W: Float32Array, bias: Float32Array, scratch: RebuildScratch, from: number, to: number, hs: SamplerScratch | null = null): void {
     const t = this.tables;
@@ -264,29 +310,27 @@ export class LshSampler {
     const H = this.K * this.L;
     const n = this.nIn;
     const f = this.fast;
-    if (f && hs && hs.proj && hs.projBits && (f.p === 0 || hs.hbuf)) {
+    if (f && hs && hs.proj.length > 0) {
       const out = hs.proj;
-      const outBits = hs.projBits;
       const codes = scratch.codes;
-      const P = f.ids.length;
+      const P = f.shape.H;
       // keys straight from the projections' signs (signKeys) when a key is the concatenation of
-      // K one-bit codes; otherwise codes first, then insert() combines them
+      // K one-bit codes; otherwise codes first, then setKeys() combines them
       const direct = t.keysAreSignBits;
-      // staged KERNEL_CHUNK rows at a time, so that their codes stay in cache until insert reads them
+      // KERNEL_CHUNK rows at a time, so that their codes stay in cache until setKeys reads them
       const step = Math.min(chunk, KERNEL_CHUNK);
       for (let start = from; start < to; start += step) {
         const m = Math.min(step, to - start);
         for (let i = 0; i < m; i++) scratch.ids[i] = start + i;
-        const at = direct ? t.reserve(m, scratch.ids) : 0;
         // PROJECT_BLOCK rows at a time: each projection is read once per block, not once per row
         for (let b = 0; b < m; b += PROJECT_BLOCK) {
           const mb = Math.min(PROJECT_BLOCK, m - b);
-          if (f.p > 0) f.k.hadamardRows(f.signs, f.keyBias, n, f.p, HADAMARD_ROUNDS, P, W, (start + b) * n, mb, hs.hbuf!, out, 0);
+          if (f.shape.p > 0) f.k.hadamardRows(f.signs, f.keyBias, n, f.shape.p, HADAMARD_ROUNDS, P, W, (start + b) * n, mb, hs.hbuf, out, 0);
           else f.k.projectRows(f.projT, f.keyBias, n, P, W, (start + b) * n, mb, out, 0);
-          if (direct) f.k.signKeys(out, 0, P, mb, f.keySel, this.K, this.L, t.keys, at + b, t.stagingCapacity);
-          else for (let i = 0; i < mb; i++) projectionBits(f, outBits, i * P, codes, (b + i) * H);
+          if (direct) f.k.signKeys(out, 0, P, mb, f.keySel, this.K, this.L, t.keys, start + b, t.capacity);
+          else for (let i = 0; i < mb; i++) projectionBits(f, hs.projBits, i * P, codes, (b + i) * H);
         }
-        if (!direct) t.insert(m, scratch.ids, codes, H);
+        if (!direct) t.setKeys(m, scratch.ids, codes, H);
       }
       return;
     }
@@ -326,7 +370,7 @@ export class LshSampler {
       } else {
         this.family.hashDense(m, W, start * n, n, scratch.codes);
       }
-      t.insert(m, scratch.ids, scratch.codes, H);
+      t.setKeys(m, scratch.ids, scratch.codes, H);
     }
   }
 
@@ -339,20 +383,21 @@ export class LshSampler {
   }
 
   /**
-   * One thread's query scratch. With `arena` (the sampler's own, or one continuing it over the
-   * same memory) and kernel hashing, K*L floats are carved from it for the projections of queries
-   * and rebuilds; without it this thread hashes in TypeScript.
+   * One thread's scratch over the views of `declareScratch(spec, name)` in `views` (the sampler's
+   * memory), or over a memory of its own (the query then hashes in TypeScript and counts votes
+   * with the TypeScript kernels).
    */
-  createScratch(arena: Arena | null = null): SamplerScratch {
+  createScratch(views?: BoundViews, name = ''): SamplerScratch {
     const H = this.K * this.L;
-    const proj = this.fast && arena ? arena.f32(this.hashRows * PROJECT_BLOCK) : null;
-    const query = this.tables.createScratch(arena ? { i32: (n: number) => arena.i32(n) } : null);
+    const v: BlockViews | null = views ? views.block(name) : null;
+    const proj = v !== null && this.fast !== null ? v.f32('proj') : new Float32Array(0);
+    const query = views ? new QueryScratch(this.tables, views.block(`${name}.query`)) : new QueryScratch(this.tables);
     // top-by-votes candidates straight from the query's kernel output when it can hold them all
-    const direct = arena !== null && query.top.length >= this.nOut;
+    const direct = query.memory === this.tables.memory && query.top.length >= this.nOut;
     return {
       proj,
-      hbuf: this.fast && this.fast.p > 0 && arena ? arena.f32(this.fast.p) : null,
-      projBits: proj ? new Int32Array(proj.buffer, proj.byteOffset, proj.length) : null,
+      hbuf: v !== null && this.fast !== null ? v.f32('hbuf') : new Float32Array(0),
+      projBits: new Int32Array(proj.buffer, proj.byteOffset, proj.length),
       query2: new Float32Array(this.hashDim),
       codes: new Int32Array(H),
       query,
@@ -364,20 +409,11 @@ export class LshSampler {
   }
 
   /**
-   * Build the active set for one input into `out` (capacity nOut); returns its size.
-   * `forced` (the sample's true labels during training) come first and are always kept.
-   * The input is dense x[xOff .. xOff+nIn) or, when `sparseIdx` is given, sparse.
+   * Build the active set for the dense input x[xOff .. xOff+nIn) into `out` (capacity nOut);
+   * returns its size. `forced` (the sample's true labels during training) come first and are
+   * always kept.
    */
-  activeSet(
-    s: SamplerScratch,
-    x: Float32Array,
-    xOff: number,
-    forced: Int32Array | null,
-    forcedStart: number,
-    forcedEnd: number,
-    rng: Rng,
-    out: Int32Array,
-  ): number {
+  activeSet(s: SamplerScratch, x: Float32Array, xOff: number, forced: Int32Array | null, forcedStart: number, forcedEnd: number, rng: Rng, out: Int32Array): number {
     this.hashInput(s, x, xOff);
     return this.collect(s, forced, forcedStart, forcedEnd, rng, out);
   }
@@ -385,18 +421,11 @@ export class LshSampler {
   /** The hashing half of activeSet (codes into s.codes); with MIPS the input is [x, 1, 0] / |[x, 1]|. */
   hashInput(s: SamplerScratch, x: Float32Array, xOff: number): void {
     const f = this.fast;
-    const out = s.proj;
-    if (f !== null && out !== null && s.projBits !== null) {
-      if (f.p > 0) {
-        if (s.hbuf !== null) {
-          f.k.hadamardRows(f.signs, f.zero, this.nIn, f.p, HADAMARD_ROUNDS, f.ids.length, x, xOff, 1, s.hbuf, out, 0);
-          projectionBits(f, s.projBits, 0, s.codes, 0);
-          return;
-        }
-      } else {
-        kernelCodes(f, f.zero, x, xOff, this.nIn, out, s.projBits, s.codes, 0);
-        return;
-      }
+    if (f !== null && s.proj.length > 0) {
+      if (f.shape.p > 0) f.k.hadamardRows(f.signs, f.zero, this.nIn, f.shape.p, HADAMARD_ROUNDS, f.shape.H, x, xOff, 1, s.hbuf, s.proj, 0);
+      else f.k.dotRows(f.projT, f.zero, this.nIn, f.ids, 0, f.shape.H, x, xOff, s.proj, 0);
+      projectionBits(f, s.projBits, 0, s.codes, 0);
+      return;
     }
     if (!this.cfg.hash.mips) {
       this.family.hashDenseRow(x, xOff, s.codes, 0);
@@ -413,33 +442,8 @@ export class LshSampler {
     this.family.hashDenseRow(q, 0, s.codes, 0);
   }
 
-  /** Same as activeSet for a sparse input (idx/val[start, end)). */
-  activeSetSparse(
-    s: SamplerScratch,
-    idx: Int32Array,
-    val: Float32Array,
-    start: number,
-    end: number,
-    forced: Int32Array | null,
-    forcedStart: number,
-    forcedEnd: number,
-    rng: Rng,
-    out: Int32Array,
-  ): number {
-    if (this.cfg.hash.mips) throw new Error('LshSampler.activeSetSparse: the MIPS transform needs a dense input');
-    this.family.hashSparseRow(idx, val, start, end, s.codes, 0);
-    return this.collect(s, forced, forcedStart, forcedEnd, rng, out);
-  }
-
   /** The lookup half of activeSet: tables queried with s.codes, forced ids first, padding. */
-  collect(
-    s: SamplerScratch,
-    forced: Int32Array | null,
-    forcedStart: number,
-    forcedEnd: number,
-    rng: Rng,
-    out: Int32Array,
-  ): number {
+  collect(s: SamplerScratch, forced: Int32Array | null, forcedStart: number, forcedEnd: number, rng: Rng, out: Int32Array): number {
     const nOut = this.nOut;
     const as = this.cfg.activeSet;
     const stamp = ++s.stamp;
@@ -449,10 +453,10 @@ export class LshSampler {
     if (as.policy === 'topk') {
       const cap = as.maxActive > 0 ? as.maxActive : this.nOut;
       const want = Math.max(0, cap - nForced);
-      const m = this.tables.topByVotes(s.codes, 0, s.query, want + nForced, s.cand, s.votes);
+      const m = topByVotes(this.tables, s.codes, 0, s.query, want + nForced, s.cand, s.votes);
       n = addUnique(s.cand, 0, m, cap, mark, stamp, out, n);
     } else {
-      const m = this.tables.queryUnion(s.codes, 0, s.query, s.cand, 0, nOut);
+      const m = queryUnion(this.tables, s.codes, 0, s.query, s.cand, 0, nOut);
       n = addUnique(s.cand, 0, m, as.maxActive > 0 ? Math.max(as.maxActive, nForced) : nOut, mark, stamp, out, n);
     }
     // Random padding up to minActive (the reference pads small candidate sets with random
@@ -486,6 +490,14 @@ export class LshSampler {
     }
     return n;
   }
+
+  /** Most neurons an active set of this sampler can hold with `maxLabels` forced in (the deferred-gradient budget of a slot). */
+  maxActive(maxLabels: number): number {
+    const as = this.cfg.activeSet;
+    if (as.policy === 'topk') return Math.min(this.nOut, Math.max(as.maxActive > 0 ? as.maxActive : this.nOut, maxLabels));
+    if (as.maxActive > 0) return Math.min(this.nOut, Math.max(as.maxActive, maxLabels, as.minActive));
+    return this.nOut;
+  }
 }
 
 /**
@@ -504,25 +516,16 @@ function addUnique(src: Int32Array, from: number, to: number, cap: number, mark:
 }
 
 /**
- * codes[codesOff + h] = (P_h . x[xOff .. +n) + bias[h] >= 0), every hash h, with the SIMD kernels
- * (out: scratch of H projections).
- */
-function kernelCodes(f: KernelSimHash, bias: Float32Array, x: Float32Array, xOff: number, n: number, out: Float32Array, outBits: Int32Array, codes: Int32Array, codesOff: number): void {
-  f.k.dotRows(f.projT, bias, n, f.ids, 0, f.ids.length, x, xOff, out, 0);
-  projectionBits(f, outBits, 0, codes, codesOff);
-}
-
-/**
  * The table codes of one vector's projections, read as float32 bit patterns (projBits[projOff ..)):
  * code = (projection >= 0); with a pool, code i is pool bit sel[i]. Branch-free on the sign bit
  * (random signs would mispredict a branch half the time; measured here, 85 of a rebuild's 290 ms
  * went to `proj[h] >= 0 ? 1 : 0`): set for +0 .. +inf, clear for negatives, -0 (0x80000000)
  * excepted. NaN does not occur (finite weights and projections).
  */
-function projectionBits(f: KernelSimHash, projBits: Int32Array, projOff: number, codes: Int32Array, codesOff: number): void {
+function projectionBits(f: KernelHashViews, projBits: Int32Array, projOff: number, codes: Int32Array, codesOff: number): void {
   const sel = f.sel;
   if (sel === null) {
-    const H = f.ids.length;
+    const H = f.shape.H;
     for (let h = 0; h < H; h++) codes[codesOff + h] = signCode(projBits[projOff + h]!);
     return;
   }
@@ -538,20 +541,17 @@ function signCode(b: number): number {
 export interface RebuildScratch {
   ids: Int32Array;
   codes: Int32Array;
-  /** (chunk, hashDim) transformed weight rows (MIPS) */
+  /** (chunk, hashDim) transformed weight rows (MIPS, centering) */
   rows: Float32Array;
 }
 
 export interface SamplerScratch {
-  /**
-   * (PROJECT_BLOCK, hashRows) in the sampler's memory (kernel hashing), or null: a query's
-   * projections (the first row), or those of a block of neurons in a rebuild
-   */
-  proj: Float32Array | null;
-  /** (p) in the sampler's memory: the structured projections' transform buffer (kernel hashing, 'hadamard'), or null */
-  hbuf: Float32Array | null;
-  /** proj's memory as int32 (the projections' bit patterns, for their signs), or null */
-  projBits: Int32Array | null;
+  /** (PROJECT_BLOCK, hashRows) in the sampler's memory: a query's projections (the first row), or those of a block of neurons in a rebuild; empty without kernel hashing */
+  proj: Float32Array;
+  /** (p) in the sampler's memory: the structured projections' transform buffer; empty otherwise */
+  hbuf: Float32Array;
+  /** proj's memory as int32 (the projections' bit patterns, for their signs) */
+  projBits: Int32Array;
   /** (hashDim) the input after the MIPS transform */
   query2: Float32Array;
   codes: Int32Array;

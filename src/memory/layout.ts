@@ -16,9 +16,9 @@
  */
 import { ConfigError } from '../util/errors.js';
 
-export type DType = 'f32' | 'i32' | 'u16';
+export type DType = 'f32' | 'i32' | 'u16' | 'f64';
 
-export const DTYPE_BYTES: Readonly<Record<DType, number>> = { f32: 4, i32: 4, u16: 2 };
+export const DTYPE_BYTES: Readonly<Record<DType, number>> = { f32: 4, i32: 4, u16: 2, f64: 8 };
 
 export interface ViewDecl {
   /** the block's name and the view's, joined by '.' */
@@ -29,7 +29,7 @@ export interface ViewDecl {
   readonly persist: boolean;
 }
 
-export type TypedView = Float32Array | Int32Array | Uint16Array;
+export type TypedView = Float32Array | Int32Array | Uint16Array | Float64Array;
 
 /** One component's views, in the order it declares them. */
 export class BlockDecl {
@@ -56,6 +56,10 @@ export class BlockDecl {
 
   u16(view: string, shape: readonly number[], persist = false): this {
     return this.add(view, 'u16', shape, persist);
+  }
+
+  f64(view: string, shape: readonly number[], persist = false): this {
+    return this.add(view, 'f64', shape, persist);
   }
 }
 
@@ -146,7 +150,8 @@ export class BoundViews {
     const buf = memory.buffer;
     for (const v of placement.views) {
       const n = elementsOf(v.shape);
-      const view = v.dtype === 'f32' ? new Float32Array(buf, v.offset, n) : v.dtype === 'i32' ? new Int32Array(buf, v.offset, n) : new Uint16Array(buf, v.offset, n);
+      const view =
+        v.dtype === 'f32' ? new Float32Array(buf, v.offset, n) : v.dtype === 'i32' ? new Int32Array(buf, v.offset, n) : v.dtype === 'u16' ? new Uint16Array(buf, v.offset, n) : new Float64Array(buf, v.offset, n);
       this.map.set(v.name, view);
     }
   }
@@ -179,6 +184,12 @@ export class BoundViews {
     return v;
   }
 
+  f64(name: string): Float64Array {
+    const v = this.get(name);
+    if (!(v instanceof Float64Array)) throw new Error(`layout: view ${name} is not f64`);
+    return v;
+  }
+
   /** The views of one block, addressed by their short names. */
   block(name: string): BlockViews {
     return new BlockViews(this, name);
@@ -207,6 +218,10 @@ export class BlockViews {
 
   u16(view: string): Uint16Array {
     return this.all.u16(`${this.name}.${view}`);
+  }
+
+  f64(view: string): Float64Array {
+    return this.all.f64(`${this.name}.${view}`);
   }
 
   has(view: string): boolean {

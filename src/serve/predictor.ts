@@ -3,23 +3,16 @@
  * validation of queries (feature ids and values, k, text), text featurization with the saved
  * vocabulary, top-k through LSH tables or over every output neuron, label names.
  *
- * Scratch: the network's forward pass needs per-call buffers (activations, active sets, the
- * padding generator). The Predictor never touches the model's training scratch: each call takes
- * a scratch from a small pool and returns it. Calls are synchronous and JS runs them one at a
- * time on this thread, so in practice the pool holds a single scratch that requests use in turn
- * (sharing one would be just as safe; the pool says the intent, and stays correct if predict ever
- * becomes asynchronous). Scratches come from the model's arena and are never freed, hence a pool
- * rather than one per call. Before each call the scratch's generator is reset to a fixed state, so
- * an answer depends on the query alone, not on the requests before it: the LSH active set is padded
- * with random neurons when the tables return few candidates. The weights and tables are only read.
+ * Queries run synchronously on the calling thread's scratch of the model (SlideModel.predictTop),
+ * whose generator restarts from a fixed state for every query, so an answer depends on the query
+ * alone, not on the requests before it (the LSH active set is padded with random neurons when the
+ * tables return few candidates). The weights and tables are only read.
  */
-import type { SlideModel } from '../training/model.js';
-import type { ThreadScratch } from '../network/network.js';
+import { MAX_K, type SlideModel } from '../training/model.js';
 import type { LoadedModel } from '../checkpoint/checkpoint.js';
-import { Rng } from '../util/rng.js';
 import { featurizeText, tokenize } from '../data/wordnet.js';
 
-export const MAX_K = 100;
+export { MAX_K };
 
 export interface LabelScore {
   id: number;
@@ -52,8 +45,6 @@ export class Predictor {
   /** token -> feature id (present when the checkpoint has feature names and idf) */
   readonly vocab: Map<string, number> | null;
   readonly idf: Float32Array | null;
-  private readonly pool: ThreadScratch[] = [];
-  private readonly rngState: Uint32Array;
 
   constructor(loaded: LoadedModel) {
     this.model = loaded.model;
@@ -67,7 +58,6 @@ export class Predictor {
     } else {
       this.vocab = null;
     }
-    this.rngState = new Rng(this.model.config.seed, 0x5e7e).getState();
   }
 
   get nFeatures(): number {
@@ -86,16 +76,6 @@ export class Predictor {
   /** Whether LSH inference is possible (the output layer is sampled); otherwise it is exact anyway. */
   get hasLsh(): boolean {
     return this.model.network.output.sampled;
-  }
-
-  private acquire(): ThreadScratch {
-    const s = this.pool.pop() ?? this.model.network.createScratch(new Rng(0), MAX_K);
-    s.rng.setState(this.rngState);
-    return s;
-  }
-
-  private release(s: ThreadScratch): void {
-    this.pool.push(s);
   }
 
   static checkK(k: unknown): number {
@@ -160,19 +140,11 @@ export class Predictor {
   /** Top-k labels of a checked sparse query (see checkFeatures). */
   predict(idx: Int32Array, val: Float32Array, k: number, exact: boolean): PredictResult {
     Predictor.checkK(k);
-    const net = this.model.network;
-    const s = this.acquire();
-    try {
-      const m = net.predict(s, idx, val, 0, idx.length, Math.min(k, net.nLabels), exact);
-      const labels: LabelScore[] = [];
-      for (let i = 0; i < m; i++) {
-        const id = s.topIds[i]!;
-        const name = this.labelNames?.[id];
-        labels.push(name === undefined ? { id, score: s.topScores[i]! } : { id, name, score: s.topScores[i]! });
-      }
-      return { labels, candidates: s.nActive[net.fc.length - 1]! };
-    } finally {
-      this.release(s);
-    }
+    const r = this.model.predictTop({ indices: idx, values: val }, Math.min(k, this.nLabels), { exact });
+    const labels: LabelScore[] = r.labels.map(({ id, score }) => {
+      const name = this.labelNames?.[id];
+      return name === undefined ? { id, score } : { id, name, score };
+    });
+    return { labels, candidates: r.candidates };
   }
 }

@@ -1,15 +1,18 @@
+import { availableParallelism } from 'node:os';
 import { parseConfig, type Config, type ConfigInput } from '../config.js';
-import { Network, PROF_HASH, PROF_LOOKUP, PROF_FORWARD, PROF_BACKWARD, PROF_UPDATE, PROF_REBUILD, type ThreadScratch } from '../network/network.js';
+import { Network } from '../network/network.js';
+import { RunArea, type RunSpec, type ThreadScratch } from '../network/run.js';
+import { predictSample } from '../network/sample.js';
+import { PROF_NAMES, PROF_SLOTS, PROF_REBUILD, PROF_UPDATE, type ProfilePart } from '../network/profile.js';
 import { Rng } from '../util/rng.js';
-import { Arena } from '../memory/arena.js';
 import { getKernels, type KernelChoice } from '../kernels/index.js';
 import { RebuildSchedule } from './schedule.js';
-import type { RebuildScratch } from '../layers/sampler.js';
-import { CsrBatchBuffer, checkBatchIds, gatherRows, type CsrBatch, type XcDataset } from '../data/csr.js';
-import { MetricsAccumulator, evalRow, type RankingMetrics } from '../eval/metrics.js';
-import { availableParallelism } from 'node:os';
+import { Executor, Phase, CONTROL_SLOTS, kBatchRows, kEvalExact, kEvalK, kEvalRecall, kLrHorizon, kNextRow, kStatBusy, kStatProf, STAT_SLOTS, kStep, evalSampleSeed } from './executor.js';
 import { WorkerPool } from '../workers/pool.js';
-import { rowMaxima } from '../workers/layout.js';
+import { checkBatchIds, fillRows, type CsrBatch, type XcDataset } from '../data/csr.js';
+import { evalPhases, type EvalOptions, type EvalResult } from '../eval/evaluate.js';
+
+export type { EvalOptions, EvalResult } from '../eval/evaluate.js';
 
 export interface ModelOptions {
   nFeatures: number;
@@ -17,6 +20,8 @@ export interface ModelOptions {
   config?: ConfigInput;
   /** 'auto' (WebAssembly SIMD when built, else TypeScript), 'wasm' or 'js' */
   kernels?: KernelChoice;
+  /** hash the initial weights into the tables (default true; false when the tables will be loaded) */
+  buildTables?: boolean;
 }
 
 export interface BatchStats {
@@ -46,23 +51,6 @@ export interface Progress {
   rebuilds: number;
 }
 
-export interface EvalOptions {
-  inference?: 'lsh' | 'exact' | 'both';
-  /**
-   * evaluate only maxPoints rows spread evenly over the set (rows floor(i * n / maxPoints)), so that
-   * a part of a file sorted by topic still samples every topic (0 = all)
-   */
-  maxPoints?: number;
-}
-
-export interface EvalResult {
-  points: number;
-  exact?: RankingMetrics & { seconds: number };
-  lsh?: RankingMetrics & { seconds: number; avgCandidates: number };
-  /** with 'both': fraction of exact inference's top-5 found in LSH inference's candidate set */
-  lshRecallOfExactTop5?: number;
-}
-
 export interface EpochSummary {
   epoch: number;
   seconds: number;
@@ -70,6 +58,8 @@ export interface EpochSummary {
   loss: number;
   trainP1: number;
   activePerSample: number;
+  /** points trained in this epoch (fewer than the set in a fractional or stopped epoch) */
+  points: number;
   eval?: EvalResult;
 }
 
@@ -109,6 +99,9 @@ export interface Prediction {
   score: number;
 }
 
+/** Time per part of a run, in thread-seconds (profile()), and the workers' idle time at the barriers. */
+export type ModelProfile = Record<ProfilePart, number>;
+
 /**
  * Batches that `fit` runs over n points for `epochs` epochs (a fractional last epoch runs
  * round(n * fraction) points; the last batch of an epoch may be short), continuing a mid-epoch
@@ -127,10 +120,31 @@ export function plannedBatches(n: number, epochs: number, batchSize: number, cur
   return total;
 }
 
+/** Largest row non-zeros and labels over some sets (at least 1 each). */
+export function rowMaxima(...sets: (CsrBatch | undefined)[]): { maxRowNnz: number; maxRowLabels: number } {
+  let a = 1;
+  let b = 1;
+  for (const d of sets) {
+    if (!d) continue;
+    for (let r = 0; r < d.n; r++) {
+      a = Math.max(a, d.featPtr[r + 1]! - d.featPtr[r]!);
+      b = Math.max(b, d.labelPtr[r + 1]! - d.labelPtr[r]!);
+    }
+  }
+  return { maxRowNnz: a, maxRowLabels: b };
+}
+
+/** Rows a run area holds until a run asks for more (a sample with more grows it). */
+const DEFAULT_MAX_NNZ = 1024;
+const DEFAULT_MAX_LABELS = 64;
+/** most labels predict() returns */
+export const MAX_K = 100;
+
 /**
- * A SLIDE model: network, optimizer step, rebuild schedule and the seeded generator.
- * Single-threaded here; everything random flows from config.seed, so two runs with the same
- * seed and data produce identical weights.
+ * A SLIDE model: network, optimizer schedule, table rebuilds and the seeded generator, trained
+ * and evaluated by the phases of executor.ts on the calling thread or on worker threads, with
+ * the same results either way: everything random flows from config.seed, and a run with N
+ * threads gives bit for bit the weights, losses and metrics of the same run on one thread.
  */
 export class SlideModel {
   readonly config: Config;
@@ -150,18 +164,24 @@ export class SlideModel {
   /** set while an epoch is in progress (and restored from a checkpoint taken mid-epoch) */
   epochCursor: EpochCursor | null = null;
   readonly schedule: RebuildSchedule;
-  /** the calling thread's scratch (activations, active sets, generator of the random padding) */
-  readonly scratch: ThreadScratch;
-  /**
-   * scratch of evaluate() and predict(): its own generator, reset to a fixed state before each
-   * evaluation, so evaluating never changes training and gives the same answer every time
-   */
-  private readonly inferScratch: ThreadScratch;
-  private readonly rebuildScratch: RebuildScratch[];
-  private readonly batchBuf = new CsrBatchBuffer();
+  /** step at which the tables were last rebuilt */
+  tablesStep = 0;
+  /** the seed of the training samples' generators (drawn from the model's generator at construction) */
+  private readonly runSeed: number;
   private readonly kernelChoice: KernelChoice;
-  /** worker threads of the running fit (null when training on the calling thread) */
+  /** the control block of the phases (shared with the workers) */
+  private readonly ctrl = new Int32Array(new SharedArrayBuffer(4 * CONTROL_SLOTS));
+  private run: RunArea;
+  private exec: Executor;
+  /** worker threads of the running fit or evaluation, or of openWorkers (null: the calling thread runs the phases) */
   private pool: WorkerPool | null = null;
+  /** whether the open pool came from openWorkers (not from a running fit) */
+  private ownPool = false;
+  /** thread-seconds per part of finished pools, and of the coordinating thread's serial steps */
+  private readonly pastProf = new Float64Array(PROF_SLOTS);
+  /** seconds the finished pools' workers spent waiting at barriers */
+  private pastIdle = 0;
+  private poolOpenedAt = 0;
 
   /** Threads a fit uses: config.threads, 0 meaning every core. */
   get threads(): number {
@@ -177,60 +197,166 @@ export class SlideModel {
     this.rng = new Rng(this.config.seed);
     const choice = opts.kernels ?? 'auto';
     this.kernelChoice = choice;
-    this.network = new Network(this.config, opts.nFeatures, opts.nLabels, (m) => getKernels(m, choice), this.rng, new Arena());
-    this.scratch = this.network.createScratch(this.rng.fork(7));
-    this.inferScratch = this.network.createScratch(new Rng(this.config.seed, 77));
-    this.rebuildScratch = this.network.createRebuildScratch();
+    this.network = Network.build(this.config, opts.nFeatures, opts.nLabels, (m) => getKernels(m, choice), this.rng);
+    this.runSeed = this.rng.fork(7).nextU32();
     this.schedule = new RebuildSchedule(this.config.rebuild);
-    this.rebuildTables();
+    this.run = RunArea.carve(this.network, this.runSpec(1, DEFAULT_MAX_NNZ, DEFAULT_MAX_LABELS));
+    this.exec = new Executor(this.network, this.run, this.ctrl, this.runSeed);
+    if (opts.buildTables !== false) this.rebuildTables();
   }
 
   get kernelsName(): string {
     return this.network.kernels.name;
   }
 
-  /** Train on one batch: forward/backward every sample, one optimizer step, maybe a rebuild. */
-  trainBatch(b: CsrBatch): BatchStats {
-    this.checkBatch(b, 'training batch');
-    const s = this.scratch;
-    const net = this.network;
-    const L = net.fc.length - 1;
-    const scale = 1 / Math.max(1, b.n);
-    const sums = s.sums;
-    sums.fill(0);
-    for (let r = 0; r < b.n; r++) {
-      net.trainSample(s, b.featIdx, b.featVal, b.featPtr[r]!, b.featPtr[r + 1]!, b.labelIdx, b.labelPtr[r]!, b.labelPtr[r + 1]!, scale, r);
-    }
-    const lossSum = sums[0]!;
-    const hits = sums[1]!;
-    const activeSum = sums[2]!;
-    this.step++;
-    const t0 = net.profile ? performance.now() : 0;
-    net.update(this.step, this.lrHorizon);
-    if (net.profile) this.scratch.prof[PROF_UPDATE] += (performance.now() - t0) / 1000;
-    this.afterStep();
-    return { samples: b.n, lossSum, hits, activeSum };
+  private runSpec(threads: number, maxNnz: number, maxLabels: number): RunSpec {
+    // with workers, one more scratch: the calling thread's own (predict while a pool is open)
+    return { threads: threads > 1 ? threads + 1 : 1, slots: this.config.batchSize, maxNnz, maxLabels, topK: MAX_K };
   }
 
   /**
-   * Start `threads` worker threads (default: the configured threads) for trainBatchAsync, sized
-   * for batches of at most config.batchSize rows, `maxRowNnz` non-zeros and `maxRowLabels` labels
-   * a row (a larger batch is refused with a RangeError). fit() opens and closes its own workers;
-   * this is for callers that drive training batch by batch. Close them with closeWorkers().
+   * The calling thread's scratch (the phases' thread 0 when no workers run): for work on single
+   * samples outside a batch (sample.ts: gradient checks, custom loops).
+   */
+  get scratch(): ThreadScratch {
+    return this.callerScratch;
+  }
+
+  private get callerScratch(): ThreadScratch {
+    return this.run.scratches[this.run.scratches.length - 1]!;
+  }
+
+  /**
+   * Make the run area hold rows of these maxima (carved again, larger, when it does not; not
+   * while workers are attached to it).
+   */
+  private ensureRun(maxNnz: number, maxLabels: number, threads = this.run.spec.threads > 1 ? this.run.spec.threads - 1 : 1): void {
+    const want = this.runSpec(threads, maxNnz, maxLabels);
+    if (this.run.fits(want)) return;
+    if (this.pool) throw new RangeError(`rows of ${maxNnz} non-zeros and ${maxLabels} labels exceed what the open workers were sized for (${this.run.spec.maxNnz} and ${this.run.spec.maxLabels})`);
+    const cur = this.run.spec;
+    const spec = { ...want, maxNnz: Math.max(want.maxNnz, cur.maxNnz), maxLabels: Math.max(want.maxLabels, cur.maxLabels) };
+    this.run = RunArea.carve(this.network, spec);
+    this.exec = new Executor(this.network, this.run, this.ctrl, this.runSeed);
+  }
+
+  /** Run the phases a generator yields on the calling thread. */
+  private drive<T>(g: Generator<Phase, T, void>): T {
+    for (;;) {
+      const r = g.next();
+      if (r.done) return r.value;
+      this.exec.runPhase(r.value, 0, 1);
+    }
+  }
+
+  /** Run the phases a generator yields on the workers (or, without workers, on the calling thread). */
+  private async driveAsync<T>(g: Generator<Phase, T, void>): Promise<T> {
+    const pool = this.pool;
+    if (!pool) return this.drive(g);
+    for (;;) {
+      const r = g.next();
+      if (r.done) return r.value;
+      await pool.run(r.value);
+    }
+  }
+
+  /**
+   * The phases of one training batch (the batch is in the run area): every row, the rows to
+   * replay, the update, then a rebuild when the schedule says so.
+   */
+  private *batchPhases(n: number): Generator<Phase, BatchStats, void> {
+    const ctrl = this.ctrl;
+    const exec = this.exec;
+    ctrl[kBatchRows] = n;
+    ctrl[kStep] = this.step + 1;
+    ctrl[kLrHorizon] = this.lrHorizon;
+    ctrl[kNextRow] = 0;
+    yield Phase.Train;
+    if (exec.needsReplay()) yield Phase.Replay;
+    const st = exec.batchStats();
+    const t0 = performance.now();
+    exec.prepareUpdate();
+    this.pastProf[PROF_UPDATE] += (performance.now() - t0) / 1000;
+    yield Phase.Update;
+    exec.finishUpdate();
+    this.step++;
+    const redraw = this.schedule.shouldRedraw(this.step);
+    if (redraw) this.network.redrawHashes(this.rng);
+    if (redraw || this.schedule.shouldRebuild(this.step)) yield* this.rebuildPhases();
+    return { samples: n, ...st };
+  }
+
+  private *rebuildPhases(): Generator<Phase, void, void> {
+    if (this.network.sampledUnits().length === 0) return;
+    const t0 = performance.now();
+    this.exec.prepareRebuild();
+    this.pastProf[PROF_REBUILD] += (performance.now() - t0) / 1000;
+    yield Phase.Stage;
+    yield Phase.Commit;
+    this.tablesStep = this.step;
+  }
+
+  /** Put rows order[start, end) of d into the run's batch area (checked against the model's dimensions). */
+  private loadBatch(d: CsrBatch, order: Int32Array | null, start: number, end: number): number {
+    const n = end - start;
+    if (n > this.run.spec.slots) throw new RangeError(`a batch of ${n} rows exceeds the configured batchSize ${this.run.spec.slots}`);
+    const ids = order ?? identity(end);
+    let mx = 1;
+    let ml = 1;
+    for (let i = start; i < end; i++) {
+      const r = ids[i]!;
+      mx = Math.max(mx, d.featPtr[r + 1]! - d.featPtr[r]!);
+      ml = Math.max(ml, d.labelPtr[r + 1]! - d.labelPtr[r]!);
+    }
+    this.ensureRun(mx, ml);
+    fillRows(d, ids, start, end, this.run.batch);
+    return n;
+  }
+
+  /** Train on one batch (at most config.batchSize rows) on the calling thread: every sample, one optimizer step, maybe a rebuild. */
+  trainBatch(b: CsrBatch): BatchStats {
+    if (this.pool) throw new Error('SlideModel.trainBatch: workers are open; use trainBatchAsync');
+    checkBatchIds(b, this.nFeatures, this.nLabels, 'training batch');
+    const n = this.loadBatch(b, null, 0, b.n);
+    return this.drive(this.batchPhases(n));
+  }
+
+  /** trainBatch on the worker threads of openWorkers, or on the calling thread when none are open. */
+  async trainBatchAsync(b: CsrBatch): Promise<BatchStats> {
+    checkBatchIds(b, this.nFeatures, this.nLabels, 'training batch');
+    const n = this.loadBatch(b, null, 0, b.n);
+    return this.driveAsync(this.batchPhases(n));
+  }
+
+  /**
+   * Start `threads` worker threads (default: the configured threads) for trainBatchAsync and
+   * evaluate, sized for batches of config.batchSize rows of at most `maxRowNnz` non-zeros and
+   * `maxRowLabels` labels (a larger row is refused with a RangeError). fit() opens and closes its
+   * own workers; this is for callers that drive training batch by batch. Close them with
+   * closeWorkers().
    */
   async openWorkers(opts: { maxRowNnz: number; maxRowLabels: number; threads?: number }): Promise<void> {
     if (this.pool) throw new Error('SlideModel.openWorkers: workers are already open');
     const threads = opts.threads ?? this.threads;
     if (!Number.isInteger(threads) || threads < 1) throw new RangeError(`openWorkers: threads must be a positive integer, got ${threads}`);
-    this.pool = await this.createPool(opts, threads);
+    await this.startPool(threads, Math.max(1, opts.maxRowNnz), Math.max(1, opts.maxRowLabels));
     this.ownPool = true;
   }
 
-  /** Worker threads on the model, sized for batches of config.batchSize rows of these maxima. */
-  private createPool(mx: { maxRowNnz: number; maxRowLabels: number }, threads: number): Promise<WorkerPool> {
-    return WorkerPool.create(this.network, this.config, {
-      threads, kernels: this.kernelChoice, maxRows: this.config.batchSize, maxRowNnz: Math.max(1, mx.maxRowNnz), maxRowLabels: mx.maxRowLabels,
-    });
+  /** Carve the run area for `threads` workers and start them on it. */
+  private async startPool(threads: number, maxNnz: number, maxLabels: number): Promise<void> {
+    const cur = this.run.spec;
+    this.run = RunArea.carve(this.network, { ...this.runSpec(threads, maxNnz, maxLabels), maxNnz: Math.max(maxNnz, cur.maxNnz), maxLabels: Math.max(maxLabels, cur.maxLabels) });
+    this.exec = new Executor(this.network, this.run, this.ctrl, this.runSeed);
+    const net = this.network;
+    this.pool = await WorkerPool.create(
+      {
+        memories: net.arenas.map((a) => a.memory), modelPlacements: net.placements, runPlacements: this.run.placements, runSpec: this.run.spec,
+        control: this.ctrl, config: this.config, nFeatures: this.nFeatures, nLabels: this.nLabels, kernels: this.kernelChoice, profile: net.profile, runSeed: this.runSeed,
+      },
+      threads,
+    );
+    this.poolOpenedAt = performance.now();
   }
 
   /** Stop the workers of openWorkers (their profile joins profile()). */
@@ -239,161 +365,110 @@ export class SlideModel {
     if (!pool) return;
     this.pool = null;
     this.ownPool = false;
-    pool.workerProfile(this.poolProf);
-    this.poolProf[PROF_UPDATE] += pool.updateSec * pool.threads;
-    this.poolProf[PROF_REBUILD] += pool.rebuildSec * pool.threads;
+    const open = (performance.now() - this.poolOpenedAt) / 1000;
+    for (let w = 0; w < pool.threads; w++) {
+      for (let i = 0; i < PROF_SLOTS; i++) this.pastProf[i] += pool.stats[w * STAT_SLOTS + kStatProf + i]!;
+      this.pastIdle += Math.max(0, open - pool.stats[w * STAT_SLOTS + kStatBusy]!);
+    }
     await pool.close();
   }
 
-  /** whether the open pool came from openWorkers (not from a running fit) */
-  private ownPool = false;
-  /** identity order of a batch handed to the pool */
-  private identity = new Int32Array(0);
-
-  /**
-   * trainBatch on the worker threads of openWorkers (samples split over them, HOGWILD, then the
-   * update and any rebuild split over them too); on the calling thread when no workers are open.
-   */
-  async trainBatchAsync(b: CsrBatch): Promise<BatchStats> {
-    const pool = this.pool;
-    if (!pool || !this.ownPool) return this.trainBatch(b);
-    this.checkBatch(b, 'training batch');
-    if (this.identity.length < b.n) this.identity = Int32Array.from({ length: Math.max(b.n, this.config.batchSize) }, (_, i) => i);
-    const r = await pool.trainBatch(b, this.identity, 0, b.n, this.step + 1, this.lrHorizon);
-    this.step++;
-    await this.afterStepPool(pool);
-    return { samples: b.n, ...r };
-  }
-
-  private afterStep(): void {
-    if (this.schedule.shouldRedraw(this.step)) {
-      this.network.redrawHashes(this.rng);
-      this.rebuildTables();
-    } else if (this.schedule.shouldRebuild(this.step)) {
-      this.rebuildTables();
-    }
-  }
-
-  /** afterStep for the worker pool: rebuilds run on the workers. */
-  private async afterStepPool(pool: WorkerPool): Promise<void> {
-    const redraw = this.schedule.shouldRedraw(this.step);
-    if (redraw) this.network.redrawHashes(this.rng);
-    if (redraw || this.schedule.shouldRebuild(this.step)) {
-      await pool.rebuildTables();
-      this.tablesStep = this.step;
-    }
-  }
-
-  /** step at which the tables were last rebuilt */
-  tablesStep = 0;
-
-  /** Re-insert every sampled layer's neurons under their current weights. */
+  /** Rebuild the tables of every sampled layer from the current weights (on the open workers, or here). */
   rebuildTables(): void {
-    const t0 = performance.now();
-    this.network.rebuildTables(this.rebuildScratch, this.scratch);
-    this.tablesStep = this.step;
-    this.scratch.prof[PROF_REBUILD] += (performance.now() - t0) / 1000;
+    if (this.pool) throw new Error('SlideModel.rebuildTables: workers are open; use rebuildTablesAsync');
+    this.drive(this.rebuildPhases());
+  }
+
+  async rebuildTablesAsync(): Promise<void> {
+    await this.driveAsync(this.rebuildPhases());
   }
 
   /**
    * Where the training time went, in thread-seconds per part (hash, lookup, forward, backward,
-   * update, rebuild) since the model was built; needs `network.profile = true` while training.
-   * With worker threads, update and rebuild are wall-clock seconds times the threads.
+   * update, rebuild) since the model was built; the parts are timed while `network.profile` is
+   * true (rebuilds always). With workers, `idle` is the seconds they spent at barriers.
    */
-  profile(): Record<'hash' | 'lookup' | 'forward' | 'backward' | 'update' | 'rebuild', number> {
-    const p = Float64Array.from(this.scratch.prof);
-    for (let i = 0; i < p.length; i++) p[i] = p[i]! + this.poolProf[i]!;
-    return { hash: p[PROF_HASH]!, lookup: p[PROF_LOOKUP]!, forward: p[PROF_FORWARD]!, backward: p[PROF_BACKWARD]!, update: p[PROF_UPDATE]!, rebuild: p[PROF_REBUILD]! };
+  profile(): ModelProfile & { idle: number } {
+    const p = Float64Array.from(this.pastProf);
+    for (const s of this.run.scratches) for (let i = 0; i < PROF_SLOTS; i++) p[i] = p[i]! + s.prof[i]!;
+    const out = { idle: this.pastIdle } as ModelProfile & { idle: number };
+    PROF_NAMES.forEach((name, i) => (out[name] = p[i]!));
+    return out;
   }
-
-  /** profiles of finished worker pools (thread-seconds, PROF_* slots) */
-  private readonly poolProf = new Float64Array(6);
 
   /** Rebuild the tables if weights moved since the last rebuild (before LSH inference). */
-  refreshTables(): void {
-    if (this.tablesStep !== this.step) this.rebuildTables();
-  }
-
-  private checkBatch(b: CsrBatch, what: string): void {
-    checkBatchIds(b, this.nFeatures, this.nLabels, what);
+  async refreshTables(): Promise<void> {
+    if (this.tablesStep !== this.step) await this.rebuildTablesAsync();
   }
 
   /**
    * Train for some epochs over an in-memory data set (shuffled each epoch with the model's
-   * generator), or once over an iterable of batches (in the order given).
+   * generator), or once over an iterable of batches (in the order given), on config.threads
+   * threads.
    */
   async fit(data: XcDataset | Iterable<CsrBatch> | AsyncIterable<CsrBatch>, opts: FitOptions = {}): Promise<EpochSummary[]> {
-    const summaries: EpochSummary[] = [];
-    if (!isDataset(data)) {
-      const t0 = performance.now();
-      const acc = { samples: 0, loss: 0, hits: 0, active: 0 };
-      for await (const b of data as AsyncIterable<CsrBatch>) {
-        const st = this.trainBatch(b);
-        acc.samples += st.samples;
-        acc.loss += st.lossSum;
-        acc.hits += st.hits;
-        acc.active += st.activeSum;
-        const el = (performance.now() - t0) / 1000;
-        opts.onProgress?.({
-          epoch: this.epochsDone + 1, done: acc.samples, total: 0, batches: this.step,
-          loss: st.lossSum / Math.max(1, st.samples), runningP1: st.hits / Math.max(1, st.samples),
-          samplesPerSec: acc.samples / Math.max(el, 1e-9), elapsedSec: el, etaSec: 0,
-          activePerSample: st.activeSum / Math.max(1, st.samples), rebuilds: this.schedule.count,
-        });
-      }
-      this.epochsDone++;
-      const sec = (performance.now() - t0) / 1000;
-      const sum: EpochSummary = {
-        epoch: this.epochsDone, seconds: sec, samplesPerSec: acc.samples / sec, loss: acc.loss / Math.max(1, acc.samples),
-        trainP1: acc.hits / Math.max(1, acc.samples), activePerSample: acc.active / Math.max(1, acc.samples),
-      };
-      if (opts.test) sum.eval = this.evaluate(opts.test, { inference: this.config.inference });
-      opts.onEpoch?.(sum);
-      return [sum];
-    }
+    if (this.pool) throw new Error('SlideModel.fit: close the workers of openWorkers first (fit starts its own)');
+    if (!isDataset(data)) return this.fitStream(data, opts);
     const d = data;
     if (d.nFeatures > this.nFeatures || d.nLabels > this.nLabels) {
       throw new RangeError(`data set has ${d.nFeatures} features / ${d.nLabels} labels; the model has ${this.nFeatures} / ${this.nLabels}`);
     }
-    this.checkBatch(d, 'training data');
+    checkBatchIds(d, this.nFeatures, this.nLabels, 'training data');
+    if (opts.test) checkBatchIds(opts.test, this.nFeatures, this.nLabels, 'test data');
     const epochs = opts.epochs ?? this.config.epochs;
-    const order = new Int32Array(d.n);
-    const windowN = 50;
-    const winLoss = new Float64Array(windowN);
-    const winHits = new Float64Array(windowN);
-    const winN = new Float64Array(windowN);
-    const winActive = new Float64Array(windowN);
-    const full = Math.ceil(epochs);
-    if (this.pool) throw new Error('SlideModel.fit: close the workers of openWorkers first (fit starts its own)');
     this.lrHorizon = this.step + plannedBatches(d.n, epochs, this.config.batchSize, this.epochCursor);
-    if (this.threads > 1 && d.n > 0) this.pool = await this.createPool(rowMaxima(d), this.threads);
+    const mx = rowMaxima(d, opts.test);
+    if (this.threads > 1 && d.n > 0) await this.startPool(this.threads, mx.maxRowNnz, mx.maxRowLabels);
+    else this.ensureRun(mx.maxRowNnz, mx.maxRowLabels, 1);
     try {
-      await this.runEpochs(d, epochs, full, order, summaries, opts, { winLoss, winHits, winN, winActive, windowN });
+      return await this.runEpochs(d, epochs, opts);
     } finally {
       await this.closeWorkers();
     }
-    return summaries;
   }
 
-  private async runEpochs(
-    d: XcDataset,
-    epochs: number,
-    full: number,
-    order: Int32Array,
-    summaries: EpochSummary[],
-    opts: FitOptions,
-    win: { winLoss: Float64Array; winHits: Float64Array; winN: Float64Array; winActive: Float64Array; windowN: number },
-  ): Promise<void> {
-    const { winLoss, winHits, winN, winActive, windowN } = win;
+  /** fit over batches in the order given: one pass, one summary. */
+  private async fitStream(data: Iterable<CsrBatch> | AsyncIterable<CsrBatch>, opts: FitOptions): Promise<EpochSummary[]> {
+    const t0 = performance.now();
+    const acc = { samples: 0, loss: 0, hits: 0, active: 0 };
+    for await (const b of data as AsyncIterable<CsrBatch>) {
+      const st = await this.trainBatchAsync(b);
+      acc.samples += st.samples;
+      acc.loss += st.lossSum;
+      acc.hits += st.hits;
+      acc.active += st.activeSum;
+      const el = (performance.now() - t0) / 1000;
+      opts.onProgress?.({
+        epoch: this.epochsDone + 1, done: acc.samples, total: 0, batches: this.step,
+        loss: st.lossSum / Math.max(1, st.samples), runningP1: st.hits / Math.max(1, st.samples),
+        samplesPerSec: acc.samples / Math.max(el, 1e-9), elapsedSec: el, etaSec: 0,
+        activePerSample: st.activeSum / Math.max(1, st.samples), rebuilds: this.schedule.count,
+      });
+    }
+    this.epochsDone++;
+    const sec = (performance.now() - t0) / 1000;
+    const sum: EpochSummary = {
+      epoch: this.epochsDone, seconds: sec, samplesPerSec: acc.samples / sec, loss: acc.loss / Math.max(1, acc.samples),
+      trainP1: acc.hits / Math.max(1, acc.samples), activePerSample: acc.active / Math.max(1, acc.samples), points: acc.samples,
+    };
+    if (opts.test) sum.eval = await this.evaluate(opts.test, { inference: this.config.inference });
+    opts.onEpoch?.(sum);
+    return [sum];
+  }
+
+  private async runEpochs(d: XcDataset, epochs: number, opts: FitOptions): Promise<EpochSummary[]> {
+    const summaries: EpochSummary[] = [];
     const bs = this.config.batchSize;
+    const order = new Int32Array(d.n);
+    const window = new RunningWindow(50);
     const tFit = performance.now();
     const outOfTime = (): boolean => opts.maxSeconds !== undefined && (performance.now() - tFit) / 1000 >= opts.maxSeconds;
+    const full = Math.ceil(epochs);
     for (let e = 0; e < full; e++) {
       let cur = this.epochCursor;
       if (cur === null) {
-        const frac = Math.min(1, epochs - e);
         cur = {
-          rngState: this.rng.getState(), position: 0, rows: Math.max(1, Math.round(d.n * frac)),
+          rngState: this.rng.getState(), position: 0, rows: Math.max(1, Math.round(d.n * Math.min(1, epochs - e))),
           lossSum: 0, hits: 0, activeSum: 0, seconds: 0,
         };
         this.epochCursor = cur;
@@ -410,58 +485,36 @@ export class SlideModel {
       }
       const rows = Math.min(cur.rows, d.n);
       const t0 = performance.now() - cur.seconds * 1000;
-      let wi = 0;
+      window.clear();
       while (cur.position < rows) {
         const start = cur.position;
         const end = Math.min(rows, start + bs);
-        let st: BatchStats;
-        if (this.pool) {
-          const r = await this.pool.trainBatch(d, order, start, end, this.step + 1, this.lrHorizon);
-          this.step++;
-          await this.afterStepPool(this.pool);
-          st = { samples: end - start, ...r };
-        } else {
-          st = this.trainBatch(gatherRows(d, order, start, end, this.batchBuf));
-        }
+        const n = this.loadBatch(d, order, start, end);
+        const st = await this.driveAsync(this.batchPhases(n));
         cur.position = end;
         cur.lossSum += st.lossSum;
         cur.hits += st.hits;
         cur.activeSum += st.activeSum;
         cur.seconds = (performance.now() - t0) / 1000;
-        winLoss[wi] = st.lossSum;
-        winHits[wi] = st.hits;
-        winN[wi] = st.samples;
-        winActive[wi] = st.activeSum;
-        wi = (wi + 1) % windowN;
+        window.add(st);
         if (opts.onProgress) {
-          let wl = 0, wh = 0, wn = 0, wa = 0;
-          for (let i = 0; i < windowN; i++) {
-            wl += winLoss[i]!;
-            wh += winHits[i]!;
-            wn += winN[i]!;
-            wa += winActive[i]!;
-          }
           const sps = cur.position / Math.max(cur.seconds, 1e-9);
           opts.onProgress({
-            epoch: this.epochsDone + 1, done: cur.position, total: rows, batches: this.step, loss: wl / Math.max(1, wn),
-            runningP1: wh / Math.max(1, wn), samplesPerSec: sps, elapsedSec: cur.seconds, etaSec: (rows - cur.position) / Math.max(sps, 1e-9),
-            activePerSample: wa / Math.max(1, wn), rebuilds: this.schedule.count,
+            epoch: this.epochsDone + 1, done: cur.position, total: rows, batches: this.step, loss: window.loss(),
+            runningP1: window.p1(), samplesPerSec: sps, elapsedSec: cur.seconds, etaSec: (rows - cur.position) / Math.max(sps, 1e-9),
+            activePerSample: window.active(), rebuilds: this.schedule.count,
           });
         }
         if (opts.afterBatch && cur.position < rows) await opts.afterBatch(this);
         if (outOfTime()) break;
       }
-      winN.fill(0);
-      winLoss.fill(0);
-      winHits.fill(0);
-      winActive.fill(0);
       this.epochsDone++;
       this.epochCursor = null;
       const done = cur.position;
       const sec = cur.seconds;
       const sum: EpochSummary = {
         epoch: this.epochsDone, seconds: sec, samplesPerSec: done / sec, loss: cur.lossSum / Math.max(1, done),
-        trainP1: cur.hits / Math.max(1, done), activePerSample: cur.activeSum / Math.max(1, done),
+        trainP1: cur.hits / Math.max(1, done), activePerSample: cur.activeSum / Math.max(1, done), points: done,
       };
       const every = this.config.evalEvery;
       const stopped = outOfTime();
@@ -469,87 +522,53 @@ export class SlideModel {
       // at the end of training the tables follow the final weights (LSH inference and checkpoints
       // use them); intermediate evaluations use the tables as the schedule left them, so that
       // evaluating never changes the training trajectory
-      if (last && opts.refreshTables !== false) this.refreshTables();
-      // count epochs over the whole run (epochsDone), not this call, so that a resumed run evaluates (and so
-      // draws LSH padding) after the same epochs as an uninterrupted one
+      if (last && opts.refreshTables !== false) await this.refreshTables();
+      // count epochs over the whole run (epochsDone), not this call, so that a resumed run evaluates after the same epochs
       if (opts.test && (last || (every > 0 && this.epochsDone % every === 0))) {
-        sum.eval = this.evaluate(opts.test, { inference: this.config.inference, maxPoints: last ? 0 : this.config.evalSample });
+        sum.eval = await this.evaluate(opts.test, { inference: this.config.inference, maxPoints: last ? 0 : this.config.evalSample });
       }
       if (opts.afterBatch) await opts.afterBatch(this);
       summaries.push(sum);
       opts.onEpoch?.(sum);
       if (stopped) break;
     }
-  }
-
-  /** P@1/3/5 and nDCG@5 with exact inference, LSH inference, or both (plus LSH's recall of exact top-5). */
-  evaluate(d: CsrBatch, opts: EvalOptions = {}): EvalResult {
-    this.checkBatch(d, 'evaluation data');
-    const mode = opts.inference ?? 'both';
-    const n = opts.maxPoints && opts.maxPoints > 0 ? Math.min(opts.maxPoints, d.n) : d.n;
-    const s = this.inferScratch;
-    s.rng.setState(INFER_RNG_STATE(this.config.seed));
-    const net = this.network;
-    const L = net.fc.length - 1;
-    const res: EvalResult = { points: n };
-    const exactTop = mode === 'both' ? new Int32Array(n * 5) : null;
-    const exactCount = mode === 'both' ? new Int32Array(n) : null;
-    if (mode === 'exact' || mode === 'both') {
-      const acc = new MetricsAccumulator();
-      const t0 = performance.now();
-      for (let i = 0; i < n; i++) {
-        const r = evalRow(i, n, d.n);
-        const m = net.predict(s, d.featIdx, d.featVal, d.featPtr[r]!, d.featPtr[r + 1]!, 5, true);
-        acc.add(s.topIds, m, d.labelIdx, d.labelPtr[r]!, d.labelPtr[r + 1]!);
-        if (exactTop) {
-          exactTop.set(s.topIds.subarray(0, m), i * 5);
-          exactCount![i] = m;
-        }
-      }
-      res.exact = { ...acc.result(), seconds: (performance.now() - t0) / 1000 };
-    }
-    if (mode === 'lsh' || mode === 'both') {
-      const acc = new MetricsAccumulator();
-      let cands = 0;
-      let found = 0;
-      let wanted = 0;
-      const t0 = performance.now();
-      for (let i = 0; i < n; i++) {
-        const r = evalRow(i, n, d.n);
-        const m = net.predict(s, d.featIdx, d.featVal, d.featPtr[r]!, d.featPtr[r + 1]!, 5, false);
-        acc.add(s.topIds, m, d.labelIdx, d.labelPtr[r]!, d.labelPtr[r + 1]!);
-        const na = s.nActive[L]!;
-        cands += na;
-        if (exactTop) {
-          const act = s.active[L]!;
-          for (let t = 0; t < exactCount![i]!; t++) {
-            const id = exactTop[i * 5 + t]!;
-            wanted++;
-            for (let j = 0; j < na; j++) {
-              if (act[j] === id) {
-                found++;
-                break;
-              }
-            }
-          }
-        }
-      }
-      res.lsh = { ...acc.result(), seconds: (performance.now() - t0) / 1000, avgCandidates: cands / Math.max(1, n) };
-      if (exactTop) res.lshRecallOfExactTop5 = found / Math.max(1, wanted);
-    }
-    return res;
+    return summaries;
   }
 
   /**
-   * Top-k labels of one sample. `indices` are feature ids (distinct), `values` their values.
-   * exact = score every label; otherwise LSH inference through the tables.
+   * P@1/3/5 and nDCG@5 with exact inference, LSH inference, or both (plus LSH's recall of exact
+   * top-5), on the open workers or on config.threads threads (the same result on any number).
+   */
+  async evaluate(d: CsrBatch, opts: EvalOptions = {}): Promise<EvalResult> {
+    checkBatchIds(d, this.nFeatures, this.nLabels, 'evaluation data');
+    const mx = rowMaxima(d);
+    const own = this.pool === null && this.threads > 1 && d.n > this.config.batchSize;
+    if (own) await this.startPool(this.threads, mx.maxRowNnz, mx.maxRowLabels);
+    else this.ensureRun(mx.maxRowNnz, mx.maxRowLabels);
+    try {
+      return await this.driveAsync(evalPhases(this.run, this.ctrl, d, opts));
+    } finally {
+      if (own) await this.closeWorkers();
+    }
+  }
+
+  /**
+   * Top-k labels of one sample, on the calling thread. `indices` are feature ids (distinct),
+   * `values` their values. exact = score every label; otherwise LSH inference through the tables.
    */
   predict(sample: { indices: ArrayLike<number>; values: ArrayLike<number> }, k = 5, opts: { exact?: boolean } = {}): Prediction[] {
+    return this.predictTop(sample, k, opts).labels;
+  }
+
+  /** predict, and how many output neurons were scored (all of them with exact inference). */
+  predictTop(sample: { indices: ArrayLike<number>; values: ArrayLike<number> }, k = 5, opts: { exact?: boolean } = {}): { labels: Prediction[]; candidates: number } {
     const nnz = sample.indices.length;
     if (sample.values.length !== nnz) throw new RangeError(`predict: ${nnz} indices but ${sample.values.length} values`);
-    if (!Number.isInteger(k) || k < 1 || k > 100) throw new RangeError(`predict: k must be an integer in 1..100, got ${k}`);
-    const idx = new Int32Array(nnz);
-    const val = new Float32Array(nnz);
+    if (!Number.isInteger(k) || k < 1 || k > MAX_K) throw new RangeError(`predict: k must be an integer in 1..${MAX_K}, got ${k}`);
+    if (nnz > this.run.spec.maxNnz) this.ensureRun(nnz, 1);
+    const s = this.callerScratch;
+    const idx = s.inIdx;
+    const val = s.inVal;
     for (let i = 0; i < nnz; i++) {
       const f = sample.indices[i]!;
       const v = sample.values[i]!;
@@ -558,18 +577,108 @@ export class SlideModel {
       idx[i] = f;
       val[i] = v;
     }
-    const s = this.inferScratch;
-    s.rng.setState(INFER_RNG_STATE(this.config.seed));
-    const m = this.network.predict(s, idx, val, 0, nnz, k, opts.exact === true);
-    const out: Prediction[] = [];
-    for (let i = 0; i < m; i++) out.push({ id: s.topIds[i]!, score: s.topScores[i]! });
+    const m = predictSample(this.network, s, idx, val, 0, nnz, k, opts.exact === true, evalSampleSeed(this.config.seed));
+    const labels: Prediction[] = [];
+    for (let i = 0; i < m; i++) labels.push({ id: s.topIds[i]!, score: s.topScores[i]! });
+    return { labels, candidates: s.nActive[this.network.fc.length - 1]! };
+  }
+
+  /** Predictions for many rows at once, on the open workers or config.threads threads, in row order. */
+  async predictBatch(d: CsrBatch, k = 5, opts: { exact?: boolean } = {}): Promise<Prediction[][]> {
+    if (!Number.isInteger(k) || k < 1 || k > MAX_K) throw new RangeError(`predictBatch: k must be an integer in 1..${MAX_K}, got ${k}`);
+    checkBatchIds({ ...d, labelPtr: new Int32Array(d.n + 1), labelIdx: new Int32Array(0) }, this.nFeatures, this.nLabels, 'prediction input');
+    const mx = rowMaxima(d);
+    const own = this.pool === null && this.threads > 1 && d.n > this.config.batchSize;
+    if (own) await this.startPool(this.threads, mx.maxRowNnz, 1);
+    else this.ensureRun(mx.maxRowNnz, 1);
+    try {
+      return await this.driveAsync(this.predictPhases(d, k, opts.exact === true));
+    } finally {
+      if (own) await this.closeWorkers();
+    }
+  }
+
+  private *predictPhases(d: CsrBatch, k: number, exact: boolean): Generator<Phase, Prediction[][], void> {
+    const out: Prediction[][] = [];
+    const K = this.run.spec.topK;
+    const rows = this.run.rows;
+    const noLabels = { ...d, labelPtr: new Int32Array(d.n + 1), labelIdx: new Int32Array(0) };
+    const order = new Int32Array(Math.min(this.run.spec.slots, Math.max(1, d.n)));
+    for (let i0 = 0; i0 < d.n; i0 += order.length) {
+      const m = Math.min(order.length, d.n - i0);
+      for (let j = 0; j < m; j++) order[j] = i0 + j;
+      fillRows(noLabels, order, 0, m, this.run.batch);
+      const c = this.ctrl;
+      c[kBatchRows] = m;
+      c[kEvalK] = k;
+      c[kEvalExact] = exact ? 1 : 0;
+      c[kEvalRecall] = 0;
+      c[kNextRow] = 0;
+      yield Phase.Eval;
+      for (let j = 0; j < m; j++) {
+        const p: Prediction[] = [];
+        for (let i = 0; i < rows.nTop[j]!; i++) p.push({ id: rows.top[j * K + i]!, score: rows.score[j * K + i]! });
+        out.push(p);
+      }
+    }
     return out;
   }
 }
 
-/** The fixed generator state inference starts from (padding of LSH active sets). */
-function INFER_RNG_STATE(seed: number): Uint32Array {
-  return new Rng(seed, 77).getState();
+/** Loss, hits and active neurons of the last `size` batches (the progress line's running figures). */
+class RunningWindow {
+  private readonly loss_: Float64Array;
+  private readonly hits: Float64Array;
+  private readonly n: Float64Array;
+  private readonly act: Float64Array;
+  private i = 0;
+
+  constructor(readonly size: number) {
+    this.loss_ = new Float64Array(size);
+    this.hits = new Float64Array(size);
+    this.n = new Float64Array(size);
+    this.act = new Float64Array(size);
+  }
+
+  clear(): void {
+    this.loss_.fill(0);
+    this.hits.fill(0);
+    this.n.fill(0);
+    this.act.fill(0);
+  }
+
+  add(st: BatchStats): void {
+    this.loss_[this.i] = st.lossSum;
+    this.hits[this.i] = st.hits;
+    this.n[this.i] = st.samples;
+    this.act[this.i] = st.activeSum;
+    this.i = (this.i + 1) % this.size;
+  }
+
+  private sum(a: Float64Array): number {
+    let s = 0;
+    for (let i = 0; i < this.size; i++) s += a[i]!;
+    return s;
+  }
+
+  loss(): number {
+    return this.sum(this.loss_) / Math.max(1, this.sum(this.n));
+  }
+
+  p1(): number {
+    return this.sum(this.hits) / Math.max(1, this.sum(this.n));
+  }
+
+  active(): number {
+    return this.sum(this.act) / Math.max(1, this.sum(this.n));
+  }
+}
+
+let identityCache = new Int32Array(0);
+/** 0 .. n-1 (shared, grown on demand). */
+function identity(n: number): Int32Array {
+  if (identityCache.length < n) identityCache = Int32Array.from({ length: Math.max(n, 2 * identityCache.length) }, (_, i) => i);
+  return identityCache;
 }
 
 function isDataset(x: unknown): x is XcDataset {

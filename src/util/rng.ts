@@ -13,20 +13,29 @@ export class Rng {
   private hasSpare = false;
 
   constructor(seed: number, stream = 0) {
-    // splitmix32 expands (seed, stream) into four non-zero state words.
-    let x = (seed ^ Math.imul(stream + 1, 0x9e3779b9)) >>> 0;
-    const next = (): number => {
-      x = (x + 0x9e3779b9) >>> 0;
-      let z = x;
-      z = Math.imul(z ^ (z >>> 16), 0x85ebca6b);
-      z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35);
-      return (z ^ (z >>> 16)) >>> 0;
-    };
-    this.s0 = next();
-    this.s1 = next();
-    this.s2 = next();
-    this.s3 = next();
+    this.s0 = this.s1 = this.s2 = this.s3 = 0;
+    this.reseed(seed, stream);
+  }
+
+  /**
+   * Restart as `new Rng(seed, stream)` would, in place (no allocation): the per-sample
+   * generators of training and evaluation start from (run seed, batch, row) this way.
+   */
+  reseed(seed: number, stream = 0): void {
+    // splitmix32 expands (seed, stream) into four non-zero state words. int32 arithmetic (| 0,
+    // not >>> 0): the same bits, and values V8 never boxes (this runs for every sample)
+    let x = (seed ^ Math.imul(stream + 1, 0x9e3779b9)) | 0;
+    x = (x + 0x9e3779b9) | 0;
+    this.s0 = splitmixOut(x);
+    x = (x + 0x9e3779b9) | 0;
+    this.s1 = splitmixOut(x);
+    x = (x + 0x9e3779b9) | 0;
+    this.s2 = splitmixOut(x);
+    x = (x + 0x9e3779b9) | 0;
+    this.s3 = splitmixOut(x);
     if ((this.s0 | this.s1 | this.s2 | this.s3) === 0) this.s0 = 1;
+    this.hasSpare = false;
+    this.spareGaussian = 0;
   }
 
   /** Uniform 32-bit unsigned integer. */
@@ -101,6 +110,14 @@ export class Rng {
     const f = new Float64Array(new Uint32Array([s[5]!, s[6]!]).buffer);
     this.spareGaussian = f[0]!;
   }
+}
+
+/** The splitmix32 output of state x, as an int32 (the state words are only used as bit patterns; int32 stays unboxed in V8). */
+function splitmixOut(x: number): number {
+  let z = x;
+  z = Math.imul(z ^ (z >>> 16), 0x85ebca6b);
+  z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35);
+  return z ^ (z >>> 16);
 }
 
 function rotl(x: number, k: number): number {

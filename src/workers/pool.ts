@@ -1,79 +1,70 @@
 import { Worker, MessageChannel, receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
 import { fileURLToPath } from 'node:url';
-import type { Network } from '../network/network.js';
+import type { Placement } from '../memory/layout.js';
 import type { Config } from '../config.js';
 import type { KernelChoice } from '../kernels/index.js';
-import { Arena } from '../memory/arena.js';
-import type { CsrBatch } from '../data/csr.js';
-import { fillRows } from '../data/csr.js';
-import { allocatePoolViews, type PoolViews } from './layout.js';
-import {
-  Command, CONTROL_SLOTS, kBatchRows, kCommand, kError, kGeneration, kPending, kReady, kStatActive, kStatHits, kStatLoss, kStatProf, kStep, kLrHorizon, kNextRow,
-  STAT_SLOTS, type WorkerInit,
-} from './protocol.js';
+import type { RunSpec } from '../network/run.js';
+import { Phase, kCommand, kError, kGeneration, kPending, kReady, STAT_SLOTS } from '../training/executor.js';
 
-export interface PoolOptions {
+/** What a worker needs to attach to the model and the run (structured-clone safe). */
+export interface WorkerInit {
+  index: number;
   threads: number;
+  /** the model's memories (0: main, s >= 1: output shards) */
+  memories: WebAssembly.Memory[];
+  /** where the model's and the run's views are in each memory: the worker declares the same and checks */
+  modelPlacements: Placement[];
+  runPlacements: Placement[];
+  runSpec: RunSpec;
+  control: SharedArrayBuffer;
+  stats: SharedArrayBuffer;
+  /** the model's configuration (validated) and dimensions */
+  config: Config;
+  nFeatures: number;
+  nLabels: number;
   kernels: KernelChoice;
-  maxRows: number;
-  maxRowNnz: number;
-  maxRowLabels: number;
+  profile: boolean;
+  /** seed of the training samples' generators */
+  runSeed: number;
+  /** the port on which the worker reports an exception (read synchronously by the coordinator) */
+  errorPort: MessagePort;
 }
 
-export interface PoolBatchStats {
-  lossSum: number;
-  hits: number;
-  activeSum: number;
-}
+export type PoolSetup = Omit<WorkerInit, 'index' | 'threads' | 'control' | 'stats' | 'errorPort'> & { control: Int32Array };
 
 /**
- * N worker threads that run the samples of each batch, the parameter update and the table
- * rebuilds on the model's shared memory. The main thread only coordinates: it writes the batch
- * into the shared batch buffer, starts a phase through the control block and awaits the
- * barrier with Atomics.waitAsync (so worker 'error'/'exit' events are still delivered: a worker
- * that dies stops the run with its error instead of hanging it).
+ * N worker threads that run the phases of each batch (executor.ts) on the model's shared
+ * memories. The coordinating thread only sequences: it starts a phase through the control block
+ * and awaits the barrier with Atomics.waitAsync (so worker 'error'/'exit' events are still
+ * delivered: a worker that dies stops the run with its error instead of hanging it).
  */
 export class WorkerPool {
   private readonly ctrl: Int32Array;
-  private readonly stats: Float64Array;
+  /** per worker: PROF_SLOTS seconds, then busy seconds (executor.ts, STAT_SLOTS) */
+  readonly stats: Float64Array;
   private readonly workers: Worker[] = [];
   private readonly ports: MessagePort[] = [];
   private failure: Error | null = null;
-  private failed: Promise<never>;
+  private readonly failed: Promise<never>;
   private rejectFailed!: (e: Error) => void;
   private closed = false;
-  readonly views: PoolViews;
   readonly threads: number;
-  private readonly caps: { rows: number; nnz: number; labels: number };
 
-  private constructor(
-    private readonly net: Network,
-    cfg: Config,
-    opts: PoolOptions,
-  ) {
-    this.threads = opts.threads;
-    this.ctrl = new Int32Array(new SharedArrayBuffer(4 * CONTROL_SLOTS));
-    this.stats = new Float64Array(new SharedArrayBuffer(8 * STAT_SLOTS * opts.threads));
+  private constructor(setup: PoolSetup, threads: number) {
+    this.threads = threads;
+    this.ctrl = setup.control;
+    this.stats = new Float64Array(new SharedArrayBuffer(8 * STAT_SLOTS * threads));
     this.failed = new Promise<never>((_, rej) => {
       this.rejectFailed = rej;
     });
     this.failed.catch(() => undefined); // observed through race() only
-    const maxNnz = opts.maxRows * opts.maxRowNnz;
-    const maxLabels = opts.maxRows * Math.max(1, opts.maxRowLabels);
-    this.caps = { rows: opts.maxRows, nnz: maxNnz, labels: maxLabels };
-    const arena = net.arena;
-    const poolBase = arena.bytesUsed;
-    const shardPoolBases = net.shardArenas.map((a) => a.bytesUsed);
-    this.views = allocatePoolViews(net, arena, net.shardArenas, opts.threads, opts.maxRows, maxNnz, maxLabels, cfg.seed);
+    Atomics.store(this.ctrl, kReady, 0);
+    Atomics.store(this.ctrl, kError, 0);
+    const { control, ...rest } = setup;
     const url = workerUrl();
-    for (let w = 0; w < opts.threads; w++) {
+    for (let w = 0; w < threads; w++) {
       const { port1, port2 } = new MessageChannel();
-      const init: WorkerInit = {
-        index: w, threads: opts.threads, memory: arena.memory, shardMemories: net.shardArenas.map((a) => a.memory),
-        shardPoolBases, layoutBytes: net.layoutBytes, control: this.ctrl.buffer as SharedArrayBuffer,
-        stats: this.stats.buffer as SharedArrayBuffer, config: cfg, nFeatures: net.nFeatures, nLabels: net.nLabels,
-        kernels: opts.kernels, profile: net.profile, poolBase, maxRows: opts.maxRows, maxNnz, maxLabels, errorPort: port2,
-      };
+      const init: WorkerInit = { ...rest, index: w, threads, control: control.buffer as SharedArrayBuffer, stats: this.stats.buffer as SharedArrayBuffer, errorPort: port2 };
       const worker = new Worker(url.file, { workerData: init, transferList: [port2], execArgv: url.execArgv });
       worker.on('error', (e) => this.fail(new Error(`training worker ${w} crashed: ${e.stack ?? e.message}`)));
       worker.on('exit', (code) => {
@@ -84,11 +75,11 @@ export class WorkerPool {
     }
   }
 
-  /** Start `threads` workers on the network's memory and wait until they have attached. */
-  static async create(net: Network, cfg: Config, opts: PoolOptions): Promise<WorkerPool> {
-    const pool = new WorkerPool(net, cfg, opts);
+  /** Start `threads` workers on the model's memories and wait until they have attached. */
+  static async create(setup: PoolSetup, threads: number): Promise<WorkerPool> {
+    const pool = new WorkerPool(setup, threads);
     try {
-      await pool.waitFor(kReady, opts.threads, 'up');
+      await pool.waitFor(kReady, threads, 'up');
       pool.checkError();
     } catch (e) {
       await pool.close();
@@ -124,10 +115,10 @@ export class WorkerPool {
   }
 
   /** Run one phase on every worker and wait for all of them. */
-  private async phase(cmd: Command): Promise<void> {
+  async run(phase: Phase): Promise<void> {
     if (this.closed) throw new Error('WorkerPool: used after close()');
     if (this.failure) throw this.failure;
-    Atomics.store(this.ctrl, kCommand, cmd);
+    Atomics.store(this.ctrl, kCommand, phase);
     Atomics.store(this.ctrl, kPending, this.threads);
     Atomics.add(this.ctrl, kGeneration, 1);
     Atomics.notify(this.ctrl, kGeneration);
@@ -135,69 +126,11 @@ export class WorkerPool {
     this.checkError();
   }
 
-  /**
-   * Train on rows order[start..end) of d: samples split over the workers, then the update split
-   * over them. Returns the batch's summed loss, hits and active neurons.
-   */
-  async trainBatch(d: CsrBatch, order: Int32Array, start: number, end: number, step: number, lrHorizon = 0): Promise<PoolBatchStats> {
-    const b = this.views.batch;
-    if (end - start > this.caps.rows) throw new RangeError(`WorkerPool: batch of ${end - start} rows exceeds the pool's ${this.caps.rows}`);
-    let nnz = 0;
-    let nl = 0;
-    for (let i = start; i < end; i++) {
-      const r = order[i]!;
-      nnz += d.featPtr[r + 1]! - d.featPtr[r]!;
-      nl += d.labelPtr[r + 1]! - d.labelPtr[r]!;
-    }
-    if (nnz > this.caps.nnz || nl > this.caps.labels) throw new RangeError(`WorkerPool: batch needs ${nnz} non-zeros / ${nl} labels, the pool holds ${this.caps.nnz} / ${this.caps.labels}`);
-    fillRows(d, order, start, end, b);
-    Atomics.store(this.ctrl, kBatchRows, b.n);
-    Atomics.store(this.ctrl, kNextRow, 0);
-    await this.phase(Command.Train);
-    let lossSum = 0;
-    let hits = 0;
-    let activeSum = 0;
-    for (let w = 0; w < this.threads; w++) {
-      lossSum += this.stats[w * STAT_SLOTS + kStatLoss]!;
-      hits += this.stats[w * STAT_SLOTS + kStatHits]!;
-      activeSum += this.stats[w * STAT_SLOTS + kStatActive]!;
-    }
-    Atomics.store(this.ctrl, kStep, step);
-    Atomics.store(this.ctrl, kLrHorizon, lrHorizon);
-    const t0 = performance.now();
-    for (const blk of this.net.blocks()) blk.prepareUpdate();
-    await this.phase(Command.Update);
-    for (const blk of this.net.blocks()) blk.finishUpdate();
-    this.updateSec += (performance.now() - t0) / 1000;
-    return { lossSum, hits, activeSum };
-  }
-
-  /** wall-clock seconds spent in update and rebuild phases */
-  updateSec = 0;
-  rebuildSec = 0;
-
-  /** Sum of the workers' cumulative profiles (thread-seconds per part, PROF_* slots). */
-  workerProfile(out: Float64Array): void {
-    for (let w = 0; w < this.threads; w++) for (let i = 0; i < out.length; i++) out[i] = out[i]! + this.stats[w * STAT_SLOTS + kStatProf + i]!;
-  }
-
-  /** Rebuild every sampled layer's tables: hashing split by neuron ranges, tables split by index. */
-  async rebuildTables(): Promise<void> {
-    const t0 = performance.now();
-    for (const u of this.net.sampledUnits()) {
-      u.sampler.tables.clear();
-      u.sampler.prepareRebuild(u.p.W, u.p.b);
-    }
-    await this.phase(Command.Stage);
-    await this.phase(Command.Commit);
-    this.rebuildSec += (performance.now() - t0) / 1000;
-  }
-
   async close(): Promise<void> {
     if (this.closed) return;
     if (!this.failure) {
       try {
-        await this.phase(Command.Exit);
+        await this.run(Phase.Exit);
       } catch {
         /* terminating anyway */
       }

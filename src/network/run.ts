@@ -1,0 +1,267 @@
+import { BlockDecl, checkSamePlacement, place, type BoundViews, type Placement } from '../memory/layout.js';
+import { Rng } from '../util/rng.js';
+import { PROF_SLOTS } from './profile.js';
+import { DeferredGrads, type DeferSpec } from '../layers/deferred.js';
+import { LshSampler, type SamplerScratch } from '../layers/sampler.js';
+import type { CsrBatch } from '../data/csr.js';
+import type { Network, LayerShard } from './network.js';
+
+/**
+ * The run's part of the memories, declared after the model's: what a batch needs besides the
+ * model. Sized by a RunSpec, carved again (after the model, which stays) when a run needs more.
+ *
+ * Memory 0:
+ *   run.batch:  the current batch in CSR (featPtr (slots+1), featIdx/featVal (slots*maxNnz),
+ *               labelPtr (slots+1), labelIdx (slots*maxLabels))
+ *   run.rows:   per batch row: its loss (f64), hit, active output neurons, replay flag; when
+ *               evaluating: its top-k ids and scores, how many, candidates, exact top 5 and how
+ *               many of them the LSH candidates found
+ *   run.t<t>:   thread t's scratch: hidden activations and their gradients, each layer's active
+ *               list and values, top-k output, the sample's input features
+ *   run.t<t>.s<l>: thread t's sampler scratch of sampled layer l (when it has one shard)
+ *   <block>.deferred: the batch's slots of every parameter block of this memory (deferred.ts)
+ * Memory s >= 1 (output shard s - 1):
+ *   run.t<t>.o: thread t's view of the shard: the layer input copied in, active list, values,
+ *               input gradient (and .s, its sampler scratch)
+ *   <shard block>.deferred
+ */
+export interface RunSpec {
+  /** thread scratches (the worker threads, or 1: the calling thread alone) */
+  threads: number;
+  /** rows of a batch: the deferred-gradient slots */
+  slots: number;
+  /** most non-zeros and labels of a row */
+  maxNnz: number;
+  maxLabels: number;
+  /** most labels a prediction returns */
+  topK: number;
+}
+
+/** Top labels an evaluation compares (exact inference's top 5, for LSH inference's recall). */
+export const EVAL_TOP = 5;
+
+/** One thread's view of one shard of a split layer. */
+export interface ShardScratch {
+  /** the layer input copied into the shard's memory (the kernels address only that memory) */
+  x: Float32Array;
+  /** the shard's active list (local ids) and values, its part of the input gradient */
+  act: Int32Array;
+  vals: Float32Array;
+  dx: Float32Array;
+  /** labels of the sample inside the shard, local ids */
+  forced: Int32Array;
+  n: number;
+  nForced: number;
+  sampler: SamplerScratch | null;
+}
+
+/** One thread's scratch (views of the run's memory, plus a few JavaScript-side values). */
+export interface ThreadScratch {
+  /** reseeded for every sample: (run, batch, row) fixes its random draws, whichever thread runs it */
+  rng: Rng;
+  /** (PROF_SLOTS) time spent per part, when profiling */
+  prof: Float64Array;
+  /** per hidden layer: dense activations after ReLU (h_l), and the gradient w.r.t. them */
+  acts: Float32Array[];
+  dActs: Float32Array[];
+  /**
+   * per neuron-major layer (index l-1 for hidden l >= 1, last = output): active ids (global),
+   * count, compact values. Sampled output: the sample's labels come first.
+   */
+  active: Int32Array[];
+  nActive: Int32Array;
+  vals: Float32Array[];
+  /** per neuron-major layer: the sampler scratch of its single shard (null if dense or split) */
+  sampler: (SamplerScratch | null)[];
+  /** per neuron-major layer: the shards' scratch when it is split over several memories, else null */
+  split: (ShardScratch[] | null)[];
+  /** top-k output */
+  topIds: Int32Array;
+  topScores: Float32Array;
+  /** the current sample's features (after input dropout), in the arena so that the kernels see them */
+  inIdx: Int32Array;
+  inVal: Float32Array;
+  /** inVal's bytes as int32 (the values' bit patterns, hashed to seed inference) */
+  inValBits: Int32Array;
+  /** how many of them */
+  kept: number;
+  /** [loss, hit, active output neurons] of the last trained sample (a typed array: a double on an object is boxed) */
+  out: Float64Array;
+  /** (1) log partition of the last softmax */
+  logZ: Float64Array;
+}
+
+/** Per-row results of a batch (views of run.rows). */
+export interface RowResults {
+  loss: Float64Array;
+  hit: Int32Array;
+  active: Int32Array;
+  replay: Int32Array;
+  top: Int32Array;
+  score: Float32Array;
+  nTop: Int32Array;
+  cands: Int32Array;
+  exactTop: Int32Array;
+  exactN: Int32Array;
+  found: Int32Array;
+}
+
+/** A sampled layer's slot budget when its active set has no cap: more replays past it (slot memory is slots x budget x 16 bytes). */
+const UNCAPPED_BUDGET = 2048;
+
+/** Thread t's block names. */
+function threadName(t: number): string {
+  return `run.t${t}`;
+}
+
+/** The deferred-gradient slots of one parameter block. */
+function deferSpec(net: Network, name: string, spec: RunSpec): DeferSpec {
+  if (name === 'input') {
+    const p = net.input;
+    return { block: name, kind: 'pairs', rows: p.rows, cols: p.cols, slots: spec.slots, budget: Math.max(1, spec.maxNnz), featureMajor: true };
+  }
+  for (const l of net.fc) {
+    for (const sh of l.shards) {
+      if (sh.p.name !== name) continue;
+      if (sh.sampler === null) return { block: name, kind: 'dense', rows: sh.nOut, cols: l.nIn, slots: spec.slots, budget: 1, featureMajor: false };
+      const most = sh.sampler.maxActive(l.isOutput ? spec.maxLabels : 0);
+      const cap = sh.sampler.cfg.activeSet.maxActive > 0 ? most : Math.min(most, Math.max(UNCAPPED_BUDGET, 4 * sh.sampler.cfg.activeSet.minActive + spec.maxLabels));
+      return { block: name, kind: 'pairs', rows: sh.nOut, cols: l.nIn, slots: spec.slots, budget: Math.max(1, cap), featureMajor: false };
+    }
+  }
+  throw new Error(`run: no parameter block ${name}`);
+}
+
+/** The run's blocks in each memory. */
+export function planRun(net: Network, spec: RunSpec): BlockDecl[][] {
+  for (const [k, v] of Object.entries(spec)) if (!(Number.isInteger(v) && v >= 1)) throw new RangeError(`run: ${k} must be a positive integer, got ${v}`);
+  const { slots, maxNnz, maxLabels, topK } = spec;
+  const mem: BlockDecl[][] = net.plan.memories.map(() => []);
+  const m0 = mem[0]!;
+  m0.push(
+    new BlockDecl('run.batch').i32('featPtr', [slots + 1]).i32('featIdx', [slots * maxNnz]).f32('featVal', [slots * maxNnz]).i32('labelPtr', [slots + 1]).i32('labelIdx', [slots * maxLabels]),
+    new BlockDecl('run.rows')
+      .f64('loss', [slots]).i32('hit', [slots]).i32('active', [slots]).i32('replay', [slots])
+      .i32('top', [slots, topK]).f32('score', [slots, topK]).i32('nTop', [slots]).i32('cands', [slots])
+      .i32('exactTop', [slots, EVAL_TOP]).i32('exactN', [slots]).i32('found', [slots]),
+  );
+  for (let t = 0; t < spec.threads; t++) {
+    const b = new BlockDecl(threadName(t));
+    net.hidden.forEach((h, l) => b.f32(`act${l}`, [h]).f32(`dact${l}`, [h]));
+    net.fc.forEach((layer, l) => b.i32(`active${l}`, [layer.nOut]).f32(`vals${l}`, [layer.nOut]));
+    b.i32('topIds', [topK]).f32('topScores', [topK]).i32('inIdx', [maxNnz]).f32('inVal', [maxNnz]);
+    m0.push(b);
+    net.fc.forEach((layer, l) => {
+      const sp0 = net.plan.layers[l]!.shards[0]!.sampler;
+      if (layer.shards.length === 1 && sp0) m0.push(...LshSampler.declareScratch(sp0, `${threadName(t)}.s${l}`));
+      if (layer.shards.length > 1) {
+        layer.shards.forEach((sh, si) => {
+          const o = `${threadName(t)}.o`;
+          mem[sh.memory]!.push(new BlockDecl(o).f32('x', [layer.nIn]).i32('act', [sh.nOut]).f32('vals', [sh.nOut]).f32('dx', [layer.nIn]));
+          const sp = net.plan.layers[l]!.shards[si]!.sampler;
+          if (sp) mem[sh.memory]!.push(...LshSampler.declareScratch(sp, `${o}.s`));
+        });
+      }
+    });
+  }
+  for (const b of net.blocks()) mem[memoryOf(net, b.name)]!.push(DeferredGrads.declare(deferSpec(net, b.name, spec)));
+  return mem;
+}
+
+function memoryOf(net: Network, block: string): number {
+  for (const l of net.fc) for (const sh of l.shards) if (sh.p.name === block) return sh.memory;
+  return 0;
+}
+
+/**
+ * The run area of a network: carved by the owner (`RunArea.carve`) or bound by a worker
+ * (`RunArea.attach`) from the same declaration. Carving again releases the previous run's bytes.
+ */
+export class RunArea {
+  readonly views: BoundViews[];
+  readonly placements: Placement[];
+  readonly batch: CsrBatch;
+  readonly rows: RowResults;
+  readonly scratches: ThreadScratch[];
+
+  static carve(net: Network, spec: RunSpec): RunArea {
+    const plan = planRun(net, spec);
+    const views = plan.map((blocks, m) => {
+      const a = net.arenas[m]!;
+      a.releaseTo(net.placements[m]!.end);
+      return a.carve(blocks);
+    });
+    return new RunArea(net, spec, views);
+  }
+
+  static attach(net: Network, spec: RunSpec, placements: Placement[]): RunArea {
+    const plan = planRun(net, spec);
+    if (placements.length !== plan.length) throw new Error(`run attach: ${placements.length} placements for ${plan.length} memories`);
+    const views = plan.map((blocks, m) => {
+      checkSamePlacement(place(blocks, placements[m]!.start), placements[m]!, `run memory ${m}`);
+      return net.arenas[m]!.bind(placements[m]!);
+    });
+    return new RunArea(net, spec, views);
+  }
+
+  private constructor(
+    readonly net: Network,
+    readonly spec: RunSpec,
+    views: BoundViews[],
+  ) {
+    this.views = views;
+    this.placements = views.map((v) => v.placement);
+    const v0 = views[0]!;
+    const b = v0.block('run.batch');
+    this.batch = { n: 0, featPtr: b.i32('featPtr'), featIdx: b.i32('featIdx'), featVal: b.f32('featVal'), labelPtr: b.i32('labelPtr'), labelIdx: b.i32('labelIdx') };
+    const r = v0.block('run.rows');
+    this.rows = {
+      loss: r.f64('loss'), hit: r.i32('hit'), active: r.i32('active'), replay: r.i32('replay'), top: r.i32('top'), score: r.f32('score'),
+      nTop: r.i32('nTop'), cands: r.i32('cands'), exactTop: r.i32('exactTop'), exactN: r.i32('exactN'), found: r.i32('found'),
+    };
+    this.scratches = Array.from({ length: spec.threads }, (_, t) => this.threadScratch(t));
+    for (const blk of net.blocks()) {
+      const m = memoryOf(net, blk.name);
+      blk.deferred = new DeferredGrads(deferSpec(net, blk.name, spec), views[m]!.block(`${blk.name}.deferred`));
+    }
+  }
+
+  private threadScratch(t: number): ThreadScratch {
+    const net = this.net;
+    const v = this.views[0]!.block(threadName(t));
+    const shardScratch = (sh: LayerShard): ShardScratch => {
+      const o = `${threadName(t)}.o`;
+      const sv = this.views[sh.memory]!.block(o);
+      return {
+        x: sv.f32('x'), act: sv.i32('act'), vals: sv.f32('vals'), dx: sv.f32('dx'), forced: new Int32Array(this.spec.maxLabels), n: 0, nForced: 0,
+        sampler: sh.sampler ? sh.sampler.createScratch(this.views[sh.memory]!, `${o}.s`) : null,
+      };
+    };
+    const inVal = v.f32('inVal');
+    return {
+      rng: new Rng(0),
+      prof: new Float64Array(PROF_SLOTS),
+      acts: net.hidden.map((_, l) => v.f32(`act${l}`)),
+      dActs: net.hidden.map((_, l) => v.f32(`dact${l}`)),
+      active: net.fc.map((_, l) => v.i32(`active${l}`)),
+      nActive: new Int32Array(net.fc.length),
+      vals: net.fc.map((_, l) => v.f32(`vals${l}`)),
+      sampler: net.fc.map((layer, l) => (layer.shards.length === 1 && layer.shards[0]!.sampler ? layer.shards[0]!.sampler.createScratch(this.views[0]!, `${threadName(t)}.s${l}`) : null)),
+      split: net.fc.map((layer) => (layer.shards.length === 1 ? null : layer.shards.map((sh) => shardScratch(sh)))),
+      topIds: v.i32('topIds'),
+      topScores: v.f32('topScores'),
+      inIdx: v.i32('inIdx'),
+      inVal,
+      inValBits: new Int32Array(inVal.buffer, inVal.byteOffset, inVal.length),
+      kept: 0,
+      out: new Float64Array(3),
+      logZ: new Float64Array(1),
+    };
+  }
+
+  /** Whether batches of these sizes fit this area. */
+  fits(spec: RunSpec): boolean {
+    const s = this.spec;
+    return spec.threads <= s.threads && spec.slots <= s.slots && spec.maxNnz <= s.maxNnz && spec.maxLabels <= s.maxLabels && spec.topK <= s.topK;
+  }
+}

@@ -1,0 +1,261 @@
+/**
+ * Queries of LshTables (tables.ts): the union of a query's buckets, the votes of each candidate
+ * (the number of tables it shares a bucket with the query in), and the top candidates by votes.
+ * Each thread queries with its own QueryScratch; nothing here allocates.
+ */
+import { jsKernels } from '../kernels/js.js';
+import { Arena } from '../memory/arena.js';
+import { BlockDecl, type BlockViews } from '../memory/layout.js';
+import { combineCodes, type LshTables } from './tables.js';
+import { cutVotes, selectTopByVotes } from './select.js';
+
+/** Stamps are reset (marks cleared) before they pass this. */
+const kStampLimit = 0x3fffffff;
+
+/**
+ * Per-thread query scratch. The arrays the vote kernels write (tally, bucket ranges, candidates,
+ * histogram, placed output) are declared views, so that they can live in the tables' memory where
+ * the WebAssembly kernels reach them; the stamps of the sparse paths are the thread's own.
+ * Candidate i is new in a query iff mark[i] < the query's base stamp, so marks never need
+ * clearing between queries.
+ */
+export class QueryScratch {
+  /** (capacity) votes of every item, for topByVotes' dense counting */
+  readonly tally: Uint16Array;
+  /** (L) the query's bucket range in each table */
+  readonly bStart: Int32Array;
+  readonly bEnd: Int32Array;
+  /** (maxCandidates) candidate ids */
+  readonly cand: Int32Array;
+  /**
+   * (maxCandidates) topByVotes' output and its votes when the kernels place it (they write only
+   * their memory): copied to the caller's arrays unless those are these
+   */
+  readonly top: Int32Array;
+  readonly topVotes: Int32Array;
+  /** (L + 2) vote histogram */
+  readonly hist: Int32Array;
+  /** the memory of the views above */
+  readonly memory: WebAssembly.Memory;
+  /** (capacity) last stamp that saw item i */
+  readonly mark: Int32Array;
+  /** (capacity) votes of item i in the current query (valid where mark[i] >= base) */
+  readonly votes: Int32Array;
+  /** (maxCandidates) votes of the candidates, and the boundary group of topByVotes */
+  readonly candVotes: Int32Array;
+  readonly tmp: Int32Array;
+  /** last stamp used */
+  stamp = 0;
+  /** votes at the cut of the last dense topByVotes (0 = none yet): where the next query starts collecting */
+  lastCut = 0;
+
+  /** The declared views of a scratch for tables `t`, block `name`. */
+  static declare(name: string, t: { L: number; capacity: number; maxCandidates: number }): BlockDecl {
+    return new BlockDecl(name)
+      .u16('tally', [t.capacity])
+      .i32('bStart', [t.L])
+      .i32('bEnd', [t.L])
+      .i32('cand', [t.maxCandidates])
+      .i32('top', [t.maxCandidates])
+      .i32('topVotes', [t.maxCandidates])
+      .i32('hist', [t.L + 2]);
+  }
+
+  /** A scratch for `t` over `views` (declared by `declare`), or over a memory of its own. */
+  constructor(t: LshTables, views?: BlockViews) {
+    const v = views ?? new Arena().carve([QueryScratch.declare('query', t)]).block('query');
+    this.tally = v.u16('tally');
+    this.bStart = v.i32('bStart');
+    this.bEnd = v.i32('bEnd');
+    this.cand = v.i32('cand');
+    this.top = v.i32('top');
+    this.topVotes = v.i32('topVotes');
+    this.hist = v.i32('hist');
+    this.memory = v.memory;
+    this.mark = new Int32Array(t.capacity);
+    this.votes = new Int32Array(t.capacity);
+    this.candVotes = new Int32Array(t.maxCandidates);
+    this.tmp = new Int32Array(t.maxCandidates);
+  }
+
+  /** Reserve `span` consecutive stamps; returns the first. */
+  begin(span: number): number {
+    if (this.stamp + span > kStampLimit) {
+      this.mark.fill(0);
+      this.stamp = 0;
+    }
+    const base = this.stamp + 1;
+    this.stamp += span;
+    return base;
+  }
+}
+
+function checkScratch(t: LshTables, s: QueryScratch): void {
+  if (s.mark.length < t.capacity || s.hist.length < t.L + 2 || s.cand.length < t.maxCandidates) {
+    throw new RangeError('LshTables: this QueryScratch was made for smaller tables; make one for these tables');
+  }
+}
+
+/**
+ * The query's bucket in each table as an entries range, into scratch.bStart / bEnd (checking
+ * that the scratch fits these tables); returns the total entries of those buckets.
+ */
+function bucketRanges(t: LshTables, codes: Int32Array, codesOff: number, scratch: QueryScratch): number {
+  checkScratch(t, scratch);
+  const L = t.L;
+  const K = t.K;
+  const R1 = t.numBuckets + 1;
+  const off = t.offsets;
+  const bs = scratch.bStart;
+  const be = scratch.bEnd;
+  let entries = 0;
+  for (let i = 0; i < L; i++) {
+    const o = i * R1 + combineCodes(codes, codesOff + i * K, K, t.bitsPerHash, t.rangePow);
+    const eb = i * t.entCap;
+    bs[i] = eb + off[o]!;
+    be[i] = eb + off[o + 1]!;
+    entries += be[i]! - bs[i]!;
+  }
+  return entries;
+}
+
+/**
+ * The distinct items of the query's L buckets (codes[codesOff .. +K*L)), in table order, at most
+ * maxOut of them, into out[outOff ..]; returns how many.
+ */
+export function queryUnion(t: LshTables, codes: Int32Array, codesOff: number, scratch: QueryScratch, out: Int32Array, outOff: number, maxOut: number): number {
+  const ent = t.entries;
+  bucketRanges(t, codes, codesOff, scratch);
+  const mark = scratch.mark;
+  const base = scratch.begin(1);
+  let n = 0;
+  outer: for (let i = 0; i < t.L; i++) {
+    if (n >= maxOut) break;
+    const e = scratch.bEnd[i]!;
+    for (let j = scratch.bStart[i]!; j < e; j++) {
+      const id = ent[j]!;
+      if (mark[id]! < base) {
+        mark[id] = base;
+        out[outOff + n++] = id;
+        if (n >= maxOut) break outer;
+      }
+    }
+  }
+  t.stats.queries++;
+  t.stats.candidatesReturned += n;
+  return n;
+}
+
+/**
+ * The distinct items of the query's buckets with the number of tables each was found in
+ * (outIds[i], outVotes[i]), in order of first discovery; returns how many. At most
+ * min(outIds.length, outVotes.length) items (size them maxCandidates to get all).
+ */
+export function queryVotes(t: LshTables, codes: Int32Array, codesOff: number, scratch: QueryScratch, outIds: Int32Array, outVotes: Int32Array): number {
+  bucketRanges(t, codes, codesOff, scratch);
+  const n = collectVotes(t, scratch, outIds, Math.min(outIds.length, outVotes.length));
+  const votes = scratch.votes;
+  for (let i = 0; i < n; i++) outVotes[i] = votes[outIds[i]!]!;
+  t.stats.queries++;
+  t.stats.candidatesReturned += n;
+  return n;
+}
+
+/**
+ * The (at most) cap items with the most votes, ties to the smaller id, into out[0 ..) (and
+ * their votes into outVotes if given), ordered by votes descending; returns how many.
+ * Selection counts votes (votes <= L) instead of sorting; only the group at the cut is
+ * ordered by id.
+ */
+export function topByVotes(t: LshTables, codes: Int32Array, codesOff: number, scratch: QueryScratch, cap: number, out: Int32Array, outVotes: Int32Array | null = null): number {
+  const entries = bucketRanges(t, codes, codesOff, scratch);
+  let m: number;
+  if (t.tally !== 'sparse' && t.L <= 0xffff && (t.tally === 'dense' || 2 * entries >= t.capacity)) {
+    m = topByVotesDense(t, scratch, cap, out, outVotes);
+  } else {
+    const n = collectVotes(t, scratch, scratch.cand, scratch.cand.length);
+    const cand = scratch.cand;
+    const cv = scratch.candVotes;
+    const votes = scratch.votes;
+    for (let i = 0; i < n; i++) cv[i] = votes[cand[i]!]!;
+    m = selectTopByVotes(cand, cv, n, cap, t.L, scratch.hist, scratch.tmp, out, 0, outVotes);
+  }
+  t.stats.queries++;
+  t.stats.candidatesReturned += m;
+  return m;
+}
+
+/**
+ * topByVotes by dense counting over the buckets in scratch.bStart/bEnd, with the voteTally and
+ * voteCollect kernels (the tables' own kernels when the scratch lives in their memory): votes of
+ * every item in scratch.tally (no branch per entry: every bucket holds a set), then the items
+ * with at least `lo` votes in id order with their vote histogram, lo just below the previous
+ * query's cut (measured on WordNet: ~1,600 of 19K items, so the scan skips most of them eight
+ * at a time). When fewer than `cap` items reach lo, the cut is lower: collect again from one
+ * vote. Selection then reads only the collected items: the groups above the cut vote placed by
+ * vote, then the smallest ids of the group at it.
+ */
+function topByVotesDense(t: LshTables, scratch: QueryScratch, cap: number, out: Int32Array, outVotes: Int32Array | null): number {
+  if (cap <= 0) return 0;
+  const L = t.L;
+  const N = t.capacity;
+  const cnt = scratch.tally;
+  const hist = scratch.hist;
+  const cand = scratch.cand;
+  const k = scratch.memory === t.memory ? t.kernels : jsKernels;
+  k.voteTally(t.entries, scratch.bStart, scratch.bEnd, L, cnt, N);
+  const lo = Math.max(1, scratch.lastCut - 1);
+  let nc = k.voteCollect(cnt, N, L, lo, hist, cand);
+  // fewer than cap items with lo votes: the cut is below lo; every item with a vote instead
+  if (nc < cap && lo > 1) nc = k.voteCollect(cnt, N, L, 1, hist, cand);
+  if (nc === 0) return 0;
+  // with nc >= cap the cut is at lo or above, where hist is complete; otherwise (lo = 1) it is
+  // 0 and every collected item is taken
+  const vt = cutVotes(hist, L, 1, cap);
+  scratch.lastCut = vt;
+  const above = hist[L + 1]!;
+  const take = Math.min(nc, cap);
+  // every item with at least vt votes is in cand, ids ascending: the group at the cut keeps its
+  // smallest ids. The WebAssembly kernels write only their memory: into scratch.top, copied out
+  // unless the caller's arrays are those.
+  if (k === jsKernels) {
+    k.votePlace(cand, nc, cnt, hist, vt, above, take - above, out, outVotes);
+    return take;
+  }
+  const top = scratch.top;
+  const tv = outVotes !== null ? scratch.topVotes : null;
+  k.votePlace(cand, nc, cnt, hist, vt, above, take - above, top, tv);
+  if (out !== top) for (let i = 0; i < take; i++) out[i] = top[i]!;
+  if (outVotes !== null && outVotes !== tv) for (let i = 0; i < take; i++) outVotes[i] = tv![i]!;
+  return take;
+}
+
+/** Distinct candidates of the buckets in scratch.bStart/bEnd into outIds (at most maxOut), votes per id in scratch.votes. */
+function collectVotes(t: LshTables, scratch: QueryScratch, outIds: Int32Array, maxOut: number): number {
+  const L = t.L;
+  const ent = t.entries;
+  const mark = scratch.mark;
+  const votes = scratch.votes;
+  // stamps base .. base+L-1: mark[id] = base + (last table that saw id); an id listed twice in
+  // one bucket is counted once.
+  const base = scratch.begin(L);
+  let n = 0;
+  for (let i = 0; i < L; i++) {
+    const e = scratch.bEnd[i]!;
+    const st = base + i;
+    for (let j = scratch.bStart[i]!; j < e; j++) {
+      const id = ent[j]!;
+      const mk = mark[id]!;
+      if (mk < base) {
+        if (n >= maxOut) continue;
+        mark[id] = st;
+        votes[id] = 1;
+        outIds[n++] = id;
+      } else if (mk !== st) {
+        mark[id] = st;
+        votes[id]++;
+      }
+    }
+  }
+  return n;
+}

@@ -1,0 +1,289 @@
+import type { Network } from '../network/network.js';
+import type { RunArea, ThreadScratch } from '../network/run.js';
+import { EVAL_TOP } from '../network/run.js';
+import { predictSample, trainSample, SAMPLE_DONE, SAMPLE_REPLAY } from '../network/sample.js';
+import { PROF_REBUILD, PROF_UPDATE } from '../network/profile.js';
+import type { RebuildScratch } from '../layers/sampler.js';
+import { mix32 } from '../util/rng.js';
+import type { Config } from '../config.js';
+
+/**
+ * The phases of a batch, each written once, run by whichever threads there are: the calling
+ * thread alone (thread 0 of 1) or every worker (thread t of T). A coordinating thread sequences
+ * them (model.ts) and does the few serial steps between them (prepare the update, list rows to
+ * replay, prepare a rebuild); everything a phase needs is in the shared control block and the run
+ * area, so the same `runPhase` serves both.
+ *
+ *   Train    rows of the batch claimed one at a time (Atomics.add on a shared cursor, so that no
+ *            thread idles at the barrier while another still has slow samples); each sample's
+ *            generator restarts from (run, step, row) and its results go to its row's slots:
+ *            which thread ran a row changes nothing.
+ *   Replay   thread 0 only: the rows whose active sets did not fit their slots, in row order,
+ *            through the immediate path (G). Rare by construction of the slot budgets.
+ *   Update   each thread updates a disjoint slice of every block's touched rows.
+ *   Stage    each thread hashes a disjoint range of every sampled layer's neurons into its keys.
+ *   Commit   each thread builds every T-th table of every sampled layer.
+ *   Eval     rows claimed one at a time; each writes its top-k (and, for LSH inference after an
+ *            exact pass, how much of the exact top 5 it found) to its row's slots. A row's draws
+ *            come from its own features: the same answer in any batch, on any thread.
+ */
+export const enum Phase {
+  Train = 1,
+  Replay = 2,
+  Update = 3,
+  Stage = 4,
+  Commit = 5,
+  Eval = 6,
+  Exit = 7,
+}
+
+/** Slots of the control block (an Int32Array over a SharedArrayBuffer), by name. */
+export const kGeneration = 0; // bumped by the coordinator to start a phase
+export const kCommand = 1; // the phase (Phase)
+export const kPending = 2; // workers still busy in this phase
+export const kError = 3; // 1 + index of a worker that threw (0 = none)
+export const kBatchRows = 4; // rows of the batch in the run area
+export const kStep = 5; // optimizer step of the batch (1-based)
+export const kReady = 6; // workers that finished attaching
+export const kLrHorizon = 7; // batches of the learning-rate schedule
+export const kNextRow = 8; // next row to claim (Train, Eval)
+export const kEvalExact = 9; // Eval: 1 exact inference, 0 LSH inference
+export const kEvalK = 10; // Eval: labels per row
+export const kEvalRecall = 11; // Eval (LSH): 1 to count the exact top 5 found among the candidates
+export const CONTROL_SLOTS = 12;
+
+/** Per-thread statistics read by the coordinator (a Float64Array over a SharedArrayBuffer; thread t at t * STAT_SLOTS). */
+export const kStatProf = 0; // PROF_SLOTS seconds
+export const kStatBusy = 6; // seconds inside phases
+export const STAT_SLOTS = 8;
+
+/** The generator of training sample `row` of step `step` starts from this seed (stream: the row). */
+export function trainSampleSeed(runSeed: number, step: number): number {
+  // an int32: passed on every sample, it stays an unboxed small integer in V8
+  return mix32(runSeed ^ Math.imul(step, 0x9e3779b1)) | 0;
+}
+
+/** The generator of an inference starts from this seed (stream: a hash of the query): every evaluation and every answer draws the same. */
+export function evalSampleSeed(configSeed: number): number {
+  return mix32(configSeed ^ 0x5bd1e995) | 0;
+}
+
+export class Executor {
+  private readonly rebuildScratch: RebuildScratch[];
+  private readonly countScratch: Int32Array[];
+  private readonly runSeed: number;
+  private readonly evalSeed: number;
+
+  constructor(
+    readonly net: Network,
+    readonly run: RunArea,
+    readonly ctrl: Int32Array,
+    /** seed of the training samples' generators (drawn once by the model) */
+    runSeed: number,
+  ) {
+    this.runSeed = runSeed;
+    this.evalSeed = evalSampleSeed(net.cfg.seed);
+    this.rebuildScratch = net.sampledUnits().map((u) => u.sampler.createRebuildScratch());
+    this.countScratch = net.sampledUnits().map((u) => new Int32Array(u.sampler.tables.numBuckets));
+  }
+
+  get cfg(): Config {
+    return this.net.cfg;
+  }
+
+  /** Run thread t's part (of T) of phase `phase`. */
+  runPhase(phase: Phase, t: number, T: number): void {
+    const s = this.run.scratches[t]!;
+    switch (phase) {
+      case Phase.Train:
+        this.trainRows(s);
+        return;
+      case Phase.Replay:
+        if (t === 0) this.replayRows(s);
+        return;
+      case Phase.Update:
+        this.updatePart(s, t, T);
+        return;
+      case Phase.Stage:
+        this.stagePart(s, t, T);
+        return;
+      case Phase.Commit:
+        this.commitPart(s, t, T);
+        return;
+      case Phase.Eval:
+        this.evalRows(s);
+        return;
+      case Phase.Exit:
+        return;
+      default:
+        throw new Error(`unknown phase ${phase as number}`);
+    }
+  }
+
+  private trainRows(s: ThreadScratch): void {
+    const ctrl = this.ctrl;
+    const n = ctrl[kBatchRows]!;
+    const step = ctrl[kStep]!;
+    const seed = trainSampleSeed(this.runSeed, step);
+    const b = this.run.batch;
+    const rows = this.run.rows;
+    this.net.syncFamilies();
+    for (let r = Atomics.add(ctrl, kNextRow, 1); r < n; r = Atomics.add(ctrl, kNextRow, 1)) {
+      s.rng.reseed(seed, r);
+      const st = trainSample(this.net, s, b.featIdx, b.featVal, b.featPtr[r]!, b.featPtr[r + 1]!, b.labelIdx, b.labelPtr[r]!, b.labelPtr[r + 1]!, n, r);
+      rows.replay[r] = st === SAMPLE_REPLAY ? 1 : 0;
+      this.storeRow(s, r, st);
+    }
+  }
+
+  private replayRows(s: ThreadScratch): void {
+    const n = this.ctrl[kBatchRows]!;
+    const seed = trainSampleSeed(this.runSeed, this.ctrl[kStep]!);
+    const b = this.run.batch;
+    const rows = this.run.rows;
+    for (let r = 0; r < n; r++) {
+      if (rows.replay[r] === 0) continue;
+      s.rng.reseed(seed, r);
+      const st = trainSample(this.net, s, b.featIdx, b.featVal, b.featPtr[r]!, b.featPtr[r + 1]!, b.labelIdx, b.labelPtr[r]!, b.labelPtr[r + 1]!, n, -1);
+      this.storeRow(s, r, st);
+    }
+  }
+
+  private storeRow(s: ThreadScratch, r: number, st: number): void {
+    const rows = this.run.rows;
+    const done = st === SAMPLE_DONE;
+    rows.loss[r] = done ? s.out[0]! : 0;
+    rows.hit[r] = done ? s.out[1]! : 0;
+    rows.active[r] = done ? s.out[2]! : 0;
+  }
+
+  private updatePart(s: ThreadScratch, t: number, T: number): void {
+    const t0 = this.net.profile ? performance.now() : 0;
+    const step = this.ctrl[kStep]!;
+    const horizon = this.ctrl[kLrHorizon]!;
+    const opt = this.cfg.optimizer;
+    const blocks = this.net.blocks();
+    for (let i = 0; i < blocks.length; i++) blocks[i]!.updatePart(opt, step, t, T, horizon);
+    if (this.net.profile) s.prof[PROF_UPDATE] += (performance.now() - t0) / 1000;
+  }
+
+  private stagePart(s: ThreadScratch, t: number, T: number): void {
+    const t0 = performance.now();
+    const units = this.net.sampledUnits();
+    for (let i = 0; i < units.length; i++) {
+      const u = units[i]!;
+      u.sampler.syncFamily();
+      const n = u.sampler.nOut;
+      u.sampler.stageRange(u.p.W, u.p.b, this.rebuildScratch[i]!, Math.floor((n * t) / T), Math.floor((n * (t + 1)) / T), this.samplerScratchOf(s, i));
+    }
+    s.prof[PROF_REBUILD] += (performance.now() - t0) / 1000;
+  }
+
+  private commitPart(s: ThreadScratch, t: number, T: number): void {
+    const t0 = performance.now();
+    const units = this.net.sampledUnits();
+    for (let i = 0; i < units.length; i++) {
+      const u = units[i]!;
+      for (let tb = t; tb < u.sampler.L; tb += T) u.sampler.tables.commitTable(tb, this.countScratch[i]!);
+    }
+    s.prof[PROF_REBUILD] += (performance.now() - t0) / 1000;
+  }
+
+  /** The sampler scratch of thread s for sampled unit i (sampledUnits order). */
+  private samplerScratchOf(s: ThreadScratch, i: number) {
+    let u = 0;
+    for (let l = 0; l < this.net.fc.length; l++) {
+      const layer = this.net.fc[l]!;
+      for (let si = 0; si < layer.shards.length; si++) {
+        if (!layer.shards[si]!.sampler) continue;
+        if (u++ === i) return layer.shards.length === 1 ? s.sampler[l]! : s.split[l]![si]!.sampler!;
+      }
+    }
+    throw new Error(`no sampled unit ${i}`);
+  }
+
+  private evalRows(s: ThreadScratch): void {
+    const ctrl = this.ctrl;
+    const n = ctrl[kBatchRows]!;
+    const exact = ctrl[kEvalExact] === 1;
+    const recall = ctrl[kEvalRecall] === 1;
+    const k = ctrl[kEvalK]!;
+    const b = this.run.batch;
+    const rows = this.run.rows;
+    const K = this.run.spec.topK;
+    const L = this.net.fc.length - 1;
+    this.net.syncFamilies();
+    for (let r = Atomics.add(ctrl, kNextRow, 1); r < n; r = Atomics.add(ctrl, kNextRow, 1)) {
+      const m = predictSample(this.net, s, b.featIdx, b.featVal, b.featPtr[r]!, b.featPtr[r + 1]!, k, exact, this.evalSeed);
+      for (let i = 0; i < m; i++) {
+        rows.top[r * K + i] = s.topIds[i]!;
+        rows.score[r * K + i] = s.topScores[i]!;
+      }
+      rows.nTop[r] = m;
+      const na = s.nActive[L]!;
+      rows.cands[r] = na;
+      if (exact) {
+        const e = Math.min(m, EVAL_TOP);
+        for (let i = 0; i < e; i++) rows.exactTop[r * EVAL_TOP + i] = s.topIds[i]!;
+        rows.exactN[r] = e;
+      } else if (recall) {
+        // how many of the exact top 5 are among the LSH candidates
+        const act = s.active[L]!;
+        let found = 0;
+        for (let i = 0; i < rows.exactN[r]!; i++) {
+          const id = rows.exactTop[r * EVAL_TOP + i]!;
+          for (let j = 0; j < na; j++) {
+            if (act[j] === id) {
+              found++;
+              break;
+            }
+          }
+        }
+        rows.found[r] = found;
+      }
+    }
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // serial steps, on the coordinating thread between phases
+
+  /** After Train: whether any row waits for the Replay phase. */
+  needsReplay(): boolean {
+    const n = this.ctrl[kBatchRows]!;
+    const rp = this.run.rows.replay;
+    for (let r = 0; r < n; r++) if (rp[r] !== 0) return true;
+    return false;
+  }
+
+  /** The batch's loss, hits and active output neurons, summed in row order (the same on any number of threads). */
+  batchStats(): { lossSum: number; hits: number; activeSum: number } {
+    const n = this.ctrl[kBatchRows]!;
+    const rows = this.run.rows;
+    let lossSum = 0;
+    let hits = 0;
+    let activeSum = 0;
+    for (let r = 0; r < n; r++) {
+      lossSum += rows.loss[r]!;
+      hits += rows.hit[r]!;
+      activeSum += rows.active[r]!;
+    }
+    return { lossSum, hits, activeSum };
+  }
+
+  /** Before Update: every block lists, orders and groups its touched rows. */
+  prepareUpdate(): void {
+    const blocks = this.net.blocks();
+    for (let i = 0; i < blocks.length; i++) blocks[i]!.prepareUpdate();
+  }
+
+  /** After Update: empty the touched lists and the slots. */
+  finishUpdate(): void {
+    const blocks = this.net.blocks();
+    for (let i = 0; i < blocks.length; i++) blocks[i]!.finishUpdate();
+  }
+
+  /** Before Stage: the samplers' centres and transforms from the current weights. */
+  prepareRebuild(): void {
+    for (const u of this.net.sampledUnits()) u.sampler.prepareRebuild(u.p.W, u.p.b);
+  }
+}
