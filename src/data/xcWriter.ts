@@ -10,7 +10,7 @@
  * chunks, fsynced and renamed over the target; on any error it is removed and the target is
  * left untouched.
  */
-import { open, rename, unlink } from 'node:fs/promises';
+import { open, rename, unlink, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { XcDataset } from './csr.js';
 import { removeStaleTemps, tempPathFor } from '../util/atomicWrite.js';
@@ -272,11 +272,11 @@ export async function writeXcFile(path: string, d: XcDataset): Promise<void> {
     for (let r = 0; r < d.n; r++) {
       writeRow(o, d, r);
       if (o.len >= CHUNK_BYTES) {
-        await fh.write(o.buf, 0, o.len);
+        await writeAll(fh, o.buf, o.len);
         o.len = 0;
       }
     }
-    if (o.len > 0) await fh.write(o.buf, 0, o.len);
+    if (o.len > 0) await writeAll(fh, o.buf, o.len);
     await fh.sync();
     closed = true;
     await fh.close();
@@ -287,6 +287,15 @@ export async function writeXcFile(path: string, d: XcDataset): Promise<void> {
     throw fileErrorOf(err, path, 'write');
   }
   await syncDir(dirname(path));
+}
+
+/**
+ * Write all `len` bytes: a write may write fewer than asked without an error (a disk that fills
+ * up mid-write writes what fits; the next write then fails with ENOSPC), so loop until done.
+ */
+async function writeAll(fh: FileHandle, buf: Buffer, len: number): Promise<void> {
+  let off = 0;
+  while (off < len) off += (await fh.write(buf, off, len - off)).bytesWritten;
 }
 
 /** Best effort: make the rename durable (directory fsync is not supported everywhere). */
