@@ -113,6 +113,9 @@ export function buildServer(predictor: Predictor, opts: ServerOptions = {}): Fas
   app.addHook('onSend', async (_req, reply, payload) => {
     reply.header('x-content-type-options', 'nosniff');
     reply.header('cache-control', 'no-store');
+    // stopping: a request that was in progress is answered, and its connection closes after the
+    // answer instead of idling through keepAliveTimeout while the shutdown waits for it
+    if (stopping.has(app)) reply.header('connection', 'close');
     return payload;
   });
   if (opts.log) {
@@ -185,6 +188,9 @@ export function buildServer(predictor: Predictor, opts: ServerOptions = {}): Fas
   return app;
 }
 
+/** Servers that stopServer is stopping (their answers close their connections). */
+const stopping = new WeakSet<FastifyInstance>();
+
 /**
  * Stop: close the listening socket and the idle keep-alive connections at once (fastify's close;
  * a request arriving meanwhile on an open connection gets 503), let requests in progress finish
@@ -192,6 +198,7 @@ export function buildServer(predictor: Predictor, opts: ServerOptions = {}): Fas
  * that has had its chance). Resolves when the server is closed; `forced` = connections were cut.
  */
 export async function stopServer(app: FastifyInstance, graceMs: number): Promise<{ forced: boolean }> {
+  stopping.add(app);
   const closed = app.close();
   let timer: NodeJS.Timeout | undefined;
   const late = new Promise<'late'>((resolve) => {
