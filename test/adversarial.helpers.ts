@@ -108,15 +108,3 @@ export async function writeModel(path: string, dense = false): Promise<void> {
   };
   await saveModel(new SlideModel({ nFeatures: 200, nLabels: 40, config, kernels: 'auto' }), path);
 }
-
-/**
- * Run `fn` over `items` with at most `limit` at a time (child processes of the CLI are mostly
- * start-up time; two or three at once keep a small machine busy without crowding it).
- */
-export async function eachLimited<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < items.length) await fn(items[next++]!);
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-}
