@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CheckpointError, loadModel, readCheckpointMeta } from '../src/checkpoint/checkpoint.js';
 import { removeStaleTemps, writeFileAtomic } from '../src/util/atomicWrite.js';
-import { QUICK_TRAIN, assertCleanFailure, assertSuccess, cli, deadPid, tempsIn, writeData, writeModel } from './adversarial.helpers.js';
+import { QUICK_TRAIN, assertCleanFailure, assertSuccess, cli, deadPid, inProcess, tempsIn, writeData, writeModel } from './adversarial.helpers.js';
 
 /**
  * Checkpoints named wrongly (a directory, a device, a FIFO, a text file, a missing file) and the
@@ -52,8 +52,17 @@ const failures: [string, string[], RegExp][] = [
   ['train --save-every without --save', ['train', '--train', data.train, '--save-every', '2'], /--save-every needs --save/],
 ];
 
-test('checkpoint paths that are not checkpoint files: one line naming the flag and path, exit 1', { concurrency: 3 }, async (t) => {
-  await Promise.all(failures.map(([name, args, re]) => t.test(name, async () => assertCleanFailure(await cli(args, { timeoutMs: 20_000 }), re))));
+test('checkpoint paths that are not checkpoint files: one line naming the flag and path, exit 1', async (t) => {
+  for (const [name, args, re] of failures) await t.test(name, async () => assertCleanFailure(await inProcess(args), re));
+});
+
+/** Cases run again as real child processes of the bin: its exit code and stderr are main()'s. */
+const AS_CHILD = ['eval --model a directory', 'eval --model a FIFO (would block)', 'train --save a directory'];
+
+test('the same errors from the real bin in a child process', { concurrency: 3 }, async (t) => {
+  const cases = failures.filter(([name]) => AS_CHILD.includes(name));
+  assert.equal(cases.length, AS_CHILD.length);
+  await Promise.all(cases.map(([name, args, re]) => t.test(name, async () => assertCleanFailure(await cli(args, { timeoutMs: 20_000 }), re))));
 });
 
 /** Leftovers of writes of `target`: one of a dead process, one of the live one, and names that are not ours. */

@@ -9,7 +9,7 @@ import { configFromFlags } from '../src/cli/configArgs.js';
 import { describeEpochs } from '../src/cli/commands.js';
 import { describeError } from '../src/cli/main.js';
 import { ConfigError, FileError } from '../src/util/errors.js';
-import { QUICK_TRAIN, assertCleanFailure, assertSuccess, cli, writeData } from './adversarial.helpers.js';
+import { QUICK_TRAIN, assertCleanFailure, assertSuccess, cli, inProcess, writeData } from './adversarial.helpers.js';
 import type { EpochSummary } from '../src/training/model.js';
 
 /**
@@ -124,11 +124,21 @@ const failures: [string, string[], RegExp][] = [
   ['--threads -1', ['train', '--train', data.train, '--threads', '-1'], /field "threads"/],
 ];
 
-test('CLI configuration errors: one line naming the flag, field or file, exit code 1, no stack', { concurrency: 3 }, async (t) => {
-  // a FIFO with no writer: opening it would block forever; refused from its stat
-  const fifo = join(dir, 'cfg.fifo');
-  execFileSync('mkfifo', [fifo]);
-  const cases: [string, string[], RegExp][] = [...failures, ['config a FIFO (no writer: would block)', ['train', '--train', data.train, '--config', fifo], /--config \S*cfg\.fifo: a FIFO \(named pipe\), not a regular file/]];
+// a FIFO with no writer: opening it would block forever; refused from its stat
+const fifo = join(dir, 'cfg.fifo');
+execFileSync('mkfifo', [fifo]);
+failures.push(['config a FIFO (no writer: would block)', ['train', '--train', data.train, '--config', fifo], /--config \S*cfg\.fifo: a FIFO \(named pipe\), not a regular file/]);
+
+test('CLI configuration errors: one line naming the flag, field or file, exit code 1, no stack', async (t) => {
+  for (const [name, args, re] of failures) await t.test(name, async () => assertCleanFailure(await inProcess(args), re));
+});
+
+/** Cases run again as real child processes of the bin: its exit code and stderr are main()'s. */
+const AS_CHILD = ['--K abc names --K, not ---k', '--set __proto__.epochs=0', 'config file null', 'config /dev/zero (endless)', 'config a FIFO (no writer: would block)'];
+
+test('the same errors from the real bin in a child process', { concurrency: 3 }, async (t) => {
+  const cases = failures.filter(([name]) => AS_CHILD.includes(name));
+  assert.equal(cases.length, AS_CHILD.length);
   await Promise.all(cases.map(([name, args, re]) => t.test(name, async () => assertCleanFailure(await cli(args, { timeoutMs: 20_000 }), re))));
 });
 

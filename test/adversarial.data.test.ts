@@ -5,7 +5,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { readXcFile } from '../src/data/xcReader.js';
-import { QUICK_TRAIN, assertCleanFailure, assertSuccess, cli, tempsIn, writeData, writeModel } from './adversarial.helpers.js';
+import { QUICK_TRAIN, assertCleanFailure, assertSuccess, cli, inProcess, tempsIn, writeData, writeModel, type CliResult } from './adversarial.helpers.js';
 
 /**
  * Files the user names, wrong in every way we could think of: data files that are empty,
@@ -75,22 +75,34 @@ const failures: [string, string[], RegExp][] = [
   ['demo --metrics-out a directory', ['demo', '--data-dir', join(dir, 'wn'), '--metrics-out', dir], /--metrics-out \S+: it is a directory/],
 ];
 
-test('bad inputs and outputs: one line naming the flag and the path, exit 1, before any work, nothing written', { concurrency: 3 }, async (t) => {
-  const before = readdirSync(dir).sort();
-  await Promise.all(
-    failures.map(([name, args, re]) =>
-      t.test(name, async () => {
-        const r = await cli(args, { timeoutMs: 20_000 });
-        assertCleanFailure(r, re);
-        // the path checks come first: no training, no WordNet build, no output
-        assert.doesNotMatch(r.stdout, /trained|synthetic/);
-        assert.doesNotMatch(r.stderr, /building the WordNet|^model: /m);
-      }),
-    ),
-  );
+function assertFailedFirst(r: CliResult, re: RegExp): void {
+  assertCleanFailure(r, re);
+  // the path checks come first: no training, no WordNet build, no output
+  assert.doesNotMatch(r.stdout, /trained|synthetic/);
+  assert.doesNotMatch(r.stderr, /building the WordNet|^model: /m);
+}
+
+function assertNothingWritten(before: string[]): void {
   assert.deepEqual(readdirSync(dir).sort(), before, 'no file created or left behind');
   assert.equal(readFileSync(aFile, 'utf8'), 'I am a file\n');
   assert.equal(existsSync(missing), false);
+}
+
+test('bad inputs and outputs: one line naming the flag and the path, exit 1, before any work, nothing written', async (t) => {
+  const before = readdirSync(dir).sort();
+  for (const [name, args, re] of failures) await t.test(name, async () => assertFailedFirst(await inProcess(args), re));
+  assertNothingWritten(before);
+});
+
+/** Cases run again as real child processes of the bin: its exit code and stderr are main()'s. */
+const AS_CHILD = ['--train a directory', '--save in a missing directory', '--metrics-out in a missing directory (before training)', 'predict --out onto --input', 'data synth --out an existing file (EEXIST)', 'demo --save in a missing directory (before building WordNet)'];
+
+test('the same errors from the real bin in a child process', { concurrency: 3 }, async (t) => {
+  const before = readdirSync(dir).sort();
+  const cases = failures.filter(([name]) => AS_CHILD.includes(name));
+  assert.equal(cases.length, AS_CHILD.length);
+  await Promise.all(cases.map(([name, args, re]) => t.test(name, async () => assertFailedFirst(await cli(args, { timeoutMs: 20_000 }), re))));
+  assertNothingWritten(before);
 });
 
 test('data synth creates missing parent directories, and a second run replaces the set whole', async () => {

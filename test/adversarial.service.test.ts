@@ -10,7 +10,7 @@ import { loadModel } from '../src/checkpoint/checkpoint.js';
 import { Predictor } from '../src/serve/predictor.js';
 import { buildServer, startServer } from '../src/serve/server.js';
 import { jsonDepthOver } from '../src/serve/jsonDepth.js';
-import { BIN, assertCleanFailure, cli, writeModel } from './adversarial.helpers.js';
+import { BIN, assertCleanFailure, cli, inProcess, writeModel } from './adversarial.helpers.js';
 
 /**
  * The service under attack, as a real `sublinear serve` child process on 127.0.0.1: bodies
@@ -188,104 +188,108 @@ test('bad bodies get a 4xx with a clear message, never a 5xx; the server keeps a
   assert.deepEqual(await s.stop('SIGTERM'), { code: 0, signal: null });
 });
 
-test('slow clients are cut off: a body that never ends (408), headers that never end, an idle keep-alive connection', async (t) => {
+test('slow clients are cut off: a body that never ends (408), headers that never end, an idle keep-alive connection', { concurrency: 5 }, async (t) => {
   const predictor = new Predictor(await loadModel(model));
   const app = buildServer(predictor, { requestTimeout: 600, headersTimeout: 400, idleTimeout: 1500, keepAliveTimeout: 300 });
   const url = await startServer(app, '127.0.0.1', 0);
   const port = Number(new URL(url).port);
   try {
-    await t.test('half a body, then silence: 408 and closed', async () => {
-      const c = await rawClient(port);
-      c.sock.write(HEAD(100) + '{"features":');
-      await c.closed;
-      assert.match(c.received(), /^HTTP\/1\.1 408 /);
-    });
-    await t.test('a body sent a byte at a time, too slowly: closed', async () => {
-      const c = await rawClient(port);
-      c.sock.write(HEAD(1000));
-      const drip = setInterval(() => c.sock.writable && c.sock.write(' '), 100);
-      await c.closed;
-      clearInterval(drip);
-      assert.match(c.received(), /^HTTP\/1\.1 408 /);
-    });
-    await t.test('headers that never end: closed', async () => {
-      const c = await rawClient(port);
-      c.sock.write('POST /predict HTTP/1.1\r\nHost: x\r\nX-Slow: ');
-      await c.closed;
-      assert.doesNotMatch(c.received(), /HTTP\/1\.1 200/);
-    });
-    await t.test('a connection that sends nothing: closed', async () => {
-      const c = await rawClient(port);
-      await c.closed;
-      assert.equal(c.received().includes('200 OK'), false);
-    });
-    await t.test('an answered keep-alive connection that stays idle: closed', async () => {
-      const c = await rawClient(port);
-      const body = '{"features":{"5":1}}';
-      c.sock.write(HEAD(body.length).replace('Host: x', 'Host: x\r\nConnection: keep-alive') + body);
-      await c.closed;
-      assert.match(c.received(), /^HTTP\/1\.1 200 OK/);
-    });
+    await Promise.all([
+      t.test('half a body, then silence: 408 and closed', async () => {
+        const c = await rawClient(port);
+        c.sock.write(HEAD(100) + '{"features":');
+        await c.closed;
+        assert.match(c.received(), /^HTTP\/1\.1 408 /);
+      }),
+      t.test('a body sent a byte at a time, too slowly: closed', async () => {
+        const c = await rawClient(port);
+        c.sock.write(HEAD(1000));
+        const drip = setInterval(() => c.sock.writable && c.sock.write(' '), 100);
+        await c.closed;
+        clearInterval(drip);
+        assert.match(c.received(), /^HTTP\/1\.1 408 /);
+      }),
+      t.test('headers that never end: closed', async () => {
+        const c = await rawClient(port);
+        c.sock.write('POST /predict HTTP/1.1\r\nHost: x\r\nX-Slow: ');
+        await c.closed;
+        assert.doesNotMatch(c.received(), /HTTP\/1\.1 200/);
+      }),
+      t.test('a connection that sends nothing: closed', async () => {
+        const c = await rawClient(port);
+        await c.closed;
+        assert.equal(c.received().includes('200 OK'), false);
+      }),
+      t.test('an answered keep-alive connection that stays idle: closed', async () => {
+        const c = await rawClient(port);
+        const body = '{"features":{"5":1}}';
+        c.sock.write(HEAD(body.length).replace('Host: x', 'Host: x\r\nConnection: keep-alive') + body);
+        await c.closed;
+        assert.match(c.received(), /^HTTP\/1\.1 200 OK/);
+      }),
+    ]);
   } finally {
     await app.close();
   }
 });
 
-test('SIGTERM with a slow client: stops listening at once, closes the client after --shutdown-timeout, exits 0', async () => {
-  const s = await serve('--quiet', '--shutdown-timeout', '1');
-  const c = await startRequest(s.port, 100, '{"features":');
-  const exit = s.stop('SIGTERM');
-  await s.waitFor(/SIGTERM: stopping/);
-  await assert.rejects(fetch(s.url + 'health'), 'no new connections once stopping');
-  assert.deepEqual(await exit, { code: 0, signal: null });
-  await c.closed;
-  assert.match(s.stderr(), /closed the connections still open after 1 s/);
-});
-
-test('SIGTERM during a request in progress: the request is answered, then the process exits 0', async () => {
-  const s = await serve('--quiet', '--shutdown-timeout', '10');
-  const body = '{"features":{"5":1},"k":2}';
-  const c = await startRequest(s.port, body.length, body.slice(0, 10));
-  const exit = s.stop('SIGTERM');
-  await s.waitFor(/SIGTERM: stopping/);
-  c.sock.write(body.slice(10));
-  await c.closed;
-  assert.match(c.received(), /\r\n\r\nHTTP\/1\.1 200 OK/);
-  assert.match(c.received(), /\r\nconnection: close\r\n/i, 'the answer closes its connection (no keep-alive wait)');
-  assert.match(c.received(), /"labels":\[\{"id":\d+,"score":[\d.e-]+\},\{"id"/);
-  assert.deepEqual(await exit, { code: 0, signal: null });
-  assert.doesNotMatch(s.stderr(), /closed the connections still open/, 'finished in time, not cut');
-});
-
-test('SIGINT with an idle keep-alive connection: closed at once, exit 0', async () => {
-  const s = await serve('--quiet', '--shutdown-timeout', '30');
-  const c = await rawClient(s.port);
-  const body = '{"features":{"5":1}}';
-  c.sock.write(HEAD(body.length) + body);
-  while (!/\r\n\r\n\{/.test(c.received())) await new Promise((r) => setTimeout(r, 20));
-  assert.deepEqual(await s.stop('SIGINT', 10_000), { code: 0, signal: null });
-  await c.closed;
-  assert.doesNotMatch(s.stderr(), /closed the connections still open/);
+test('signals: the process stops accepting at once and exits 0 within --shutdown-timeout', { concurrency: 3 }, async (t) => {
+  await Promise.all([
+    t.test('SIGTERM with a slow client: stops listening at once, closes the client after --shutdown-timeout, exits 0', async () => {
+      const s = await serve('--quiet', '--shutdown-timeout', '1');
+      const c = await startRequest(s.port, 100, '{"features":');
+      const exit = s.stop('SIGTERM');
+      await s.waitFor(/SIGTERM: stopping/);
+      await assert.rejects(fetch(s.url + 'health'), 'no new connections once stopping');
+      assert.deepEqual(await exit, { code: 0, signal: null });
+      await c.closed;
+      assert.match(s.stderr(), /closed the connections still open after 1 s/);
+    }),
+    t.test('SIGTERM during a request in progress: the request is answered, then the process exits 0', async () => {
+      const s = await serve('--quiet', '--shutdown-timeout', '10');
+      const body = '{"features":{"5":1},"k":2}';
+      const c = await startRequest(s.port, body.length, body.slice(0, 10));
+      const exit = s.stop('SIGTERM');
+      await s.waitFor(/SIGTERM: stopping/);
+      c.sock.write(body.slice(10));
+      await c.closed;
+      assert.match(c.received(), /\r\n\r\nHTTP\/1\.1 200 OK/);
+      assert.match(c.received(), /\r\nconnection: close\r\n/i, 'the answer closes its connection (no keep-alive wait)');
+      assert.match(c.received(), /"labels":\[\{"id":\d+,"score":[\d.e-]+\},\{"id"/);
+      assert.deepEqual(await exit, { code: 0, signal: null });
+      assert.doesNotMatch(s.stderr(), /closed the connections still open/, 'finished in time, not cut');
+    }),
+    t.test('SIGINT with an idle keep-alive connection: closed at once, exit 0', async () => {
+      const s = await serve('--quiet', '--shutdown-timeout', '30');
+      const c = await rawClient(s.port);
+      const body = '{"features":{"5":1}}';
+      c.sock.write(HEAD(body.length) + body);
+      while (!/\r\n\r\n\{/.test(c.received())) await new Promise((r) => setTimeout(r, 20));
+      assert.deepEqual(await s.stop('SIGINT', 10_000), { code: 0, signal: null });
+      await c.closed;
+      assert.doesNotMatch(s.stderr(), /closed the connections still open/);
+    }),
+  ]);
 });
 
 test('listen errors and bad flags: one line naming the port or host, exit 1', { concurrency: 3 }, async (t) => {
   const busy = createServer();
   await new Promise<void>((r) => busy.listen(0, '127.0.0.1', r));
   const port = (busy.address() as { port: number }).port;
-  const cases: [string, string[], RegExp][] = [
-    ['port in use', ['--port', String(port)], new RegExp(`^sublinear: --port ${port}: 127\\.0\\.0\\.1:${port} is already in use by another program; choose another --port`)],
-    ['unknown host', ['--host', 'nosuchhost.invalid'], /^sublinear: --host nosuchhost\.invalid: cannot resolve this host name \(E[A-Z_]+\); give an address of this machine/],
-    ['an address that is not ours', ['--host', '192.0.2.1'], /^sublinear: --host 192\.0\.2\.1: not an address of this machine \(EADDRNOTAVAIL\)/],
-    ['port out of range', ['--port', '70000'], /^sublinear: --port: expected an integer in 0\.\.65535, found "70000"$/],
-    ['port not a number', ['--port', 'http'], /^sublinear: --port: expected an integer/],
-    ['shutdown timeout not a number', ['--shutdown-timeout', 'soon'], /^sublinear: --shutdown-timeout: expected seconds in 0\.\.3600, found "soon"$/],
+  const cases: [string, string[], RegExp, 'child' | 'in process'][] = [
+    ['port in use', ['--port', String(port)], new RegExp(`^sublinear: --port ${port}: 127\\.0\\.0\\.1:${port} is already in use by another program; choose another --port`), 'child'],
+    ['unknown host', ['--host', 'nosuchhost.invalid'], /^sublinear: --host nosuchhost\.invalid: cannot resolve this host name \(E[A-Z_]+\); give an address of this machine/, 'child'],
+    ['an address that is not ours', ['--host', '192.0.2.1'], /^sublinear: --host 192\.0\.2\.1: not an address of this machine \(EADDRNOTAVAIL\)/, 'child'],
+    ['port out of range', ['--port', '70000'], /^sublinear: --port: expected an integer in 0\.\.65535, found "70000"$/, 'in process'],
+    ['port not a number', ['--port', 'http'], /^sublinear: --port: expected an integer/, 'in process'],
+    ['shutdown timeout not a number', ['--shutdown-timeout', 'soon'], /^sublinear: --shutdown-timeout: expected seconds in 0\.\.3600, found "soon"$/, 'in process'],
   ];
   try {
     await Promise.all(
-      cases.map(([name, args, re]) =>
-        t.test(name, async () => {
-          const extra = args.includes('--port') ? args : ['--port', '0', ...args];
-          assertCleanFailure(await cli(['serve', '--model', model, ...extra], { timeoutMs: 30_000 }), re);
+      cases.map(([name, args, re, how]) =>
+        t.test(`${name} (${how})`, async () => {
+          const argv = ['serve', '--model', model, ...(args.includes('--port') ? args : ['--port', '0', ...args])];
+          assertCleanFailure(how === 'child' ? await cli(argv, { timeoutMs: 30_000 }) : await inProcess(argv), re);
         }),
       ),
     );
