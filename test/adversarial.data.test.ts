@@ -1,11 +1,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { readXcFile } from '../src/data/xcReader.js';
-import { QUICK_TRAIN, assertCleanFailure, assertSuccess, cli, inProcess, tempsIn, writeData, writeModel, type CliResult } from './adversarial.helpers.js';
+import { BIN, QUICK_TRAIN, assertCleanFailure, assertSuccess, cli, inProcess, tempsIn, writeData, writeModel, type CliResult } from './adversarial.helpers.js';
 
 /**
  * Files the user names, wrong in every way we could think of: data files that are empty,
@@ -148,4 +148,25 @@ test('outputs that pass the checks are written: eval --metrics-out, predict --ou
   assert.ok(r.stderr.indexOf('model saved to') < r.stderr.indexOf('metrics written to'), r.stderr);
   assert.deepEqual(readdirSync(sub).sort(), ['eval.json', 'm.json', 'm.st', 'p.jsonl']);
   assert.deepEqual(tempsIn(sub), []);
+});
+
+test('predict | head: a reader that stops early ends the run quietly (exit 0, no EPIPE stack)', async () => {
+  const big = join(dir, 'big-input.txt');
+  writeFileSync(big, readFileSync(data.test, 'utf8').repeat(20));
+  const r = await new Promise<{ code: number | null; stderr: string; got: number }>((resolve) => {
+    const child = spawn(process.execPath, [BIN, 'predict', '--model', model, '--input', big, '--k', '40'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    let got = 0;
+    child.stderr.on('data', (d) => (stderr += d));
+    // like head -c: take the first chunk, then close the pipe
+    child.stdout.once('data', (d: Buffer) => {
+      got = d.length;
+      child.stdout.destroy();
+    });
+    child.on('close', (code) => resolve({ code, stderr, got }));
+  });
+  assert.ok(r.got > 0);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.stderr, '');
+  rmSync(big);
 });

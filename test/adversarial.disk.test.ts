@@ -1,11 +1,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadModel } from '../src/checkpoint/checkpoint.js';
-import { QUICK_TRAIN, assertCleanFailure, assertSuccess, cli, tempsIn, writeData, writeModel } from './adversarial.helpers.js';
+import { BIN, QUICK_TRAIN, assertCleanFailure, assertSuccess, cli, tempsIn, writeData, writeModel } from './adversarial.helpers.js';
 
 /**
  * A full disk: a 2 MiB tmpfs is mounted (root only; the tests are skipped with the reason
@@ -122,4 +122,18 @@ test('full disk: data synth writes the whole set or nothing (no train.txt withou
   assertCleanFailure(r, /^sublinear: cannot write "\S*full\/syn\/(train|test)\.txt": no space left on the device \(ENOSPC\)/);
   assert.deepEqual(readdirSync(join(full, 'syn')).sort(), ['test.txt', 'train.txt'], 'no staging directory or temporary file left');
   for (const f of ['train.txt', 'test.txt']) assert.equal(readFileSync(join(full, 'syn', f), 'utf8'), PREVIOUS, `${f}: the old set is whole`);
+});
+
+test('full disk: predict to a standard output redirected onto the full disk: one line, exit 1', { skip: skip ?? false }, async () => {
+  reset();
+  leaveFree(8 * 1024);
+  const fd = openSync(join(full, 'stdout.jsonl'), 'w');
+  const r = await new Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string }>((resolve) => {
+    const child = spawn(process.execPath, [BIN, 'predict', '--model', model, '--input', data.test, '--k', '40'], { stdio: ['ignore', fd, 'pipe'] });
+    let stderr = '';
+    child.stderr!.on('data', (d) => (stderr += d));
+    child.on('close', (code, signal) => resolve({ code, signal, stderr }));
+  });
+  closeSync(fd);
+  assertCleanFailure({ ...r, stdout: '' }, /^sublinear: cannot write the standard output \(ENOSPC: no space left on device, write\); the output is incomplete$/);
 });

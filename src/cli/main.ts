@@ -176,6 +176,13 @@ function stackOf(e: unknown): string {
 
 const isMain = process.argv[1] !== undefined && import.meta.url === (await import('node:url')).pathToFileURL((await import('node:fs')).realpathSync(process.argv[1])).href;
 if (isMain) {
+  process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+    // `sublinear predict ... | head`: the reader has what it wants; stop quietly, as Unix tools do
+    if (e.code === 'EPIPE') process.exit(0);
+    // stdout redirected to a full disk, ...: one line, like any other output
+    process.stderr.write(`sublinear: cannot write the standard output (${e.message}); the output is incomplete\n`);
+    process.exit(1);
+  });
   main(process.argv).then((code) => {
     process.exitCode = code;
   });
