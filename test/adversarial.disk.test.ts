@@ -13,12 +13,15 @@ import { BIN, QUICK_TRAIN, assertCleanFailure, assertSuccess, cli, tempsIn, writ
  * runs out of space (checkpoints from --save, --save-every and --resume, metrics, predictions,
  * data sets) must fail with one line naming the path and ENOSPC, exit 1, leave no temporary file,
  * and leave what was at the path before unchanged; a metrics file that does not fit must not
- * cost the model saved elsewhere.
+ * cost the model saved elsewhere. A read-only tmpfs beside it: outputs there are refused before
+ * any work.
  */
 const base = mkdtempSync(join(tmpdir(), 'adv-disk-'));
 const full = join(base, 'full');
 mkdirSync(full);
 const FILLER = join(full, 'filler');
+const ro = join(base, 'ro');
+mkdirSync(ro);
 const PREVIOUS = 'the previous file at this path\n';
 
 function tryMount(): string | null {
@@ -26,11 +29,16 @@ function tryMount(): string | null {
   const r = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=2m', 'tmpfs', full], { encoding: 'utf8' });
   if (r.error) return `mount not available: ${r.error.message}`;
   if (r.status !== 0) return `mount -t tmpfs refused (${r.stderr.trim() || `exit ${r.status}`}), e.g. in a container without CAP_SYS_ADMIN`;
+  const r2 = spawnSync('mount', ['-t', 'tmpfs', '-o', 'ro,size=64k', 'tmpfs', ro], { encoding: 'utf8' });
+  if (r2.status !== 0) {
+    spawnSync('umount', [full]);
+    return `mount -o ro refused (${r2.stderr.trim()})`;
+  }
   return null;
 }
 const skip = tryMount();
 test.after(() => {
-  if (!skip) spawnSync('umount', [full]);
+  if (!skip) for (const m of [full, ro]) spawnSync('umount', [m]);
   rmSync(base, { recursive: true, force: true });
 });
 
@@ -136,4 +144,12 @@ test('full disk: predict to a standard output redirected onto the full disk: one
   });
   closeSync(fd);
   assertCleanFailure({ ...r, stdout: '' }, /^sublinear: cannot write the standard output \(ENOSPC: no space left on device, write\); the output is incomplete$/);
+});
+
+test('a read-only file system: refused before any work, naming the directory', { skip: skip ?? false }, async () => {
+  const r = await cli(['train', '--train', data.train, ...QUICK_TRAIN, '--epochs', '0.5', '--save', join(ro, 'm.st')]);
+  assertCleanFailure(r, /^sublinear: --save \S*ro\/m\.st: the directory \S*ro is on a read-only file system$/);
+  assert.doesNotMatch(r.stdout, /trained/);
+  assertCleanFailure(await cli(['data', 'synth', '--shape', 'tiny', '--out', join(ro, 'syn')]), /^sublinear: --out \S*ro\/syn: the directory \S*ro is on a read-only file system$/);
+  assert.deepEqual(readdirSync(ro), []);
 });

@@ -183,6 +183,33 @@ test('bad bodies get a 4xx with a clear message, never a 5xx; the server keeps a
     assert.deepEqual(results.filter((r) => r.status >= 500), []);
     assert.equal(results.filter((r, i) => i % 5 !== 0 && r.status === 200 && r.json.labels?.length === 3).length, 240);
   });
+  await t.test('wrong methods and paths: 404 naming the routes', async () => {
+    for (const [method, path] of [['PUT', 'predict'], ['GET', 'predict'], ['DELETE', 'health'], ['POST', 'nope']] as const) {
+      const r = await fetch(s.url + path, { method, ...(method === 'GET' ? {} : { body: '{}', headers: { 'content-type': 'application/json' } }) });
+      assert.equal(r.status, 404, `${method} /${path}`);
+      assert.match(((await r.json()) as { error: string }).error, /try GET \/, GET \/health, POST \/predict/);
+    }
+  });
+  await t.test('not HTTP at all: 400 and closed', async () => {
+    const c = await rawClient(s.port);
+    c.sock.write('\x00\x01 GARBAGE \xff\r\n\r\n');
+    await c.closed;
+    assert.match(c.received(), /^HTTP\/1\.1 400 /);
+  });
+  await t.test('headers over 16 KB: 431', async () => {
+    const c = await rawClient(s.port);
+    c.sock.write(`GET /health HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`);
+    await c.closed;
+    assert.match(c.received(), /^HTTP\/1\.1 431 /);
+  });
+  await t.test('a chunked body that grows past the limit: 413', async () => {
+    const c = await rawClient(s.port);
+    c.sock.write('POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n');
+    const chunk = 'a'.repeat(16 * 1024);
+    for (let i = 0; i < 6 && !c.sock.destroyed; i++) c.sock.write(`${chunk.length.toString(16)}\r\n${chunk}\r\n`);
+    await c.closed;
+    assert.match(c.received(), /^HTTP\/1\.1 413 /);
+  });
   const ok = await post(s.url, '{"features":{"5":1}}');
   assert.equal(ok.status, 200);
   assert.deepEqual(await s.stop('SIGTERM'), { code: 0, signal: null });
