@@ -55,6 +55,7 @@ const failures: [string, string[], RegExp][] = [
   ['--save with a trailing slash', ['train', '--train', data.train, '--save', join(dir, 'new') + '/'], /--save \S+\/: a directory name; give a file name/],
   ['--save in a missing directory', ['train', '--train', data.train, '--save', join(missing, 'm.st')], /--save \S*no-such-dir\/m\.st: the directory \S*no-such-dir does not exist \(create it first\)/],
   ['--save under a file', ['train', '--train', data.train, '--save', join(aFile, 'm.st')], /--save \S*plain\.txt\/m\.st: a part of the path that should be a directory is a file/],
+  ['--save with a 300-byte name', ['train', '--train', data.train, '--save', join(dir, 'm'.repeat(300) + '.st')], /--save \S+\.st: the path is too long$/],
   ['--save /dev/null (would be replaced)', ['train', '--train', data.train, '--save', '/dev/null'], /--save \/dev\/null: it exists and is a character device; an output must be a regular file/],
   ['--save onto --train', ['train', '--train', data.train, '--save', data.train], /--save and --train name the same file/],
   ['--metrics-out onto --save', ['train', '--train', data.train, '--save', join(dir, 'x.st'), '--metrics-out', join(dir, 'x.st')], /--metrics-out and --save name the same file/],

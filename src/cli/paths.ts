@@ -12,7 +12,7 @@
 import { accessSync, closeSync, constants, fstatSync, openSync, readSync, statSync, type Stats } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { removeStaleTemps } from '../util/atomicWrite.js';
-import { ConfigError, FileError, describeFileError, errnoCode, type FileAction } from '../util/errors.js';
+import { ConfigError, FileError, errnoCode, fileErrorReason, type FileAction } from '../util/errors.js';
 
 /** Largest --config file read (a configuration is a few hundred bytes). */
 export const MAX_CONFIG_BYTES = 1 << 20;
@@ -34,9 +34,7 @@ function fail(flag: string, path: string, what: string, code?: string): never {
 /** An OS error of a check as a FileError naming the flag (unknown codes keep Node's wording). */
 function osFail(flag: string, path: string, e: unknown, action: FileAction): never {
   const code = errnoCode(e);
-  const words = code ? describeFileError(code, path, action) : undefined;
-  // describeFileError starts with `cannot <verb> "<path>": `; the flag and path lead here instead
-  const why = words ? words.slice(words.indexOf(': ') + 2) : (e as Error).message;
+  const why = (code ? fileErrorReason(code, action) : undefined) ?? (e as Error).message;
   const fe = new FileError(path, `${flag} ${path}: ${why}`, code);
   fe.cause = e;
   throw fe;

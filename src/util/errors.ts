@@ -54,52 +54,60 @@ export function errnoCode(e: unknown): string | undefined {
 }
 
 /**
- * One line for an expected OS error on `path`, or undefined for codes this does not know (the
- * caller then treats the error as unexpected). `path` is the target the user named, not a
- * temporary file beside it.
+ * What went wrong, in words, for an expected OS error (the part of the message after the path),
+ * or undefined for codes this does not know (the caller then treats the error as unexpected).
  */
-export function describeFileError(code: string, path: string, action: FileAction): string | undefined {
-  const verb = action === 'read' ? 'cannot read' : action === 'create' ? 'cannot create' : 'cannot write';
-  const p = JSON.stringify(path);
+export function fileErrorReason(code: string, action: FileAction): string | undefined {
   switch (code) {
     case 'ENOENT':
-      return action === 'read' ? `${verb} ${p}: no such file` : `${verb} ${p}: its directory does not exist (create it first)`;
+      return action === 'read' ? 'no such file' : 'its directory does not exist (create it first)';
     case 'ENOTDIR':
-      return `${verb} ${p}: a part of the path that should be a directory is a file`;
+      return 'a part of the path that should be a directory is a file';
     case 'EISDIR':
-      return `${verb} ${p}: it is a directory; give a file name`;
+      return 'it is a directory; give a file name';
     case 'EEXIST':
-      return `${verb} ${p}: a file of that name exists where a directory is needed; remove it or choose another path`;
+      return 'a file of that name exists where a directory is needed; remove it or choose another path';
     case 'EACCES':
     case 'EPERM':
-      return `${verb} ${p}: permission denied`;
+      return 'permission denied';
     case 'ENOSPC':
     case 'EDQUOT':
-      return `${verb} ${p}: no space left on the device (${code}); free some space or choose another location (nothing was written: an earlier file there is unchanged)`;
+      return `no space left on the device (${code}); free some space or choose another location (nothing was written: an earlier file there is unchanged)`;
     case 'EROFS':
-      return `${verb} ${p}: the file system is read-only`;
+      return 'the file system is read-only';
     case 'EFBIG':
-      return `${verb} ${p}: the file would exceed the file system's size limit (EFBIG)`;
+      return "the file would exceed the file system's size limit (EFBIG)";
     case 'ENAMETOOLONG':
-      return `${verb} ${p}: the path is too long`;
+      return 'the path is too long';
     case 'ELOOP':
-      return `${verb} ${p}: too many levels of symbolic links`;
+      return 'too many levels of symbolic links';
     case 'EMFILE':
     case 'ENFILE':
-      return `${verb} ${p}: too many open files (${code}); raise the limit (ulimit -n) or close other programs`;
+      return `too many open files (${code}); raise the limit (ulimit -n) or close other programs`;
     case 'EIO':
-      return `${verb} ${p}: input/output error from the device (EIO)`;
+      return 'input/output error from the device (EIO)';
     case 'EBUSY':
     case 'ETXTBSY':
-      return `${verb} ${p}: the file is busy (${code})`;
+      return `the file is busy (${code})`;
     case 'ENXIO':
     case 'ENODEV':
-      return `${verb} ${p}: no such device (${code})`;
+      return `no such device (${code})`;
     case 'EXDEV':
-      return `${verb} ${p}: the temporary file and the target are on different file systems (EXDEV)`;
+      return 'the temporary file and the target are on different file systems (EXDEV)';
     default:
       return undefined;
   }
+}
+
+/**
+ * One line for an expected OS error on `path` (`cannot write "<path>": <reason>`), or undefined
+ * for codes fileErrorReason does not know. `path` is the target the user named, not a temporary
+ * file beside it.
+ */
+export function describeFileError(code: string, path: string, action: FileAction): string | undefined {
+  const reason = fileErrorReason(code, action);
+  const verb = action === 'read' ? 'cannot read' : action === 'create' ? 'cannot create' : 'cannot write';
+  return reason === undefined ? undefined : `${verb} ${JSON.stringify(path)}: ${reason}`;
 }
 
 /**
