@@ -180,6 +180,10 @@ export type RebuildConfig = z.infer<typeof rebuildSchema>;
 
 /** Validate and fill defaults; throws ConfigError naming every bad field. */
 export function parseConfig(input: unknown, source = 'config'): Config {
+  // undefined = "no settings"; anything else must be an object (a file holding null, [] or 5 is a mistake, not {})
+  if (input !== undefined && !isPlain(input)) {
+    throw new ConfigError(`${source}: the configuration must be a JSON object ({"field": value, ...}), found ${describeJson(input)}`);
+  }
   const r = configSchema.safeParse(input ?? {});
   if (r.success) return r.data;
   const lines = r.error.issues.map((iss) => {
@@ -193,11 +197,29 @@ export function parseConfig(input: unknown, source = 'config'): Config {
   throw new ConfigError(lines.join('\n'));
 }
 
-/** Deep-merge plain objects (later wins); arrays and scalars replace. */
-export function mergeConfig(base: unknown, over: unknown): unknown {
+/**
+ * Keys that no configuration field has and that would reach Object.prototype (or a
+ * constructor) through `o[key]` reads and writes: `o["__proto__"] = v` replaces o's prototype,
+ * and a walk through `o["__proto__"]` writes onto the prototype every object shares.
+ */
+const FORBIDDEN_KEYS: ReadonlySet<string> = new Set(['__proto__', 'constructor', 'prototype']);
+
+function refuseKey(key: string, where: string): void {
+  if (FORBIDDEN_KEYS.has(key)) throw new ConfigError(`${where}: "${key}" is not a configuration field (refused: it names JavaScript's object internals)`);
+}
+
+/**
+ * Deep-merge plain objects (later wins); arrays and scalars replace. Only own enumerable keys
+ * are read, and __proto__ / constructor / prototype are refused (ConfigError naming the path).
+ */
+export function mergeConfig(base: unknown, over: unknown, path = ''): unknown {
   if (!isPlain(base) || !isPlain(over)) return over === undefined ? base : over;
   const out: Record<string, unknown> = { ...base };
-  for (const [k, v] of Object.entries(over)) out[k] = mergeConfig(out[k], v);
+  for (const [k, v] of Object.entries(over)) {
+    const at = path ? `${path}.${k}` : k;
+    refuseKey(k, `field "${at}"`);
+    out[k] = mergeConfig(Object.hasOwn(out, k) ? out[k] : undefined, v, at);
+  }
   return out;
 }
 
@@ -205,13 +227,30 @@ function isPlain(x: unknown): x is Record<string, unknown> {
   return typeof x === 'object' && x !== null && !Array.isArray(x);
 }
 
-/** Set a dotted path (`optimizer.lr`) in a plain object, creating objects on the way. */
+/** A value's kind for a message, without serializing it (it may be huge or deeply nested). */
+function describeJson(x: unknown): string {
+  if (x === null) return 'null';
+  if (Array.isArray(x)) return 'an array';
+  if (typeof x === 'string') return `a string ${JSON.stringify(x.length > 40 ? x.slice(0, 40) + '...' : x)}`;
+  if (typeof x === 'number' || typeof x === 'boolean') return `${typeof x} ${String(x)}`;
+  return typeof x;
+}
+
+/**
+ * Set a dotted path (`optimizer.lr`) in a plain object, creating objects on the way. Reads and
+ * writes own properties only; an empty segment or __proto__ / constructor / prototype is a
+ * ConfigError naming the path.
+ */
 export function setPath(obj: Record<string, unknown>, path: string, value: unknown): void {
   const parts = path.split('.');
+  for (const p of parts) {
+    if (p === '') throw new ConfigError(`--set ${JSON.stringify(path)}: empty field name in the path (expected e.g. optimizer.lr)`);
+    refuseKey(p, `--set ${JSON.stringify(path)}`);
+  }
   let o: Record<string, unknown> = obj;
   for (let i = 0; i < parts.length - 1; i++) {
     const p = parts[i]!;
-    if (!isPlain(o[p])) o[p] = {};
+    if (!Object.hasOwn(o, p) || !isPlain(o[p])) o[p] = {};
     o = o[p] as Record<string, unknown>;
   }
   o[parts[parts.length - 1]!] = value;

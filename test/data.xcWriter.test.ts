@@ -8,6 +8,7 @@ import { parseXcString, readXcFile } from '../src/data/xcReader.js';
 import { generateSynthetic } from '../src/data/synth.js';
 import type { XcDataset } from '../src/data/csr.js';
 import { Rng } from '../src/util/rng.js';
+import { FileError } from '../src/util/errors.js';
 
 async function withTmp<T>(fn: (dir: string) => Promise<T>): Promise<T> {
   const dir = await mkdtemp(join(tmpdir(), 'xcwriter-'));
@@ -142,7 +143,7 @@ test('atomic write: no temp file left, failure does not clobber the target', asy
     assert.equal(await readFile(p, 'utf8'), formatXcString(HAND));
 
     // unwritable location: rejects, nothing created
-    await assert.rejects(writeXcFile(join(dir, 'no-such-dir', 'x.txt'), HAND), /ENOENT/);
+    await assert.rejects(writeXcFile(join(dir, 'no-such-dir', 'x.txt'), HAND), (e: unknown) => e instanceof FileError && e.code === 'ENOENT' && /no-such-dir\/x\.txt": its directory does not exist/.test(e.message));
     assert.deepEqual(await readdir(dir), ['data.txt']);
   });
 });

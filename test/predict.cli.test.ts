@@ -127,5 +127,5 @@ test('bad lines get an {"error"} line in place and exit code 1; bad flags are re
   assert.match(lines[4].error, /bad\.txt:5: the value of feature 2 must be a finite number, found NaN/);
   assert.ok(lines[5].labels);
   assert.match((await run('predict', '--model', textFile, '--input', input, '--k', '0')).stderr, /--k: expected an integer in 1\.\.100/);
-  assert.match((await run('predict', '--model', join(dir, 'none.safetensors'), '--input', input)).stderr, /cannot open checkpoint/);
+  assert.match((await run('predict', '--model', join(dir, 'none.safetensors'), '--input', input)).stderr, /--model \S*none\.safetensors: no such file/);
 });

@@ -30,8 +30,7 @@
  * partly loaded model.
  */
 import { createHash } from 'node:crypto';
-import { closeSync, fstatSync, openSync, readdirSync, readSync, unlinkSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { SlideModel, type EpochCursor } from '../training/model.js';
 import { planModel } from '../network/network.js';
 import type { DType } from '../memory/layout.js';
@@ -173,13 +172,9 @@ export async function saveModel(model: SlideModel, path: string, extra: Checkpoi
   if (extra.labelNames) metadata['sublinear.labelNames'] = labelJson;
   metadata['sublinear.sha256'] = headerChecksum(metaJson, featureJson, labelJson);
   const { bytes } = encodeHeader(tensors, metadata);
-  removeStaleTemps(path);
-  let w;
-  try {
-    w = openAtomic(path);
-  } catch (e) {
-    throw new CheckpointError(`cannot write checkpoint ${path}: ${(e as Error).message}`);
-  }
+  // openAtomic first removes temporary files that saves of dead processes left beside `path`;
+  // its OS errors (no space, a directory in the way) are FileErrors naming `path`
+  const w = openAtomic(path);
   try {
     w.write(bytes);
     for (const t of tensors) for (const c of chunksOf(t.data)) w.write(c);
@@ -187,39 +182,6 @@ export async function saveModel(model: SlideModel, path: string, extra: Checkpoi
   } catch (e) {
     w.abort();
     throw e;
-  }
-}
-
-/**
- * Remove temporary files that an earlier save to `path` left when its process died mid-write
- * (openAtomic names them `.<name>.tmp-<pid>-<n>`; a killed 1 GB save leaves 1 GB behind). Only
- * files of processes that no longer exist are removed; a concurrent save by a live process is
- * left alone.
- */
-function removeStaleTemps(path: string): void {
-  const dir = dirname(path);
-  const prefix = `.${basename(path)}.tmp-`;
-  let names: string[];
-  try {
-    names = readdirSync(dir);
-  } catch {
-    return;
-  }
-  for (const name of names) {
-    if (!name.startsWith(prefix)) continue;
-    const pid = Number(name.slice(prefix.length).split('-')[0]);
-    if (!Number.isInteger(pid) || pid <= 0 || pid === process.pid) continue;
-    try {
-      process.kill(pid, 0);
-      continue; // alive (or not ours to signal): leave it
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'ESRCH') continue;
-    }
-    try {
-      unlinkSync(join(dir, name));
-    } catch {
-      /* gone already */
-    }
   }
 }
 
@@ -284,11 +246,18 @@ export function readCheckpointMeta(path: string): CheckpointMeta {
 }
 
 function openCheckpoint(path: string): number {
+  let fd: number;
   try {
-    return openSync(path, 'r');
+    fd = openSync(path, 'r');
   } catch (e) {
     throw new CheckpointError(`cannot open checkpoint ${path}: ${(e as Error).message}`);
   }
+  // a directory opens for reading on Linux and only fails at the first read (EISDIR)
+  if (!fstatSync(fd).isFile()) {
+    closeSync(fd);
+    throw new CheckpointError(`cannot open checkpoint ${path}: not a regular file (a directory or a device); give the file written by --save`);
+  }
+  return fd;
 }
 
 function readHeaderChecked(fd: number, path: string) {

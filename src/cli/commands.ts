@@ -2,14 +2,16 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { readXcFile } from '../data/xcReader.js';
 import { SlideModel, type EpochSummary, type EvalResult } from '../training/model.js';
-import { configFromFlags, type ConfigFlags } from './configArgs.js';
+import { configFromFlags, flagName, type ConfigFlags } from './configArgs.js';
+import { WORDNET_FILES, writeWordnetSet } from './dataCommands.js';
+import { checkDistinct, checkInputDir, checkInputFile, checkOutputDir, checkOutputFile } from './paths.js';
 import { ProgressReporter } from './progress.js';
-import { writeFileAtomic } from '../util/atomicWrite.js';
+import { STAGING_NAME, writeFileAtomic } from '../util/atomicWrite.js';
 import { majorityBaselineP1 } from '../eval/metrics.js';
 import { saveModel, loadModel, type CheckpointExtra } from '../checkpoint/checkpoint.js';
 import { readVocabDir } from '../checkpoint/vocab.js';
 import { ConfigError } from '../util/errors.js';
-import { buildWordnetDataset, writeWordnetDataset } from '../data/wordnet.js';
+import { buildWordnetDataset } from '../data/wordnet.js';
 import { WORDNET_RECIPE } from '../training/recipes.js';
 import type { Config } from '../config.js';
 import type { KernelChoice } from '../kernels/index.js';
@@ -49,7 +51,21 @@ const log = (s: string): void => {
   process.stderr.write(s + '\n');
 };
 
+/**
+ * Check every path of a train or demo run before any work: a bad --save or --metrics-out must
+ * not be found after hours of training.
+ */
+function checkRunPaths(flags: TrainFlags | DemoFlags, inputs: [flag: string, path: string | undefined][]): void {
+  for (const [flag, p] of inputs) if (p !== undefined) checkInputFile(p, flag);
+  if (flags.save) checkOutputFile(flags.save, '--save');
+  if (flags.metricsOut) checkOutputFile(flags.metricsOut, '--metrics-out');
+  // --resume and --save may name the same file: the run continues in place
+  checkDistinct([['--save', flags.save], ['--metrics-out', flags.metricsOut]], inputs, [['--save', '--resume']]);
+}
+
 export async function runTrain(flags: TrainFlags): Promise<void> {
+  checkRunPaths(flags, [['--train', flags.train], ['--test', flags.test], ['--resume', flags.resume]]);
+  if (flags.vocabDir) checkInputDir(flags.vocabDir, '--vocab-dir');
   parseSaveEvery(flags);
   let extra: CheckpointExtra = flags.vocabDir ? await readVocabDir(flags.vocabDir) : {};
   let cfg: Config;
@@ -62,7 +78,7 @@ export async function runTrain(flags: TrainFlags): Promise<void> {
     cfg = resumed.config;
     const { model: _m, ...saved } = loaded;
     extra = { ...saved, ...extra };
-    const ignored = Object.entries(flags).filter(([k, v]) => v !== undefined && CONFIG_FLAG_NAMES.has(k) && k !== 'epochs').map(([k]) => '--' + k.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase()));
+    const ignored = Object.entries(flags).filter(([k, v]) => v !== undefined && CONFIG_FLAG_NAMES.has(k) && k !== 'epochs').map(([k]) => flagName(k));
     if (ignored.length) log(`note: resuming ${flags.resume} with its saved configuration; ignoring ${ignored.join(' ')}`);
     if (flags.epochs !== undefined) {
       epochs = Number(flags.epochs);
@@ -70,7 +86,7 @@ export async function runTrain(flags: TrainFlags): Promise<void> {
     }
     log(`resuming ${flags.resume}: ${resumed.epochsDone} epochs and ${resumed.step} batches done${resumed.epochCursor ? ` (mid-epoch, at row ${resumed.epochCursor.position} of ${resumed.epochCursor.rows})` : ''}`);
   } else {
-    cfg = configFromFlags(flags, CLI_BASE);
+    cfg = inferenceForOutput(configFromFlags(flags, CLI_BASE));
   }
   const train = await readXcFile(flags.train);
   const test = flags.test ? await readXcFile(flags.test) : undefined;
@@ -141,12 +157,19 @@ async function trainAndReport(
   const final = epochs.length > 0 ? epochs[epochs.length - 1]?.eval : test ? await model.evaluate(test, { inference: cfg.inference }) : undefined;
   const baseline = test ? majorityBaselineP1(train.labelIdx, nLabels, test.labelPtr, test.labelIdx, test.n) : undefined;
   const lines: string[] = [];
-  if (epochs.length > 0) lines.push(`trained ${epochs.length} epochs in ${trainSec.toFixed(1)} s (${(epochs.reduce((a, e) => a + e.samplesPerSec * e.seconds, 0) / trainSec).toFixed(0)} samples/s), ${totalSec.toFixed(1)} s with evaluation`);
+  if (epochs.length > 0) lines.push(`trained ${describeEpochs(epochs, train.n)} in ${trainSec.toFixed(1)} s (${(epochs.reduce((a, e) => a + e.points, 0) / trainSec).toFixed(0)} samples/s), ${totalSec.toFixed(1)} s with evaluation`);
   if (final?.exact) lines.push(`test exact inference: P@1 ${final.exact.p1.toFixed(4)}  P@3 ${final.exact.p3.toFixed(4)}  P@5 ${final.exact.p5.toFixed(4)}  nDCG@5 ${final.exact.ndcg5.toFixed(4)}  (${final.exact.seconds.toFixed(1)} s)`);
-  if (final?.lsh) lines.push(`test LSH inference:   P@1 ${final.lsh.p1.toFixed(4)}  P@3 ${final.lsh.p3.toFixed(4)}  P@5 ${final.lsh.p5.toFixed(4)}  nDCG@5 ${final.lsh.ndcg5.toFixed(4)}  (${final.lsh.seconds.toFixed(1)} s, ${final.lsh.avgCandidates.toFixed(0)} candidates/point)`);
-  if (final?.lshRecallOfExactTop5 !== undefined) lines.push(`LSH inference retrieved ${(100 * final.lshRecallOfExactTop5).toFixed(1)}% of exact inference's top-5`);
+  // a dense output layer has no tables: its "LSH" figures (a resumed run's configuration may ask for them) are exact inference again
+  const dense = !model.network.output.sampled;
+  if (final?.lsh && !dense) lines.push(`test LSH inference:   P@1 ${final.lsh.p1.toFixed(4)}  P@3 ${final.lsh.p3.toFixed(4)}  P@5 ${final.lsh.p5.toFixed(4)}  nDCG@5 ${final.lsh.ndcg5.toFixed(4)}  (${final.lsh.seconds.toFixed(1)} s, ${final.lsh.avgCandidates.toFixed(0)} candidates/point)`);
+  if (final?.lshRecallOfExactTop5 !== undefined && !dense) lines.push(`LSH inference retrieved ${(100 * final.lshRecallOfExactTop5).toFixed(1)}% of exact inference's top-5`);
   if (baseline) lines.push(`most-frequent-label baseline: P@1 ${baseline.p1.toFixed(4)}`);
   process.stdout.write(lines.join('\n') + '\n');
+  // the model first: it is the expensive result, and a metrics file that cannot be written must not cost it
+  if (flags.save) {
+    await saveModel(model, flags.save, extra);
+    log(`model saved to ${flags.save}`);
+  }
   if (flags.metricsOut) {
     const json = {
       sources,
@@ -161,17 +184,51 @@ async function trainAndReport(
     writeFileAtomic(flags.metricsOut, JSON.stringify(json, null, 2) + '\n');
     log(`metrics written to ${flags.metricsOut}`);
   }
-  if (flags.save) {
-    await saveModel(model, flags.save, extra);
-    log(`model saved to ${flags.save}`);
-  }
   return { model, final };
 }
 
+/**
+ * "trained 3 epochs", or with a partial epoch "trained 0.1 epochs (200 of 2000 points)" /
+ * "trained 2.5 epochs (2 full, then 1000 of 2000 points)": fractional --epochs stop the last
+ * epoch early, and the model counts it as one.
+ */
+export function describeEpochs(epochs: readonly EpochSummary[], n: number): string {
+  const rows = epochs.map((e) => e.points);
+  const last = rows[rows.length - 1] ?? 0;
+  if (rows.every((r) => r >= n)) return `${epochs.length} epoch${epochs.length === 1 ? '' : 's'}`;
+  const total = rows.reduce((a, r) => a + Math.min(r, n), 0) / n;
+  const shown = Number(total.toPrecision(3)).toString();
+  const whole = rows.length - 1;
+  return `${shown} epochs (${whole > 0 ? `${whole} full, then ` : ''}${last} of ${n} points)`;
+}
+
+/**
+ * A dense output layer has no hash tables, so LSH inference is exact inference under another
+ * name. Evaluating "both" would run exact inference twice and print an "LSH" line that means
+ * nothing: a dense run evaluates exactly. Asking for LSH inference explicitly is refused, since
+ * the answer would not be what was asked for.
+ */
+function inferenceForOutput(cfg: Config): Config {
+  if (cfg.output.mode !== 'dense' || cfg.inference === 'exact') return cfg;
+  if (cfg.inference === 'lsh') throw new ConfigError('--inference lsh: the output layer is dense (output.mode "dense"), so there are no LSH tables to query; use --inference exact');
+  return { ...cfg, inference: 'exact' };
+}
+
 export async function runEval(flags: { model: string; test: string; inference: 'lsh' | 'exact' | 'both'; metricsOut?: string }): Promise<void> {
+  checkInputFile(flags.model, '--model');
+  checkInputFile(flags.test, '--test');
+  if (flags.metricsOut) checkOutputFile(flags.metricsOut, '--metrics-out');
+  checkDistinct([['--metrics-out', flags.metricsOut]], [['--model', flags.model], ['--test', flags.test]]);
   const { model } = await loadModel(flags.model);
+  let inference = flags.inference;
+  if (!model.network.output.sampled && inference !== 'exact') {
+    // see inferenceForOutput: the explicit request is refused, the default ("both") becomes exact
+    if (inference === 'lsh') throw new ConfigError(`--inference lsh: ${flags.model} has a dense output layer (no LSH tables); use --inference exact`);
+    log(`note: ${flags.model} has a dense output layer (no LSH tables): exact inference only`);
+    inference = 'exact';
+  }
   const test = await readXcFile(flags.test);
-  const r = await model.evaluate(test, { inference: flags.inference });
+  const r = await model.evaluate(test, { inference });
   const out: string[] = [];
   if (r.exact) out.push(`exact inference: P@1 ${r.exact.p1.toFixed(4)}  P@3 ${r.exact.p3.toFixed(4)}  P@5 ${r.exact.p5.toFixed(4)}  nDCG@5 ${r.exact.ndcg5.toFixed(4)}  (${r.exact.seconds.toFixed(1)} s)`);
   if (r.lsh) out.push(`LSH inference:   P@1 ${r.lsh.p1.toFixed(4)}  P@3 ${r.lsh.p3.toFixed(4)}  P@5 ${r.lsh.p5.toFixed(4)}  nDCG@5 ${r.lsh.ndcg5.toFixed(4)}  (${r.lsh.seconds.toFixed(1)} s, ${r.lsh.avgCandidates.toFixed(0)} candidates/point)`);
@@ -191,17 +248,24 @@ export const DEMO_CONFIG = {
   evalSample: 2000,
 };
 
-export async function runDemo(flags: ConfigFlags & CheckpointFlags & { dataDir: string; metricsOut?: string; quiet?: boolean; kernels?: KernelChoice }): Promise<void> {
-  const cfg = configFromFlags(flags, DEMO_CONFIG);
+type DemoFlags = ConfigFlags & CheckpointFlags & { dataDir: string; metricsOut?: string; quiet?: boolean; kernels?: KernelChoice };
+
+export async function runDemo(flags: DemoFlags): Promise<void> {
   const dir = flags.dataDir;
   const trainPath = join(dir, 'train.txt');
   const testPath = join(dir, 'test.txt');
+  const build = !existsSync(trainPath) || !existsSync(testPath);
+  // the data directory is an output when the set is built, an input otherwise
+  if (build) checkOutputDir(dir, '--data-dir', [...WORDNET_FILES, STAGING_NAME]);
+  checkRunPaths(flags, build ? [] : [['--data-dir train.txt', trainPath], ['--data-dir test.txt', testPath]]);
+  if (build) checkDistinct([['--save', flags.save], ['--metrics-out', flags.metricsOut]], WORDNET_FILES.map((f) => ['--data-dir ' + f, join(dir, f)]));
+  const cfg = inferenceForOutput(configFromFlags(flags, DEMO_CONFIG));
   let labelNames: string[] | undefined;
-  if (!existsSync(trainPath) || !existsSync(testPath)) {
+  if (build) {
     log(`building the WordNet data set into ${dir} (once) ...`);
     const t0 = performance.now();
     const ds = await buildWordnetDataset();
-    await writeWordnetDataset(dir, ds);
+    await writeWordnetSet(dir, ds);
     labelNames = ds.labelNames;
     log(`  ${ds.train.n} train / ${ds.test.n} test points, ${ds.train.nFeatures} features, ${ds.train.nLabels} labels (${((performance.now() - t0) / 1000).toFixed(1)} s)`);
   }

@@ -1,6 +1,6 @@
-import { readFileSync } from 'node:fs';
 import { mergeConfig, parseConfig, setPath, type Config } from '../config.js';
 import { ConfigError } from '../util/errors.js';
+import { readBoundedText } from './paths.js';
 
 /** Command-line options that map onto configuration fields. */
 export interface ConfigFlags {
@@ -19,6 +19,7 @@ export interface ConfigFlags {
   set?: string[];
 }
 
+/** ConfigFlags field -> configuration path, for the flags that take a number. */
 const NUMERIC: Record<string, string> = {
   epochs: 'epochs',
   batchSize: 'batchSize',
@@ -30,18 +31,22 @@ const NUMERIC: Record<string, string> = {
 };
 
 /**
+ * The flag as the user typed it, from commander's attribute name: `batchSize` -> `--batch-size`.
+ * Single letters are flags of their own case (`--K`, `--L`), not kebab-cased (`---k`).
+ */
+export function flagName(attr: string): string {
+  if (attr.length === 1) return '--' + attr;
+  return '--' + attr.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase());
+}
+
+/**
  * Build the run's configuration: defaults <- base (e.g. a command's preset) <- --config file
  * <- individual flags <- --set path=value. Validation names the offending field and source.
  */
 export function configFromFlags(flags: ConfigFlags, base: unknown = {}): Config {
   let cfg: unknown = base;
   if (flags.config) {
-    let text: string;
-    try {
-      text = readFileSync(flags.config, 'utf8');
-    } catch (e) {
-      throw new ConfigError(`--config: cannot read ${flags.config}: ${(e as Error).message}`);
-    }
+    const text = readBoundedText(flags.config, '--config');
     let parsed: unknown;
     try {
       parsed = JSON.parse(text);
@@ -57,7 +62,7 @@ export function configFromFlags(flags: ConfigFlags, base: unknown = {}): Config 
     if (v === undefined) continue;
     const num = Number(v);
     if (typeof v !== 'string' || v.trim() === '' || !Number.isFinite(num)) {
-      throw new ConfigError(`--${kebab(flag)}: expected a number, found ${JSON.stringify(v)}`);
+      throw new ConfigError(`${flagName(flag)}: expected a number, found ${JSON.stringify(v)}`);
     }
     setPath(over, path, num);
   }
@@ -85,8 +90,4 @@ export function configFromFlags(flags: ConfigFlags, base: unknown = {}): Config 
     setPath(over, path, value);
   }
   return parseConfig(mergeConfig(cfg, over), 'command line');
-}
-
-function kebab(s: string): string {
-  return s.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase());
 }

@@ -5,7 +5,7 @@ import { runDataSynth, runDataWordnet } from './dataCommands.js';
 import { runPredict } from './predict.js';
 import { runServe } from './serve.js';
 import { CheckpointError } from '../checkpoint/checkpoint.js';
-import { InputError, ConfigError } from '../util/errors.js';
+import { InputError, ConfigError, FileError, describeFileError, errnoCode, type FileAction } from '../util/errors.js';
 
 /** The `sublinear` command line. Every sub-command has --help. */
 export function buildProgram(): Command {
@@ -14,6 +14,7 @@ export function buildProgram(): Command {
     .name('sublinear')
     .description('SLIDE: train extreme classifiers on CPUs, computing only the neurons that hash tables retrieve')
     .version('0.1.0')
+    .option('--debug', 'on an error, also print its stack trace (as does SUBLINEAR_DEBUG=1)')
     .showHelpAfterError();
 
   const addConfigFlags = (c: Command): Command =>
@@ -86,6 +87,7 @@ export function buildProgram(): Command {
     .option('--port <n>', 'port (0 = any free port)', '8080')
     .option('--host <addr>', 'address to listen on', '127.0.0.1')
     .addOption(new Option('--kernels <impl>', 'compute kernels').choices(['auto', 'wasm', 'js']).default('auto'))
+    .option('--shutdown-timeout <s>', 'on SIGINT / SIGTERM, seconds that requests in progress get to finish before their connections are closed', '5')
     .option('--quiet', 'no request log')
     .action(async (opts) => runServe(opts));
 
@@ -117,17 +119,70 @@ export async function main(argv: string[]): Promise<number> {
     if (typeof err.code === 'string' && err.code.startsWith('commander.')) {
       return err.exitCode ?? 1; // commander printed its message (or help / version)
     }
-    if (e instanceof InputError || e instanceof ConfigError || e instanceof RangeError || e instanceof CheckpointError) {
-      process.stderr.write(`sublinear: ${(e as Error).message}\n`);
-      return 1;
-    }
-    process.stderr.write(`sublinear: ${(e as Error)?.stack ?? String(e)}\n`);
-    return 2;
+    const debug = program.opts().debug === true || process.env.SUBLINEAR_DEBUG === '1';
+    const { line, code } = describeError(e);
+    process.stderr.write(`sublinear: ${line}\n`);
+    if (debug) process.stderr.write(`${stackOf(e)}\n`);
+    return code;
   }
+}
+
+/**
+ * What the user sees of an error, and the exit code. Errors of input, configuration, files,
+ * checkpoints and the OS (no space, a port in use) are expected: one line that names the file,
+ * field or port, exit code 1, no stack (--debug adds it). Anything else is a bug: exit code 2
+ * and one line with the error and the place it was thrown, plus the hint to rerun with --debug
+ * for the whole stack. The place is printed even without --debug because the run that hit the
+ * bug may have taken hours; the whole stack is not, because a user who is not going to report
+ * it gains nothing from thirty lines of frames.
+ */
+export function describeError(e: unknown): { line: string; code: number } {
+  if (e instanceof InputError || e instanceof ConfigError || e instanceof FileError || e instanceof CheckpointError) {
+    return { line: e.message, code: 1 };
+  }
+  // the engine reports impossible dimensions and sizes with RangeError; a stack overflow is a bug
+  if (e instanceof RangeError && !/call stack/i.test(e.message)) return { line: e.message, code: 1 };
+  const os = errnoCode(e);
+  if (os) {
+    const ne = e as NodeJS.ErrnoException;
+    const path = ne.path ?? (ne as { dest?: string }).dest;
+    const words = path !== undefined ? describeFileError(os, path, actionOf(ne.syscall)) : undefined;
+    if (words) return { line: words, code: 1 };
+  }
+  const name = e instanceof Error ? `${e.name}: ${e.message}` : String(e);
+  const at = e instanceof Error ? firstFrame(e) : undefined;
+  return { line: `internal error: ${name}${at ? ` (at ${at})` : ''}; this is a bug: please report it with the output of the same command run with --debug`, code: 2 };
+}
+
+/** read-only system calls describe as "cannot read", the others as "cannot write" / "cannot create". */
+function actionOf(syscall: string | undefined): FileAction {
+  if (syscall === 'mkdir') return 'create';
+  return ['open', 'read', 'stat', 'lstat', 'fstat', 'scandir', 'access', 'readlink', 'realpath'].includes(syscall ?? '') ? 'read' : 'write';
+}
+
+function firstFrame(e: Error): string | undefined {
+  const m = /\n\s+at (?:.*? \()?([^()\s]+:\d+:\d+)\)?/.exec(e.stack ?? '');
+  return m?.[1];
+}
+
+/** The stack, with those of causes (a FileError's OS error). */
+function stackOf(e: unknown): string {
+  const parts: string[] = [];
+  for (let c: unknown = e, depth = 0; c !== undefined && c !== null && depth < 5; c = (c as Error).cause, depth++) {
+    parts.push(c instanceof Error ? (c.stack ?? String(c)) : String(c));
+  }
+  return parts.join('\ncaused by: ');
 }
 
 const isMain = process.argv[1] !== undefined && import.meta.url === (await import('node:url')).pathToFileURL((await import('node:fs')).realpathSync(process.argv[1])).href;
 if (isMain) {
+  process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+    // `sublinear predict ... | head`: the reader has what it wants; stop quietly, as Unix tools do
+    if (e.code === 'EPIPE') process.exit(0);
+    // stdout redirected to a full disk, ...: one line, like any other output
+    process.stderr.write(`sublinear: cannot write the standard output (${e.message}); the output is incomplete\n`);
+    process.exit(1);
+  });
   main(process.argv).then((code) => {
     process.exitCode = code;
   });

@@ -4,6 +4,8 @@ import { loadModel } from '../checkpoint/checkpoint.js';
 import { Predictor, QueryError } from '../serve/predictor.js';
 import { openAtomic, type AtomicWriter } from '../util/atomicWrite.js';
 import { ConfigError, InputError } from '../util/errors.js';
+import { MAX_QUERY_DEPTH, jsonDepthOver, tooDeepMessage } from '../serve/jsonDepth.js';
+import { checkDistinct, checkInputFile, checkOutputFile } from './paths.js';
 import type { KernelChoice } from '../kernels/index.js';
 
 export type InputFormat = 'auto' | 'xc' | 'text' | 'json';
@@ -60,6 +62,8 @@ export function answerLine(p: Predictor, line: string, format: InputFormat, k: n
   } else if (fmt === 'text') {
     ({ idx, val } = p.featurize(trimmed));
   } else {
+    // before parsing: the checks below walk the value, and a deep one would overflow the stack
+    if (jsonDepthOver(trimmed, MAX_QUERY_DEPTH)) throw new QueryError(tooDeepMessage(MAX_QUERY_DEPTH));
     let q: unknown;
     try {
       q = JSON.parse(trimmed);
@@ -91,10 +95,17 @@ export async function runPredict(flags: PredictFlags): Promise<void> {
   const k = Number(flags.k);
   if (!Number.isInteger(k) || k < 1 || k > 100) throw new ConfigError(`--k: expected an integer in 1..100, found ${JSON.stringify(flags.k)}`);
   const format = flags.format ?? 'auto';
+  checkInputFile(flags.model, '--model');
+  if (flags.input !== '-') checkInputFile(flags.input, '--input', { stream: true });
+  if (flags.out) {
+    checkOutputFile(flags.out, '--out');
+    checkDistinct([['--out', flags.out]], [['--model', flags.model], ['--input', flags.input]]);
+  }
   const loaded = await loadModel(flags.model, { kernels: flags.kernels ?? 'auto' });
   const p = new Predictor(loaded);
   if (format === 'text' && !p.hasVocabulary) throw new ConfigError(`--format text: ${flags.model} has no vocabulary (train with --vocab-dir, or use the demo's --save)`);
   const exact = flags.exact === true;
+  if (!exact && !p.hasLsh) process.stderr.write(`note: ${flags.model} has a dense output layer (no LSH tables): every answer uses exact inference\n`);
   const input = flags.input === '-' ? process.stdin : createReadStream(flags.input, { encoding: 'utf8' });
   const inputName = flags.input === '-' ? '<stdin>' : flags.input;
   let out: AtomicWriter | null = null;

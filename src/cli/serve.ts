@@ -1,31 +1,82 @@
 import { basename } from 'node:path';
 import { loadModel } from '../checkpoint/checkpoint.js';
 import { Predictor } from '../serve/predictor.js';
-import { ConfigError } from '../util/errors.js';
+import { ConfigError, errnoCode } from '../util/errors.js';
+import { checkInputFile } from './paths.js';
 import type { KernelChoice } from '../kernels/index.js';
 
+interface ServeFlags {
+  model: string;
+  port: string;
+  host: string;
+  kernels?: KernelChoice;
+  quiet?: boolean;
+  /** seconds that requests in progress get after SIGINT / SIGTERM */
+  shutdownTimeout?: string;
+}
+
+/** A failed listen as one line naming the address and what to do (or the error itself when unexpected). */
+export function listenError(e: unknown, host: string, port: number): unknown {
+  const code = errnoCode(e);
+  const where = `${host}:${port}`;
+  switch (code) {
+    case 'EADDRINUSE':
+      return new ConfigError(`--port ${port}: ${where} is already in use by another program; choose another --port (0 = any free port) or stop that program`);
+    case 'EACCES':
+    case 'EPERM':
+      return new ConfigError(`--port ${port}: not allowed to listen on ${where} (ports below 1024 need privileges); choose a port from 1024 up`);
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+    case 'EAI_NONAME':
+    case 'EAI_FAIL':
+      return new ConfigError(`--host ${host}: cannot resolve this host name (${code}); give an address of this machine, e.g. 127.0.0.1 (the default) or 0.0.0.0 for every interface`);
+    case 'EADDRNOTAVAIL':
+      return new ConfigError(`--host ${host}: not an address of this machine (EADDRNOTAVAIL); give one of its addresses, e.g. 127.0.0.1 or 0.0.0.0`);
+    case 'EAFNOSUPPORT':
+      return new ConfigError(`--host ${host}: this address family is not supported here (EAFNOSUPPORT); try 127.0.0.1`);
+    default:
+      return e;
+  }
+}
+
 /** `sublinear serve`: load a checkpoint, listen, print the URL; stops on SIGINT / SIGTERM. */
-export async function runServe(flags: { model: string; port: string; host: string; kernels?: KernelChoice; quiet?: boolean }): Promise<void> {
+export async function runServe(flags: ServeFlags): Promise<void> {
   const port = Number(flags.port);
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new ConfigError(`--port: expected an integer in 0..65535, found ${JSON.stringify(flags.port)}`);
+  const grace = Number(flags.shutdownTimeout ?? '5');
+  if (!Number.isFinite(grace) || grace < 0 || grace > 3600) throw new ConfigError(`--shutdown-timeout: expected seconds in 0..3600, found ${JSON.stringify(flags.shutdownTimeout)}`);
+  checkInputFile(flags.model, '--model');
   const t0 = performance.now();
   const loaded = await loadModel(flags.model, { kernels: flags.kernels ?? 'auto' });
   const predictor = new Predictor(loaded);
   // fastify is loaded only by this command (the others start faster without it)
-  const { buildServer, startServer } = await import('../serve/server.js');
+  const { buildServer, startServer, stopServer } = await import('../serve/server.js');
   const app = buildServer(predictor, { log: flags.quiet ? undefined : process.stderr, modelName: basename(flags.model) });
-  const url = await startServer(app, flags.host, port);
+  let url: string;
+  try {
+    url = await startServer(app, flags.host, port);
+  } catch (e) {
+    await app.close().catch(() => undefined);
+    throw listenError(e, flags.host, port);
+  }
   const m = predictor.model;
   process.stderr.write(
     `loaded ${flags.model} in ${((performance.now() - t0) / 1000).toFixed(1)} s: ${m.nFeatures} features -> ${m.config.hidden.join(' -> ')} -> ${m.nLabels} labels, ` +
-      `${predictor.hasLsh ? 'LSH' : 'dense'} output, ${predictor.hasVocabulary ? 'with' : 'without'} vocabulary, kernels ${m.kernelsName}\n`,
+      `${predictor.hasLsh ? 'LSH output' : 'dense output (no LSH tables: every answer uses exact inference)'}, ${predictor.hasVocabulary ? 'with' : 'without'} vocabulary, kernels ${m.kernelsName}\n`,
   );
   process.stdout.write(`sublinear: serving at ${url} (POST ${url}predict, GET ${url}health); Ctrl-C stops\n`);
   await new Promise<void>((resolve) => {
-    const stop = (): void => {
+    const stop = (signal: NodeJS.Signals): void => {
       process.off('SIGINT', stop);
       process.off('SIGTERM', stop);
-      app.close().then(() => resolve(), () => resolve());
+      process.stderr.write(`${signal}: stopping (requests in progress get ${grace} s)\n`);
+      stopServer(app, grace * 1000).then(
+        ({ forced }) => {
+          if (forced) process.stderr.write(`closed the connections still open after ${grace} s\n`);
+          resolve();
+        },
+        () => resolve(),
+      );
     };
     process.on('SIGINT', stop);
     process.on('SIGTERM', stop);

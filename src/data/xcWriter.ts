@@ -5,13 +5,16 @@
  * (parseFloat, then float32 rounding) to the same float32, so write -> read reproduces the
  * arrays exactly. Text is produced byte by byte into a reused Buffer (no string per token).
  *
- * Files are written atomically: a temp file `path.tmp-<pid>` in the same directory is streamed
- * in ~1 MB chunks, fsynced and renamed over the target; on any error it is removed and the
- * target is left untouched.
+ * Files are written atomically: a temp file beside the target (named by atomicWrite.ts's
+ * tempPathFor, so that leftovers of a killed writer are found and removed) is streamed in ~1 MB
+ * chunks, fsynced and renamed over the target; on any error it is removed and the target is
+ * left untouched.
  */
-import { open, rename, unlink } from 'node:fs/promises';
+import { open, rename, unlink, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { XcDataset } from './csr.js';
+import { removeStaleTemps, tempPathFor } from '../util/atomicWrite.js';
+import { fileErrorOf } from '../util/errors.js';
 
 const CHUNK_BYTES = 1 << 20;
 
@@ -247,14 +250,21 @@ export function formatXcString(d: XcDataset): string {
 }
 
 /**
- * Write a data set in XC format atomically (temp file `path.tmp-<pid>` in the same directory,
- * fsync, rename). Throws RangeError on invalid data (ids out of range, non-finite values,
- * n = 0); the target is then left as it was and no temp file remains.
+ * Write a data set in XC format atomically (temp file in the same directory, fsync, rename).
+ * Throws RangeError on invalid data (ids out of range, non-finite values, n = 0) and FileError
+ * on OS errors (no space, missing directory, a directory in the way); the target is then left
+ * as it was and no temp file remains.
  */
 export async function writeXcFile(path: string, d: XcDataset): Promise<void> {
   checkHeader(d);
-  const tmp = `${path}.tmp-${process.pid}`;
-  const fh = await open(tmp, 'w');
+  removeStaleTemps(path);
+  const tmp = tempPathFor(path);
+  let fh;
+  try {
+    fh = await open(tmp, 'w');
+  } catch (err) {
+    throw fileErrorOf(err, path, 'write');
+  }
   let closed = false;
   try {
     const o = new ByteOut(CHUNK_BYTES + 64 * 1024);
@@ -262,11 +272,11 @@ export async function writeXcFile(path: string, d: XcDataset): Promise<void> {
     for (let r = 0; r < d.n; r++) {
       writeRow(o, d, r);
       if (o.len >= CHUNK_BYTES) {
-        await fh.write(o.buf, 0, o.len);
+        await writeAll(fh, o.buf, o.len);
         o.len = 0;
       }
     }
-    if (o.len > 0) await fh.write(o.buf, 0, o.len);
+    if (o.len > 0) await writeAll(fh, o.buf, o.len);
     await fh.sync();
     closed = true;
     await fh.close();
@@ -274,9 +284,18 @@ export async function writeXcFile(path: string, d: XcDataset): Promise<void> {
   } catch (err) {
     if (!closed) await fh.close().catch(() => undefined);
     await unlink(tmp).catch(() => undefined);
-    throw err;
+    throw fileErrorOf(err, path, 'write');
   }
   await syncDir(dirname(path));
+}
+
+/**
+ * Write all `len` bytes: a write may write fewer than asked without an error (a disk that fills
+ * up mid-write writes what fits; the next write then fails with ENOSPC), so loop until done.
+ */
+async function writeAll(fh: FileHandle, buf: Buffer, len: number): Promise<void> {
+  let off = 0;
+  while (off < len) off += (await fh.write(buf, off, len - off)).bytesWritten;
 }
 
 /** Best effort: make the rename durable (directory fsync is not supported everywhere). */

@@ -38,6 +38,15 @@ export class QueryError extends Error {
   }
 }
 
+/** A bad value for a message, without serializing it (an array may be nested thousands deep). */
+function describeValue(v: unknown): string {
+  if (typeof v === 'number') return String(v);
+  if (typeof v === 'string') return JSON.stringify(v.length > 40 ? v.slice(0, 40) + '...' : v);
+  if (v === null || typeof v === 'boolean') return String(v);
+  if (Array.isArray(v)) return 'an array';
+  return typeof v === 'object' ? 'an object' : typeof v;
+}
+
 export class Predictor {
   readonly model: SlideModel;
   readonly labelNames: string[] | null;
@@ -100,7 +109,7 @@ export class Predictor {
       if (seen.has(f)) throw new QueryError(`feature id ${f} is given twice`);
       seen.add(f);
       if (typeof v !== 'number' || !Number.isFinite(v)) {
-        throw new QueryError(`the value of feature ${f} must be a finite number, found ${typeof v === 'number' ? String(v) : String(JSON.stringify(v)).slice(0, 40)}`);
+        throw new QueryError(`the value of feature ${f} must be a finite number, found ${describeValue(v)}`);
       }
       if (!Number.isFinite(Math.fround(v))) throw new QueryError(`the value of feature ${f} (${v}) overflows 32-bit floats`);
       idx[i] = f;
