@@ -17,7 +17,8 @@ import type { SlideModel } from '../training/model.js';
 import type { ThreadScratch } from '../network/network.js';
 import type { LoadedModel } from '../checkpoint/checkpoint.js';
 import { Rng } from '../util/rng.js';
-import { featurizeText, tokenize } from '../data/wordnet.js';
+import { tokenize } from '../data/text/tokenize.js';
+import { featurizeText } from '../data/text/tfidf.js';
 
 export const MAX_K = 100;
 
