@@ -14,12 +14,15 @@ export function idfOf(nDocs: number, df: number): number {
 /**
  * Weigh a bag of feature ids: ids[0..n) in any order, a repeated id counting as term frequency.
  * Sorts ids[0..n) in place, writes the distinct ids ascending to outIdx and their L2-normalised
- * weights to outVal (each needs room for n), and returns how many were written. Without
- * allocation, so the importer calls it once per row.
+ * weights to outVal (each needs room for n), and returns how many were written. Allocates
+ * nothing (the importer calls it once per row).
  */
 export function weighIds(ids: Int32Array, n: number, idf: Float32Array, outIdx: Int32Array, outVal: Float32Array): number {
   if (n === 0) return 0;
   ids.subarray(0, n).sort();
+  // outVal is float32 and cannot hold the float64 weights until the norm is known
+  if (weights.length < n) weights = new Float64Array(Math.max(n, 2 * weights.length));
+  const w = weights;
   let k = 0;
   let ss = 0;
   let i = 0;
@@ -31,28 +34,18 @@ export function weighIds(ids: Int32Array, n: number, idf: Float32Array, outIdx: 
       tf++;
       i++;
     }
-    const w = (1 + Math.log(tf)) * idf[id]!;
+    const x = (1 + Math.log(tf)) * idf[id]!;
     outIdx[k] = id;
-    ss += w * w;
-    k++;
+    w[k++] = x;
+    ss += x * x;
   }
   const inv = ss > 0 ? 1 / Math.sqrt(ss) : 0;
-  // outVal is float32 and cannot hold the float64 weights until the norm is known: a second walk
-  // over the same tf runs recomputes them (the same float64 values) instead of needing a scratch
-  i = 0;
-  let j = 0;
-  while (i < n) {
-    const id = ids[i]!;
-    let tf = 1;
-    i++;
-    while (i < n && ids[i] === id) {
-      tf++;
-      i++;
-    }
-    outVal[j++] = (1 + Math.log(tf)) * idf[id]! * inv;
-  }
+  for (let j = 0; j < k; j++) outVal[j] = w[j]! * inv;
   return k;
 }
+
+/** Scratch of weighIds (JavaScript runs it on one thread at a time). */
+let weights = new Float64Array(1024);
 
 /** Token ids of a text with a vocabulary (unknown tokens dropped), into a new Int32Array. */
 export function tokenIds(text: string, vocab: ReadonlyMap<string, number>): Int32Array {
