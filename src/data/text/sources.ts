@@ -6,8 +6,9 @@
  *   skipped). Line numbers are physical lines.
  * - CSV / TSV (csv-parse): a header row names the fields; quoted fields may hold delimiters, quotes
  *   ("" inside quotes) and line breaks. TSV is tab-delimited with the same optional quoting (what
- *   Excel and pandas write); a quote inside an unquoted TSV field is taken literally. Blank lines
- *   are skipped. A row's line number is the line its first field starts on.
+ *   Excel and pandas write). A quote inside a field that does not start with one is a plain
+ *   character. LF and CRLF line ends; blank lines are skipped. A row with more or fewer fields
+ *   than the header is bad. A row's line number is the line its first field starts on.
  *
  * Fields: the text is one or more fields joined by a line break (each must be a string); labels
  * are a JSON array of strings (in JSONL, or a cell holding one, like ["a","b"]) or a string of
@@ -199,10 +200,13 @@ async function readDelimited(input: Readable, file: string, delimiter: string, f
   let headerError: ConfigError | null = null;
   const parser = parseCsv({
     delimiter,
+    // LF and CRLF alike, even mixed in one file (csv-parse would otherwise take the first line's)
+    record_delimiter: ['\r\n', '\n'],
     bom: true,
-    info: true,
     skip_empty_lines: true,
-    relax_quotes: delimiter === '\t',
+    // a quote inside a field that does not start with one is a character (as Python's csv reads
+    // it); strict quoting would turn one stray quote into an open quote that swallows the file
+    relax_quotes: true,
     skip_records_with_error: skipBad,
     on_skip: (err: CsvError | undefined) => {
       const line = lines.recordLine(recordStart);
@@ -222,6 +226,12 @@ async function readDelimited(input: Readable, file: string, delimiter: string, f
       recordStart = parser.info.bytes;
       return header;
     },
+    // called as each record is parsed (the consumer below may lag behind): where it starts
+    on_record: (record: Record<string, unknown>, context: { bytes: number }) => {
+      const line = lines.recordLine(recordStart);
+      recordStart = context.bytes;
+      return { record, line };
+    },
   });
   input.on('data', (b: Buffer) => {
     lines.push(b);
@@ -231,9 +241,7 @@ async function readDelimited(input: Readable, file: string, delimiter: string, f
   input.on('error', (e) => parser.destroy(e));
   try {
     for await (const item of parser) {
-      const { record, info } = item as { record: Record<string, unknown>; info: { bytes: number } };
-      const line = lines.recordLine(recordStart);
-      recordStart = info.bytes;
+      const { record, line } = item as { record: Record<string, unknown>; line: number };
       sink.row(record, line);
     }
   } catch (e) {
