@@ -5,6 +5,7 @@ import { writeXcFile } from '../data/xcWriter.js';
 import { buildWordnetDataset, writeWordnetDataset } from '../data/wordnet.js';
 import { ConfigError } from '../util/errors.js';
 import { importTextFiles, inputBytes } from '../data/text/importText.js';
+import { buildFoldocDataset, FOLDOC_DICT_DIR } from '../data/foldoc.js';
 import { ImportProgress } from '../data/text/progress.js';
 import type { TextFormat } from '../data/text/sources.js';
 
@@ -109,5 +110,16 @@ export async function runDataText(flags: DataTextFlags): Promise<void> {
       `train: ${s.avgLabelsTrain.toFixed(2)} labels and ${s.avgNnzTrain.toFixed(2)} non-zeros a point; ` +
       `${r.rows} rows read (${nBad} bad${flags.skipBad ? ', skipped' : ''}, ${nDropped} dropped: see meta.json), ` +
       `${(r.bytes / 1e6).toFixed(1)} MB in ${sec.toFixed(1)} s (${(r.bytes / 1e6 / sec).toFixed(1)} MB/s, ${Math.round(r.rows / sec)} rows/s)\n`,
+  );
+}
+
+export async function runDataFoldoc(opts: { out: string; dictDir?: string }): Promise<void> {
+  const t0 = performance.now();
+  const r = buildFoldocDataset(opts.out, opts.dictDir ?? FOLDOC_DICT_DIR);
+  const s = r.stats;
+  process.stdout.write(
+    `${r.source.title} cross-references in ${opts.out}: ${s.nTrain} train / ${s.nTest} test points, ${s.nFeatures} features, ${s.nLabels} labels; ` +
+      `train: ${s.avgLabelsTrain.toFixed(2)} labels and ${s.avgNnzTrain.toFixed(2)} non-zeros a point, top label ${JSON.stringify(s.topLabels[0]?.name)} on ${s.topLabels[0]?.count} points; ` +
+      `test: ${s.avgLabelsTest.toFixed(2)} labels and ${s.avgNnzTest.toFixed(2)} non-zeros a point (${((performance.now() - t0) / 1000).toFixed(1)} s)\n`,
   );
 }

