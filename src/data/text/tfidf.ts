@@ -34,7 +34,7 @@ export function weighIds(ids: Int32Array, n: number, idf: Float32Array, outIdx: 
       tf++;
       i++;
     }
-    const x = (1 + Math.log(tf)) * idf[id]!;
+    const x = (tf < LOG_TF.length ? LOG_TF[tf]! : 1 + Math.log(tf)) * idf[id]!;
     outIdx[k] = id;
     w[k++] = x;
     ss += x * x;
@@ -43,6 +43,10 @@ export function weighIds(ids: Int32Array, n: number, idf: Float32Array, outIdx: 
   for (let j = 0; j < k; j++) outVal[j] = w[j]! * inv;
   return k;
 }
+
+/** 1 + ln tf for small tf: the same doubles Math.log gives, looked up. */
+const LOG_TF = new Float64Array(64);
+for (let tf = 1; tf < LOG_TF.length; tf++) LOG_TF[tf] = 1 + Math.log(tf);
 
 /** Scratch of weighIds (JavaScript runs it on one thread at a time). */
 let weights = new Float64Array(1024);

@@ -222,13 +222,18 @@ export class TokenTable {
 
   private rehash(nSlots: number): void {
     const old = this.slots;
-    this.slots = new Int32Array(nSlots * SLOT_INTS);
-    this.bytes = new Uint8Array(this.slots.buffer);
-    this.mask = nSlots - 1;
+    const slots = new Int32Array(nSlots * SLOT_INTS);
+    const mask = nSlots - 1;
+    // a slot's content does not depend on where it is: copy it whole (no token string is read)
     for (let o = 0; o < old.length; o += SLOT_INTS) {
-      const v = old[o + K_ID]!;
-      if (v !== 0) this.place(old[o + K_HASH]!, v - 1, this.names[v - 1]!);
+      if (old[o + K_ID] === 0) continue;
+      let s = old[o + K_HASH]! & mask;
+      while (slots[s * SLOT_INTS + K_ID] !== 0) s = (s + 1) & mask;
+      slots.set(old.subarray(o, o + SLOT_INTS), s * SLOT_INTS);
     }
+    this.slots = slots;
+    this.bytes = new Uint8Array(slots.buffer);
+    this.mask = mask;
   }
 }
 
