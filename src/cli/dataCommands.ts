@@ -96,6 +96,7 @@ export async function runDataText(flags: DataTextFlags): Promise<void> {
         minLabelCount: intFlag('min-label-count', flags.minLabelCount, 1),
       },
       onProgress: progress?.update,
+      onReadDone: progress?.readDone,
     });
   } finally {
     progress?.stop();

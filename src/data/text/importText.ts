@@ -27,6 +27,8 @@ export interface ImportTextOptions {
   options: Partial<TextImportOptions>;
   /** told the bytes and rows read so far, after every chunk of input */
   onProgress?: (p: { file: string; bytes: number; rows: number }) => void;
+  /** told once every input is read, before the data set is written */
+  onReadDone?: (p: { bytes: number; rows: number }) => void;
 }
 
 export interface ImportTextResult extends ImportResult {
@@ -133,6 +135,7 @@ export async function importTextFiles(o: ImportTextOptions): Promise<ImportTextR
     throw e;
   }
 
+  o.onReadDone?.({ bytes, rows });
   const split =
     o.test !== undefined
       ? `test rows from ${o.test}, training rows from ${o.input}`

@@ -52,6 +52,15 @@ export class ImportProgress {
     }
   };
 
+  /** The input is read: say so, and that the data set is being written (which takes a while on a large input). */
+  readDone = (p: { bytes: number; rows: number }): void => {
+    this.stop();
+    const sec = this.seconds;
+    this.out.write(
+      `read ${(p.bytes / 1e6).toFixed(1)} MB, ${p.rows.toLocaleString('en-US')} rows in ${sec.toFixed(1)} s (${(p.bytes / 1e6 / Math.max(sec, 1e-9)).toFixed(1)} MB/s); writing the data set ...\n`,
+    );
+  };
+
   /** Clear the bar (before the summary or an error message). */
   stop(): void {
     this.bar?.stop();
