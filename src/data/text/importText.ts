@@ -123,7 +123,7 @@ export async function importTextFiles(o: ImportTextOptions): Promise<ImportTextR
               o.onProgress?.({ file: src.file, bytes, rows });
             },
           },
-          o.skipBad,
+          { skipBad: o.skipBad },
         );
       } catch (e) {
         if (e instanceof CsvRowError) throw new InputError(src.file, e.line, e.bad.expected, e.bad.found);

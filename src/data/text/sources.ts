@@ -65,12 +65,16 @@ function openInput(file: string): Readable {
   return file === '-' ? process.stdin : createReadStream(file, { highWaterMark: 1 << 20 });
 }
 
-/** Read a file's rows into the sink. CSV / TSV: `fields` must all be columns of the header (ConfigError otherwise). */
-export async function readRows(file: string, format: TextFormat, fields: readonly string[], sink: RowSink, skipBadCsv: boolean): Promise<void> {
+/**
+ * Read a file's rows into the sink. CSV / TSV: `fields` must all be columns of the header
+ * (ConfigError otherwise); with skipBad a malformed record goes to sink.bad, otherwise it throws
+ * CsvRowError. (JSONL rows that are not JSON objects always go to sink.bad.)
+ */
+export async function readRows(file: string, format: TextFormat, fields: readonly string[], sink: RowSink, opts: { skipBad: boolean }): Promise<void> {
   const input = openInput(file);
   try {
     if (format === 'jsonl') await readJsonl(input, sink);
-    else await readDelimited(input, file, format === 'tsv' ? '\t' : ',', fields, sink, skipBadCsv);
+    else await readDelimited(input, file, format === 'tsv' ? '\t' : ',', fields, sink, opts.skipBad);
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT' || (e as NodeJS.ErrnoException).code === 'EISDIR') {
       throw new ConfigError(`cannot read ${file}: ${(e as Error).message}`);

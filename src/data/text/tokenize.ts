@@ -71,11 +71,6 @@ for (let c = 48; c <= 57; c++) ASCII_WORD[c] = 1;
 for (let c = 65; c <= 90; c++) ASCII_WORD[c] = 1;
 for (let c = 97; c <= 122; c++) ASCII_WORD[c] = 1;
 
-/** NFKC (skipped for ASCII, where it is the identity), then lowercase. */
-export function normalizeText(text: string): string {
-  return (NON_ASCII.test(text) ? text.normalize('NFKC') : text).toLowerCase();
-}
-
 /**
  * Tokens of `text` into out[0..n), returning n (out is a scratch array the caller reuses: no array
  * per call; entries past n are stale).
