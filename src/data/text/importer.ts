@@ -158,7 +158,11 @@ export class TextImporter {
     this.opts = { ...DEFAULT_IMPORT_OPTIONS };
     for (const [k, v] of Object.entries(opts) as [keyof TextImportOptions, number | undefined][]) if (v !== undefined) this.opts[k] = v;
     validateOptions(this.opts);
-    mkdirSync(workDir, { recursive: true });
+    try {
+      mkdirSync(workDir, { recursive: true });
+    } catch (e) {
+      throw new ConfigError(`--out: cannot make the directory ${workDir}: ${(e as Error).message}`);
+    }
     this.spool = new SpoolWriter(workDir);
   }
 
