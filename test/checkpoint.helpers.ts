@@ -147,7 +147,7 @@ export interface TextTask {
 
 export async function textTask(seed = 1, nDocs = 600): Promise<TextTask> {
   const { Rng } = await import('../src/util/rng.js');
-  const { featurizeText, idfOf } = await import('../src/data/wordnet.js');
+  const { featurizeText, idfOf } = await import('../src/data/text/tfidf.js');
   const rng = new Rng(seed);
   const labelNames = [...CLASSES.map((c) => c.name), 'mammal', 'animal', 'plant', 'artifact'];
   const featureNames = [...new Set([...CLASSES.flatMap((c) => c.words), ...NOISE])].sort();

@@ -1,9 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { formatFloat32, formatXcString, writeXcFile } from '../src/data/xcWriter.js';
+import { formatFloat32, formatXcString, writeXcFile, XcRowWriter } from '../src/data/xcWriter.js';
 import { parseXcString, readXcFile } from '../src/data/xcReader.js';
 import { generateSynthetic } from '../src/data/synth.js';
 import type { XcDataset } from '../src/data/csr.js';
@@ -145,5 +146,58 @@ test('atomic write: no temp file left, failure does not clobber the target', asy
     // unwritable location: rejects, nothing created
     await assert.rejects(writeXcFile(join(dir, 'no-such-dir', 'x.txt'), HAND), (e: unknown) => e instanceof FileError && e.code === 'ENOENT' && /no-such-dir\/x\.txt": its directory does not exist/.test(e.message));
     assert.deepEqual(await readdir(dir), ['data.txt']);
+  });
+});
+
+test('formatting is byte-identical to the writer as first committed (golden digest of 500,000 values: uniforms and random bit patterns)', () => {
+  // the digest was computed with src/data/xcWriter.ts of commit cea8a4b, before the int32 digits and floorLog10
+  const n = 20_000;
+  const per = 25;
+  const rng = new Rng(5);
+  const featPtr = new Int32Array(n + 1);
+  const featIdx = new Int32Array(n * per);
+  const featVal = new Float32Array(n * per);
+  const f = new Float32Array(1);
+  const u = new Uint32Array(f.buffer);
+  for (let r = 0; r < n; r++) {
+    featPtr[r + 1] = (r + 1) * per;
+    for (let k = 0; k < per; k++) {
+      let v: number;
+      if (k % 2 === 1) {
+        do u[0] = rng.nextU32();
+        while (!Number.isFinite(f[0]!));
+        v = f[0]!;
+      } else v = rng.nextFloat();
+      featIdx[r * per + k] = k * 3;
+      featVal[r * per + k] = v;
+    }
+  }
+  const d = { n, nFeatures: 100, nLabels: 1, featPtr, featIdx, featVal, labelPtr: new Int32Array(n + 1), labelIdx: new Int32Array(0) };
+  assert.equal(createHash('sha256').update(formatXcString(d)).digest('hex'), 'e7e181c4025044254ca6a85ac4e6909d6e63322309f3444bd4357eec2679f37d');
+});
+
+test('XcRowWriter writes the bytes writeXcFile writes; a wrong row count or an abort leaves no file', async () => {
+  await withTmp(async (dir) => {
+    const { train } = generateSynthetic({ nTrain: 3000, nTest: 1, nFeatures: 500, nLabels: 200, featuresPerPoint: 20, labelsPerPoint: 3, seed: 4 });
+    const a = join(dir, 'a.txt');
+    const b = join(dir, 'b.txt');
+    await writeXcFile(a, train);
+    const w = new XcRowWriter(b, { n: train.n, nFeatures: train.nFeatures, nLabels: train.nLabels });
+    for (let r = 0; r < train.n; r++) {
+      const labels = train.labelIdx.slice(train.labelPtr[r]!, train.labelPtr[r + 1]!);
+      const idx = train.featIdx.slice(train.featPtr[r]!, train.featPtr[r + 1]!);
+      const val = train.featVal.slice(train.featPtr[r]!, train.featPtr[r + 1]!);
+      w.writeRow(labels, labels.length, idx, val, idx.length);
+    }
+    w.commit();
+    assert.equal(await readFile(b, 'utf8'), await readFile(a, 'utf8'));
+    const short = new XcRowWriter(join(dir, 'c.txt'), { n: 2, nFeatures: 10, nLabels: 3 });
+    short.writeRow(Int32Array.of(1), 1, Int32Array.of(4), Float32Array.of(0.5), 1);
+    assert.throws(() => short.commit(), /1 rows written, the header says 2/);
+    short.abort();
+    const aborted = new XcRowWriter(join(dir, 'd.txt'), { n: 1, nFeatures: 10, nLabels: 3 });
+    assert.throws(() => aborted.writeRow(Int32Array.of(5), 1, Int32Array.of(4), Float32Array.of(0.5), 1), /label id 5 outside \[0, 3\)/);
+    aborted.abort();
+    assert.deepEqual((await readdir(dir)).sort(), ['a.txt', 'b.txt']);
   });
 });

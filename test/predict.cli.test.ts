@@ -68,7 +68,7 @@ test('--exact: scores equal the dense computation from the weights; names includ
   assert.equal(lines.length, queries.length);
   const { model } = await loadModel(textFile);
   const vocab = new Map(task.featureNames.map((w, i) => [w, i]));
-  const { featurizeText } = await import('../src/data/wordnet.js');
+  const { featurizeText } = await import('../src/data/text/tfidf.js');
   for (let i = 0; i < 4; i++) {
     const text = i === 3 ? 'ripe apple juice' : queries[i]!;
     const f = featurizeText(text, vocab, task.idf);

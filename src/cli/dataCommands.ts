@@ -5,9 +5,13 @@ import { writeXcFile } from '../data/xcWriter.js';
 import { STAGING_NAME, writeFilesAtomic } from '../util/atomicWrite.js';
 import { buildWordnetDataset, writeWordnetDataset, type WordnetDataset } from '../data/wordnet.js';
 import { ConfigError, fileErrorOf } from '../util/errors.js';
-import { checkOutputDir } from './paths.js';
+import { checkInputDir, checkInputFile, checkOutputDir } from './paths.js';
+import { importTextFiles, inputBytes } from '../data/text/importText.js';
+import { buildFoldocDataset, FOLDOC_DICT_DIR } from '../data/foldoc.js';
+import { ImportProgress } from '../data/text/progress.js';
+import type { TextFormat } from '../data/text/sources.js';
 
-/** Files `data wordnet` (and the demo, when its set is missing) writes into the directory (see writeWordnetDataset). */
+/** Files a data set built from texts (`data wordnet`, `data text`, `data foldoc`, the demo's) has in its directory. */
 export const WORDNET_FILES = ['train.txt', 'test.txt', 'features.txt', 'labels.txt', 'idf.txt', 'meta.json'] as const;
 
 /** mkdir -p, with an OS error (a file in the way, no permission) as one line naming the directory. */
@@ -57,5 +61,94 @@ export async function runDataWordnet(opts: { out: string }): Promise<void> {
     `WordNet 3.1 hypernyms in ${opts.out}: ${ds.train.n} train / ${ds.test.n} test points, ${ds.train.nFeatures} features, ${ds.train.nLabels} labels; ` +
       `train: ${st.avgLabels.toFixed(2)} labels and ${st.avgNnz.toFixed(2)} non-zeros a point, top label in ${(100 * st.topLabelFreq).toFixed(1)}% of points; ` +
       `test: ${stt.avgLabels.toFixed(2)} labels and ${stt.avgNnz.toFixed(2)} non-zeros a point (${((performance.now() - t0) / 1000).toFixed(1)} s)\n`,
+  );
+}
+
+export interface DataTextFlags {
+  input: string;
+  test?: string;
+  testFraction?: string;
+  text: string;
+  labels: string;
+  id?: string;
+  format?: TextFormat;
+  labelSep: string;
+  minDf: string;
+  maxFeatures: string;
+  minLabelCount: string;
+  skipBad?: boolean;
+  out: string;
+  quiet?: boolean;
+}
+
+function intFlag(name: string, v: string, min: number): number {
+  const n = Number(v);
+  if (v.trim() === '' || !Number.isInteger(n) || n < min) throw new ConfigError(`--${name}: expected an integer >= ${min}, found ${JSON.stringify(v)}`);
+  return n;
+}
+
+export async function runDataText(flags: DataTextFlags): Promise<void> {
+  let testFraction: number | undefined;
+  if (flags.testFraction !== undefined) {
+    testFraction = Number(flags.testFraction);
+    if (flags.testFraction.trim() === '' || !(testFraction > 0 && testFraction < 1)) {
+      throw new ConfigError(`--test-fraction: expected a number between 0 and 1 (exclusive), found ${JSON.stringify(flags.testFraction)}`);
+    }
+  }
+  const files = flags.test === undefined ? [flags.input] : [flags.input, flags.test];
+  if (flags.input !== '-') checkInputFile(flags.input, '--input', { stream: true });
+  if (flags.test !== undefined) checkInputFile(flags.test, '--test', { stream: true });
+  checkOutputDir(flags.out, '--out', WORDNET_FILES);
+  const progress = flags.quiet ? null : new ImportProgress(inputBytes(files));
+  const t0 = performance.now();
+  let r;
+  try {
+    r = await importTextFiles({
+      input: flags.input,
+      test: flags.test,
+      format: flags.format,
+      fields: {
+        text: flags.text.split(',').map((f) => f.trim()).filter((f) => f.length > 0),
+        labels: flags.labels,
+        id: flags.id,
+        labelSep: flags.labelSep,
+      },
+      out: flags.out,
+      skipBad: flags.skipBad === true,
+      options: {
+        testFraction,
+        minDf: intFlag('min-df', flags.minDf, 1),
+        maxFeatures: intFlag('max-features', flags.maxFeatures, 0),
+        minLabelCount: intFlag('min-label-count', flags.minLabelCount, 1),
+      },
+      onProgress: progress?.update,
+      onReadDone: progress?.readDone,
+    });
+  } finally {
+    progress?.stop();
+  }
+  const sec = (performance.now() - t0) / 1000;
+  const s = r.stats;
+  const nBad = Object.values(r.bad).reduce((a, b) => a + b, 0);
+  const d = s.dropped;
+  const nDropped = d.noLabels + d.trainNoFeatures + d.trainNoEligibleLabels + d.testNoFeatures + d.testNoKnownLabels;
+  process.stdout.write(
+    `${flags.out}: ${s.nTrain} train / ${s.nTest} test points, ${s.nFeatures} features, ${s.nLabels} labels; ` +
+      `train: ${s.avgLabelsTrain.toFixed(2)} labels and ${s.avgNnzTrain.toFixed(2)} non-zeros a point; ` +
+      `${r.rows} rows read (${nBad} bad${flags.skipBad ? ', skipped' : ''}, ${nDropped} dropped: see meta.json), ` +
+      `${(r.bytes / 1e6).toFixed(1)} MB in ${sec.toFixed(1)} s (${(r.bytes / 1e6 / sec).toFixed(1)} MB/s, ${Math.round(r.rows / sec)} rows/s)\n`,
+  );
+}
+
+export async function runDataFoldoc(opts: { out: string; dictDir?: string }): Promise<void> {
+  checkInputDir(opts.dictDir ?? FOLDOC_DICT_DIR, '--dict-dir');
+  checkOutputDir(opts.out, '--out', WORDNET_FILES);
+  const t0 = performance.now();
+  const r = buildFoldocDataset(opts.out, opts.dictDir ?? FOLDOC_DICT_DIR);
+  const s = r.stats;
+  process.stdout.write(
+    `${r.source.title} cross-references in ${opts.out}: ${s.nTrain} train / ${s.nTest} test points, ${s.nFeatures} features, ${s.nLabels} labels; ` +
+      `train: ${s.avgLabelsTrain.toFixed(2)} labels and ${s.avgNnzTrain.toFixed(2)} non-zeros a point, top label ${JSON.stringify(s.topLabels[0]?.name)} on ${s.topLabels[0]?.count} points; ` +
+      `test: ${s.avgLabelsTest.toFixed(2)} labels and ${s.avgNnzTest.toFixed(2)} non-zeros a point (${((performance.now() - t0) / 1000).toFixed(1)} s)\n`,
   );
 }

