@@ -13,11 +13,17 @@ export interface SeriesPoint {
   trainLoss?: number;
   /** samples trained so far */
   samples?: number;
+  /** epochs of the run (a system whose points are separate runs) */
+  epochs?: number;
 }
 
 export interface Series {
   system: string;
   points: SeriesPoint[];
+  /** each point is a separate run from scratch (fastText), not a moment of one run: drawn dashed */
+  runs?: boolean;
+  /** a line of the legend under the name, e.g. the configuration of the runs */
+  note?: string;
 }
 
 export interface FinalMetrics {
@@ -40,6 +46,9 @@ export interface AccuracyResult {
     lshTimeToTfjsFinalP1: number | null;
     tfjsTimeToTfjsFinalP1: number | null;
     speedupVsTfjs: number | null;
+    lshTimeToFasttextFinalP1?: number | null;
+    fasttextTimeToFasttextFinalP1?: number | null;
+    speedupVsFasttext?: number | null;
     [extra: string]: unknown;
   };
   machine: { cpus: number; node: string; [extra: string]: unknown };
@@ -53,8 +62,10 @@ const KNOWN_COLOURS: Record<string, string> = {
   'sublinear-dense': '#0072b2',
   'tfjs-wasm': '#009e73',
   'tfjs-cpu': '#009e73',
+  'sublinear-defaults': '#e69f00',
+  fasttext: '#cc79a7',
 };
-const PALETTE = ['#cc79a7', '#e69f00', '#56b4e9', '#f0e442', '#000000'];
+const PALETTE = ['#56b4e9', '#f0e442', '#000000', '#999999'];
 
 /** "Nice" tick values covering [0, max]: steps of 1, 2 or 5 times a power of ten, about `count` of them. */
 export function niceTicks(max: number, count = 6): { step: number; top: number; ticks: number[] } {
@@ -106,6 +117,8 @@ export function renderAccuracySvg(result: AccuracyResult, opts: PlotOptions = {}
 
   const series = result.series.map((s) => ({
     system: s.system,
+    runs: s.runs === true,
+    note: s.note,
     points: s.points.filter((p) => Number.isFinite(p.seconds) && Number.isFinite(p.p1) && p.seconds >= 0).sort((a, b) => a.seconds - b.seconds),
   }));
   let xMaxData = 0;
@@ -155,7 +168,8 @@ export function renderAccuracySvg(result: AccuracyResult, opts: PlotOptions = {}
     const c = colours[i]!;
     const pts = s.points.map((p) => `${num(X(p.seconds))},${num(Y(p.p1))}`).join(' ');
     out.push(`<g class="series" data-system="${esc(s.system)}">`);
-    out.push(`<polyline fill="none" stroke="${c}" stroke-width="2.2" stroke-linejoin="round" points="${pts}"/>`);
+    const dash = s.runs ? ' stroke-dasharray="6 4"' : '';
+    out.push(`<polyline fill="none" stroke="${c}" stroke-width="2.2" stroke-linejoin="round"${dash} points="${pts}"/>`);
     for (const p of s.points) out.push(`<circle cx="${num(X(p.seconds))}" cy="${num(Y(p.p1))}" r="3" fill="${c}"/>`);
     out.push('</g>');
   }
@@ -168,14 +182,20 @@ export function renderAccuracySvg(result: AccuracyResult, opts: PlotOptions = {}
     const s = series[i]!;
     const c = colours[i]!;
     const f = result.final[s.system];
-    out.push(`<line x1="${num(lx)}" y1="${num(ly)}" x2="${num(lx + 26)}" y2="${num(ly)}" stroke="${c}" stroke-width="3"/>`);
+    const dash = s.runs ? ' stroke-dasharray="6 4"' : '';
+    out.push(`<line x1="${num(lx)}" y1="${num(ly)}" x2="${num(lx + 26)}" y2="${num(ly)}" stroke="${c}" stroke-width="3"${dash}/>`);
     out.push(`<text x="${num(lx + 34)}" y="${num(ly + 4)}" font-weight="bold">${esc(s.system)}</text>`);
+    // the lines under the name (the legend column is ~150 px wide): the note, whether points are runs, the final P@1, the speed
+    const lines: string[] = [];
+    if (s.note) lines.push(s.note);
+    if (s.runs) lines.push('each point a separate run');
     if (f && Number.isFinite(f.p1)) {
       const sampled = typeof result['finalPoints'] === 'number' && typeof result['testPoints'] === 'number' && result['finalPoints'] < result['testPoints'];
-      out.push(`<text x="${num(lx + 34)}" y="${num(ly + 20)}" font-size="11" fill="#555555">${esc(`${sampled ? `test P@1 (${result['finalPoints']} points)` : 'full test P@1'} ${f.p1.toFixed(3)}`)}</text>`);
-      if (Number.isFinite(f.samplesPerSec)) out.push(`<text x="${num(lx + 34)}" y="${num(ly + 34)}" font-size="11" fill="#555555">${esc(`${Math.round(f.samplesPerSec)} samples/s${typeof f['threads'] === 'number' ? `, ${f['threads']} thread${f['threads'] === 1 ? '' : 's'}` : ''}`)}</text>`);
+      lines.push(`${sampled ? `test P@1 (${result['finalPoints']} points)` : 'full test P@1'} ${f.p1.toFixed(3)}`);
+      if (Number.isFinite(f.samplesPerSec)) lines.push(`${Math.round(f.samplesPerSec)} samples/s${typeof f['threads'] === 'number' ? `, ${f['threads']} thread${f['threads'] === 1 ? '' : 's'}` : ''}`);
     }
-    ly += 54;
+    lines.forEach((t, j) => out.push(`<text x="${num(lx + 34)}" y="${num(ly + 20 + 14 * j)}" font-size="11" fill="#555555">${esc(t)}</text>`));
+    ly += 26 + 14 * Math.max(2, lines.length);
   }
   out.push('</g>');
   out.push('</svg>');

@@ -177,3 +177,34 @@ test('niceTicks: 1/2/5 steps covering the range', () => {
     for (let i = 1; i < x.ticks.length; i++) assert.ok(Math.abs(x.ticks[i]! - x.ticks[i - 1]! - x.step) < x.step * 1e-9);
   }
 });
+
+test('renderAccuracySvg: fastText\'s runs drawn dashed with its configuration in the legend; five systems\' legends stay on the canvas', () => {
+  const base = sampleResult();
+  const r: AccuracyResult = {
+    ...base,
+    series: [
+      ...base.series,
+      { system: 'sublinear-defaults', points: [{ seconds: 0, p1: 0.001, p5: 0.001 }, { seconds: 30, p1: 0.4, p5: 0.2 }] },
+      { system: 'fasttext', runs: true, note: 'hs, lr 0.5, 1-25 epochs', points: [{ seconds: 3.4, p1: 0.06, p5: 0.05, epochs: 1 }, { seconds: 10.5, p1: 0.42, p5: 0.24, epochs: 25 }] },
+    ],
+    final: { ...base.final, fasttext: { p1: 0.419, p5: 0.243, samplesPerSec: 160000, epochs: 25, threads: 2 } },
+  };
+  const svg = renderAccuracySvg(r);
+  const els = parseXmlish(svg);
+  const polylines = els.filter((e) => e.name === 'polyline');
+  assert.equal(polylines.length, 5);
+  const dashed = polylines.filter((e) => e.attrs['stroke-dasharray'] !== undefined);
+  assert.equal(dashed.length, 1, 'only the runs are dashed');
+  assert.equal(dashed[0]!.attrs['points']!.split(' ').length, 2);
+  const group = svg.match(/<g class="series" data-system="fasttext">[^]*?<\/g>/)![0];
+  assert.match(group, /stroke-dasharray/);
+  assert.match(svg, />hs, lr 0\.5, 1-25 epochs<\/text>/);
+  assert.match(svg, />each point a separate run<\/text>/);
+  assert.match(svg, />160000 samples\/s, 2 threads<\/text>/);
+  // every legend text inside the canvas, and no two legend lines on the same spot
+  const legend = svg.match(/<g class="legend">[^]*?<\/g>/)![0];
+  const ys = [...legend.matchAll(/<text x="[\d.]+" y="([\d.]+)"/g)].map((m) => Number(m[1]));
+  assert.ok(ys.every((y) => y > 0 && y < 520), `legend y ${ys.join(',')}`);
+  assert.equal(new Set(ys).size, ys.length);
+  assert.doesNotMatch(svg, /NaN|Infinity|undefined/);
+});
