@@ -3,7 +3,7 @@ import { ConfigError } from './util/errors.js';
 
 /**
  * The one configuration object of a run, with defaults and validation at the edge.
- * Defaults start from the reference's Amazon-670K settings (DESIGN.md section 2): K = 6,
+ * Defaults start from the reference C++ SLIDE's Amazon-670K settings: K = 6,
  * L = 50 tables, buckets of 128, hidden 128 ReLU, Adam, random padding of small active sets;
  * and change what measurements here showed to be better:
  *  - SimHash instead of DWTA: on WordNet after 3 epochs, DWTA (K=6, L=50) retrieved 5% of the

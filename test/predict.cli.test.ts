@@ -111,6 +111,30 @@ test('XC input (header skipped), a model without names: ids only, exact equals t
   assert.ok(agree >= 25, `LSH top-1 agrees with exact on ${agree} of 50 rows`);
 });
 
+test('--threads: predict and eval give the same answers and metrics on 1 and 2 threads (byte for byte)', async () => {
+  const data = tinyData(9, 1200);
+  const m = tinyModel(data);
+  await m.fit(data.train, { epochs: 1 });
+  const f = join(dir, 'threads.safetensors');
+  await saveModel(m, f);
+  const input = join(dir, 'threads-test.txt');
+  await writeXcFile(input, data.test);
+  const outs = [];
+  for (const threads of ['1', '2']) {
+    const o = join(dir, `threads-${threads}.jsonl`);
+    assert.equal((await run('predict', '--model', f, '--input', input, '--k', '5', '--threads', threads, '--out', o)).code, 0);
+    const mo = join(dir, `threads-${threads}.json`);
+    assert.equal((await run('eval', '--model', f, '--test', input, '--threads', threads, '--metrics-out', mo)).code, 0);
+    const metrics = JSON.parse(readFileSync(mo, 'utf8'));
+    for (const k of ['exact', 'lsh']) metrics[k].seconds = 0;
+    outs.push({ predictions: readFileSync(o, 'utf8'), metrics });
+  }
+  assert.equal(outs[0]!.predictions.split('\n').length, data.test.n + 1);
+  assert.equal(outs[1]!.predictions, outs[0]!.predictions);
+  assert.deepEqual(outs[1]!.metrics, outs[0]!.metrics);
+  assert.equal((await run('eval', '--model', f, '--test', input, '--threads', '0')).code, 1, '--threads 0 is refused');
+});
+
 test('bad lines get an {"error"} line in place and exit code 1; bad flags are refused', async () => {
   const input = join(dir, 'bad.txt');
   const out = join(dir, 'bad.jsonl');

@@ -304,7 +304,7 @@ function readHeaderChecked(fd: number, path: string) {
  * would have (same data, any number of threads). Throws CheckpointError for foreign, truncated or corrupted
  * files, before returning anything.
  */
-export async function loadModel(path: string, opts: { kernels?: KernelChoice } = {}): Promise<LoadedModel> {
+export async function loadModel(path: string, opts: { kernels?: KernelChoice; threads?: number } = {}): Promise<LoadedModel> {
   const fd = openCheckpoint(path);
   try {
     const { h, meta, featureJson, labelJson } = readHeaderChecked(fd, path);
@@ -333,6 +333,8 @@ export async function loadModel(path: string, opts: { kernels?: KernelChoice } =
       byName.delete(t.name);
     }
     if (byName.size > 0) throw new CheckpointError(`checkpoint ${path}: missing tensors ${[...byName.keys()].join(', ')}`);
+    // the threads to run on are the loader's choice, not the saved run's (they change no result)
+    if (opts.threads !== undefined) config = { ...config, threads: opts.threads };
     const model = new SlideModel({ nFeatures: meta.nFeatures, nLabels: meta.nLabels, config, kernels: opts.kernels ?? 'auto', buildTables: false });
     const idf = v.idf > 0 ? new Float32Array(v.idf) : undefined;
     // read in file order (sequential I/O), straight into the model's views, hashing as we go

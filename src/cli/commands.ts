@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { readXcFile } from '../data/xcReader.js';
 import { SlideModel, type EpochSummary, type EvalResult } from '../training/model.js';
-import { configFromFlags, flagName, type ConfigFlags } from './configArgs.js';
+import { configFromFlags, flagName, threadsFlag, type ConfigFlags } from './configArgs.js';
 import { WORDNET_FILES, writeWordnetSet } from './dataCommands.js';
 import { checkDistinct, checkInputDir, checkInputFile, checkOutputDir, checkOutputFile } from './paths.js';
 import { ProgressReporter } from './progress.js';
@@ -214,12 +214,12 @@ function inferenceForOutput(cfg: Config): Config {
   return { ...cfg, inference: 'exact' };
 }
 
-export async function runEval(flags: { model: string; test: string; inference: 'lsh' | 'exact' | 'both'; metricsOut?: string }): Promise<void> {
+export async function runEval(flags: { model: string; test: string; inference: 'lsh' | 'exact' | 'both'; metricsOut?: string; threads?: string }): Promise<void> {
   checkInputFile(flags.model, '--model');
   checkInputFile(flags.test, '--test');
   if (flags.metricsOut) checkOutputFile(flags.metricsOut, '--metrics-out');
   checkDistinct([['--metrics-out', flags.metricsOut]], [['--model', flags.model], ['--test', flags.test]]);
-  const { model } = await loadModel(flags.model);
+  const { model } = await loadModel(flags.model, { threads: threadsFlag(flags.threads) });
   let inference = flags.inference;
   if (!model.network.output.sampled && inference !== 'exact') {
     // see inferenceForOutput: the explicit request is refused, the default ("both") becomes exact
@@ -260,18 +260,15 @@ export async function runDemo(flags: DemoFlags): Promise<void> {
   checkRunPaths(flags, build ? [] : [['--data-dir train.txt', trainPath], ['--data-dir test.txt', testPath]]);
   if (build) checkDistinct([['--save', flags.save], ['--metrics-out', flags.metricsOut]], WORDNET_FILES.map((f) => ['--data-dir ' + f, join(dir, f)]));
   const cfg = inferenceForOutput(configFromFlags(flags, DEMO_CONFIG));
-  let labelNames: string[] | undefined;
   if (build) {
     log(`building the WordNet data set into ${dir} (once) ...`);
     const t0 = performance.now();
     const ds = await buildWordnetDataset();
     await writeWordnetSet(dir, ds);
-    labelNames = ds.labelNames;
     log(`  ${ds.train.n} train / ${ds.test.n} test points, ${ds.train.nFeatures} features, ${ds.train.nLabels} labels (${((performance.now() - t0) / 1000).toFixed(1)} s)`);
   }
   const train = await readXcFile(trainPath);
   const test = await readXcFile(testPath);
-  void labelNames;
   // the vocabularies go into a --save checkpoint, so that predict / serve accept text
   const extra = flags.save && existsSync(join(dir, 'features.txt')) ? await readVocabDir(dir) : {};
   await trainAndReport(cfg, train, test, flags, { train: trainPath, test: testPath }, extra);

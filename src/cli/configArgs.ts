@@ -91,3 +91,11 @@ export function configFromFlags(flags: ConfigFlags, base: unknown = {}): Config 
   }
   return parseConfig(mergeConfig(cfg, over), 'command line');
 }
+
+/** --threads of eval and predict: a positive integer, or (unset) every core. */
+export function threadsFlag(v: string | undefined): number {
+  if (v === undefined) return 0;
+  const n = Number(v);
+  if (v.trim() === '' || !Number.isInteger(n) || n < 1 || n > 256) throw new ConfigError(`--threads: expected an integer in 1..256, found ${JSON.stringify(v)}`);
+  return n;
+}

@@ -55,6 +55,7 @@ export function buildProgram(): Command {
     .requiredOption('--test <file>', 'test data')
     .addOption(new Option('--inference <how>', 'LSH tables, all neurons, or both').choices(['lsh', 'exact', 'both']).default('both'))
     .option('--metrics-out <file>', 'write the metrics as JSON')
+    .option('--threads <n>', 'worker threads (default: all cores; the metrics are the same on any number)')
     .action(async (opts) => runEval(opts));
 
   addConfigFlags(
@@ -78,6 +79,7 @@ export function buildProgram(): Command {
     .addOption(new Option('--format <how>', 'how to read the input lines').choices(['auto', 'xc', 'text', 'json']).default('auto'))
     .option('--out <file>', 'write the JSON lines here instead of stdout')
     .addOption(new Option('--kernels <impl>', 'compute kernels').choices(['auto', 'wasm', 'js']).default('auto'))
+    .option('--threads <n>', 'worker threads (default: all cores; the answers are the same on any number)')
     .action(async (opts) => runPredict(opts));
 
   program

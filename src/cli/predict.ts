@@ -6,6 +6,7 @@ import { openAtomic, type AtomicWriter } from '../util/atomicWrite.js';
 import { ConfigError, InputError } from '../util/errors.js';
 import { MAX_QUERY_DEPTH, jsonDepthOver, tooDeepMessage } from '../serve/jsonDepth.js';
 import { checkDistinct, checkInputFile, checkOutputFile } from './paths.js';
+import { threadsFlag } from './configArgs.js';
 import type { KernelChoice } from '../kernels/index.js';
 
 export type InputFormat = 'auto' | 'xc' | 'text' | 'json';
@@ -18,6 +19,7 @@ interface PredictFlags {
   format?: InputFormat;
   out?: string;
   kernels?: KernelChoice;
+  threads?: string;
 }
 
 const XC_HEADER = /^\s*\d+\s+\d+\s+\d+\s*$/;
@@ -40,13 +42,21 @@ function parseXcRow(line: string): { ids: number[]; vals: number[] } | null {
   return ids.length > 0 || toks.length > 0 ? { ids, vals } : null;
 }
 
+/** A checked query: its features, labels wanted and inference. */
+export interface Query {
+  idx: Int32Array;
+  val: Float32Array;
+  k: number;
+  exact: boolean;
+}
+
 /**
- * One query -> one JSON line. Returns the answer object; throws QueryError for a bad line.
- * Formats: xc ("[labels] f:v ..."), text (free text, needs a vocabulary), json ({"features"} or
- * {"text"}, the service's body), auto (json if it starts with "{", xc if every token is f:v after
- * an optional label list, else text).
+ * One input line -> its query; throws QueryError for a bad line. Formats: xc ("[labels] f:v
+ * ..."), text (free text, needs a vocabulary), json ({"features"} or {"text"}, the service's
+ * body), auto (json if it starts with "{", xc if every token is f:v after an optional label
+ * list, else text).
  */
-export function answerLine(p: Predictor, line: string, format: InputFormat, k: number, exact: boolean): { labels: unknown[] } {
+export function parseQuery(p: Predictor, line: string, format: InputFormat, k: number, exact: boolean): Query {
   const trimmed = line.trim();
   if (trimmed === '') throw new QueryError('empty line');
   let fmt = format;
@@ -87,8 +97,11 @@ export function answerLine(p: Predictor, line: string, format: InputFormat, k: n
       ({ idx, val } = p.featuresFromObject(o.features as Record<string, unknown>));
     }
   }
-  return { labels: p.predict(idx, val, kk, ex).labels };
+  return { idx, val, k: kk, exact: ex };
 }
+
+/** Lines answered together (on the model's threads): the first few alone, so that answers start streaming at once, then chunks doubling up to this. */
+const CHUNK_LINES = 4096;
 
 /** `sublinear predict`: top-k labels of every input line, one JSON line each, in input order. */
 export async function runPredict(flags: PredictFlags): Promise<void> {
@@ -101,7 +114,8 @@ export async function runPredict(flags: PredictFlags): Promise<void> {
     checkOutputFile(flags.out, '--out');
     checkDistinct([['--out', flags.out]], [['--model', flags.model], ['--input', flags.input]]);
   }
-  const loaded = await loadModel(flags.model, { kernels: flags.kernels ?? 'auto' });
+  const threads = threadsFlag(flags.threads);
+  const loaded = await loadModel(flags.model, { kernels: flags.kernels ?? 'auto', threads });
   const p = new Predictor(loaded);
   if (format === 'text' && !p.hasVocabulary) throw new ConfigError(`--format text: ${flags.model} has no vocabulary (train with --vocab-dir, or use the demo's --save)`);
   const exact = flags.exact === true;
@@ -118,6 +132,16 @@ export async function runPredict(flags: PredictFlags): Promise<void> {
   let bad = 0;
   let firstBad = 0;
   let firstMsg = '';
+  // a chunk of lines: each a query or the error of its line; answered together, written in order
+  let chunk: (Query | string)[] = [];
+  let chunkLines = 16;
+  const flush = async (): Promise<void> => {
+    const answers = await p.predictMany(chunk.filter((q): q is Query => typeof q !== 'string'));
+    let a = 0;
+    for (const q of chunk) write(JSON.stringify(typeof q === 'string' ? { error: q } : { labels: answers[a++] }) + '\n');
+    chunk = [];
+    chunkLines = Math.min(CHUNK_LINES, 2 * chunkLines);
+  };
   try {
     const rl = createInterface({ input, crlfDelay: Infinity });
     for await (const line of rl) {
@@ -125,7 +149,7 @@ export async function runPredict(flags: PredictFlags): Promise<void> {
       // the header line of an XC file is not a query
       if (lineNo === 1 && format !== 'text' && format !== 'json' && XC_HEADER.test(line)) continue;
       try {
-        write(JSON.stringify(answerLine(p, line, format, k, exact)) + '\n');
+        chunk.push(parseQuery(p, line, format, k, exact));
       } catch (e) {
         if (!(e instanceof QueryError)) throw e;
         bad++;
@@ -133,9 +157,11 @@ export async function runPredict(flags: PredictFlags): Promise<void> {
           firstBad = lineNo;
           firstMsg = e.message;
         }
-        write(JSON.stringify({ error: `${inputName}:${lineNo}: ${e.message}` }) + '\n');
+        chunk.push(`${inputName}:${lineNo}: ${e.message}`);
       }
+      if (chunk.length >= chunkLines) await flush();
     }
+    await flush();
     out?.commit();
   } catch (e) {
     out?.abort();

@@ -147,6 +147,44 @@ export class Predictor {
     return { idx, val, known, unknown };
   }
 
+  /**
+   * Top-k labels of many checked queries (see checkFeatures), in order, on the model's threads:
+   * the answers of `predict` one by one (a query's answer depends on the query alone).
+   */
+  async predictMany(queries: readonly { idx: Int32Array; val: Float32Array; k: number; exact: boolean }[]): Promise<LabelScore[][]> {
+    const out: LabelScore[][] = new Array(queries.length);
+    for (const exact of [false, true]) {
+      const at: number[] = [];
+      queries.forEach((q, i) => {
+        if (q.exact === exact) at.push(i);
+      });
+      if (at.length === 0) continue;
+      let nnz = 0;
+      let kMax = 1;
+      for (const i of at) {
+        nnz += queries[i]!.idx.length;
+        kMax = Math.max(kMax, Predictor.checkK(queries[i]!.k));
+      }
+      const featPtr = new Int32Array(at.length + 1);
+      const featIdx = new Int32Array(nnz);
+      const featVal = new Float32Array(nnz);
+      at.forEach((i, r) => {
+        featIdx.set(queries[i]!.idx, featPtr[r]!);
+        featVal.set(queries[i]!.val, featPtr[r]!);
+        featPtr[r + 1] = featPtr[r]! + queries[i]!.idx.length;
+      });
+      const rows = { n: at.length, featPtr, featIdx, featVal, labelPtr: new Int32Array(at.length + 1), labelIdx: new Int32Array(0) };
+      const answers = await this.model.predictBatch(rows, Math.min(kMax, this.nLabels), { exact });
+      at.forEach((i, r) => {
+        out[i] = answers[r]!.slice(0, queries[i]!.k).map(({ id, score }) => {
+          const name = this.labelNames?.[id];
+          return name === undefined ? { id, score } : { id, name, score };
+        });
+      });
+    }
+    return out;
+  }
+
   /** Top-k labels of a checked sparse query (see checkFeatures). */
   predict(idx: Int32Array, val: Float32Array, k: number, exact: boolean): PredictResult {
     Predictor.checkK(k);
