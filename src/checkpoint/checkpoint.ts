@@ -33,6 +33,7 @@ import { createHash } from 'node:crypto';
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { SlideModel, type EpochCursor } from '../training/model.js';
 import { planModel } from '../network/network.js';
+import { checkModelMemory } from '../network/estimate.js';
 import type { DType } from '../memory/layout.js';
 import { parseConfig, type Config } from '../config.js';
 import type { KernelChoice } from '../kernels/index.js';
@@ -304,7 +305,7 @@ function readHeaderChecked(fd: number, path: string) {
  * would have (same data, any number of threads). Throws CheckpointError for foreign, truncated or corrupted
  * files, before returning anything.
  */
-export async function loadModel(path: string, opts: { kernels?: KernelChoice; threads?: number } = {}): Promise<LoadedModel> {
+export async function loadModel(path: string, opts: { kernels?: KernelChoice; threads?: number; maxMemoryBytes?: number } = {}): Promise<LoadedModel> {
   const fd = openCheckpoint(path);
   try {
     const { h, meta, featureJson, labelJson } = readHeaderChecked(fd, path);
@@ -323,6 +324,14 @@ export async function loadModel(path: string, opts: { kernels?: KernelChoice; th
     } catch (e) {
       throw new CheckpointError(`checkpoint ${path}: ${(e as Error).message}`);
     }
+    // first the sizes: a file whose metadata describes another model than its tensors hold (say,
+    // 2 x 10^8 labels over a few KB) is refused with what it claims and what it holds
+    const declaredBytes = expected.reduce((a, t) => a + 4 * t.shape.reduce((p, d) => p * d, 1), 0);
+    if (declaredBytes !== h.dataBytes) {
+      throw new CheckpointError(
+        `checkpoint ${path}: its metadata describes a model of ${meta.nFeatures} features and ${meta.nLabels} labels, whose tensors take ${declaredBytes} bytes; the file holds ${h.dataBytes} bytes of tensors (the file is not what its metadata says)`,
+      );
+    }
     const byName = new Map(expected.map((t) => [t.name, t]));
     for (const t of h.tensors) {
       const e = byName.get(t.name);
@@ -335,7 +344,8 @@ export async function loadModel(path: string, opts: { kernels?: KernelChoice; th
     if (byName.size > 0) throw new CheckpointError(`checkpoint ${path}: missing tensors ${[...byName.keys()].join(', ')}`);
     // the threads to run on are the loader's choice, not the saved run's (they change no result)
     if (opts.threads !== undefined) config = { ...config, threads: opts.threads };
-    const model = new SlideModel({ nFeatures: meta.nFeatures, nLabels: meta.nLabels, config, kernels: opts.kernels ?? 'auto', buildTables: false });
+    checkModelMemory(config, meta.nFeatures, meta.nLabels, { threads: 1, slots: config.batchSize, maxNnz: 1024, maxLabels: 64, topK: 100 }, opts.maxMemoryBytes, `the model of ${path}`);
+    const model = new SlideModel({ nFeatures: meta.nFeatures, nLabels: meta.nLabels, config, kernels: opts.kernels ?? 'auto', buildTables: false, maxMemoryBytes: opts.maxMemoryBytes });
     const idf = v.idf > 0 ? new Float32Array(v.idf) : undefined;
     // read in file order (sequential I/O), straight into the model's views, hashing as we go
     const targets = new Map<string, TensorData>(modelTensors(model, idf).map((t) => [t.name, t.data]));

@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { readXcFile } from '../data/xcReader.js';
 import { SlideModel, type EpochSummary, type EvalResult } from '../training/model.js';
-import { configFromFlags, flagName, threadsFlag, type ConfigFlags } from './configArgs.js';
+import { configFromFlags, flagName, maxMemoryFlag, threadsFlag, type ConfigFlags } from './configArgs.js';
 import { WORDNET_FILES, writeWordnetSet } from './dataCommands.js';
 import { checkDistinct, checkInputDir, checkInputFile, checkOutputDir, checkOutputFile } from './paths.js';
 import { ProgressReporter } from './progress.js';
@@ -73,7 +73,8 @@ export async function runTrain(flags: TrainFlags): Promise<void> {
   let epochs: number | undefined;
   if (flags.resume) {
     // the checkpoint carries the configuration; only --epochs (the total to reach) applies
-    const loaded = await loadModel(flags.resume, { kernels: flags.kernels ?? 'auto' });
+    // the threads to run on are this run's choice (they change no result); the rest is the checkpoint's
+    const loaded = await loadModel(flags.resume, { kernels: flags.kernels ?? 'auto', maxMemoryBytes: maxMemoryFlag(flags.maxMemory), threads: threadsFlag(flags.threads) });
     resumed = loaded.model;
     cfg = resumed.config;
     const { model: _m, ...saved } = loaded;
@@ -94,14 +95,14 @@ export async function runTrain(flags: TrainFlags): Promise<void> {
 }
 
 /** ConfigFlags fields (ignored, except epochs, when resuming). */
-const CONFIG_FLAG_NAMES = new Set(['config', 'epochs', 'batchSize', 'lr', 'hidden', 'seed', 'threads', 'mode', 'family', 'K', 'L', 'inference', 'set']);
+const CONFIG_FLAG_NAMES = new Set(['config', 'epochs', 'batchSize', 'lr', 'hidden', 'seed', 'mode', 'family', 'K', 'L', 'inference', 'set']);
 
 /** Train, evaluate, print the summary to stdout, write --metrics-out and --save. Shared by train and demo. */
 async function trainAndReport(
   cfg: Config,
   train: XcDataset,
   test: XcDataset | undefined,
-  flags: { metricsOut?: string; quiet?: boolean; kernels?: KernelChoice } & CheckpointFlags,
+  flags: { metricsOut?: string; quiet?: boolean; kernels?: KernelChoice; maxMemory?: string } & CheckpointFlags,
   sources: Record<string, string | undefined>,
   extra: CheckpointExtra = {},
   resumed?: SlideModel,
@@ -114,7 +115,7 @@ async function trainAndReport(
   const nFeatures = Math.max(train.nFeatures, test?.nFeatures ?? 0);
   const nLabels = Math.max(train.nLabels, test?.nLabels ?? 0);
   const t0 = performance.now();
-  const model = resumed ?? new SlideModel({ nFeatures, nLabels, config: cfg, kernels: flags.kernels ?? 'auto' });
+  const model = resumed ?? new SlideModel({ nFeatures, nLabels, config: cfg, kernels: flags.kernels ?? 'auto', maxMemoryBytes: maxMemoryFlag(flags.maxMemory) });
   if (resumed && (nFeatures > model.nFeatures || nLabels > model.nLabels)) {
     throw new RangeError(`--resume: the data has ${nFeatures} features / ${nLabels} labels; the checkpoint's model has ${model.nFeatures} / ${model.nLabels}`);
   }
@@ -214,12 +215,12 @@ function inferenceForOutput(cfg: Config): Config {
   return { ...cfg, inference: 'exact' };
 }
 
-export async function runEval(flags: { model: string; test: string; inference: 'lsh' | 'exact' | 'both'; metricsOut?: string; threads?: string }): Promise<void> {
+export async function runEval(flags: { model: string; test: string; inference: 'lsh' | 'exact' | 'both'; metricsOut?: string; threads?: string; maxMemory?: string }): Promise<void> {
   checkInputFile(flags.model, '--model');
   checkInputFile(flags.test, '--test');
   if (flags.metricsOut) checkOutputFile(flags.metricsOut, '--metrics-out');
   checkDistinct([['--metrics-out', flags.metricsOut]], [['--model', flags.model], ['--test', flags.test]]);
-  const { model } = await loadModel(flags.model, { threads: threadsFlag(flags.threads) });
+  const { model } = await loadModel(flags.model, { threads: threadsFlag(flags.threads), maxMemoryBytes: maxMemoryFlag(flags.maxMemory) });
   let inference = flags.inference;
   if (!model.network.output.sampled && inference !== 'exact') {
     // see inferenceForOutput: the explicit request is refused, the default ("both") becomes exact

@@ -1,10 +1,13 @@
 import { mergeConfig, parseConfig, setPath, type Config } from '../config.js';
 import { ConfigError } from '../util/errors.js';
+import { parseBytes } from '../network/estimate.js';
 import { readBoundedText } from './paths.js';
 
 /** Command-line options that map onto configuration fields. */
 export interface ConfigFlags {
   config?: string;
+  /** not a configuration field: the memory a model may need (--max-memory) */
+  maxMemory?: string;
   epochs?: string;
   batchSize?: string;
   lr?: string;
@@ -98,4 +101,9 @@ export function threadsFlag(v: string | undefined): number {
   const n = Number(v);
   if (v.trim() === '' || !Number.isInteger(n) || n < 1 || n > 256) throw new ConfigError(`--threads: expected an integer in 1..256, found ${JSON.stringify(v)}`);
   return n;
+}
+
+/** --max-memory: bytes, or undefined for the default (90% of the machine's memory). */
+export function maxMemoryFlag(v: string | undefined): number | undefined {
+  return v === undefined ? undefined : parseBytes(v, '--max-memory');
 }

@@ -25,7 +25,8 @@ export function buildProgram(): Command {
       .option('--lr <x>', 'learning rate')
       .option('--hidden <list>', 'hidden widths, comma-separated (e.g. 128 or 256,128)')
       .option('--seed <n>', 'random seed (a one-thread run is reproducible bit for bit)')
-      .option('--threads <n>', 'worker threads (default: all cores; 1 = on the calling thread, reproducible bit for bit)')
+      .option('--threads <n>', 'worker threads (default: all cores; a run gives the same model on any number)')
+      .option('--max-memory <size>', 'refuse a model that needs more (e.g. 8G; default: 90% of this machine\'s memory)')
       .addOption(new Option('--mode <mode>', 'output layer: LSH-sampled or dense').choices(['lsh', 'dense']))
       .addOption(new Option('--family <name>', 'hash family of the output layer').choices(['dwta', 'wta', 'simhash', 'doph']))
       .option('--K <n>', 'hashes per table (output layer)')
@@ -56,6 +57,7 @@ export function buildProgram(): Command {
     .addOption(new Option('--inference <how>', 'LSH tables, all neurons, or both').choices(['lsh', 'exact', 'both']).default('both'))
     .option('--metrics-out <file>', 'write the metrics as JSON')
     .option('--threads <n>', 'worker threads (default: all cores; the metrics are the same on any number)')
+    .option('--max-memory <size>', 'refuse a model that needs more (e.g. 8G; default: 90% of this machine\'s memory)')
     .action(async (opts) => runEval(opts));
 
   addConfigFlags(
@@ -80,6 +82,7 @@ export function buildProgram(): Command {
     .option('--out <file>', 'write the JSON lines here instead of stdout')
     .addOption(new Option('--kernels <impl>', 'compute kernels').choices(['auto', 'wasm', 'js']).default('auto'))
     .option('--threads <n>', 'worker threads (default: all cores; the answers are the same on any number)')
+    .option('--max-memory <size>', 'refuse a model that needs more (e.g. 8G; default: 90% of this machine\'s memory)')
     .action(async (opts) => runPredict(opts));
 
   program
@@ -91,6 +94,7 @@ export function buildProgram(): Command {
     .addOption(new Option('--kernels <impl>', 'compute kernels').choices(['auto', 'wasm', 'js']).default('auto'))
     .option('--shutdown-timeout <s>', 'on SIGINT / SIGTERM, seconds that requests in progress get to finish before their connections are closed', '5')
     .option('--quiet', 'no request log')
+    .option('--max-memory <size>', 'refuse a model that needs more (e.g. 8G; default: 90% of this machine\'s memory)')
     .action(async (opts) => runServe(opts));
 
   const data = program.command('data').description('build data sets in the Extreme Classification Repository format');

@@ -3,6 +3,7 @@ import { loadModel } from '../checkpoint/checkpoint.js';
 import { Predictor } from '../serve/predictor.js';
 import { ConfigError, errnoCode } from '../util/errors.js';
 import { checkInputFile } from './paths.js';
+import { maxMemoryFlag } from './configArgs.js';
 import type { KernelChoice } from '../kernels/index.js';
 
 interface ServeFlags {
@@ -13,6 +14,7 @@ interface ServeFlags {
   quiet?: boolean;
   /** seconds that requests in progress get after SIGINT / SIGTERM */
   shutdownTimeout?: string;
+  maxMemory?: string;
 }
 
 /** A failed listen as one line naming the address and what to do (or the error itself when unexpected). */
@@ -47,7 +49,7 @@ export async function runServe(flags: ServeFlags): Promise<void> {
   if (!Number.isFinite(grace) || grace < 0 || grace > 3600) throw new ConfigError(`--shutdown-timeout: expected seconds in 0..3600, found ${JSON.stringify(flags.shutdownTimeout)}`);
   checkInputFile(flags.model, '--model');
   const t0 = performance.now();
-  const loaded = await loadModel(flags.model, { kernels: flags.kernels ?? 'auto' });
+  const loaded = await loadModel(flags.model, { kernels: flags.kernels ?? 'auto', maxMemoryBytes: maxMemoryFlag(flags.maxMemory) });
   const predictor = new Predictor(loaded);
   // fastify is loaded only by this command (the others start faster without it)
   const { buildServer, startServer, stopServer } = await import('../serve/server.js');

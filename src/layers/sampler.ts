@@ -490,14 +490,6 @@ export class LshSampler {
     }
     return n;
   }
-
-  /** Most neurons an active set of this sampler can hold with `maxLabels` forced in (the deferred-gradient budget of a slot). */
-  maxActive(maxLabels: number): number {
-    const as = this.cfg.activeSet;
-    if (as.policy === 'topk') return Math.min(this.nOut, Math.max(as.maxActive > 0 ? as.maxActive : this.nOut, maxLabels));
-    if (as.maxActive > 0) return Math.min(this.nOut, Math.max(as.maxActive, maxLabels, as.minActive));
-    return this.nOut;
-  }
 }
 
 /**

@@ -167,9 +167,17 @@ export function planModel(cfg: Config, nFeatures: number, nLabels: number): Mode
       if (S === 0) {
         // as few memories as keep each shard's blocks below AUTO_SHARD_BYTES: from the whole
         // layer's bytes, then up while the largest shard is still above
-        const whole = blockBytes(declareShard(outputShardPlans(cfg, fc, nIn, nOut, 1)[0]!));
-        S = Math.min(nOut, Math.max(1, Math.ceil(whole / AUTO_SHARD_BYTES)));
-        while (S < nOut && blockBytes(declareShard(outputShardPlans(cfg, fc, nIn, nOut, S)[0]!)) > AUTO_SHARD_BYTES) S++;
+        // (the whole layer's bytes from a per-neuron bound when it is too large to declare at all)
+        const perNeuron = 4 * nIn * (cfg.optimizer.type === 'adam' ? 4 : 2) + (cfg.output.mode === 'lsh' ? 8 * cfg.output.hash.L : 0) + 32;
+        S = Math.min(nOut, Math.max(1, Math.ceil((perNeuron * nOut) / AUTO_SHARD_BYTES)));
+        const shardBytes = (k: number): number => {
+          try {
+            return blockBytes(declareShard(outputShardPlans(cfg, fc, nIn, nOut, k)[0]!));
+          } catch {
+            return Infinity;
+          }
+        };
+        while (S < nOut && shardBytes(S) > AUTO_SHARD_BYTES) S++;
       }
       layers.push({ nIn, nOut, isOutput, sampled: cfg.output.mode === 'lsh', shards: outputShardPlans(cfg, fc, nIn, nOut, S) });
       continue;

@@ -4,7 +4,8 @@ import { PROF_SLOTS } from './profile.js';
 import { DeferredGrads, type DeferSpec } from '../layers/deferred.js';
 import { LshSampler, type SamplerScratch } from '../layers/sampler.js';
 import type { CsrBatch } from '../data/csr.js';
-import type { Network, LayerShard } from './network.js';
+import type { Network, LayerShard, ModelPlan } from './network.js';
+import type { LayerSampling } from '../config.js';
 
 /**
  * The run's part of the memories, declared after the model's: what a batch needs besides the
@@ -114,29 +115,39 @@ function threadName(t: number): string {
   return `run.t${t}`;
 }
 
-/** The deferred-gradient slots of one parameter block. */
-function deferSpec(net: Network, name: string, spec: RunSpec): DeferSpec {
-  if (name === 'input') {
-    const p = net.input;
-    return { block: name, kind: 'pairs', rows: p.rows, cols: p.cols, slots: spec.slots, budget: Math.max(1, spec.maxNnz), featureMajor: true };
-  }
-  for (const l of net.fc) {
+/**
+ * Most neurons an active set of a layer sampled by `cfg` can hold with `maxLabels` forced in: the
+ * budget a slot needs to record it (a larger set is replayed on the immediate path).
+ */
+function maxActiveOf(cfg: LayerSampling, nOut: number, maxLabels: number): number {
+  const as = cfg.activeSet;
+  if (as.policy === 'topk') return Math.min(nOut, Math.max(as.maxActive > 0 ? as.maxActive : nOut, maxLabels));
+  if (as.maxActive > 0) return Math.min(nOut, Math.max(as.maxActive, maxLabels, as.minActive));
+  return Math.min(nOut, Math.max(UNCAPPED_BUDGET, 4 * as.minActive + maxLabels));
+}
+
+/** The deferred-gradient slots of every parameter block, with the memory it lives in. */
+function deferSpecs(plan: ModelPlan, spec: RunSpec): { memory: number; d: DeferSpec }[] {
+  const inp = plan.input;
+  const out: { memory: number; d: DeferSpec }[] = [{ memory: 0, d: { block: inp.name, kind: 'pairs', rows: inp.rows, cols: inp.cols, slots: spec.slots, budget: Math.max(1, spec.maxNnz), featureMajor: true } }];
+  for (const l of plan.layers) {
     for (const sh of l.shards) {
-      if (sh.p.name !== name) continue;
-      if (sh.sampler === null) return { block: name, kind: 'dense', rows: sh.nOut, cols: l.nIn, slots: spec.slots, budget: 1, featureMajor: false };
-      const most = sh.sampler.maxActive(l.isOutput ? spec.maxLabels : 0);
-      const cap = sh.sampler.cfg.activeSet.maxActive > 0 ? most : Math.min(most, Math.max(UNCAPPED_BUDGET, 4 * sh.sampler.cfg.activeSet.minActive + spec.maxLabels));
-      return { block: name, kind: 'pairs', rows: sh.nOut, cols: l.nIn, slots: spec.slots, budget: Math.max(1, cap), featureMajor: false };
+      const base = { block: sh.param.name, rows: sh.n, cols: l.nIn, slots: spec.slots, featureMajor: false };
+      const d: DeferSpec = sh.sampler === null
+        ? { ...base, kind: 'dense', budget: 1 }
+        : { ...base, kind: 'pairs', budget: Math.max(1, maxActiveOf(sh.sampler.cfg, sh.n, l.isOutput ? spec.maxLabels : 0)) };
+      out.push({ memory: sh.memory, d });
     }
   }
-  throw new Error(`run: no parameter block ${name}`);
+  return out;
 }
 
 /** The run's blocks in each memory. */
-export function planRun(net: Network, spec: RunSpec): BlockDecl[][] {
+export function planRun(plan: ModelPlan, spec: RunSpec): BlockDecl[][] {
   for (const [k, v] of Object.entries(spec)) if (!(Number.isInteger(v) && v >= 1)) throw new RangeError(`run: ${k} must be a positive integer, got ${v}`);
   const { slots, maxNnz, maxLabels, topK } = spec;
-  const mem: BlockDecl[][] = net.plan.memories.map(() => []);
+  const hidden = [plan.input.cols, ...plan.layers.filter((l) => !l.isOutput).map((l) => l.nOut)];
+  const mem: BlockDecl[][] = plan.memories.map(() => []);
   const m0 = mem[0]!;
   m0.push(
     new BlockDecl('run.batch').i32('featPtr', [slots + 1]).i32('featIdx', [slots * maxNnz]).f32('featVal', [slots * maxNnz]).i32('labelPtr', [slots + 1]).i32('labelIdx', [slots * maxLabels]),
@@ -147,30 +158,24 @@ export function planRun(net: Network, spec: RunSpec): BlockDecl[][] {
   );
   for (let t = 0; t < spec.threads; t++) {
     const b = new BlockDecl(threadName(t));
-    net.hidden.forEach((h, l) => b.f32(`act${l}`, [h]).f32(`dact${l}`, [h]));
-    net.fc.forEach((layer, l) => b.i32(`active${l}`, [layer.nOut]).f32(`vals${l}`, [layer.nOut]));
+    hidden.forEach((h, l) => b.f32(`act${l}`, [h]).f32(`dact${l}`, [h]));
+    plan.layers.forEach((layer, l) => b.i32(`active${l}`, [layer.nOut]).f32(`vals${l}`, [layer.nOut]));
     b.i32('topIds', [topK]).f32('topScores', [topK]).i32('inIdx', [maxNnz]).f32('inVal', [maxNnz]);
     m0.push(b);
-    net.fc.forEach((layer, l) => {
-      const sp0 = net.plan.layers[l]!.shards[0]!.sampler;
+    plan.layers.forEach((layer, l) => {
+      const sp0 = layer.shards[0]!.sampler;
       if (layer.shards.length === 1 && sp0) m0.push(...LshSampler.declareScratch(sp0, `${threadName(t)}.s${l}`));
       if (layer.shards.length > 1) {
-        layer.shards.forEach((sh, si) => {
+        for (const sh of layer.shards) {
           const o = `${threadName(t)}.o`;
-          mem[sh.memory]!.push(new BlockDecl(o).f32('x', [layer.nIn]).i32('act', [sh.nOut]).f32('vals', [sh.nOut]).f32('dx', [layer.nIn]));
-          const sp = net.plan.layers[l]!.shards[si]!.sampler;
-          if (sp) mem[sh.memory]!.push(...LshSampler.declareScratch(sp, `${o}.s`));
-        });
+          mem[sh.memory]!.push(new BlockDecl(o).f32('x', [layer.nIn]).i32('act', [sh.n]).f32('vals', [sh.n]).f32('dx', [layer.nIn]));
+          if (sh.sampler) mem[sh.memory]!.push(...LshSampler.declareScratch(sh.sampler, `${o}.s`));
+        }
       }
     });
   }
-  for (const b of net.blocks()) mem[memoryOf(net, b.name)]!.push(DeferredGrads.declare(deferSpec(net, b.name, spec)));
+  for (const { memory, d } of deferSpecs(plan, spec)) mem[memory]!.push(DeferredGrads.declare(d));
   return mem;
-}
-
-function memoryOf(net: Network, block: string): number {
-  for (const l of net.fc) for (const sh of l.shards) if (sh.p.name === block) return sh.memory;
-  return 0;
 }
 
 /**
@@ -185,7 +190,7 @@ export class RunArea {
   readonly scratches: ThreadScratch[];
 
   static carve(net: Network, spec: RunSpec): RunArea {
-    const plan = planRun(net, spec);
+    const plan = planRun(net.plan, spec);
     const views = plan.map((blocks, m) => {
       const a = net.arenas[m]!;
       a.releaseTo(net.placements[m]!.end);
@@ -195,7 +200,7 @@ export class RunArea {
   }
 
   static attach(net: Network, spec: RunSpec, placements: Placement[]): RunArea {
-    const plan = planRun(net, spec);
+    const plan = planRun(net.plan, spec);
     if (placements.length !== plan.length) throw new Error(`run attach: ${placements.length} placements for ${plan.length} memories`);
     const views = plan.map((blocks, m) => {
       checkSamePlacement(place(blocks, placements[m]!.start), placements[m]!, `run memory ${m}`);
@@ -220,10 +225,8 @@ export class RunArea {
       nTop: r.i32('nTop'), cands: r.i32('cands'), exactTop: r.i32('exactTop'), exactN: r.i32('exactN'), found: r.i32('found'),
     };
     this.scratches = Array.from({ length: spec.threads }, (_, t) => this.threadScratch(t));
-    for (const blk of net.blocks()) {
-      const m = memoryOf(net, blk.name);
-      blk.deferred = new DeferredGrads(deferSpec(net, blk.name, spec), views[m]!.block(`${blk.name}.deferred`));
-    }
+    const byName = new Map(net.blocks().map((b) => [b.name, b]));
+    for (const { memory, d } of deferSpecs(net.plan, spec)) byName.get(d.block)!.deferred = new DeferredGrads(d, views[memory]!.block(`${d.block}.deferred`));
   }
 
   private threadScratch(t: number): ThreadScratch {

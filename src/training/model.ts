@@ -2,6 +2,7 @@ import { availableParallelism } from 'node:os';
 import { parseConfig, type Config, type ConfigInput } from '../config.js';
 import { Network } from '../network/network.js';
 import { RunArea, type RunSpec, type ThreadScratch } from '../network/run.js';
+import { checkModelMemory } from '../network/estimate.js';
 import { predictSample } from '../network/sample.js';
 import { PROF_NAMES, PROF_SLOTS, PROF_REBUILD, PROF_UPDATE, type ProfilePart } from '../network/profile.js';
 import { Rng } from '../util/rng.js';
@@ -22,6 +23,8 @@ export interface ModelOptions {
   kernels?: KernelChoice;
   /** hash the initial weights into the tables (default true; false when the tables will be loaded) */
   buildTables?: boolean;
+  /** refuse a model that needs more bytes than this (default: 90% of the machine's memory; see network/estimate.ts) */
+  maxMemoryBytes?: number;
 }
 
 export interface BatchStats {
@@ -194,6 +197,8 @@ export class SlideModel {
     this.config = parseConfig(opts.config ?? {});
     this.nFeatures = opts.nFeatures;
     this.nLabels = opts.nLabels;
+    // before anything is allocated: a model the memory cannot hold is refused with the estimate
+    checkModelMemory(this.config, opts.nFeatures, opts.nLabels, this.runSpec(this.threads, DEFAULT_MAX_NNZ, DEFAULT_MAX_LABELS), opts.maxMemoryBytes);
     this.rng = new Rng(this.config.seed);
     const choice = opts.kernels ?? 'auto';
     this.kernelChoice = choice;
