@@ -1185,6 +1185,55 @@ export function voteCollect(tally: usize, N: i32, L: i32, lo: i32, hist: usize, 
   return n;
 }
 
+/**
+ * Column sums of m rows X (m, n) into acc (n float64), row after row (src/kernels/js.ts colSums):
+ * acc[k] += X[r*n + k] for r = 0, 1, .. m-1. Four rows a pass over acc, four columns a step as
+ * two f64x2 (each float32 widened exactly); every column's additions stay in row order, so the
+ * sums equal the TypeScript twin's bit for bit.
+ */
+export function colSums(X: usize, n: i32, m: i32, acc: usize): void {
+  const rowBytes = <usize>n << 2;
+  const n4Bytes = <usize>(n & ~3) << 2;
+  let r: i32 = 0;
+  for (; r + 4 <= m; r += 4) {
+    const x0 = X + <usize>r * rowBytes;
+    const x1 = x0 + rowBytes;
+    const x2 = x1 + rowBytes;
+    const x3 = x2 + rowBytes;
+    let c: usize = 0;
+    for (; c < n4Bytes; c += 16) {
+      const a = acc + (c << 1);
+      let lo = v128.load(a, 0, 8);
+      let hi = v128.load(a, 16, 8);
+      let v = v128.load(x0 + c, 0, 4);
+      lo = f64x2.add(lo, f64x2.promote_low_f32x4(v));
+      hi = f64x2.add(hi, f64x2.promote_low_f32x4(v128.shuffle<f32>(v, v, 2, 3, 2, 3)));
+      v = v128.load(x1 + c, 0, 4);
+      lo = f64x2.add(lo, f64x2.promote_low_f32x4(v));
+      hi = f64x2.add(hi, f64x2.promote_low_f32x4(v128.shuffle<f32>(v, v, 2, 3, 2, 3)));
+      v = v128.load(x2 + c, 0, 4);
+      lo = f64x2.add(lo, f64x2.promote_low_f32x4(v));
+      hi = f64x2.add(hi, f64x2.promote_low_f32x4(v128.shuffle<f32>(v, v, 2, 3, 2, 3)));
+      v = v128.load(x3 + c, 0, 4);
+      lo = f64x2.add(lo, f64x2.promote_low_f32x4(v));
+      hi = f64x2.add(hi, f64x2.promote_low_f32x4(v128.shuffle<f32>(v, v, 2, 3, 2, 3)));
+      v128.store(a, lo, 0, 8);
+      v128.store(a, hi, 16, 8);
+    }
+    for (; c < rowBytes; c += 4) {
+      const a = acc + (c << 1);
+      store<f64>(a, load<f64>(a) + <f64>load<f32>(x0 + c) + <f64>load<f32>(x1 + c) + <f64>load<f32>(x2 + c) + <f64>load<f32>(x3 + c));
+    }
+  }
+  for (; r < m; r++) {
+    const x = X + <usize>r * rowBytes;
+    for (let c: usize = 0; c < rowBytes; c += 4) {
+      const a = acc + (c << 1);
+      store<f64>(a, load<f64>(a) + <f64>load<f32>(x + c));
+    }
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
 // WTA / DWTA hashing (src/hashing/wta.ts, dwta.ts, wtaKernel.ts): comparisons and integer
 // arithmetic only, so every code and key equals the TypeScript family's bit for bit.
@@ -1280,11 +1329,15 @@ export function voteCollect(tally: usize, N: i32, L: i32, lo: i32, hist: usize, 
  * for each hash h the position p < binSize of the largest key among coords[h*binSize + p], ties to
  * the first, or -1 if that key is INT32_MIN (an empty DWTA bin):
  *   codes[h*ld + r],   h < H, r < m.
- * Rows 8 at a time in the lanes of two vectors (see above), then 4, then one at a time with the
- * hashes in the lanes (a query). buf: 8*n int32 of scratch.
+ * Returns the number of empty bins (codes -1; 0 unless dwta): densifyCodes has nothing to do
+ * without one. Rows 8 at a time in the lanes of two vectors (see above), then 4, then one at a
+ * time with the hashes in the lanes (a query). buf: 8*n int32 of scratch.
  */
-export function wtaCodes(coords: usize, H: i32, binSize: i32, dwta: i32, X: usize, n: i32, m: i32, mean: usize, buf: usize, codes: usize, ld: i32): void {
+export function wtaCodes(coords: usize, H: i32, binSize: i32, dwta: i32, X: usize, n: i32, m: i32, mean: usize, buf: usize, codes: usize, ld: i32): i32 {
   const zeroKey = dwta != 0 ? KEY_MIN : 0;
+  // empty bins (codes -1) written, by lane, then in all
+  let empty = i32x4.splat(0);
+  let emptyBins: i32 = 0;
   const rowBytes = <usize>n << 2;
   const ldBytes = <usize>ld << 2;
   const binBytes = <usize>binSize << 2;
@@ -1309,15 +1362,19 @@ export function wtaCodes(coords: usize, H: i32, binSize: i32, dwta: i32, X: usiz
         const a = buf + (<usize>load<i32>(cp) << 5);
         const k0 = v128.load(a, 0, 4);
         const k1 = v128.load(a, 16, 4);
-        // strictly greater: a tie keeps the first position
-        pos0 = v128.bitselect(pv, pos0, i32x4.gt_s(k0, best0));
-        pos1 = v128.bitselect(pv, pos1, i32x4.gt_s(k1, best1));
+        // strictly greater: a tie keeps the first position. pv is above every position so far,
+        // so max(pos, pv where greater, else 0) is a select in two operations instead of three
+        pos0 = i32x4.max_s(pos0, v128.and(pv, i32x4.gt_s(k0, best0)));
+        pos1 = i32x4.max_s(pos1, v128.and(pv, i32x4.gt_s(k1, best1)));
         best0 = i32x4.max_s(best0, k0);
         best1 = i32x4.max_s(best1, k1);
         pv = i32x4.add(pv, one);
       }
-      v128.store(out, v128.or(pos0, i32x4.eq(best0, minv)), 0, 4);
-      v128.store(out, v128.or(pos1, i32x4.eq(best1, minv)), 16, 4);
+      const e0 = i32x4.eq(best0, minv);
+      const e1 = i32x4.eq(best1, minv);
+      v128.store(out, v128.or(pos0, e0), 0, 4);
+      v128.store(out, v128.or(pos1, e1), 16, 4);
+      empty = i32x4.sub(i32x4.sub(empty, e0), e1);
       out += ldBytes;
     }
   }
@@ -1333,11 +1390,13 @@ export function wtaCodes(coords: usize, H: i32, binSize: i32, dwta: i32, X: usiz
       const ce = cp + binBytes;
       for (; cp < ce; cp += 4) {
         const k = v128.load(buf + (<usize>load<i32>(cp) << 4), 0, 4);
-        pos = v128.bitselect(pv, pos, i32x4.gt_s(k, best));
+        pos = i32x4.max_s(pos, v128.and(pv, i32x4.gt_s(k, best)));
         best = i32x4.max_s(best, k);
         pv = i32x4.add(pv, one);
       }
-      v128.store(out, v128.or(pos, i32x4.eq(best, minv)), 0, 4);
+      const e = i32x4.eq(best, minv);
+      v128.store(out, v128.or(pos, e), 0, 4);
+      empty = i32x4.sub(empty, e);
       out += ldBytes;
     }
   }
@@ -1348,15 +1407,18 @@ export function wtaCodes(coords: usize, H: i32, binSize: i32, dwta: i32, X: usiz
       const v = mean != 0 ? load<f32>(x + cb) - load<f32>(mean + cb) : load<f32>(x + cb);
       store<i32>(buf + cb, keyOf(v, zeroKey));
     }
-    wtaCodesRow(coords, H, binSize, buf, codes + (<usize>r << 2), ldBytes);
+    emptyBins += wtaCodesRow(coords, H, binSize, buf, codes + (<usize>r << 2), ldBytes);
   }
+  return emptyBins + i32x4.extract_lane(empty, 0) + i32x4.extract_lane(empty, 1) + i32x4.extract_lane(empty, 2) + i32x4.extract_lane(empty, 3);
 }
 
 /**
  * The codes of one row whose keys are buf[0 .. n), four hashes at a time in the lanes (the keys
  * gathered lane by lane), then the leftover hashes alone: out[h * ldBytes] (bytes), h < H.
+ * Returns the number of empty bins.
  */
-function wtaCodesRow(coords: usize, H: i32, binSize: i32, buf: usize, out: usize, ldBytes: usize): void {
+function wtaCodesRow(coords: usize, H: i32, binSize: i32, buf: usize, out: usize, ldBytes: usize): i32 {
+  let emptyBins: i32 = 0;
   const minv = i32x4.splat(KEY_MIN);
   const one = i32x4.splat(1);
   const binBytes = <usize>binSize << 2;
@@ -1374,11 +1436,13 @@ function wtaCodesRow(coords: usize, H: i32, binSize: i32, buf: usize, out: usize
       k = v128.load32_lane(buf + (<usize>load<i32>(c1 + pb) << 2), k, 1);
       k = v128.load32_lane(buf + (<usize>load<i32>(c2 + pb) << 2), k, 2);
       k = v128.load32_lane(buf + (<usize>load<i32>(c3 + pb) << 2), k, 3);
-      pos = v128.bitselect(pv, pos, i32x4.gt_s(k, best));
+      pos = i32x4.max_s(pos, v128.and(pv, i32x4.gt_s(k, best)));
       best = i32x4.max_s(best, k);
       pv = i32x4.add(pv, one);
     }
-    const code = v128.or(pos, i32x4.eq(best, minv));
+    const e = i32x4.eq(best, minv);
+    emptyBins -= i32x4.extract_lane(e, 0) + i32x4.extract_lane(e, 1) + i32x4.extract_lane(e, 2) + i32x4.extract_lane(e, 3);
+    const code = v128.or(pos, e);
     const o = out + <usize>h * ldBytes;
     store<i32>(o, i32x4.extract_lane(code, 0));
     store<i32>(o + ldBytes, i32x4.extract_lane(code, 1));
@@ -1395,7 +1459,9 @@ function wtaCodesRow(coords: usize, H: i32, binSize: i32, buf: usize, out: usize
       best = max(best, k);
     }
     store<i32>(out + <usize>h * ldBytes, best == KEY_MIN ? -1 : pos);
+    emptyBins += <i32>(best == KEY_MIN);
   }
+  return emptyBins;
 }
 
 /**
@@ -1495,8 +1561,8 @@ function densifyRow(col: usize, ldBytes: usize, H: i32, probes: usize, buf: usiz
  * Table keys of m rows from hash-major codes (src/kernels/js.ts codeKeys; LshTables'
  * combineCodes): table t's key of row r combines codes[sel[t*K + k]*ld + r] & (2^bits - 1),
  * k < K, by concatenation (first code highest) when K*bits <= rangePow, else by the mix32 fold of
- * the concatenation's 32-bit words, top rangePow bits kept: keys[t*stride + r]. Rows 4 at a time
- * in the lanes (where a word ends depends on K and bits only, the same in every lane).
+ * the concatenation's 32-bit words, top rangePow bits kept: keys[t*stride + r]. Rows 8 or 4 at a
+ * time in the lanes (where a word ends depends on K and bits only, the same in every lane).
  */
 export function codeKeys(codes: usize, ld: i32, m: i32, sel: usize, K: i32, L: i32, bits: i32, rangePow: i32, keys: usize, stride: i32): void {
   const mask = (1 << bits) - 1;
@@ -1508,6 +1574,40 @@ export function codeKeys(codes: usize, ld: i32, m: i32, sel: usize, K: i32, L: i
     const st = sel + (<usize>(t * K) << 2);
     const out = keys + ((<usize>t * <usize>stride) << 2);
     let r: i32 = 0;
+    // 8 rows a step (two vectors a selection read), then 4
+    for (; r + 8 <= m; r += 8) {
+      const base = codes + (<usize>r << 2);
+      let key0 = i32x4.splat(0);
+      let key1 = i32x4.splat(0);
+      if (concat) {
+        for (let k: i32 = 0; k < K; k++) {
+          const a = base + <usize>load<i32>(st + (<usize>k << 2)) * ldBytes;
+          key0 = v128.or(i32x4.shl(key0, bits), v128.and(v128.load(a, 0, 4), maskv));
+          key1 = v128.or(i32x4.shl(key1, bits), v128.and(v128.load(a, 16, 4), maskv));
+        }
+      } else {
+        let h0 = i32x4.splat(<i32>0x9e3779b9);
+        let h1 = h0;
+        let used: i32 = 0;
+        for (let k: i32 = 0; k < K; k++) {
+          if (used + bits > 32) {
+            h0 = mix32x4(v128.xor(h0, key0));
+            h1 = mix32x4(v128.xor(h1, key1));
+            key0 = i32x4.splat(0);
+            key1 = i32x4.splat(0);
+            used = 0;
+          }
+          const a = base + <usize>load<i32>(st + (<usize>k << 2)) * ldBytes;
+          key0 = v128.or(i32x4.shl(key0, bits), v128.and(v128.load(a, 0, 4), maskv));
+          key1 = v128.or(i32x4.shl(key1, bits), v128.and(v128.load(a, 16, 4), maskv));
+          used += bits;
+        }
+        key0 = i32x4.shr_u(mix32x4(v128.xor(h0, key0)), fold);
+        key1 = i32x4.shr_u(mix32x4(v128.xor(h1, key1)), fold);
+      }
+      v128.store(out + (<usize>r << 2), key0, 0, 4);
+      v128.store(out + (<usize>r << 2), key1, 16, 4);
+    }
     for (; r + 4 <= m; r += 4) {
       const base = codes + (<usize>r << 2);
       let key = i32x4.splat(0);

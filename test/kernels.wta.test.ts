@@ -77,12 +77,48 @@ describe('WTA / DWTA kernels: WebAssembly equals the TypeScript twin bit for bit
             t.i32('codes', Int32Array.from({ length: off + Math.max(1, H * ld) }, () => 12345));
             const run = (kk: typeof jsKernels, s: Record<string, Float32Array | Int32Array>) =>
               kk.wtaCodes(s.coords as Int32Array, H, binSize, dwta, s.X as Float32Array, off, n, m, mean ? (s.mean as Float32Array) : null, s.buf as Int32Array, s.codes as Int32Array, off, Math.max(ld, 1));
-            run(jsKernels, t.js);
-            run(k, t.wasm);
+            const label = `wtaCodes n=${n} H=${H} bin=${binSize} m=${m} dwta=${dwta} ${kind} mean=${withMean}`;
+            const emptyJs = run(jsKernels, t.js);
+            const emptyWasm = run(k, t.wasm);
             // buf is scratch: its contents differ by design
             t.js.buf = t.wasm.buf!;
-            t.compare(`wtaCodes n=${n} H=${H} bin=${binSize} m=${m} dwta=${dwta} ${kind} mean=${withMean}`);
+            t.compare(label);
+            let empty = 0;
+            const codes = t.js.codes as Int32Array;
+            for (let h = 0; h < H; h++) for (let r = 0; r < m; r++) if (codes[off + h * ld + r] === -1) empty++;
+            assert.equal(emptyJs, empty, `${label}: the twin counts its empty bins`);
+            assert.equal(emptyWasm, empty, `${label}: the kernel counts its empty bins`);
+            if (dwta === 0) assert.equal(empty, 0, 'WTA bins are never empty');
           }
+        }
+      }
+    }
+  });
+
+  it('colSums: float64 column sums in row order, bit for bit (4-row passes, 4-column steps, tails, offsets)', () => {
+    const rng = new Rng(74);
+    const arena = new Arena();
+    const k = newWasm(arena);
+    for (const n of [1, 3, 4, 13, 128]) {
+      for (const m of [0, 1, 3, 4, 9, 64]) {
+        const off = (n + m) % 3;
+        // magnitudes far apart: the sums' rounding depends on the order of the additions
+        const X = Float32Array.from({ length: off + m * n }, () => rng.nextGaussian() * 10 ** rng.nextInt(8));
+        const xs = arena.f32(X.length);
+        xs.set(X);
+        const init = Float64Array.from({ length: n }, () => rng.nextGaussian());
+        const accJs = Float64Array.from(init);
+        const at = arena.alloc(8 * n); // first: it may grow the memory (a new buffer object)
+        const accWasm = new Float64Array(arena.memory.buffer, at, n);
+        accWasm.set(init);
+        jsKernels.colSums(X, off, n, m, accJs);
+        k.colSums(xs, off, n, m, accWasm);
+        assert.deepEqual(Array.from(accWasm), Array.from(accJs), `colSums n=${n} m=${m}`);
+        // the twin is the plain row-by-row float64 loop
+        for (let c = 0; c < n; c++) {
+          let s0 = init[c]!;
+          for (let r = 0; r < m; r++) s0 += X[off + r * n + c]!;
+          assert.equal(accJs[c], s0);
         }
       }
     }

@@ -125,6 +125,18 @@ export const jsKernels = {
   },
 
   /**
+   * Column sums of m rows in float64, row after row (the mean row a rebuild centres on, as
+   * LshSampler.prepareRebuild sums it): acc[k] += X[xOff + r*n + k] for r = 0, 1, .. m-1, k < n.
+   * Each addition is one float64 rounding in that order, so both implementations agree bit for bit.
+   */
+  colSums(X: Float32Array, xOff: number, n: number, m: number, acc: Float64Array): void {
+    for (let r = 0; r < m; r++) {
+      const base = xOff + r * n;
+      for (let k = 0; k < n; k++) acc[k] += X[base + k]!;
+    }
+  },
+
+  /**
    * WTA / DWTA codes of m dense rows, before densification (Wta.hashDenseRow, and Dwta's arg-max
    * step): row r < m is X[xOff + r*n .. +n), minus mean[0 .. n) when mean is given (each
    * difference rounded to float32, as a Float32Array stores it). Each value v becomes an int32
@@ -135,10 +147,12 @@ export const jsKernels = {
    * INT32_MIN (an empty DWTA bin). Codes are hash-major (a hash's codes of the m rows are
    * contiguous, ld >= m apart):
    *   codes[codesOff + h*ld + r],   h < H, r < m
-   * buf: 8*n int32 of scratch. NaN inputs give unspecified codes.
+   * Returns the number of empty bins (codes -1: 0 unless dwta). buf: 8*n int32 of scratch. NaN
+   * inputs give unspecified codes.
    */
-  wtaCodes(coords: Int32Array, H: number, binSize: number, dwta: number, X: Float32Array, xOff: number, n: number, m: number, mean: Float32Array | null, buf: Int32Array, codes: Int32Array, codesOff: number, ld: number): void {
+  wtaCodes(coords: Int32Array, H: number, binSize: number, dwta: number, X: Float32Array, xOff: number, n: number, m: number, mean: Float32Array | null, buf: Int32Array, codes: Int32Array, codesOff: number, ld: number): number {
     const zeroKey = dwta !== 0 ? KEY_MIN : 0;
+    let empty = 0;
     for (let r = 0; r < m; r++) {
       const x = xOff + r * n;
       for (let i = 0; i < n; i++) {
@@ -157,8 +171,10 @@ export const jsKernels = {
           }
         }
         codes[codesOff + h * ld + r] = best === KEY_MIN ? -1 : pos;
+        if (best === KEY_MIN) empty++;
       }
     }
+    return empty;
   },
 
   /**

@@ -88,6 +88,8 @@ interface KernelHashViews {
   probes: Int32Array;
   /** (K*L) the projection (or bin) of each table code (the plan's selection, or 0 .. K*L-1) */
   keySel: Int32Array;
+  /** WTA / DWTA: (nIn) float64 column sums of the weights (the centre, summed by Kernels.colSums) */
+  meanAcc: Float64Array;
   /** the same selection in this thread's memory (null without a pool), for codes computed in TypeScript */
   sel: Int32Array | null;
 }
@@ -139,7 +141,8 @@ export class LshSampler {
         .i32('ids', [P])
         .i32('coords', [proj ? 0 : ps.H, ps.binSize])
         .i32('probes', [ps.kind === 'dwta' ? ps.H : 0, PROBE_CAP])
-        .i32('keySel', [h.K * h.L]);
+        .i32('keySel', [h.K * h.L])
+        .f64('meanAcc', [proj ? 0 : nIn]);
     }
     return [b, LshTables.declare(`${spec.name}.tables`, LshSampler.tableParams(spec, 0))];
   }
@@ -202,7 +205,7 @@ export class LshSampler {
     const ps = planShape(h, spec.nIn);
     this.fast = ps === null ? null : {
       shape: ps, k: kernels, projT: v.f32('projT'), signs: v.f32('signs'), prepBuf: v.f32('prepBuf'), keyBias: v.f32('keyBias'),
-      zero: v.f32('zero'), ids: v.i32('ids'), coords: v.i32('coords'), probes: v.i32('probes'), keySel: v.i32('keySel'), sel: null,
+      zero: v.f32('zero'), ids: v.i32('ids'), coords: v.i32('coords'), probes: v.i32('probes'), keySel: v.i32('keySel'), meanAcc: v.f64('meanAcc'), sel: null,
     };
     if (this.fast !== null) {
       this.fast.sel = this.family.kernelPlan()?.select ?? null;
@@ -309,6 +312,12 @@ export class LshSampler {
       for (let j = 0; j < this.nOut; j++) f.k.axpy(1, W, j * n, mean, 0, n);
       const inv = 1 / this.nOut;
       for (let k = 0; k < n; k++) mean[k] = mean[k]! * inv;
+    } else if (this.cfg.hash.center && this.fast) {
+      // WTA / DWTA: the float64 sums of the TypeScript loop below, bit for bit, by the kernels
+      const acc = this.fast.meanAcc;
+      acc.fill(0);
+      this.fast.k.colSums(W, 0, n, this.nOut, acc);
+      for (let k = 0; k < n; k++) mean[k] = acc[k]! / this.nOut;
     } else if (this.cfg.hash.center) {
       const acc = new Float64Array(n);
       for (let j = 0; j < this.nOut; j++) {
@@ -423,8 +432,8 @@ export class LshSampler {
 
   /**
    * WTA / DWTA keys of neurons [from, to) by the kernels, WTA_BLOCK rows a step: their codes
-   * (centred rows when `center`: the kernel subtracts the mean row), densified (DWTA), then
-   * combined into every table's keys, written straight into tables.keys.
+   * (centred rows when `center`: the kernel subtracts the mean row), densified when a bin is
+   * empty (DWTA), then combined into every table's keys, written straight into tables.keys.
    */
   private stageWta(f: KernelHashViews, W: Float32Array, hs: SamplerScratch, from: number, to: number): void {
     const t = this.tables;
@@ -434,8 +443,8 @@ export class LshSampler {
     const mean = this.cfg.hash.center ? this.meanRow : null;
     for (let start = from; start < to; start += WTA_BLOCK) {
       const m = Math.min(WTA_BLOCK, to - start);
-      f.k.wtaCodes(f.coords, P, f.shape.binSize, dwta ? 1 : 0, W, start * n, n, m, mean, hs.keyBuf, hs.hcodes, 0, WTA_BLOCK);
-      if (dwta) f.k.densifyCodes(hs.hcodes, 0, WTA_BLOCK, m, P, f.probes, hs.densifyBuf);
+      const empty = f.k.wtaCodes(f.coords, P, f.shape.binSize, dwta ? 1 : 0, W, start * n, n, m, mean, hs.keyBuf, hs.hcodes, 0, WTA_BLOCK);
+      if (empty > 0) f.k.densifyCodes(hs.hcodes, 0, WTA_BLOCK, m, P, f.probes, hs.densifyBuf);
       f.k.codeKeys(hs.hcodes, 0, WTA_BLOCK, P, m, f.keySel, this.K, this.L, t.bitsPerHash, t.rangePow, t.keys, start, t.capacity);
     }
   }
@@ -494,8 +503,8 @@ export class LshSampler {
     if (f !== null && s.hcodes.length > 0) {
       // one row: its codes (ld 1), densified (DWTA), then the tables' codes
       const P = f.shape.H;
-      f.k.wtaCodes(f.coords, P, f.shape.binSize, f.shape.kind === 'dwta' ? 1 : 0, x, xOff, this.nIn, 1, null, s.keyBuf, s.hcodes, 0, 1);
-      if (f.shape.kind === 'dwta') f.k.densifyCodes(s.hcodes, 0, 1, 1, P, f.probes, s.densifyBuf);
+      const empty = f.k.wtaCodes(f.coords, P, f.shape.binSize, f.shape.kind === 'dwta' ? 1 : 0, x, xOff, this.nIn, 1, null, s.keyBuf, s.hcodes, 0, 1);
+      if (empty > 0) f.k.densifyCodes(s.hcodes, 0, 1, 1, P, f.probes, s.densifyBuf);
       gatherCodes(f.sel, s.hcodes, s.codes);
       return;
     }
