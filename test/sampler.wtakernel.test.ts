@@ -1,6 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { WTA_BLOCK } from '../src/layers/sampler.js';
+import { LshSampler, WTA_BLOCK } from '../src/layers/sampler.js';
+import { Arena } from '../src/memory/arena.js';
+import { loadWasmKernels } from '../src/kernels/index.js';
+import type { LayerSampling } from '../src/config.js';
 import { standaloneSampler } from './sampler.helpers.js';
 import { parseConfig } from '../src/config.js';
 import { Rng } from '../src/util/rng.js';
@@ -19,7 +22,17 @@ const nOut = 2003;
 const configOf = (family: 'wta' | 'dwta', pool: number, rangePow: number) =>
   parseConfig({ output: { hash: { family, K: 6, L: 12, pool, binSize: 8, rangePow, center: true, bucketSize: 4096 }, activeSet: { minActive: 0 } } }).output;
 
+/** standaloneSampler with the WebAssembly kernels that check every call (loadWasmKernels checkViews). */
+function checkedSampler(cfg: LayerSampling, rng: Rng) {
+  const spec = { name: 'layer', cfg, nIn, nOut };
+  const arena = new Arena();
+  const views = arena.carve([...LshSampler.declare(spec), ...LshSampler.declareScratch(spec, 'scratch')]);
+  const sampler = new LshSampler(spec, views, loadWasmKernels(arena.memory, { checkViews: true }), rng);
+  return { sampler, arena, kernelScratch: () => sampler.createScratch(views, 'scratch') };
+}
+
 const CASES = [
+  ['wasm-checked', 'dwta', 40, 18],
   ['wasm', 'dwta', 0, 18],
   ['js', 'dwta', 0, 18],
   ['wasm', 'dwta', 40, 0],
@@ -30,7 +43,8 @@ for (const [kernels, family, pool, rangePow] of CASES) {
   test(`kernel ${family} (${kernels} kernels${pool ? `, pool of ${pool}` : ''}, ${rangePow ? 'concatenated' : 'folded'} keys): table keys of centred rows and query codes equal the family's TypeScript hashing bit for bit`, () => {
     const cfg = configOf(family, pool, rangePow);
     const rng = new Rng(21);
-    const f = standaloneSampler(cfg, nIn, nOut, new Rng(4), kernels);
+    // wasm-checked: every kernel call's arrays, extents and values checked against the kernel table
+    const f = kernels === 'wasm-checked' ? checkedSampler(cfg, new Rng(4)) : standaloneSampler(cfg, nIn, nOut, new Rng(4), kernels);
     const p = standaloneSampler(cfg, nIn, nOut, new Rng(4), 'js');
     const arena = f.arena;
     const W = arena.f32(nOut * nIn);

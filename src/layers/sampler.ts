@@ -303,8 +303,8 @@ export class LshSampler {
     const n = this.nIn;
     const mean = this.meanRow;
     mean.fill(0);
-    // SimHash's projections only: WTA / DWTA keys of the centred rows stay those of the
-    // TypeScript family, whose centre is summed in float64 below
+    // SimHash's projections (f) take a float32 centre; WTA / DWTA keys equal the TypeScript
+    // family's bit for bit, so their centre is its float64 sums (colSums)
     const f = this.fast !== null && isProjection(this.fast.shape) ? this.fast : null;
     if (this.cfg.hash.center && f) {
       // summed in float32 by the SIMD kernels (a rebuild waits for this on one thread: 8 ms in
