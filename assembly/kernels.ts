@@ -1184,3 +1184,475 @@ export function voteCollect(tally: usize, N: i32, L: i32, lo: i32, hist: usize, 
   }
   return n;
 }
+
+/**
+ * Column sums of m rows X (m, n) into acc (n float64), row after row (src/kernels/js.ts colSums):
+ * acc[k] += X[r*n + k] for r = 0, 1, .. m-1. Four rows a pass over acc, four columns a step as
+ * two f64x2 (each float32 widened exactly); every column's additions stay in row order, so the
+ * sums equal the TypeScript twin's bit for bit.
+ */
+export function colSums(X: usize, n: i32, m: i32, acc: usize): void {
+  const rowBytes = <usize>n << 2;
+  const n4Bytes = <usize>(n & ~3) << 2;
+  let r: i32 = 0;
+  for (; r + 4 <= m; r += 4) {
+    const x0 = X + <usize>r * rowBytes;
+    const x1 = x0 + rowBytes;
+    const x2 = x1 + rowBytes;
+    const x3 = x2 + rowBytes;
+    let c: usize = 0;
+    for (; c < n4Bytes; c += 16) {
+      const a = acc + (c << 1);
+      let lo = v128.load(a, 0, 8);
+      let hi = v128.load(a, 16, 8);
+      let v = v128.load(x0 + c, 0, 4);
+      lo = f64x2.add(lo, f64x2.promote_low_f32x4(v));
+      hi = f64x2.add(hi, f64x2.promote_low_f32x4(v128.shuffle<f32>(v, v, 2, 3, 2, 3)));
+      v = v128.load(x1 + c, 0, 4);
+      lo = f64x2.add(lo, f64x2.promote_low_f32x4(v));
+      hi = f64x2.add(hi, f64x2.promote_low_f32x4(v128.shuffle<f32>(v, v, 2, 3, 2, 3)));
+      v = v128.load(x2 + c, 0, 4);
+      lo = f64x2.add(lo, f64x2.promote_low_f32x4(v));
+      hi = f64x2.add(hi, f64x2.promote_low_f32x4(v128.shuffle<f32>(v, v, 2, 3, 2, 3)));
+      v = v128.load(x3 + c, 0, 4);
+      lo = f64x2.add(lo, f64x2.promote_low_f32x4(v));
+      hi = f64x2.add(hi, f64x2.promote_low_f32x4(v128.shuffle<f32>(v, v, 2, 3, 2, 3)));
+      v128.store(a, lo, 0, 8);
+      v128.store(a, hi, 16, 8);
+    }
+    for (; c < rowBytes; c += 4) {
+      const a = acc + (c << 1);
+      store<f64>(a, load<f64>(a) + <f64>load<f32>(x0 + c) + <f64>load<f32>(x1 + c) + <f64>load<f32>(x2 + c) + <f64>load<f32>(x3 + c));
+    }
+  }
+  for (; r < m; r++) {
+    const x = X + <usize>r * rowBytes;
+    for (let c: usize = 0; c < rowBytes; c += 4) {
+      const a = acc + (c << 1);
+      store<f64>(a, load<f64>(a) + <f64>load<f32>(x + c));
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// WTA / DWTA hashing (src/hashing/wta.ts, dwta.ts, wtaKernel.ts): comparisons and integer
+// arithmetic only, so every code and key equals the TypeScript family's bit for bit.
+//
+// Rows go in the lanes: the keys of 8 (or 4) rows are stored coordinate-major, 8 int32 a
+// coordinate, so one load of a bin's coordinate gives that coordinate's key in all 8 rows, and
+// the arg-max runs with lane-wise compares and selects, no branch on the data. Codes come out
+// hash-major (a hash's codes of consecutive rows contiguous), which is also what the keys want:
+// a table's keys of 4 rows are one vector, stored at keys[t*stride + r .. r+4).
+
+// @ts-ignore: decorator
+@inline const KEY_MIN: i32 = -2147483648;
+// Densifier's probes a bin (src/hashing/common.ts PROBE_CAP) and their log2
+// @ts-ignore: decorator
+@inline const PROBE_CAP: i32 = 16;
+// @ts-ignore: decorator
+@inline const PROBE_SHIFT: i32 = 4;
+
+/**
+ * Order-preserving int32 keys of 4 floats (src/hashing/wtaKernel.ts): b ^ ((b >> 31) & 0x7fffffff)
+ * for the bits b, and zeroKey (0 for WTA, INT32_MIN for DWTA) for +0 and -0.
+ */
+// @ts-ignore: decorator
+@inline function keysOf(x: v128, zeroKey: v128): v128 {
+  const low = i32x4.splat(0x7fffffff);
+  const z = i32x4.eq(v128.and(x, low), i32x4.splat(0));
+  const key = v128.xor(x, v128.and(i32x4.shr_s(x, 31), low));
+  return v128.or(v128.andnot(key, z), v128.and(z, zeroKey));
+}
+
+/** The same key of one float. */
+// @ts-ignore: decorator
+@inline function keyOf(v: f32, zeroKey: i32): i32 {
+  const b = reinterpret<i32>(v);
+  const z = ((b & 0x7fffffff) - 1) >> 31; // -1 iff +-0
+  return ((b ^ ((b >> 31) & 0x7fffffff)) & ~z) | (z & zeroKey);
+}
+
+/**
+ * Keys of 4 rows (at x0 .. x3, n floats each, minus mean[0 .. n) when mean != 0) into buf,
+ * coordinate-major with `lanes` int32 a coordinate: buf[c*lanes + lane0 + i] = key of row i's
+ * coordinate c. Four coordinates a step, the 4 x 4 block transposed by shuffles.
+ */
+// @ts-ignore: decorator
+@inline function rowKeys4(x0: usize, x1: usize, x2: usize, x3: usize, n: i32, mean: usize, zeroKey: i32, buf: usize, lanes: i32, lane0: i32): void {
+  const zk = i32x4.splat(zeroKey);
+  const step = <usize>lanes << 2;
+  let o = buf + (<usize>lane0 << 2);
+  let c: i32 = 0;
+  for (; c + 4 <= n; c += 4) {
+    const cb = <usize>c << 2;
+    let a = v128.load(x0 + cb, 0, 4);
+    let b = v128.load(x1 + cb, 0, 4);
+    let d = v128.load(x2 + cb, 0, 4);
+    let e = v128.load(x3 + cb, 0, 4);
+    if (mean != 0) {
+      const mv = v128.load(mean + cb, 0, 4);
+      a = f32x4.sub(a, mv);
+      b = f32x4.sub(b, mv);
+      d = f32x4.sub(d, mv);
+      e = f32x4.sub(e, mv);
+    }
+    a = keysOf(a, zk);
+    b = keysOf(b, zk);
+    d = keysOf(d, zk);
+    e = keysOf(e, zk);
+    // transpose: column j = coordinate c + j of the 4 rows
+    const t0 = v128.shuffle<i32>(a, b, 0, 4, 1, 5);
+    const t1 = v128.shuffle<i32>(a, b, 2, 6, 3, 7);
+    const t2 = v128.shuffle<i32>(d, e, 0, 4, 1, 5);
+    const t3 = v128.shuffle<i32>(d, e, 2, 6, 3, 7);
+    v128.store(o, v128.shuffle<i32>(t0, t2, 0, 1, 4, 5), 0, 4);
+    v128.store(o + step, v128.shuffle<i32>(t0, t2, 2, 3, 6, 7), 0, 4);
+    v128.store(o + 2 * step, v128.shuffle<i32>(t1, t3, 0, 1, 4, 5), 0, 4);
+    v128.store(o + 3 * step, v128.shuffle<i32>(t1, t3, 2, 3, 6, 7), 0, 4);
+    o += step << 2;
+  }
+  for (; c < n; c++) {
+    const cb = <usize>c << 2;
+    // without a mean, x - 0 is x (and -0 - 0 = -0, whose key is that of +0)
+    const mv: f32 = mean != 0 ? load<f32>(mean + cb) : 0;
+    store<i32>(o, keyOf(load<f32>(x0 + cb) - mv, zeroKey));
+    store<i32>(o, keyOf(load<f32>(x1 + cb) - mv, zeroKey), 4);
+    store<i32>(o, keyOf(load<f32>(x2 + cb) - mv, zeroKey), 8);
+    store<i32>(o, keyOf(load<f32>(x3 + cb) - mv, zeroKey), 12);
+    o += step;
+  }
+}
+
+/**
+ * WTA / DWTA codes of m dense rows X (m, n), before densification (src/kernels/js.ts wtaCodes):
+ * the keys of row r (X row minus mean when mean != 0; zeros -> 0, or INT32_MIN when dwta), then
+ * for each hash h the position p < binSize of the largest key among coords[h*binSize + p], ties to
+ * the first, or -1 if that key is INT32_MIN (an empty DWTA bin):
+ *   codes[h*ld + r],   h < H, r < m.
+ * Returns the number of empty bins (codes -1; 0 unless dwta): densifyCodes has nothing to do
+ * without one. Rows 8 at a time in the lanes of two vectors (see above), then 4, then one at a
+ * time with the hashes in the lanes (a query). buf: 8*n int32 of scratch.
+ */
+export function wtaCodes(coords: usize, H: i32, binSize: i32, dwta: i32, X: usize, n: i32, m: i32, mean: usize, buf: usize, codes: usize, ld: i32): i32 {
+  const zeroKey = dwta != 0 ? KEY_MIN : 0;
+  // empty bins (codes -1) written, by lane, then in all
+  let empty = i32x4.splat(0);
+  let emptyBins: i32 = 0;
+  const rowBytes = <usize>n << 2;
+  const ldBytes = <usize>ld << 2;
+  const binBytes = <usize>binSize << 2;
+  const minv = i32x4.splat(KEY_MIN);
+  const one = i32x4.splat(1);
+  let r: i32 = 0;
+  for (; r + 8 <= m; r += 8) {
+    const x = X + <usize>r * rowBytes;
+    rowKeys4(x, x + rowBytes, x + 2 * rowBytes, x + 3 * rowBytes, n, mean, zeroKey, buf, 8, 0);
+    const y = x + 4 * rowBytes;
+    rowKeys4(y, y + rowBytes, y + 2 * rowBytes, y + 3 * rowBytes, n, mean, zeroKey, buf, 8, 4);
+    let cp = coords;
+    let out = codes + (<usize>r << 2);
+    for (let h: i32 = 0; h < H; h++) {
+      let best0 = minv;
+      let best1 = minv;
+      let pos0 = i32x4.splat(0);
+      let pos1 = i32x4.splat(0);
+      let pv = i32x4.splat(0);
+      const ce = cp + binBytes;
+      for (; cp < ce; cp += 4) {
+        const a = buf + (<usize>load<i32>(cp) << 5);
+        const k0 = v128.load(a, 0, 4);
+        const k1 = v128.load(a, 16, 4);
+        // strictly greater: a tie keeps the first position. pv is above every position so far,
+        // so max(pos, pv where greater, else 0) is a select in two operations instead of three
+        pos0 = i32x4.max_s(pos0, v128.and(pv, i32x4.gt_s(k0, best0)));
+        pos1 = i32x4.max_s(pos1, v128.and(pv, i32x4.gt_s(k1, best1)));
+        best0 = i32x4.max_s(best0, k0);
+        best1 = i32x4.max_s(best1, k1);
+        pv = i32x4.add(pv, one);
+      }
+      const e0 = i32x4.eq(best0, minv);
+      const e1 = i32x4.eq(best1, minv);
+      v128.store(out, v128.or(pos0, e0), 0, 4);
+      v128.store(out, v128.or(pos1, e1), 16, 4);
+      empty = i32x4.sub(i32x4.sub(empty, e0), e1);
+      out += ldBytes;
+    }
+  }
+  for (; r + 4 <= m; r += 4) {
+    const x = X + <usize>r * rowBytes;
+    rowKeys4(x, x + rowBytes, x + 2 * rowBytes, x + 3 * rowBytes, n, mean, zeroKey, buf, 4, 0);
+    let cp = coords;
+    let out = codes + (<usize>r << 2);
+    for (let h: i32 = 0; h < H; h++) {
+      let best = minv;
+      let pos = i32x4.splat(0);
+      let pv = i32x4.splat(0);
+      const ce = cp + binBytes;
+      for (; cp < ce; cp += 4) {
+        const k = v128.load(buf + (<usize>load<i32>(cp) << 4), 0, 4);
+        pos = i32x4.max_s(pos, v128.and(pv, i32x4.gt_s(k, best)));
+        best = i32x4.max_s(best, k);
+        pv = i32x4.add(pv, one);
+      }
+      const e = i32x4.eq(best, minv);
+      v128.store(out, v128.or(pos, e), 0, 4);
+      empty = i32x4.sub(empty, e);
+      out += ldBytes;
+    }
+  }
+  for (; r < m; r++) {
+    const x = X + <usize>r * rowBytes;
+    for (let c: i32 = 0; c < n; c++) {
+      const cb = <usize>c << 2;
+      const v = mean != 0 ? load<f32>(x + cb) - load<f32>(mean + cb) : load<f32>(x + cb);
+      store<i32>(buf + cb, keyOf(v, zeroKey));
+    }
+    emptyBins += wtaCodesRow(coords, H, binSize, buf, codes + (<usize>r << 2), ldBytes);
+  }
+  return emptyBins + i32x4.extract_lane(empty, 0) + i32x4.extract_lane(empty, 1) + i32x4.extract_lane(empty, 2) + i32x4.extract_lane(empty, 3);
+}
+
+/**
+ * The codes of one row whose keys are buf[0 .. n), four hashes at a time in the lanes (the keys
+ * gathered lane by lane), then the leftover hashes alone: out[h * ldBytes] (bytes), h < H.
+ * Returns the number of empty bins.
+ */
+function wtaCodesRow(coords: usize, H: i32, binSize: i32, buf: usize, out: usize, ldBytes: usize): i32 {
+  let emptyBins: i32 = 0;
+  const minv = i32x4.splat(KEY_MIN);
+  const one = i32x4.splat(1);
+  const binBytes = <usize>binSize << 2;
+  let h: i32 = 0;
+  for (; h + 4 <= H; h += 4) {
+    const c0 = coords + <usize>h * binBytes;
+    const c1 = c0 + binBytes;
+    const c2 = c1 + binBytes;
+    const c3 = c2 + binBytes;
+    let best = minv;
+    let pos = i32x4.splat(0);
+    let pv = i32x4.splat(0);
+    for (let pb: usize = 0; pb < binBytes; pb += 4) {
+      let k = i32x4.splat(load<i32>(buf + (<usize>load<i32>(c0 + pb) << 2)));
+      k = v128.load32_lane(buf + (<usize>load<i32>(c1 + pb) << 2), k, 1);
+      k = v128.load32_lane(buf + (<usize>load<i32>(c2 + pb) << 2), k, 2);
+      k = v128.load32_lane(buf + (<usize>load<i32>(c3 + pb) << 2), k, 3);
+      pos = i32x4.max_s(pos, v128.and(pv, i32x4.gt_s(k, best)));
+      best = i32x4.max_s(best, k);
+      pv = i32x4.add(pv, one);
+    }
+    const e = i32x4.eq(best, minv);
+    emptyBins -= i32x4.extract_lane(e, 0) + i32x4.extract_lane(e, 1) + i32x4.extract_lane(e, 2) + i32x4.extract_lane(e, 3);
+    const code = v128.or(pos, e);
+    const o = out + <usize>h * ldBytes;
+    store<i32>(o, i32x4.extract_lane(code, 0));
+    store<i32>(o + ldBytes, i32x4.extract_lane(code, 1));
+    store<i32>(o + 2 * ldBytes, i32x4.extract_lane(code, 2));
+    store<i32>(o + 3 * ldBytes, i32x4.extract_lane(code, 3));
+  }
+  for (; h < H; h++) {
+    const cp = coords + <usize>h * binBytes;
+    let best: i32 = KEY_MIN;
+    let pos: i32 = 0;
+    for (let p: i32 = 0; p < binSize; p++) {
+      const k = load<i32>(buf + (<usize>load<i32>(cp + (<usize>p << 2)) << 2));
+      pos = k > best ? p : pos;
+      best = max(best, k);
+    }
+    store<i32>(out + <usize>h * ldBytes, best == KEY_MIN ? -1 : pos);
+    emptyBins += <i32>(best == KEY_MIN);
+  }
+  return emptyBins;
+}
+
+/**
+ * DWTA densification in place (src/kernels/js.ts densifyCodes; src/hashing/common.ts Densifier):
+ * hash-major codes codes[h*ld + r] of m rows, -1 for an empty bin. Rows without an empty bin are
+ * found 4 at a time (the OR of their codes' sign bits) and left alone; a row with every bin empty
+ * gets 0 everywhere; any other row goes through densifyRow. buf: 2*H int32 of scratch.
+ */
+export function densifyCodes(codes: usize, ld: i32, m: i32, H: i32, probes: usize, buf: usize): void {
+  const ldBytes = <usize>ld << 2;
+  let r: i32 = 0;
+  for (; r + 4 <= m; r += 4) {
+    let any = i32x4.splat(0);
+    let all = i32x4.splat(-1);
+    let p = codes + (<usize>r << 2);
+    for (let h: i32 = 0; h < H; h++) {
+      const v = v128.load(p, 0, 4);
+      any = v128.or(any, v);
+      all = v128.and(all, v);
+      p += ldBytes;
+    }
+    let need = i32x4.bitmask(any);
+    const empty = i32x4.bitmask(all);
+    while (need != 0) {
+      const i = ctz(need);
+      need &= need - 1;
+      densifyRow(codes + (<usize>(r + i) << 2), ldBytes, H, probes, buf, ((empty >> i) & 1) != 0);
+    }
+  }
+  for (; r < m; r++) {
+    let any: i32 = 0;
+    let all: i32 = -1;
+    let p = codes + (<usize>r << 2);
+    for (let h: i32 = 0; h < H; h++) {
+      const v = load<i32>(p);
+      any |= v;
+      all &= v;
+      p += ldBytes;
+    }
+    if (any < 0) densifyRow(codes + (<usize>r << 2), ldBytes, H, probes, buf, all < 0);
+  }
+}
+
+/** Densify one row with at least one empty bin: col[h * ldBytes] (bytes), h < H. */
+function densifyRow(col: usize, ldBytes: usize, H: i32, probes: usize, buf: usize, allEmpty: bool): void {
+  if (allEmpty) {
+    // a zero input: EMPTY_INPUT_CODE (0) everywhere
+    for (let h: i32 = 0; h < H; h++) store<i32>(col + <usize>h * ldBytes, 0);
+    return;
+  }
+  // buf[0 .. H): the row as it was (borrowed codes come from non-empty bins only)
+  for (let h: i32 = 0; h < H; h++) store<i32>(buf + (<usize>h << 2), load<i32>(col + <usize>h * ldBytes));
+  const next = buf + (<usize>H << 2);
+  let haveNext = false;
+  for (let h: i32 = 0; h < H; h++) {
+    if (load<i32>(buf + (<usize>h << 2)) >= 0) continue;
+    let found: i32 = -1;
+    const pb = probes + (<usize>(h << PROBE_SHIFT) << 2);
+    for (let a: i32 = 0; a < PROBE_CAP; a++) {
+      found = load<i32>(buf + (<usize>load<i32>(pb + (<usize>a << 2)) << 2));
+      if (found >= 0) break;
+    }
+    if (found < 0) {
+      // rotation fallback: next[h] = the first non-empty bin after h, circularly (built once a row)
+      if (!haveNext) {
+        let first: i32 = 0;
+        while (load<i32>(buf + (<usize>first << 2)) < 0) first++;
+        let nxt = first;
+        for (let j = H - 1; j >= 0; j--) {
+          store<i32>(next + (<usize>j << 2), nxt);
+          if (load<i32>(buf + (<usize>j << 2)) >= 0) nxt = j;
+        }
+        haveNext = true;
+      }
+      found = load<i32>(buf + (<usize>load<i32>(next + (<usize>h << 2)) << 2));
+    }
+    store<i32>(col + <usize>h * ldBytes, found);
+  }
+}
+
+/** murmur3's finalizer (src/util/rng.ts mix32) on 4 lanes */
+// @ts-ignore: decorator
+@inline function mix32x4(h: v128): v128 {
+  h = i32x4.mul(v128.xor(h, i32x4.shr_u(h, 16)), i32x4.splat(<i32>0x85ebca6b));
+  h = i32x4.mul(v128.xor(h, i32x4.shr_u(h, 13)), i32x4.splat(<i32>0xc2b2ae35));
+  return v128.xor(h, i32x4.shr_u(h, 16));
+}
+
+// @ts-ignore: decorator
+@inline function mix32x1(h: i32): i32 {
+  h = (h ^ (h >>> 16)) * <i32>0x85ebca6b;
+  h = (h ^ (h >>> 13)) * <i32>0xc2b2ae35;
+  return h ^ (h >>> 16);
+}
+
+/**
+ * Table keys of m rows from hash-major codes (src/kernels/js.ts codeKeys; LshTables'
+ * combineCodes): table t's key of row r combines codes[sel[t*K + k]*ld + r] & (2^bits - 1),
+ * k < K, by concatenation (first code highest) when K*bits <= rangePow, else by the mix32 fold of
+ * the concatenation's 32-bit words, top rangePow bits kept: keys[t*stride + r]. Rows 8 or 4 at a
+ * time in the lanes (where a word ends depends on K and bits only, the same in every lane).
+ */
+export function codeKeys(codes: usize, ld: i32, m: i32, sel: usize, K: i32, L: i32, bits: i32, rangePow: i32, keys: usize, stride: i32): void {
+  const mask = (1 << bits) - 1;
+  const maskv = i32x4.splat(mask);
+  const concat = K * bits <= rangePow;
+  const ldBytes = <usize>ld << 2;
+  const fold = 32 - rangePow;
+  for (let t: i32 = 0; t < L; t++) {
+    const st = sel + (<usize>(t * K) << 2);
+    const out = keys + ((<usize>t * <usize>stride) << 2);
+    let r: i32 = 0;
+    // 8 rows a step (two vectors a selection read), then 4
+    for (; r + 8 <= m; r += 8) {
+      const base = codes + (<usize>r << 2);
+      let key0 = i32x4.splat(0);
+      let key1 = i32x4.splat(0);
+      if (concat) {
+        for (let k: i32 = 0; k < K; k++) {
+          const a = base + <usize>load<i32>(st + (<usize>k << 2)) * ldBytes;
+          key0 = v128.or(i32x4.shl(key0, bits), v128.and(v128.load(a, 0, 4), maskv));
+          key1 = v128.or(i32x4.shl(key1, bits), v128.and(v128.load(a, 16, 4), maskv));
+        }
+      } else {
+        let h0 = i32x4.splat(<i32>0x9e3779b9);
+        let h1 = h0;
+        let used: i32 = 0;
+        for (let k: i32 = 0; k < K; k++) {
+          if (used + bits > 32) {
+            h0 = mix32x4(v128.xor(h0, key0));
+            h1 = mix32x4(v128.xor(h1, key1));
+            key0 = i32x4.splat(0);
+            key1 = i32x4.splat(0);
+            used = 0;
+          }
+          const a = base + <usize>load<i32>(st + (<usize>k << 2)) * ldBytes;
+          key0 = v128.or(i32x4.shl(key0, bits), v128.and(v128.load(a, 0, 4), maskv));
+          key1 = v128.or(i32x4.shl(key1, bits), v128.and(v128.load(a, 16, 4), maskv));
+          used += bits;
+        }
+        key0 = i32x4.shr_u(mix32x4(v128.xor(h0, key0)), fold);
+        key1 = i32x4.shr_u(mix32x4(v128.xor(h1, key1)), fold);
+      }
+      v128.store(out + (<usize>r << 2), key0, 0, 4);
+      v128.store(out + (<usize>r << 2), key1, 16, 4);
+    }
+    for (; r + 4 <= m; r += 4) {
+      const base = codes + (<usize>r << 2);
+      let key = i32x4.splat(0);
+      if (concat) {
+        for (let k: i32 = 0; k < K; k++) {
+          const c = v128.load(base + <usize>load<i32>(st + (<usize>k << 2)) * ldBytes, 0, 4);
+          key = v128.or(i32x4.shl(key, bits), v128.and(c, maskv));
+        }
+      } else {
+        let h = i32x4.splat(<i32>0x9e3779b9);
+        let used: i32 = 0;
+        for (let k: i32 = 0; k < K; k++) {
+          if (used + bits > 32) {
+            h = mix32x4(v128.xor(h, key));
+            key = i32x4.splat(0);
+            used = 0;
+          }
+          const c = v128.load(base + <usize>load<i32>(st + (<usize>k << 2)) * ldBytes, 0, 4);
+          key = v128.or(i32x4.shl(key, bits), v128.and(c, maskv));
+          used += bits;
+        }
+        key = i32x4.shr_u(mix32x4(v128.xor(h, key)), fold);
+      }
+      v128.store(out + (<usize>r << 2), key, 0, 4);
+    }
+    for (; r < m; r++) {
+      const base = codes + (<usize>r << 2);
+      let key: i32 = 0;
+      if (concat) {
+        for (let k: i32 = 0; k < K; k++) key = (key << bits) | (load<i32>(base + <usize>load<i32>(st + (<usize>k << 2)) * ldBytes) & mask);
+      } else {
+        let h: i32 = <i32>0x9e3779b9;
+        let used: i32 = 0;
+        for (let k: i32 = 0; k < K; k++) {
+          if (used + bits > 32) {
+            h = mix32x1(h ^ key);
+            key = 0;
+            used = 0;
+          }
+          key = (key << bits) | (load<i32>(base + <usize>load<i32>(st + (<usize>k << 2)) * ldBytes) & mask);
+          used += bits;
+        }
+        key = mix32x1(h ^ key) >>> fold;
+      }
+      store<i32>(out + (<usize>r << 2), key);
+    }
+  }
+}

@@ -7,6 +7,8 @@ import { dirname, resolve } from 'node:path';
 import { jsKernels, loadWasmKernels, wasmKernelsModule, type Kernels } from '../src/kernels/index.js';
 import { Arena } from '../src/memory/arena.js';
 import { Rng } from '../src/util/rng.js';
+import { LshSampler } from '../src/layers/sampler.js';
+import { parseConfig } from '../src/config.js';
 
 const args = process.argv.slice(2);
 const outIdx = args.indexOf('--out');
@@ -165,6 +167,52 @@ for (const k of impls) {
     }, 3);
     record(`query hashing, ${H} hashes of ${n}, projection matrix (dotRows)`, 'K queries/s', k, perSec(rows, qm));
     record(`query hashing, ${H} hashes of ${n}, structured (hadamardRows)`, 'K queries/s', k, perSec(rows, qh));
+  }
+}
+
+// WTA / DWTA table keys at a rebuild, per neuron, the Amazon-670K shape (128 inputs, bins of 8,
+// K = 6, L = 50: 300 arg-maxes a neuron, centred rows): LshSampler.stageRange through the
+// TypeScript family (the fallback: centred rows, family.hashDense, tables.setKeys; column js)
+// against the kernels (wtaCodes, densifyCodes, codeKeys; column wasm). And a query (hashInput)
+// of a ReLU-like input (half zeros) both ways.
+for (const family of ['dwta', 'wta'] as const) {
+  const n = DIM;
+  const nOut = quick ? 16_384 : 65_536;
+  const cfg = parseConfig({ output: { hash: { family, K: 6, L: 50, binSize: 8, rangePow: 18, center: true } } }).output;
+  const spec = { name: 'bench', cfg, nIn: n, nOut };
+  const a = new Arena();
+  const views = a.carve([...LshSampler.declare(spec), ...LshSampler.declareScratch(spec, 'scratch')]);
+  const sampler = new LshSampler(spec, views, loadWasmKernels(a.memory), new Rng(7));
+  const Wl = a.f32(nOut * n);
+  fillRandom(Wl, 1);
+  for (let i = 0; i < Wl.length; i++) if (rng.nextFloat() < 0.1) Wl[i] = 0;
+  const bl = a.f32(nOut);
+  const rs = sampler.createRebuildScratch();
+  const hs = sampler.createScratch(views, 'scratch');
+  const plain = sampler.createScratch();
+  sampler.prepareRebuild(Wl, bl);
+  const q = a.f32(n);
+  for (let i = 0; i < n; i++) q[i] = Math.max(0, rng.nextGaussian());
+  const queries = quick ? 2_000 : 20_000;
+  for (const k of impls) {
+    const kernel = k.name === 'wasm';
+    const t = best(() => sampler.stageRange(Wl, bl, rs, 0, nOut, kernel ? hs : null), 3);
+    record(`rebuild hashing, ${family.toUpperCase()} 300 bins of 8 over ${n} inputs, K=6 L=50, centred (TypeScript family vs kernels)`, 'K neurons/s', k, nOut / t / 1e3);
+    const tq = best(() => {
+      for (let i = 0; i < queries; i++) sampler.hashInput(kernel ? hs : plain, q, 0);
+      sink += (kernel ? hs : plain).codes[0]!;
+    }, 3);
+    record(`query hashing, ${family.toUpperCase()} 300 bins of 8 over ${n} inputs (TypeScript family vs kernels)`, 'K queries/s', k, queries / tq / 1e3);
+  }
+  if (family === 'dwta') {
+    // the centre a WTA / DWTA rebuild waits for on one thread: float64 column sums of W
+    const at = a.alloc(8 * n);
+    const acc = new Float64Array(a.memory.buffer, at, n);
+    const kw = loadWasmKernels(a.memory);
+    for (const k of [jsKernels, kw]) {
+      const t = best(() => k.colSums(Wl, 0, n, nOut, acc), 3);
+      record(`rebuild centre, float64 column sums of ${nOut / 1024}K x ${n} (colSums)`, 'M rows/s', k, nOut / t / 1e6);
+    }
   }
 }
 

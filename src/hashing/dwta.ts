@@ -15,7 +15,7 @@
  * does not depend on the order of the indices and equals the dense result exactly (comparisons
  * only, no arithmetic).
  */
-import type { HashFamily, HashFamilyOptions } from './types.js';
+import type { HashFamily, HashFamilyOptions, KernelPlan } from './types.js';
 import { Rng } from '../util/rng.js';
 import { RowHashFamily, Densifier, STREAM_DWTA, validateBinSize, validateCommon } from './common.js';
 import { permutationBins } from './wta.js';
@@ -63,6 +63,11 @@ export class Dwta extends RowHashFamily implements HashFamily {
     this.raw = new Int32Array(this.numHashes);
     this.bestVal = new Float64Array(this.numHashes);
     this.denseKeys = new Int32Array(this.dim);
+  }
+
+  /** The SIMD kernels' work: the arg-max over the same bins, then the same densification (Kernels.wtaCodes, densifyCodes). */
+  override kernelPlan(): Extract<KernelPlan, { kind: 'dwta' }> {
+    return { kind: 'dwta', numHashes: this.numHashes, select: null, binSize: this.binSize, coords: this.coords, probes: this.densifier.probes };
   }
 
   hashDenseRow(x: Float32Array, xOff: number, out: Int32Array, outOff: number): void {

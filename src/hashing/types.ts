@@ -34,16 +34,22 @@ export interface HashFamily {
 }
 
 /**
- * A family's codes as SIMD kernel work: one-bit codes = signs of projections of the (dense)
- * input, code i being projection select[i] (select null: projection i).
- *  - 'projection': projections by a matrix, proj (dim, numHashes) feature-major
- *    (Kernels.projectRows / dotRows over its transpose);
- *  - 'hadamard': structured projections (Kernels.hadamardRows) with blocks of `blockWidth`,
- *    `rounds` rounds of the random signs `signs` (blocks * rounds, blockWidth).
+ * A family's codes as SIMD kernel work over dense inputs. The kernels compute `numHashes` codes
+ * of a vector; the code the tables read as code i is kernel code select[i] (select null: code i).
+ *  - 'projection': one-bit codes, the signs of projections by a matrix, proj (dim, numHashes)
+ *    feature-major (Kernels.projectRows / dotRows over its transpose);
+ *  - 'hadamard': one-bit codes, the signs of structured projections (Kernels.hadamardRows) with
+ *    blocks of `blockWidth`, `rounds` rounds of the random signs `signs` (blocks * rounds, blockWidth);
+ *  - 'wta': code h = the position of the largest of the binSize coordinates coords[h*binSize ..]
+ *    (Kernels.wtaCodes);
+ *  - 'dwta': the same over non-zero values only, empty bins densified through the probing
+ *    sequence probes (numHashes, PROBE_CAP) with the rotation fallback (Kernels.densifyCodes).
  */
 export type KernelPlan =
   | { kind: 'projection'; numHashes: number; select: Int32Array | null; proj: Float32Array }
-  | { kind: 'hadamard'; numHashes: number; select: Int32Array | null; blockWidth: number; rounds: number; signs: Float32Array };
+  | { kind: 'hadamard'; numHashes: number; select: Int32Array | null; blockWidth: number; rounds: number; signs: Float32Array }
+  | { kind: 'wta'; numHashes: number; select: Int32Array | null; binSize: number; coords: Int32Array }
+  | { kind: 'dwta'; numHashes: number; select: Int32Array | null; binSize: number; coords: Int32Array; probes: Int32Array };
 
 /** Options common to all families plus family-specific ones (ignored where they do not apply). */
 export interface HashFamilyOptions {

@@ -17,7 +17,7 @@
  * identical to the dense result by construction. (For very sparse inputs use DWTA, whose sparse
  * path is O(nnz * numHashes * binSize / dim).)
  */
-import type { HashFamily, HashFamilyOptions } from './types.js';
+import type { HashFamily, HashFamilyOptions, KernelPlan } from './types.js';
 import { Rng } from '../util/rng.js';
 import { RowHashFamily, STREAM_WTA, validateBinSize, validateCommon } from './common.js';
 import { argmaxBins, wtaKey, wtaKeys } from './wtaKernel.js';
@@ -45,6 +45,11 @@ export class Wta extends RowHashFamily implements HashFamily {
     this.coords = permutationBins(this.dim, this.numHashes * this.binSize, new Rng(opts.seed, STREAM_WTA));
     this.denseKeys = new Int32Array(this.dim);
     this.sparseKeys = new Int32Array(this.dim);
+  }
+
+  /** The SIMD kernels' work: the arg-max over the same bins (Kernels.wtaCodes). */
+  override kernelPlan(): Extract<KernelPlan, { kind: 'wta' }> {
+    return { kind: 'wta', numHashes: this.numHashes, select: null, binSize: this.binSize, coords: this.coords };
   }
 
   hashDenseRow(x: Float32Array, xOff: number, out: Int32Array, outOff: number): void {

@@ -49,6 +49,27 @@ export const SEMANTIC_CHECKS: Readonly<Record<string, Check>> = {
       assertRange(keys, keysOff, (L - 1) * stride + m, 'signKeys keys');
     }
   },
+  wtaCodes(_coords: Int32Array, H: number, binSize: number, dwta: number, _X: Float32Array, _xOff: number, n: number, m: number, _mean: Float32Array | null, _buf: Int32Array, _codes: Int32Array, _codesOff: number, ld: number) {
+    if (!(Number.isInteger(H) && H >= 1)) throw new RangeError(`wtaCodes: H must be an integer >= 1, got ${H}`);
+    if (!(Number.isInteger(binSize) && binSize >= 1)) throw new RangeError(`wtaCodes: binSize must be an integer >= 1, got ${binSize}`);
+    if (dwta !== 0 && dwta !== 1) throw new RangeError(`wtaCodes: dwta must be 0 or 1, got ${dwta}`);
+    if (!(n >= 1)) throw new RangeError(`wtaCodes: n must be >= 1, got ${n}`);
+    if (!(ld >= m)) throw new RangeError(`wtaCodes: ld ${ld} < m ${m}`);
+  },
+  densifyCodes(_codes: Int32Array, _codesOff: number, ld: number, m: number, H: number) {
+    if (!(Number.isInteger(H) && H >= 1)) throw new RangeError(`densifyCodes: H must be an integer >= 1, got ${H}`);
+    if (!(ld >= m)) throw new RangeError(`densifyCodes: ld ${ld} < m ${m}`);
+  },
+  codeKeys(_codes: Int32Array, _codesOff: number, ld: number, _H: number, m: number, _sel: Int32Array, K: number, L: number, bits: number, rangePow: number, keys: Int32Array, keysOff: number, stride: number) {
+    if (!(ld >= m)) throw new RangeError(`codeKeys: ld ${ld} < m ${m}`);
+    if (!(Number.isInteger(bits) && bits >= 1 && bits <= 30)) throw new RangeError(`codeKeys: bits must be an integer in [1, 30], got ${bits}`);
+    if (!(Number.isInteger(rangePow) && rangePow >= 1 && rangePow <= 28)) throw new RangeError(`codeKeys: rangePow must be an integer in [1, 28], got ${rangePow}`);
+    if (!(Number.isInteger(K) && K >= 1)) throw new RangeError(`codeKeys: K must be an integer >= 1, got ${K}`);
+    if (m > 0 && L > 0) {
+      if (!(stride >= m)) throw new RangeError(`codeKeys: stride ${stride} < m ${m}`);
+      assertRange(keys, keysOff, (L - 1) * stride + m, 'codeKeys keys');
+    }
+  },
   bucketSort(_keys: Int32Array, _keysOff: number, _ids: Int32Array | null, m: number, R: number, S: number, _off: Int32Array, _offOff: number, ent: Int32Array, entOff: number) {
     // ent is written only when every bucket fits, so m <= R * S then
     assertRange(ent, entOff, Math.min(m, R * S), 'bucketSort ent');

@@ -15,6 +15,14 @@
  * (measured here: `i < n` beats `i < a.length` by 2x). A new kernel is its function here, its
  * AssemblyScript twin in assembly/kernels.ts and one line in table.ts.
  */
+import { EMPTY_INPUT_CODE, PROBE_CAP } from '../hashing/common.js';
+import { ZERO_KEY_DWTA as KEY_MIN } from '../hashing/wtaKernel.js';
+import { mix32 } from '../util/rng.js';
+
+// float32 <-> int32 pun for the bits of a value (wtaCodes)
+const punF32 = new Float32Array(1);
+const punI32 = new Int32Array(punF32.buffer);
+
 export const jsKernels = {
   name: 'js' as string,
 
@@ -111,6 +119,130 @@ export const jsKernels = {
       for (let t = 0; t < L; t++) {
         let key = 0;
         for (let k = 0; k < K; k++) key = (key << 1) | (proj[row + sel[t * K + k]!]! >= 0 ? 1 : 0);
+        keys[keysOff + t * stride + r] = key;
+      }
+    }
+  },
+
+  /**
+   * Column sums of m rows in float64, row after row (the mean row a rebuild centres on, as
+   * LshSampler.prepareRebuild sums it): acc[k] += X[xOff + r*n + k] for r = 0, 1, .. m-1, k < n.
+   * Each addition is one float64 rounding in that order, so both implementations agree bit for bit.
+   */
+  colSums(X: Float32Array, xOff: number, n: number, m: number, acc: Float64Array): void {
+    for (let r = 0; r < m; r++) {
+      const base = xOff + r * n;
+      for (let k = 0; k < n; k++) acc[k] += X[base + k]!;
+    }
+  },
+
+  /**
+   * WTA / DWTA codes of m dense rows, before densification (Wta.hashDenseRow, and Dwta's arg-max
+   * step): row r < m is X[xOff + r*n .. +n), minus mean[0 .. n) when mean is given (each
+   * difference rounded to float32, as a Float32Array stores it). Each value v becomes an int32
+   * key whose signed order is the float order, key = b ^ ((b >> 31) & 0x7fffffff) for its bits b
+   * (wtaKernel.ts), except zeros (+0 and -0): key 0 when dwta = 0, INT32_MIN (below every value)
+   * when dwta = 1. Code h of row r is the position p < binSize of the largest key among the
+   * coordinates coords[h*binSize + p], ties to the first position; -1 instead when that key is
+   * INT32_MIN (an empty DWTA bin). Codes are hash-major (a hash's codes of the m rows are
+   * contiguous, ld >= m apart):
+   *   codes[codesOff + h*ld + r],   h < H, r < m
+   * Returns the number of empty bins (codes -1: 0 unless dwta). buf: 8*n int32 of scratch. NaN
+   * inputs give unspecified codes.
+   */
+  wtaCodes(coords: Int32Array, H: number, binSize: number, dwta: number, X: Float32Array, xOff: number, n: number, m: number, mean: Float32Array | null, buf: Int32Array, codes: Int32Array, codesOff: number, ld: number): number {
+    const zeroKey = dwta !== 0 ? KEY_MIN : 0;
+    let empty = 0;
+    for (let r = 0; r < m; r++) {
+      const x = xOff + r * n;
+      for (let i = 0; i < n; i++) {
+        punF32[0] = mean !== null ? X[x + i]! - mean[i]! : X[x + i]!;
+        const b = punI32[0]!;
+        buf[i] = (b & 0x7fffffff) === 0 ? zeroKey : b ^ ((b >> 31) & 0x7fffffff);
+      }
+      for (let h = 0; h < H; h++) {
+        let best = KEY_MIN;
+        let pos = 0;
+        for (let p = 0; p < binSize; p++) {
+          const k = buf[coords[h * binSize + p]!]!;
+          if (k > best) {
+            best = k;
+            pos = p;
+          }
+        }
+        codes[codesOff + h * ld + r] = best === KEY_MIN ? -1 : pos;
+        if (best === KEY_MIN) empty++;
+      }
+    }
+    return empty;
+  },
+
+  /**
+   * DWTA densification (Densifier in hashing/common.ts), in place on hash-major codes as
+   * wtaCodes writes them: for each row r < m (codes[codesOff + h*ld + r], h < H, -1 for an empty
+   * bin): no empty bin, nothing changes; every bin empty (a zero input), every code becomes 0
+   * (EMPTY_INPUT_CODE); else an empty bin h takes the code of the first non-empty bin among
+   * probes[h*16 + a], a < 16 (PROBE_CAP), and if none is, that of the first non-empty bin after h,
+   * circularly. Borrowed codes are read from the row as it was (a filled bin lends nothing).
+   * buf: 2*H int32 of scratch.
+   */
+  densifyCodes(codes: Int32Array, codesOff: number, ld: number, m: number, H: number, probes: Int32Array, buf: Int32Array): void {
+    for (let r = 0; r < m; r++) {
+      const o = codesOff + r;
+      let nonEmpty = 0;
+      for (let h = 0; h < H; h++) if (codes[o + h * ld]! >= 0) nonEmpty++;
+      if (nonEmpty === H) continue;
+      if (nonEmpty === 0) {
+        for (let h = 0; h < H; h++) codes[o + h * ld] = EMPTY_INPUT_CODE;
+        continue;
+      }
+      // buf[0 .. H): the row as it was; buf[H + h]: the first non-empty bin after h, circularly
+      for (let h = 0; h < H; h++) buf[h] = codes[o + h * ld]!;
+      let nxt = 0;
+      while (buf[nxt]! < 0) nxt++;
+      for (let h = H - 1; h >= 0; h--) {
+        buf[H + h] = nxt;
+        if (buf[h]! >= 0) nxt = h;
+      }
+      for (let h = 0; h < H; h++) {
+        if (buf[h]! >= 0) continue;
+        let found = -1;
+        for (let a = 0; a < PROBE_CAP && found < 0; a++) found = buf[probes[h * PROBE_CAP + a]!]!;
+        codes[o + h * ld] = found >= 0 ? found : buf[buf[H + h]!]!;
+      }
+    }
+  },
+
+  /**
+   * Table keys of m rows from their codes (LshTables' combineCodes, a rebuild's staging): codes
+   * hash-major as wtaCodes writes them, codes[codesOff + h*ld + r], h < H; table t's key of row r
+   * combines code k = codes[codesOff + sel[t*K + k]*ld + r] & (2^bits - 1), k < K: their
+   * concatenation, the first in the highest bits, when K*bits <= rangePow; else the concatenation
+   * cut into 32-bit words folded by mix32 from 0x9e3779b9, the top rangePow bits kept:
+   *   keys[keysOff + t*stride + r],   r < m, t < L
+   */
+  codeKeys(codes: Int32Array, codesOff: number, ld: number, H: number, m: number, sel: Int32Array, K: number, L: number, bits: number, rangePow: number, keys: Int32Array, keysOff: number, stride: number): void {
+    const mask = (1 << bits) - 1;
+    for (let r = 0; r < m; r++) {
+      for (let t = 0; t < L; t++) {
+        let key = 0;
+        if (K * bits <= rangePow) {
+          for (let k = 0; k < K; k++) key = (key << bits) | (codes[codesOff + sel[t * K + k]! * ld + r]! & mask);
+        } else {
+          let h = 0x9e3779b9 | 0;
+          let word = 0;
+          let used = 0;
+          for (let k = 0; k < K; k++) {
+            if (used + bits > 32) {
+              h = mix32(h ^ word);
+              word = 0;
+              used = 0;
+            }
+            word = (word << bits) | (codes[codesOff + sel[t * K + k]! * ld + r]! & mask);
+            used += bits;
+          }
+          key = mix32(h ^ word) >>> (32 - rangePow);
+        }
         keys[keysOff + t * stride + r] = key;
       }
     }

@@ -8,7 +8,7 @@
  *   name            a number passed as is               name=1   with a default
  *   ~name           a number the twin takes but the export does not (used by other tokens)
  *   =expr           an export argument computed from the parameters (no spaces), not a parameter
- *   name:T          an array of T (f32, i32, u16): the export gets its byte address
+ *   name:T          an array of T (f32, i32, u16, f64): the export gets its byte address
  *   name:T?         ... or null: address 0 (the arena never hands out byte 0)
  *   name:T+off      ... followed by the parameter `off`, an element offset folded into the address
  *   name:T@off      ... offset by the parameter `off` introduced by another token
@@ -26,6 +26,10 @@ export const KERNEL_TABLE: Readonly<Record<string, string>> = {
   projectRows: 'P:f32[n*H] bias:f32[H] n H X:f32+xOff[n*m] m out:f32+outOff[H*m]',
   hadamardRows: 'S:f32[Math.ceil(H/p)*rounds*p] bias:f32[H] n p rounds H X:f32+xOff[n*m] m buf:f32[p] out:f32+outOff[H*m]',
   signKeys: 'proj:f32+projOff[m*H] H m sel:i32[K*L]<H K L keys:i32+keysOff stride',
+  colSums: 'X:f32+xOff[n*m] n m acc:f64[n]',
+  wtaCodes: 'coords:i32[H*binSize]<n H binSize dwta X:f32+xOff[n*m] n m mean:f32?[n] buf:i32[8*n] codes:i32+codesOff[m>0?(H-1)*ld+m:0] ld -> number',
+  densifyCodes: 'codes:i32+codesOff[m>0?(H-1)*ld+m:0] ld m H probes:i32[H*16]<H buf:i32[2*H]',
+  codeKeys: 'codes:i32+codesOff[m>0?(H-1)*ld+m:0] ld ~H m sel:i32[K*L]<H K L bits rangePow keys:i32+keysOff stride',
   bucketSort: 'keys:i32+keysOff[m] ids:i32?[m] m R S off:i32+offOff[R+1] ent:i32+entOff -> number',
   voteTally: 'entries:i32 bStart:i32[L] bEnd:i32[L] L tally:u16[N] N',
   voteCollect: 'tally:u16[N] N L lo hist:i32[L+2] cand:i32 -> number',

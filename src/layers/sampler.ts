@@ -2,6 +2,7 @@ import type { HashFamily, KernelPlan } from '../hashing/types.js';
 import { createHashFamily } from '../hashing/registry.js';
 import { hadamardWidth, HADAMARD_ROUNDS } from '../hashing/simhash.js';
 import { PooledFamily } from '../hashing/pooled.js';
+import { PROBE_CAP } from '../hashing/common.js';
 import { LshTables, type LshTablesParams } from '../tables/tables.js';
 import { QueryScratch, queryUnion, topByVotes } from '../tables/query.js';
 import type { HashConfig, LayerSampling } from '../config.js';
@@ -13,6 +14,8 @@ import { BlockDecl, type BlockViews, type BoundViews } from '../memory/layout.js
 export const PROJECT_BLOCK = 8;
 /** Rows a kernel-hashing rebuild stages per insert (their K*L codes: 230 KB for 900 hashes). */
 const KERNEL_CHUNK = 64;
+/** Rows hashed per wtaCodes call in a WTA / DWTA rebuild (their codes: 38 KB for 300 hashes, in cache until their keys are made). */
+export const WTA_BLOCK = 32;
 
 /** One sampled layer (or shard of one): its block name in the layout, sampling options and sizes. */
 export interface SamplerSpec {
@@ -26,17 +29,30 @@ export interface SamplerSpec {
 /** The kernel work of a configuration's hash family, known before the family is drawn (null: TypeScript only). */
 interface PlanShape {
   kind: KernelPlan['kind'];
-  /** projections computed per vector (the pool's size, or K*L) */
+  /** codes (projections, or WTA bins) computed per vector (the pool's size, or K*L) */
   H: number;
-  /** structured block width (0 for a projection matrix) */
+  /** structured block width (0 for a projection matrix and for WTA / DWTA) */
   p: number;
+  /** WTA / DWTA: coordinates a bin (0 for SimHash) */
+  binSize: number;
 }
 
-/** SimHash without the MIPS transform runs in the kernels: its projections, by matrix or structured. */
+/**
+ * The families without the MIPS transform run in the kernels: SimHash (its projections, by
+ * matrix or structured) and WTA / DWTA (arg-max over bins, densification, keys). DOPH and MIPS
+ * hash in TypeScript.
+ */
 function planShape(h: HashConfig, nIn: number): PlanShape | null {
-  if (h.family !== 'simhash' || h.mips) return null;
+  if (h.mips) return null;
   const H = h.pool > 0 ? h.pool : h.K * h.L;
-  return h.projection === 'hadamard' ? { kind: 'hadamard', H, p: hadamardWidth(nIn) } : { kind: 'projection', H, p: 0 };
+  if (h.family === 'simhash') return h.projection === 'hadamard' ? { kind: 'hadamard', H, p: hadamardWidth(nIn), binSize: 0 } : { kind: 'projection', H, p: 0, binSize: 0 };
+  if (h.family === 'wta' || h.family === 'dwta') return { kind: h.family, H, p: 0, binSize: h.binSize };
+  return null;
+}
+
+/** Whether the plan's codes are signs of projections (SimHash) rather than WTA / DWTA arg-maxes. */
+function isProjection(ps: PlanShape): boolean {
+  return ps.kind === 'projection' || ps.kind === 'hadamard';
 }
 
 /** Bits of one code of the configured family. */
@@ -47,8 +63,9 @@ function bitsPerHash(h: HashConfig): number {
 }
 
 /**
- * The kernel path's views in the sampler's memory (SimHash without MIPS): a copy of the family's
- * plan, rewritten on every (re)draw, so that keys and queries are hashed by the SIMD kernels.
+ * The kernel path's views in the sampler's memory (every family but DOPH, without MIPS): a copy
+ * of the family's plan, rewritten on every (re)draw, so that keys and queries are hashed by the
+ * SIMD kernels. The views of the other kinds are empty.
  */
 interface KernelHashViews {
   shape: PlanShape;
@@ -65,8 +82,14 @@ interface KernelHashViews {
   zero: Float32Array;
   /** (H) 0 .. H-1: the row list of dotRows */
   ids: Int32Array;
-  /** (K*L) the projection of each table code (the plan's selection, or 0 .. K*L-1) */
+  /** WTA / DWTA: (H, binSize) the coordinates of each bin */
+  coords: Int32Array;
+  /** DWTA: (H, PROBE_CAP) the densification's probing sequence */
+  probes: Int32Array;
+  /** (K*L) the projection (or bin) of each table code (the plan's selection, or 0 .. K*L-1) */
   keySel: Int32Array;
+  /** WTA / DWTA: (nIn) float64 column sums of the weights (the centre, summed by Kernels.colSums) */
+  meanAcc: Float64Array;
   /** the same selection in this thread's memory (null without a pool), for codes computed in TypeScript */
   sel: Int32Array | null;
 }
@@ -108,21 +131,36 @@ export class LshSampler {
     const ps = planShape(h, nIn);
     const b = new BlockDecl(`${spec.name}.sampler`).i32('seeds', [2], true).f32('norm', [1]).f32('mean', [nIn], true);
     if (ps !== null) {
-      b.f32('projT', [ps.p > 0 ? 0 : ps.H, nIn])
+      const proj = isProjection(ps);
+      const P = proj ? ps.H : 0;
+      b.f32('projT', [ps.p > 0 ? 0 : P, nIn])
         .f32('signs', [ps.p > 0 ? Math.ceil(ps.H / ps.p) * HADAMARD_ROUNDS : 0, ps.p])
         .f32('prepBuf', [ps.p])
-        .f32('keyBias', [ps.H])
-        .f32('zero', [ps.H])
-        .i32('ids', [ps.H])
-        .i32('keySel', [h.K * h.L]);
+        .f32('keyBias', [P])
+        .f32('zero', [P])
+        .i32('ids', [P])
+        .i32('coords', [proj ? 0 : ps.H, ps.binSize])
+        .i32('probes', [ps.kind === 'dwta' ? ps.H : 0, PROBE_CAP])
+        .i32('keySel', [h.K * h.L])
+        .f64('meanAcc', [proj ? 0 : nIn]);
     }
     return [b, LshTables.declare(`${spec.name}.tables`, LshSampler.tableParams(spec, 0))];
   }
 
-  /** One thread's scratch in the sampler's memory, block `name`: the projections of a query or of a block of neurons, and the query scratch. */
+  /**
+   * One thread's scratch in the sampler's memory, block `name`: the projections (SimHash) or codes
+   * (WTA / DWTA) of a query or of a block of neurons, the kernels' buffers, and the query scratch.
+   */
   static declareScratch(spec: SamplerSpec, name: string): BlockDecl[] {
     const ps = planShape(spec.cfg.hash, spec.nIn);
-    const b = new BlockDecl(name).f32('proj', [ps ? PROJECT_BLOCK : 0, ps ? ps.H : 0]).f32('hbuf', [ps ? ps.p : 0]);
+    const proj = ps !== null && isProjection(ps);
+    const wta = ps !== null && !proj;
+    const b = new BlockDecl(name)
+      .f32('proj', [proj ? PROJECT_BLOCK : 0, proj ? ps.H : 0])
+      .f32('hbuf', [proj ? ps.p : 0])
+      .i32('codes', [wta ? ps.H : 0, WTA_BLOCK])
+      .i32('keyBuf', [wta ? 8 * spec.nIn : 0])
+      .i32('densifyBuf', [ps?.kind === 'dwta' ? 2 * ps.H : 0]);
     const t = LshSampler.tableParams(spec, 0);
     return [b, QueryScratch.declare(`${name}.query`, { L: t.L, capacity: t.capacity, maxCandidates: Math.min(t.capacity, t.L * t.bucketSize) })];
   }
@@ -167,18 +205,18 @@ export class LshSampler {
     const ps = planShape(h, spec.nIn);
     this.fast = ps === null ? null : {
       shape: ps, k: kernels, projT: v.f32('projT'), signs: v.f32('signs'), prepBuf: v.f32('prepBuf'), keyBias: v.f32('keyBias'),
-      zero: v.f32('zero'), ids: v.i32('ids'), keySel: v.i32('keySel'), sel: null,
+      zero: v.f32('zero'), ids: v.i32('ids'), coords: v.i32('coords'), probes: v.i32('probes'), keySel: v.i32('keySel'), meanAcc: v.f64('meanAcc'), sel: null,
     };
     if (this.fast !== null) {
       this.fast.sel = this.family.kernelPlan()?.select ?? null;
       if (rng !== null) {
-        for (let i = 0; i < ps!.H; i++) this.fast.ids[i] = i;
+        for (let i = 0; i < this.fast.ids.length; i++) this.fast.ids[i] = i;
         this.writePlan();
       }
     }
   }
 
-  /** Whether keys and queries are hashed by the SIMD kernels (SimHash without MIPS). */
+  /** Whether keys and queries are hashed by the SIMD kernels (SimHash, WTA, DWTA without MIPS). */
   get kernelHashing(): boolean {
     return this.fast !== null;
   }
@@ -199,6 +237,12 @@ export class LshSampler {
     }
     const sel = plan.select;
     for (let i = 0; i < f.keySel.length; i++) f.keySel[i] = sel !== null ? sel[i]! : i;
+    if (plan.kind === 'wta' || plan.kind === 'dwta') {
+      if (plan.binSize !== f.shape.binSize) throw new Error(`LshSampler: the ${this.family.name} family has bins of ${plan.binSize}, the layout assumed ${f.shape.binSize}`);
+      f.coords.set(plan.coords);
+      if (plan.kind === 'dwta') f.probes.set(plan.probes);
+      return;
+    }
     if (plan.kind === 'hadamard') {
       f.signs.set(plan.signs);
       return;
@@ -259,13 +303,21 @@ export class LshSampler {
     const n = this.nIn;
     const mean = this.meanRow;
     mean.fill(0);
-    const f = this.fast;
+    // SimHash's projections (f) take a float32 centre; WTA / DWTA keys equal the TypeScript
+    // family's bit for bit, so their centre is its float64 sums (colSums)
+    const f = this.fast !== null && isProjection(this.fast.shape) ? this.fast : null;
     if (this.cfg.hash.center && f) {
       // summed in float32 by the SIMD kernels (a rebuild waits for this on one thread: 8 ms in
       // TypeScript for WordNet's 19K x 256, under 1 ms here); the centre need not be exact
       for (let j = 0; j < this.nOut; j++) f.k.axpy(1, W, j * n, mean, 0, n);
       const inv = 1 / this.nOut;
       for (let k = 0; k < n; k++) mean[k] = mean[k]! * inv;
+    } else if (this.cfg.hash.center && this.fast) {
+      // WTA / DWTA: the float64 sums of the TypeScript loop below, bit for bit, by the kernels
+      const acc = this.fast.meanAcc;
+      acc.fill(0);
+      this.fast.k.colSums(W, 0, n, this.nOut, acc);
+      for (let k = 0; k < n; k++) mean[k] = acc[k]! / this.nOut;
     } else if (this.cfg.hash.center) {
       const acc = new Float64Array(n);
       for (let j = 0; j < this.nOut; j++) {
@@ -301,8 +353,8 @@ export class LshSampler {
   /**
    * Hash neurons [from, to) and write their keys (the hashing half of a rebuild; threads may
    * stage disjoint ranges at once). With kernel hashing, `hs` (this thread's sampler scratch, in
-   * the sampler's memory) holds the projections of a block of rows; without it the family hashes
-   * in TypeScript.
+   * the sampler's memory) holds the projections or codes of a block of rows; without it the
+   * family hashes in TypeScript.
    */
   stageRange(W: Float32Array, bias: Float32Array, scratch: RebuildScratch, from: number, to: number, hs: SamplerScratch | null = null): void {
     const t = this.tables;
@@ -310,6 +362,10 @@ export class LshSampler {
     const H = this.K * this.L;
     const n = this.nIn;
     const f = this.fast;
+    if (f && hs && hs.hcodes.length > 0) {
+      this.stageWta(f, W, hs, from, to);
+      return;
+    }
     if (f && hs && hs.proj.length > 0) {
       const out = hs.proj;
       const codes = scratch.codes;
@@ -374,6 +430,25 @@ export class LshSampler {
     }
   }
 
+  /**
+   * WTA / DWTA keys of neurons [from, to) by the kernels, WTA_BLOCK rows a step: their codes
+   * (centred rows when `center`: the kernel subtracts the mean row), densified when a bin is
+   * empty (DWTA), then combined into every table's keys, written straight into tables.keys.
+   */
+  private stageWta(f: KernelHashViews, W: Float32Array, hs: SamplerScratch, from: number, to: number): void {
+    const t = this.tables;
+    const n = this.nIn;
+    const P = f.shape.H;
+    const dwta = f.shape.kind === 'dwta';
+    const mean = this.cfg.hash.center ? this.meanRow : null;
+    for (let start = from; start < to; start += WTA_BLOCK) {
+      const m = Math.min(WTA_BLOCK, to - start);
+      const empty = f.k.wtaCodes(f.coords, P, f.shape.binSize, dwta ? 1 : 0, W, start * n, n, m, mean, hs.keyBuf, hs.hcodes, 0, WTA_BLOCK);
+      if (empty > 0) f.k.densifyCodes(hs.hcodes, 0, WTA_BLOCK, m, P, f.probes, hs.densifyBuf);
+      f.k.codeKeys(hs.hcodes, 0, WTA_BLOCK, P, m, f.keySel, this.K, this.L, t.bitsPerHash, t.rangePow, t.keys, start, t.capacity);
+    }
+  }
+
   createRebuildScratch(chunk = 4096): RebuildScratch {
     return {
       ids: new Int32Array(chunk),
@@ -391,6 +466,7 @@ export class LshSampler {
     const H = this.K * this.L;
     const v: BlockViews | null = views ? views.block(name) : null;
     const proj = v !== null && this.fast !== null ? v.f32('proj') : new Float32Array(0);
+    const none = new Int32Array(0);
     const query = views ? new QueryScratch(this.tables, views.block(`${name}.query`)) : new QueryScratch(this.tables);
     // top-by-votes candidates straight from the query's kernel output when it can hold them all
     const direct = query.memory === this.tables.memory && query.top.length >= this.nOut;
@@ -398,6 +474,9 @@ export class LshSampler {
       proj,
       hbuf: v !== null && this.fast !== null ? v.f32('hbuf') : new Float32Array(0),
       projBits: new Int32Array(proj.buffer, proj.byteOffset, proj.length),
+      hcodes: v !== null && this.fast !== null ? v.i32('codes') : none,
+      keyBuf: v !== null && this.fast !== null ? v.i32('keyBuf') : none,
+      densifyBuf: v !== null && this.fast !== null ? v.i32('densifyBuf') : none,
       query2: new Float32Array(this.hashDim),
       codes: new Int32Array(H),
       query,
@@ -421,6 +500,14 @@ export class LshSampler {
   /** The hashing half of activeSet (codes into s.codes); with MIPS the input is [x, 1, 0] / |[x, 1]|. */
   hashInput(s: SamplerScratch, x: Float32Array, xOff: number): void {
     const f = this.fast;
+    if (f !== null && s.hcodes.length > 0) {
+      // one row: its codes (ld 1), densified (DWTA), then the tables' codes
+      const P = f.shape.H;
+      const empty = f.k.wtaCodes(f.coords, P, f.shape.binSize, f.shape.kind === 'dwta' ? 1 : 0, x, xOff, this.nIn, 1, null, s.keyBuf, s.hcodes, 0, 1);
+      if (empty > 0) f.k.densifyCodes(s.hcodes, 0, 1, 1, P, f.probes, s.densifyBuf);
+      gatherCodes(f.sel, s.hcodes, s.codes);
+      return;
+    }
     if (f !== null && s.proj.length > 0) {
       if (f.shape.p > 0) f.k.hadamardRows(f.signs, f.zero, this.nIn, f.shape.p, HADAMARD_ROUNDS, f.shape.H, x, xOff, 1, s.hbuf, s.proj, 0);
       else f.k.dotRows(f.projT, f.zero, this.nIn, f.ids, 0, f.shape.H, x, xOff, s.proj, 0);
@@ -525,6 +612,13 @@ function projectionBits(f: KernelHashViews, projBits: Int32Array, projOff: numbe
   for (let i = 0; i < m; i++) codes[codesOff + i] = signCode(projBits[projOff + sel[i]!]!);
 }
 
+/** codes[i] = kernel code sel[i] (sel null: code i) for every table code i. */
+function gatherCodes(sel: Int32Array | null, hcodes: Int32Array, codes: Int32Array): void {
+  const m = codes.length;
+  if (sel === null) for (let i = 0; i < m; i++) codes[i] = hcodes[i]!;
+  else for (let i = 0; i < m; i++) codes[i] = hcodes[sel[i]!]!;
+}
+
 /** (x >= 0) ? 1 : 0 for the float32 x whose bits are b (not NaN). */
 function signCode(b: number): number {
   return (~b >>> 31) | (b === -0x80000000 ? 1 : 0);
@@ -544,6 +638,12 @@ export interface SamplerScratch {
   hbuf: Float32Array;
   /** proj's memory as int32 (the projections' bit patterns, for their signs) */
   projBits: Int32Array;
+  /** (hashRows, WTA_BLOCK) in the sampler's memory: WTA / DWTA codes, hash-major, of a query (ld 1) or of a block of neurons; empty otherwise */
+  hcodes: Int32Array;
+  /** (8 * nIn) in the sampler's memory: wtaCodes' keys of a block of rows; empty otherwise */
+  keyBuf: Int32Array;
+  /** (2 * hashRows) in the sampler's memory: densifyCodes' scratch (DWTA); empty otherwise */
+  densifyBuf: Int32Array;
   /** (hashDim) the input after the MIPS transform */
   query2: Float32Array;
   codes: Int32Array;
