@@ -2,7 +2,7 @@ import { BlockDecl, checkSamePlacement, place, type BoundViews, type Placement }
 import { Rng } from '../util/rng.js';
 import { PROF_SLOTS } from './profile.js';
 import { DeferredGrads, type DeferSpec } from '../layers/deferred.js';
-import { LshSampler, type SamplerScratch } from '../layers/sampler.js';
+import { LshSampler, type SamplerScratch, type SamplerSpec } from '../layers/sampler.js';
 import type { CsrBatch } from '../data/csr.js';
 import type { Network, LayerShard } from './network.js';
 
@@ -52,13 +52,24 @@ export interface ShardScratch {
   forced: Int32Array;
   n: number;
   nForced: number;
+  /** where its logits start in vals (always 0: a ShardLogits of sample.ts) */
+  readonly off: 0;
   sampler: SamplerScratch | null;
+  /**
+   * the shard's random draws (padding of its active set): restarted for every sample from the
+   * sample's generator identity and the shard's index (shardSampleSeed), so that a shard in
+   * another process draws the same
+   */
+  rng: Rng;
 }
 
 /** One thread's scratch (views of the run's memory, plus a few JavaScript-side values). */
 export interface ThreadScratch {
   /** reseeded for every sample: (run, batch, row) fixes its random draws, whichever thread runs it */
   rng: Rng;
+  /** the (seed, stream) rng was last restarted from (startSample): what the shards of a split output layer restart theirs from */
+  seed: number;
+  stream: number;
   /** (PROF_SLOTS) time spent per part, when profiling */
   prof: Float64Array;
   /** per hidden layer: dense activations after ReLU (h_l), and the gradient w.r.t. them */
@@ -122,21 +133,44 @@ function deferSpec(net: Network, name: string, spec: RunSpec): DeferSpec {
   }
   for (const l of net.fc) {
     for (const sh of l.shards) {
-      if (sh.p.name !== name) continue;
-      if (sh.sampler === null) return { block: name, kind: 'dense', rows: sh.nOut, cols: l.nIn, slots: spec.slots, budget: 1, featureMajor: false };
-      const most = sh.sampler.maxActive(l.isOutput ? spec.maxLabels : 0);
-      const cap = sh.sampler.cfg.activeSet.maxActive > 0 ? most : Math.min(most, Math.max(UNCAPPED_BUDGET, 4 * sh.sampler.cfg.activeSet.minActive + spec.maxLabels));
-      return { block: name, kind: 'pairs', rows: sh.nOut, cols: l.nIn, slots: spec.slots, budget: Math.max(1, cap), featureMajor: false };
+      if (sh.p.name === name) return shardDeferSpec(sh, l.nIn, l.isOutput, spec);
     }
   }
   throw new Error(`run: no parameter block ${name}`);
+}
+
+/** The deferred-gradient slots of one neuron-major shard (here, or in a shard process: src/cluster/slice.ts). */
+export function shardDeferSpec(sh: Pick<LayerShard, 'p' | 'sampler' | 'nOut'>, nIn: number, isOutput: boolean, spec: Pick<RunSpec, 'slots' | 'maxLabels'>): DeferSpec {
+  const name = sh.p.name;
+  if (sh.sampler === null) return { block: name, kind: 'dense', rows: sh.nOut, cols: nIn, slots: spec.slots, budget: 1, featureMajor: false };
+  const most = sh.sampler.maxActive(isOutput ? spec.maxLabels : 0);
+  const cap = sh.sampler.cfg.activeSet.maxActive > 0 ? most : Math.min(most, Math.max(UNCAPPED_BUDGET, 4 * sh.sampler.cfg.activeSet.minActive + spec.maxLabels));
+  return { block: name, kind: 'pairs', rows: sh.nOut, cols: nIn, slots: spec.slots, budget: Math.max(1, cap), featureMajor: false };
+}
+
+/** One thread's scratch in an output shard's memory, named `o`: the layer input, active list, values, input gradient, sampler scratch. */
+export function declareShardScratch(o: string, nIn: number, nOut: number, sampler: SamplerSpec | null): BlockDecl[] {
+  const out = [new BlockDecl(o).f32('x', [nIn]).i32('act', [nOut]).f32('vals', [nOut]).f32('dx', [nIn])];
+  if (sampler) out.push(...LshSampler.declareScratch(sampler, `${o}.s`));
+  return out;
+}
+
+/** A thread's ShardScratch over the views declareShardScratch(o, ...) declared in `views` (the shard's memory). */
+export function bindShardScratch(views: BoundViews, o: string, sh: Pick<LayerShard, 'sampler'>, maxLabels: number): ShardScratch {
+  const sv = views.block(o);
+  return {
+    x: sv.f32('x'), act: sv.i32('act'), vals: sv.f32('vals'), dx: sv.f32('dx'), forced: new Int32Array(maxLabels), n: 0, nForced: 0, off: 0,
+    sampler: sh.sampler ? sh.sampler.createScratch(views, `${o}.s`) : null,
+    rng: new Rng(0),
+  };
 }
 
 /** The run's blocks in each memory. */
 export function planRun(net: Network, spec: RunSpec): BlockDecl[][] {
   for (const [k, v] of Object.entries(spec)) if (!(Number.isInteger(v) && v >= 1)) throw new RangeError(`run: ${k} must be a positive integer, got ${v}`);
   const { slots, maxNnz, maxLabels, topK } = spec;
-  const mem: BlockDecl[][] = net.plan.memories.map(() => []);
+  // the memories this process holds (the plan's, or memory 0 alone when the output layer is remote)
+  const mem: BlockDecl[][] = net.views.map(() => []);
   const m0 = mem[0]!;
   m0.push(
     new BlockDecl('run.batch').i32('featPtr', [slots + 1]).i32('featIdx', [slots * maxNnz]).f32('featVal', [slots * maxNnz]).i32('labelPtr', [slots + 1]).i32('labelIdx', [slots * maxLabels]),
@@ -155,12 +189,7 @@ export function planRun(net: Network, spec: RunSpec): BlockDecl[][] {
       const sp0 = net.plan.layers[l]!.shards[0]!.sampler;
       if (layer.shards.length === 1 && sp0) m0.push(...LshSampler.declareScratch(sp0, `${threadName(t)}.s${l}`));
       if (layer.shards.length > 1) {
-        layer.shards.forEach((sh, si) => {
-          const o = `${threadName(t)}.o`;
-          mem[sh.memory]!.push(new BlockDecl(o).f32('x', [layer.nIn]).i32('act', [sh.nOut]).f32('vals', [sh.nOut]).f32('dx', [layer.nIn]));
-          const sp = net.plan.layers[l]!.shards[si]!.sampler;
-          if (sp) mem[sh.memory]!.push(...LshSampler.declareScratch(sp, `${o}.s`));
-        });
+        layer.shards.forEach((sh, si) => mem[sh.memory]!.push(...declareShardScratch(`${threadName(t)}.o`, layer.nIn, sh.nOut, net.plan.layers[l]!.shards[si]!.sampler)));
       }
     });
   }
@@ -229,17 +258,12 @@ export class RunArea {
   private threadScratch(t: number): ThreadScratch {
     const net = this.net;
     const v = this.views[0]!.block(threadName(t));
-    const shardScratch = (sh: LayerShard): ShardScratch => {
-      const o = `${threadName(t)}.o`;
-      const sv = this.views[sh.memory]!.block(o);
-      return {
-        x: sv.f32('x'), act: sv.i32('act'), vals: sv.f32('vals'), dx: sv.f32('dx'), forced: new Int32Array(this.spec.maxLabels), n: 0, nForced: 0,
-        sampler: sh.sampler ? sh.sampler.createScratch(this.views[sh.memory]!, `${o}.s`) : null,
-      };
-    };
+    const shardScratch = (sh: LayerShard): ShardScratch => bindShardScratch(this.views[sh.memory]!, `${threadName(t)}.o`, sh, this.spec.maxLabels);
     const inVal = v.f32('inVal');
     return {
       rng: new Rng(0),
+      seed: 0,
+      stream: 0,
       prof: new Float64Array(PROF_SLOTS),
       acts: net.hidden.map((_, l) => v.f32(`act${l}`)),
       dActs: net.hidden.map((_, l) => v.f32(`dact${l}`)),
@@ -247,7 +271,7 @@ export class RunArea {
       nActive: new Int32Array(net.fc.length),
       vals: net.fc.map((_, l) => v.f32(`vals${l}`)),
       sampler: net.fc.map((layer, l) => (layer.shards.length === 1 && layer.shards[0]!.sampler ? layer.shards[0]!.sampler.createScratch(this.views[0]!, `${threadName(t)}.s${l}`) : null)),
-      split: net.fc.map((layer) => (layer.shards.length === 1 ? null : layer.shards.map((sh) => shardScratch(sh)))),
+      split: net.fc.map((layer) => (layer.shards.length > 1 ? layer.shards.map((sh) => shardScratch(sh)) : null)),
       topIds: v.i32('topIds'),
       topScores: v.f32('topScores'),
       inIdx: v.i32('inIdx'),

@@ -1,7 +1,7 @@
 import type { Network } from '../network/network.js';
 import type { RunArea, ThreadScratch } from '../network/run.js';
 import { EVAL_TOP } from '../network/run.js';
-import { predictSample, trainSample, SAMPLE_DONE, SAMPLE_REPLAY } from '../network/sample.js';
+import { predictSample, startSample, trainSample, SAMPLE_DONE, SAMPLE_REPLAY } from '../network/sample.js';
 import { PROF_REBUILD, PROF_UPDATE } from '../network/profile.js';
 import type { RebuildScratch } from '../layers/sampler.js';
 import { mix32 } from '../util/rng.js';
@@ -129,7 +129,7 @@ export class Executor {
     const rows = this.run.rows;
     this.net.syncFamilies();
     for (let r = Atomics.add(ctrl, kNextRow, 1); r < n; r = Atomics.add(ctrl, kNextRow, 1)) {
-      s.rng.reseed(seed, r);
+      startSample(s, seed, r);
       const st = trainSample(this.net, s, b.featIdx, b.featVal, b.featPtr[r]!, b.featPtr[r + 1]!, b.labelIdx, b.labelPtr[r]!, b.labelPtr[r + 1]!, n, r);
       rows.replay[r] = st === SAMPLE_REPLAY ? 1 : 0;
       this.storeRow(s, r, st);
@@ -143,7 +143,7 @@ export class Executor {
     const rows = this.run.rows;
     for (let r = 0; r < n; r++) {
       if (rows.replay[r] === 0) continue;
-      s.rng.reseed(seed, r);
+      startSample(s, seed, r);
       const st = trainSample(this.net, s, b.featIdx, b.featVal, b.featPtr[r]!, b.featPtr[r + 1]!, b.labelIdx, b.labelPtr[r]!, b.labelPtr[r + 1]!, n, -1);
       this.storeRow(s, r, st);
     }
