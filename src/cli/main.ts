@@ -4,6 +4,8 @@ import { runTrain, runEval, runDemo } from './commands.js';
 import { runDataSynth, runDataWordnet, runDataText, runDataFoldoc } from './dataCommands.js';
 import { runPredict } from './predict.js';
 import { runServe } from './serve.js';
+import { runShard } from './cluster.js';
+import { ClusterError } from '../cluster/errors.js';
 import { CheckpointError } from '../checkpoint/checkpoint.js';
 import { InputError, ConfigError, FileError, describeFileError, errnoCode, type FileAction } from '../util/errors.js';
 
@@ -45,8 +47,26 @@ export function buildProgram(): Command {
       .option('--save-every <n>', 'also write the --save checkpoint after every n batches (atomically)')
       .option('--resume <file>', 'continue training from a checkpoint (its configuration; --epochs = total epochs to reach)')
       .option('--vocab-dir <dir>', 'store features.txt / labels.txt / idf.txt from this directory in the checkpoint (text queries, label names)')
+      .option('--nats <url>', 'NATS server(s) (comma-separated URLs) of shard processes (sublinear shard) that hold the output layer')
+      .option('--remote-shards <n>', 'with --nats: the output layer in n slices, each held by an idle shard process')
+      .option('--prefix <subject>', 'with --nats: subject prefix shared with the shard processes', 'sublinear')
+      .option('--shard-timeout <s>', 'with --nats: seconds a shard may take to answer a batch request before the run stops (default 5)')
+      .option('--shard-wait <s>', 'with --nats: seconds to wait for enough idle shard processes (default 30)')
+      .option('--lease <s>', 'with --nats: a shard process drops its slice after this many seconds without a word of the run (default 60)')
+      .option('--checkpoint-store <bucket>', 'with --nats: slices of --save checkpoints go to this JetStream object store (nats-server -js) instead of each shard process\'s --dir')
       .option('--quiet', 'no progress output'),
   ).action(async (opts) => runTrain(opts));
+
+  program
+    .command('shard')
+    .description('a shard process: waits on NATS for a trainer or a serving process, holds the slice of the output layer it is given, and waits for the next run when one ends')
+    .requiredOption('--nats <url>', 'NATS server(s), comma-separated URLs (e.g. nats://10.0.0.1:4222)')
+    .option('--prefix <subject>', 'subject prefix shared with the trainer', 'sublinear')
+    .option('--max-memory <size>', 'refuse slices that declare more than this (e.g. 4G): parameters, optimizer state, tables and batch buffers')
+    .option('--dir <dir>', 'where slices of checkpoints are written and read', '.')
+    .addOption(new Option('--kernels <impl>', 'compute kernels').choices(['auto', 'wasm', 'js']).default('auto'))
+    .option('--quiet', 'no log')
+    .action(async (opts) => runShard(opts));
 
   program
     .command('eval')
@@ -163,7 +183,7 @@ export async function main(argv: string[]): Promise<number> {
  * it gains nothing from thirty lines of frames.
  */
 export function describeError(e: unknown): { line: string; code: number } {
-  if (e instanceof InputError || e instanceof ConfigError || e instanceof FileError || e instanceof CheckpointError) {
+  if (e instanceof InputError || e instanceof ConfigError || e instanceof FileError || e instanceof CheckpointError || e instanceof ClusterError) {
     return { line: e.message, code: 1 };
   }
   // the engine reports impossible dimensions and sizes with RangeError; a stack overflow is a bug
