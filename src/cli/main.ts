@@ -110,6 +110,11 @@ export function buildProgram(): Command {
     .option('--host <addr>', 'address to listen on', '127.0.0.1')
     .addOption(new Option('--kernels <impl>', 'compute kernels').choices(['auto', 'wasm', 'js']).default('auto'))
     .option('--shutdown-timeout <s>', 'on SIGINT / SIGTERM, seconds that requests in progress get to finish before their connections are closed', '5')
+    .option('--nats <url>', 'a model trained with --nats: its output layer is loaded by shard processes (sublinear shard) on these NATS servers')
+    .option('--replicas <n>', 'with --nats: shard processes per slice (queue-group replicas; idle ones started later are adopted)', '1')
+    .option('--prefix <subject>', 'with --nats: subject prefix shared with the shard processes', 'sublinear')
+    .option('--shard-timeout <s>', 'with --nats: seconds a slice may take to answer a query before it is asked again (default 2)')
+    .option('--shard-wait <s>', 'with --nats: seconds to wait for one shard process per slice at start (default 30)')
     .option('--quiet', 'no request log')
     .action(async (opts) => runServe(opts));
 

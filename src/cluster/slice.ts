@@ -100,12 +100,13 @@ export class OutputSlice {
   private readonly topScores: Float32Array;
 
   /**
-   * Build shard `spec.shard`: carve its blocks, then (fresh) replay the model's generator from the
-   * configuration's seed and build its tables from the initial weights, as the whole model's
-   * constructor does; or (fresh = false) leave them for a checkpoint to fill. `maxBytes`: refuse
-   * before allocating when the declared bytes exceed it.
+   * Build shard `spec.shard`: carve its blocks, replay the model's generator from the
+   * configuration's seed, and (buildTables) build its tables from the initial weights, as the
+   * whole model's constructor does; a slice to be filled from a checkpoint is built the same way
+   * without the tables (as loadModel builds a model, then overwrites its state). `maxBytes`:
+   * refuse before allocating when the declared bytes exceed it.
    */
-  constructor(readonly spec: SliceSpec, fresh: boolean, maxBytes = Infinity) {
+  constructor(readonly spec: SliceSpec, buildTables: boolean, maxBytes = Infinity) {
     const cfg = spec.config;
     this.plan = remotePlan(cfg, spec.nFeatures, spec.nLabels);
     checkShardIndex(this.plan, spec.shard);
@@ -122,18 +123,13 @@ export class OutputSlice {
     const sp = this.sp;
     const p = new ParamBlock(sp.param, this.views.block(sp.param.name), this.kernels);
     let sampler: LshSampler | null = null;
-    const makeSampler = (r: Rng | null): void => {
-      sampler = new LshSampler(sp.sampler!, this.views, this.kernels, r);
-    };
-    if (fresh) {
-      drawInit(cfg, this.plan, new Rng(cfg.seed), {
-        input: null,
-        param: (l, si) => (l === L && si === spec.shard ? p : null),
-        sampler: (_l, _si, r) => makeSampler(r),
-      });
-    } else if (sp.sampler !== null) {
-      makeSampler(null);
-    }
+    drawInit(cfg, this.plan, new Rng(cfg.seed), {
+      input: null,
+      param: (l, si) => (l === L && si === spec.shard ? p : null),
+      sampler: (_l, _si, r) => {
+        sampler = new LshSampler(sp.sampler!, this.views, this.kernels, r);
+      },
+    });
     const all = this.views.block(`${sp.param.name}.ids`).i32('all');
     for (let j = 0; j < sp.n; j++) all[j] = j;
     this.shard = { lo: sp.lo, nOut: sp.n, memory: 0, p, sampler, all, kernels: this.kernels };
@@ -153,7 +149,7 @@ export class OutputSlice {
     this.actPtr = new Int32Array(spec.slots + 1);
     this.topIds = new Int32Array(100);
     this.topScores = new Float32Array(100);
-    if (fresh) this.rebuild(null);
+    if (buildTables) this.rebuild(null);
   }
 
   /** Bytes of the slice's memory. */
