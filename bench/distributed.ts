@@ -136,6 +136,8 @@ interface TrainRun {
   samplesPerSec: number;
   trainSeconds: number;
   samples: number;
+  /** output neurons computed a sample (the candidates whose logits and gradients travel) */
+  activePerSample: number;
   remote: { shards: number; messagesPerBatch: number; roundTripsPerBatch: number; bytesPerSample: number } | null;
 }
 
@@ -146,7 +148,8 @@ async function trainRun(what: string, args: string[]): Promise<TrainRun> {
   if (code !== 0) throw new Error(`${what}: exit ${code}: ${t.out()}`);
   const m = JSON.parse(readFileSync(metrics, 'utf8'));
   const samples = m.epochs.reduce((a: number, e: { points: number }) => a + e.points, 0);
-  const r: TrainRun = { what, samplesPerSec: samples / m.trainSeconds, trainSeconds: m.trainSeconds, samples, remote: m.remote ? { shards: m.remote.shards, messagesPerBatch: m.remote.messagesPerBatch, roundTripsPerBatch: m.remote.roundTripsPerBatch, bytesPerSample: m.remote.bytesPerSample } : null };
+  const active = m.epochs.reduce((a: number, e: { points: number; activePerSample: number }) => a + e.points * e.activePerSample, 0) / Math.max(1, samples);
+  const r: TrainRun = { what, samplesPerSec: samples / m.trainSeconds, trainSeconds: m.trainSeconds, samples, activePerSample: active, remote: m.remote ? { shards: m.remote.shards, messagesPerBatch: m.remote.messagesPerBatch, roundTripsPerBatch: m.remote.roundTripsPerBatch, bytesPerSample: m.remote.bytesPerSample } : null };
   log(`${what}: ${r.samplesPerSec.toFixed(0)} samples/s${r.remote ? `, ${r.remote.messagesPerBatch.toFixed(1)} messages and ${r.remote.roundTripsPerBatch.toFixed(2)} round trips a batch, ${r.remote.bytesPerSample.toFixed(0)} bytes a sample` : ''}`);
   return r;
 }
@@ -187,15 +190,16 @@ async function main(): Promise<void> {
     for (const c of sh) await stop(c);
   }
   const cfg = parseConfig(LSH_CONFIG as ConfigInput);
-  const as = cfg.output.activeSet;
+  const labelsPerSample = train.labelIdx.length / train.n;
+  const h = cfg.hidden[cfg.hidden.length - 1]!;
   results.amazon = {
     shape: { nTrain: shape.nTrain, nFeatures: shape.nFeatures, nLabels: shape.nLabels, hidden: cfg.hidden, batchSize: cfg.batchSize },
-    runs: runs.map((r) => ({ ...r, vsInProcess2Threads: r.samplesPerSec / runs[0]!.samplesPerSec })),
-    neededBytesPerSample: {
-      note: 'h floats to and from every slice, a logit and its gradient per candidate (at most maxActive), 4 bytes a label; headers and counts excluded',
-      slices2: neededBytes(cfg.hidden[cfg.hidden.length - 1]!, 2, as.maxActive, 5),
-      slices4: neededBytes(cfg.hidden[cfg.hidden.length - 1]!, 4, as.maxActive, 5),
-    },
+    runs: runs.map((r) => {
+      if (!r.remote) return { ...r, vsInProcess2Threads: r.samplesPerSec / runs[0]!.samplesPerSec };
+      // what the math needs: h floats to and from every slice, a logit and its gradient per candidate, the labels
+      const need = neededBytes(h, r.remote.shards, r.activePerSample, labelsPerSample);
+      return { ...r, vsInProcess2Threads: r.samplesPerSec / runs[0]!.samplesPerSec, neededBytesPerSample: need, sentOverNeeded: r.remote.bytesPerSample / need };
+    }),
   };
 
   // 3. serving the Amazon-shaped model (trained on 2 slices, saved), 1 and 2 replicas a slice
