@@ -4,6 +4,7 @@ import { copyFileSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { Objm } from '@nats-io/obj';
 import { SlideModel } from '../src/training/model.js';
 import type { ConfigInput } from '../src/config.js';
 import { generateSynthetic } from '../src/data/synth.js';
@@ -84,12 +85,29 @@ describe('output layer in shard processes over NATS', { skip: skip ?? false }, (
         for (const [view, want] of [['W', p.W], ['b', p.b], ['M', p.M!], ['V', p.V!]] as const) assert.deepEqual(t.get(`fc.0.shard${s}.${view}`)!.data, want, `slice ${s} ${view}`);
         assert.deepEqual(t.get(`fc.0.shard${s}.tables.keys`)!.data, local.network.views[s + 1]!.i32(`fc.0.shard${s}.tables.keys`), `slice ${s} tables`);
       }
+      // the same slices to a JetStream object store
+      const inStore = await link.saveSlices(['eq.s0.obj', 'eq.s1.obj'], { kind: 'object', bucket: 'sublinear-test' });
+      const os = await new Objm(nc).open('sublinear-test');
+      for (let s = 0; s < 2; s++) {
+        const blob = await os.getBlob(inStore.slices[s]!.name);
+        assert.ok(blob, `object ${inStore.slices[s]!.name}`);
+        assert.deepEqual(decodeSafetensors(blob).tensors.get(`fc.0.shard${s}.W`)!.data, local.network.output.shards[s]!.p.W, `slice ${s} in the object store`);
+        assert.equal(inStore.slices[s]!.dataSha256, manifest.slices[s]!.dataSha256);
+      }
       const tr = link.traffic();
       assert.ok(tr.messagesPerBatch >= 8, 'forward and backward: a request and a reply per slice each');
       assert.ok(tr.bytesPerSample > 24 * 4 * 2 * 2, 'activations out and input gradients back, per slice');
     } finally {
       await link.close();
     }
+  });
+
+  test('a shard process refuses a slice larger than its --max-memory, and the trainer says which and why', async () => {
+    const prefix = uniquePrefix('cap');
+    await shard(prefix, ['--max-memory', '50K']);
+    const t = run(['train', '--train', join(dir, 'train.txt'), '--epochs', '1', '--threads', '1', '--hidden', '24', '--nats', nats.url, '--remote-shards', '1', '--prefix', prefix]);
+    assert.equal(await t.exited, 1);
+    assert.match(t.stderr(), /sublinear: shard 0 \([^)]+\) cannot hold its slice: slice 0 \(300 neurons x 24\) declares [\d.]+ KiB of parameters, optimizer state and tables; this shard process may hold 50\.0 KiB \(--max-memory\)/);
   });
 
   test('a shard killed mid-run stops training within 10 s with an error naming it, and nothing waits', async () => {

@@ -137,23 +137,25 @@ export class RemoteOutput implements OutputLink, OutputExchange {
     const claimed = await claimShards(nc, opts.prefix, N, opts.waitMs);
     const traffic: TrafficStats = { messages: 0, bytesOut: 0, bytesIn: 0 };
     const maxLabels = Math.max(1, opts.maxLabels);
-    let assigned: Assigned[];
-    try {
-      assigned = await Promise.all(
-        claimed.map((c, s) => {
-          const load = opts.resume ? sliceLoad(opts.resume, s) : null;
-          const msg: AssignMessage = {
-            runId, leaseMs: opts.leaseMs, load,
-            slice: { config: cfg, nFeatures: model.nFeatures, nLabels: model.nLabels, shard: s, slots: cfg.batchSize, maxLabels, kernels: opts.kernels },
-          };
-          return assignShard(nc, opts.prefix, c, msg, opts.assignTimeoutMs);
-        }),
-      );
-    } catch (e) {
-      // the others may have built theirs: tell them the run is over
+    // every assignment settled before deciding: a slice still building when another failed must
+    // hear the End (it subscribes to the run's control subject once built)
+    const settled = await Promise.allSettled(
+      claimed.map((c, s) => {
+        const load = opts.resume ? sliceLoad(opts.resume, s) : null;
+        const msg: AssignMessage = {
+          runId, leaseMs: opts.leaseMs, load,
+          slice: { config: cfg, nFeatures: model.nFeatures, nLabels: model.nLabels, shard: s, slots: cfg.batchSize, maxLabels, kernels: opts.kernels },
+        };
+        return assignShard(nc, opts.prefix, c, msg, opts.assignTimeoutMs);
+      }),
+    );
+    const failed = settled.find((r) => r.status === 'rejected');
+    if (failed) {
       nc.publish(subjects.control(opts.prefix, runId), encodeFrame(header(Kind.End, { runId })));
-      throw e;
+      await nc.flush().catch(() => undefined);
+      throw (failed as PromiseRejectedResult).reason;
     }
+    const assigned = settled.map((r) => (r as PromiseFulfilledResult<Assigned>).value);
     const clients = claimed.map((c, s) => new SliceClient(nc, subjects.slice(opts.prefix, runId, s), runId, s, `${c.host}:${c.pid}`, traffic));
     const link = new RemoteOutput(nc, model, opts, runId, clients, assigned);
     // the clients count into the link's stats

@@ -83,7 +83,10 @@ export class RemoteQueries {
       const deadline = performance.now() + opts.waitMs;
       const first: Claimed[] = [];
       for (let s = 0; s < manifest.shards; s++) first.push(await claimShard(nc, opts.prefix, deadline));
-      await Promise.all(first.map((c, s) => rq.assign(c, s)));
+      // all settled before closing on a failure (close's End must reach every slice built)
+      const settled = await Promise.allSettled(first.map((c, s) => rq.assign(c, s)));
+      const failed = settled.find((r) => r.status === 'rejected');
+      if (failed) throw (failed as PromiseRejectedResult).reason;
       await rq.adoptIdle();
     } catch (e) {
       await rq.close();
