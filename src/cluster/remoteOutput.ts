@@ -1,5 +1,4 @@
 import { randomInt } from 'node:crypto';
-import { hostname } from 'node:os';
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { SlideModel } from '../training/model.js';
 import { Phase, kBatchRows, kEvalExact, kEvalK, kEvalRecall, kLrHorizon, kNextRow, kStep, type LinkContext, type OutputExchange, type OutputLink } from '../training/executor.js';
@@ -77,7 +76,7 @@ export interface RemoteStats extends TrafficStats {
 
 export class RemoteOutput implements OutputLink, OutputExchange {
   readonly runId: number;
-  readonly stats: RemoteStats = { messages: 0, bytesOut: 0, bytesIn: 0, batches: 0, samples: 0, roundTrips: 0 };
+  readonly stats: RemoteStats;
   readonly clients: SliceClient[];
   readonly slices: Assigned[];
   // OutputExchange
@@ -103,8 +102,10 @@ export class RemoteOutput implements OutputLink, OutputExchange {
     runId: number,
     clients: SliceClient[],
     slices: Assigned[],
+    stats: RemoteStats,
   ) {
     this.runId = runId;
+    this.stats = stats;
     this.clients = clients;
     this.slices = slices;
     const net = model.network;
@@ -135,7 +136,8 @@ export class RemoteOutput implements OutputLink, OutputExchange {
     const N = cfg.outputShards;
     const runId = randomInt(1, 2 ** 31);
     const claimed = await claimShards(nc, opts.prefix, N, opts.waitMs);
-    const traffic: TrafficStats = { messages: 0, bytesOut: 0, bytesIn: 0 };
+    // the clients count messages and bytes into the run's stats
+    const stats: RemoteStats = { messages: 0, bytesOut: 0, bytesIn: 0, batches: 0, samples: 0, roundTrips: 0 };
     const maxLabels = Math.max(1, opts.maxLabels);
     // every assignment settled before deciding: a slice still building when another failed must
     // hear the End (it subscribes to the run's control subject once built)
@@ -156,10 +158,8 @@ export class RemoteOutput implements OutputLink, OutputExchange {
       throw (failed as PromiseRejectedResult).reason;
     }
     const assigned = settled.map((r) => (r as PromiseFulfilledResult<Assigned>).value);
-    const clients = claimed.map((c, s) => new SliceClient(nc, subjects.slice(opts.prefix, runId, s), runId, s, `${c.host}:${c.pid}`, traffic));
-    const link = new RemoteOutput(nc, model, opts, runId, clients, assigned);
-    // the clients count into the link's stats
-    for (const c of clients) (c as unknown as { traffic: TrafficStats }).traffic = link.stats;
+    const clients = claimed.map((c, s) => new SliceClient(nc, subjects.slice(opts.prefix, runId, s), runId, s, `${c.host}:${c.pid}`, stats));
+    const link = new RemoteOutput(nc, model, opts, runId, clients, assigned, stats);
     opts.log?.(`run ${runId}: ${N} slices on ${claimed.map((c, s) => `${c.host}:${c.pid} (${assigned[s]!.n} neurons, ${(assigned[s]!.bytes / 2 ** 20).toFixed(0)} MiB, ${assigned[s]!.seconds.toFixed(1)} s)`).join(', ')}`);
     return link;
   }
@@ -581,8 +581,5 @@ function sliceLoad(m: Manifest, s: number): SliceLoad {
   const rec = m.slices[s]!;
   return m.store.kind === 'file' ? { kind: 'file', name: rec.name, expect: rec } : { kind: 'object', bucket: m.store.bucket, name: rec.name, expect: rec };
 }
-
-/** This process, for messages. */
-export const HOST = `${hostname()}:${process.pid}`;
 
 export { ClusterError };
