@@ -59,7 +59,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseConfig, mergeConfig, type Config, type ConfigInput } from '../src/config.js';
 import { SlideModel, plannedBatches } from '../src/training/model.js';
 import { WORDNET_RECIPE } from '../src/training/recipes.js';
-import { deriveConfig, dataShapeOf, type DerivedSetting } from '../src/training/autoConfig.js';
+import { deriveConfig, dataShapeOf, explainSettings, type DerivedSetting } from '../src/training/autoConfig.js';
 import { TfjsBaseline } from '../src/baselines/tfjs.js';
 import {
   FasttextBaseline, FASTTEXT_INPUTS, FASTTEXT_LOSSES, checkFasttext, fasttextBinary, hasIntegerValues, readFeatureTokens, scorePredictions,
@@ -611,7 +611,7 @@ export async function main(): Promise<AccuracyResult> {
   log(`${ds.title}: ${train.n} train / ${test.n} test points, ${nFeatures} features, ${nLabels} labels (loaded in ${((performance.now() - tLoad) / 1000).toFixed(1)} s)`);
 
   // (b): the settings derived from the data alone; the benchmark fixes only the threads
-  const shape = dataShapeOf(train);
+  const shape = dataShapeOf(train, test);
   const derived = deriveConfig(shape, { threads: settings.threads });
   const defaultsConfig: ConfigInput = derived.config;
   // (c) and (d) take (a)'s configuration, or (b)'s on a set without a recipe
@@ -648,7 +648,7 @@ export async function main(): Promise<AccuracyResult> {
       }
       outcome = await runEngine(name, settings.engineConfig, train, nFeatures, nLabels, plan, settings, log);
     } else if (name === 'sublinear-defaults') {
-      for (const st of derived.settings) log(`  derived ${st.path} = ${JSON.stringify(st.value)}${st.given ? ' (given)' : ''}: ${st.reason}`);
+      for (const line of explainSettings(derived.settings)) log(`  ${line}`);
       outcome = await runEngine(name, defaultsConfig, train, nFeatures, nLabels, plan, settings, log);
       outcome.final['settings'] = derived.settings satisfies DerivedSetting[];
       outcome.final['config'] = derived.config;

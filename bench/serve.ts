@@ -21,8 +21,8 @@ import { readVocabDir } from '../src/checkpoint/vocab.js';
 import { loadModel, saveModel } from '../src/checkpoint/checkpoint.js';
 import { SlideModel } from '../src/training/model.js';
 import { Predictor } from '../src/serve/predictor.js';
-import { DEMO_CONFIG } from '../src/cli/commands.js';
-import { parseConfig } from '../src/config.js';
+import { DEMO_GIVEN } from '../src/cli/commands.js';
+import { dataShapeOf, deriveConfig } from '../src/training/autoConfig.js';
 import type { XcDataset } from '../src/data/csr.js';
 
 const args = process.argv.slice(2);
@@ -55,7 +55,7 @@ const test = await readXcFile(join(dataDir, 'test.txt'));
 let trainSeconds: number | null = null;
 if (RETRAIN || !existsSync(modelPath)) {
   const train = await readXcFile(join(dataDir, 'train.txt'));
-  const model = new SlideModel({ nFeatures: Math.max(train.nFeatures, test.nFeatures), nLabels: Math.max(train.nLabels, test.nLabels), config: parseConfig({ ...DEMO_CONFIG, epochs: EPOCHS }) });
+  const model = new SlideModel({ nFeatures: Math.max(train.nFeatures, test.nFeatures), nLabels: Math.max(train.nLabels, test.nLabels), config: deriveConfig(dataShapeOf(train, test), { ...DEMO_GIVEN, epochs: EPOCHS }).config });
   log(`training ${EPOCHS} epoch(s) on ${train.n} WordNet points (${model.nFeatures} features, ${model.nLabels} labels, kernels ${model.kernelsName}) ...`);
   const t0 = performance.now();
   await model.fit(train);

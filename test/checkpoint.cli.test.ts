@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { loadModel, saveModel } from '../src/checkpoint/checkpoint.js';
 import { readXcFile } from '../src/data/xcReader.js';
 import { writeXcFile } from '../src/data/xcWriter.js';
+import { parseConfig } from '../src/config.js';
 import { assertSameModel, runCli as run, tinyData, tinyModel, trainUntil, TINY_CONFIG } from './checkpoint.helpers.js';
 
 /** `sublinear train --save --save-every --resume --vocab-dir`, run in-process. */
@@ -19,7 +20,8 @@ const cfgPath = join(dir, 'config.json');
   const d = tinyData();
   await writeXcFile(trainPath, d.train);
   await writeXcFile(testPath, d.test);
-  writeFileSync(cfgPath, JSON.stringify(TINY_CONFIG));
+  // every field given: the CLI derives nothing from the data, so it trains the library's model
+  writeFileSync(cfgPath, JSON.stringify(parseConfig(TINY_CONFIG)));
 }
 // the library's uninterrupted run on the same files
 const data = { train: await readXcFile(trainPath), test: await readXcFile(testPath) };

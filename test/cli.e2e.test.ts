@@ -25,7 +25,8 @@ test('data synth -> train (metrics JSON, checkpoint) -> eval on the saved model'
   assert.match(g.out, /2000 train \/ 500 test points, 1000 features, 200 labels/);
   const metrics = join(dir, 'metrics.json');
   const model = join(dir, 'model.safetensors');
-  const t = cli('train', '--train', join(d, 'train.txt'), '--test', join(d, 'test.txt'), '--threads', '1', '--epochs', '10', '--hidden', '32',
+  // 200 labels would be dense by default: LSH asked for, to test both inferences
+  const t = cli('train', '--train', join(d, 'train.txt'), '--test', join(d, 'test.txt'), '--threads', '1', '--epochs', '10', '--hidden', '32', '--mode', 'lsh',
     '--metrics-out', metrics, '--save', model);
   assert.equal(t.code, 0, t.err);
   assert.match(t.out, /test exact inference: P@1 [\d.]+/);
@@ -59,4 +60,25 @@ test('bad input: file:line message, exit code 1, no metrics file written', () =>
   const h = cli('train', '--help');
   assert.equal(h.code, 0);
   assert.match(h.out, /--threads <n>/);
+});
+
+test('train --explain-config prints each setting the data decides and why, given ones marked, and trains nothing', () => {
+  const d = join(dir, 'explain');
+  assert.equal(cli('data', 'synth', '--shape', 'tiny', '--seed', '4', '--out', d).code, 0);
+  const metrics = join(dir, 'explain.json');
+  const r = cli('train', '--train', join(d, 'train.txt'), '--test', join(d, 'test.txt'), '--explain-config', '--epochs', '7', '--metrics-out', metrics);
+  assert.equal(r.code, 0, r.err);
+  const lines = r.out.trim().split('\n');
+  assert.ok(lines.every((l) => /^[\w.]+ = \S+  \(.+\)$/.test(l)), r.out);
+  // 200 labels: a dense output layer (no tables to derive); 2,000 points: 128 wide, and the given epochs
+  assert.ok(lines.some((l) => /^output\.mode = "dense"  \(200 labels: at most 1024/.test(l)), r.out);
+  assert.ok(!lines.some((l) => l.startsWith('output.hash')), r.out);
+  assert.ok(lines.includes('hidden = [128]  (2000 training points (fewer than 20,000): 128 wide)'), r.out);
+  assert.ok(lines.includes('epochs = 7  (given)'), r.out);
+  assert.equal(existsSync(metrics), false, 'nothing trained, nothing written');
+  // a training run prints the same settings on stderr before it starts
+  const t = cli('train', '--train', join(d, 'train.txt'), '--epochs', '1', '--threads', '1');
+  assert.equal(t.code, 0, t.err);
+  assert.match(t.err, /settings for 2000 points, 1000 features, 200 labels:\n  threads = 1  \(given\)\n/);
+  for (const l of lines.filter((x) => !x.startsWith('threads') && !x.startsWith('epochs'))) assert.ok(t.err.includes(`  ${l}\n`), l);
 });

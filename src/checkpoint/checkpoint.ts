@@ -19,6 +19,8 @@
  *                           epochsDone, epochCursor, schedule, tablesStep, the model's generator
  *                           state, sha256 of the data section
  *   "sublinear.featureNames", "sublinear.labelNames":  JSON arrays of strings (optional)
+ *   (a model whose output layer is in shard processes: only memory 0's tensors, and the metadata's
+ *   "remote" is the manifest of the slices the shard processes wrote at the same batch: slices.ts)
  *   "sublinear.sha256":     sha256 of the three strings above (joined by "\n"), so a damaged
  *                           header that still parses is refused too
  *
@@ -39,6 +41,7 @@ import { parseConfig, type Config } from '../config.js';
 import type { KernelChoice } from '../kernels/index.js';
 import { openAtomic } from '../util/atomicWrite.js';
 import { bytesOf, chunksOf, encodeHeader, parseHeader, SafetensorsError, type SafeDtype, type TensorData, type TensorEntry } from './safetensors.js';
+import { checkManifest, type Manifest } from './slices.js';
 
 export const CHECKPOINT_FORMAT = 'sublinear';
 export const CHECKPOINT_VERSION = 2;
@@ -59,6 +62,8 @@ export interface CheckpointExtra {
   labelNames?: string[];
   /** idf of feature i (text featurization) */
   idf?: Float32Array;
+  /** the output layer's slices written by shard processes at the same batch (a model with remoteOutput) */
+  manifest?: Manifest;
 }
 
 export interface LoadedModel extends CheckpointExtra {
@@ -85,14 +90,18 @@ export interface CheckpointMeta {
   /** hex sha256 of the data section */
   dataSha256: string;
   savedAt: string;
+  /** the output layer is in shard processes: the manifest of its slices (absent or null: the file holds the whole model) */
+  remote?: Manifest | null;
 }
 
 const SAFE_DTYPE: Partial<Record<DType, SafeDtype>> = { f32: 'F32', i32: 'I32' };
 
 /** The state dict's entries a configuration declares (names, types, shapes), in file order, without building anything. */
-function declaredTensors(config: Config, nFeatures: number, nLabels: number, idfLength: number): { name: string; dtype: SafeDtype; shape: number[] }[] {
+function declaredTensors(config: Config, nFeatures: number, nLabels: number, idfLength: number, remote: boolean): { name: string; dtype: SafeDtype; shape: number[] }[] {
   const out: { name: string; dtype: SafeDtype; shape: number[] }[] = [];
-  for (const blocks of planModel(config, nFeatures, nLabels).memories) {
+  const memories = planModel(config, nFeatures, nLabels, { remoteOutput: remote }).memories;
+  // a remote output layer's blocks are in its slices, not here
+  for (const blocks of remote ? memories.slice(0, 1) : memories) {
     for (const b of blocks) {
       for (const v of b.views) {
         if (!v.persist) continue;
@@ -145,6 +154,8 @@ function headerChecksum(metaJson: string, featureJson: string, labelJson: string
  */
 export async function saveModel(model: SlideModel, path: string, extra: CheckpointExtra = {}): Promise<void> {
   checkExtra(model, extra);
+  const remote = model.network.output.remote;
+  if (remote && (!extra.manifest || extra.manifest.step !== model.step)) throw new Error('saveModel: a model whose output layer is in shard processes is saved with the manifest of the slices written at this batch');
   const tensors = modelTensors(model, extra.idf);
   const hash = createHash('sha256');
   for (const t of tensors) for (const c of chunksOf(t.data)) hash.update(c);
@@ -164,6 +175,7 @@ export async function saveModel(model: SlideModel, path: string, extra: Checkpoi
     vocabulary: { features: extra.featureNames?.length ?? 0, labels: extra.labelNames?.length ?? 0, idf: extra.idf?.length ?? 0 },
     dataSha256: hash.digest('hex'),
     savedAt: new Date().toISOString(),
+    remote: remote ? extra.manifest! : null,
   };
   const metaJson = JSON.stringify(meta);
   const featureJson = extra.featureNames ? JSON.stringify(extra.featureNames) : '';
@@ -320,7 +332,7 @@ export async function loadModel(path: string, opts: { kernels?: KernelChoice; th
     // before the model is built (a file that claims a huge model is refused without allocating it)
     let expected: ReturnType<typeof declaredTensors>;
     try {
-      expected = declaredTensors(config, meta.nFeatures, meta.nLabels, v.idf);
+      expected = declaredTensors(config, meta.nFeatures, meta.nLabels, v.idf, meta.remote != null);
     } catch (e) {
       throw new CheckpointError(`checkpoint ${path}: ${(e as Error).message}`);
     }
@@ -344,8 +356,11 @@ export async function loadModel(path: string, opts: { kernels?: KernelChoice; th
     if (byName.size > 0) throw new CheckpointError(`checkpoint ${path}: missing tensors ${[...byName.keys()].join(', ')}`);
     // the threads to run on are the loader's choice, not the saved run's (they change no result)
     if (opts.threads !== undefined) config = { ...config, threads: opts.threads };
-    checkModelMemory(config, meta.nFeatures, meta.nLabels, { threads: 1, slots: config.batchSize, maxNnz: 1024, maxLabels: 64, topK: 100 }, opts.maxMemoryBytes, `the model of ${path}`);
-    const model = new SlideModel({ nFeatures: meta.nFeatures, nLabels: meta.nLabels, config, kernels: opts.kernels ?? 'auto', buildTables: false, maxMemoryBytes: opts.maxMemoryBytes });
+    const manifest = meta.remote != null ? checkManifest(meta.remote, path) : undefined;
+    if (manifest && manifest.shards !== config.outputShards) throw new CheckpointError(`checkpoint ${path}: the manifest lists ${manifest.shards} slices, the configuration ${config.outputShards}`);
+    const remoteOutput = manifest !== undefined;
+    checkModelMemory(config, meta.nFeatures, meta.nLabels, { threads: 1, slots: config.batchSize, maxNnz: 1024, maxLabels: 64, topK: 100 }, opts.maxMemoryBytes, `the model of ${path}`, remoteOutput);
+    const model = new SlideModel({ nFeatures: meta.nFeatures, nLabels: meta.nLabels, config, kernels: opts.kernels ?? 'auto', buildTables: false, maxMemoryBytes: opts.maxMemoryBytes, remoteOutput });
     const idf = v.idf > 0 ? new Float32Array(v.idf) : undefined;
     // read in file order (sequential I/O), straight into the model's views, hashing as we go
     const targets = new Map<string, TensorData>(modelTensors(model, idf).map((t) => [t.name, t.data]));
@@ -378,6 +393,7 @@ export async function loadModel(path: string, opts: { kernels?: KernelChoice; th
     // the hash functions follow the loaded seeds; the tables were loaded as they were
     for (const u of model.network.sampledUnits()) u.sampler.restoredSeeds();
     const out: LoadedModel = { model };
+    if (manifest) out.manifest = manifest;
     if (featureJson) out.featureNames = parseNames(featureJson, v.features, path, 'featureNames');
     if (labelJson) out.labelNames = parseNames(labelJson, v.labels, path, 'labelNames');
     if (idf) out.idf = idf;

@@ -1,4 +1,4 @@
-import { mergeConfig, parseConfig, setPath, type Config } from '../config.js';
+import { mergeConfig, parseConfig, setPath, type Config, type ConfigInput } from '../config.js';
 import { ConfigError } from '../util/errors.js';
 import { parseBytes } from '../network/estimate.js';
 import { readBoundedText } from './paths.js';
@@ -47,6 +47,14 @@ export function flagName(attr: string): string {
  * <- individual flags <- --set path=value. Validation names the offending field and source.
  */
 export function configFromFlags(flags: ConfigFlags, base: unknown = {}): Config {
+  return parseConfig(givenConfig(flags, base), 'command line');
+}
+
+/**
+ * The settings the user gave (base <- --config <- flags <- --set), validated but not completed
+ * with defaults: what deriveConfig (src/training/autoConfig.ts) must leave as given.
+ */
+export function givenConfig(flags: ConfigFlags, base: unknown = {}): ConfigInput {
   let cfg: unknown = base;
   if (flags.config) {
     const text = readBoundedText(flags.config, '--config');
@@ -92,7 +100,9 @@ export function configFromFlags(flags: ConfigFlags, base: unknown = {}): Config 
     }
     setPath(over, path, value);
   }
-  return parseConfig(mergeConfig(cfg, over), 'command line');
+  const given = mergeConfig(cfg, over) as ConfigInput;
+  parseConfig(given, 'command line');
+  return given;
 }
 
 /** --threads of eval and predict: a positive integer, or (unset) every core. */

@@ -4,6 +4,8 @@ import { runTrain, runEval, runDemo } from './commands.js';
 import { runDataSynth, runDataWordnet, runDataText, runDataFoldoc } from './dataCommands.js';
 import { runPredict } from './predict.js';
 import { runServe } from './serve.js';
+import { runShard } from './cluster.js';
+import { ClusterError } from '../cluster/errors.js';
 import { CheckpointError } from '../checkpoint/checkpoint.js';
 import { InputError, ConfigError, FileError, describeFileError, errnoCode, type FileAction } from '../util/errors.js';
 
@@ -24,7 +26,7 @@ export function buildProgram(): Command {
       .option('--batch-size <n>', 'samples per batch')
       .option('--lr <x>', 'learning rate')
       .option('--hidden <list>', 'hidden widths, comma-separated (e.g. 128 or 256,128)')
-      .option('--seed <n>', 'random seed (a one-thread run is reproducible bit for bit)')
+      .option('--seed <n>', 'random seed (a run is reproducible bit for bit, on any number of threads)')
       .option('--threads <n>', 'worker threads (default: all cores; a run gives the same model on any number)')
       .option('--max-memory <size>', 'refuse a model that needs more (e.g. 8G; default: 90% of this machine\'s memory)')
       .addOption(new Option('--mode <mode>', 'output layer: LSH-sampled or dense').choices(['lsh', 'dense']))
@@ -46,8 +48,27 @@ export function buildProgram(): Command {
       .option('--save-every <n>', 'also write the --save checkpoint after every n batches (atomically)')
       .option('--resume <file>', 'continue training from a checkpoint (its configuration; --epochs = total epochs to reach)')
       .option('--vocab-dir <dir>', 'store features.txt / labels.txt / idf.txt from this directory in the checkpoint (text queries, label names)')
+      .option('--nats <url>', 'NATS server(s) (comma-separated URLs) of shard processes (sublinear shard) that hold the output layer')
+      .option('--remote-shards <n>', 'with --nats: the output layer in n slices, each held by an idle shard process')
+      .option('--prefix <subject>', 'with --nats: subject prefix shared with the shard processes', 'sublinear')
+      .option('--shard-timeout <s>', 'with --nats: seconds a shard may take to answer a batch request before the run stops (default 5)')
+      .option('--shard-wait <s>', 'with --nats: seconds to wait for enough idle shard processes (default 30)')
+      .option('--lease <s>', 'with --nats: a shard process drops its slice after this many seconds without a word of the run (default 60)')
+      .option('--checkpoint-store <bucket>', 'with --nats: slices of --save checkpoints go to this JetStream object store (nats-server -js) instead of each shard process\'s --dir')
+      .option('--explain-config', 'print every setting derived from the data (and why) without training')
       .option('--quiet', 'no progress output'),
   ).action(async (opts) => runTrain(opts));
+
+  program
+    .command('shard')
+    .description('a shard process: waits on NATS for a trainer or a serving process, holds the slice of the output layer it is given, and waits for the next run when one ends')
+    .requiredOption('--nats <url>', 'NATS server(s), comma-separated URLs (e.g. nats://10.0.0.1:4222)')
+    .option('--prefix <subject>', 'subject prefix shared with the trainer', 'sublinear')
+    .option('--max-memory <size>', 'refuse slices that declare more than this (e.g. 4G): parameters, optimizer state, tables and batch buffers')
+    .option('--dir <dir>', 'where slices of checkpoints are written and read', '.')
+    .addOption(new Option('--kernels <impl>', 'compute kernels').choices(['auto', 'wasm', 'js']).default('auto'))
+    .option('--quiet', 'no log')
+    .action(async (opts) => runShard(opts));
 
   program
     .command('eval')
@@ -93,6 +114,11 @@ export function buildProgram(): Command {
     .option('--host <addr>', 'address to listen on', '127.0.0.1')
     .addOption(new Option('--kernels <impl>', 'compute kernels').choices(['auto', 'wasm', 'js']).default('auto'))
     .option('--shutdown-timeout <s>', 'on SIGINT / SIGTERM, seconds that requests in progress get to finish before their connections are closed', '5')
+    .option('--nats <url>', 'a model trained with --nats: its output layer is loaded by shard processes (sublinear shard) on these NATS servers')
+    .option('--replicas <n>', 'with --nats: shard processes per slice (queue-group replicas; idle ones started later are adopted)', '1')
+    .option('--prefix <subject>', 'with --nats: subject prefix shared with the shard processes', 'sublinear')
+    .option('--shard-timeout <s>', 'with --nats: seconds a slice may take to answer a query before it is asked again (default 2)')
+    .option('--shard-wait <s>', 'with --nats: seconds to wait for one shard process per slice at start (default 30)')
     .option('--quiet', 'no request log')
     .option('--max-memory <size>', 'refuse a model that needs more (e.g. 8G; default: 90% of this machine\'s memory)')
     .action(async (opts) => runServe(opts));
@@ -167,7 +193,7 @@ export async function main(argv: string[]): Promise<number> {
  * it gains nothing from thirty lines of frames.
  */
 export function describeError(e: unknown): { line: string; code: number } {
-  if (e instanceof InputError || e instanceof ConfigError || e instanceof FileError || e instanceof CheckpointError) {
+  if (e instanceof InputError || e instanceof ConfigError || e instanceof FileError || e instanceof CheckpointError || e instanceof ClusterError) {
     return { line: e.message, code: 1 };
   }
   // the engine reports impossible dimensions and sizes with RangeError; a stack overflow is a bug

@@ -47,19 +47,19 @@ export function formatBytes(b: number): string {
 }
 
 /** Parse a size like 8G, 512M, 2.5GiB or a number of bytes (--max-memory); throws naming `flag`. */
-export function parseBytes(v: string, flag: string): number {
+export function parseBytes(v: string, flag: string, min = 2 ** 20): number {
   const m = /^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(?:i?b)?\s*$/i.exec(v);
   if (!m) throw new ConfigError(`${flag}: expected a size such as 8G, 512M or 2.5GiB, found ${JSON.stringify(v)}`);
   const mult = { '': 1, k: 2 ** 10, m: 2 ** 20, g: 2 ** 30, t: 2 ** 40 }[m[2]!.toLowerCase() as '' | 'k' | 'm' | 'g' | 't'];
   const bytes = Math.round(Number(m[1]) * mult);
-  if (!(bytes >= 2 ** 20)) throw new ConfigError(`${flag}: ${JSON.stringify(v)} is below 1 MiB`);
+  if (!(bytes >= min)) throw new ConfigError(`${flag}: ${JSON.stringify(v)} is below ${formatBytes(min)}`);
   return bytes;
 }
 
 /** What a model of this plan takes with a run of `spec`. */
-export function estimatePlan(plan: ModelPlan, spec: RunSpec): MemoryEstimate {
-  const run = planRun(plan, spec);
-  const memories = plan.memories.map((blocks, m) => {
+export function estimatePlan(plan: ModelPlan, spec: RunSpec, held = plan.memories.length): MemoryEstimate {
+  const run = planRun(plan, spec, held);
+  const memories = plan.memories.slice(0, held).map((blocks, m) => {
     const model = place(blocks, 64);
     return place(run[m]!, model.end).end;
   });
@@ -68,7 +68,7 @@ export function estimatePlan(plan: ModelPlan, spec: RunSpec): MemoryEstimate {
   const out = plan.layers[plan.layers.length - 1]!;
   const outNames = new Set(out.shards.map((s) => s.param.name));
   let outputBytes = 0;
-  for (const blocks of plan.memories) outputBytes += sum(blocks, (n) => [...outNames].some((o) => n === o || n.startsWith(`${o}.`)));
+  for (const blocks of plan.memories.slice(0, held)) outputBytes += sum(blocks, (n) => [...outNames].some((o) => n === o || n.startsWith(`${o}.`)));
   const inputBytes = sum(plan.memories[0]!, (n) => n === 'input');
   // outside the memories, each thread: the query marks of every sampled layer (item stamps and
   // votes, candidate buffers: ~20 bytes an item) and its copy of the hash functions (SimHash's
@@ -76,7 +76,7 @@ export function estimatePlan(plan: ModelPlan, spec: RunSpec): MemoryEstimate {
   let perThreadBytes = 0;
   for (const l of plan.layers) {
     for (const sh of l.shards) {
-      if (!sh.sampler) continue;
+      if (!sh.sampler || sh.memory >= held) continue;
       const h = sh.sampler.cfg.hash;
       const hashes = h.pool > 0 ? h.pool : h.K * h.L;
       perThreadBytes += 20 * sh.n + 4 * hashes * (h.family === 'simhash' && h.projection !== 'hadamard' ? sh.sampler.nIn : 16);
@@ -91,9 +91,10 @@ export function estimatePlan(plan: ModelPlan, spec: RunSpec): MemoryEstimate {
  * 90% of this machine's memory) or more than one WebAssembly memory holds in one of its
  * memories, with the estimate and what to change. Returns the estimate.
  */
-export function checkModelMemory(cfg: Config, nFeatures: number, nLabels: number, spec: RunSpec, limit?: number, what = 'the model'): MemoryEstimate {
-  const plan = planModel(cfg, nFeatures, nLabels);
-  const est = estimatePlan(plan, spec);
+export function checkModelMemory(cfg: Config, nFeatures: number, nLabels: number, spec: RunSpec, limit?: number, what = 'the model', remoteOutput = false): MemoryEstimate {
+  const plan = planModel(cfg, nFeatures, nLabels, { remoteOutput });
+  // a remote output layer's slices are checked by their shard processes (src/cluster/slice.ts)
+  const est = estimatePlan(plan, spec, remoteOutput ? 1 : plan.memories.length);
   const h = cfg.hidden;
   const out = plan.layers[plan.layers.length - 1]!;
   const arrays = cfg.optimizer.type === 'adam' ? 'weights, gradients and Adam moments: 16 bytes a weight' : 'weights and gradients: 8 bytes a weight';

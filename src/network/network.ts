@@ -48,11 +48,16 @@ export interface LayerShard {
 export interface FcLayer {
   readonly nIn: number;
   readonly nOut: number;
-  /** one shard, or (output layer only) several over contiguous neuron ranges, in order */
+  /**
+   * one shard, or (output layer only) several over contiguous neuron ranges, in order; none when
+   * the layer is remote (its shards live in other processes: their plans are in plan.layers)
+   */
   readonly shards: LayerShard[];
   /** LSH-sampled (every shard has a sampler) */
   readonly sampled: boolean;
   readonly isOutput: boolean;
+  /** the output layer's shards are held by other processes (src/cluster), this one holds none */
+  readonly remote: boolean;
 }
 
 /** A sampled shard: what a table rebuild works on. */
@@ -85,6 +90,17 @@ export interface ModelPlan {
   layers: LayerPlan[];
   /** blocks of each memory, in carving order */
   memories: BlockDecl[][];
+}
+
+/** Options of planModel. */
+export interface PlanOptions {
+  /**
+   * the output layer's shards are held by other processes (src/cluster): cfg.outputShards of them
+   * (at least 1), each in a memory of its own even when there is one, so that memory 0 holds the
+   * input and hidden layers alone. A shard process carves memory s + 1 of this plan, the same
+   * blocks the in-process split declares for shard s.
+   */
+  remoteOutput?: boolean;
 }
 
 /** Output-layer bytes (parameters, Adam state, tables) above which `outputShards: 0` splits it. */
@@ -129,7 +145,7 @@ export function blockBytes(blocks: readonly BlockDecl[]): number {
  * The output layer's shards for S memories (S = 1: one shard in memory 0): S contiguous ranges
  * of nOut / S neurons (rounded, so every S <= nOut works).
  */
-function outputShardPlans(cfg: Config, l: number, nIn: number, nOut: number, S: number): ShardPlan[] {
+function outputShardPlans(cfg: Config, l: number, nIn: number, nOut: number, S: number, ownMemories = S > 1): ShardPlan[] {
   const adam = cfg.optimizer.type === 'adam';
   const lsh = cfg.output.mode === 'lsh';
   const shards: ShardPlan[] = [];
@@ -138,7 +154,7 @@ function outputShardPlans(cfg: Config, l: number, nIn: number, nOut: number, S: 
     const n = Math.floor(((si + 1) * nOut) / S) - lo;
     const name = shardName(l, S, si);
     shards.push({
-      lo, n, memory: S > 1 ? si + 1 : 0,
+      lo, n, memory: ownMemories ? si + 1 : 0,
       param: { name, rows: n, cols: nIn, nOut: n, adam, featureMajor: false },
       sampler: lsh ? { name, cfg: shardSampling(cfg.output, n, nOut), nIn, nOut: n } : null,
     });
@@ -150,8 +166,10 @@ function outputShardPlans(cfg: Config, l: number, nIn: number, nOut: number, S: 
  * Declare the model: every parameter block, sampler and table set, in the memory it lives in.
  * `outputShards: 0` takes as few output memories as keep each below AUTO_SHARD_BYTES.
  */
-export function planModel(cfg: Config, nFeatures: number, nLabels: number): ModelPlan {
+export function planModel(cfg: Config, nFeatures: number, nLabels: number, opts: PlanOptions = {}): ModelPlan {
   checkStructure(cfg, nLabels);
+  const remote = opts.remoteOutput === true;
+  if (remote && cfg.outputShards < 1) throw new ConfigError('config: field "outputShards": a remote output layer needs the number of shard processes (at least 1)');
   const adam = cfg.optimizer.type === 'adam';
   const h0 = cfg.hidden[0]!;
   const input: ParamSpec = { name: 'input', rows: nFeatures, cols: h0, nOut: h0, adam, featureMajor: true };
@@ -163,6 +181,10 @@ export function planModel(cfg: Config, nFeatures: number, nLabels: number): Mode
     const isOutput = l === widths.length - 1;
     const fc = l - 1;
     if (isOutput) {
+      if (remote) {
+        layers.push({ nIn, nOut, isOutput, sampled: cfg.output.mode === 'lsh', shards: outputShardPlans(cfg, fc, nIn, nOut, cfg.outputShards, true) });
+        continue;
+      }
       let S = cfg.outputShards;
       if (S === 0) {
         // as few memories as keep each shard's blocks below AUTO_SHARD_BYTES: from the whole
@@ -190,7 +212,8 @@ export function planModel(cfg: Config, nFeatures: number, nLabels: number): Mode
       shards: [{ lo: 0, n: nOut, memory: 0, param: { name, rows: nOut, cols: nIn, nOut, adam, featureMajor: false }, sampler: lsh ? { name, cfg: sampling, nIn, nOut } : null }],
     });
   }
-  const nMem = 1 + (layers[layers.length - 1]!.shards.length > 1 ? layers[layers.length - 1]!.shards.length : 0);
+  const out = layers[layers.length - 1]!;
+  const nMem = 1 + (remote || out.shards.length > 1 ? out.shards.length : 0);
   const memories: BlockDecl[][] = Array.from({ length: nMem }, () => []);
   memories[0]!.push(ParamBlock.declare(input));
   for (const layer of layers) for (const sh of layer.shards) memories[sh.memory]!.push(...declareShard(sh));
@@ -203,9 +226,63 @@ function declareShard(sh: ShardPlan): BlockDecl[] {
   return out;
 }
 
+/** Options of Network.build and Network.attach. */
+export interface NetworkOptions {
+  /**
+   * the output layer is held by shard processes (PlanOptions.remoteOutput): this network holds
+   * memory 0 alone (the input and hidden layers) and draws the same values there as the whole
+   * model would
+   */
+  remoteOutput?: boolean;
+}
+
+/** The blocks a process holds, for drawInit: null = held elsewhere (its draws are skipped). */
+export interface InitTargets {
+  input: ParamBlock | null;
+  /** layer l's shard si */
+  param(l: number, si: number): ParamBlock | null;
+  /** called with the generator of each sampled shard whose block is held (param non-null), in unit order */
+  sampler(l: number, si: number, rng: Rng): void;
+}
+
+/**
+ * The model's initial values, in the order the model's generator makes them: the weights of every
+ * block from one forked stream (the input layer, then each layer's shards in order: a split layer
+ * draws one sequence over the whole layer, so the split does not change the weights), each
+ * sampled shard's seeds from its own fork of `rng`, in unit order. A process that holds only some
+ * blocks (an output shard in its own process, a trainer without the output layer) passes null for
+ * the others: their weight draws are skipped (consumed, not stored) where a held block follows, and
+ * every fork is made, so that what it holds gets exactly the values of the whole model. The one
+ * code path for a Network and for a shard process (src/cluster/slice.ts).
+ */
+export function drawInit(cfg: Config, plan: ModelPlan, rng: Rng, at: InitTargets): void {
+  const w = rng.fork(1);
+  // draws of blocks held elsewhere not yet consumed: only a held block after them needs them
+  // consumed (nothing reads the stream after the last block)
+  let skip = 0;
+  const weights = (p: ParamBlock | null, n: number, fanIn: number, fanOut: number): void => {
+    if (p === null) {
+      skip += n;
+      return;
+    }
+    for (; skip > 0; skip--) w.nextU32();
+    p.init(w, fanIn, fanOut, cfg.initScale);
+  };
+  weights(at.input, plan.input.rows * plan.input.cols, plan.input.rows, plan.input.cols);
+  plan.layers.forEach((lp, l) => {
+    lp.shards.forEach((sp, si) => {
+      const p = at.param(l, si);
+      weights(p, sp.param.rows * sp.param.cols, lp.nIn, lp.nOut);
+      if (sp.sampler === null) return;
+      const fork = rng.fork(101 + l + 1000 * si);
+      if (p !== null) at.sampler(l, si, fork);
+    });
+  });
+}
+
 export class Network {
   readonly plan: ModelPlan;
-  /** one arena per memory: 0 the main one, s >= 1 output shard s - 1 */
+  /** one arena per memory this process holds: 0 the main one, s >= 1 output shard s - 1 */
   readonly arenas: Arena[];
   /** the model's views in each memory */
   readonly views: BoundViews[];
@@ -222,28 +299,35 @@ export class Network {
   private readonly units: SampledUnit[];
 
   /** A new network: its memories carved from the declaration, weights and samplers drawn from `rng`. */
-  static build(cfg: Config, nFeatures: number, nLabels: number, kernelsFor: (memory: WebAssembly.Memory) => Kernels, rng: Rng): Network {
-    const plan = planModel(cfg, nFeatures, nLabels);
-    const arenas = plan.memories.map(() => new Arena());
-    const views = plan.memories.map((blocks, m) => arenas[m]!.carve(blocks));
-    return new Network(cfg, nFeatures, nLabels, plan, arenas, views, kernelsFor, rng);
+  static build(cfg: Config, nFeatures: number, nLabels: number, kernelsFor: (memory: WebAssembly.Memory) => Kernels, rng: Rng, opts: NetworkOptions = {}): Network {
+    const plan = planModel(cfg, nFeatures, nLabels, opts);
+    const held = Network.heldMemories(plan, opts);
+    const arenas = held.map(() => new Arena());
+    const views = held.map((blocks, m) => arenas[m]!.carve(blocks));
+    return new Network(cfg, nFeatures, nLabels, plan, arenas, views, kernelsFor, rng, opts);
   }
 
   /**
    * A worker's view of a network another thread built in `memories`: the same declaration,
    * checked view by view against the owner's placements, bound to the same bytes; nothing is written.
    */
-  static attach(cfg: Config, nFeatures: number, nLabels: number, kernelsFor: (memory: WebAssembly.Memory) => Kernels, memories: WebAssembly.Memory[], placements: Placement[]): Network {
-    const plan = planModel(cfg, nFeatures, nLabels);
-    if (memories.length !== plan.memories.length || placements.length !== plan.memories.length) {
-      throw new Error(`Network.attach: ${memories.length} memories and ${placements.length} placements for a model of ${plan.memories.length} memories`);
+  static attach(cfg: Config, nFeatures: number, nLabels: number, kernelsFor: (memory: WebAssembly.Memory) => Kernels, memories: WebAssembly.Memory[], placements: Placement[], opts: NetworkOptions = {}): Network {
+    const plan = planModel(cfg, nFeatures, nLabels, opts);
+    const held = Network.heldMemories(plan, opts);
+    if (memories.length !== held.length || placements.length !== held.length) {
+      throw new Error(`Network.attach: ${memories.length} memories and ${placements.length} placements for a model of ${held.length} memories`);
     }
     const arenas = memories.map((m) => new Arena(m));
-    const views = plan.memories.map((blocks, m) => {
+    const views = held.map((blocks, m) => {
       checkSamePlacement(place(blocks, placements[m]!.start), placements[m]!, `model memory ${m}`);
       return arenas[m]!.bind(placements[m]!);
     });
-    return new Network(cfg, nFeatures, nLabels, plan, arenas, views, kernelsFor, null);
+    return new Network(cfg, nFeatures, nLabels, plan, arenas, views, kernelsFor, null, opts);
+  }
+
+  /** The memories this process holds: all of them, or memory 0 alone when the output layer is remote. */
+  private static heldMemories(plan: ModelPlan, opts: NetworkOptions): BlockDecl[][] {
+    return opts.remoteOutput === true ? plan.memories.slice(0, 1) : plan.memories;
   }
 
   private constructor(
@@ -255,6 +339,7 @@ export class Network {
     views: BoundViews[],
     kernelsFor: (memory: WebAssembly.Memory) => Kernels,
     rng: Rng | null,
+    opts: NetworkOptions,
   ) {
     this.plan = plan;
     this.arenas = arenas;
@@ -262,25 +347,29 @@ export class Network {
     this.placements = views.map((v) => v.placement);
     this.memoryKernels = arenas.map((a) => kernelsFor(a.memory));
     this.hidden = cfg.hidden.slice();
-    // the draws of the owner, in this order: the weights from one forked stream (a split layer
-    // draws one sequence over the whole layer, so the split does not change the weights), each
-    // sampler from its own fork
-    const initRng = rng !== null ? rng.fork(1) : null;
-    const k0 = this.memoryKernels[0]!;
-    this.input = new ParamBlock(plan.input, views[0]!.block('input'), k0);
-    if (initRng) this.input.init(initRng, nFeatures, this.hidden[0]!, cfg.initScale);
+    const remote = opts.remoteOutput === true;
+    this.input = new ParamBlock(plan.input, views[0]!.block('input'), this.memoryKernels[0]!);
+    // the blocks of the memories held here (all, or memory 0 alone)
+    const params = plan.layers.map((lp) =>
+      lp.shards.map((sp) => (sp.memory < views.length ? new ParamBlock(sp.param, views[sp.memory]!.block(sp.param.name), this.memoryKernels[sp.memory]!) : null)),
+    );
+    const samplers = plan.layers.map((lp) => lp.shards.map((): LshSampler | null => null));
+    const makeSampler = (l: number, si: number, r: Rng | null): void => {
+      const sp = plan.layers[l]!.shards[si]!;
+      samplers[l]![si] = new LshSampler(sp.sampler!, views[sp.memory]!, this.memoryKernels[sp.memory]!, r);
+    };
+    if (rng !== null) drawInit(cfg, plan, rng, { input: this.input, param: (l, si) => params[l]![si] ?? null, sampler: makeSampler });
+    else plan.layers.forEach((lp, l) => lp.shards.forEach((sp, si) => sp.sampler !== null && params[l]![si] !== null && makeSampler(l, si, null)));
     this.fc = plan.layers.map((lp, l) => {
-      const shards: LayerShard[] = lp.shards.map((sp, si) => {
-        const v = views[sp.memory]!;
-        const k = this.memoryKernels[sp.memory]!;
-        const p = new ParamBlock(sp.param, v.block(sp.param.name), k);
-        if (initRng) p.init(initRng, lp.nIn, lp.nOut, cfg.initScale);
-        const all = v.block(`${sp.param.name}.ids`).i32('all');
+      const shards: LayerShard[] = [];
+      lp.shards.forEach((sp, si) => {
+        const p = params[l]![si];
+        if (p === null || p === undefined) return;
+        const all = views[sp.memory]!.block(`${sp.param.name}.ids`).i32('all');
         if (rng !== null) for (let j = 0; j < sp.n; j++) all[j] = j;
-        const sampler = sp.sampler !== null ? new LshSampler(sp.sampler, v, k, rng !== null ? rng.fork(101 + l + 1000 * si) : null) : null;
-        return { lo: sp.lo, nOut: sp.n, memory: sp.memory, p, sampler, all, kernels: k };
+        shards.push({ lo: sp.lo, nOut: sp.n, memory: sp.memory, p, sampler: samplers[l]![si]!, all, kernels: this.memoryKernels[sp.memory]! });
       });
-      return { nIn: lp.nIn, nOut: lp.nOut, shards, sampled: lp.sampled, isOutput: lp.isOutput };
+      return { nIn: lp.nIn, nOut: lp.nOut, shards, sampled: lp.sampled, isOutput: lp.isOutput, remote: remote && lp.isOutput };
     });
     this.blockList = [this.input, ...this.fc.flatMap((l) => l.shards.map((sh) => sh.p))];
     this.units = [];

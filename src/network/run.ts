@@ -2,9 +2,9 @@ import { BlockDecl, checkSamePlacement, place, type BoundViews, type Placement }
 import { Rng } from '../util/rng.js';
 import { PROF_SLOTS } from './profile.js';
 import { DeferredGrads, type DeferSpec } from '../layers/deferred.js';
-import { LshSampler, type SamplerScratch } from '../layers/sampler.js';
+import { LshSampler, type SamplerScratch, type SamplerSpec } from '../layers/sampler.js';
 import type { CsrBatch } from '../data/csr.js';
-import type { Network, LayerShard, ModelPlan } from './network.js';
+import type { Network, LayerShard, ModelPlan, ShardPlan } from './network.js';
 import type { LayerSampling } from '../config.js';
 
 /**
@@ -53,13 +53,24 @@ export interface ShardScratch {
   forced: Int32Array;
   n: number;
   nForced: number;
+  /** where its logits start in vals (always 0: a ShardLogits of sample.ts) */
+  readonly off: 0;
   sampler: SamplerScratch | null;
+  /**
+   * the shard's random draws (padding of its active set): restarted for every sample from the
+   * sample's generator identity and the shard's index (shardSampleSeed), so that a shard in
+   * another process draws the same
+   */
+  rng: Rng;
 }
 
 /** One thread's scratch (views of the run's memory, plus a few JavaScript-side values). */
 export interface ThreadScratch {
   /** reseeded for every sample: (run, batch, row) fixes its random draws, whichever thread runs it */
   rng: Rng;
+  /** the (seed, stream) rng was last restarted from (startSample): what the shards of a split output layer restart theirs from */
+  seed: number;
+  stream: number;
   /** (PROF_SLOTS) time spent per part, when profiling */
   prof: Float64Array;
   /** per hidden layer: dense activations after ReLU (h_l), and the gradient w.r.t. them */
@@ -132,22 +143,46 @@ function deferSpecs(plan: ModelPlan, spec: RunSpec): { memory: number; d: DeferS
   const out: { memory: number; d: DeferSpec }[] = [{ memory: 0, d: { block: inp.name, kind: 'pairs', rows: inp.rows, cols: inp.cols, slots: spec.slots, budget: Math.max(1, spec.maxNnz), featureMajor: true } }];
   for (const l of plan.layers) {
     for (const sh of l.shards) {
-      const base = { block: sh.param.name, rows: sh.n, cols: l.nIn, slots: spec.slots, featureMajor: false };
-      const d: DeferSpec = sh.sampler === null
-        ? { ...base, kind: 'dense', budget: 1 }
-        : { ...base, kind: 'pairs', budget: Math.max(1, maxActiveOf(sh.sampler.cfg, sh.n, l.isOutput ? spec.maxLabels : 0)) };
-      out.push({ memory: sh.memory, d });
+      out.push({ memory: sh.memory, d: shardDeferSpec(sh, l.nIn, l.isOutput, spec) });
     }
   }
   return out;
 }
 
-/** The run's blocks in each memory. */
-export function planRun(plan: ModelPlan, spec: RunSpec): BlockDecl[][] {
+/** The deferred-gradient slots of one neuron-major shard (here, or in a shard process: src/cluster/slice.ts). */
+export function shardDeferSpec(sh: Pick<ShardPlan, 'param' | 'sampler' | 'n'>, nIn: number, isOutput: boolean, spec: Pick<RunSpec, 'slots' | 'maxLabels'>): DeferSpec {
+  const base = { block: sh.param.name, rows: sh.n, cols: nIn, slots: spec.slots, featureMajor: false };
+  return sh.sampler === null
+    ? { ...base, kind: 'dense', budget: 1 }
+    : { ...base, kind: 'pairs', budget: Math.max(1, maxActiveOf(sh.sampler.cfg, sh.n, isOutput ? spec.maxLabels : 0)) };
+}
+
+/** One thread's scratch in an output shard's memory, named `o`: the layer input, active list, values, input gradient, sampler scratch. */
+export function declareShardScratch(o: string, nIn: number, nOut: number, sampler: SamplerSpec | null): BlockDecl[] {
+  const out = [new BlockDecl(o).f32('x', [nIn]).i32('act', [nOut]).f32('vals', [nOut]).f32('dx', [nIn])];
+  if (sampler) out.push(...LshSampler.declareScratch(sampler, `${o}.s`));
+  return out;
+}
+
+/** A thread's ShardScratch over the views declareShardScratch(o, ...) declared in `views` (the shard's memory). */
+export function bindShardScratch(views: BoundViews, o: string, sh: Pick<LayerShard, 'sampler'>, maxLabels: number): ShardScratch {
+  const sv = views.block(o);
+  return {
+    x: sv.f32('x'), act: sv.i32('act'), vals: sv.f32('vals'), dx: sv.f32('dx'), forced: new Int32Array(maxLabels), n: 0, nForced: 0, off: 0,
+    sampler: sh.sampler ? sh.sampler.createScratch(views, `${o}.s`) : null,
+    rng: new Rng(0),
+  };
+}
+
+/**
+ * The run's blocks in each memory this process holds: the first `held` of the plan's (all, or
+ * memory 0 alone when the output layer is remote: its shards declare their own, src/cluster/slice.ts).
+ */
+export function planRun(plan: ModelPlan, spec: RunSpec, held = plan.memories.length): BlockDecl[][] {
   for (const [k, v] of Object.entries(spec)) if (!(Number.isInteger(v) && v >= 1)) throw new RangeError(`run: ${k} must be a positive integer, got ${v}`);
   const { slots, maxNnz, maxLabels, topK } = spec;
   const hidden = [plan.input.cols, ...plan.layers.filter((l) => !l.isOutput).map((l) => l.nOut)];
-  const mem: BlockDecl[][] = plan.memories.map(() => []);
+  const mem: BlockDecl[][] = plan.memories.slice(0, held).map(() => []);
   const m0 = mem[0]!;
   m0.push(
     new BlockDecl('run.batch').i32('featPtr', [slots + 1]).i32('featIdx', [slots * maxNnz]).f32('featVal', [slots * maxNnz]).i32('labelPtr', [slots + 1]).i32('labelIdx', [slots * maxLabels]),
@@ -163,18 +198,15 @@ export function planRun(plan: ModelPlan, spec: RunSpec): BlockDecl[][] {
     b.i32('topIds', [topK]).f32('topScores', [topK]).i32('inIdx', [maxNnz]).f32('inVal', [maxNnz]);
     m0.push(b);
     plan.layers.forEach((layer, l) => {
+      if (layer.shards[0]!.memory >= held) return; // a remote layer
       const sp0 = layer.shards[0]!.sampler;
       if (layer.shards.length === 1 && sp0) m0.push(...LshSampler.declareScratch(sp0, `${threadName(t)}.s${l}`));
       if (layer.shards.length > 1) {
-        for (const sh of layer.shards) {
-          const o = `${threadName(t)}.o`;
-          mem[sh.memory]!.push(new BlockDecl(o).f32('x', [layer.nIn]).i32('act', [sh.n]).f32('vals', [sh.n]).f32('dx', [layer.nIn]));
-          if (sh.sampler) mem[sh.memory]!.push(...LshSampler.declareScratch(sh.sampler, `${o}.s`));
-        }
+        for (const sh of layer.shards) mem[sh.memory]!.push(...declareShardScratch(`${threadName(t)}.o`, layer.nIn, sh.n, sh.sampler));
       }
     });
   }
-  for (const { memory, d } of deferSpecs(plan, spec)) mem[memory]!.push(DeferredGrads.declare(d));
+  for (const { memory, d } of deferSpecs(plan, spec)) if (memory < held) mem[memory]!.push(DeferredGrads.declare(d));
   return mem;
 }
 
@@ -190,7 +222,7 @@ export class RunArea {
   readonly scratches: ThreadScratch[];
 
   static carve(net: Network, spec: RunSpec): RunArea {
-    const plan = planRun(net.plan, spec);
+    const plan = planRun(net.plan, spec, net.views.length);
     const views = plan.map((blocks, m) => {
       const a = net.arenas[m]!;
       a.releaseTo(net.placements[m]!.end);
@@ -200,7 +232,7 @@ export class RunArea {
   }
 
   static attach(net: Network, spec: RunSpec, placements: Placement[]): RunArea {
-    const plan = planRun(net.plan, spec);
+    const plan = planRun(net.plan, spec, net.views.length);
     if (placements.length !== plan.length) throw new Error(`run attach: ${placements.length} placements for ${plan.length} memories`);
     const views = plan.map((blocks, m) => {
       checkSamePlacement(place(blocks, placements[m]!.start), placements[m]!, `run memory ${m}`);
@@ -226,23 +258,18 @@ export class RunArea {
     };
     this.scratches = Array.from({ length: spec.threads }, (_, t) => this.threadScratch(t));
     const byName = new Map(net.blocks().map((b) => [b.name, b]));
-    for (const { memory, d } of deferSpecs(net.plan, spec)) byName.get(d.block)!.deferred = new DeferredGrads(d, views[memory]!.block(`${d.block}.deferred`));
+    for (const { memory, d } of deferSpecs(net.plan, spec)) if (memory < views.length) byName.get(d.block)!.deferred = new DeferredGrads(d, views[memory]!.block(`${d.block}.deferred`));
   }
 
   private threadScratch(t: number): ThreadScratch {
     const net = this.net;
     const v = this.views[0]!.block(threadName(t));
-    const shardScratch = (sh: LayerShard): ShardScratch => {
-      const o = `${threadName(t)}.o`;
-      const sv = this.views[sh.memory]!.block(o);
-      return {
-        x: sv.f32('x'), act: sv.i32('act'), vals: sv.f32('vals'), dx: sv.f32('dx'), forced: new Int32Array(this.spec.maxLabels), n: 0, nForced: 0,
-        sampler: sh.sampler ? sh.sampler.createScratch(this.views[sh.memory]!, `${o}.s`) : null,
-      };
-    };
+    const shardScratch = (sh: LayerShard): ShardScratch => bindShardScratch(this.views[sh.memory]!, `${threadName(t)}.o`, sh, this.spec.maxLabels);
     const inVal = v.f32('inVal');
     return {
       rng: new Rng(0),
+      seed: 0,
+      stream: 0,
       prof: new Float64Array(PROF_SLOTS),
       acts: net.hidden.map((_, l) => v.f32(`act${l}`)),
       dActs: net.hidden.map((_, l) => v.f32(`dact${l}`)),
@@ -250,7 +277,7 @@ export class RunArea {
       nActive: new Int32Array(net.fc.length),
       vals: net.fc.map((_, l) => v.f32(`vals${l}`)),
       sampler: net.fc.map((layer, l) => (layer.shards.length === 1 && layer.shards[0]!.sampler ? layer.shards[0]!.sampler.createScratch(this.views[0]!, `${threadName(t)}.s${l}`) : null)),
-      split: net.fc.map((layer) => (layer.shards.length === 1 ? null : layer.shards.map((sh) => shardScratch(sh)))),
+      split: net.fc.map((layer) => (layer.shards.length > 1 ? layer.shards.map((sh) => shardScratch(sh)) : null)),
       topIds: v.i32('topIds'),
       topScores: v.f32('topScores'),
       inIdx: v.i32('inIdx'),

@@ -1,7 +1,7 @@
 import type { Network, LayerShard } from './network.js';
 import type { ShardScratch, ThreadScratch } from './run.js';
 import { PROF_BACKWARD, PROF_FORWARD, PROF_HASH, PROF_LOOKUP } from './profile.js';
-import type { Rng } from '../util/rng.js';
+import { mix32, type Rng } from '../util/rng.js';
 import type { SamplerScratch } from '../layers/sampler.js';
 import { topK } from './topk.js';
 
@@ -11,6 +11,27 @@ import { topK } from './topk.js';
  * and only read here; gradients go to the sample's slot of the batch (DeferredGrads) or, on the
  * immediate path (slot -1), into the shared G.
  */
+
+/**
+ * Restart the sample's generator (s.rng) from (seed, stream) and remember them: the shards of a
+ * split output layer restart their own from the same pair (shardSampleSeed).
+ */
+export function startSample(s: ThreadScratch, seed: number, stream: number): void {
+  s.rng.reseed(seed, stream);
+  s.seed = seed;
+  s.stream = stream;
+}
+
+/**
+ * The seed of output shard `shard`'s generator for a sample whose generator starts from
+ * (seed, stream) (the stream stays the sample's). A split output layer draws each shard's padding
+ * from its own generator, not from the sample's, so that a shard held by another process, which
+ * cannot continue the sample's stream, draws the same (src/cluster). An unsplit layer draws from
+ * the sample's generator as before.
+ */
+export function shardSampleSeed(seed: number, shard: number): number {
+  return mix32(seed ^ Math.imul(shard + 1, 0x632be5ab)) | 0;
+}
 
 /** trainSample's outcomes */
 export const SAMPLE_DONE = 0;
@@ -60,7 +81,7 @@ function forwardHidden(net: Network, s: ThreadScratch, idx: Int32Array, val: Flo
     const sh = layer.shards[0]!;
     const x = s.acts[l]!;
     const y = s.acts[l + 1]!;
-    const n = shardActive(net, s, sh, s.sampler[l]!, x, null, 0, 0, exact, s.active[l]!);
+    const n = shardActive(sh, s.sampler[l]!, x, null, 0, 0, exact, s.rng, s.active[l]!, net.profile ? s.prof : null);
     s.nActive[l] = n;
     const act = s.active[l]!;
     const vals = s.vals[l]!;
@@ -72,8 +93,11 @@ function forwardHidden(net: Network, s: ThreadScratch, idx: Int32Array, val: Flo
   }
 }
 
-/** Active list of one shard for input x into `act` (its local ids); returns its size. The forced ids are local too. */
-function shardActive(net: Network, s: ThreadScratch, sh: LayerShard, ss: SamplerScratch | null, x: Float32Array, forced: Int32Array | null, fStart: number, fEnd: number, exact: boolean, act: Int32Array): number {
+/**
+ * Active list of one shard for input x into `act` (its local ids); returns its size. The forced
+ * ids are local too. `prof`: the thread's timings to add hashing and lookup to (null: not profiling).
+ */
+function shardActive(sh: LayerShard, ss: SamplerScratch | null, x: Float32Array, forced: Int32Array | null, fStart: number, fEnd: number, exact: boolean, rng: Rng, act: Int32Array, prof: Float64Array | null): number {
   const sampler = sh.sampler;
   if (sampler === null || ss === null || exact) {
     // plain loop: TypedArray.set on shared memory takes a slow path that allocates
@@ -82,16 +106,88 @@ function shardActive(net: Network, s: ThreadScratch, sh: LayerShard, ss: Sampler
     for (let j = 0; j < n; j++) act[j] = all[j]!;
     return n;
   }
-  if (net.profile) {
+  if (prof !== null) {
     const t0 = performance.now();
     sampler.hashInput(ss, x, 0);
     const t1 = performance.now();
-    const n = sampler.collect(ss, forced, fStart, fEnd, s.rng, act);
-    s.prof[PROF_HASH] += (t1 - t0) / 1000;
-    s.prof[PROF_LOOKUP] += (performance.now() - t1) / 1000;
+    const n = sampler.collect(ss, forced, fStart, fEnd, rng, act);
+    prof[PROF_HASH] += (t1 - t0) / 1000;
+    prof[PROF_LOOKUP] += (performance.now() - t1) / 1000;
     return n;
   }
-  return sampler.activeSet(ss, x, 0, forced, fStart, fEnd, s.rng, act);
+  return sampler.activeSet(ss, x, 0, forced, fStart, fEnd, rng, act);
+}
+
+/**
+ * One output shard's part of a sample (in this process or in a shard process): the layer input
+ * x[xOff .. xOff + nIn) copied into the shard's memory, the sample's labels that fall in the
+ * shard (labels[lStart, lEnd), global ids) forced in first, the active list (local ids) drawn from
+ * the shard's own generator (shardSampleSeed(seed, shard), stream), its logits into ss.vals.
+ */
+export function shardForward(sh: LayerShard, ss: ShardScratch, shard: number, nIn: number, x: Float32Array, xOff: number, labels: Int32Array | null, lStart: number, lEnd: number, exact: boolean, seed: number, stream: number, prof: Float64Array | null): void {
+  const xs = ss.x;
+  for (let i = 0; i < nIn; i++) xs[i] = x[xOff + i]!;
+  let nf = 0;
+  if (labels !== null && !exact && sh.sampler !== null) {
+    const hi = sh.lo + sh.nOut;
+    for (let i = lStart; i < lEnd; i++) {
+      const y = labels[i]!;
+      if (y >= sh.lo && y < hi) ss.forced[nf++] = y - sh.lo;
+    }
+  }
+  ss.nForced = nf;
+  ss.rng.reseed(shardSampleSeed(seed, shard), stream);
+  ss.n = shardActive(sh, ss.sampler, xs, ss.forced, 0, nf, exact, ss.rng, ss.act, prof);
+  sh.kernels.dotRows(sh.p.W, sh.p.b, nIn, ss.act, 0, ss.n, xs, 0, ss.vals, 0);
+}
+
+/**
+ * One output shard's backward of a sample: the gradient of its logits in ss.vals (in its active
+ * list's order), its input ss.x; records its rows in the sample's slot (or, slot -1, adds into G)
+ * and writes its part of the layer-input gradient to ss.dx.
+ */
+export function shardBackward(sh: LayerShard, ss: ShardScratch, nIn: number, slot: number): void {
+  ss.dx.fill(0);
+  rowsBackward(sh, nIn, ss.act, ss.n, ss.vals, ss.x, ss.dx, slot);
+}
+
+/** One shard's logits of one sample, where they are: vals[off ..), the nForced label logits first, n in all. */
+export interface ShardLogits {
+  vals: Float32Array;
+  off: number;
+  nForced: number;
+  n: number;
+}
+
+/**
+ * The one order of a split output layer's logits (here and across processes): every shard's
+ * label logits first, shard by shard, then every shard's other logits, shard by shard (dense
+ * mode: no labels forced, so every neuron in id order). Copies them into z; returns the count.
+ */
+export function gatherLogits(parts: readonly ShardLogits[], z: Float32Array): number {
+  let c = 0;
+  for (let si = 0; si < parts.length; si++) {
+    const p = parts[si]!;
+    for (let i = 0; i < p.nForced; i++) z[c++] = p.vals[p.off + i]!;
+  }
+  for (let si = 0; si < parts.length; si++) {
+    const p = parts[si]!;
+    for (let i = p.nForced; i < p.n; i++) z[c++] = p.vals[p.off + i]!;
+  }
+  return c;
+}
+
+/** gatherLogits backwards: g (in gather order) back into each shard's vals, in its active list's order. */
+export function scatterLogits(g: Float32Array, parts: readonly ShardLogits[]): void {
+  let c = 0;
+  for (let si = 0; si < parts.length; si++) {
+    const p = parts[si]!;
+    for (let i = 0; i < p.nForced; i++) p.vals[p.off + i] = g[c++]!;
+  }
+  for (let si = 0; si < parts.length; si++) {
+    const p = parts[si]!;
+    for (let i = p.nForced; i < p.n; i++) p.vals[p.off + i] = g[c++]!;
+  }
 }
 
 /**
@@ -105,48 +201,28 @@ function outputForward(net: Network, s: ThreadScratch, x: Float32Array, labels: 
   const out = net.fc[L]!;
   const z = s.vals[L]!;
   const split = s.split[L];
+  const prof = net.profile ? s.prof : null;
   if (split === null) {
     const sh = out.shards[0]!;
-    const n = shardActive(net, s, sh, s.sampler[L]!, x, labels, lStart, lEnd, exact, s.active[L]!);
+    const n = shardActive(sh, s.sampler[L]!, x, labels, lStart, lEnd, exact, s.rng, s.active[L]!, prof);
     s.nActive[L] = n;
     sh.kernels.dotRows(sh.p.W, sh.p.b, out.nIn, s.active[L]!, 0, n, x, 0, z, 0);
     return n;
   }
-  const nIn = out.nIn;
-  for (let si = 0; si < out.shards.length; si++) {
-    const sh = out.shards[si]!;
-    const ss = split[si]!;
-    const xs = ss.x;
-    for (let i = 0; i < nIn; i++) xs[i] = x[i]!;
-    let nf = 0;
-    if (labels !== null && !exact && sh.sampler !== null) {
-      const hi = sh.lo + sh.nOut;
-      for (let i = lStart; i < lEnd; i++) {
-        const y = labels[i]!;
-        if (y >= sh.lo && y < hi) ss.forced[nf++] = y - sh.lo;
-      }
-    }
-    ss.nForced = nf;
-    ss.n = shardActive(net, s, sh, ss.sampler, xs, ss.forced, 0, nf, exact, ss.act);
-    sh.kernels.dotRows(sh.p.W, sh.p.b, nIn, ss.act, 0, ss.n, xs, 0, ss.vals, 0);
-  }
+  for (let si = 0; si < out.shards.length; si++) shardForward(out.shards[si]!, split[si]!, si, out.nIn, x, 0, labels, lStart, lEnd, exact, s.seed, s.stream, prof);
+  const c = gatherLogits(split, z);
+  // the ids, in the same order
   const act = s.active[L]!;
-  let c = 0;
+  let k = 0;
   for (let si = 0; si < split.length; si++) {
     const ss = split[si]!;
     const lo = out.shards[si]!.lo;
-    for (let i = 0; i < ss.nForced; i++, c++) {
-      act[c] = lo + ss.act[i]!;
-      z[c] = ss.vals[i]!;
-    }
+    for (let i = 0; i < ss.nForced; i++) act[k++] = lo + ss.act[i]!;
   }
   for (let si = 0; si < split.length; si++) {
     const ss = split[si]!;
     const lo = out.shards[si]!.lo;
-    for (let i = ss.nForced; i < ss.n; i++, c++) {
-      act[c] = lo + ss.act[i]!;
-      z[c] = ss.vals[i]!;
-    }
+    for (let i = ss.nForced; i < ss.n; i++) act[k++] = lo + ss.act[i]!;
   }
   s.nActive[L] = c;
   return c;
@@ -160,7 +236,7 @@ function outputForward(net: Network, s: ThreadScratch, x: Float32Array, labels: 
  * over the sample's labels; turns the logits into the loss's gradient scaled by 1 / batchRows (the
  * batch mean). Writes the loss, whether the arg-max is a label, and n to s.out.
  */
-function softmaxLoss(net: Network, s: ThreadScratch, labels: Int32Array, lStart: number, lEnd: number, n: number, batchRows: number): void {
+export function softmaxLoss(net: Network, s: ThreadScratch, labels: Int32Array, lStart: number, lEnd: number, n: number, batchRows: number): void {
   const gradScale = 1 / Math.max(1, batchRows);
   const L = net.fc.length - 1;
   const sampled = net.fc[L]!.sampled;
@@ -197,7 +273,8 @@ function softmaxLoss(net: Network, s: ThreadScratch, labels: Int32Array, lStart:
 function fitsSlot(net: Network, s: ThreadScratch): boolean {
   for (let l = 0; l < net.fc.length; l++) {
     const layer = net.fc[l]!;
-    if (!layer.sampled) continue;
+    // a remote layer's shards keep their own slots (src/cluster/slice.ts)
+    if (!layer.sampled || layer.remote) continue;
     const split = s.split[l];
     if (split === null) {
       const d = layer.shards[0]!.p.deferred;
@@ -238,34 +315,32 @@ function rowsBackward(sh: LayerShard, nIn: number, a: Int32Array, n: number, g: 
 function outputBackwardSplit(net: Network, s: ThreadScratch, split: ShardScratch[], slot: number): void {
   const L = net.fc.length - 1;
   const out = net.fc[L]!;
-  const g = s.vals[L]!;
   const nIn = out.nIn;
-  let c = 0;
-  for (let si = 0; si < split.length; si++) {
-    const ss = split[si]!;
-    for (let i = 0; i < ss.nForced; i++) ss.vals[i] = g[c++]!;
-  }
-  for (let si = 0; si < split.length; si++) {
-    const ss = split[si]!;
-    for (let i = ss.nForced; i < ss.n; i++) ss.vals[i] = g[c++]!;
-  }
+  scatterLogits(s.vals[L]!, split);
   const dx = s.dActs[L]!;
   dx.fill(0);
   for (let si = 0; si < split.length; si++) {
-    const sh = out.shards[si]!;
     const ss = split[si]!;
-    ss.dx.fill(0);
-    rowsBackward(sh, nIn, ss.act, ss.n, ss.vals, ss.x, ss.dx, slot);
-    for (let i = 0; i < nIn; i++) dx[i] = dx[i]! + ss.dx[i]!;
+    shardBackward(out.shards[si]!, ss, nIn, slot);
+    addShardDx(dx, ss.dx, 0, nIn);
   }
 }
 
-/** Backward from the output gradient in s.vals[L] down to the input layer's weights. */
-function backward(net: Network, s: ThreadScratch, slot: number): void {
+/** dx += part[off .. off + n): the shards' parts of the layer-input gradient are added in shard order, here and across processes. */
+export function addShardDx(dx: Float32Array, part: Float32Array, off: number, n: number): void {
+  for (let i = 0; i < n; i++) dx[i] = dx[i]! + part[off + i]!;
+}
+
+/**
+ * Backward from layer `top` down to the input layer's weights: from the output gradient in
+ * s.vals[L] (top = L), or from the output layer's input gradient in s.dActs[L] (top = L - 1: the
+ * output layer is remote).
+ */
+function backward(net: Network, s: ThreadScratch, slot: number, top = net.fc.length - 1): void {
   // dropout: a dropped activation is 0, so the ReLU masks below also mask it; kept ones were scaled by dScale
   const dScale = 1 / (1 - net.cfg.dropout.hidden);
   const L = net.fc.length - 1;
-  for (let l = L; l >= 0; l--) {
+  for (let l = top; l >= 0; l--) {
     const layer = net.fc[l]!;
     const split = s.split[l];
     if (split !== null) {
@@ -334,6 +409,43 @@ export function trainSample(net: Network, s: ThreadScratch, idx: Int32Array, val
 }
 
 /**
+ * The first half of a training sample whose output layer is remote: forward through the hidden
+ * layers (the sample's generator restarted by the caller: startSample), leaving the output
+ * layer's input in s.acts[L]. Returns SAMPLE_SKIPPED for a sample without labels (as trainSample).
+ */
+export function forwardToOutput(net: Network, s: ThreadScratch, idx: Int32Array, val: Float32Array, fStart: number, fEnd: number, lStart: number, lEnd: number): number {
+  if (lEnd === lStart) return SAMPLE_SKIPPED;
+  forwardHidden(net, s, idx, val, fStart, fEnd, false, true);
+  return SAMPLE_DONE;
+}
+
+/**
+ * The second half: the gradient of the output layer's input is in s.dActs[L] (the shards' parts
+ * added in shard order, addShardDx); the hidden forward is made again from the same generator
+ * restart (the same values: weights do not change within a batch) and backpropagated to the
+ * input layer. The slot as in trainSample; a row whose active sets do not fit it takes the
+ * immediate path (slot -1) at once.
+ */
+export function backwardFromOutput(net: Network, s: ThreadScratch, idx: Int32Array, val: Float32Array, fStart: number, fEnd: number, slot: number): void {
+  // forwardHidden does not write dActs: the gradient stays
+  forwardHidden(net, s, idx, val, fStart, fEnd, false, true);
+  if (slot >= 0 && !fitsSlot(net, s)) slot = -1;
+  backward(net, s, slot, net.fc.length - 2);
+}
+
+/**
+ * Forward through the hidden layers for inference and restart the sample's generator from `seed`
+ * and the query's own features (as predictSample): what a query sends to remote output shards.
+ * Returns the stream (a hash of the features kept).
+ */
+export function predictToOutput(net: Network, s: ThreadScratch, idx: Int32Array, val: Float32Array, start: number, end: number, exact: boolean, seed: number): number {
+  forwardHidden(net, s, idx, val, start, end, exact, false);
+  const stream = queryHash(s);
+  startSample(s, seed, stream);
+  return stream;
+}
+
+/**
  * Score one sample's output neurons and select the top k into s.topIds / s.topScores (scores
  * are softmax probabilities over the neurons computed). Returns the number selected. `exact`:
  * compute every output neuron; otherwise query the tables (LSH inference). The computed set
@@ -344,8 +456,7 @@ export function trainSample(net: Network, s: ThreadScratch, idx: Int32Array, val
  */
 export function predictSample(net: Network, s: ThreadScratch, idx: Int32Array, val: Float32Array, start: number, end: number, k: number, exact: boolean, seed: number): number {
   if (k > s.topIds.length) throw new RangeError(`predict: k = ${k} exceeds the scratch's ${s.topIds.length}`);
-  forwardHidden(net, s, idx, val, start, end, exact, false);
-  s.rng.reseed(seed, queryHash(s));
+  predictToOutput(net, s, idx, val, start, end, exact, seed);
   const L = net.fc.length - 1;
   const n = outputForward(net, s, s.acts[L]!, null, 0, 0, exact);
   const z = s.vals[L]!;

@@ -48,8 +48,15 @@ function describeValue(v: unknown): string {
   return typeof v === 'object' ? 'an object' : typeof v;
 }
 
+/** Queries answered by an output layer in shard processes (src/cluster/serving.ts). */
+export interface RemoteAnswerer {
+  query(idx: Int32Array, val: Float32Array, k: number, exact: boolean): Promise<PredictResult>;
+}
+
 export class Predictor {
   readonly model: SlideModel;
+  /** the output layer's shard processes, when the model's output layer is remote */
+  remote: RemoteAnswerer | null = null;
   readonly labelNames: string[] | null;
   readonly featureNames: string[] | null;
   /** token -> feature id (present when the checkpoint has feature names and idf) */
@@ -183,6 +190,14 @@ export class Predictor {
       });
     }
     return out;
+  }
+
+  /** predict, or through the shard processes when the output layer is remote. */
+  async predictAsync(idx: Int32Array, val: Float32Array, k: number, exact: boolean): Promise<PredictResult> {
+    if (this.remote === null) return this.predict(idx, val, k, exact);
+    Predictor.checkK(k);
+    const r = await this.remote.query(idx, val, Math.min(k, this.nLabels), exact);
+    return { labels: r.labels.map(({ id, score }) => (this.labelNames?.[id] === undefined ? { id, score } : { id, name: this.labelNames[id]!, score })), candidates: r.candidates };
   }
 
   /** Top-k labels of a checked sparse query (see checkFeatures). */

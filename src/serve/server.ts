@@ -23,6 +23,7 @@ import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
 import { Predictor, QueryError, MAX_K } from './predictor.js';
 import { PAGE_CSP, PAGE_HTML } from './page.js';
 import { MAX_QUERY_DEPTH, jsonDepthOver, tooDeepMessage } from './jsonDepth.js';
+import { ClusterError } from '../cluster/errors.js';
 
 export interface ServerOptions {
   /** largest request body in bytes (default 64 KiB) */
@@ -127,6 +128,11 @@ export function buildServer(predictor: Predictor, opts: ServerOptions = {}): Fas
 
   app.setErrorHandler((err: FastifyError, _req, reply) => {
     if (err instanceof QueryError) return reply.code(err.status).send({ error: err.message });
+    // a slice of the output layer could not answer (every replica tried): the service, not the query, failed
+    if (err instanceof ClusterError) {
+      opts.log?.write(`error: ${err.message}\n`);
+      return reply.code(503).send({ error: `unavailable: ${err.message}` });
+    }
     if (err.validation) {
       const v = err.validation[0];
       const where = v?.instancePath ? `body${v.instancePath.replace(/\//g, '.')}` : 'body';
@@ -177,11 +183,11 @@ export function buildServer(predictor: Predictor, opts: ServerOptions = {}): Fas
     if (b.features !== undefined) {
       if (Object.keys(b.features).length === 0) throw new QueryError('features is empty: give at least one {"<id>": value}');
       const { idx, val } = predictor.featuresFromObject(b.features);
-      const r = predictor.predict(idx, val, k, exact);
+      const r = await predictor.predictAsync(idx, val, k, exact);
       return { labels: r.labels, inference: exact || !predictor.hasLsh ? 'exact' : 'lsh', candidates: r.candidates };
     }
     const f = predictor.featurize(b.text!);
-    const r = predictor.predict(f.idx, f.val, k, exact);
+    const r = await predictor.predictAsync(f.idx, f.val, k, exact);
     return { labels: r.labels, inference: exact || !predictor.hasLsh ? 'exact' : 'lsh', candidates: r.candidates, tokens: { known: f.known, unknown: f.unknown } };
   });
 

@@ -1,10 +1,34 @@
 /**
- * Training settings derived from the data's shape and the machine (issue 13). This file is the
- * seam the accuracy benchmark and `train` call; the rule itself is being written.
+ * Training settings derived from the data's shape and the machine: every setting a user does not
+ * give, with the reason for it. `sublinear train` prints them (`--explain-config` prints them
+ * without training); the accuracy benchmark's `sublinear-defaults` system trains with them.
+ *
+ * The rule is the WordNet recipe's settings (tuned on WordNet: src/training/recipes.ts lists the
+ * runs) written as functions of the shape, so that WordNet's shape gives the recipe back exactly
+ * (tested) and other shapes scale the parts that depend on them:
+ *  - the hash tables: one-bit SimHash codes (structured projections, the fastest in the kernels),
+ *    K bits a table so that a bucket holds ~300 labels (WordNet: 2^6 buckets of 19K labels), 150
+ *    tables: the vote count of a label is a smooth measure of its angle to the query;
+ *  - the candidates: the labels found in most tables, ~4.4 sqrt(labels) of them (WordNet: 600 of
+ *    19K), at most 4,096 and at most 5% of the labels beyond 20K labels: the softmax needs enough
+ *    near misses to learn from, and their number grows slower than the labels;
+ *  - dense output below 1,024 labels, where computing every label costs about what hashing,
+ *    counting votes and rebuilding tables cost, and is exact;
+ *  - hidden 256 from 20K training points (WordNet's 76K), 128 below (fewer points than that do
+ *    not fill a wider layer: more parameters to fit, slower);
+ *  - the optimisation: batches of 128, Adam at 0.01 with a cosine decay to a tenth, decoupled
+ *    weight decay 0.05, over about 3,600 batches (6 WordNet epochs; 3 to 40 epochs): small sets
+ *    take more passes, large ones fewer;
+ *  - rebuilds after 6, 12, 19, ... batches (n0 5, lambda 0.1): fresh tables early, when the
+ *    weights move most;
+ *  - every core, and a hidden width the machine's memory holds.
+ * Given settings always win; settings that depend on a given one follow it (a given hidden width
+ * is the one the memory check uses, a given dense mode needs no tables).
  */
 import { availableParallelism, totalmem } from 'node:os';
-import { parseConfig, type Config, type ConfigInput } from '../config.js';
+import { mergeConfig, parseConfig, type Config, type ConfigInput } from '../config.js';
 import type { XcDataset } from '../data/csr.js';
+import { checkModelMemory, formatBytes, MemoryLimitError } from '../network/estimate.js';
 
 /** What the rule reads of a data set. */
 export interface DataShape {
@@ -19,6 +43,10 @@ export interface DataShape {
 export interface MachineShape {
   cores: number;
   memoryBytes: number;
+  /** the memory a model may take (--max-memory; default 90% of memoryBytes) */
+  limitBytes?: number;
+  /** the output layer is held by shard processes: only the trainer's part must fit here */
+  remoteOutput?: boolean;
 }
 
 /** One setting of the derived configuration: its dotted path, value and why. */
@@ -30,17 +58,144 @@ export interface DerivedSetting {
   given: boolean;
 }
 
-export function dataShapeOf(d: XcDataset): DataShape {
-  const nnz = d.featPtr[d.n]!;
-  const nl = d.labelPtr[d.n]!;
-  return { points: d.n, features: d.nFeatures, labels: d.nLabels, labelsPerPoint: nl / Math.max(1, d.n), nnzPerPoint: nnz / Math.max(1, d.n) };
+/** The shape of a training set; features and labels also count a test set's (the model holds both). */
+export function dataShapeOf(train: XcDataset, test?: XcDataset): DataShape {
+  const n = Math.max(1, train.n);
+  return {
+    points: train.n,
+    features: Math.max(train.nFeatures, test?.nFeatures ?? 0),
+    labels: Math.max(train.nLabels, test?.nLabels ?? 0),
+    labelsPerPoint: train.labelPtr[train.n]! / n,
+    nnzPerPoint: train.featPtr[train.n]! / n,
+  };
 }
 
-export function currentMachine(): MachineShape {
-  return { cores: availableParallelism(), memoryBytes: totalmem() };
+export function currentMachine(over: Partial<MachineShape> = {}): MachineShape {
+  return { cores: availableParallelism(), memoryBytes: totalmem(), ...over };
+}
+
+/** Labels at or below which the output layer is dense. */
+export const DENSE_MAX_LABELS = 1024;
+/** Labels a bucket should hold: the tables' K follows from it. */
+const BUCKET_TARGET = 300;
+/** The narrowest hidden layer the rule tries to fit the memory. */
+const MIN_HIDDEN = 16;
+/** Batches the optimisation runs over (WordNet's 6 epochs of 596). */
+const TARGET_BATCHES = 3600;
+
+function getPath(o: unknown, path: string): unknown {
+  let x = o;
+  for (const p of path.split('.')) {
+    if (typeof x !== 'object' || x === null || !Object.prototype.hasOwnProperty.call(x, p)) return undefined;
+    x = (x as Record<string, unknown>)[p];
+  }
+  return x;
+}
+
+function putPath(o: Record<string, unknown>, path: string, value: unknown): void {
+  const parts = path.split('.');
+  let x = o;
+  for (const p of parts.slice(0, -1)) {
+    if (typeof x[p] !== 'object' || x[p] === null) x[p] = {};
+    x = x[p] as Record<string, unknown>;
+  }
+  x[parts[parts.length - 1]!] = value;
+}
+
+/** The number of candidates for `labels` output labels (see the file comment). */
+export function candidatesFor(labels: number): number {
+  let c = Math.round((4.4 * Math.sqrt(labels)) / 50) * 50;
+  if (labels > 20_000) c = Math.min(c, Math.floor(0.05 * labels));
+  return Math.max(128, Math.min(4096, c, labels));
+}
+
+/** Bits a table so that a bucket holds about BUCKET_TARGET labels: 4 .. 16. */
+export function tableBitsFor(labels: number): number {
+  return Math.max(4, Math.min(16, Math.round(Math.log2(labels / BUCKET_TARGET))));
+}
+
+/** Epochs of about TARGET_BATCHES batches of `batch` rows over `points` (3 .. 40). */
+export function epochsFor(points: number, batch: number): number {
+  return Math.max(3, Math.min(40, Math.round((TARGET_BATCHES * batch) / Math.max(1, points))));
 }
 
 /** The configuration for data of this shape: `given` settings win, the rest come from the rule. */
-export function deriveConfig(_shape: DataShape, given: ConfigInput = {}, _machine: MachineShape = currentMachine()): { config: Config; settings: DerivedSetting[] } {
-  return { config: parseConfig(given), settings: [] };
+export function deriveConfig(shape: DataShape, given: ConfigInput = {}, machine: MachineShape = currentMachine()): { config: Config; settings: DerivedSetting[] } {
+  const settings: DerivedSetting[] = [];
+  const derived: Record<string, unknown> = {};
+  /** the given value of `path`, else `value` (recorded with its reason); returns what applies */
+  const set = <T>(path: string, value: T, reason: string): T => {
+    const g = getPath(given, path);
+    if (g !== undefined) {
+      settings.push({ path, value: g, reason: 'given', given: true });
+      return g as T;
+    }
+    putPath(derived, path, value);
+    settings.push({ path, value, reason, given: false });
+    return value;
+  };
+  const L = shape.labels;
+  const n = shape.points;
+  set('threads', machine.cores > 1 ? machine.cores : 1, `every core of this machine (${machine.cores}); a run gives the same model on any number`);
+  const batch = set('batchSize', 128, 'samples a batch: the gradients of one step average 128 samples (the rows of a batch run on all threads)');
+  const mode = set<'lsh' | 'dense'>(
+    'output.mode',
+    L <= DENSE_MAX_LABELS ? 'dense' : 'lsh',
+    L <= DENSE_MAX_LABELS
+      ? `${L} labels: at most ${DENSE_MAX_LABELS}, computing every label costs about what hashing and tables would, and is exact`
+      : `${L} labels: compute only the candidates the hash tables find`,
+  );
+  if (mode === 'lsh') {
+    const K = tableBitsFor(L);
+    const family = set('output.hash.family', 'simhash', 'SimHash codes follow the angle between a label\'s weights and the layer input, the order of the logits');
+    if (family === 'simhash') set('output.hash.projection', 'hadamard', 'structured projections: the same bits, several times cheaper to compute for rebuilds and queries');
+    set('output.hash.K', K, `${2 ** K} buckets a table hold ~${Math.round(L / 2 ** K)} of the ${L} labels each (about ${BUCKET_TARGET} wanted)`);
+    set('output.hash.L', 150, '150 tables: a label\'s votes (the tables it shares with the input) rank the candidates finely');
+    set('output.hash.bucketSize', Math.max(2048, 4 * Math.ceil(L / 2 ** K)), 'room for 4 times the mean bucket: a crowded bucket keeps all its labels');
+    const cap = candidatesFor(L);
+    set('output.activeSet.policy', 'topk', 'the labels found in most tables, a fixed number a sample');
+    set('output.activeSet.maxActive', cap, `${cap} candidates a sample (~4.4 sqrt(labels)${L > 20_000 ? ', at most 5% of the labels' : ''}), the sample's labels among them`);
+    set('output.activeSet.minActive', 0, 'no random padding: the top of the votes are the useful negatives');
+    set('rebuild.n0', 5, 'first rebuild after 6 batches: the tables follow the weights while they move most');
+    set('rebuild.lambda', 0.1, 'rebuild gaps grow 10% each time (25 rebuilds in the first 600 batches, then fewer)');
+  }
+  set('optimizer.lr', 0.01, 'Adam at 0.01');
+  set('optimizer.schedule', 'cosine', 'the rate decays along a cosine over the run');
+  set('optimizer.minLrFactor', 0.1, 'to a tenth of the rate at the end');
+  set('optimizer.weightDecay', 0.05, 'decoupled weight decay 0.05: without it the rare labels overfit after a few epochs');
+  set('epochs', epochsFor(n, batch), `~${TARGET_BATCHES} batches of ${batch} over ${n} points (3 to 40 epochs)`);
+  // the hidden width: from the points, then as wide as the memory holds
+  const hidden = getPath(given, 'hidden');
+  if (hidden !== undefined) {
+    settings.push({ path: 'hidden', value: hidden, reason: 'given', given: true });
+  } else {
+    let h = n >= 20_000 ? 256 : 128;
+    let reason = n >= 20_000 ? `${n} training points (at least 20,000) fill a 256-wide hidden layer` : `${n} training points (fewer than 20,000): 128 wide`;
+    let first: MemoryLimitError | null = null;
+    const limit = machine.limitBytes ?? Math.floor(0.9 * machine.memoryBytes);
+    // checkModelMemory's own default (90% of this machine) names itself in its message
+    const checkLimit = machine.limitBytes === undefined && machine.memoryBytes === totalmem() ? undefined : limit;
+    for (;;) {
+      try {
+        const cfg = parseConfig(mergeConfig({ ...derived, hidden: [h] }, given));
+        checkModelMemory(cfg, shape.features, L, { threads: cfg.threads + 1, slots: cfg.batchSize, maxNnz: Math.max(1, Math.ceil(4 * shape.nnzPerPoint)), maxLabels: 64, topK: 100 }, checkLimit, 'the model', machine.remoteOutput === true);
+        break;
+      } catch (e) {
+        if (!(e instanceof MemoryLimitError)) throw e;
+        first ??= e;
+        // the width the data asks for is the one to report: narrower ones were tried and failed too
+        if (h <= MIN_HIDDEN) throw new MemoryLimitError(`${first.message}; the narrower hidden widths the rule tries, down to ${MIN_HIDDEN}, do not fit either`);
+        h /= 2;
+        reason = `${h * 2} wide would not fit in ${formatBytes(limit)}${machine.limitBytes === undefined ? ` (90% of this machine's ${formatBytes(machine.memoryBytes)})` : ' (--max-memory)'}`;
+      }
+    }
+    putPath(derived, 'hidden', [h]);
+    settings.push({ path: 'hidden', value: [h], reason, given: false });
+  }
+  return { config: parseConfig(mergeConfig(derived, given)), settings };
+}
+
+/** The settings as lines: `path = value  (reason)`, given ones marked. */
+export function explainSettings(settings: readonly DerivedSetting[]): string[] {
+  return settings.map((s) => `${s.path} = ${JSON.stringify(s.value)}${s.given ? '  (given)' : `  (${s.reason})`}`);
 }

@@ -1,7 +1,11 @@
 import type { Network } from '../network/network.js';
 import type { RunArea, ThreadScratch } from '../network/run.js';
 import { EVAL_TOP } from '../network/run.js';
-import { predictSample, trainSample, SAMPLE_DONE, SAMPLE_REPLAY } from '../network/sample.js';
+import {
+  backwardFromOutput, forwardToOutput, gatherLogits, predictSample, predictToOutput, scatterLogits, softmaxLoss, startSample, trainSample,
+  SAMPLE_DONE, SAMPLE_REPLAY, SAMPLE_SKIPPED, type ShardLogits,
+} from '../network/sample.js';
+import type { Rng } from '../util/rng.js';
 import { PROF_REBUILD, PROF_UPDATE } from '../network/profile.js';
 import type { RebuildScratch } from '../layers/sampler.js';
 import { mix32 } from '../util/rng.js';
@@ -26,6 +30,15 @@ import type { Config } from '../config.js';
  *   Eval     rows claimed one at a time; each writes its top-k (and, for LSH inference after an
  *            exact pass, how much of the exact top 5 it found) to its row's slots. A row's draws
  *            come from its own features: the same answer in any batch, on any thread.
+ * With the output layer in shard processes (an OutputLink, src/cluster), Train becomes three
+ * phases around the two exchanges with the shards, and Eval one before the shards' answers are
+ * merged; they run on the calling thread (the exchange's arrays are its own):
+ *   OutputIn   each row's hidden forward; its output-layer input to the exchange
+ *   Loss       each row's logits gathered from the shards' answers in the in-process split's order,
+ *              the softmax loss, the logits' gradients written back in the same order
+ *   OutputBack each row's output-layer input gradient (the shards' parts added in shard order)
+ *              back through the hidden layers, the hidden forward made again from the same draws
+ *   EvalIn     each query's hidden forward and generator stream to the exchange
  */
 export const enum Phase {
   Train = 1,
@@ -35,6 +48,47 @@ export const enum Phase {
   Commit = 5,
   Eval = 6,
   Exit = 7,
+  OutputIn = 8,
+  Loss = 9,
+  OutputBack = 10,
+  EvalIn = 11,
+}
+
+/**
+ * What the phases of a batch exchange with the shard processes of a remote output layer
+ * (src/cluster/remoteOutput.ts fills and reads it). Arrays of the calling thread.
+ */
+export interface OutputExchange {
+  /** (slots, h) each row's output-layer input (OutputIn, EvalIn) */
+  readonly h: Float32Array;
+  /** (slots) 1: the row trains (it has labels) */
+  readonly live: Int32Array;
+  /** (slots) each row's generator stream (the row; in inference the query's hash) */
+  readonly stream: Int32Array;
+  /** the seed of the rows' generators (the batch's, or inference's) */
+  seed: number;
+  /** row r's logits at each shard, in shard order (Loss gathers them and writes their gradients back in place) */
+  parts(r: number): readonly ShardLogits[];
+  /** (slots, h) each row's output-layer input gradient: the shards' parts added in shard order */
+  readonly dx: Float32Array;
+}
+
+/** The phases' view of a run, for an OutputLink. */
+export interface LinkContext {
+  run: RunArea;
+  ctrl: Int32Array;
+  exec: Executor;
+  /** run a phase on this process */
+  local(phase: Phase): Promise<void>;
+}
+
+/** A remote output layer (src/cluster/remoteOutput.ts): runs each phase's output-layer part at its shards. */
+export interface OutputLink {
+  runPhase(phase: Phase, at: LinkContext): Promise<void>;
+  /** draw the shards' new hash seeds from the model's generator (after the network's own units), for the next rebuild */
+  redraw(rng: Rng): void;
+  /** the shards have tables to rebuild */
+  readonly sampled: boolean;
 }
 
 /** Slots of the control block (an Int32Array over a SharedArrayBuffer), by name. */
@@ -73,6 +127,8 @@ export class Executor {
   private readonly countScratch: Int32Array[];
   private readonly runSeed: number;
   private readonly evalSeed: number;
+  /** the exchange with a remote output layer's shards (OutputLink), or null */
+  exchange: OutputExchange | null = null;
 
   constructor(
     readonly net: Network,
@@ -113,6 +169,18 @@ export class Executor {
       case Phase.Eval:
         this.evalRows(s);
         return;
+      case Phase.OutputIn:
+        this.outputInRows(s);
+        return;
+      case Phase.Loss:
+        this.lossRows(s);
+        return;
+      case Phase.OutputBack:
+        this.outputBackRows(s);
+        return;
+      case Phase.EvalIn:
+        this.evalInRows(s);
+        return;
       case Phase.Exit:
         return;
       default:
@@ -129,7 +197,7 @@ export class Executor {
     const rows = this.run.rows;
     this.net.syncFamilies();
     for (let r = Atomics.add(ctrl, kNextRow, 1); r < n; r = Atomics.add(ctrl, kNextRow, 1)) {
-      s.rng.reseed(seed, r);
+      startSample(s, seed, r);
       const st = trainSample(this.net, s, b.featIdx, b.featVal, b.featPtr[r]!, b.featPtr[r + 1]!, b.labelIdx, b.labelPtr[r]!, b.labelPtr[r + 1]!, n, r);
       rows.replay[r] = st === SAMPLE_REPLAY ? 1 : 0;
       this.storeRow(s, r, st);
@@ -143,9 +211,83 @@ export class Executor {
     const rows = this.run.rows;
     for (let r = 0; r < n; r++) {
       if (rows.replay[r] === 0) continue;
-      s.rng.reseed(seed, r);
+      startSample(s, seed, r);
       const st = trainSample(this.net, s, b.featIdx, b.featVal, b.featPtr[r]!, b.featPtr[r + 1]!, b.labelIdx, b.labelPtr[r]!, b.labelPtr[r + 1]!, n, -1);
       this.storeRow(s, r, st);
+    }
+  }
+
+  private get ex(): OutputExchange {
+    if (this.exchange === null) throw new Error('executor: a remote output phase without an exchange');
+    return this.exchange;
+  }
+
+  private outputInRows(s: ThreadScratch): void {
+    const ctrl = this.ctrl;
+    const n = ctrl[kBatchRows]!;
+    const seed = trainSampleSeed(this.runSeed, ctrl[kStep]!);
+    const b = this.run.batch;
+    const ex = this.ex;
+    const L = this.net.fc.length - 1;
+    ex.seed = seed;
+    this.net.syncFamilies();
+    for (let r = Atomics.add(ctrl, kNextRow, 1); r < n; r = Atomics.add(ctrl, kNextRow, 1)) {
+      startSample(s, seed, r);
+      const st = forwardToOutput(this.net, s, b.featIdx, b.featVal, b.featPtr[r]!, b.featPtr[r + 1]!, b.labelPtr[r]!, b.labelPtr[r + 1]!);
+      ex.live[r] = st === SAMPLE_DONE ? 1 : 0;
+      ex.stream[r] = r;
+      if (st === SAMPLE_DONE) copyRow(s.acts[L]!, ex.h, r);
+    }
+  }
+
+  private lossRows(s: ThreadScratch): void {
+    const ctrl = this.ctrl;
+    const n = ctrl[kBatchRows]!;
+    const b = this.run.batch;
+    const ex = this.ex;
+    const z = s.vals[this.net.fc.length - 1]!;
+    for (let r = Atomics.add(ctrl, kNextRow, 1); r < n; r = Atomics.add(ctrl, kNextRow, 1)) {
+      this.run.rows.replay[r] = 0;
+      if (ex.live[r] === 0) {
+        this.storeRow(s, r, SAMPLE_SKIPPED);
+        continue;
+      }
+      const parts = ex.parts(r);
+      const m = gatherLogits(parts, z);
+      softmaxLoss(this.net, s, b.labelIdx, b.labelPtr[r]!, b.labelPtr[r + 1]!, m, n);
+      scatterLogits(z, parts);
+      this.storeRow(s, r, SAMPLE_DONE);
+    }
+  }
+
+  private outputBackRows(s: ThreadScratch): void {
+    const ctrl = this.ctrl;
+    const n = ctrl[kBatchRows]!;
+    const seed = trainSampleSeed(this.runSeed, ctrl[kStep]!);
+    const b = this.run.batch;
+    const ex = this.ex;
+    const dAct = s.dActs[this.net.fc.length - 1]!;
+    const h = dAct.length;
+    for (let r = Atomics.add(ctrl, kNextRow, 1); r < n; r = Atomics.add(ctrl, kNextRow, 1)) {
+      if (ex.live[r] === 0) continue;
+      startSample(s, seed, r);
+      for (let i = 0; i < h; i++) dAct[i] = ex.dx[r * h + i]!;
+      backwardFromOutput(this.net, s, b.featIdx, b.featVal, b.featPtr[r]!, b.featPtr[r + 1]!, r);
+    }
+  }
+
+  private evalInRows(s: ThreadScratch): void {
+    const ctrl = this.ctrl;
+    const n = ctrl[kBatchRows]!;
+    const exact = ctrl[kEvalExact] === 1;
+    const b = this.run.batch;
+    const ex = this.ex;
+    const L = this.net.fc.length - 1;
+    ex.seed = this.evalSeed;
+    this.net.syncFamilies();
+    for (let r = Atomics.add(ctrl, kNextRow, 1); r < n; r = Atomics.add(ctrl, kNextRow, 1)) {
+      ex.stream[r] = predictToOutput(this.net, s, b.featIdx, b.featVal, b.featPtr[r]!, b.featPtr[r + 1]!, exact, this.evalSeed);
+      copyRow(s.acts[L]!, ex.h, r);
     }
   }
 
@@ -286,4 +428,11 @@ export class Executor {
   prepareRebuild(): void {
     for (const u of this.net.sampledUnits()) u.sampler.prepareRebuild(u.p.W, u.p.b);
   }
+}
+
+/** to[r * from.length ..) = from */
+function copyRow(from: Float32Array, to: Float32Array, r: number): void {
+  const h = from.length;
+  const o = r * h;
+  for (let i = 0; i < h; i++) to[o + i] = from[i]!;
 }

@@ -8,7 +8,7 @@ import { PROF_NAMES, PROF_SLOTS, PROF_REBUILD, PROF_UPDATE, type ProfilePart } f
 import { Rng } from '../util/rng.js';
 import { getKernels, type KernelChoice } from '../kernels/index.js';
 import { RebuildSchedule } from './schedule.js';
-import { Executor, Phase, CONTROL_SLOTS, kBatchRows, kEvalExact, kEvalK, kEvalRecall, kLrHorizon, kNextRow, kStatBusy, kStatProf, STAT_SLOTS, kStep, evalSampleSeed } from './executor.js';
+import { Executor, Phase, CONTROL_SLOTS, type OutputLink, kBatchRows, kEvalExact, kEvalK, kEvalRecall, kLrHorizon, kNextRow, kStatBusy, kStatProf, STAT_SLOTS, kStep, evalSampleSeed } from './executor.js';
 import { WorkerPool } from '../workers/pool.js';
 import { checkBatchIds, fillRows, type CsrBatch, type XcDataset } from '../data/csr.js';
 import { evalPhases, type EvalOptions, type EvalResult } from '../eval/evaluate.js';
@@ -25,6 +25,11 @@ export interface ModelOptions {
   buildTables?: boolean;
   /** refuse a model that needs more bytes than this (default: 90% of the machine's memory; see network/estimate.ts) */
   maxMemoryBytes?: number;
+  /**
+   * the output layer is held by config.outputShards shard processes (src/cluster): this model
+   * holds the input and hidden layers, and trains and evaluates once attachOutput gave it the link
+   */
+  remoteOutput?: boolean;
 }
 
 export interface BatchStats {
@@ -185,6 +190,8 @@ export class SlideModel {
   /** seconds the finished pools' workers spent waiting at barriers */
   private pastIdle = 0;
   private poolOpenedAt = 0;
+  /** the remote output layer's shards (attachOutput), or null */
+  private outputLink: OutputLink | null = null;
 
   /** Threads a fit uses: config.threads, 0 meaning every core. */
   get threads(): number {
@@ -198,11 +205,11 @@ export class SlideModel {
     this.nFeatures = opts.nFeatures;
     this.nLabels = opts.nLabels;
     // before anything is allocated: a model the memory cannot hold is refused with the estimate
-    checkModelMemory(this.config, opts.nFeatures, opts.nLabels, this.runSpec(this.threads, DEFAULT_MAX_NNZ, DEFAULT_MAX_LABELS), opts.maxMemoryBytes);
+    checkModelMemory(this.config, opts.nFeatures, opts.nLabels, this.runSpec(this.threads, DEFAULT_MAX_NNZ, DEFAULT_MAX_LABELS), opts.maxMemoryBytes, 'the model', opts.remoteOutput === true);
     this.rng = new Rng(this.config.seed);
     const choice = opts.kernels ?? 'auto';
     this.kernelChoice = choice;
-    this.network = Network.build(this.config, opts.nFeatures, opts.nLabels, (m) => getKernels(m, choice), this.rng);
+    this.network = Network.build(this.config, opts.nFeatures, opts.nLabels, (m) => getKernels(m, choice), this.rng, { remoteOutput: opts.remoteOutput === true });
     this.runSeed = this.rng.fork(7).nextU32();
     this.schedule = new RebuildSchedule(this.config.rebuild);
     this.run = RunArea.carve(this.network, this.runSpec(1, DEFAULT_MAX_NNZ, DEFAULT_MAX_LABELS));
@@ -212,6 +219,22 @@ export class SlideModel {
 
   get kernelsName(): string {
     return this.network.kernels.name;
+  }
+
+  /**
+   * Give a model built with remoteOutput its shards: from now on every phase of training,
+   * evaluation and rebuilds runs its output-layer part there (on the calling thread here: the
+   * exchange with the shards is this thread's).
+   */
+  attachOutput(link: OutputLink | null): void {
+    if (link !== null && !this.network.output.remote) throw new Error('SlideModel.attachOutput: the model was not built with remoteOutput');
+    if (this.pool) throw new Error('SlideModel.attachOutput: close the workers first');
+    this.outputLink = link;
+  }
+
+  /** Whether worker threads may run the phases (not with a remote output layer: its exchange is the calling thread's). */
+  private get poolable(): boolean {
+    return this.outputLink === null && !this.network.output.remote;
   }
 
   private runSpec(threads: number, maxNnz: number, maxLabels: number): RunSpec {
@@ -247,6 +270,7 @@ export class SlideModel {
 
   /** Run the phases a generator yields on the calling thread. */
   private drive<T>(g: Generator<Phase, T, void>): T {
+    if (this.outputLink !== null) throw new Error('SlideModel: a remote output layer trains and evaluates through the async methods (trainBatchAsync, fit, evaluate)');
     for (;;) {
       const r = g.next();
       if (r.done) return r.value;
@@ -256,6 +280,15 @@ export class SlideModel {
 
   /** Run the phases a generator yields on the workers (or, without workers, on the calling thread). */
   private async driveAsync<T>(g: Generator<Phase, T, void>): Promise<T> {
+    const link = this.outputLink;
+    if (link !== null) {
+      const local = async (p: Phase): Promise<void> => this.exec.runPhase(p, 0, 1);
+      for (;;) {
+        const r = g.next();
+        if (r.done) return r.value;
+        await link.runPhase(r.value, { run: this.run, ctrl: this.ctrl, exec: this.exec, local });
+      }
+    }
     const pool = this.pool;
     if (!pool) return this.drive(g);
     for (;;) {
@@ -286,13 +319,17 @@ export class SlideModel {
     exec.finishUpdate();
     this.step++;
     const redraw = this.schedule.shouldRedraw(this.step);
-    if (redraw) this.network.redrawHashes(this.rng);
+    if (redraw) {
+      this.network.redrawHashes(this.rng);
+      // the remote output shards' units come after the network's own, as in the unsplit order
+      this.outputLink?.redraw(this.rng);
+    }
     if (redraw || this.schedule.shouldRebuild(this.step)) yield* this.rebuildPhases();
     return { samples: n, ...st };
   }
 
   private *rebuildPhases(): Generator<Phase, void, void> {
-    if (this.network.sampledUnits().length === 0) return;
+    if (this.network.sampledUnits().length === 0 && !(this.outputLink?.sampled ?? false)) return;
     const t0 = performance.now();
     this.exec.prepareRebuild();
     this.pastProf[PROF_REBUILD] += (performance.now() - t0) / 1000;
@@ -342,6 +379,7 @@ export class SlideModel {
    */
   async openWorkers(opts: { maxRowNnz: number; maxRowLabels: number; threads?: number }): Promise<void> {
     if (this.pool) throw new Error('SlideModel.openWorkers: workers are already open');
+    if (!this.poolable) throw new Error('SlideModel.openWorkers: a model with a remote output layer runs its part on the calling thread');
     const threads = opts.threads ?? this.threads;
     if (!Number.isInteger(threads) || threads < 1) throw new RangeError(`openWorkers: threads must be a positive integer, got ${threads}`);
     await this.startPool(threads, Math.max(1, opts.maxRowNnz), Math.max(1, opts.maxRowLabels));
@@ -423,7 +461,7 @@ export class SlideModel {
     const epochs = opts.epochs ?? this.config.epochs;
     this.lrHorizon = this.step + plannedBatches(d.n, epochs, this.config.batchSize, this.epochCursor);
     const mx = rowMaxima(d, opts.test);
-    if (this.threads > 1 && d.n > 0) await this.startPool(this.threads, mx.maxRowNnz, mx.maxRowLabels);
+    if (this.threads > 1 && d.n > 0 && this.poolable) await this.startPool(this.threads, mx.maxRowNnz, mx.maxRowLabels);
     else this.ensureRun(mx.maxRowNnz, mx.maxRowLabels, 1);
     try {
       return await this.runEpochs(d, epochs, opts);
@@ -547,7 +585,7 @@ export class SlideModel {
   async evaluate(d: CsrBatch, opts: EvalOptions = {}): Promise<EvalResult> {
     checkBatchIds(d, this.nFeatures, this.nLabels, 'evaluation data');
     const mx = rowMaxima(d);
-    const own = this.pool === null && this.threads > 1 && d.n > this.config.batchSize;
+    const own = this.pool === null && this.threads > 1 && d.n > this.config.batchSize && this.poolable;
     if (own) await this.startPool(this.threads, mx.maxRowNnz, mx.maxRowLabels);
     else this.ensureRun(mx.maxRowNnz, mx.maxRowLabels);
     try {
@@ -567,6 +605,7 @@ export class SlideModel {
 
   /** predict, and how many output neurons were scored (all of them with exact inference). */
   predictTop(sample: { indices: ArrayLike<number>; values: ArrayLike<number> }, k = 5, opts: { exact?: boolean } = {}): { labels: Prediction[]; candidates: number } {
+    if (this.network.output.remote) throw new Error('SlideModel.predict: the output layer is in shard processes; query them through src/cluster (sublinear serve --nats)');
     const nnz = sample.indices.length;
     if (sample.values.length !== nnz) throw new RangeError(`predict: ${nnz} indices but ${sample.values.length} values`);
     if (!Number.isInteger(k) || k < 1 || k > MAX_K) throw new RangeError(`predict: k must be an integer in 1..${MAX_K}, got ${k}`);
@@ -593,7 +632,7 @@ export class SlideModel {
     if (!Number.isInteger(k) || k < 1 || k > MAX_K) throw new RangeError(`predictBatch: k must be an integer in 1..${MAX_K}, got ${k}`);
     checkBatchIds({ ...d, labelPtr: new Int32Array(d.n + 1), labelIdx: new Int32Array(0) }, this.nFeatures, this.nLabels, 'prediction input');
     const mx = rowMaxima(d);
-    const own = this.pool === null && this.threads > 1 && d.n > this.config.batchSize;
+    const own = this.pool === null && this.threads > 1 && d.n > this.config.batchSize && this.poolable;
     if (own) await this.startPool(this.threads, mx.maxRowNnz, 1);
     else this.ensureRun(mx.maxRowNnz, 1);
     try {

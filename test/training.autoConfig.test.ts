@@ -1,0 +1,86 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fc from 'fast-check';
+import { candidatesFor, deriveConfig, epochsFor, explainSettings, tableBitsFor, DENSE_MAX_LABELS, type DataShape, type MachineShape } from '../src/training/autoConfig.js';
+import { WORDNET_RECIPE } from '../src/training/recipes.js';
+import { mergeConfig, parseConfig } from '../src/config.js';
+import { checkModelMemory } from '../src/network/estimate.js';
+
+/** `sublinear data wordnet`'s training split (its header: 76290 80857 18982; ~2.1 labels, ~4.8 features a point). */
+const WORDNET: DataShape = { points: 76290, features: 80857, labels: 18982, labelsPerPoint: 2.1, nnzPerPoint: 4.8 };
+const MACHINE: MachineShape = { cores: 2, memoryBytes: 24 * 2 ** 30 };
+
+test('WordNet\'s shape gives the WordNet recipe back, on every core', () => {
+  const { config, settings } = deriveConfig(WORDNET, {}, MACHINE);
+  assert.deepEqual(config, parseConfig(mergeConfig(WORDNET_RECIPE, { threads: 2 })));
+  assert.ok(settings.every((s) => !s.given && s.reason.length > 10), 'every setting has its reason');
+  const paths = settings.map((s) => s.path);
+  assert.equal(new Set(paths).size, paths.length, 'each setting once');
+});
+
+test('given settings win, and the settings that follow from them follow', () => {
+  const { config, settings } = deriveConfig(WORDNET, { output: { hash: { K: 9 } }, hidden: [64], epochs: 2 }, MACHINE);
+  assert.equal(config.output.hash.K, 9);
+  assert.deepEqual(config.hidden, [64]);
+  assert.equal(config.epochs, 2);
+  assert.deepEqual(settings.filter((s) => s.given).map((s) => s.path).sort(), ['epochs', 'hidden', 'output.hash.K']);
+  // a given family that is not SimHash gets no SimHash projection
+  const d = deriveConfig(WORDNET, { output: { hash: { family: 'dwta' } } }, MACHINE);
+  assert.equal(d.config.output.hash.family, 'dwta');
+  assert.ok(!d.settings.some((s) => s.path === 'output.hash.projection'));
+  // a given dense output layer needs no tables
+  const dense = deriveConfig(WORDNET, { output: { mode: 'dense' } }, MACHINE);
+  assert.equal(dense.config.output.mode, 'dense');
+  assert.ok(!dense.settings.some((s) => s.path.startsWith('output.hash') || s.path.startsWith('rebuild')));
+});
+
+test('dense output up to DENSE_MAX_LABELS labels, LSH above', () => {
+  const shape = (labels: number): DataShape => ({ ...WORDNET, labels });
+  assert.equal(deriveConfig(shape(DENSE_MAX_LABELS), {}, MACHINE).config.output.mode, 'dense');
+  assert.equal(deriveConfig(shape(DENSE_MAX_LABELS + 1), {}, MACHINE).config.output.mode, 'lsh');
+});
+
+test('the rule\'s functions of the shape: candidates within max(1,000, 5% of the labels), buckets of ~300, ~3,600 batches', () => {
+  fc.assert(
+    fc.property(fc.integer({ min: DENSE_MAX_LABELS + 1, max: 50_000_000 }), (labels) => {
+      const c = candidatesFor(labels);
+      // a training sample adds its own labels (tens at most) to the candidates
+      assert.ok(c + 64 <= Math.max(1000, 0.05 * labels), `${labels} labels: ${c} candidates`);
+      assert.ok(c >= 128 && c <= labels);
+      const K = tableBitsFor(labels);
+      assert.ok(K >= 4 && K <= 16);
+      if (K > 4 && K < 16) assert.ok(labels / 2 ** K > 300 / Math.SQRT2 - 1 && labels / 2 ** K < 300 * Math.SQRT2 + 1, `${labels} labels, K ${K}`);
+    }),
+  );
+  assert.ok(candidatesFor(100_000) > candidatesFor(20_000), 'more labels, more candidates');
+  assert.equal(epochsFor(76290, 128), 6);
+  assert.equal(epochsFor(1000, 128), 40);
+  assert.equal(epochsFor(10_000_000, 128), 3);
+});
+
+test('fewer than 20,000 points: a 128-wide hidden layer and more epochs', () => {
+  const { config } = deriveConfig({ ...WORDNET, points: 12_000 }, {}, MACHINE);
+  assert.deepEqual(config.hidden, [128]);
+  assert.equal(config.epochs, epochsFor(12_000, 128));
+  assert.ok(config.epochs > 6);
+});
+
+test('a machine too small for the hidden width halves it until the model fits, and says so', () => {
+  const big: DataShape = { points: 1_000_000, features: 100_000, labels: 3_000_000, labelsPerPoint: 5, nnzPerPoint: 50 };
+  const small: MachineShape = { cores: 2, memoryBytes: 16 * 2 ** 30 };
+  const { config, settings } = deriveConfig(big, {}, small);
+  const h = config.hidden[0]!;
+  assert.ok(h < 256, `hidden ${h}`);
+  const spec = { threads: 3, slots: 128, maxNnz: 200, maxLabels: 64, topK: 100 };
+  assert.doesNotThrow(() => checkModelMemory(config, big.features, big.labels, spec, Math.floor(0.9 * small.memoryBytes)));
+  assert.throws(() => checkModelMemory(parseConfig({ ...config, hidden: [2 * h] }), big.features, big.labels, spec, Math.floor(0.9 * small.memoryBytes)));
+  assert.match(settings.find((s) => s.path === 'hidden')!.reason, /would not fit/);
+});
+
+test('explainSettings: one line a setting, its value and its reason or (given)', () => {
+  const { settings } = deriveConfig(WORDNET, { epochs: 3 }, MACHINE);
+  const lines = explainSettings(settings);
+  assert.equal(lines.length, settings.length);
+  assert.ok(lines.includes('epochs = 3  (given)'));
+  assert.ok(lines.some((l) => /^output\.activeSet\.maxActive = 600  \(600 candidates/.test(l)));
+});
