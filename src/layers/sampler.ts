@@ -122,6 +122,8 @@ export class LshSampler {
   private readonly normSlot: Float32Array;
   /** (nIn) mean weight row at the last rebuild (subtracted when `center`) */
   private readonly meanRow: Float32Array;
+  /** (activeSet.topBias, at most nOut) the neurons with the largest biases at the last rebuild, largest first */
+  private readonly topBias: Int32Array;
   private readonly fast: KernelHashViews | null;
 
   /** The sampler's blocks in its layer's memory: `<name>.sampler` (seeds, centre, kernel plan) and `<name>.tables`. */
@@ -129,7 +131,8 @@ export class LshSampler {
     const { cfg, nIn, nOut } = spec;
     const h = cfg.hash;
     const ps = planShape(h, nIn);
-    const b = new BlockDecl(`${spec.name}.sampler`).i32('seeds', [2], true).f32('norm', [1]).f32('mean', [nIn], true);
+    const nb = Math.min(cfg.activeSet.topBias, nOut);
+    const b = new BlockDecl(`${spec.name}.sampler`).i32('seeds', [2], true).f32('norm', [1]).f32('mean', [nIn], true).i32('topBias', [nb], nb > 0);
     if (ps !== null) {
       const proj = isProjection(ps);
       const P = proj ? ps.H : 0;
@@ -190,6 +193,7 @@ export class LshSampler {
     this.seeds = v.i32('seeds');
     this.normSlot = v.f32('norm');
     this.meanRow = v.f32('mean');
+    this.topBias = v.i32('topBias');
     if (rng !== null) {
       this.seeds[0] = rng.nextU32() | 0;
       this.seeds[1] = rng.nextU32() | 0;
@@ -298,8 +302,9 @@ export class LshSampler {
     this.tables.commit();
   }
 
-  /** Before staging (once, on one thread): the mean row (centering) and the MIPS transform's M. */
+  /** Before staging (once, on one thread): the mean row (centering), the MIPS transform's M, the largest biases. */
   prepareRebuild(W: Float32Array, bias: Float32Array): void {
+    if (this.topBias.length > 0) largestIds(bias, this.nOut, this.topBias);
     const n = this.nIn;
     const mean = this.meanRow;
     mean.fill(0);
@@ -537,10 +542,12 @@ export class LshSampler {
     const mark = s.mark;
     let n = forced !== null ? addUnique(forced, forcedStart, forcedEnd, nOut, mark, stamp, out, 0) : 0;
     const nForced = n;
+    const tb = this.topBias;
+    if (tb.length > 0) n = addUnique(tb, 0, tb.length, as.maxActive > 0 ? Math.max(as.maxActive, nForced) : nOut, mark, stamp, out, n);
     if (as.policy === 'topk') {
       const cap = as.maxActive > 0 ? as.maxActive : this.nOut;
-      const want = Math.max(0, cap - nForced);
-      const m = topByVotes(this.tables, s.codes, 0, s.query, want + nForced, s.cand, s.votes);
+      // the forced and largest-bias ids may be among the top: ask for as many more
+      const m = topByVotes(this.tables, s.codes, 0, s.query, Math.max(0, cap - nForced) + n, s.cand, s.votes);
       n = addUnique(s.cand, 0, m, cap, mark, stamp, out, n);
     } else {
       const m = queryUnion(this.tables, s.codes, 0, s.query, s.cand, 0, nOut);
@@ -576,6 +583,25 @@ export class LshSampler {
       s.stamp = 0;
     }
     return n;
+  }
+}
+
+/**
+ * The ids of the out.length largest values of v[0 .. n) into out, largest first, ties by the lower
+ * id (an insertion into the sorted list: out.length is small, and most values are not above its last).
+ */
+export function largestIds(v: Float32Array, n: number, out: Int32Array): void {
+  const k = out.length;
+  let m = 0;
+  for (let j = 0; j < n; j++) {
+    const x = v[j]!;
+    if (m === k && !(x > v[out[k - 1]!]!)) continue;
+    let i = m < k ? m++ : k - 1;
+    while (i > 0 && x > v[out[i - 1]!]!) {
+      out[i] = out[i - 1]!;
+      i--;
+    }
+    out[i] = j;
   }
 }
 

@@ -12,8 +12,10 @@
  *  - the candidates: the labels found in most tables, ~4.4 sqrt(labels) of them (WordNet: 600 of
  *    19K), at most 4,096 and at most 5% of the labels beyond 20K labels: the softmax needs enough
  *    near misses to learn from, and their number grows slower than the labels;
- *  - dense output below 1,024 labels, where computing every label costs about what hashing,
- *    counting votes and rebuilding tables cost, and is exact;
+ *  - and the labels with the largest biases, an eighth as many: frequent labels score high for most
+ *    inputs with small weights, and tables keyed by angle miss them (src/config.ts, topBias);
+ *  - dense output up to 512 labels, where computing every label costs about what hashing,
+ *    counting votes and rebuilding tables cost, and is exact (measured: DENSE_MAX_LABELS);
  *  - hidden 256 from 20K training points (WordNet's 76K), 128 below (fewer points than that do
  *    not fill a wider layer: more parameters to fit, slower);
  *  - the optimisation: batches of 128, Adam at 0.01 with a cosine decay to a tenth, decoupled
@@ -74,8 +76,14 @@ export function currentMachine(over: Partial<MachineShape> = {}): MachineShape {
   return { cores: availableParallelism(), memoryBytes: totalmem(), ...over };
 }
 
-/** Labels at or below which the output layer is dense. */
-export const DENSE_MAX_LABELS = 1024;
+/**
+ * Labels at or below which the output layer is dense. Measured (synthetic sets of 30K points, 2
+ * labels a point, hidden 256, 2 epochs on 2 threads, dense and LSH runs alternated): 250 labels,
+ * dense 25,046 and 20,656 samples/s, LSH (128 candidates) 21,329 and 20,155; 500 labels, dense
+ * 7,751 and 10,601, LSH 12,910 and 10,459; 1,000 labels, dense 6,828 and 7,570, LSH (150
+ * candidates) 15,439 and 17,331; the same P@1 (0.99-1.0) either way.
+ */
+export const DENSE_MAX_LABELS = 512;
 /** Labels a bucket should hold: the tables' K follows from it. */
 const BUCKET_TARGET = 300;
 /** The narrowest hidden layer the rule tries to fit the memory. */
@@ -151,11 +159,14 @@ export function deriveConfig(shape: DataShape, given: ConfigInput = {}, machine:
     if (family === 'simhash') set('output.hash.projection', 'hadamard', 'structured projections: the same bits, several times cheaper to compute for rebuilds and queries');
     set('output.hash.K', K, `${2 ** K} buckets a table hold ~${Math.round(L / 2 ** K)} of the ${L} labels each (about ${BUCKET_TARGET} wanted)`);
     set('output.hash.L', 150, '150 tables: a label\'s votes (the tables it shares with the input) rank the candidates finely');
-    set('output.hash.bucketSize', Math.max(2048, 4 * Math.ceil(L / 2 ** K)), 'room for 4 times the mean bucket: a crowded bucket keeps all its labels');
+    const mean = Math.ceil(L / 2 ** K);
+    set('output.hash.bucketSize', Math.max(2048, 4 * mean), `room for ${4 * mean > 2048 ? '4 times the mean bucket' : '2,048, at least 4 times the mean bucket'} (${mean}): a crowded bucket keeps all its labels`);
     const cap = candidatesFor(L);
     set('output.activeSet.policy', 'topk', 'the labels found in most tables, a fixed number a sample');
     set('output.activeSet.maxActive', cap, `${cap} candidates a sample (~4.4 sqrt(labels)${L > 20_000 ? ', at most 5% of the labels' : ''}), the sample's labels among them`);
     set('output.activeSet.minActive', 0, 'no random padding: the top of the votes are the useful negatives');
+    const tb = Math.round(cap / 8);
+    set('output.activeSet.topBias', tb, `the ${tb} labels with the largest biases too (an eighth of the candidates): frequent labels score high with small weights, which tables keyed by angle miss`);
     set('rebuild.n0', 5, 'first rebuild after 6 batches: the tables follow the weights while they move most');
     set('rebuild.lambda', 0.1, 'rebuild gaps grow 10% each time (25 rebuilds in the first 600 batches, then fewer)');
   }
