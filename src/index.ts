@@ -19,6 +19,9 @@ export { QueryScratch, queryUnion, queryVotes, topByVotes } from './tables/query
 export { MetricsAccumulator, majorityBaselineP1 } from './eval/metrics.js';
 export type { RankingMetrics } from './eval/metrics.js';
 export { RebuildSchedule } from './training/schedule.js';
+export { deriveConfig, dataShapeOf, explainSettings, currentMachine, DENSE_MAX_LABELS } from './training/autoConfig.js';
+export type { DataShape, MachineShape, DerivedSetting } from './training/autoConfig.js';
+export { WORDNET_RECIPE } from './training/recipes.js';
 export { Rng } from './util/rng.js';
 export { InputError, ConfigError } from './util/errors.js';
 export { saveModel, loadModel, readCheckpointMeta, CheckpointError, CHECKPOINT_VERSION } from './checkpoint/checkpoint.js';

@@ -22,7 +22,8 @@
  *    weight decay 0.05, over about 3,600 batches (6 WordNet epochs; 3 to 40 epochs): small sets
  *    take more passes, large ones fewer;
  *  - rebuilds after 6, 12, 19, ... batches (n0 5, lambda 0.1): fresh tables early, when the
- *    weights move most;
+ *    weights move most; n0 grows with labels / (batch x candidates), the cost of a rebuild
+ *    against that of a batch, beyond WordNet's;
  *  - every core, and a hidden width the machine's memory holds.
  * Given settings always win; settings that depend on a given one follow it (a given hidden width
  * is the one the memory check uses, a given dense mode needs no tables).
@@ -161,13 +162,19 @@ export function deriveConfig(shape: DataShape, given: ConfigInput = {}, machine:
     set('output.hash.L', 150, '150 tables: a label\'s votes (the tables it shares with the input) rank the candidates finely');
     const mean = Math.ceil(L / 2 ** K);
     set('output.hash.bucketSize', Math.max(2048, 4 * mean), `room for ${4 * mean > 2048 ? '4 times the mean bucket' : '2,048, at least 4 times the mean bucket'} (${mean}): a crowded bucket keeps all its labels`);
-    const cap = candidatesFor(L);
+    const c0 = candidatesFor(L);
     set('output.activeSet.policy', 'topk', 'the labels found in most tables, a fixed number a sample');
-    set('output.activeSet.maxActive', cap, `${cap} candidates a sample (~4.4 sqrt(labels)${L > 20_000 ? ', at most 5% of the labels' : ''}), the sample's labels among them`);
+    const applied = set('output.activeSet.maxActive', c0, `${c0} candidates a sample (~4.4 sqrt(labels)${L > 20_000 ? ', at most 5% of the labels' : ''}), the sample's labels among them`);
+    // the settings below follow the candidates that apply (0: no cap)
+    const cap = applied > 0 ? applied : L;
     set('output.activeSet.minActive', 0, 'no random padding: the top of the votes are the useful negatives');
     const tb = Math.round(cap / 8);
     set('output.activeSet.topBias', tb, `the ${tb} labels with the largest biases too (an eighth of the candidates): frequent labels score high with small weights, which tables keyed by angle miss`);
-    set('rebuild.n0', 5, 'first rebuild after 6 batches: the tables follow the weights while they move most');
+    // a rebuild hashes every label, a batch computes batch x candidates of them: the first gap
+    // grows with their ratio, so that early rebuilds cost about the same share of a step at any
+    // size (WordNet: 19K labels / (128 x 600) -> 5)
+    const n0 = Math.max(5, Math.round((20 * L) / (batch * cap)));
+    set('rebuild.n0', n0, `first rebuild after ${Math.ceil(n0 * Math.exp(0.1))} batches: the tables follow the weights while they move most${n0 > 5 ? ` (later with more labels: a rebuild hashes all ${L}, a batch computes ${batch} x ${cap})` : ''}`);
     set('rebuild.lambda', 0.1, 'rebuild gaps grow 10% each time (25 rebuilds in the first 600 batches, then fewer)');
   }
   set('optimizer.lr', 0.01, 'Adam at 0.01');
