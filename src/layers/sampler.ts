@@ -115,6 +115,11 @@ export class LshSampler {
   readonly nOut: number;
   /** [seed of the hash functions, seed of the tables' reservoirs] */
   private readonly seeds: Int32Array;
+  /**
+   * seeds[0] when this thread last made its family, as an int32 (not >>> 0): syncFamily compares
+   * it once a batch, often in unoptimized code, where a uint32 above 2^31 is a boxed double (and
+   * a field that once held one is read as a new box every time)
+   */
   private familySeedLocal: number;
   /** hashed dimension: nIn, or nIn + 2 with the MIPS transform */
   readonly hashDim: number;
@@ -198,8 +203,8 @@ export class LshSampler {
       this.seeds[0] = rng.nextU32() | 0;
       this.seeds[1] = rng.nextU32() | 0;
     }
-    this.familySeedLocal = this.seeds[0]! >>> 0;
-    this.family = this.makeFamily(this.familySeedLocal);
+    this.familySeedLocal = this.seeds[0]! | 0;
+    this.family = this.makeFamily(this.familySeedLocal >>> 0);
     const tp = LshSampler.tableParams(spec, this.seeds[1]!);
     if (tp.bitsPerHash !== this.family.bitsPerHash) throw new Error(`LshSampler: the ${h.family} family has ${this.family.bitsPerHash} bits a code, the layout assumed ${tp.bitsPerHash}`);
     this.rangePow = tp.rangePow;
@@ -263,12 +268,12 @@ export class LshSampler {
     return this.seeds[0]! >>> 0;
   }
 
-  /** Re-create this thread's hash functions if another thread redrew them. */
+  /** Re-create this thread's hash functions if another thread redrew them (once a batch: compares int32s, allocates nothing). */
   syncFamily(): void {
-    const seed = this.seeds[0]! >>> 0;
+    const seed = this.seeds[0]! | 0;
     if (seed !== this.familySeedLocal) {
       this.familySeedLocal = seed;
-      this.family = this.makeFamily(seed);
+      this.family = this.makeFamily(seed >>> 0);
       if (this.fast) this.fast.sel = this.family.kernelPlan()?.select ?? null;
     }
   }

@@ -137,7 +137,9 @@ export class Executor {
     /** seed of the training samples' generators (drawn once by the model) */
     runSeed: number,
   ) {
-    this.runSeed = runSeed;
+    // as an int32 (trainSampleSeed takes its bits): read once a batch, possibly by unoptimized
+    // code, a uint32 above 2^31 would be a boxed double, a new box at every read
+    this.runSeed = runSeed | 0;
     this.evalSeed = evalSampleSeed(net.cfg.seed);
     this.rebuildScratch = net.sampledUnits().map((u) => u.sampler.createRebuildScratch());
     this.countScratch = net.sampledUnits().map((u) => new Int32Array(u.sampler.tables.numBuckets));
