@@ -3,7 +3,7 @@ import { createHashFamily } from '../hashing/registry.js';
 import { hadamardWidth, HADAMARD_ROUNDS } from '../hashing/simhash.js';
 import { PooledFamily } from '../hashing/pooled.js';
 import { PROBE_CAP } from '../hashing/common.js';
-import { LshTables, type LshTablesParams } from '../tables/tables.js';
+import { LshTables, type CommitScratch, type LshTablesParams } from '../tables/tables.js';
 import { QueryScratch, queryUnion, topByVotes } from '../tables/query.js';
 import type { HashConfig, LayerSampling } from '../config.js';
 import type { Rng } from '../util/rng.js';
@@ -149,7 +149,8 @@ export class LshSampler {
 
   /**
    * One thread's scratch in the sampler's memory, block `name`: the projections (SimHash) or codes
-   * (WTA / DWTA) of a query or of a block of neurons, the kernels' buffers, and the query scratch.
+   * (WTA / DWTA) of a query or of a block of neurons, the kernels' buffers, the query scratch and
+   * the commit scratch.
    */
   static declareScratch(spec: SamplerSpec, name: string): BlockDecl[] {
     const ps = planShape(spec.cfg.hash, spec.nIn);
@@ -162,7 +163,11 @@ export class LshSampler {
       .i32('keyBuf', [wta ? 8 * spec.nIn : 0])
       .i32('densifyBuf', [ps?.kind === 'dwta' ? 2 * ps.H : 0]);
     const t = LshSampler.tableParams(spec, 0);
-    return [b, QueryScratch.declare(`${name}.query`, { L: t.L, capacity: t.capacity, maxCandidates: Math.min(t.capacity, t.L * t.bucketSize) })];
+    return [
+      b,
+      QueryScratch.declare(`${name}.query`, { L: t.L, capacity: t.capacity, maxCandidates: Math.min(t.capacity, t.L * t.bucketSize) }),
+      LshTables.declareCommitScratch(`${name}.commit`, t),
+    ];
   }
 
   private static tableParams(spec: SamplerSpec, seed: number): LshTablesParams {
@@ -484,6 +489,7 @@ export class LshSampler {
       votes: direct ? query.topVotes : new Int32Array(this.nOut),
       mark: new Int32Array(this.nOut),
       stamp: 0,
+      commit: views ? LshTables.commitScratch(views.block(`${name}.commit`)) : { count: new Int32Array(this.tables.numBuckets), stats: new Int32Array(3), memory: null },
     };
   }
 
@@ -652,6 +658,8 @@ export interface SamplerScratch {
   votes: Int32Array;
   mark: Int32Array;
   stamp: number;
+  /** this thread's scratch for committing tables (in the sampler's memory when views were given) */
+  commit: CommitScratch;
 }
 
 /** Bucket bits when the config says 0: enough for the neurons (about 4 per bucket at least), at most the code width and 18. */

@@ -124,7 +124,6 @@ export function evalSampleSeed(configSeed: number): number {
 
 export class Executor {
   private readonly rebuildScratch: RebuildScratch[];
-  private readonly countScratch: Int32Array[];
   private readonly runSeed: number;
   private readonly evalSeed: number;
   /** the exchange with a remote output layer's shards (OutputLink), or null */
@@ -140,7 +139,6 @@ export class Executor {
     this.runSeed = runSeed;
     this.evalSeed = evalSampleSeed(net.cfg.seed);
     this.rebuildScratch = net.sampledUnits().map((u) => u.sampler.createRebuildScratch());
-    this.countScratch = net.sampledUnits().map((u) => new Int32Array(u.sampler.tables.numBuckets));
   }
 
   get cfg(): Config {
@@ -326,7 +324,8 @@ export class Executor {
     const units = this.net.sampledUnits();
     for (let i = 0; i < units.length; i++) {
       const u = units[i]!;
-      for (let tb = t; tb < u.sampler.L; tb += T) u.sampler.tables.commitTable(tb, this.countScratch[i]!);
+      const sc = this.samplerScratchOf(s, i).commit;
+      for (let tb = t; tb < u.sampler.L; tb += T) u.sampler.tables.commitTable(tb, sc);
     }
     s.prof[PROF_REBUILD] += (performance.now() - t0) / 1000;
   }
