@@ -6,7 +6,7 @@ import {
   SAMPLE_DONE, SAMPLE_REPLAY, SAMPLE_SKIPPED, type ShardLogits,
 } from '../network/sample.js';
 import type { Rng } from '../util/rng.js';
-import { PROF_REBUILD, PROF_UPDATE } from '../network/profile.js';
+import { PROF_PHASE, PROF_REBUILD, PROF_SLOTS, PROF_UPDATE } from '../network/profile.js';
 import type { RebuildScratch } from '../layers/sampler.js';
 import { mix32 } from '../util/rng.js';
 import type { Config } from '../config.js';
@@ -108,8 +108,32 @@ export const CONTROL_SLOTS = 12;
 
 /** Per-thread statistics read by the coordinator (a Float64Array over a SharedArrayBuffer; thread t at t * STAT_SLOTS). */
 export const kStatProf = 0; // PROF_SLOTS seconds
-export const kStatBusy = 6; // seconds inside phases
-export const STAT_SLOTS = 8;
+export const kStatBusy = PROF_SLOTS; // seconds inside phases
+export const STAT_SLOTS = PROF_SLOTS + 2;
+
+/** The profile slot (profile.ts, PHASE_NAMES after PROF_PHASE) a phase's time goes to; -1 for Exit. */
+export function phaseSlot(phase: Phase): number {
+  switch (phase) {
+    case Phase.Train:
+    case Phase.OutputIn:
+    case Phase.Loss:
+    case Phase.OutputBack:
+      return PROF_PHASE;
+    case Phase.Replay:
+      return PROF_PHASE + 1;
+    case Phase.Update:
+      return PROF_PHASE + 2;
+    case Phase.Stage:
+      return PROF_PHASE + 3;
+    case Phase.Commit:
+      return PROF_PHASE + 4;
+    case Phase.Eval:
+    case Phase.EvalIn:
+      return PROF_PHASE + 5;
+    default:
+      return -1;
+  }
+}
 
 /** The generator of training sample `row` of step `step` starts from this seed (stream: the row). */
 export function trainSampleSeed(runSeed: number, step: number): number {
@@ -145,9 +169,16 @@ export class Executor {
     return this.net.cfg;
   }
 
-  /** Run thread t's part (of T) of phase `phase`. */
+  /** Run thread t's part (of T) of phase `phase`, adding its time to the thread's profile. */
   runPhase(phase: Phase, t: number, T: number): void {
     const s = this.run.scratches[t]!;
+    const t0 = performance.now();
+    this.phasePart(phase, s, t, T);
+    const slot = phaseSlot(phase);
+    if (slot >= 0) s.prof[slot] += (performance.now() - t0) / 1000;
+  }
+
+  private phasePart(phase: Phase, s: ThreadScratch, t: number, T: number): void {
     switch (phase) {
       case Phase.Train:
         this.trainRows(s);
