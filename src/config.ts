@@ -67,6 +67,15 @@ const hashSchema = z
      * without (0.334 vs 0.478).
      */
     center: z.boolean().default(true),
+    /**
+     * incremental rebuilds: a scheduled rebuild re-hashes only the neurons whose weights changed
+     * since they were last hashed, keyed with the centre (and MIPS norm) of the last full rebuild,
+     * which become part of the hash function; full rebuilds (every neuron, a new centre) come with
+     * new hash functions (rebuild.rehashEvery) and every rebuild.fullEvery-th rebuild. The tables
+     * then hold exactly what a full re-hash with that centre would give. Off by default: on the
+     * Amazon-670K shape most neurons are touched between two rebuilds (bench:throughput).
+     */
+    incremental: z.boolean().default(false),
   })
   .strict()
   .refine((h) => h.pool === 0 || h.pool >= h.K, { message: 'must be 0 or at least K (each table takes K distinct functions of the pool)', path: ['pool'] });
@@ -123,6 +132,8 @@ const rebuildSchema = z
     period: z.number().int().positive().default(50),
     /** draw new hash functions every this many batches (0 = never; the reference: every 1,000 batches of 128) */
     rehashEvery: z.number().int().min(0).default(0),
+    /** with incremental rebuilds (hash.incremental): every this many-th rebuild is full and re-centres (0 = only with new hash functions) */
+    fullEvery: z.number().int().min(0).default(4),
   })
   .strict();
 

@@ -1,9 +1,9 @@
 /**
- * Where a thread's time goes, in seconds, accumulated into ThreadScratch.prof:
- *  - per part of the work (hash .. rebuild), when Network.profile is on (a clock read per part);
- *  - per phase of the executor (train .. eval), always (a clock read per phase and thread): with
- *    the coordinator's wall time of each phase, what shows how long each thread waited at the
- *    phase's barrier (SlideModel.phaseProfile).
+ * Where a thread's time goes, in seconds, accumulated into ThreadScratch.prof when
+ * Network.profile is on (a clock read per part or phase):
+ *  - per part of the work (hash .. rebuild; rebuilds are timed always);
+ *  - per phase of the executor (train .. eval): with the coordinator's wall time of each phase,
+ *    what shows how long each thread waited at the phase's barrier (SlideModel.phaseProfile).
  */
 export const PROF_HASH = 0;
 export const PROF_LOOKUP = 1;

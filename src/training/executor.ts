@@ -25,7 +25,8 @@ import type { Config } from '../config.js';
  *   Replay   thread 0 only: the rows whose active sets did not fit their slots, in row order,
  *            through the immediate path (G). Rare by construction of the slot budgets.
  *   Update   each thread updates a disjoint slice of every block's touched rows.
- *   Stage    each thread hashes a disjoint range of every sampled layer's neurons into its keys.
+ *   Stage    each thread hashes a disjoint part of every sampled layer's neurons (all, or in an
+ *            incremental rebuild those updated since they were last hashed) into their keys.
  *   Commit   each thread builds every T-th table of every sampled layer.
  *   Eval     rows claimed one at a time; each writes its top-k (and, for LSH inference after an
  *            exact pass, how much of the exact top 5 it found) to its row's slots. A row's draws
@@ -163,15 +164,22 @@ export class Executor {
     this.runSeed = runSeed;
     this.evalSeed = evalSampleSeed(net.cfg.seed);
     this.rebuildScratch = net.sampledUnits().map((u) => u.sampler.createRebuildScratch());
+    // this thread's view of an incremental layer's update marks the rows its rebuild re-hashes
+    for (const u of net.sampledUnits()) u.p.hashStale = u.sampler.incremental ? u.sampler.stale : null;
   }
 
   get cfg(): Config {
     return this.net.cfg;
   }
 
-  /** Run thread t's part (of T) of phase `phase`, adding its time to the thread's profile. */
+  /** Run thread t's part (of T) of phase `phase`, adding its time to the thread's profile when profiling. */
   runPhase(phase: Phase, t: number, T: number): void {
     const s = this.run.scratches[t]!;
+    if (!this.net.profile) {
+      this.phasePart(phase, s, t, T);
+      return;
+    }
+    // (a clock read returns a boxed number: not on the unprofiled path, which allocates nothing)
     const t0 = performance.now();
     this.phasePart(phase, s, t, T);
     const slot = phaseSlot(phase);
@@ -344,8 +352,7 @@ export class Executor {
     for (let i = 0; i < units.length; i++) {
       const u = units[i]!;
       u.sampler.syncFamily();
-      const n = u.sampler.nOut;
-      u.sampler.stageRange(u.p.W, u.p.b, this.rebuildScratch[i]!, Math.floor((n * t) / T), Math.floor((n * (t + 1)) / T), this.samplerScratchOf(s, i));
+      u.sampler.stagePart(u.p.W, u.p.b, this.rebuildScratch[i]!, t, T, this.samplerScratchOf(s, i));
     }
     s.prof[PROF_REBUILD] += (performance.now() - t0) / 1000;
   }
@@ -454,9 +461,20 @@ export class Executor {
     for (let i = 0; i < blocks.length; i++) blocks[i]!.finishUpdate();
   }
 
-  /** Before Stage: the samplers' centres and transforms from the current weights. */
-  prepareRebuild(): void {
-    for (const u of this.net.sampledUnits()) u.sampler.prepareRebuild(u.p.W, u.p.b);
+  /**
+   * Before Stage: what each sampler's rebuild hashes. Full: every neuron, with centres and
+   * transforms from the current weights; otherwise incremental samplers list their stale neurons
+   * (the others rebuild in full). Returns the neurons to hash and the samplers' neurons.
+   */
+  prepareRebuild(full: boolean): { hashed: number; neurons: number } {
+    let hashed = 0;
+    let neurons = 0;
+    for (const u of this.net.sampledUnits()) {
+      u.sampler.prepareRebuild(u.p.W, u.p.b, full || !u.sampler.incremental);
+      hashed += u.sampler.preparedCount;
+      neurons += u.sampler.nOut;
+    }
+    return { hashed, neurons };
   }
 }
 

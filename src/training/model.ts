@@ -116,6 +116,7 @@ export type ModelProfile = Record<ProfilePart, number>;
  * thread spent on its serial steps between phases (every thread waits then), and per thread the
  * seconds it worked in each phase and waited at its barrier (the phase's time minus its work).
  * Thread 0 is the calling thread when no workers run (one thread), else worker w is thread w.
+ * The threads' times are counted while `network.profile` is on (the phases' wall time always).
  */
 export interface PhaseProfile {
   wall: Record<PhaseName, number>;
@@ -189,6 +190,8 @@ export class SlideModel {
   readonly schedule: RebuildSchedule;
   /** step at which the tables were last rebuilt */
   tablesStep = 0;
+  /** rebuilds so far, full and incremental (hash.incremental), and the neurons they hashed out of the sampled layers' */
+  readonly rebuilds = { full: 0, incremental: 0, hashed: 0, neurons: 0 };
   /** the seed of the training samples' generators (drawn from the model's generator at construction) */
   private readonly runSeed: number;
   private readonly kernelChoice: KernelChoice;
@@ -380,14 +383,25 @@ export class SlideModel {
       // the remote output shards' units come after the network's own, as in the unsplit order
       this.outputLink?.redraw(this.rng);
     }
-    if (redraw || this.schedule.shouldRebuild(this.step)) yield* this.rebuildPhases();
+    if (redraw || this.schedule.shouldRebuild(this.step)) {
+      // incremental samplers re-hash only their stale neurons, except with new hash functions
+      // and at every rebuild.fullEvery-th rebuild (which re-centres them)
+      const every = this.config.rebuild.fullEvery;
+      yield* this.rebuildPhases(redraw || (every > 0 && this.schedule.count % every === 0));
+    }
     return { samples: n, ...st };
   }
 
-  private *rebuildPhases(): Generator<Phase, void, void> {
+  /** A rebuild of every sampled layer's tables: full, or incremental where the sampler allows it. */
+  private *rebuildPhases(full = true): Generator<Phase, void, void> {
     if (this.network.sampledUnits().length === 0 && !(this.outputLink?.sampled ?? false)) return;
     const t0 = performance.now();
-    this.exec.prepareRebuild();
+    const r = this.exec.prepareRebuild(full);
+    const rb = this.rebuilds;
+    if (full) rb.full++;
+    else rb.incremental++;
+    rb.hashed += r.hashed;
+    rb.neurons += r.neurons;
     this.pastProf[PROF_REBUILD] += (performance.now() - t0) / 1000;
     yield Phase.Stage;
     yield Phase.Commit;
