@@ -27,11 +27,9 @@ const hashSchema = z
      * draw each table's K functions from a shared pool of this many (0 = K * L functions of their
      * own; else at least K). Hashing costs `pool` elementary hashes instead of K * L, for queries
      * and for every neuron at every rebuild; each table keeps its collision probability, but tables
-     * share functions, which costs recall. Measured: Amazon-670K shape (npm run bench:throughput,
-     * DWTA K=6, L=50, 2 threads) 2,887 samples/s without, 4,909 with a pool of 100 (rebuilds 38%
-     * of the time without, 25% with); WordNet (bench/results/tuning, SimHash K=6, L=150, 6 epochs)
-     * P@1 0.565 without, 0.559 with 512, 0.548 with 256, at 5-7% more samples/s (rebuilds are
-     * cheaper there). Off by default.
+     * share functions, which costs recall. Measured on WordNet (bench/results/tuning, SimHash K=6,
+     * L=150, 6 epochs): P@1 0.565 without, 0.559 with 512, 0.548 with 256, at 5-7% more samples/s.
+     * Off by default.
      */
     pool: z.number().int().min(0).max(65536).default(0),
     /**

@@ -27,6 +27,13 @@
  * the keys got there: all re-hashed at once or only those of items that moved (an incremental
  * rebuild), by one thread or several. Queries read committed data only.
  *
+ * The commit sorts every item again, also after an incremental rebuild: a bucket that loses a
+ * kept item refills from members the CSR does not store, and the reservoir's draws run over the
+ * whole table; and on the Amazon-670K shape more than half the (item, table) keys changed between
+ * two rebuilds of training (a development run of bench:throughput's configuration), so a commit
+ * in proportion to the moved items would save little. The kernels commit such a table in about
+ * 10 ms (a development measurement on a loaded machine).
+ *
  * Full buckets keep, in id order (the reference inserts neurons in id order): 'fifo' the
  * bucketSize highest ids (the newest), 'reservoir' a uniform sample (Algorithm R in id order:
  * the c-th item of a bucket, c > bucketSize, replaces a random slot with probability
