@@ -1087,6 +1087,104 @@ export function bucketSort(keys: usize, ids: usize, m: i32, R: i32, S: i32, off:
 }
 
 /**
+ * One table's CSR from its keys in the general case (LshTables.commitTable when an item is
+ * absent or a bucket has more than S items): keys (m items, -1 = absent); off (R + 1) receives
+ * the bucket offsets and ent the kept ids (at most S a bucket); count: scratch (R). Full buckets
+ * keep, in id order, the S highest ids (reservoir = 0) or Algorithm R's sample (reservoir = 1):
+ * the c-th item of a bucket, c > S, replaces slot j = nextInt(c) when j < S, drawn from the
+ * xoshiro128** generator whose state is (s0, s1, s2, s3), exactly as util/rng.ts draws them
+ * (one stream over the table's items in id order). stats (3) receives the items present, the
+ * items dropped and the buckets over S.
+ */
+export function bucketCommit(
+  keys: usize, m: i32, R: i32, S: i32, reservoir: i32,
+  s0: u32, s1: u32, s2: u32, s3: u32,
+  off: usize, ent: usize, count: usize, stats: usize,
+): void {
+  memory.fill(count, 0, <usize>R << 2);
+  let present: i32 = 0;
+  for (let i: i32 = 0; i < m; i++) {
+    const k = load<i32>(keys + (<usize>i << 2));
+    if (k < 0) continue;
+    const q = count + (<usize>k << 2);
+    store<i32>(q, load<i32>(q) + 1);
+    present++;
+  }
+  let total: i32 = 0;
+  let dropped: i32 = 0;
+  let overflowing: i32 = 0;
+  for (let b: i32 = 0; b < R; b++) {
+    const c = load<i32>(count + (<usize>b << 2));
+    store<i32>(off + (<usize>b << 2), total);
+    if (c > S) {
+      total += S;
+      dropped += c - S;
+      overflowing++;
+    } else {
+      total += c;
+    }
+  }
+  store<i32>(off + (<usize>R << 2), total);
+  if (reservoir == 0) {
+    // count[b] becomes the number of lowest ids of b to skip; off[b] serves as b's cursor and
+    // is shifted back afterwards
+    for (let b: i32 = 0; b < R; b++) {
+      const q = count + (<usize>b << 2);
+      const c = load<i32>(q);
+      store<i32>(q, c > S ? c - S : 0);
+    }
+    for (let i: i32 = 0; i < m; i++) {
+      const b = load<i32>(keys + (<usize>i << 2));
+      if (b < 0) continue;
+      const q = count + (<usize>b << 2);
+      const skip = load<i32>(q);
+      if (skip > 0) {
+        store<i32>(q, skip - 1);
+        continue;
+      }
+      const p = off + (<usize>b << 2);
+      const at = load<i32>(p);
+      store<i32>(ent + (<usize>at << 2), i);
+      store<i32>(p, at + 1);
+    }
+    for (let b = R; b > 0; b--) store<i32>(off + (<usize>b << 2), load<i32>(off + (<usize>(b - 1) << 2)));
+    store<i32>(off, 0);
+  } else {
+    memory.fill(count, 0, <usize>R << 2);
+    for (let i: i32 = 0; i < m; i++) {
+      const b = load<i32>(keys + (<usize>i << 2));
+      if (b < 0) continue;
+      const q = count + (<usize>b << 2);
+      const c = load<i32>(q) + 1;
+      store<i32>(q, c);
+      const base = load<i32>(off + (<usize>b << 2));
+      if (c <= S) {
+        store<i32>(ent + (<usize>(base + c - 1) << 2), i);
+        continue;
+      }
+      // nextInt(c): xoshiro128** outputs below the largest multiple of c under 2^32, modulo c
+      const limit: u64 = 0x100000000 - (0x100000000 % <u64>c);
+      let u: u64 = 0;
+      do {
+        u = <u64>(rotl<u32>(s1 * 5, 7) * 9);
+        const t = s1 << 9;
+        s2 ^= s0;
+        s3 ^= s1;
+        s1 ^= s2;
+        s0 ^= s3;
+        s2 ^= t;
+        s3 = rotl<u32>(s3, 11);
+      } while (u >= limit);
+      const j = <i32>(u % <u64>c);
+      if (j < S) store<i32>(ent + (<usize>(base + j) << 2), i);
+    }
+  }
+  store<i32>(stats, present);
+  store<i32>(stats, dropped, 4);
+  store<i32>(stats, overflowing, 8);
+}
+
+/**
  * The counting half of a top-by-votes query over L bucket ranges of a table set's entries:
  *   tally[id] (u16, N of them, zeroed first) = the number of ranges [bStart[t], bEnd[t]) holding id.
  * Four entries a step: their addresses are independent (a range holds distinct ids).

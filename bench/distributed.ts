@@ -1,8 +1,8 @@
 /**
  * The output layer in shard processes over NATS, on loopback (src/cluster):
- *  1. Amazon-670K shape (bench/throughput.ts's LSH configuration): training samples/s in one
- *     process (2 threads, the output layer in one memory) against a trainer (1 thread) with the
- *     output layer over 2 and 4 shard processes; messages, round trips a batch, bytes a sample,
+ *  1. Amazon-670K shape (bench/configs.ts's LSH_CONFIG, as bench:throughput): training samples/s
+ *     in one process (2 threads, the output layer in one memory) against a trainer (1 thread) with
+ *     the output layer over 2 and 4 shard processes; messages, round trips a batch, bytes a sample,
  *     and the bytes the math needs (h floats out and back per slice, a logit and its gradient per
  *     candidate, the labels).
  *  2. An output layer larger than any one process may hold: 4,000,000 labels x hidden 128 with
@@ -27,24 +27,7 @@ import { writeFileAtomic } from '../src/util/atomicWrite.js';
 import { parseConfig, type ConfigInput } from '../src/config.js';
 import { sliceModelBytes } from '../src/cluster/slice.js';
 import { outDirFromEnv } from './env.js';
-
-/**
- * bench/throughput.ts's LSH configuration of the Amazon-670K runs (a copy: importing that script
- * runs it): DWTA K=6 over 50 tables of 2^18 buckets of 128, active sets padded to 300 and cut at
- * 1,000, batch 256, exponential rebuilds from 100 batches.
- */
-const LSH_CONFIG: ConfigInput = {
-  hidden: [128],
-  batchSize: 256,
-  optimizer: { lr: 1e-3 },
-  output: {
-    mode: 'lsh',
-    hash: { family: 'dwta', K: 6, L: 50, binSize: 8, rangePow: 18, bucketSize: 128, insertion: 'reservoir' },
-    activeSet: { policy: 'union', minActive: 300, maxActive: 1000 },
-  },
-  rebuild: { schedule: 'exponential', n0: 100, lambda: 0.1 },
-  evalEvery: 0,
-};
+import { LSH_CONFIG } from './configs.js';
 
 interface AutocannonResult {
   requests: { average: number };

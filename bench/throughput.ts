@@ -3,15 +3,24 @@
  * child process, so that peak RSS is per configuration): LSH mode with 1 and 2 threads, dense
  * mode with 2 threads, on synthetic data shaped like Amazon-670K (135,909 features, ~75
  * non-zeros, 670,091 labels, ~5 labels a sample, hidden 128). Also: active neurons per sample,
- * the time split, peak RSS, the useful GFLOP/s next to the SIMD dot-product peak measured here,
- * and the P@1 of 1 vs 2 threads on the engine's small synthetic set. One more run trains LSH
- * mode on 2 threads with the output layer split over 4 WebAssembly memories (outputShards), to
- * measure what the split costs.
+ * the time split, each thread's time in each phase and its wait at the phase's barrier, the
+ * coordinator's serial steps, the rebuilds (full or incremental, and the share of neurons they
+ * hashed), peak RSS, the useful GFLOP/s and samples/s next to the SIMD dot-product peak measured
+ * in this process (samples/s on 2 threads per GFLOP/s of that peak: a figure that carries over
+ * between machines), and the P@1 of 1 vs 2 threads on the engine's small synthetic set. One more
+ * run trains LSH mode on 2 threads with the output layer split over 4 WebAssembly memories
+ * (outputShards), to measure what the split costs.
  *
- *   npm run bench:throughput            (BENCH_QUICK=1 for a version that takes under a minute)
+ * Accuracy at scale: the whole Amazon-670K-shaped training set trained on 2 threads for a fixed
+ * budget of training time, with incremental rebuilds and with full rebuilds; P@1 / P@5 with LSH
+ * and exact inference on a fixed 3,000-point test sample at the end, LSH P@1 on it every tenth
+ * of the budget, and the training time at which LSH P@1 first reached 90% of its final value.
+ *
+ *   npm run bench:throughput            (BENCH_QUICK=1 for a version that takes a few minutes)
  * Writes bench/results/throughput.json and prints a table. BENCH_CONFIG (JSON merged over
  * LSH_CONFIG, e.g. '{"output":{"hash":{"pool":100}}}') measures another configuration of the LSH
- * runs; BENCH_OUT writes its results to another directory.
+ * runs; BENCH_ACCURACY_SECONDS sets the accuracy runs' budget (default 300, quick 20; 0 skips
+ * them); BENCH_OUT writes the results to another directory.
  */
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -24,34 +33,53 @@ import { Arena } from '../src/memory/arena.js';
 import { getKernels } from '../src/kernels/index.js';
 import { writeFileAtomic } from '../src/util/atomicWrite.js';
 import type { ConfigInput } from '../src/config.js';
+import type { PhaseProfile } from '../src/training/model.js';
+import { PHASE_NAMES, type PhaseName } from '../src/network/profile.js';
 import { configWithOverride, envPrefix, outDirFromEnv } from './env.js';
+import { LSH_CONFIG } from './configs.js';
 
 const QUICK = process.env.BENCH_QUICK === '1';
 const here = fileURLToPath(import.meta.url);
 const root = join(dirname(here), here.includes('/dist/') ? '../..' : '..');
 
-/**
- * The LSH configuration of the Amazon-670K runs: the reference's tables (DWTA, binSize 8, K = 6,
- * L = 50, 2^18 buckets of 128; DWTA because hashing 670K neurons for a rebuild costs ~4 s with
- * it and several times that with SimHash), reservoir buckets, active sets padded to 300 and cut at
- * 1,000 (the union of 50 buckets reaches ~1,750-2,100 neurons here; the reference's sparsity
- * 0.005 is ~3,350), batch 256, and the paper's exponential rebuild schedule from 100 batches.
- */
-export const LSH_CONFIG: ConfigInput = {
-  hidden: [128],
-  batchSize: 256,
-  optimizer: { lr: 1e-3 },
-  output: {
-    mode: 'lsh',
-    hash: { family: 'dwta', K: 6, L: 50, binSize: 8, rangePow: 18, bucketSize: 128, insertion: 'reservoir' },
-    activeSet: { policy: 'union', minActive: 300, maxActive: 1000 },
-  },
-  rebuild: { schedule: 'exponential', n0: 100, lambda: 0.1 },
-  evalEvery: 0,
-};
-
 /** LSH_CONFIG with BENCH_CONFIG merged over it (children read the same environment) */
 const RUN_CONFIG = configWithOverride(LSH_CONFIG, process.env.BENCH_CONFIG);
+/** training seconds of each accuracy run */
+const ACCURACY_SECONDS = accuracyBudget(process.env.BENCH_ACCURACY_SECONDS);
+/** test points of the accuracy runs */
+const ACCURACY_TEST_POINTS = 3000;
+
+function accuracyBudget(raw: string | undefined): number {
+  if (raw === undefined || raw === '') return QUICK ? 20 : 300;
+  const v = Number(raw);
+  if (!Number.isFinite(v) || v < 0) throw new RangeError(`BENCH_ACCURACY_SECONDS must be a number of seconds >= 0, found ${JSON.stringify(raw)}`);
+  return v;
+}
+
+/**
+ * Seconds per phase over a window, each thread's work and wait at the barriers, the coordinator's
+ * serial steps between phases, and the rest of the window (loading batches, callbacks: every
+ * thread waits then too).
+ */
+interface PhaseSplit {
+  wall: Record<PhaseName, number>;
+  serial: number;
+  other: number;
+  busy: Record<PhaseName, number>[];
+  idle: Record<PhaseName, number>[];
+}
+
+function phaseDelta(a: PhaseProfile, b: PhaseProfile, seconds: number): PhaseSplit {
+  const d = (x: Record<PhaseName, number>, y: Record<PhaseName, number> | undefined): Record<PhaseName, number> => {
+    const o = {} as Record<PhaseName, number>;
+    for (const k of PHASE_NAMES) o[k] = x[k] - (y?.[k] ?? 0);
+    return o;
+  };
+  const wall = d(b.wall, a.wall);
+  const serial = b.serial - a.serial;
+  const other = seconds - serial - PHASE_NAMES.reduce((s, k) => s + wall[k], 0);
+  return { wall, serial, other, busy: b.busy.map((x, i) => d(x, a.busy[i])), idle: b.idle.map((x, i) => d(x, a.idle[i])) };
+}
 
 interface RunResult {
   mode: 'lsh' | 'dense';
@@ -67,6 +95,9 @@ interface RunResult {
   peakRssMB: number;
   buildSec: number;
   split: Record<string, number>;
+  phases: PhaseSplit;
+  /** rebuilds in the measured window, and the share of the sampled neurons they hashed */
+  rebuilds: { full: number; incremental: number; hashedShare: number };
   usefulGflops: number;
 }
 
@@ -80,25 +111,112 @@ async function child(mode: 'lsh' | 'dense', threads: number, seconds: number, nT
   const m = new SlideModel({ nFeatures: train.nFeatures, nLabels: train.nLabels, config: cfg });
   const buildSec = (performance.now() - t0) / 1000;
   m.network.profile = true;
-  const before = m.profile();
   // a short warm-up (JIT, first batches), then the measured window
   await m.fit(train, { epochs: 1, maxSeconds: Math.min(5, seconds / 4), refreshTables: false });
   const p0 = m.profile();
+  const f0 = m.phaseProfile();
+  const r0 = { ...m.rebuilds };
   const t1 = performance.now();
   const ep = await m.fit(train, { epochs: 1, maxSeconds: seconds, refreshTables: false });
   const sec = (performance.now() - t1) / 1000;
   const p1 = m.profile();
+  const f1 = m.phaseProfile();
+  const r1 = m.rebuilds;
   const e = ep[0]!;
   const samples = Math.round(e.samplesPerSec * e.seconds);
   const split: Record<string, number> = {};
   for (const k of Object.keys(p1) as (keyof typeof p1)[]) split[k] = p1[k] - p0[k];
-  void before;
+  const rebuilds = { full: r1.full - r0.full, incremental: r1.incremental - r0.incremental, hashedShare: (r1.hashed - r0.hashed) / Math.max(1, r1.neurons - r0.neurons) };
   const h = 128;
   const avgNnz = nnz / train.n;
   const flops = samples * (4 * avgNnz * h + 6 * e.activePerSample * h);
   const r: RunResult = {
     mode, threads, outputShards: m.network.output.shards.length, labels: train.nLabels, samples, seconds: sec, samplesPerSec: samples / e.seconds, activePerSample: e.activePerSample,
-    avgNnz, peakRssMB: process.resourceUsage().maxRSS / 1024, buildSec, split, usefulGflops: flops / e.seconds / 1e9,
+    avgNnz, peakRssMB: process.resourceUsage().maxRSS / 1024, buildSec, split, phases: phaseDelta(f0, f1, sec), rebuilds, usefulGflops: flops / e.seconds / 1e9,
+  };
+  process.stdout.write('RESULT ' + JSON.stringify(r) + '\n');
+}
+
+interface AccuracyRun {
+  rebuild: 'incremental' | 'full';
+  threads: number;
+  budgetSeconds: number;
+  trainSeconds: number;
+  samples: number;
+  epochs: number;
+  rebuilds: { full: number; incremental: number; hashedShare: number };
+  /** LSH P@1 on the test sample during training (tables as the schedule left them), and at the end */
+  curve: { seconds: number; samples: number; p1: number }[];
+  final: { lsh: { p1: number; p5: number; avgCandidates: number }; exact: { p1: number; p5: number } };
+  /** training seconds at which LSH P@1 first reached 90% of its final value */
+  secondsTo90: number;
+  peakRssMB: number;
+}
+
+class BudgetSpent extends Error {}
+
+/**
+ * Train the whole Amazon-670K-shaped set on 2 threads for `seconds` of training time (evaluations
+ * excluded), incremental or full rebuilds; LSH P@1 on the test sample every tenth of the budget;
+ * at the end the tables from the final weights (as fit ends) and P@1 / P@5 with both inferences.
+ */
+async function accuracyChild(incremental: boolean, seconds: number): Promise<void> {
+  const shape = QUICK ? { ...SYNTH_SHAPES['amazon-670k']!, nTrain: 60_000 } : SYNTH_SHAPES['amazon-670k']!;
+  const { train, test } = generateSynthetic({ ...shape, nTest: ACCURACY_TEST_POINTS, seed: 1 });
+  const out = RUN_CONFIG.output!;
+  const cfg: ConfigInput = { ...RUN_CONFIG, threads: 2, output: { ...out, hash: { ...out.hash, incremental } } };
+  const m = new SlideModel({ nFeatures: train.nFeatures, nLabels: train.nLabels, config: cfg });
+  const curve: AccuracyRun['curve'] = [];
+  const every = Math.max(5, seconds / 10);
+  const t0 = performance.now();
+  let evalSec = 0;
+  // samples trained, from the progress reports (done counts within an epoch)
+  let samples = 0;
+  let epoch = 0;
+  let done = 0;
+  let next = every;
+  const trainSec = (): number => (performance.now() - t0) / 1000 - evalSec;
+  try {
+    await m.fit(train, {
+      epochs: 1000,
+      test,
+      onProgress: (p) => {
+        if (p.epoch !== epoch) {
+          epoch = p.epoch;
+          done = 0;
+        }
+        samples += p.done - done;
+        done = p.done;
+      },
+      afterBatch: async (mm) => {
+        const t = trainSec();
+        if (t >= next || t >= seconds) {
+          const e0 = performance.now();
+          const ev = await mm.evaluate(test, { inference: 'lsh' });
+          curve.push({ seconds: t, samples, p1: ev.lsh!.p1 });
+          evalSec += (performance.now() - e0) / 1000;
+          next += every;
+        }
+        if (t >= seconds) throw new BudgetSpent();
+      },
+    });
+  } catch (e) {
+    if (!(e instanceof BudgetSpent)) throw e;
+  }
+  const tTrain = trainSec();
+  const rb = { ...m.rebuilds };
+  await m.refreshTables();
+  const ev = await m.evaluate(test, { inference: 'both' });
+  const lsh = ev.lsh!;
+  const exact = ev.exact!;
+  curve.push({ seconds: tTrain, samples, p1: lsh.p1 });
+  const reached = curve.find((c) => c.p1 >= 0.9 * lsh.p1);
+  const r: AccuracyRun = {
+    rebuild: incremental ? 'incremental' : 'full', threads: 2, budgetSeconds: seconds, trainSeconds: tTrain,
+    samples, epochs: samples / train.n,
+    rebuilds: { full: rb.full, incremental: rb.incremental, hashedShare: rb.hashed / Math.max(1, rb.neurons) },
+    curve, final: { lsh: { p1: lsh.p1, p5: lsh.p5, avgCandidates: lsh.avgCandidates }, exact: { p1: exact.p1, p5: exact.p5 } },
+    secondsTo90: reached?.seconds ?? tTrain, peakRssMB: process.resourceUsage().maxRSS / 1024,
   };
   process.stdout.write('RESULT ' + JSON.stringify(r) + '\n');
 }
@@ -141,6 +259,20 @@ async function accuracyByThreads(): Promise<{ threads: number; p1: number }[]> {
   return out;
 }
 
+/** Run this script as a child process with `args`; its RESULT line, parsed. */
+function runChild<T>(args: string[], what: string): T {
+  const r = spawnSync(process.execPath, [...process.execArgv, here, ...args], { encoding: 'utf8', maxBuffer: 1 << 24, stdio: ['ignore', 'pipe', 'inherit'] });
+  const line = (r.stdout ?? '').split('\n').find((l) => l.startsWith('RESULT '));
+  if (r.status !== 0 || !line) throw new Error(`benchmark run ${what} failed (exit ${r.status}): ${r.stdout}`);
+  return JSON.parse(line.slice(7)) as T;
+}
+
+/** In percent of the measured window: each thread's wait at the barriers (summed over phases), and the time between phases (serial steps and the rest). */
+function waitShares(r: RunResult): { idle: number[]; between: number } {
+  const pct = (x: number): number => (100 * x) / Math.max(r.seconds, 1e-9);
+  return { idle: r.phases.idle.map((t) => pct(PHASE_NAMES.reduce((a, k) => a + t[k], 0))), between: pct(r.phases.serial + r.phases.other) };
+}
+
 async function parent(): Promise<void> {
   const seconds = QUICK ? 6 : 40;
   const nTrain = QUICK ? 20_000 : 150_000;
@@ -153,12 +285,14 @@ async function parent(): Promise<void> {
   ];
   for (const [mode, threads, sec, shards] of plan) {
     process.stderr.write(`run: ${mode}, ${threads} thread(s), ${sec} s${shards ? `, output over ${shards} memories` : ''} ...\n`);
-    const r = spawnSync(process.execPath, [...process.execArgv, here, 'child', mode, String(threads), String(sec), String(nTrain), String(shards)], {
-      encoding: 'utf8', maxBuffer: 1 << 24, stdio: ['ignore', 'pipe', 'inherit'],
-    });
-    const line = (r.stdout ?? '').split('\n').find((l) => l.startsWith('RESULT '));
-    if (r.status !== 0 || !line) throw new Error(`benchmark run ${mode}/${threads} failed (exit ${r.status}): ${r.stdout}`);
-    runs.push(JSON.parse(line.slice(7)) as RunResult);
+    runs.push(runChild<RunResult>(['child', mode, String(threads), String(sec), String(nTrain), String(shards)], `${mode}/${threads}`));
+  }
+  const accuracyRuns: AccuracyRun[] = [];
+  if (ACCURACY_SECONDS > 0) {
+    for (const incremental of [true, false]) {
+      process.stderr.write(`accuracy: ${incremental ? 'incremental' : 'full'} rebuilds, 2 threads, ${ACCURACY_SECONDS} s of training ...\n`);
+      accuracyRuns.push(runChild<AccuracyRun>(['accuracy', incremental ? '1' : '0', String(ACCURACY_SECONDS)], `accuracy (${incremental ? 'incremental' : 'full'})`));
+    }
   }
   const peak = simdPeak();
   const acc = await accuracyByThreads();
@@ -166,40 +300,62 @@ async function parent(): Promise<void> {
   const lsh2 = runs.find((r) => r.mode === 'lsh' && r.threads === 2 && r.outputShards === 1)!;
   const lsh2Split = runs.find((r) => r.mode === 'lsh' && r.threads === 2 && r.outputShards > 1)!;
   const dense2 = runs.find((r) => r.mode === 'dense')!;
+  const share = (r: RunResult, k: string): number => (r.split[k] ?? 0) / (Object.values(r.split).reduce((a, b) => a + b, 0) || 1);
+  const inc = accuracyRuns.find((a) => a.rebuild === 'incremental');
+  const full = accuracyRuns.find((a) => a.rebuild === 'full');
   const result = {
     quick: QUICK,
     machine: { cpus: cpus().length, model: cpus()[0]?.model, node: process.version },
     shape: { features: 135909, labels: lsh1.labels, avgNnz: lsh1.avgNnz, hidden: 128, trainPoints: nTrain },
     config: RUN_CONFIG,
-    runs: runs.map((r) => ({ mode: r.mode, threads: r.threads, outputShards: r.outputShards, labels: r.labels, samplesPerSec: r.samplesPerSec, activePerSample: r.activePerSample, peakRssMB: r.peakRssMB, samples: r.samples, seconds: r.seconds, buildSec: r.buildSec, split: r.split, usefulGflops: r.usefulGflops })),
+    runs: runs.map((r) => ({
+      mode: r.mode, threads: r.threads, outputShards: r.outputShards, labels: r.labels, samplesPerSec: r.samplesPerSec, activePerSample: r.activePerSample, peakRssMB: r.peakRssMB,
+      samples: r.samples, seconds: r.seconds, buildSec: r.buildSec, split: r.split, phases: r.phases, rebuilds: r.rebuilds, usefulGflops: r.usefulGflops,
+    })),
     simdPeakGflops: peak,
     usefulGflops: lsh2.usefulGflops,
     ratios: {
       lsh2VsDense2: lsh2.samplesPerSec / dense2.samplesPerSec,
       lsh2VsLsh1: lsh2.samplesPerSec / lsh1.samplesPerSec,
       usefulVsPeak: lsh2.usefulGflops / peak,
+      /** samples/s on 2 threads per GFLOP/s of the SIMD dot-product peak measured in this process */
+      lsh2SamplesPerPeakGflops: lsh2.samplesPerSec / peak,
+      lsh2RebuildShare: share(lsh2, 'rebuild'),
       lsh2SplitVsLsh2: lsh2Split.samplesPerSec / lsh2.samplesPerSec,
     },
     accuracyByThreads: acc,
-    command: `${QUICK ? 'BENCH_QUICK=1 ' : ''}${envPrefix(['BENCH_CONFIG'])}npm run bench:throughput`,
+    accuracyAtScale: accuracyRuns.length === 0 ? null : {
+      budgetSeconds: ACCURACY_SECONDS, threads: 2, testPoints: ACCURACY_TEST_POINTS, runs: accuracyRuns,
+      lshP1IncrementalMinusFull: inc && full ? inc.final.lsh.p1 - full.final.lsh.p1 : null,
+      exactP1IncrementalMinusFull: inc && full ? inc.final.exact.p1 - full.final.exact.p1 : null,
+    },
+    command: `${QUICK ? 'BENCH_QUICK=1 ' : ''}${envPrefix(['BENCH_CONFIG', 'BENCH_ACCURACY_SECONDS'])}npm run bench:throughput`,
   };
   const dir = outDirFromEnv(process.env.BENCH_OUT) ?? join(root, 'bench/results');
   mkdirSync(dir, { recursive: true });
   const file = join(dir, QUICK ? 'throughput.quick.json' : 'throughput.json');
   writeFileAtomic(file, JSON.stringify(result, null, 2) + '\n');
   const rows = runs.map((r) => {
-    const tot = Object.values(r.split).reduce((a, b) => a + b, 0) || 1;
-    const pct = (k: string) => ((100 * (r.split[k] ?? 0)) / tot).toFixed(0).padStart(3);
-    return `| ${r.mode.padEnd(5)} | ${r.threads} | ${r.outputShards} | ${r.samplesPerSec.toFixed(0).padStart(7)} | ${r.activePerSample.toFixed(0).padStart(6)} | ${r.peakRssMB.toFixed(0).padStart(6)} | ${r.usefulGflops.toFixed(2).padStart(6)} | ${pct('hash')} ${pct('lookup')} ${pct('forward')} ${pct('backward')} ${pct('update')} ${pct('rebuild')} |`;
+    const pct = (k: string) => (100 * share(r, k)).toFixed(0).padStart(3);
+    const w = waitShares(r);
+    return `| ${r.mode.padEnd(5)} | ${r.threads} | ${r.outputShards} | ${r.samplesPerSec.toFixed(0).padStart(7)} | ${r.activePerSample.toFixed(0).padStart(6)} | ${r.peakRssMB.toFixed(0).padStart(6)} | ${r.usefulGflops.toFixed(2).padStart(6)} | ${pct('hash')} ${pct('lookup')} ${pct('forward')} ${pct('backward')} ${pct('update')} ${pct('rebuild')} | ${w.idle.map((x) => x.toFixed(0)).join(' / ')} | ${w.between.toFixed(0)} | ${r.rebuilds.full} + ${r.rebuilds.incremental}, ${(100 * r.rebuilds.hashedShare).toFixed(0)}% |`;
   });
+  const accRows = accuracyRuns.map((a) =>
+    `| ${a.rebuild.padEnd(11)} | ${a.trainSeconds.toFixed(0)} | ${a.samples} | ${a.final.lsh.p1.toFixed(4)} | ${a.final.lsh.p5.toFixed(4)} | ${a.final.exact.p1.toFixed(4)} | ${a.final.exact.p5.toFixed(4)} | ${a.secondsTo90.toFixed(0)} | ${a.rebuilds.full} + ${a.rebuilds.incremental}, ${(100 * a.rebuilds.hashedShare).toFixed(0)}% |`);
   process.stdout.write(
     [
       `labels ${lsh1.labels}, hidden 128, ${lsh1.avgNnz.toFixed(1)} non-zeros a sample; SIMD dot peak ${peak.toFixed(2)} GFLOP/s (one thread)`,
-      '| mode  | threads | output memories | samples/s | active | RSS MB | GFLOP/s | % hash lookup fwd bwd update rebuild |',
-      '|---|---|---|---|---|---|---|---|',
+      '| mode  | threads | output memories | samples/s | active | RSS MB | GFLOP/s | % hash lookup fwd bwd update rebuild | % waiting at barriers, per thread | % between phases | rebuilds full + incremental, neurons hashed |',
+      '|---|---|---|---|---|---|---|---|---|---|---|',
       ...rows,
-      `LSH 2 threads / dense 2 threads: ${result.ratios.lsh2VsDense2.toFixed(1)}x; LSH 2 threads / 1 thread: ${result.ratios.lsh2VsLsh1.toFixed(2)}x; useful / peak: ${result.ratios.usefulVsPeak.toFixed(2)}; output over ${lsh2Split.outputShards} memories / 1: ${result.ratios.lsh2SplitVsLsh2.toFixed(2)}x`,
+      `LSH 2 threads / dense 2 threads: ${result.ratios.lsh2VsDense2.toFixed(1)}x; LSH 2 threads / 1 thread: ${result.ratios.lsh2VsLsh1.toFixed(2)}x; useful / peak: ${result.ratios.usefulVsPeak.toFixed(2)}; samples/s on 2 threads per peak GFLOP/s: ${result.ratios.lsh2SamplesPerPeakGflops.toFixed(0)}; output over ${lsh2Split.outputShards} memories / 1: ${result.ratios.lsh2SplitVsLsh2.toFixed(2)}x`,
       `P@1 on the small synthetic set: ${acc.map((a) => `${a.threads} thread(s) ${a.p1.toFixed(4)}`).join(', ')}`,
+      ...(accRows.length === 0 ? [] : [
+        `accuracy at scale: ${ACCURACY_SECONDS} s of training on 2 threads, ${ACCURACY_TEST_POINTS} test points`,
+        '| rebuilds | training s | samples | LSH P@1 | LSH P@5 | exact P@1 | exact P@5 | s to 90% of LSH P@1 | rebuilds full + incremental, neurons hashed |',
+        '|---|---|---|---|---|---|---|---|---|',
+        ...accRows,
+      ]),
       `written to ${file}`,
     ].join('\n') + '\n',
   );
@@ -207,6 +363,8 @@ async function parent(): Promise<void> {
 
 if (process.argv[2] === 'child') {
   await child(process.argv[3] as 'lsh' | 'dense', Number(process.argv[4]), Number(process.argv[5]), Number(process.argv[6]), Number(process.argv[7] ?? 0));
+} else if (process.argv[2] === 'accuracy') {
+  await accuracyChild(process.argv[3] === '1', Number(process.argv[4]));
 } else {
   await parent();
 }

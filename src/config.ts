@@ -27,11 +27,9 @@ const hashSchema = z
      * draw each table's K functions from a shared pool of this many (0 = K * L functions of their
      * own; else at least K). Hashing costs `pool` elementary hashes instead of K * L, for queries
      * and for every neuron at every rebuild; each table keeps its collision probability, but tables
-     * share functions, which costs recall. Measured: Amazon-670K shape (npm run bench:throughput,
-     * DWTA K=6, L=50, 2 threads) 2,887 samples/s without, 4,909 with a pool of 100 (rebuilds 38%
-     * of the time without, 25% with); WordNet (bench/results/tuning, SimHash K=6, L=150, 6 epochs)
-     * P@1 0.565 without, 0.559 with 512, 0.548 with 256, at 5-7% more samples/s (rebuilds are
-     * cheaper there). Off by default.
+     * share functions, which costs recall. Measured on WordNet (bench/results/tuning, SimHash K=6,
+     * L=150, 6 epochs): P@1 0.565 without, 0.559 with 512, 0.548 with 256, at 5-7% more samples/s.
+     * Off by default.
      */
     pool: z.number().int().min(0).max(65536).default(0),
     /**
@@ -67,6 +65,15 @@ const hashSchema = z
      * without (0.334 vs 0.478).
      */
     center: z.boolean().default(true),
+    /**
+     * incremental rebuilds: a scheduled rebuild re-hashes only the neurons whose weights changed
+     * since they were last hashed, keyed with the centre (and MIPS norm) of the last full rebuild,
+     * which become part of the hash function; full rebuilds (every neuron, a new centre) come with
+     * new hash functions (rebuild.rehashEvery) and every rebuild.fullEvery-th rebuild. The tables
+     * then hold exactly what a full re-hash with that centre would give. Off by default: on the
+     * Amazon-670K shape most neurons are touched between two rebuilds (bench:throughput).
+     */
+    incremental: z.boolean().default(false),
   })
   .strict()
   .refine((h) => h.pool === 0 || h.pool >= h.K, { message: 'must be 0 or at least K (each table takes K distinct functions of the pool)', path: ['pool'] });
@@ -133,6 +140,8 @@ const rebuildSchema = z
     period: z.number().int().positive().default(50),
     /** draw new hash functions every this many batches (0 = never; the reference: every 1,000 batches of 128) */
     rehashEvery: z.number().int().min(0).default(0),
+    /** with incremental rebuilds (hash.incremental): every this many-th rebuild is full and re-centres (0 = only with new hash functions) */
+    fullEvery: z.number().int().min(0).default(4),
   })
   .strict();
 

@@ -243,6 +243,64 @@ describe('wasm kernels vs js kernels', () => {
     }
   });
 
+  it('bucketCommit (FIFO: the highest ids of a full bucket; reservoir: Algorithm R on the given generator) equals its definition', () => {
+    const rng = new Rng(34);
+    const arena = new Arena();
+    const k = newWasm(arena);
+    for (const [m, R, S] of [[0, 4, 2], [1, 1, 1], [37, 8, 3], [1000, 64, 9], [3000, 16, 100], [19, 256, 1]] as const) {
+      const keys = arena.i32(m + 3);
+      // skewed buckets (a few hold most items) and some absent items
+      for (let i = 0; i < keys.length; i++) keys[i] = rng.nextFloat() < 0.1 ? -1 : rng.nextFloat() < 0.6 ? rng.nextInt(Math.min(R, 3)) : rng.nextInt(R);
+      for (const reservoir of [0, 1]) {
+        const seedRng = new Rng(rng.nextU32() | 0, 5);
+        const st = seedRng.getState();
+        const outs = [jsKernels, k].map((kk) => {
+          const off = arena.i32(R + 3);
+          const ent = arena.i32(m + 2);
+          const count = arena.i32(R);
+          const stats = arena.i32(3);
+          ent.fill(-7);
+          kk.bucketCommit(keys, 3, m, R, S, reservoir, st[0]!, st[1]!, st[2]!, st[3]!, off, 2, ent, 1, count, stats);
+          return { off, ent, stats };
+        });
+        const [js, wasm] = outs as [(typeof outs)[0], (typeof outs)[0]];
+        const what = `m=${m} R=${R} S=${S} reservoir=${reservoir}`;
+        assert.deepEqual(wasm.off, js.off, what);
+        assert.deepEqual(wasm.ent, js.ent, what);
+        assert.deepEqual(wasm.stats, js.stats, what);
+        // the definition, bucket by bucket: the members in id order, full buckets cut by the policy
+        const ref = new Rng(0);
+        ref.setState(st);
+        const members: number[][] = Array.from({ length: R }, () => []);
+        const kept: number[][] = Array.from({ length: R }, () => []);
+        let present = 0;
+        for (let i = 0; i < m; i++) {
+          const b = keys[3 + i]!;
+          if (b < 0) continue;
+          present++;
+          const c = members[b]!.push(i);
+          if (reservoir === 0 || c <= S) {
+            kept[b]!.push(i);
+            continue;
+          }
+          const j = ref.nextInt(c);
+          if (j < S) kept[b]![j] = i;
+        }
+        let dropped = 0;
+        let over = 0;
+        for (let b = 0; b < R; b++) {
+          const c = members[b]!.length;
+          const want = reservoir === 0 ? kept[b]!.slice(Math.max(0, c - S)) : kept[b]!;
+          assert.deepEqual(Array.from(wasm.ent.subarray(1 + wasm.off[2 + b]!, 1 + wasm.off[3 + b]!)), want, `${what} bucket ${b}`);
+          dropped += Math.max(0, c - S);
+          over += c > S ? 1 : 0;
+        }
+        assert.deepEqual(Array.from(wasm.stats), [present, dropped, over], what);
+        assert.equal(wasm.off[2], 0);
+      }
+    }
+  });
+
   it('votePlace (groups above the cut placed by votes, the first ids at the cut, the rest dropped)', () => {
     const rng = new Rng(33);
     const arena = new Arena();

@@ -49,10 +49,10 @@ test('LSH training on a synthetic task learns far above the majority baseline, d
 });
 
 test('rebuild schedule: exponential gaps N0 * e^(lambda i), fixed periods', () => {
-  const exp = RebuildSchedule.preview({ schedule: 'exponential', n0: 10, lambda: 0.5, period: 1, rehashEvery: 0 }, 4);
+  const exp = RebuildSchedule.preview({ schedule: 'exponential', n0: 10, lambda: 0.5, period: 1, rehashEvery: 0, fullEvery: 0 }, 4);
   const gaps = exp.map((b, i) => b - (i ? exp[i - 1]! : 0));
   assert.deepEqual(gaps, [1, 2, 3, 4].map((i) => Math.round(10 * Math.exp(0.5 * i))));
-  assert.deepEqual(RebuildSchedule.preview({ schedule: 'fixed', n0: 1, lambda: 0, period: 7, rehashEvery: 0 }, 3), [7, 14, 21]);
+  assert.deepEqual(RebuildSchedule.preview({ schedule: 'fixed', n0: 1, lambda: 0, period: 7, rehashEvery: 0, fullEvery: 0 }, 3), [7, 14, 21]);
 });
 
 test('dense mode trains too and the two modes agree on what is learnable', async () => {

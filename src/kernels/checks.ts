@@ -74,6 +74,18 @@ export const SEMANTIC_CHECKS: Readonly<Record<string, Check>> = {
     // ent is written only when every bucket fits, so m <= R * S then
     assertRange(ent, entOff, Math.min(m, R * S), 'bucketSort ent');
   },
+  bucketCommit(keys: Int32Array, keysOff: number, m: number, R: number, S: number, reservoir: number, _s0: number, _s1: number, _s2: number, _s3: number, _off: Int32Array, _offOff: number, ent: Int32Array, entOff: number) {
+    if (reservoir !== 0 && reservoir !== 1) throw new RangeError(`bucketCommit: reservoir must be 0 or 1, got ${reservoir}`);
+    if (!(Number.isInteger(S) && S >= 1)) throw new RangeError(`bucketCommit: S must be an integer >= 1, got ${S}`);
+    // the keys name buckets or -1; the kept ids fill ent up to the items present, at most S a bucket
+    let present = 0;
+    for (let i = 0; i < m; i++) {
+      const k = keys[keysOff + i]!;
+      if (!(k >= -1 && k < R)) throw new RangeError(`bucketCommit: keys[${keysOff + i}] = ${k} outside [-1, ${R})`);
+      if (k >= 0) present++;
+    }
+    assertRange(ent, entOff, Math.min(present, R * S), 'bucketCommit ent');
+  },
   voteTally(entries: Int32Array, bStart: Int32Array, bEnd: Int32Array, L: number, _tally: Uint16Array, N: number) {
     for (let t = 0; t < L; t++) assertValues(entries, bStart[t]!, bEnd[t]! - bStart[t]!, N, `voteTally entries of range ${t}`);
   },

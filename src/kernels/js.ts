@@ -17,7 +17,7 @@
  */
 import { EMPTY_INPUT_CODE, PROBE_CAP } from '../hashing/common.js';
 import { ZERO_KEY_DWTA as KEY_MIN } from '../hashing/wtaKernel.js';
-import { mix32 } from '../util/rng.js';
+import { mix32, Rng } from '../util/rng.js';
 
 // float32 <-> int32 pun for the bits of a value (wtaCodes)
 const punF32 = new Float32Array(1);
@@ -273,6 +273,81 @@ export const jsKernels = {
     off.copyWithin(offOff + 1, offOff, offOff + R);
     off[offOff] = 0;
     return m;
+  },
+
+  /**
+   * One table's CSR from its keys in the general case (LshTables.commitTable when an item is
+   * absent or a bucket holds more than S items): items i < m with keys[keysOff + i] (-1 =
+   * absent). off[offOff .. + R] = the bucket offsets, ent[entOff + off[offOff + b] ..) the ids
+   * kept in bucket b (at most S), in id order, except that a full bucket's reservoir slots hold
+   * their replacements: full buckets keep the S highest ids (reservoir = 0) or Algorithm R's
+   * sample in id order (reservoir = 1: the c-th item, c > S, replaces slot j = rng.nextInt(c)
+   * when j < S; one generator over the table's items, with xoshiro128** state (s0, s1, s2, s3)).
+   * count: scratch (R). stats[0 .. 3) = items present, items dropped, buckets over S.
+   */
+  bucketCommit(keys: Int32Array, keysOff: number, m: number, R: number, S: number, reservoir: number, s0: number, s1: number, s2: number, s3: number, off: Int32Array, offOff: number, ent: Int32Array, entOff: number, count: Int32Array, stats: Int32Array): void {
+    count.fill(0, 0, R);
+    let present = 0;
+    for (let i = 0; i < m; i++) {
+      const k = keys[keysOff + i]!;
+      if (k >= 0) {
+        count[k]++;
+        present++;
+      }
+    }
+    let total = 0;
+    let dropped = 0;
+    let overflowing = 0;
+    for (let b = 0; b < R; b++) {
+      const c = count[b]!;
+      off[offOff + b] = total;
+      if (c > S) {
+        total += S;
+        dropped += c - S;
+        overflowing++;
+      } else {
+        total += c;
+      }
+    }
+    off[offOff + R] = total;
+    if (reservoir === 0) {
+      // count[b] becomes the number of lowest ids of b to skip; off[b] serves as b's cursor and
+      // is shifted back afterwards
+      for (let b = 0; b < R; b++) {
+        const c = count[b]!;
+        count[b] = c > S ? c - S : 0;
+      }
+      for (let i = 0; i < m; i++) {
+        const b = keys[keysOff + i]!;
+        if (b < 0) continue;
+        if (count[b]! > 0) {
+          count[b]--;
+          continue;
+        }
+        ent[entOff + off[offOff + b]!] = i;
+        off[offOff + b]++;
+      }
+      off.copyWithin(offOff + 1, offOff, offOff + R);
+      off[offOff] = 0;
+    } else {
+      const rng = new Rng(0);
+      rng.setState(Uint32Array.of(s0 >>> 0, s1 >>> 0, s2 >>> 0, s3 >>> 0, 0, 0, 0));
+      count.fill(0, 0, R);
+      for (let i = 0; i < m; i++) {
+        const b = keys[keysOff + i]!;
+        if (b < 0) continue;
+        const c = ++count[b]!;
+        if (c <= S) {
+          ent[entOff + off[offOff + b]! + c - 1] = i;
+        } else {
+          const j = rng.nextInt(c);
+          if (j < S) ent[entOff + off[offOff + b]! + j] = i;
+        }
+      }
+    }
+    stats[0] = present;
+    stats[1] = dropped;
+    stats[2] = overflowing;
   },
 
   /**

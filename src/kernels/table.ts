@@ -31,6 +31,7 @@ export const KERNEL_TABLE: Readonly<Record<string, string>> = {
   densifyCodes: 'codes:i32+codesOff[m>0?(H-1)*ld+m:0] ld m H probes:i32[H*16]<H buf:i32[2*H]',
   codeKeys: 'codes:i32+codesOff[m>0?(H-1)*ld+m:0] ld ~H m sel:i32[K*L]<H K L bits rangePow keys:i32+keysOff stride',
   bucketSort: 'keys:i32+keysOff[m] ids:i32?[m] m R S off:i32+offOff[R+1] ent:i32+entOff -> number',
+  bucketCommit: 'keys:i32+keysOff[m] m R S reservoir s0 s1 s2 s3 off:i32+offOff[R+1] ent:i32+entOff count:i32[R] stats:i32[3]',
   voteTally: 'entries:i32 bStart:i32[L] bEnd:i32[L] L tally:u16[N] N',
   voteCollect: 'tally:u16[N] N L lo hist:i32[L+2] cand:i32 -> number',
   votePlace: 'cand:i32[nc]<tally.length nc tally:u16 hist:i32 vt above need out:i32 outVotes:i32?',

@@ -58,6 +58,11 @@ export class ParamBlock {
   readonly counts: Int32Array;
   /** this batch's recorded gradients (set by the run that carved the slots), or null */
   deferred: DeferredGrads | null = null;
+  /**
+   * (rows) rows its sampler must hash again, set to 1 by updatePart (an incremental sampler's
+   * LshSampler.stale, attached by the executor), or null
+   */
+  hashStale: Int32Array | null = null;
   readonly rows: number;
   readonly cols: number;
   readonly nOut: number;
@@ -197,6 +202,9 @@ export class ParamBlock {
     if (adam) k.adamRows(this.b, this.Mb!, this.Vb!, this.gb, 1, biasRows, b0, b1 - b0, lrT, opt.beta1, opt.beta2, opt.eps);
     else k.sgdRows(this.b, this.gb, 1, biasRows, b0, b1 - b0, lr);
     for (let i = r0; i < r1; i++) this.mark[this.touched[i]!] = 0;
+    // each part marks its own rows (touched rows are distinct): no race
+    const stale = this.hashStale;
+    if (stale !== null) for (let i = r0; i < r1; i++) stale[this.touched[i]!] = 1;
   }
 
   /** Empty the touched lists after every part of an update ran. */

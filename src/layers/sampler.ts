@@ -3,7 +3,7 @@ import { createHashFamily } from '../hashing/registry.js';
 import { hadamardWidth, HADAMARD_ROUNDS } from '../hashing/simhash.js';
 import { PooledFamily } from '../hashing/pooled.js';
 import { PROBE_CAP } from '../hashing/common.js';
-import { LshTables, type LshTablesParams } from '../tables/tables.js';
+import { LshTables, type CommitScratch, type LshTablesParams } from '../tables/tables.js';
 import { QueryScratch, queryUnion, topByVotes } from '../tables/query.js';
 import type { HashConfig, LayerSampling } from '../config.js';
 import type { Rng } from '../util/rng.js';
@@ -103,6 +103,15 @@ interface KernelHashViews {
  * reservoirs, the mean row (centering), the kernel path's copy of the family's plan, and the
  * tables. Each thread owns a SamplerScratch (declared in `declareScratch`) and its own copy of
  * the family, re-created from the shared seed when another thread redrew it (syncFamily).
+ *
+ * Rebuilds: `prepareRebuild` (one thread), then `stagePart` (every thread its part of the
+ * neurons to hash, writing their keys), then the tables' commit (each table on one thread).
+ * A full rebuild takes the centre (and the MIPS transform's M) from the current weights and
+ * hashes every neuron. With `hash.incremental`, a rebuild may instead hash only the neurons whose
+ * weights changed since they were last hashed (`stale`, set by their ParamBlock's update): the
+ * centre and M are then those of the last full rebuild, part of the hash function like the
+ * family's draws, so every other neuron's key is what hashing it again would give, and since a
+ * table is a function of its keys (tables.ts) the tables equal a full rebuild's with that centre.
  */
 export class LshSampler {
   family: HashFamily;
@@ -130,6 +139,16 @@ export class LshSampler {
   /** (activeSet.topBias, at most nOut) the neurons with the largest biases at the last rebuild, largest first */
   private readonly topBias: Int32Array;
   private readonly fast: KernelHashViews | null;
+  /**
+   * (nOut) incremental rebuilds: 1 where the neuron's weights changed since it was last hashed
+   * (ParamBlock.updatePart writes it; saved, so a resumed run re-hashes what the uninterrupted one
+   * would); empty otherwise
+   */
+  readonly stale: Int32Array;
+  /** (nOut) the neurons the prepared incremental rebuild hashes, ascending */
+  private readonly listed: Int32Array;
+  /** (2) the prepared rebuild: [1 = only the listed neurons, 0 = all; how many are listed] */
+  private readonly prepared: Int32Array;
 
   /** The sampler's blocks in its layer's memory: `<name>.sampler` (seeds, centre, kernel plan) and `<name>.tables`. */
   static declare(spec: SamplerSpec): BlockDecl[] {
@@ -137,7 +156,17 @@ export class LshSampler {
     const h = cfg.hash;
     const ps = planShape(h, nIn);
     const nb = Math.min(cfg.activeSet.topBias, nOut);
-    const b = new BlockDecl(`${spec.name}.sampler`).i32('seeds', [2], true).f32('norm', [1]).f32('mean', [nIn], true).i32('topBias', [nb], nb > 0);
+    // with incremental rebuilds the centre and M persist from one full rebuild to the next, and a
+    // checkpoint keeps M and the stale marks too
+    const inc = h.incremental;
+    const b = new BlockDecl(`${spec.name}.sampler`)
+      .i32('seeds', [2], true)
+      .f32('norm', [1], inc)
+      .f32('mean', [nIn], true)
+      .i32('stale', [inc ? nOut : 0], inc)
+      .i32('listed', [inc ? nOut : 0])
+      .i32('prepared', [2])
+      .i32('topBias', [nb], nb > 0);
     if (ps !== null) {
       const proj = isProjection(ps);
       const P = proj ? ps.H : 0;
@@ -157,7 +186,8 @@ export class LshSampler {
 
   /**
    * One thread's scratch in the sampler's memory, block `name`: the projections (SimHash) or codes
-   * (WTA / DWTA) of a query or of a block of neurons, the kernels' buffers, and the query scratch.
+   * (WTA / DWTA) of a query or of a block of neurons, the kernels' buffers, the query scratch and
+   * the commit scratch.
    */
   static declareScratch(spec: SamplerSpec, name: string): BlockDecl[] {
     const ps = planShape(spec.cfg.hash, spec.nIn);
@@ -170,7 +200,11 @@ export class LshSampler {
       .i32('keyBuf', [wta ? 8 * spec.nIn : 0])
       .i32('densifyBuf', [ps?.kind === 'dwta' ? 2 * ps.H : 0]);
     const t = LshSampler.tableParams(spec, 0);
-    return [b, QueryScratch.declare(`${name}.query`, { L: t.L, capacity: t.capacity, maxCandidates: Math.min(t.capacity, t.L * t.bucketSize) })];
+    return [
+      b,
+      QueryScratch.declare(`${name}.query`, { L: t.L, capacity: t.capacity, maxCandidates: Math.min(t.capacity, t.L * t.bucketSize) }),
+      LshTables.declareCommitScratch(`${name}.commit`, t),
+    ];
   }
 
   private static tableParams(spec: SamplerSpec, seed: number): LshTablesParams {
@@ -199,6 +233,9 @@ export class LshSampler {
     this.normSlot = v.f32('norm');
     this.meanRow = v.f32('mean');
     this.topBias = v.i32('topBias');
+    this.stale = v.i32('stale');
+    this.listed = v.i32('listed');
+    this.prepared = v.i32('prepared');
     if (rng !== null) {
       this.seeds[0] = rng.nextU32() | 0;
       this.seeds[1] = rng.nextU32() | 0;
@@ -294,22 +331,57 @@ export class LshSampler {
     this.writePlan();
   }
 
-  /** Use the hash functions drawn from the shared seed (after a checkpoint wrote it): the caller keeps the loaded tables. */
+  /**
+   * Use the hash functions drawn from the shared seed (after a checkpoint wrote it, with the
+   * centre): the caller keeps the loaded tables.
+   */
   restoredSeeds(): void {
     this.syncFamily();
     this.writePlan();
+    this.centreBias();
   }
 
-  /** Re-insert every neuron, keyed by the hash of its weight row W[j*nIn .. +nIn) (and bias). */
-  rebuild(W: Float32Array, bias: Float32Array, scratch: RebuildScratch, hs: SamplerScratch | null = null): void {
-    this.prepareRebuild(W, bias);
-    this.stageRange(W, bias, scratch, 0, this.nOut, hs);
+  /** Whether rebuilds may hash only the stale neurons (hash.incremental). */
+  get incremental(): boolean {
+    return this.cfg.hash.incremental;
+  }
+
+  /**
+   * Re-insert every neuron, keyed by the hash of its weight row W[j*nIn .. +nIn) (and bias); with
+   * `full` false (incremental samplers), only the stale ones, keyed with the last full rebuild's
+   * centre.
+   */
+  rebuild(W: Float32Array, bias: Float32Array, scratch: RebuildScratch, hs: SamplerScratch | null = null, full = true): void {
+    this.prepareRebuild(W, bias, full);
+    this.stagePart(W, bias, scratch, 0, 1, hs);
     this.tables.commit();
   }
 
-  /** Before staging (once, on one thread): the mean row (centering), the MIPS transform's M, the largest biases. */
-  prepareRebuild(W: Float32Array, bias: Float32Array): void {
+  /**
+   * Before staging (once, on one thread). Full: the mean row (centering) and the MIPS transform's
+   * M from the weights, every neuron to hash. Not full (incremental samplers only): the stale
+   * neurons listed for stagePart, the centre and M kept. Both: the largest biases (activeSet.topBias).
+   */
+  prepareRebuild(W: Float32Array, bias: Float32Array, full = true): void {
     if (this.topBias.length > 0) largestIds(bias, this.nOut, this.topBias);
+    const stale = this.stale;
+    if (!full) {
+      if (!this.incremental) throw new Error('LshSampler.prepareRebuild: an incremental rebuild needs hash.incremental (the stale marks)');
+      // one scan of the marks (a millisecond for 670K neurons), clearing those it lists
+      let m = 0;
+      for (let j = 0; j < this.nOut; j++) {
+        if (stale[j] !== 0) {
+          stale[j] = 0;
+          this.listed[m++] = j;
+        }
+      }
+      this.prepared[0] = 1;
+      this.prepared[1] = m;
+      return;
+    }
+    stale.fill(0);
+    this.prepared[0] = 0;
+    this.prepared[1] = this.nOut;
     const n = this.nIn;
     const mean = this.meanRow;
     mean.fill(0);
@@ -336,19 +408,7 @@ export class LshSampler {
       }
       for (let k = 0; k < n; k++) mean[k] = acc[k]! / this.nOut;
     }
-    if (f && f.shape.p > 0) {
-      // P.(w - mean) = P.w - P.mean: the structured projections of the mean, negated
-      const H = f.shape.H;
-      f.k.hadamardRows(f.signs, f.zero, n, f.shape.p, HADAMARD_ROUNDS, H, mean, 0, 1, f.prepBuf, f.keyBias, 0);
-      for (let h = 0; h < H; h++) f.keyBias[h] = -f.keyBias[h]!;
-    } else if (f) {
-      const H = f.shape.H;
-      for (let h = 0; h < H; h++) {
-        let s = 0;
-        for (let k = 0; k < n; k++) s += f.projT[h * n + k]! * mean[k]!;
-        f.keyBias[h] = -s;
-      }
-    }
+    this.centreBias();
     if (!this.cfg.hash.mips) return;
     let mx = 0;
     for (let j = 0; j < this.nOut; j++) {
@@ -358,6 +418,55 @@ export class LshSampler {
       if (s2 > mx) mx = s2;
     }
     this.normSlot[0] = Math.sqrt(mx) || 1;
+  }
+
+  /** SimHash kernels: the projections' thresholds from the centre, P.(w - mean) = P.w - P.mean (zero without centering). */
+  private centreBias(): void {
+    const f = this.fast !== null && isProjection(this.fast.shape) ? this.fast : null;
+    if (f === null) return;
+    const n = this.nIn;
+    const mean = this.meanRow;
+    const H = f.shape.H;
+    if (f.shape.p > 0) {
+      // the structured projections of the mean, negated
+      f.k.hadamardRows(f.signs, f.zero, n, f.shape.p, HADAMARD_ROUNDS, H, mean, 0, 1, f.prepBuf, f.keyBias, 0);
+      for (let h = 0; h < H; h++) f.keyBias[h] = -f.keyBias[h]!;
+      return;
+    }
+    for (let h = 0; h < H; h++) {
+      let s = 0;
+      for (let k = 0; k < n; k++) s += f.projT[h * n + k]! * mean[k]!;
+      f.keyBias[h] = -s;
+    }
+  }
+
+  /**
+   * Part `part` of `parts` of the prepared rebuild's hashing (threads stage disjoint parts at
+   * once): a contiguous range of the neurons (full), or of the listed stale neurons, hashed run
+   * by run of consecutive ids with stageRange, so that a neuron gets the key a full rebuild
+   * would give it.
+   */
+  stagePart(W: Float32Array, bias: Float32Array, scratch: RebuildScratch, part: number, parts: number, hs: SamplerScratch | null = null): void {
+    const n = this.prepared[1]!;
+    const from = Math.floor((n * part) / parts);
+    const to = Math.floor((n * (part + 1)) / parts);
+    if (this.prepared[0] === 0) {
+      this.stageRange(W, bias, scratch, from, to, hs);
+      return;
+    }
+    const list = this.listed;
+    for (let i = from; i < to; ) {
+      const a = list[i]!;
+      let e = i + 1;
+      while (e < to && list[e] === a + (e - i)) e++;
+      this.stageRange(W, bias, scratch, a, a + (e - i), hs);
+      i = e;
+    }
+  }
+
+  /** Neurons the prepared rebuild hashes (all of them, or the stale ones listed). */
+  get preparedCount(): number {
+    return this.prepared[1]!;
   }
 
   /**
@@ -494,6 +603,7 @@ export class LshSampler {
       votes: direct ? query.topVotes : new Int32Array(this.nOut),
       mark: new Int32Array(this.nOut),
       stamp: 0,
+      commit: views ? LshTables.commitScratch(views.block(`${name}.commit`)) : { count: new Int32Array(this.tables.numBuckets), stats: new Int32Array(3), memory: null },
     };
   }
 
@@ -683,6 +793,8 @@ export interface SamplerScratch {
   votes: Int32Array;
   mark: Int32Array;
   stamp: number;
+  /** this thread's scratch for committing tables (in the sampler's memory when views were given) */
+  commit: CommitScratch;
 }
 
 /** Bucket bits when the config says 0: enough for the neurons (about 4 per bucket at least), at most the code width and 18. */

@@ -18,6 +18,7 @@
  *   offsets   (L, 2^rangePow + 1)  CSR: bucket b of table t is entries[t*entCap + offsets[t*(R+1)+b] ..
  *   entries   (L, entCap)                                         t*entCap + offsets[t*(R+1)+b+1])
  *   epochs    (L)                  commits of each table so far (seeds its reservoir)
+ *   count, stats                   the default commit scratch (CommitScratch), not state
  * with entCap = min(capacity, 2^rangePow * bucketSize).
  *
  * Life cycle: `setKeys` writes items' buckets; `commit` / `commitTable(t)` build each table's
@@ -26,16 +27,24 @@
  * the keys got there: all re-hashed at once or only those of items that moved (an incremental
  * rebuild), by one thread or several. Queries read committed data only.
  *
+ * The commit sorts every item again, also after an incremental rebuild: a bucket that loses a
+ * kept item refills from members the CSR does not store, and the reservoir's draws run over the
+ * whole table; and on the Amazon-670K shape more than half the (item, table) keys changed between
+ * two rebuilds of training (a development run of bench:throughput's configuration), so a commit
+ * in proportion to the moved items would save little. The kernels commit such a table in about
+ * 10 ms (a development measurement on a loaded machine).
+ *
  * Full buckets keep, in id order (the reference inserts neurons in id order): 'fifo' the
  * bucketSize highest ids (the newest), 'reservoir' a uniform sample (Algorithm R in id order:
  * the c-th item of a bucket, c > bucketSize, replaces a random slot with probability
  * bucketSize / c; the reference uses 1/c, which biases towards early items), drawn from
  * Rng(seed, t, epoch) so that a table's content depends neither on L nor on the thread.
  *
- * Threads: `setKeys` of disjoint items may run concurrently, and `commitTable(t, count)` writes
- * only table t's offsets/entries (plus the caller's count scratch), so threads may commit
- * different tables at once. A table must not be queried while it is being committed; training
- * rebuilds between batches. Stats are counted per instance (not shared).
+ * Threads: `setKeys` of disjoint items may run concurrently, and `commitTable(t, scratch)` writes
+ * only table t's offsets/entries (plus the caller's scratch, declared by declareCommitScratch in
+ * the tables' memory), so threads may commit different tables at once. A table must not be
+ * queried while it is being committed; training rebuilds between batches. Stats are counted per
+ * instance (not shared).
  */
 import { ConfigError } from '../util/errors.js';
 import { mix32, Rng } from '../util/rng.js';
@@ -63,6 +72,19 @@ export interface LshTablesParams {
 }
 
 /** Counters since construction or the last resetStats(). Insert counters count (item, table) pairs. */
+/**
+ * A committing thread's scratch (Kernels.bucketCommit): views in the tables' memory so that the
+ * WebAssembly kernels reach them (elsewhere, the commit runs the TypeScript twin).
+ */
+export interface CommitScratch {
+  /** (2^rangePow) bucket counts */
+  count: Int32Array;
+  /** (3) items present, items dropped, buckets over bucketSize */
+  stats: Int32Array;
+  /** the memory of the views (null: arrays of their own) */
+  memory: WebAssembly.Memory | null;
+}
+
 export interface LshTablesStats {
   /** (item, table) pairs presented to commit */
   inserts: number;
@@ -157,8 +179,8 @@ export class LshTables {
   /** the memory the storage lives in, and its kernels (queries count votes with them) */
   readonly memory: WebAssembly.Memory;
   readonly kernels: Kernels;
-  /** default commit scratch (numBuckets); pass your own to commitTable from another thread */
-  private readonly count: Int32Array;
+  /** the default commit scratch (in the storage's block): one committing thread's; pass your own to commitTable from others */
+  private readonly scratch: CommitScratch;
   /**
    * How topByVotes counts votes: 'sparse' stamps the items it meets (cost ~ the entries of the
    * query's buckets), 'dense' counts into an array over all items and scans it (cost ~ entries +
@@ -176,7 +198,20 @@ export class LshTables {
       .i32('keys', [p.L, p.capacity], true)
       .i32('offsets', [p.L, R + 1], true)
       .i32('entries', [p.L, entCap], true)
-      .i32('epochs', [p.L], true);
+      .i32('epochs', [p.L], true)
+      .i32('count', [R])
+      .i32('stats', [3]);
+  }
+
+  /** A committing thread's own scratch, block `name` (bind it in the tables' memory: commitScratch). */
+  static declareCommitScratch(name: string, p: LshTablesParams): BlockDecl {
+    const { R } = sizes(p);
+    return new BlockDecl(name).i32('count', [R]).i32('stats', [3]);
+  }
+
+  /** The scratch of declareCommitScratch over its views. */
+  static commitScratch(views: BlockViews): CommitScratch {
+    return { count: views.i32('count'), stats: views.i32('stats'), memory: views.memory };
   }
 
   /**
@@ -208,13 +243,13 @@ export class LshTables {
     this.epochs = views.i32('epochs');
     this.memory = views.memory;
     this.kernels = bind?.kernels ?? jsKernels;
-    this.count = new Int32Array(R);
+    this.scratch = LshTables.commitScratch(views);
   }
 
   /** Bytes of the tables' storage if built with params p (nothing is allocated). */
   static estimateMemoryBytes(p: LshTablesParams): number {
     const { R, entCap } = sizes(p);
-    return 4 * (p.L * p.capacity + p.L * (R + 1) + p.L * entCap + p.L);
+    return 4 * (p.L * p.capacity + p.L * (R + 1) + p.L * entCap + p.L + R + 3);
   }
 
   /** Bucket of the item whose K*L codes start at codes[off], in table `table`. */
@@ -276,17 +311,21 @@ export class LshTables {
 
   /** Build every table from the keys. */
   commit(): void {
-    for (let t = 0; t < this.L; t++) this.commitTable(t, this.count);
+    for (let t = 0; t < this.L; t++) this.commitTable(t, this.scratch);
   }
 
   /**
    * Build table t's CSR from its keys by a counting sort over item ids, keeping at most
-   * bucketSize items a bucket (see the file comment). count: scratch Int32Array(2^rangePow), one
-   * per committing thread.
+   * bucketSize items a bucket (see the file comment). scratch: one per committing thread, in the
+   * tables' memory for the WebAssembly kernels (declareCommitScratch); a plain Int32Array of
+   * 2^rangePow counts also serves, through the TypeScript twin (same tables).
    */
-  commitTable(t: number, count: Int32Array = this.count): void {
+  commitTable(t: number, scratch: CommitScratch | Int32Array = this.scratch): void {
     if (!isInt(t, 0, this.L - 1)) throw new RangeError(`LshTables.commitTable: t must be an integer in [0, ${this.L}), found ${t}`);
-    if (count.length < this.numBuckets) throw new RangeError(`LshTables.commitTable: count scratch needs ${this.numBuckets} entries, found ${count.length}`);
+    const sc: CommitScratch = scratch instanceof Int32Array ? { count: scratch, stats: new Int32Array(3), memory: null } : scratch;
+    if (sc.count.length < this.numBuckets || sc.stats.length < 3) {
+      throw new RangeError(`LshTables.commitTable: the scratch needs ${this.numBuckets} counts and 3 stats, found ${sc.count.length} and ${sc.stats.length}`);
+    }
     const R = this.numBuckets;
     const S = this.bucketSize;
     const N = this.capacity;
@@ -299,75 +338,31 @@ export class LshTables {
     const epoch = this.epochs[t]!;
     this.epochs[t] = epoch + 1;
 
-    // every item present and no bucket over its capacity (the usual case): a stable counting
-    // sort in the kernels, ids in order
-    if (this.kernels.bucketSort(keys, kb, null, N, R, S, off, ob, ent, eb) >= 0) {
+    // the kernels' general commit when the scratch is in their memory; otherwise, when every item
+    // is present and no bucket over its capacity, their stable counting sort (ids in order: what
+    // the general commit makes of such keys), else the general commit's TypeScript twin
+    const inMemory = sc.memory === this.memory;
+    if (!inMemory && this.kernels.bucketSort(keys, kb, null, N, R, S, off, ob, ent, eb) >= 0) {
       this.stats.inserts += N;
       return;
     }
-    for (let b = 0; b < R; b++) count[b] = 0;
-    let m = 0;
-    for (let i = 0; i < N; i++) {
-      const k = keys[kb + i]!;
-      if (k >= 0) {
-        count[k]++;
-        m++;
-      }
+    // FIFO, or the reservoir with its generator continued from Rng(seed, t, epoch)'s state
+    const k = inMemory ? this.kernels : jsKernels;
+    let s0 = 0;
+    let s1 = 0;
+    let s2 = 0;
+    let s3 = 0;
+    if (this.insertion === 'reservoir') {
+      const st = new Rng((this.seed ^ Math.imul(epoch + 1, 0x9e3779b1)) | 0, t + 1).getState();
+      s0 = st[0]!;
+      s1 = st[1]!;
+      s2 = st[2]!;
+      s3 = st[3]!;
     }
-    let total = 0;
-    let dropped = 0;
-    let overflowing = 0;
-    for (let b = 0; b < R; b++) {
-      const c = count[b]!;
-      off[ob + b] = total;
-      if (c > S) {
-        total += S;
-        dropped += c - S;
-        overflowing++;
-      } else {
-        total += c;
-      }
-    }
-    off[ob + R] = total;
-
-    if (this.insertion === 'fifo') {
-      // count[b] becomes the number of lowest ids of b to skip; off[ob+b] serves as b's cursor
-      // and is shifted back afterwards.
-      for (let b = 0; b < R; b++) {
-        const c = count[b]!;
-        count[b] = c > S ? c - S : 0;
-      }
-      for (let i = 0; i < N; i++) {
-        const b = keys[kb + i]!;
-        if (b < 0) continue;
-        if (count[b]! > 0) {
-          count[b]--;
-          continue;
-        }
-        ent[eb + off[ob + b]!] = i;
-        off[ob + b]++;
-      }
-      // after placement off[ob+b] = start of b+1
-      for (let b = R; b > 0; b--) off[ob + b] = off[ob + b - 1]!;
-      off[ob] = 0;
-    } else {
-      const rng = new Rng((this.seed ^ Math.imul(epoch + 1, 0x9e3779b1)) | 0, t + 1);
-      for (let b = 0; b < R; b++) count[b] = 0;
-      for (let i = 0; i < N; i++) {
-        const b = keys[kb + i]!;
-        if (b < 0) continue;
-        const c = ++count[b]!;
-        if (c <= S) {
-          ent[eb + off[ob + b]! + c - 1] = i;
-        } else {
-          const j = rng.nextInt(c);
-          if (j < S) ent[eb + off[ob + b]! + j] = i;
-        }
-      }
-    }
-    this.stats.inserts += m;
-    this.stats.insertsDropped += dropped;
-    this.stats.overflowingBuckets += overflowing;
+    k.bucketCommit(keys, kb, N, R, S, this.insertion === 'reservoir' ? 1 : 0, s0, s1, s2, s3, off, ob, ent, eb, sc.count, sc.stats);
+    this.stats.inserts += sc.stats[0]!;
+    this.stats.insertsDropped += sc.stats[1]!;
+    this.stats.overflowingBuckets += sc.stats[2]!;
   }
 
   /** clear() + setKeys() + commit(). */

@@ -6,7 +6,7 @@ import {
   SAMPLE_DONE, SAMPLE_REPLAY, SAMPLE_SKIPPED, type ShardLogits,
 } from '../network/sample.js';
 import type { Rng } from '../util/rng.js';
-import { PROF_REBUILD, PROF_UPDATE } from '../network/profile.js';
+import { PROF_PHASE, PROF_REBUILD, PROF_SLOTS, PROF_UPDATE } from '../network/profile.js';
 import type { RebuildScratch } from '../layers/sampler.js';
 import { mix32 } from '../util/rng.js';
 import type { Config } from '../config.js';
@@ -25,7 +25,8 @@ import type { Config } from '../config.js';
  *   Replay   thread 0 only: the rows whose active sets did not fit their slots, in row order,
  *            through the immediate path (G). Rare by construction of the slot budgets.
  *   Update   each thread updates a disjoint slice of every block's touched rows.
- *   Stage    each thread hashes a disjoint range of every sampled layer's neurons into its keys.
+ *   Stage    each thread hashes a disjoint part of every sampled layer's neurons (all, or in an
+ *            incremental rebuild those updated since they were last hashed) into their keys.
  *   Commit   each thread builds every T-th table of every sampled layer.
  *   Eval     rows claimed one at a time; each writes its top-k (and, for LSH inference after an
  *            exact pass, how much of the exact top 5 it found) to its row's slots. A row's draws
@@ -108,8 +109,32 @@ export const CONTROL_SLOTS = 12;
 
 /** Per-thread statistics read by the coordinator (a Float64Array over a SharedArrayBuffer; thread t at t * STAT_SLOTS). */
 export const kStatProf = 0; // PROF_SLOTS seconds
-export const kStatBusy = 6; // seconds inside phases
-export const STAT_SLOTS = 8;
+export const kStatBusy = PROF_SLOTS; // seconds inside phases
+export const STAT_SLOTS = PROF_SLOTS + 2;
+
+/** The profile slot (profile.ts, PHASE_NAMES after PROF_PHASE) a phase's time goes to; -1 for Exit. */
+export function phaseSlot(phase: Phase): number {
+  switch (phase) {
+    case Phase.Train:
+    case Phase.OutputIn:
+    case Phase.Loss:
+    case Phase.OutputBack:
+      return PROF_PHASE;
+    case Phase.Replay:
+      return PROF_PHASE + 1;
+    case Phase.Update:
+      return PROF_PHASE + 2;
+    case Phase.Stage:
+      return PROF_PHASE + 3;
+    case Phase.Commit:
+      return PROF_PHASE + 4;
+    case Phase.Eval:
+    case Phase.EvalIn:
+      return PROF_PHASE + 5;
+    default:
+      return -1;
+  }
+}
 
 /** The generator of training sample `row` of step `step` starts from this seed (stream: the row). */
 export function trainSampleSeed(runSeed: number, step: number): number {
@@ -124,7 +149,6 @@ export function evalSampleSeed(configSeed: number): number {
 
 export class Executor {
   private readonly rebuildScratch: RebuildScratch[];
-  private readonly countScratch: Int32Array[];
   private readonly runSeed: number;
   private readonly evalSeed: number;
   /** the exchange with a remote output layer's shards (OutputLink), or null */
@@ -142,16 +166,29 @@ export class Executor {
     this.runSeed = runSeed | 0;
     this.evalSeed = evalSampleSeed(net.cfg.seed);
     this.rebuildScratch = net.sampledUnits().map((u) => u.sampler.createRebuildScratch());
-    this.countScratch = net.sampledUnits().map((u) => new Int32Array(u.sampler.tables.numBuckets));
+    // this thread's view of an incremental layer's update marks the rows its rebuild re-hashes
+    for (const u of net.sampledUnits()) u.p.hashStale = u.sampler.incremental ? u.sampler.stale : null;
   }
 
   get cfg(): Config {
     return this.net.cfg;
   }
 
-  /** Run thread t's part (of T) of phase `phase`. */
+  /** Run thread t's part (of T) of phase `phase`, adding its time to the thread's profile when profiling. */
   runPhase(phase: Phase, t: number, T: number): void {
     const s = this.run.scratches[t]!;
+    if (!this.net.profile) {
+      this.phasePart(phase, s, t, T);
+      return;
+    }
+    // (a clock read returns a boxed number: not on the unprofiled path, which allocates nothing)
+    const t0 = performance.now();
+    this.phasePart(phase, s, t, T);
+    const slot = phaseSlot(phase);
+    if (slot >= 0) s.prof[slot] += (performance.now() - t0) / 1000;
+  }
+
+  private phasePart(phase: Phase, s: ThreadScratch, t: number, T: number): void {
     switch (phase) {
       case Phase.Train:
         this.trainRows(s);
@@ -317,8 +354,7 @@ export class Executor {
     for (let i = 0; i < units.length; i++) {
       const u = units[i]!;
       u.sampler.syncFamily();
-      const n = u.sampler.nOut;
-      u.sampler.stageRange(u.p.W, u.p.b, this.rebuildScratch[i]!, Math.floor((n * t) / T), Math.floor((n * (t + 1)) / T), this.samplerScratchOf(s, i));
+      u.sampler.stagePart(u.p.W, u.p.b, this.rebuildScratch[i]!, t, T, this.samplerScratchOf(s, i));
     }
     s.prof[PROF_REBUILD] += (performance.now() - t0) / 1000;
   }
@@ -328,7 +364,8 @@ export class Executor {
     const units = this.net.sampledUnits();
     for (let i = 0; i < units.length; i++) {
       const u = units[i]!;
-      for (let tb = t; tb < u.sampler.L; tb += T) u.sampler.tables.commitTable(tb, this.countScratch[i]!);
+      const sc = this.samplerScratchOf(s, i).commit;
+      for (let tb = t; tb < u.sampler.L; tb += T) u.sampler.tables.commitTable(tb, sc);
     }
     s.prof[PROF_REBUILD] += (performance.now() - t0) / 1000;
   }
@@ -426,9 +463,20 @@ export class Executor {
     for (let i = 0; i < blocks.length; i++) blocks[i]!.finishUpdate();
   }
 
-  /** Before Stage: the samplers' centres and transforms from the current weights. */
-  prepareRebuild(): void {
-    for (const u of this.net.sampledUnits()) u.sampler.prepareRebuild(u.p.W, u.p.b);
+  /**
+   * Before Stage: what each sampler's rebuild hashes. Full: every neuron, with centres and
+   * transforms from the current weights; otherwise incremental samplers list their stale neurons
+   * (the others rebuild in full). Returns the neurons to hash and the samplers' neurons.
+   */
+  prepareRebuild(full: boolean): { hashed: number; neurons: number } {
+    let hashed = 0;
+    let neurons = 0;
+    for (const u of this.net.sampledUnits()) {
+      u.sampler.prepareRebuild(u.p.W, u.p.b, full || !u.sampler.incremental);
+      hashed += u.sampler.preparedCount;
+      neurons += u.sampler.nOut;
+    }
+    return { hashed, neurons };
   }
 }
 

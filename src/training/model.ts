@@ -4,11 +4,11 @@ import { Network } from '../network/network.js';
 import { RunArea, type RunSpec, type ThreadScratch } from '../network/run.js';
 import { checkModelMemory } from '../network/estimate.js';
 import { predictSample } from '../network/sample.js';
-import { PROF_NAMES, PROF_SLOTS, PROF_REBUILD, PROF_UPDATE, type ProfilePart } from '../network/profile.js';
+import { PHASE_NAMES, PROF_NAMES, PROF_PHASE, PROF_SLOTS, PROF_REBUILD, PROF_UPDATE, type PhaseName, type ProfilePart } from '../network/profile.js';
 import { Rng } from '../util/rng.js';
 import { getKernels, type KernelChoice } from '../kernels/index.js';
 import { RebuildSchedule } from './schedule.js';
-import { Executor, Phase, CONTROL_SLOTS, type OutputLink, kBatchRows, kEvalExact, kEvalK, kEvalRecall, kLrHorizon, kNextRow, kStatBusy, kStatProf, STAT_SLOTS, kStep, evalSampleSeed } from './executor.js';
+import { Executor, Phase, CONTROL_SLOTS, phaseSlot, type OutputLink, kBatchRows, kEvalExact, kEvalK, kEvalRecall, kLrHorizon, kNextRow, kStatBusy, kStatProf, STAT_SLOTS, kStep, evalSampleSeed } from './executor.js';
 import { WorkerPool } from '../workers/pool.js';
 import { checkBatchIds, fillRows, type CsrBatch, type XcDataset } from '../data/csr.js';
 import { evalPhases, type EvalOptions, type EvalResult } from '../eval/evaluate.js';
@@ -111,6 +111,22 @@ export interface Prediction {
 export type ModelProfile = Record<ProfilePart, number>;
 
 /**
+ * Where the wall-clock time of the phases went (phaseProfile()), in seconds since the model was
+ * built: how long each phase ran (from its start to its barrier), how long the coordinating
+ * thread spent on its serial steps between phases (every thread waits then), and per thread the
+ * seconds it worked in each phase and waited at its barrier (the phase's time minus its work).
+ * Thread 0 is the calling thread when no workers run (one thread), else worker w is thread w.
+ * The threads' times are counted while `network.profile` is on (the phases' wall time always).
+ */
+export interface PhaseProfile {
+  wall: Record<PhaseName, number>;
+  /** the coordinating thread's steps between phases (preparing the update and the rebuild, the batch's statistics, ...) */
+  serial: number;
+  busy: Record<PhaseName, number>[];
+  idle: Record<PhaseName, number>[];
+}
+
+/**
  * Batches that `fit` runs over n points for `epochs` epochs (a fractional last epoch runs
  * round(n * fraction) points; the last batch of an epoch may be short), continuing a mid-epoch
  * cursor if one is given: the horizon of the learning-rate schedule. Exported so that a caller
@@ -174,6 +190,8 @@ export class SlideModel {
   readonly schedule: RebuildSchedule;
   /** step at which the tables were last rebuilt */
   tablesStep = 0;
+  /** rebuilds so far, full and incremental (hash.incremental), and the neurons they hashed out of the sampled layers' */
+  readonly rebuilds = { full: 0, incremental: 0, hashed: 0, neurons: 0 };
   /** the seed of the training samples' generators (drawn from the model's generator at construction) */
   private readonly runSeed: number;
   private readonly kernelChoice: KernelChoice;
@@ -189,6 +207,11 @@ export class SlideModel {
   private readonly pastProf = new Float64Array(PROF_SLOTS);
   /** seconds the finished pools' workers spent waiting at barriers */
   private pastIdle = 0;
+  /** per thread (phaseProfile's numbering): PROF_SLOTS seconds of finished pools and retired run areas */
+  private readonly pastThreads: Float64Array[] = [];
+  /** (PHASE_NAMES) seconds from each phase's start to its barrier, and of the serial steps between phases */
+  private readonly phaseWall = new Float64Array(PHASE_NAMES.length);
+  private serialSec = 0;
   private poolOpenedAt = 0;
   /** the remote output layer's shards (attachOutput), or null */
   private outputLink: OutputLink | null = null;
@@ -264,17 +287,49 @@ export class SlideModel {
     if (this.pool) throw new RangeError(`rows of ${maxNnz} non-zeros and ${maxLabels} labels exceed what the open workers were sized for (${this.run.spec.maxNnz} and ${this.run.spec.maxLabels})`);
     const cur = this.run.spec;
     const spec = { ...want, maxNnz: Math.max(want.maxNnz, cur.maxNnz), maxLabels: Math.max(want.maxLabels, cur.maxLabels) };
+    this.retireRun();
     this.run = RunArea.carve(this.network, spec);
     this.exec = new Executor(this.network, this.run, this.ctrl, this.runSeed);
+  }
+
+  /** The time profiles of the current run area's threads go to the past before it is carved again. */
+  private retireRun(): void {
+    const sc = this.run.scratches;
+    for (let t = 0; t < sc.length; t++) {
+      // the calling thread runs the phases as thread 0 when no workers run (drive)
+      addInto(this.pastProf, sc[t]!.prof, 0, PROF_PHASE);
+      addInto(this.threadPast(0), sc[t]!.prof, PROF_PHASE, PROF_SLOTS);
+      sc[t]!.prof.fill(0);
+    }
+  }
+
+  private threadPast(t: number): Float64Array {
+    while (this.pastThreads.length <= t) this.pastThreads.push(new Float64Array(PROF_SLOTS));
+    return this.pastThreads[t]!;
+  }
+
+  /** The generator's next phase; the time it took (the coordinator's serial steps) is profiled. */
+  private nextPhase<T>(g: Generator<Phase, T, void>): IteratorResult<Phase, T> {
+    const t0 = performance.now();
+    const r = g.next();
+    this.serialSec += (performance.now() - t0) / 1000;
+    return r;
+  }
+
+  private addWall(phase: Phase, t0: number): void {
+    const slot = phaseSlot(phase);
+    if (slot >= 0) this.phaseWall[slot - PROF_PHASE] += (performance.now() - t0) / 1000;
   }
 
   /** Run the phases a generator yields on the calling thread. */
   private drive<T>(g: Generator<Phase, T, void>): T {
     if (this.outputLink !== null) throw new Error('SlideModel: a remote output layer trains and evaluates through the async methods (trainBatchAsync, fit, evaluate)');
     for (;;) {
-      const r = g.next();
+      const r = this.nextPhase(g);
       if (r.done) return r.value;
+      const t0 = performance.now();
       this.exec.runPhase(r.value, 0, 1);
+      this.addWall(r.value, t0);
     }
   }
 
@@ -284,17 +339,21 @@ export class SlideModel {
     if (link !== null) {
       const local = async (p: Phase): Promise<void> => this.exec.runPhase(p, 0, 1);
       for (;;) {
-        const r = g.next();
+        const r = this.nextPhase(g);
         if (r.done) return r.value;
+        const t0 = performance.now();
         await link.runPhase(r.value, { run: this.run, ctrl: this.ctrl, exec: this.exec, local });
+        this.addWall(r.value, t0);
       }
     }
     const pool = this.pool;
     if (!pool) return this.drive(g);
     for (;;) {
-      const r = g.next();
+      const r = this.nextPhase(g);
       if (r.done) return r.value;
+      const t0 = performance.now();
       await pool.run(r.value);
+      this.addWall(r.value, t0);
     }
   }
 
@@ -324,14 +383,25 @@ export class SlideModel {
       // the remote output shards' units come after the network's own, as in the unsplit order
       this.outputLink?.redraw(this.rng);
     }
-    if (redraw || this.schedule.shouldRebuild(this.step)) yield* this.rebuildPhases();
+    if (redraw || this.schedule.shouldRebuild(this.step)) {
+      // incremental samplers re-hash only their stale neurons, except with new hash functions
+      // and at every rebuild.fullEvery-th rebuild (which re-centres them)
+      const every = this.config.rebuild.fullEvery;
+      yield* this.rebuildPhases(redraw || (every > 0 && this.schedule.count % every === 0));
+    }
     return { samples: n, ...st };
   }
 
-  private *rebuildPhases(): Generator<Phase, void, void> {
+  /** A rebuild of every sampled layer's tables: full, or incremental where the sampler allows it. */
+  private *rebuildPhases(full = true): Generator<Phase, void, void> {
     if (this.network.sampledUnits().length === 0 && !(this.outputLink?.sampled ?? false)) return;
     const t0 = performance.now();
-    this.exec.prepareRebuild();
+    const r = this.exec.prepareRebuild(full);
+    const rb = this.rebuilds;
+    if (full) rb.full++;
+    else rb.incremental++;
+    rb.hashed += r.hashed;
+    rb.neurons += r.neurons;
     this.pastProf[PROF_REBUILD] += (performance.now() - t0) / 1000;
     yield Phase.Stage;
     yield Phase.Commit;
@@ -389,6 +459,7 @@ export class SlideModel {
   /** Carve the run area for `threads` workers and start them on it. */
   private async startPool(threads: number, maxNnz: number, maxLabels: number): Promise<void> {
     const cur = this.run.spec;
+    this.retireRun();
     this.run = RunArea.carve(this.network, { ...this.runSpec(threads, maxNnz, maxLabels), maxNnz: Math.max(maxNnz, cur.maxNnz), maxLabels: Math.max(maxLabels, cur.maxLabels) });
     this.exec = new Executor(this.network, this.run, this.ctrl, this.runSeed);
     const net = this.network;
@@ -410,7 +481,9 @@ export class SlideModel {
     this.ownPool = false;
     const open = (performance.now() - this.poolOpenedAt) / 1000;
     for (let w = 0; w < pool.threads; w++) {
-      for (let i = 0; i < PROF_SLOTS; i++) this.pastProf[i] += pool.stats[w * STAT_SLOTS + kStatProf + i]!;
+      const prof = pool.stats.subarray(w * STAT_SLOTS + kStatProf, w * STAT_SLOTS + kStatProf + PROF_SLOTS);
+      addInto(this.pastProf, prof, 0, PROF_PHASE);
+      addInto(this.threadPast(w), prof, PROF_PHASE, PROF_SLOTS);
       this.pastIdle += Math.max(0, open - pool.stats[w * STAT_SLOTS + kStatBusy]!);
     }
     await pool.close();
@@ -437,6 +510,32 @@ export class SlideModel {
     const out = { idle: this.pastIdle } as ModelProfile & { idle: number };
     PROF_NAMES.forEach((name, i) => (out[name] = p[i]!));
     return out;
+  }
+
+  /**
+   * Where the phases' wall-clock time went since the model was built (see PhaseProfile): the
+   * phases' times, the serial steps between them, and each thread's work and wait per phase.
+   */
+  phaseProfile(): PhaseProfile {
+    const per = this.pastThreads.map((p) => Float64Array.from(p));
+    const add = (t: number, prof: Float64Array): void => {
+      while (per.length <= t) per.push(new Float64Array(PROF_SLOTS));
+      addInto(per[t]!, prof, PROF_PHASE, PROF_SLOTS);
+    };
+    const pool = this.pool;
+    if (pool) for (let w = 0; w < pool.threads; w++) add(w, pool.stats.subarray(w * STAT_SLOTS + kStatProf, w * STAT_SLOTS + kStatProf + PROF_SLOTS));
+    else for (const s of this.run.scratches) add(0, s.prof);
+    const byPhase = (f: (i: number) => number): Record<PhaseName, number> => {
+      const o = {} as Record<PhaseName, number>;
+      PHASE_NAMES.forEach((name, i) => (o[name] = f(i)));
+      return o;
+    };
+    return {
+      wall: byPhase((i) => this.phaseWall[i]!),
+      serial: this.serialSec,
+      busy: per.map((p) => byPhase((i) => p[PROF_PHASE + i]!)),
+      idle: per.map((p) => byPhase((i) => Math.max(0, this.phaseWall[i]! - p[PROF_PHASE + i]!))),
+    };
   }
 
   /** Rebuild the tables if weights moved since the last rebuild (before LSH inference). */
@@ -723,6 +822,11 @@ let identityCache = new Int32Array(0);
 function identity(n: number): Int32Array {
   if (identityCache.length < n) identityCache = Int32Array.from({ length: Math.max(n, 2 * identityCache.length) }, (_, i) => i);
   return identityCache;
+}
+
+/** into[i] += from[i] for i in [lo, hi) */
+function addInto(into: Float64Array, from: Float64Array, lo: number, hi: number): void {
+  for (let i = lo; i < hi; i++) into[i] = into[i]! + from[i]!;
 }
 
 function isDataset(x: unknown): x is XcDataset {
