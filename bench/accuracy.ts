@@ -62,7 +62,7 @@ import { WORDNET_RECIPE } from '../src/training/recipes.js';
 import { deriveConfig, dataShapeOf, explainSettings, type DerivedSetting } from '../src/training/autoConfig.js';
 import { TfjsBaseline } from '../src/baselines/tfjs.js';
 import {
-  FasttextBaseline, FASTTEXT_INPUTS, FASTTEXT_LOSSES, checkFasttext, fasttextBinary, hasIntegerValues, readFeatureTokens, scorePredictions,
+  FasttextBaseline, FasttextError, FASTTEXT_INPUTS, FASTTEXT_LOSSES, checkFasttext, fasttextBinary, hasIntegerValues, readFeatureTokens, scorePredictions,
   type FasttextEncoding, type FasttextInput, type FasttextLoss, type FasttextTrainOptions,
 } from '../src/baselines/fasttext.js';
 import { bestOfSweep, sweepFasttext, type SweepGroup, type SweepRecord } from '../src/baselines/fasttextSweep.js';
@@ -497,7 +497,7 @@ const roundOrNull = (x: number | null): number | null => (x === null ? null : ro
 export function flattenRecord<M extends object>(r: SweepRecord<M>, fixed: { dim: number; wordNgrams: number; threads: number }, trainPoints: number): Record<string, unknown> {
   const base = { loss: r.loss, epochs: r.epochs, lr: r.lr, dim: fixed.dim, wordNgrams: fixed.wordNgrams, input: r.input, threads: fixed.threads, status: r.status, projectedSec: r.projectedSec === null ? null : round(r.projectedSec, 2) };
   if (r.status === 'skipped') return { ...base, reason: r.reason };
-  if (r.status === 'stopped') return { ...base, seconds: round(r.seconds, 3), reason: r.reason };
+  if (r.status === 'stopped' || r.status === 'failed') return { ...base, seconds: round(r.seconds, 3), reason: r.reason };
   return { ...base, seconds: round(r.seconds, 3), samplesPerSec: round((r.epochs * trainPoints) / r.seconds, 1), ...r.metrics };
 }
 
@@ -536,7 +536,14 @@ async function runFasttextSystem(train: XcDataset, test: XcDataset, nLabels: num
       groups, fs.epochs, settings.budgetSec,
       async (g, epochs, limitSec) => {
         const b = baselineFor(g.input);
-        const r = await b.trainRun(options(g, epochs), limitSec);
+        const t0Run = performance.now();
+        let r: Awaited<ReturnType<FasttextBaseline['trainRun']>>;
+        try {
+          r = await b.trainRun(options(g, epochs), limitSec);
+        } catch (e) {
+          if (!(e instanceof FasttextError)) throw e;
+          return { seconds: (performance.now() - t0Run) / 1000, metrics: null, failed: e.reason };
+        }
         if (r.model === null) return { seconds: r.seconds, metrics: null, stopped: r.stopped ?? 'stopped' };
         const t0 = performance.now();
         const pred = await b.predictTest(r.model, 5);

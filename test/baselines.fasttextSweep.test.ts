@@ -70,6 +70,25 @@ test('sweepFasttext: a run stopped over the budget blocks its longer runs; no fi
   assert.equal(bestOfSweep(records, 60, (m) => m.p1), null);
 });
 
+test('sweepFasttext: a run that fails (fastText aborts) is recorded as failed, blocks its longer runs, and the next configuration still runs', async () => {
+  const calls: string[] = [];
+  const run = async (g: SweepGroup, e: number): Promise<Attempt<{ p1: number }>> => {
+    calls.push(`${g.loss}:${e}`);
+    if (g.loss === 'ova' && e >= 2) return { seconds: 7, metrics: null, failed: 'fastText ended with signal SIGABRT: Encountered NaN.' };
+    return { seconds: 1 + e, metrics: { p1: 0.1 * e } };
+  };
+  const groups: SweepGroup[] = [{ loss: 'ova', lr: 0.5, input: 'once' }, { loss: 'hs', lr: 0.5, input: 'once' }];
+  const records = await sweepFasttext(groups, [1, 2, 5], 600, run);
+  assert.deepEqual(calls, ['ova:1', 'ova:2', 'hs:1', 'hs:2', 'hs:5']);
+  assert.deepEqual(records.map((r) => `${r.loss}:${r.epochs}:${r.status}`), ['ova:1:done', 'ova:2:failed', 'ova:5:skipped', 'hs:1:done', 'hs:2:done', 'hs:5:done']);
+  const failed = records[1]!;
+  assert.ok(failed.status === 'failed' && failed.seconds === 7 && /Encountered NaN/.test(failed.reason));
+  const skipped = records[2]!;
+  assert.ok(skipped.status === 'skipped' && /failed/.test(skipped.reason));
+  assert.equal(flattenRecord(failed, { dim: 100, wordNgrams: 1, threads: 2 }, 1000)['reason'], failed.reason);
+  assert.equal(bestOfSweep(records, 600, (m) => m.p1)?.best.loss, 'hs');
+});
+
 test('bestOfSweep: a tie goes to the faster run; a run over the budget never wins', () => {
   const g = { loss: 'hs' as const, lr: 0.5, input: 'once' as const };
   const records = [

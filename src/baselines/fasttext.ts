@@ -67,9 +67,12 @@ export class FasttextMissingError extends Error {
 
 /** fastText ran but failed (non-zero exit); the message holds the end of its stderr. */
 export class FasttextError extends Error {
-  constructor(message: string) {
+  /** one line for a record: how the process ended and fastText's own last word, if any */
+  readonly reason: string;
+  constructor(message: string, reason = message) {
     super(message);
     this.name = 'FasttextError';
+    this.reason = reason;
   }
 }
 
@@ -339,7 +342,10 @@ export function runFasttext(bin: string, args: readonly string[], opts: RunOptio
       if (code !== 0) {
         // fastText's progress lines end in \r: keep the last few lines readable
         const tail = err.replace(/\r/g, '\n').split('\n').filter((l) => l.trim() !== '').slice(-6).join('\n');
-        return reject(new FasttextError(`${bin} ${args.join(' ')} failed (${signal ? `signal ${signal}` : `exit code ${code}`})${tail ? `:\n${tail}` : ''}`));
+        const how = signal ? `signal ${signal}` : `exit code ${code}`;
+        // an uncaught C++ exception ends with "what():  <message>" (e.g. "Encountered NaN." when a high rate diverges)
+        const what = /what\(\):\s*(.+)/.exec(tail)?.[1]?.trim();
+        return reject(new FasttextError(`${bin} ${args.join(' ')} failed (${how})${tail ? `:\n${tail}` : ''}`, `fastText ended with ${how}${what ? `: ${what}` : ''}`));
       }
       resolvePromise({ stdout, stderr: err, seconds, stopped: null });
     });

@@ -10,8 +10,10 @@
  * run also pays a fixed cost to start, load and save; one: in proportion to the epochs, which
  * errs high); a run that is started is stopped as soon as its own progress projects it over the
  * budget, or at the budget (the runner's job: `run` gets the limit). Once a run of a configuration
- * is skipped or stopped, its longer runs are skipped too. Every run tried or skipped is recorded
- * with the reason.
+ * is skipped or stopped, its longer runs are skipped too. A run that fails (fastText aborts, e.g.
+ * when a high learning rate makes its weights NaN) is recorded as failed and blocks its longer
+ * runs the same way: one diverging configuration does not end the sweep. Every run tried or
+ * skipped is recorded with the reason.
  */
 import type { FasttextInput, FasttextLoss } from './fasttext.js';
 
@@ -28,6 +30,8 @@ export interface Attempt<M> {
   metrics: M | null;
   /** why it was stopped (when metrics is null) */
   stopped?: string;
+  /** set when the run failed instead (metrics null): what fastText said */
+  failed?: string;
 }
 
 export type SweepRecord<M> = SweepGroup & {
@@ -37,6 +41,7 @@ export type SweepRecord<M> = SweepGroup & {
 } & (
     | { status: 'done'; seconds: number; metrics: M }
     | { status: 'stopped'; seconds: number; reason: string }
+    | { status: 'failed'; seconds: number; reason: string }
     | { status: 'skipped'; reason: string }
   );
 
@@ -88,6 +93,12 @@ export async function sweepFasttext<M>(
         continue;
       }
       const a = await run(g, e, budgetSec);
+      if (a.metrics === null && a.failed !== undefined) {
+        records.push({ ...g, epochs: e, projectedSec, status: 'failed', seconds: a.seconds, reason: a.failed });
+        log(`  ${what}, ${e} epochs: failed, ${a.failed}`);
+        blocked = `the run of ${e} epochs failed`;
+        continue;
+      }
       if (a.metrics === null) {
         const reason = a.stopped ?? 'stopped';
         records.push({ ...g, epochs: e, projectedSec, status: 'stopped', seconds: a.seconds, reason });
