@@ -398,7 +398,8 @@ export class SlideModel {
     const t0 = performance.now();
     const r = this.exec.prepareRebuild(full);
     const rb = this.rebuilds;
-    if (full) rb.full++;
+    // without incremental samplers every rebuild is full, whatever the schedule asked for
+    if (full || !this.network.sampledUnits().some((u) => u.sampler.incremental)) rb.full++;
     else rb.incremental++;
     rb.hashed += r.hashed;
     rb.neurons += r.neurons;
