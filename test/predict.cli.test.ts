@@ -138,18 +138,21 @@ test('--threads: predict and eval give the same answers and metrics on 1 and 2 t
 test('bad lines get an {"error"} line in place and exit code 1; bad flags are refused', async () => {
   const input = join(dir, 'bad.txt');
   const out = join(dir, 'bad.jsonl');
-  writeFileSync(input, 'a large cat\n\n{"features": {"999": 1}}\nzebra quantum\n1:0.5 2:abc\nhammer\n');
+  // line 7: 4,200 levels of arrays (8.4 KB), refused by its depth before it is parsed
+  const deep = `{"features":{"5":${'['.repeat(4200)}1${']'.repeat(4200)}}}`;
+  writeFileSync(input, `a large cat\n\n{"features": {"999": 1}}\nzebra quantum\n1:0.5 2:abc\nhammer\n${deep}\n`);
   const r = await run('predict', '--model', textFile, '--input', input, '--out', out, '--k', '2');
   assert.equal(r.code, 1);
-  assert.match(r.stderr, /bad\.txt:2: expected a query on every line, found empty line \(4 of the lines/);
+  assert.match(r.stderr, /bad\.txt:2: expected a query on every line, found empty line \(5 of the lines/);
   const lines = readLines(out);
-  assert.equal(lines.length, 6);
+  assert.equal(lines.length, 7);
   assert.ok(lines[0].labels);
   assert.match(lines[1].error, /bad\.txt:2: empty line/);
   assert.match(lines[2].error, /bad\.txt:3: unknown feature id 999/);
   assert.match(lines[3].error, /bad\.txt:4: none of the words .* \(zebra, quantum\)/);
   assert.match(lines[4].error, /bad\.txt:5: the value of feature 2 must be a finite number, found NaN/);
   assert.ok(lines[5].labels);
+  assert.match(lines[6].error, /bad\.txt:7: JSON nested more than 8 levels deep/);
   assert.match((await run('predict', '--model', textFile, '--input', input, '--k', '0')).stderr, /--k: expected an integer in 1\.\.100/);
   assert.match((await run('predict', '--model', join(dir, 'none.safetensors'), '--input', input)).stderr, /--model \S*none\.safetensors: no such file/);
 });
