@@ -122,6 +122,7 @@ const failures: [string, string[], RegExp][] = [
   ['config missing', ['train', '--train', data.train, '--config', join(dir, 'none.json')], /--config \S*none\.json: no such file/],
   ['--mode dense --inference lsh', ['train', '--train', data.train, '--mode', 'dense', '--inference', 'lsh'], /--inference lsh: the output layer is dense .* use --inference exact/],
   ['--threads -1', ['train', '--train', data.train, '--threads', '-1'], /field "threads"/],
+  ['rangePow 24 with 1,024 tables: the product is reported, not a part of it', ['train', '--train', data.train, '--mode', 'lsh', '--set', 'output.hash.rangePow=24', '--L', '1024'], /L \* \(2\^rangePow \+ 1\) must be below 2\^31 \(L = 1024, rangePow = 24\), found 17179870208$/],
 ];
 
 // a FIFO with no writer: opening it would block forever; refused from its stat
