@@ -1,7 +1,8 @@
 /**
  * One buffer, many views. All parameters, optimizer state, hash tables and per-thread scratch of
  * a model shard live in one shared WebAssembly.Memory, so that
- *  - worker threads bind the very same views from the memory object (HOGWILD sharing), and
+ *  - worker threads bind the very same views from the memory object (shared without locks; the
+ *    phases give each thread its own rows or slots to write), and
  *  - the WebAssembly SIMD kernels address the same bytes as the TypeScript twins.
  * What goes where is declared once (layout.ts); the arena carves a declaration into the memory.
  * A wasm32 memory holds at most 4 GiB; a larger model splits its output layer over several
