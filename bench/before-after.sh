@@ -25,6 +25,6 @@ for i in 1 2; do
     echo "throughput $b $i done"
   done
 done
-node "$root/bench/before-after-summary.mjs" "$work" "$old" > "$root/bench/results/before-after.json.tmp"
+(cd "$root" && node --import tsx bench/before-after-summary.ts "$work" "$old") > "$root/bench/results/before-after.json.tmp"
 mv "$root/bench/results/before-after.json.tmp" "$root/bench/results/before-after.json"
 echo "written to bench/results/before-after.json"

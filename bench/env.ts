@@ -1,7 +1,8 @@
 /**
  * Settings the benchmarks share, read from the environment: BENCH_CONFIG (JSON merged over a
- * benchmark's own engine configuration, to measure another recipe by the same code) and BENCH_OUT
- * (directory of the result files, so that such a run does not overwrite the committed results).
+ * benchmark's own engine configuration, to measure another recipe by the same code), BENCH_OUT
+ * (directory of the result files, so that such a run does not overwrite the committed results)
+ * and numeric settings with their checks.
  */
 import { resolve } from 'node:path';
 import { parseConfig, mergeConfig, type ConfigInput } from '../src/config.js';
@@ -18,6 +19,18 @@ export function configWithOverride(base: ConfigInput, raw: string | undefined): 
   const merged = mergeConfig(base, over) as ConfigInput;
   parseConfig(merged, 'BENCH_CONFIG');
   return merged;
+}
+
+/**
+ * The number the environment variable `name` holds, or `dflt` when it is unset or empty; a value
+ * that is not a number or fails `ok` is refused as `NAME must be <what>, found "value"`.
+ */
+export function numberFromEnv(name: string, dflt: number, what: string, ok: (v: number) => boolean, env: NodeJS.ProcessEnv = process.env): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return dflt;
+  const v = Number(raw);
+  if (!Number.isFinite(v) || !ok(v)) throw new RangeError(`${name} must be ${what}, found ${JSON.stringify(raw)}`);
+  return v;
 }
 
 /** The absolute output directory BENCH_OUT names, or null for the benchmark's default. */

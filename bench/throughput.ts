@@ -41,7 +41,7 @@ import { writeFileAtomic } from '../src/util/atomicWrite.js';
 import type { ConfigInput } from '../src/config.js';
 import type { PhaseProfile } from '../src/training/model.js';
 import { PHASE_NAMES, type PhaseName } from '../src/network/profile.js';
-import { configWithOverride, envPrefix, outDirFromEnv } from './env.js';
+import { configWithOverride, envPrefix, numberFromEnv, outDirFromEnv } from './env.js';
 import { LSH_CONFIG } from './configs.js';
 
 const QUICK = process.env.BENCH_QUICK === '1';
@@ -51,18 +51,11 @@ const root = join(dirname(here), here.includes('/dist/') ? '../..' : '..');
 /** LSH_CONFIG with BENCH_CONFIG merged over it (children read the same environment) */
 const RUN_CONFIG = configWithOverride(LSH_CONFIG, process.env.BENCH_CONFIG);
 /** training seconds of each accuracy run */
-const ACCURACY_SECONDS = accuracyBudget(process.env.BENCH_ACCURACY_SECONDS);
+const ACCURACY_SECONDS = numberFromEnv('BENCH_ACCURACY_SECONDS', QUICK ? 20 : 300, 'a number of seconds >= 0', (v) => v >= 0);
 /** test points of the accuracy runs */
 const ACCURACY_TEST_POINTS = 3000;
 /** rounds of alternated 1- and 2-thread LSH runs */
-const ROUNDS = roundsOf(process.env.BENCH_ROUNDS);
-
-function roundsOf(raw: string | undefined): number {
-  if (raw === undefined || raw === '') return QUICK ? 1 : 3;
-  const v = Number(raw);
-  if (!Number.isInteger(v) || v < 1) throw new RangeError(`BENCH_ROUNDS must be an integer >= 1, found ${JSON.stringify(raw)}`);
-  return v;
-}
+const ROUNDS = numberFromEnv('BENCH_ROUNDS', QUICK ? 1 : 3, 'an integer >= 1', (v) => Number.isInteger(v) && v >= 1);
 
 /** The median of xs (the mean of the middle two for an even count). */
 function median(xs: number[]): number {
@@ -75,13 +68,6 @@ function median(xs: number[]): number {
 function medianRun<R extends { samplesPerSec: number }>(runs: R[]): R {
   const s = [...runs].sort((a, b) => a.samplesPerSec - b.samplesPerSec);
   return s[(s.length - 1) >> 1]!;
-}
-
-function accuracyBudget(raw: string | undefined): number {
-  if (raw === undefined || raw === '') return QUICK ? 20 : 300;
-  const v = Number(raw);
-  if (!Number.isFinite(v) || v < 0) throw new RangeError(`BENCH_ACCURACY_SECONDS must be a number of seconds >= 0, found ${JSON.stringify(raw)}`);
-  return v;
 }
 
 /**

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { timeToReach, deriveSpeedups, settingsFromEnv, formatTable, ENGINE_CONFIG, unionRows, positionsIn, sampleRowIds, type Comparison } from '../bench/accuracy.js';
 import { DATASETS, resolveDataset, ensureDataset, resultBaseName, parseSynthShape } from '../bench/datasets.js';
 import { parseConfig } from '../src/config.js';
-import { envPrefix } from '../bench/env.js';
+import { envPrefix, numberFromEnv } from '../bench/env.js';
 import type { AccuracyResult } from '../bench/plot.js';
 import { readXcFile } from '../src/data/xcReader.js';
 import { generateSynthetic, SYNTH_SHAPES } from '../src/data/synth.js';
@@ -83,6 +83,16 @@ test('settingsFromEnv: defaults, quick mode, budget override, system subset', ()
   assert.deepEqual(settingsFromEnv({ BENCH_SYSTEMS: 'tfjs-wasm, sublinear-lsh' }).systems, ['tfjs-wasm', 'sublinear-lsh']);
   assert.throws(() => settingsFromEnv({ BENCH_BUDGET_SEC: 'abc' }), RangeError);
   assert.throws(() => settingsFromEnv({ BENCH_SYSTEMS: 'pytorch' }), RangeError);
+});
+
+test('numberFromEnv: the default when unset or empty, the number when it passes, else an error naming the variable, the rule and the value', () => {
+  const rounds = (env: NodeJS.ProcessEnv) => numberFromEnv('BENCH_ROUNDS', 3, 'an integer >= 1', (v) => Number.isInteger(v) && v >= 1, env);
+  assert.equal(rounds({}), 3);
+  assert.equal(rounds({ BENCH_ROUNDS: '' }), 3);
+  assert.equal(rounds({ BENCH_ROUNDS: '5' }), 5);
+  for (const bad of ['0', '1.5', 'abc', 'Infinity']) {
+    assert.throws(() => rounds({ BENCH_ROUNDS: bad }), (e: unknown) => e instanceof RangeError && e.message === `BENCH_ROUNDS must be an integer >= 1, found ${JSON.stringify(bad)}`);
+  }
 });
 
 test('ENGINE_CONFIG is a valid engine configuration; the table prints every system', () => {
