@@ -301,17 +301,18 @@ describe('wasm kernels vs js kernels', () => {
     }
   });
 
-  it('votePlace (groups above the cut placed by votes, the first ids at the cut, the rest dropped)', () => {
+  it('votePlace (groups above the cut placed by votes, the first ids at the cut, the rest dropped; u8 and u16 tallies)', () => {
     const rng = new Rng(33);
     const arena = new Arena();
     const k = newWasm(arena);
-    for (const [N, L, cap] of [[1, 1, 1], [50, 4, 7], [3000, 30, 400], [3000, 30, 3000]] as const) {
+    for (const [N, L, cap] of [[1, 1, 1], [50, 4, 7], [3000, 30, 400], [3000, 30, 3000], [3000, 300, 400]] as const) {
+     for (const bytes of L < 256 ? [1, 2] : [2]) {
       const t32 = arena.i32(Math.ceil(N / 2));
-      const votes = new Uint16Array(t32.buffer, t32.byteOffset, N);
+      const votes = bytes === 1 ? new Uint8Array(t32.buffer, t32.byteOffset, N) : new Uint16Array(t32.buffer, t32.byteOffset, N);
       for (let i = 0; i < N; i++) votes[i] = rng.nextInt(L + 1);
       const cand = arena.i32(N);
       const hist0 = arena.i32(L + 2);
-      const nc = k.voteCollect(votes, N, L, 1, hist0, cand);
+      const nc = k.voteCollect(votes, N, 1, L + 1, hist0, cand, 0);
       // the cut and the groups' write cursors, as topByVotes prepares them
       const vt = cutVotes(hist0, L, 1, cap);
       const above = hist0[L + 1]!;
@@ -335,14 +336,15 @@ describe('wasm kernels vs js kernels', () => {
       assert.deepEqual(got.map((i) => votes[i]), want.map((i) => votes[i]), `N ${N} cap ${cap}: votes descending`);
       assert.deepEqual([...got].sort((a, b) => a - b), [...want].sort((a, b) => a - b), `N ${N} cap ${cap}: the same ids`);
       assert.equal(runs[1]!.out[take], -1, 'nothing past take');
+     }
     }
   });
 
-  it('voteTally and voteCollect (ranges of any length, empty ones, every lo, N not a multiple of 8, stale scratch)', () => {
+  it('voteTally and voteCollect (u8 and u16 tallies, ranges of any length, empty ones, every band, N not a multiple of 16, stale scratch, appending)', () => {
     const rng = new Rng(32);
     const arena = new Arena();
     const k = newWasm(arena);
-    for (const [N, L, maxLen] of [[1, 1, 1], [7, 3, 5], [130, 12, 60], [1001, 40, 400], [4099, 150, 300]] as const) {
+    for (const [N, L, maxLen] of [[1, 1, 1], [7, 3, 5], [130, 12, 60], [1001, 40, 400], [4099, 150, 300], [517, 255, 500], [301, 300, 290]] as const) {
       // L ranges of distinct ids (a bucket holds a set), laid out one after another
       const ranges: number[][] = [];
       for (let t = 0; t < L; t++) {
@@ -356,32 +358,49 @@ describe('wasm kernels vs js kernels', () => {
       const end = Int32Array.from(ranges.map((r, t) => start[t]! + r.length));
       const votes = new Array<number>(N).fill(0);
       for (const r of ranges) for (const id of r) votes[id]!++;
-      const run = (kern: Kernels, lo: number) => {
-        const entries = arena.i32(flat.length + 1);
-        entries.set(flat);
-        const bS = arena.i32(L);
-        const bE = arena.i32(L);
-        bS.set(start);
-        bE.set(end);
-        const t32 = arena.i32(Math.ceil(N / 2) + 1);
-        const tally = new Uint16Array(t32.buffer, t32.byteOffset, N);
-        tally.fill(7); // stale votes of a previous query
-        kern.voteTally(entries, bS, bE, L, tally, N);
-        const hist = arena.i32(L + 2).fill(3);
-        const cand = arena.i32(N + 1).fill(-5);
-        const n = kern.voteCollect(tally, N, L, lo, hist, cand);
-        return { n, tally: Array.from(tally), hist: Array.from(hist), cand: Array.from(cand.subarray(0, n)), past: cand[n] };
-      };
-      for (const lo of [1, 2, Math.max(1, L >> 1), L, L + 1]) {
-        const e = run(jsKernels, lo);
-        const w = run(k, lo);
-        assert.deepEqual(w, e, `N ${N} L ${L} lo ${lo}`);
-        // against the definition
-        assert.deepEqual(e.tally, votes);
-        assert.deepEqual(e.cand, votes.flatMap((v, id) => (v >= lo ? [id] : [])));
-        assert.equal(e.past, -5, 'nothing written past the kept ids');
-        for (let v = 0; v <= L + 1; v++) {
-          assert.equal(e.hist[v], v >= lo ? votes.filter((x) => x === v).length : 0, `hist of ${v} votes, lo ${lo}`);
+      const maxHi = 70_000;
+      const prior = 3; // ids already collected: the band is appended after them
+      for (const bytes of L < 256 ? [1, 2] : [2]) {
+        const run = (kern: Kernels, bands: readonly (readonly [number, number])[]) => {
+          const entries = arena.i32(flat.length + 1);
+          entries.set(flat);
+          const bS = arena.i32(L);
+          const bE = arena.i32(L);
+          bS.set(start);
+          bE.set(end);
+          const t32 = arena.i32(Math.ceil(N / 2) + 1);
+          const tally = bytes === 1 ? new Uint8Array(t32.buffer, t32.byteOffset, N) : new Uint16Array(t32.buffer, t32.byteOffset, N);
+          tally.fill(7); // stale votes of a previous query
+          kern.voteTally(entries, bS, bE, L, tally, N);
+          const hist = arena.i32(L + 2).fill(3);
+          const cand = arena.i32(N + prior + 1).fill(-5);
+          let n = prior;
+          for (const [lo, hi] of bands) n = kern.voteCollect(tally, N, lo, Math.min(hi, L + 2), hist, cand, n);
+          return { n, tally: Array.from(tally), hist: Array.from(hist), cand: Array.from(cand.subarray(0, n)), past: cand[n] };
+        };
+        for (const [lo, hi] of [[1, L + 1], [2, L + 1], [Math.max(1, L >> 1), L + 1], [L, L + 1], [L + 1, L + 2], [2, 3], [1, Math.max(1, L >> 1)], [3, 2], [1, maxHi]] as const) {
+          const what = `N ${N} L ${L} ${8 * bytes}-bit band [${lo}, ${hi})`;
+          const e = run(jsKernels, [[lo, hi]]);
+          const w = run(k, [[lo, hi]]);
+          assert.deepEqual(w, e, what);
+          // against the definition
+          const inBand = (v: number) => v >= lo && v < Math.min(hi, L + 2);
+          assert.deepEqual(e.tally, votes, what);
+          assert.deepEqual(e.cand, [-5, -5, -5, ...votes.flatMap((v, id) => (inBand(v) ? [id] : []))], what);
+          assert.equal(e.past, -5, 'nothing written past the kept ids');
+          for (let v = 0; v <= L + 1; v++) assert.equal(e.hist[v], 3 + (inBand(v) ? votes.filter((x) => x === v).length : 0), `${what}: hist of ${v} votes`);
+        }
+        // bands downwards, as topByVotes collects when the cut falls: every vote group in id order
+        const lo0 = Math.max(1, L >> 1);
+        const bands: [number, number][] = [[lo0, L + 1]];
+        for (let lo = lo0; lo > 1; lo--) bands.push([lo - 1, lo]);
+        const w = run(k, bands);
+        assert.deepEqual(w, run(jsKernels, bands), `N ${N} L ${L}: bands`);
+        const got = w.cand.slice(prior);
+        assert.deepEqual([...got].sort((a, b) => a - b), votes.flatMap((v, id) => (v >= 1 ? [id] : [])), `N ${N} L ${L}: bands collect every id with a vote`);
+        for (let v = 1; v <= L; v++) {
+          const group = got.filter((id) => votes[id] === v);
+          assert.deepEqual(group, [...group].sort((a, b) => a - b), `N ${N} L ${L}: the ${v}-vote group ascending`);
         }
       }
     }

@@ -354,8 +354,9 @@ export const jsKernels = {
    * The counting half of a top-by-votes query over L bucket ranges of a table set's entries
    * (LshTables.topByVotes, dense tally): tally is zeroed, then
    *   tally[id] (id < N) = how many ranges [bStart[t], bEnd[t]) of `entries` hold id (t < L).
+   * A Uint8Array tally holds counts up to 255 (L < 256), a Uint16Array up to 65,535.
    */
-  voteTally(entries: Int32Array, bStart: Int32Array, bEnd: Int32Array, L: number, tally: Uint16Array, N: number): void {
+  voteTally(entries: Int32Array, bStart: Int32Array, bEnd: Int32Array, L: number, tally: Uint8Array | Uint16Array, N: number): void {
     tally.fill(0, 0, N);
     for (let t = 0; t < L; t++) {
       const e = bEnd[t]!;
@@ -364,17 +365,16 @@ export const jsKernels = {
   },
 
   /**
-   * The ids with at least lo votes (lo >= 1; tally values <= L):
-   *   cand[0 .. n) = the ids id < N with tally[id] >= lo, ascending;
-   *   hist[v] = how many of them have v votes (hist: L + 2 entries, zeroed first; 0 below lo);
-   * returns n.
+   * The ids with lo <= votes < hi (lo >= 1), appended after the first n of cand:
+   *   cand[n ..) = the ids id < N with lo <= tally[id] < hi, ascending;
+   *   hist[v] += how many of them have v votes (hist: at least hi entries);
+   * returns the new n. Bands collected one after another (lo..hi, then a lower lo..lo) keep
+   * each vote group ascending in cand.
    */
-  voteCollect(tally: Uint16Array, N: number, L: number, lo: number, hist: Int32Array, cand: Int32Array): number {
-    hist.fill(0, 0, L + 2);
-    let n = 0;
+  voteCollect(tally: Uint8Array | Uint16Array, N: number, lo: number, hi: number, hist: Int32Array, cand: Int32Array, n: number): number {
     for (let id = 0; id < N; id++) {
       const v = tally[id]!;
-      if (v >= lo) {
+      if (v >= lo && v < hi) {
         hist[v]++;
         cand[n++] = id;
       }
@@ -384,12 +384,12 @@ export const jsKernels = {
 
   /**
    * The placement of a top-by-votes selection (LshTables.topByVotes, dense tally): cand[0 .. nc)
-   * are ids (ascending) with votes tally[id]; hist[v] is the first output slot of vote group v
+   * are ids (ascending within each vote group) with votes tally[id]; hist[v] is the first output slot of vote group v
    * for every v > vt (the votes at the cut). In order, an id with v > vt votes goes to
    * out[hist[v]++]; the first `need` ids with exactly vt votes go to out[above], out[above + 1],
    * ...; the rest are dropped. outVotes, when given, receives the votes at the same slots.
    */
-  votePlace(cand: Int32Array, nc: number, tally: Uint16Array, hist: Int32Array, vt: number, above: number, need: number, out: Int32Array, outVotes: Int32Array | null): void {
+  votePlace(cand: Int32Array, nc: number, tally: Uint8Array | Uint16Array, hist: Int32Array, vt: number, above: number, need: number, out: Int32Array, outVotes: Int32Array | null): void {
     let g = 0;
     for (let i = 0; i < nc; i++) {
       const c = cand[i]!;

@@ -8,7 +8,8 @@
  *   name            a number passed as is               name=1   with a default
  *   ~name           a number the twin takes but the export does not (used by other tokens)
  *   =expr           an export argument computed from the parameters (no spaces), not a parameter
- *   name:T          an array of T (f32, i32, u16, f64): the export gets its byte address
+ *   name:T          an array of T (f32, i32, u16, f64; uint: a Uint8Array or a Uint16Array, whose
+ *                   width the line passes with =name.BYTES_PER_ELEMENT): the export gets its byte address
  *   name:T?         ... or null: address 0 (the arena never hands out byte 0)
  *   name:T+off      ... followed by the parameter `off`, an element offset folded into the address
  *   name:T@off      ... offset by the parameter `off` introduced by another token
@@ -32,9 +33,9 @@ export const KERNEL_TABLE: Readonly<Record<string, string>> = {
   codeKeys: 'codes:i32+codesOff[m>0?(H-1)*ld+m:0] ld ~H m sel:i32[K*L]<H K L bits rangePow keys:i32+keysOff stride',
   bucketSort: 'keys:i32+keysOff[m] ids:i32?[m] m R S off:i32+offOff[R+1] ent:i32+entOff -> number',
   bucketCommit: 'keys:i32+keysOff[m] m R S reservoir s0 s1 s2 s3 off:i32+offOff[R+1] ent:i32+entOff count:i32[R] stats:i32[3]',
-  voteTally: 'entries:i32 bStart:i32[L] bEnd:i32[L] L tally:u16[N] N',
-  voteCollect: 'tally:u16[N] N L lo hist:i32[L+2] cand:i32 -> number',
-  votePlace: 'cand:i32[nc]<tally.length nc tally:u16 hist:i32 vt above need out:i32 outVotes:i32?',
+  voteTally: 'entries:i32 bStart:i32[L] bEnd:i32[L] L tally:uint[N] N =tally.BYTES_PER_ELEMENT',
+  voteCollect: 'tally:uint[N] N lo hi hist:i32[hi] cand:i32 n =tally.BYTES_PER_ELEMENT -> number',
+  votePlace: 'cand:i32[nc]<tally.length nc tally:uint hist:i32 vt above need out:i32 outVotes:i32? =tally.BYTES_PER_ELEMENT',
   rowsBackward:
     'W:f32 G:f32 gBias:f32 n rows:i32+rowsOff[nRows]<Math.min(rowsOf(W,n),rowsOf(G,n),gBias.length) nRows grad:f32+gradOff[nRows] x:f32+xOff[n] dx:f32?+dxOff',
   rowsDx: 'W:f32 n rows:i32+rowsOff[nRows]<rowsOf(W,n) nRows grad:f32+gradOff[nRows] dx:f32+dxOff[n]',

@@ -20,8 +20,11 @@ const kStampLimit = 0x3fffffff;
  * clearing between queries.
  */
 export class QueryScratch {
-  /** (capacity) votes of every item, for topByVotes' dense counting */
-  readonly tally: Uint16Array;
+  /**
+   * (capacity) votes of every item, for topByVotes' dense counting: bytes where L < 256 (the
+   * first half of the declared u16 view; half the cache footprint), else u16
+   */
+  readonly tally: Uint8Array | Uint16Array;
   /** (L) the query's bucket range in each table */
   readonly bStart: Int32Array;
   readonly bEnd: Int32Array;
@@ -64,7 +67,8 @@ export class QueryScratch {
   /** A scratch for `t` over `views` (declared by `declare`), or over a memory of its own. */
   constructor(t: LshTables, views?: BlockViews) {
     const v = views ?? new Arena().carve([QueryScratch.declare('query', t)]).block('query');
-    this.tally = v.u16('tally');
+    const tally = v.u16('tally');
+    this.tally = t.L < 256 ? new Uint8Array(tally.buffer, tally.byteOffset, tally.length) : tally;
     this.bStart = v.i32('bStart');
     this.bEnd = v.i32('bEnd');
     this.cand = v.i32('cand');
@@ -189,11 +193,12 @@ export function topByVotes(t: LshTables, codes: Int32Array, codesOff: number, sc
  * topByVotes by dense counting over the buckets in scratch.bStart/bEnd, with the voteTally and
  * voteCollect kernels (the tables' own kernels when the scratch lives in their memory): votes of
  * every item in scratch.tally (no branch per entry: every bucket holds a set), then the items
- * with at least `lo` votes in id order with their vote histogram, lo just below the previous
- * query's cut (measured on WordNet: ~1,600 of 19K items, so the scan skips most of them eight
- * at a time). When fewer than `cap` items reach lo, the cut is lower: collect again from one
- * vote. Selection then reads only the collected items: the groups above the cut vote placed by
- * vote, then the smallest ids of the group at it.
+ * with at least `lo` votes in id order with their vote histogram, lo at the previous query's cut
+ * (so the scan skips most items eight or sixteen at a time). When fewer than `cap` items reach
+ * lo, the cut is lower: collect the band one vote below, and so on (before, a second collection
+ * from one vote took a tenth of WordNet's LSH evaluation: ~15K of 19K items have a vote). Each
+ * band is in id order, so each vote group is. Selection then reads only the collected items: the
+ * groups above the cut placed by vote, then the smallest ids of the group at it.
  */
 function topByVotesDense(t: LshTables, scratch: QueryScratch, cap: number, out: Int32Array, outVotes: Int32Array | null): number {
   if (cap <= 0) return 0;
@@ -204,10 +209,11 @@ function topByVotesDense(t: LshTables, scratch: QueryScratch, cap: number, out: 
   const cand = scratch.cand;
   const k = scratch.memory === t.memory ? t.kernels : jsKernels;
   k.voteTally(t.entries, scratch.bStart, scratch.bEnd, L, cnt, N);
-  const lo = Math.max(1, scratch.lastCut - 1);
-  let nc = k.voteCollect(cnt, N, L, lo, hist, cand);
-  // fewer than cap items with lo votes: the cut is below lo; every item with a vote instead
-  if (nc < cap && lo > 1) nc = k.voteCollect(cnt, N, L, 1, hist, cand);
+  hist.fill(0, 0, L + 2);
+  let lo = Math.max(1, scratch.lastCut);
+  let nc = k.voteCollect(cnt, N, lo, L + 1, hist, cand, 0);
+  // fewer than cap items with lo votes: the cut is below lo
+  for (; nc < cap && lo > 1; lo--) nc = k.voteCollect(cnt, N, lo - 1, lo, hist, cand, nc);
   if (nc === 0) return 0;
   // with nc >= cap the cut is at lo or above, where hist is complete; otherwise (lo = 1) it is
   // 0 and every collected item is taken
