@@ -4,7 +4,10 @@ import type { OptimizerConfig } from '../config.js';
 import { BlockDecl, type BlockViews } from '../memory/layout.js';
 import type { DeferredGrads } from './deferred.js';
 
-/** Touched rows a deferred-gradient update sums into G before the optimizer reads them (32 KB of G at 256 columns). */
+/**
+ * Touched rows a deferred-gradient update sums into G before the optimizer reads them (32 KB of
+ * G at 256 columns); also the smallest share of the rows an update thread claims.
+ */
 const DEFERRED_CHUNK = 32;
 
 /** The shape of one parameter block. */
@@ -29,6 +32,7 @@ export interface ParamSpec {
  *   G:  (rows, cols) gradient of the current batch that took the immediate path (rows listed in `touched`)
  *   gb: (nOut) bias gradient
  *   mark: (rows) 1 if the row has gradient this batch;  touched: (rows) those rows, counts[0] of them
+ *   counts: [touched rows, the update's next unclaimed touched row]
  *   biasRows: (nOut) 0 .. nOut-1: the bias rows of a feature-major block (all updated every batch)
  * W, b and the moments are the saved state (checkpoints); the rest is zero between batches.
  *
@@ -54,7 +58,7 @@ export class ParamBlock {
   readonly mark: Int32Array;
   readonly touched: Int32Array;
   private readonly biasRows: Int32Array;
-  /** (1) shared length of `touched`, appended with Atomics.add */
+  /** (2) shared length of `touched` (appended with Atomics.add), and the update's claim cursor */
   readonly counts: Int32Array;
   /** this batch's recorded gradients (set by the run that carved the slots), or null */
   deferred: DeferredGrads | null = null;
@@ -77,7 +81,7 @@ export class ParamBlock {
       .i32('mark', [s.rows])
       .i32('touched', [s.rows])
       .i32('biasRows', [s.featureMajor ? s.nOut : 0])
-      .i32('counts', [1]);
+      .i32('counts', [2]);
   }
 
   constructor(
@@ -162,54 +166,82 @@ export class ParamBlock {
   }
 
   /**
-   * Part `part` of `parts` of the update: a contiguous slice of the touched rows and biases, so
-   * that worker threads update disjoint rows in parallel. Every part runs after prepareUpdate and
+   * Thread `part` of `parts` in the update: it claims runs of the touched rows (and their
+   * biases) until none is left, so that worker threads update disjoint rows in parallel; a
+   * feature-major block's biases are split into `parts` slices. Each row's update is independent
+   * of the others, so who updates it changes no result. Every part runs after prepareUpdate and
    * before finishUpdate (which the coordinating thread calls once).
    * `horizon`: batches of the learning-rate schedule (see scheduledLr).
+   *
+   * Why runs that shrink (guided scheduling: a claim takes 1 / (2 * parts) of the rows left, at
+   * least DEFERRED_CHUNK). Rows cost unequally (a popular row sums many pairs) and threads run at
+   * unequal speeds on a shared machine: with one fixed slice a thread, each of two threads waited
+   * 2.0-2.5 s of 15 s of update at the barrier (bench:throughput, Amazon-670K shape). Claims of
+   * 32 rows each balanced the threads but made the update's work 20% slower (a claim's calls and
+   * atomics every 32 rows; each thread's rows no longer one stream in address order). Long runs
+   * first keep the streams; the short ones at the end even out the finish.
    */
   updatePart(opt: OptimizerConfig, step: number, part: number, parts: number, horizon = 0): void {
-    const k = this.kernels;
     const n = this.counts[0]!;
-    const r0 = Math.floor((n * part) / parts);
-    const r1 = Math.floor((n * (part + 1)) / parts);
-    // biases: all of them (feature-major) or those of the touched neurons, split the same way
-    const biasRows = this.featureMajor ? this.biasRows : this.touched;
-    const nb = this.featureMajor ? this.nOut : n;
-    const b0 = Math.floor((nb * part) / parts);
-    const b1 = Math.floor((nb * (part + 1)) / parts);
     const lr = scheduledLr(opt, step, horizon);
     // decoupled weight decay (Loshchilov & Hutter 2019) of the rows updated now, lazily: a row
     // decays on the steps it is touched, not on the steps in between
     const decay = 1 - lr * opt.weightDecay;
     const adam = opt.type === 'adam';
     const lrT = adam ? (lr * Math.sqrt(1 - Math.pow(opt.beta2, step))) / (1 - Math.pow(opt.beta1, step)) : lr;
+    const counts = this.counts;
+    for (;;) {
+      const c0 = Atomics.load(counts, 1);
+      if (c0 >= n) break;
+      const cn = Math.min(n - c0, Math.max(DEFERRED_CHUNK, Math.ceil((n - c0) / (2 * parts))));
+      if (Atomics.compareExchange(counts, 1, c0, c0 + cn) !== c0) continue;
+      this.updateRows(opt, c0, cn, lr, lrT, decay);
+    }
+    if (this.featureMajor) {
+      // every bias, summed by prepareUpdate: a slice each
+      const b0 = Math.floor((this.nOut * part) / parts);
+      const b1 = Math.floor((this.nOut * (part + 1)) / parts);
+      this.updateBiases(opt, this.biasRows, b0, b1 - b0, lr, lrT);
+    }
+  }
+
+  /** The optimizer's step of touched rows touched[c0 .. c0 + cn) (and a neuron-major block's biases of them). */
+  private updateRows(opt: OptimizerConfig, c0: number, cn: number, lr: number, lrT: number, decay: number): void {
+    const k = this.kernels;
+    const adam = opt.type === 'adam';
     const d = this.deferred !== null && this.deferred.pending ? this.deferred : null;
     if (d !== null && adam && d.fusable) {
       // every gradient of the batch recorded as pairs: summed and applied in one pass, G untouched
-      d.adamStep(k, this.W, this.M!, this.V!, this.gb, this.touched, r0, r1 - r0, lrT, opt.beta1, opt.beta2, opt.eps, decay);
+      d.adamStep(k, this.W, this.M!, this.V!, this.gb, this.touched, c0, cn, lrT, opt.beta1, opt.beta2, opt.eps, decay);
     } else {
       // recorded gradients on top of G's: a chunk of rows gets its sums, then the optimizer
       // reads them while they are in cache
-      const chunk = d !== null ? DEFERRED_CHUNK : Math.max(1, r1 - r0);
-      for (let c0 = r0; c0 < r1; c0 += chunk) {
-        const cn = Math.min(chunk, r1 - c0);
-        if (d !== null) d.addTo(k, this.G, this.gb, this.touched, c0, cn);
-        if (adam) k.adamRows(this.W, this.M!, this.V!, this.G, this.cols, this.touched, c0, cn, lrT, opt.beta1, opt.beta2, opt.eps, decay);
-        else k.sgdRows(this.W, this.G, this.cols, this.touched, c0, cn, lr, decay);
+      const chunk = d !== null ? DEFERRED_CHUNK : cn;
+      for (let s0 = c0; s0 < c0 + cn; s0 += chunk) {
+        const sn = Math.min(chunk, c0 + cn - s0);
+        if (d !== null) d.addTo(k, this.G, this.gb, this.touched, s0, sn);
+        if (adam) k.adamRows(this.W, this.M!, this.V!, this.G, this.cols, this.touched, s0, sn, lrT, opt.beta1, opt.beta2, opt.eps, decay);
+        else k.sgdRows(this.W, this.G, this.cols, this.touched, s0, sn, lr, decay);
       }
     }
     // the biases of a neuron-major block are its rows: their recorded sums are complete here
-    if (adam) k.adamRows(this.b, this.Mb!, this.Vb!, this.gb, 1, biasRows, b0, b1 - b0, lrT, opt.beta1, opt.beta2, opt.eps);
-    else k.sgdRows(this.b, this.gb, 1, biasRows, b0, b1 - b0, lr);
-    for (let i = r0; i < r1; i++) this.mark[this.touched[i]!] = 0;
-    // each part marks its own rows (touched rows are distinct): no race
+    if (!this.featureMajor) this.updateBiases(opt, this.touched, c0, cn, lr, lrT);
+    const touched = this.touched;
+    for (let i = c0; i < c0 + cn; i++) this.mark[touched[i]!] = 0;
+    // each run marks its own rows (touched rows are distinct): no race
     const stale = this.hashStale;
-    if (stale !== null) for (let i = r0; i < r1; i++) stale[this.touched[i]!] = 1;
+    if (stale !== null) for (let i = c0; i < c0 + cn; i++) stale[touched[i]!] = 1;
+  }
+
+  private updateBiases(opt: OptimizerConfig, rows: Int32Array, from: number, n: number, lr: number, lrT: number): void {
+    if (opt.type === 'adam') this.kernels.adamRows(this.b, this.Mb!, this.Vb!, this.gb, 1, rows, from, n, lrT, opt.beta1, opt.beta2, opt.eps);
+    else this.kernels.sgdRows(this.b, this.gb, 1, rows, from, n, lr);
   }
 
   /** Empty the touched lists after every part of an update ran. */
   finishUpdate(): void {
     this.counts[0] = 0;
+    this.counts[1] = 0;
     if (this.deferred !== null) this.deferred.finish();
   }
 
