@@ -716,6 +716,32 @@ export function markPairs(pRow: usize, pCnt: usize, slots: i32, budget: i32, mar
 }
 
 /**
+ * The rows r < n with mark[r] != 0, ascending, into out[0 ..); returns how many. Four marks a
+ * step compared at once: at the Amazon-670K shape a batch touches about a fifth of the 670K
+ * output rows, and this scan ran on the coordinating thread in TypeScript at 2-3 ms a batch.
+ */
+export function markedRows(mark: usize, n: i32, out: usize): i32 {
+  let k: i32 = 0;
+  let r: i32 = 0;
+  const zero = i32x4.splat(0);
+  for (; r + 4 <= n; r += 4) {
+    let bits = i32x4.bitmask(i32x4.ne(v128.load(mark + (<usize>r << 2), 0, 4), zero));
+    while (bits != 0) {
+      store<i32>(out + (<usize>k << 2), r + ctz(bits));
+      bits &= bits - 1;
+      k++;
+    }
+  }
+  for (; r < n; r++) {
+    if (load<i32>(mark + (<usize>r << 2)) != 0) {
+      store<i32>(out + (<usize>k << 2), r);
+      k++;
+    }
+  }
+  return k;
+}
+
+/**
  * Group the pairs of the sample slots by touched row (a counting sort, stable in slot order):
  * pRow/pCoef: (slots, budget) with pCnt[b] pairs in slot b; touched[0 .. nT) the rows. Writes
  * pos[touched[i]] = i, ptr[0 .. nT] (position i's pairs are [ptr[i], ptr[i+1])), src (their slots)

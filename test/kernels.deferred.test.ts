@@ -95,6 +95,28 @@ describe('deferred-gradient kernels', () => {
     }
   });
 
+  it('markedRows: the marked rows in ascending order (any density, lengths not a multiple of 4, marks other than 1)', () => {
+    const rng = new Rng(26);
+    const arena = new Arena();
+    const wasm = newWasm(arena);
+    for (const n of [0, 1, 3, 4, 5, 17, 1000, 4099]) {
+      for (const density of [0, 0.01, 0.2, 0.9, 1]) {
+        const mark0 = Int32Array.from({ length: n }, () => (rng.nextFloat() < density ? 1 + rng.nextInt(3) : 0));
+        const want = Array.from(mark0).flatMap((m, r) => (m !== 0 ? [r] : []));
+        for (const kk of [jsKernels, wasm]) {
+          const mark = arena.i32(n);
+          mark.set(mark0);
+          const out = arena.i32(n + 1).fill(-7);
+          const k = kk.markedRows(mark, n, out);
+          assert.equal(k, want.length, `${kk.name}: n ${n} density ${density}`);
+          assert.deepEqual(Array.from(out.subarray(0, k)), want, `${kk.name}: n ${n} density ${density}`);
+          assert.equal(out[k], -7, 'nothing written past the marked rows');
+          assert.deepEqual(mark, mark0, 'marks unchanged');
+        }
+      }
+    }
+  });
+
   it('markPairs: the rows of the pairs not yet marked are marked and listed, in slot and pair order', () => {
     const rng = new Rng(25);
     for (const [nMat, slots, budget] of [[1, 2, 1], [40, 9, 7], [500, 64, 40]] as const) {

@@ -545,6 +545,13 @@ export const jsKernels = {
     return n;
   },
 
+  /** The rows r < n with mark[r] != 0, ascending, into out[0 ..); returns how many. */
+  markedRows(mark: Int32Array, n: number, out: Int32Array): number {
+    let k = 0;
+    for (let r = 0; r < n; r++) if (mark[r] !== 0) out[k++] = r;
+    return k;
+  },
+
   /**
    * Group the deferred gradient pairs of a batch's sample slots by touched row, a counting sort
    * stable in slot order (see DeferredGrads). pRow, pCoef: (slots, budget), slot b holding

@@ -156,13 +156,7 @@ export class ParamBlock {
   private orderTouched(): void {
     const n = this.counts[0]!;
     if (n * 16 < this.rows) return;
-    const mark = this.mark;
-    const touched = this.touched;
-    let k = 0;
-    for (let r = 0; r < this.rows; r++) {
-      touched[k] = r;
-      k += mark[r]! !== 0 ? 1 : 0;
-    }
+    this.kernels.markedRows(this.mark, this.rows, this.touched);
   }
 
   /**
