@@ -54,7 +54,6 @@ test('openWorkers + trainBatchAsync: batch by batch on two worker threads equals
   await two.openWorkers(rowMax());
   try {
     await assert.rejects(two.openWorkers(rowMax()), /already open/);
-    await assert.rejects(two.fit(train, { epochs: 1 }), /close the workers of openWorkers first/);
     assert.throws(() => two.trainBatch(gatherRows(train, order, 0, 64, new CsrBatchBuffer())), /workers are open/);
     // batches of 64 rows, then of 37 and 1: the shared row cursor restarts at 0 every batch
     let start = 0;
@@ -89,6 +88,41 @@ test('fit on two and three threads learns exactly what one thread learns (weight
     const r = await run(threads);
     assert.deepEqual(r.ep, one.ep, `${threads} threads: epochs`);
     assertSameModel(r.m, one.m, `${threads} threads`);
+  }
+});
+
+test('fit on the workers of openWorkers, called twice, learns exactly what two fits with their own workers learn, leaves them open, and refuses rows larger than they were sized for', async () => {
+  const config = { ...CONFIG, threads: 2 };
+  const own = new SlideModel({ nFeatures: train.nFeatures, nLabels: train.nLabels, config });
+  const a1 = await own.fit(train, { epochs: 0.5 });
+  const a2 = await own.fit(train, { epochs: 0.5 });
+  const open = new SlideModel({ nFeatures: train.nFeatures, nLabels: train.nLabels, config });
+  await open.openWorkers(rowMax());
+  try {
+    const b1 = await open.fit(train, { epochs: 0.5 });
+    const b2 = await open.fit(train, { epochs: 0.5 });
+    const strip = (e: typeof a1) => e.map((x) => ({ ...x, seconds: 0, samplesPerSec: 0 }));
+    assert.deepEqual(strip(b1), strip(a1), 'first fit');
+    assert.deepEqual(strip(b2), strip(a2), 'second fit');
+    // still open: a batch goes to the workers, and openWorkers refuses a second pool
+    await assert.rejects(open.openWorkers(rowMax()), /already open/);
+  } finally {
+    await open.closeWorkers();
+  }
+  assertSameModel(open, own, 'after two fits');
+  // workers sized for the synthetic rows; one row of every feature (2,000 non-zeros: more than
+  // the batch area's default room too): fit refuses it instead of overrunning the batch area
+  const wide = {
+    n: 1, nFeatures: train.nFeatures, nLabels: train.nLabels,
+    featPtr: Int32Array.of(0, train.nFeatures), featIdx: Int32Array.from({ length: train.nFeatures }, (_, i) => i), featVal: new Float32Array(train.nFeatures).fill(0.01),
+    labelPtr: Int32Array.of(0, 1), labelIdx: Int32Array.of(0),
+  };
+  const small = new SlideModel({ nFeatures: train.nFeatures, nLabels: train.nLabels, config });
+  await small.openWorkers(rowMax());
+  try {
+    await assert.rejects(small.fit(wide, { epochs: 1 }), /rows of 2000 non-zeros and 1 labels exceed what the open workers were sized for/);
+  } finally {
+    await small.closeWorkers();
   }
 });
 

@@ -201,8 +201,6 @@ export class SlideModel {
   private exec: Executor;
   /** worker threads of the running fit or evaluation, or of openWorkers (null: the calling thread runs the phases) */
   private pool: WorkerPool | null = null;
-  /** whether the open pool came from openWorkers (not from a running fit) */
-  private ownPool = false;
   /** thread-seconds per part of finished pools, and of the coordinating thread's serial steps */
   private readonly pastProf = new Float64Array(PROF_SLOTS);
   /** seconds the finished pools' workers spent waiting at barriers */
@@ -444,8 +442,9 @@ export class SlideModel {
   /**
    * Start `threads` worker threads (default: the configured threads) for trainBatchAsync and
    * evaluate, sized for batches of config.batchSize rows of at most `maxRowNnz` non-zeros and
-   * `maxRowLabels` labels (a larger row is refused with a RangeError). fit() opens and closes its
-   * own workers; this is for callers that drive training batch by batch. Close them with
+   * `maxRowLabels` labels (a larger row is refused with a RangeError): for callers that drive
+   * training batch by batch, or call fit() more than once (fit runs on these workers and leaves
+   * them open, where it would otherwise start and stop its own each call). Close them with
    * closeWorkers().
    */
   async openWorkers(opts: { maxRowNnz: number; maxRowLabels: number; threads?: number }): Promise<void> {
@@ -454,7 +453,6 @@ export class SlideModel {
     const threads = opts.threads ?? this.threads;
     if (!Number.isInteger(threads) || threads < 1) throw new RangeError(`openWorkers: threads must be a positive integer, got ${threads}`);
     await this.startPool(threads, Math.max(1, opts.maxRowNnz), Math.max(1, opts.maxRowLabels));
-    this.ownPool = true;
   }
 
   /** Carve the run area for `threads` workers and start them on it. */
@@ -479,7 +477,6 @@ export class SlideModel {
     const pool = this.pool;
     if (!pool) return;
     this.pool = null;
-    this.ownPool = false;
     const open = (performance.now() - this.poolOpenedAt) / 1000;
     for (let w = 0; w < pool.threads; w++) {
       const prof = pool.stats.subarray(w * STAT_SLOTS + kStatProf, w * STAT_SLOTS + kStatProf + PROF_SLOTS);
@@ -508,7 +505,17 @@ export class SlideModel {
   profile(): ModelProfile & { idle: number } {
     const p = Float64Array.from(this.pastProf);
     for (const s of this.run.scratches) for (let i = 0; i < PROF_SLOTS; i++) p[i] = p[i]! + s.prof[i]!;
-    const out = { idle: this.pastIdle } as ModelProfile & { idle: number };
+    let idle = this.pastIdle;
+    // open workers: their figures so far (closeWorkers adds them to the past)
+    const pool = this.pool;
+    if (pool) {
+      const open = (performance.now() - this.poolOpenedAt) / 1000;
+      for (let w = 0; w < pool.threads; w++) {
+        addInto(p, pool.stats.subarray(w * STAT_SLOTS + kStatProf, w * STAT_SLOTS + kStatProf + PROF_SLOTS), 0, PROF_PHASE);
+        idle += Math.max(0, open - pool.stats[w * STAT_SLOTS + kStatBusy]!);
+      }
+    }
+    const out = { idle } as ModelProfile & { idle: number };
     PROF_NAMES.forEach((name, i) => (out[name] = p[i]!));
     return out;
   }
@@ -547,10 +554,10 @@ export class SlideModel {
   /**
    * Train for some epochs over an in-memory data set (shuffled each epoch with the model's
    * generator), or once over an iterable of batches (in the order given), on config.threads
-   * threads.
+   * threads: on the workers of openWorkers when they are open (left open; rows larger than they
+   * were sized for are refused), else on workers started for this call and stopped after it.
    */
   async fit(data: XcDataset | Iterable<CsrBatch> | AsyncIterable<CsrBatch>, opts: FitOptions = {}): Promise<EpochSummary[]> {
-    if (this.pool) throw new Error('SlideModel.fit: close the workers of openWorkers first (fit starts its own)');
     if (!isDataset(data)) return this.fitStream(data, opts);
     const d = data;
     if (d.nFeatures > this.nFeatures || d.nLabels > this.nLabels) {
@@ -561,12 +568,14 @@ export class SlideModel {
     const epochs = opts.epochs ?? this.config.epochs;
     this.lrHorizon = this.step + plannedBatches(d.n, epochs, this.config.batchSize, this.epochCursor);
     const mx = rowMaxima(d, opts.test);
-    if (this.threads > 1 && d.n > 0 && this.poolable) await this.startPool(this.threads, mx.maxRowNnz, mx.maxRowLabels);
+    const open = this.pool !== null;
+    if (open) this.ensureRun(mx.maxRowNnz, mx.maxRowLabels);
+    else if (this.threads > 1 && d.n > 0 && this.poolable) await this.startPool(this.threads, mx.maxRowNnz, mx.maxRowLabels);
     else this.ensureRun(mx.maxRowNnz, mx.maxRowLabels, 1);
     try {
       return await this.runEpochs(d, epochs, opts);
     } finally {
-      await this.closeWorkers();
+      if (!open) await this.closeWorkers();
     }
   }
 
