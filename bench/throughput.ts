@@ -334,7 +334,7 @@ async function parent(): Promise<void> {
     rounds: ROUNDS,
     runs: runs.map((r) => ({
       mode: r.mode, threads: r.threads, outputShards: r.outputShards, round: r.round, labels: r.labels, samplesPerSec: r.samplesPerSec, activePerSample: r.activePerSample, peakRssMB: r.peakRssMB,
-      samples: r.samples, seconds: r.seconds, buildSec: r.buildSec, split: r.split, phases: r.phases, rebuilds: r.rebuilds, usefulGflops: r.usefulGflops,
+      samples: r.samples, seconds: r.seconds, buildSec: r.buildSec, workerStartSec: r.workerStartSec, split: r.split, phases: r.phases, rebuilds: r.rebuilds, usefulGflops: r.usefulGflops,
     })),
     simdPeakGflops: peak,
     usefulGflops: lsh2.usefulGflops,
