@@ -742,6 +742,81 @@ export function markedRows(mark: usize, n: i32, out: usize): i32 {
 }
 
 /**
+ * The counting half of grouping pairs when no row is marked yet (no immediate-path gradient):
+ * mark[r] += 1 for the row r of every pair of pRow (slots, budget; pCnt[b] pairs in slot b), so
+ * that mark[r] ends as row r's number of pairs (non-zero: touched).
+ */
+export function countPairs(pRow: usize, pCnt: usize, slots: i32, budget: i32, mark: usize): void {
+  for (let b: i32 = 0; b < slots; b++) {
+    const c = load<i32>(pCnt + (<usize>b << 2));
+    const base = pRow + ((<usize>b * <usize>budget) << 2);
+    for (let k: i32 = 0; k < c; k++) {
+      const q = mark + (<usize>load<i32>(base + (<usize>k << 2)) << 2);
+      store<i32>(q, load<i32>(q) + 1);
+    }
+  }
+}
+
+/**
+ * After countPairs: the rows r < n with mark[r] != 0 ascending into touched[0 ..), and for the
+ * row at position i, pos[r] = i and ptr[i] = the pairs of the rows before it; ptr[count] = all
+ * pairs. Returns the count. One pass in address order (four marks a step compared at once) does
+ * what markedRows, then groupPairs' position and counting passes (random reads and writes over
+ * the touched rows and pairs) did.
+ */
+export function listCounted(mark: usize, n: i32, touched: usize, pos: usize, ptr: usize): i32 {
+  let k: i32 = 0;
+  let run: i32 = 0;
+  let r: i32 = 0;
+  const zero = i32x4.splat(0);
+  for (; r < n; r += 4) {
+    let bits: i32 = 0;
+    if (r + 4 <= n) bits = i32x4.bitmask(i32x4.ne(v128.load(mark + (<usize>r << 2), 0, 4), zero));
+    else for (let j = r; j < n; j++) if (load<i32>(mark + (<usize>j << 2)) != 0) bits |= 1 << (j - r);
+    while (bits != 0) {
+      const row = r + ctz(bits);
+      bits &= bits - 1;
+      store<i32>(touched + (<usize>k << 2), row);
+      store<i32>(pos + (<usize>row << 2), k);
+      store<i32>(ptr + (<usize>k << 2), run);
+      run += load<i32>(mark + (<usize>row << 2));
+      k++;
+    }
+  }
+  store<i32>(ptr + (<usize>k << 2), run);
+  return k;
+}
+
+/**
+ * The placing half of grouping pairs: with pos (row -> position) and ptr (position i's pairs
+ * start at ptr[i], ptr[nT] = all) as groupPairs or listCounted leave them, each pair of slot b
+ * (slots in order) goes to src/coef[ptr[pos[row]]++] (src = b); ptr is then shifted back to the
+ * starts and pCnt zeroed.
+ */
+export function scatterPairs(pos: usize, ptr: usize, nT: i32, pRow: usize, pCoef: usize, pCnt: usize, slots: i32, budget: i32, src: usize, coef: usize): void {
+  scatterInto(pos, ptr, nT, pRow, pCoef, pCnt, slots, budget, src, coef);
+}
+
+// @ts-ignore: decorator
+@inline function scatterInto(pos: usize, ptr: usize, nT: i32, pRow: usize, pCoef: usize, pCnt: usize, slots: i32, budget: i32, src: usize, coef: usize): void {
+  // ptr[i] serves as position i's cursor (it ends at the start of i + 1) and is shifted back
+  for (let b: i32 = 0; b < slots; b++) {
+    const c = load<i32>(pCnt + (<usize>b << 2));
+    const off = (<usize>b * <usize>budget) << 2;
+    for (let k: i32 = 0; k < c; k++) {
+      const q = ptr + (<usize>load<i32>(pos + (<usize>load<i32>(pRow + off + (<usize>k << 2)) << 2)) << 2);
+      const p = load<i32>(q);
+      store<i32>(q, p + 1);
+      store<i32>(src + (<usize>p << 2), b);
+      store<f32>(coef + (<usize>p << 2), load<f32>(pCoef + off + (<usize>k << 2)));
+    }
+    store<i32>(pCnt + (<usize>b << 2), 0);
+  }
+  for (let i = nT; i > 0; i--) store<i32>(ptr + (<usize>i << 2), load<i32>(ptr + (<usize>(i - 1) << 2)));
+  store<i32>(ptr, 0);
+}
+
+/**
  * Group the pairs of the sample slots by touched row (a counting sort, stable in slot order):
  * pRow/pCoef: (slots, budget) with pCnt[b] pairs in slot b; touched[0 .. nT) the rows. Writes
  * pos[touched[i]] = i, ptr[0 .. nT] (position i's pairs are [ptr[i], ptr[i+1])), src (their slots)
@@ -772,21 +847,7 @@ export function groupPairs(
     const q = ptr + (<usize>i << 2);
     store<i32>(q, load<i32>(q, 4) + load<i32>(q), 4);
   }
-  // ptr[i] serves as position i's cursor (it ends at the start of i + 1) and is shifted back
-  for (let b: i32 = 0; b < slots; b++) {
-    const c = load<i32>(pCnt + (<usize>b << 2));
-    const off = (<usize>b * <usize>budget) << 2;
-    for (let k: i32 = 0; k < c; k++) {
-      const q = ptr + (<usize>load<i32>(pos + (<usize>load<i32>(pRow + off + (<usize>k << 2)) << 2)) << 2);
-      const p = load<i32>(q);
-      store<i32>(q, p + 1);
-      store<i32>(src + (<usize>p << 2), b);
-      store<f32>(coef + (<usize>p << 2), load<f32>(pCoef + off + (<usize>k << 2)));
-    }
-    store<i32>(pCnt + (<usize>b << 2), 0);
-  }
-  for (let i = nT; i > 0; i--) store<i32>(ptr + (<usize>i << 2), load<i32>(ptr + (<usize>(i - 1) << 2)));
-  store<i32>(ptr, 0);
+  scatterInto(pos, ptr, nT, pRow, pCoef, pCnt, slots, budget, src, coef);
   return total;
 }
 

@@ -351,6 +351,28 @@ for (const family of ['dwta', 'wta'] as const) {
     }, 3);
     record(`batch weight gradients + Adam, ${slots} samples x ${budget} rows, immediate (rowsBackward, adamRows)`, 'batches/s', k, 1 / tImm);
     record(`batch weight gradients + Adam, ${slots} samples x ${budget} rows, deferred (markPairs, groupPairs, adamRowsPairs)`, 'batches/s', k, 1 / tDef);
+    // the coordinator's serial step alone, the touched rows in ascending order both ways: marks,
+    // listing and grouping (markPairs, markedRows, groupPairs), against counts in the marks
+    // (countPairs, listCounted, scatterPairs: what ParamBlock does when G holds nothing)
+    const clear = (n: number): void => {
+      for (let i = 0; i < n; i++) mark[touched[i]!] = 0;
+    };
+    const tMark = best(() => {
+      cnt.set(pCnt);
+      k.markPairs(pRow, cnt, slots, budget, mark, touched, 0);
+      const n = k.markedRows(mark, N_LABELS, touched);
+      k.groupPairs(touched, n, pos, ptr, pRow, pCoef, cnt, slots, budget, src, coef);
+      clear(n);
+    }, 5);
+    const tCount = best(() => {
+      cnt.set(pCnt);
+      k.countPairs(pRow, cnt, slots, budget, mark);
+      const n = k.listCounted(mark, N_LABELS, touched, pos, ptr);
+      k.scatterPairs(pos, ptr, n, pRow, pCoef, cnt, slots, budget, src, coef);
+      clear(n);
+    }, 5);
+    record(`grouping a batch's pairs by row, ${slots} samples x ${budget} rows of ${N_LABELS}: markPairs, markedRows, groupPairs`, 'batches/s', k, 1 / tMark);
+    record(`grouping a batch's pairs by row, ${slots} samples x ${budget} rows of ${N_LABELS}: countPairs, listCounted, scatterPairs`, 'batches/s', k, 1 / tCount);
   }
 }
 

@@ -193,6 +193,53 @@ describe('deferred-gradient kernels', () => {
     assert.equal(empty.total, 0);
   });
 
+  it('countPairs + listCounted + scatterPairs: wasm and js alike, and the groups of markPairs + markedRows + groupPairs', () => {
+    const rng = new Rng(27);
+    for (const [nMat, slots, budget] of [[1, 3, 1], [5, 4, 3], [9, 5, 4], [60, 17, 12], [501, 64, 40]] as const) {
+      const p = batchProblem(rng, 1, nMat, slots, budget);
+      const arena = new Arena();
+      const wasm = newWasm(arena);
+      const cp = <T extends Float32Array | Int32Array>(a: T): T => {
+        const c = (a instanceof Float32Array ? arena.f32(a.length) : arena.i32(a.length)) as T;
+        c.set(a);
+        return c;
+      };
+      // the oracle: the rows of the pairs listed in ascending order, then groupPairs
+      const rowsWithPairs = new Set<number>();
+      for (let b = 0; b < slots; b++) for (let k = 0; k < p.pCnt[b]!; k++) rowsWithPairs.add(p.pRow[b * budget + k]!);
+      const ascending = Int32Array.from([...rowsWithPairs].sort((a, b) => a - b));
+      const want = group(jsKernels, arena, { ...p, touched: ascending }, nMat, slots, budget);
+      const runs = [jsKernels, wasm].map((k) => {
+        const mark = arena.i32(nMat);
+        const pRow = cp(p.pRow);
+        const pCoef = cp(p.pCoef);
+        const pCnt = cp(p.pCnt);
+        const touched = arena.i32(nMat + 1).fill(-3);
+        const pos = arena.i32(nMat);
+        const ptr = arena.i32(nMat + 2).fill(-4);
+        const src = arena.i32(slots * budget);
+        const coef = arena.f32(slots * budget);
+        k.countPairs(pRow, pCnt, slots, budget, mark);
+        const n = k.listCounted(mark, nMat, touched, pos, ptr);
+        if (n > 0) k.scatterPairs(pos, ptr, n, pRow, pCoef, pCnt, slots, budget, src, coef);
+        return { n, mark, touched, pos, ptr, src, coef, pCnt };
+      });
+      for (const [i, r] of runs.entries()) {
+        const what = `${i === 0 ? 'js' : 'wasm'}, nMat ${nMat}`;
+        assert.equal(r.n, ascending.length, what);
+        assert.deepEqual(Array.from(r.touched.subarray(0, r.n)), Array.from(ascending), `${what}: touched rows ascending`);
+        assert.equal(r.touched[r.n], -3, `${what}: nothing listed past them`);
+        for (const row of ascending) assert.equal(r.mark[row], want.ptr[want.pos[row]! + 1]! - want.ptr[want.pos[row]!]!, `${what}: mark = pairs of row ${row}`);
+        for (let q = 0; q < nMat; q++) if (!rowsWithPairs.has(q)) assert.equal(r.mark[q], 0, `${what}: row ${q} unmarked`);
+        assert.deepEqual(Array.from(r.ptr.subarray(0, r.n + 1)), Array.from(want.ptr.subarray(0, r.n + 1)), `${what}: ptr`);
+        for (const row of ascending) assert.equal(r.pos[row], want.pos[row], `${what}: pos of ${row}`);
+        assert.deepEqual(r.src.subarray(0, want.total), want.src.subarray(0, want.total), `${what}: src`);
+        assert.deepEqual(r.coef.subarray(0, want.total), want.coef.subarray(0, want.total), `${what}: coef`);
+        assert.ok(r.pCnt.every((c) => c === 0), `${what}: slots emptied`);
+      }
+    }
+  });
+
   for (const fused of [false, true]) {
     const name = fused ? 'adamRowsPairs' : 'gradRows';
     it(`${name}: wasm vs js, and bit for bit ${fused ? 'gradRows + adamRows' : 'rowsBackward sample by sample'}`, () => {

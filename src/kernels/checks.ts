@@ -145,6 +145,29 @@ export const SEMANTIC_CHECKS: Readonly<Record<string, Check>> = {
     }
     assertRange(touched, 0, n + fresh, 'markPairs touched');
   },
+  countPairs(pRow: Int32Array, pCnt: Int32Array, slots: number, budget: number, mark: Int32Array) {
+    for (let b = 0; b < slots; b++) {
+      const c = pCnt[b]!;
+      if (!(c >= 0 && c <= budget)) throw new RangeError(`countPairs: pCnt[${b}] = ${c} outside [0, ${budget}]`);
+      assertValues(pRow, b * budget, c, mark.length, 'countPairs pRow');
+    }
+  },
+  scatterPairs(pos: Int32Array, ptr: Int32Array, nT: number, pRow: Int32Array, _pCoef: Float32Array, pCnt: Int32Array, slots: number, budget: number, src: Int32Array, coef: Float32Array) {
+    // every pair's row has a position below nT, and the positions' cursors stay inside src/coef
+    const room = new Int32Array(nT);
+    for (let i = 0; i < nT; i++) room[i] = ptr[i + 1]! - ptr[i]!;
+    for (let b = 0; b < slots; b++) {
+      const c = pCnt[b]!;
+      if (!(c >= 0 && c <= budget)) throw new RangeError(`scatterPairs: pCnt[${b}] = ${c} outside [0, ${budget}]`);
+      assertValues(pRow, b * budget, c, pos.length, 'scatterPairs pRow');
+      for (let k = b * budget; k < b * budget + c; k++) {
+        const i = pos[pRow[k]!]!;
+        if (!(i >= 0 && i < nT) || room[i]!-- <= 0) throw new RangeError(`scatterPairs: the pair at pRow[${k}] (row ${pRow[k]}) has no room at position ${i}`);
+      }
+    }
+    assertRange(src, 0, ptr[nT]!, 'scatterPairs src');
+    assertRange(coef, 0, ptr[nT]!, 'scatterPairs coef');
+  },
   groupPairs(touched: Int32Array, nTouched: number, _pos: Int32Array, _ptr: Int32Array, pRow: Int32Array, _pCoef: Float32Array, pCnt: Int32Array, slots: number, budget: number, src: Int32Array, coef: Float32Array) {
     const listed = new Set(touched.subarray(0, nTouched));
     let total = 0;

@@ -568,6 +568,44 @@ export const jsKernels = {
     ptr.fill(0, 0, nTouched + 1);
     for (let b = 0; b < slots; b++) for (let k = b * budget; k < b * budget + pCnt[b]!; k++) ptr[pos[pRow[k]!]! + 1]++;
     for (let i = 0; i < nTouched; i++) ptr[i + 1] += ptr[i]!;
+    jsKernels.scatterPairs(pos, ptr, nTouched, pRow, pCoef, pCnt, slots, budget, src, coef);
+    return total;
+  },
+
+  /**
+   * The counting half of grouping pairs when no row is marked yet: mark[r] += 1 for the row r of
+   * every pair (pRow: slots x budget, pCnt[b] pairs in slot b); mark[r] ends as r's pair count.
+   */
+  countPairs(pRow: Int32Array, pCnt: Int32Array, slots: number, budget: number, mark: Int32Array): void {
+    for (let b = 0; b < slots; b++) for (let k = b * budget; k < b * budget + pCnt[b]!; k++) mark[pRow[k]!]++;
+  },
+
+  /**
+   * After countPairs: the rows r < n with mark[r] != 0, ascending, into touched[0 ..); for the
+   * row at position i, pos[r] = i and ptr[i] = the pairs of the rows before it; ptr[count] = all
+   * pairs. Returns the count.
+   */
+  listCounted(mark: Int32Array, n: number, touched: Int32Array, pos: Int32Array, ptr: Int32Array): number {
+    let k = 0;
+    let run = 0;
+    for (let r = 0; r < n; r++) {
+      if (mark[r] === 0) continue;
+      touched[k] = r;
+      pos[r] = k;
+      ptr[k++] = run;
+      run += mark[r]!;
+    }
+    ptr[k] = run;
+    return k;
+  },
+
+  /**
+   * The placing half of grouping pairs: pos (row -> position) and ptr (position i's pairs start
+   * at ptr[i]; ptr[nT] = all) as groupPairs or listCounted leave them; each pair of slot b (slots
+   * in order, pairs in order) goes to src/coef[ptr[pos[row]]++] with src = b; ptr is then
+   * shifted back to the starts, and pCnt zeroed.
+   */
+  scatterPairs(pos: Int32Array, ptr: Int32Array, nT: number, pRow: Int32Array, pCoef: Float32Array, pCnt: Int32Array, slots: number, budget: number, src: Int32Array, coef: Float32Array): void {
     // ptr[i] serves as position i's cursor (it ends at the start of i + 1) and is shifted back
     for (let b = 0; b < slots; b++) {
       for (let k = b * budget; k < b * budget + pCnt[b]!; k++) {
@@ -577,9 +615,8 @@ export const jsKernels = {
       }
       pCnt[b] = 0;
     }
-    ptr.copyWithin(1, 0, nTouched);
+    ptr.copyWithin(1, 0, nT);
     ptr[0] = 0;
-    return total;
   },
 
   /**

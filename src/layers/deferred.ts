@@ -184,6 +184,25 @@ export class DeferredGrads {
     this.meta[0] = u;
   }
 
+  /**
+   * touch and group in one: when every gradient of the batch is a pair (fusable: G holds nothing,
+   * so no row is marked yet), count each row's pairs in its mark (countPairs), list the counted
+   * rows in ascending order with their positions and pair offsets in one pass (listCounted), and
+   * place the pairs (scatterPairs). The same touched rows, ascending, and the same groups as touch,
+   * orderTouched and group, with one random pass over the pairs fewer and no random writes of
+   * positions: bench:kernels groups a batch of 128 x 600 pairs over 670K rows 1.19x as fast.
+   * Returns the touched rows' count.
+   */
+  groupCounted(k: Kernels, mark: Int32Array, touched: Int32Array, rows: number): number {
+    const s = this.spec;
+    k.countPairs(this.pRow, this.pCnt, s.slots, s.budget, mark);
+    const n = k.listCounted(mark, rows, touched, this.pos, this.ptr);
+    this.meta[0] = this.ptr[n]!;
+    if (n > 0) k.scatterPairs(this.pos, this.ptr, n, this.pRow, this.pCoef, this.pCnt, s.slots, s.budget, this.src, this.coef);
+    else this.pCnt.fill(0);
+    return n;
+  }
+
   /** Feature-major blocks: gBias[j] += the slots' X[s][j], slots in order (the biases of the input layer). */
   addBiasSums(gBias: Float32Array): void {
     const cols = this.spec.cols;

@@ -140,6 +140,12 @@ export class ParamBlock {
    */
   prepareUpdate(): void {
     const d = this.deferred;
+    if (d !== null && d.fusable) {
+      // only pairs, no row marked by the immediate path: count, list and place in one go
+      this.counts[0] = d.groupCounted(this.kernels, this.mark, this.touched, this.rows);
+      if (this.featureMajor) d.addBiasSums(this.gb);
+      return;
+    }
     if (d !== null) this.counts[0] = d.touch(this.kernels, this.mark, this.touched, this.counts[0]!);
     this.orderTouched();
     if (d === null) return;
