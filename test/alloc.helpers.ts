@@ -81,8 +81,8 @@ export const ALLOC_GROWTH_LIMIT = 64 * 1024;
 /**
  * Run the check for a model configuration (plain JSON) in a child process; when that process's
  * per-sample path allocated (a collection, or growth past ALLOC_GROWTH_LIMIT), in a second one,
- * and return the better. Why: in about 1 process in 15 (the hidden-dropout configuration, 3 of
- * 42 processes on 2026-12-04) the heap grows ~880 KB per 100,000 samples (~9 bytes a sample).
+ * and return the better. Why: in about 1 process in 17 (the hidden-dropout configuration, 3 of
+ * 51 processes on 2026-12-04) the heap grows ~880 KB per 100,000 samples (~9 bytes a sample).
  * A sampled heap profile of such a process spreads the allocations over backward, the table
  * query, softmaxLoss, the kernel getters and more, and --trace-opt shows trainSample optimized
  * on its own before trainRows, whose compilation took half as long as in a clean process (16 vs

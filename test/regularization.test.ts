@@ -152,7 +152,7 @@ test('worker threads apply the horizon: lr 0 past a linear decay leaves weights 
 });
 
 // Dropout of the input or of the hidden activations, weight decay and the schedule: no
-// allocation. About 1 process in 15 grows the heap by ~880 KB per 100,000 samples (~9 bytes a
+// allocation. About 1 process in 17 grows the heap by ~880 KB per 100,000 samples (~9 bytes a
 // sample) without a collection: V8's compilation in that process, not the code (see allocCheck,
 // which then measures a second process).
 for (const dropout of [{ input: 0.2 }, { hidden: 0.3 }]) {
