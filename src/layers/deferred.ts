@@ -198,8 +198,8 @@ export class DeferredGrads {
     k.countPairs(this.pRow, this.pCnt, s.slots, s.budget, mark);
     const n = k.listCounted(mark, rows, touched, this.pos, this.ptr);
     this.meta[0] = this.ptr[n]!;
+    // no touched row: no pair, every slot's count already 0
     if (n > 0) k.scatterPairs(this.pos, this.ptr, n, this.pRow, this.pCoef, this.pCnt, s.slots, s.budget, this.src, this.coef);
-    else this.pCnt.fill(0);
     return n;
   }
 

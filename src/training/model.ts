@@ -477,14 +477,21 @@ export class SlideModel {
     const pool = this.pool;
     if (!pool) return;
     this.pool = null;
-    const open = (performance.now() - this.poolOpenedAt) / 1000;
+    this.pastIdle += this.poolIdle(pool);
     for (let w = 0; w < pool.threads; w++) {
-      const prof = pool.stats.subarray(w * STAT_SLOTS + kStatProf, w * STAT_SLOTS + kStatProf + PROF_SLOTS);
+      const prof = workerProf(pool, w);
       addInto(this.pastProf, prof, 0, PROF_PHASE);
       addInto(this.threadPast(w), prof, PROF_PHASE, PROF_SLOTS);
-      this.pastIdle += Math.max(0, open - pool.stats[w * STAT_SLOTS + kStatBusy]!);
     }
     await pool.close();
+  }
+
+  /** Seconds the pool's workers have waited so far, summed: the time it has been open less each one's busy time. */
+  private poolIdle(pool: WorkerPool): number {
+    const open = (performance.now() - this.poolOpenedAt) / 1000;
+    let idle = 0;
+    for (let w = 0; w < pool.threads; w++) idle += Math.max(0, open - pool.stats[w * STAT_SLOTS + kStatBusy]!);
+    return idle;
   }
 
   /** Rebuild the tables of every sampled layer from the current weights (on the open workers, or here). */
@@ -505,17 +512,10 @@ export class SlideModel {
   profile(): ModelProfile & { idle: number } {
     const p = Float64Array.from(this.pastProf);
     for (const s of this.run.scratches) for (let i = 0; i < PROF_SLOTS; i++) p[i] = p[i]! + s.prof[i]!;
-    let idle = this.pastIdle;
     // open workers: their figures so far (closeWorkers adds them to the past)
     const pool = this.pool;
-    if (pool) {
-      const open = (performance.now() - this.poolOpenedAt) / 1000;
-      for (let w = 0; w < pool.threads; w++) {
-        addInto(p, pool.stats.subarray(w * STAT_SLOTS + kStatProf, w * STAT_SLOTS + kStatProf + PROF_SLOTS), 0, PROF_PHASE);
-        idle += Math.max(0, open - pool.stats[w * STAT_SLOTS + kStatBusy]!);
-      }
-    }
-    const out = { idle } as ModelProfile & { idle: number };
+    if (pool) for (let w = 0; w < pool.threads; w++) addInto(p, workerProf(pool, w), 0, PROF_PHASE);
+    const out = { idle: this.pastIdle + (pool ? this.poolIdle(pool) : 0) } as ModelProfile & { idle: number };
     PROF_NAMES.forEach((name, i) => (out[name] = p[i]!));
     return out;
   }
@@ -531,7 +531,7 @@ export class SlideModel {
       addInto(per[t]!, prof, PROF_PHASE, PROF_SLOTS);
     };
     const pool = this.pool;
-    if (pool) for (let w = 0; w < pool.threads; w++) add(w, pool.stats.subarray(w * STAT_SLOTS + kStatProf, w * STAT_SLOTS + kStatProf + PROF_SLOTS));
+    if (pool) for (let w = 0; w < pool.threads; w++) add(w, workerProf(pool, w));
     else for (const s of this.run.scratches) add(0, s.prof);
     const byPhase = (f: (i: number) => number): Record<PhaseName, number> => {
       const o = {} as Record<PhaseName, number>;
@@ -835,6 +835,11 @@ function identity(n: number): Int32Array {
 }
 
 /** into[i] += from[i] for i in [lo, hi) */
+/** Worker w's PROF_SLOTS profile seconds in the pool's shared statistics (worker.ts writes them). */
+function workerProf(pool: WorkerPool, w: number): Float64Array {
+  return pool.stats.subarray(w * STAT_SLOTS + kStatProf, w * STAT_SLOTS + kStatProf + PROF_SLOTS);
+}
+
 function addInto(into: Float64Array, from: Float64Array, lo: number, hi: number): void {
   for (let i = lo; i < hi; i++) into[i] = into[i]! + from[i]!;
 }
