@@ -742,64 +742,133 @@ export function markedRows(mark: usize, n: i32, out: usize): i32 {
 }
 
 /**
- * The counting half of grouping pairs when no row is marked yet (no immediate-path gradient):
- * mark[r] += 1 for the row r of every pair of pRow (slots, budget; pCnt[b] pairs in slot b), so
- * that mark[r] ends as row r's number of pairs (non-zero: touched).
+ * The first step of grouping pairs in one thread's part [r0, r1) of the rows: the pairs of pRow
+ * (slots, budget; pCnt[b] pairs in slot b) whose rows lie in the part, as indices into pRow,
+ * into list[0 ..) in slot and pair order, slot b's ending at slotEnd[b]. Returns the pairs of
+ * rows below r0 (where the part's pairs start in the grouped order). Without branches: every
+ * pair is stored and the list advances by the comparison's result, since rows in and out of the
+ * part alternate at random, and a branch on them missed about half the time (grouping half the
+ * rows took 1.6x as long as all of them).
  */
-export function countPairs(pRow: usize, pCnt: usize, slots: i32, budget: i32, mark: usize): void {
+export function selectPairs(pRow: usize, pCnt: usize, slots: i32, budget: i32, r0: i32, r1: i32, list: usize, slotEnd: usize): i32 {
+  let below: i32 = 0;
+  let m: i32 = 0;
+  const span = <u32>(r1 - r0);
+  for (let b: i32 = 0; b < slots; b++) {
+    const c = load<i32>(pCnt + (<usize>b << 2));
+    const k0 = b * budget;
+    const base = pRow + (<usize>k0 << 2);
+    for (let k: i32 = 0; k < c; k++) {
+      const r = load<i32>(base + (<usize>k << 2));
+      store<i32>(list + (<usize>m << 2), k0 + k);
+      m += i32(<u32>(r - r0) < span);
+      below += i32(r < r0);
+    }
+    store<i32>(slotEnd + (<usize>b << 2), m);
+  }
+  return below;
+}
+
+/**
+ * The counting half of grouping pairs when no row is marked yet (no immediate-path gradient):
+ * mark[r] += 1 for the row r = pRow[list[j]] of every listed pair j < m (selectPairs), so that
+ * mark[r] ends as row r's number of pairs (non-zero: touched).
+ */
+export function countPairs(pRow: usize, list: usize, m: i32, mark: usize): void {
+  for (let j: i32 = 0; j < m; j++) {
+    const q = mark + (<usize>load<i32>(pRow + (<usize>load<i32>(list + (<usize>j << 2)) << 2)) << 2);
+    store<i32>(q, load<i32>(q) + 1);
+  }
+}
+
+/**
+ * After countPairs, one thread's part [r0, r1) of the rows, listed at its own place (so that parts
+ * need not wait for each other): the k-th row r of the part with mark[r] != 0 (ascending) goes to
+ * touched[r0 + k] and ptr[r0 + k + 1] = where its pairs end (`base` + the part's pairs up to it);
+ * its count in mark[r] becomes where its pairs start, the cursor of placePairs. Returns the
+ * part's count. One pass in address order, four marks a step compared at once.
+ */
+export function listCounted(mark: usize, r0: i32, r1: i32, touched: usize, ptr: usize, base: i32): i32 {
+  let k: i32 = r0;
+  let run: i32 = base;
+  let r: i32 = r0;
+  const zero = i32x4.splat(0);
+  for (; r < r1; r += 4) {
+    let bits: i32 = 0;
+    if (r + 4 <= r1) bits = i32x4.bitmask(i32x4.ne(v128.load(mark + (<usize>r << 2), 0, 4), zero));
+    else for (let j = r; j < r1; j++) if (load<i32>(mark + (<usize>j << 2)) != 0) bits |= 1 << (j - r);
+    while (bits != 0) {
+      const row = r + ctz(bits);
+      bits &= bits - 1;
+      const q = mark + (<usize>row << 2);
+      const c = load<i32>(q);
+      store<i32>(q, run);
+      run += c;
+      store<i32>(touched + (<usize>k << 2), row);
+      k++;
+      store<i32>(ptr + (<usize>k << 2), run);
+    }
+  }
+  return k - r0;
+}
+
+/**
+ * The placing half of grouping pairs: each listed pair (list and slotEnd as selectPairs leaves
+ * them: slot b's pairs end at slotEnd[b]) of slot b goes to src/coef[mark[row]++] with src = b,
+ * mark[row] holding where the row's next pair goes (listCounted leaves the start of its pairs):
+ * one random read-modify-write a pair, besides the pair's own writes.
+ */
+export function placePairs(mark: usize, pRow: usize, pCoef: usize, list: usize, slotEnd: usize, slots: i32, src: usize, coef: usize): void {
+  let j: i32 = 0;
+  for (let b: i32 = 0; b < slots; b++) {
+    const e = load<i32>(slotEnd + (<usize>b << 2));
+    for (; j < e; j++) {
+      const k = <usize>load<i32>(list + (<usize>j << 2)) << 2;
+      const q = mark + (<usize>load<i32>(pRow + k) << 2);
+      const p = load<i32>(q);
+      store<i32>(q, p + 1);
+      store<i32>(src + (<usize>p << 2), b);
+      store<f32>(coef + (<usize>p << 2), load<f32>(pCoef + k));
+    }
+  }
+}
+
+/**
+ * Group the pairs of the sample slots by touched row (a counting sort, stable in slot order):
+ * pRow/pCoef: (slots, budget) with pCnt[b] pairs in slot b; touched[0 .. nT) the rows. Writes
+ * pos[touched[i]] = i + 1, ptr[0 .. nT] (position i's pairs are [ptr[i], ptr[i+1])), src (their
+ * slots) and coef (their values); zeroes pCnt. Every row of a pair must be in touched. Returns
+ * the pairs.
+ */
+export function groupPairs(
+  touched: usize, nT: i32, pos: usize, ptr: usize,
+  pRow: usize, pCoef: usize, pCnt: usize, slots: i32, budget: i32,
+  src: usize, coef: usize,
+): i32 {
+  let total: i32 = 0;
+  for (let b: i32 = 0; b < slots; b++) total += load<i32>(pCnt + (<usize>b << 2));
+  if (total == 0) return 0;
+  for (let i: i32 = 0; i < nT; i++) {
+    store<i32>(pos + (<usize>load<i32>(touched + (<usize>i << 2)) << 2), i + 1);
+    store<i32>(ptr + (<usize>(i + 1) << 2), 0);
+  }
+  store<i32>(ptr, 0);
+  // each position's count at its cursor ptr[i + 1], then turned into its start
   for (let b: i32 = 0; b < slots; b++) {
     const c = load<i32>(pCnt + (<usize>b << 2));
     const base = pRow + ((<usize>b * <usize>budget) << 2);
     for (let k: i32 = 0; k < c; k++) {
-      const q = mark + (<usize>load<i32>(base + (<usize>k << 2)) << 2);
+      const q = ptr + (<usize>load<i32>(pos + (<usize>load<i32>(base + (<usize>k << 2)) << 2)) << 2);
       store<i32>(q, load<i32>(q) + 1);
     }
   }
-}
-
-/**
- * After countPairs: the rows r < n with mark[r] != 0 ascending into touched[0 ..), and for the
- * row at position i, pos[r] = i and ptr[i] = the pairs of the rows before it; ptr[count] = all
- * pairs. Returns the count. One pass in address order (four marks a step compared at once) does
- * what markedRows, then groupPairs' position and counting passes (random reads and writes over
- * the touched rows and pairs) did.
- */
-export function listCounted(mark: usize, n: i32, touched: usize, pos: usize, ptr: usize): i32 {
-  let k: i32 = 0;
   let run: i32 = 0;
-  let r: i32 = 0;
-  const zero = i32x4.splat(0);
-  for (; r < n; r += 4) {
-    let bits: i32 = 0;
-    if (r + 4 <= n) bits = i32x4.bitmask(i32x4.ne(v128.load(mark + (<usize>r << 2), 0, 4), zero));
-    else for (let j = r; j < n; j++) if (load<i32>(mark + (<usize>j << 2)) != 0) bits |= 1 << (j - r);
-    while (bits != 0) {
-      const row = r + ctz(bits);
-      bits &= bits - 1;
-      store<i32>(touched + (<usize>k << 2), row);
-      store<i32>(pos + (<usize>row << 2), k);
-      store<i32>(ptr + (<usize>k << 2), run);
-      run += load<i32>(mark + (<usize>row << 2));
-      k++;
-    }
+  for (let i: i32 = 1; i <= nT; i++) {
+    const q = ptr + (<usize>i << 2);
+    const c = load<i32>(q);
+    store<i32>(q, run);
+    run += c;
   }
-  store<i32>(ptr + (<usize>k << 2), run);
-  return k;
-}
-
-/**
- * The placing half of grouping pairs: with pos (row -> position) and ptr (position i's pairs
- * start at ptr[i], ptr[nT] = all) as groupPairs or listCounted leave them, each pair of slot b
- * (slots in order) goes to src/coef[ptr[pos[row]]++] (src = b); ptr is then shifted back to the
- * starts and pCnt zeroed.
- */
-export function scatterPairs(pos: usize, ptr: usize, nT: i32, pRow: usize, pCoef: usize, pCnt: usize, slots: i32, budget: i32, src: usize, coef: usize): void {
-  scatterInto(pos, ptr, nT, pRow, pCoef, pCnt, slots, budget, src, coef);
-}
-
-// @ts-ignore: decorator
-@inline function scatterInto(pos: usize, ptr: usize, nT: i32, pRow: usize, pCoef: usize, pCnt: usize, slots: i32, budget: i32, src: usize, coef: usize): void {
-  // ptr[i] serves as position i's cursor (it ends at the start of i + 1) and is shifted back
   for (let b: i32 = 0; b < slots; b++) {
     const c = load<i32>(pCnt + (<usize>b << 2));
     const off = (<usize>b * <usize>budget) << 2;
@@ -812,42 +881,6 @@ export function scatterPairs(pos: usize, ptr: usize, nT: i32, pRow: usize, pCoef
     }
     store<i32>(pCnt + (<usize>b << 2), 0);
   }
-  for (let i = nT; i > 0; i--) store<i32>(ptr + (<usize>i << 2), load<i32>(ptr + (<usize>(i - 1) << 2)));
-  store<i32>(ptr, 0);
-}
-
-/**
- * Group the pairs of the sample slots by touched row (a counting sort, stable in slot order):
- * pRow/pCoef: (slots, budget) with pCnt[b] pairs in slot b; touched[0 .. nT) the rows. Writes
- * pos[touched[i]] = i, ptr[0 .. nT] (position i's pairs are [ptr[i], ptr[i+1])), src (their slots)
- * and coef (their values); zeroes pCnt. Every row of a pair must be in touched. Returns the pairs.
- */
-export function groupPairs(
-  touched: usize, nT: i32, pos: usize, ptr: usize,
-  pRow: usize, pCoef: usize, pCnt: usize, slots: i32, budget: i32,
-  src: usize, coef: usize,
-): i32 {
-  let total: i32 = 0;
-  for (let b: i32 = 0; b < slots; b++) total += load<i32>(pCnt + (<usize>b << 2));
-  if (total == 0) return 0;
-  for (let i: i32 = 0; i < nT; i++) {
-    store<i32>(pos + (<usize>load<i32>(touched + (<usize>i << 2)) << 2), i);
-    store<i32>(ptr + (<usize>(i + 1) << 2), 0);
-  }
-  store<i32>(ptr, 0);
-  for (let b: i32 = 0; b < slots; b++) {
-    const c = load<i32>(pCnt + (<usize>b << 2));
-    const base = pRow + ((<usize>b * <usize>budget) << 2);
-    for (let k: i32 = 0; k < c; k++) {
-      const q = ptr + ((<usize>load<i32>(pos + (<usize>load<i32>(base + (<usize>k << 2)) << 2)) + 1) << 2);
-      store<i32>(q, load<i32>(q) + 1);
-    }
-  }
-  for (let i: i32 = 0; i < nT; i++) {
-    const q = ptr + (<usize>i << 2);
-    store<i32>(q, load<i32>(q, 4) + load<i32>(q), 4);
-  }
-  scatterInto(pos, ptr, nT, pRow, pCoef, pCnt, slots, budget, src, coef);
   return total;
 }
 

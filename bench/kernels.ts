@@ -335,6 +335,8 @@ for (const family of ['dwta', 'wta'] as const) {
   const src = arena.i32(slots * budget);
   const coef = arena.f32(slots * budget);
   const cnt = arena.i32(slots);
+  const list = arena.i32(slots * budget);
+  const slotEnd = arena.i32(slots);
   const nT = touchedSorted.length;
   process.stdout.write(`a batch of ${slots} x ${budget} active rows touches ${nT} rows\n`);
   for (const k of impls) {
@@ -351,9 +353,10 @@ for (const family of ['dwta', 'wta'] as const) {
     }, 3);
     record(`batch weight gradients + Adam, ${slots} samples x ${budget} rows, immediate (rowsBackward, adamRows)`, 'batches/s', k, 1 / tImm);
     record(`batch weight gradients + Adam, ${slots} samples x ${budget} rows, deferred (markPairs, groupPairs, adamRowsPairs)`, 'batches/s', k, 1 / tDef);
-    // the coordinator's serial step alone, the touched rows in ascending order both ways: marks,
-    // listing and grouping (markPairs, markedRows, groupPairs), against counts in the marks
-    // (countPairs, listCounted, scatterPairs: what ParamBlock does when G holds nothing)
+    // the grouping alone, the touched rows in ascending order both ways: marks, listing and
+    // grouping (markPairs, markedRows, groupPairs), against counts in the marks (selectPairs,
+    // countPairs, listCounted, placePairs: what ParamBlock does when G holds nothing) in one
+    // part, and the slower of two parts of half the rows each (each thread's share on two threads)
     const clear = (n: number): void => {
       for (let i = 0; i < n; i++) mark[touched[i]!] = 0;
     };
@@ -364,15 +367,33 @@ for (const family of ['dwta', 'wta'] as const) {
       k.groupPairs(touched, n, pos, ptr, pRow, pCoef, cnt, slots, budget, src, coef);
       clear(n);
     }, 5);
+    const part = (r0: number, r1: number): number => {
+      const below = k.selectPairs(pRow, cnt, slots, budget, r0, r1, list, slotEnd);
+      k.countPairs(pRow, list, slotEnd[slots - 1]!, mark);
+      const n = k.listCounted(mark, r0, r1, touched, ptr, below);
+      k.placePairs(mark, pRow, pCoef, list, slotEnd, slots, src, coef);
+      return n;
+    };
     const tCount = best(() => {
       cnt.set(pCnt);
-      k.countPairs(pRow, cnt, slots, budget, mark);
-      const n = k.listCounted(mark, N_LABELS, touched, pos, ptr);
-      k.scatterPairs(pos, ptr, n, pRow, pCoef, cnt, slots, budget, src, coef);
-      clear(n);
+      clear(part(0, N_LABELS));
     }, 5);
+    const half = N_LABELS >> 1;
+    const tHalf = Math.max(
+      ...[
+        [0, half],
+        [half, N_LABELS],
+      ].map(([r0, r1]) =>
+        best(() => {
+          cnt.set(pCnt);
+          const n = part(r0!, r1!);
+          for (let i = 0; i < n; i++) mark[touched[r0! + i]!] = 0;
+        }, 5),
+      ),
+    );
     record(`grouping a batch's pairs by row, ${slots} samples x ${budget} rows of ${N_LABELS}: markPairs, markedRows, groupPairs`, 'batches/s', k, 1 / tMark);
-    record(`grouping a batch's pairs by row, ${slots} samples x ${budget} rows of ${N_LABELS}: countPairs, listCounted, scatterPairs`, 'batches/s', k, 1 / tCount);
+    record(`grouping a batch's pairs by row, ${slots} samples x ${budget} rows of ${N_LABELS}: selectPairs, countPairs, listCounted, placePairs`, 'batches/s', k, 1 / tCount);
+    record(`grouping a batch's pairs by row, ${slots} samples x ${budget} rows of ${N_LABELS}: selectPairs, countPairs, listCounted, placePairs, the slower of two halves`, 'batches/s', k, 1 / tHalf);
   }
 }
 

@@ -177,7 +177,7 @@ describe('deferred-gradient kernels', () => {
       // the definition: position i lists the pairs of row touched[i], slots ascending
       for (let i = 0; i < nT; i++) {
         const r = p.touched[i]!;
-        assert.equal(wasm.pos[r], i);
+        assert.equal(wasm.pos[r], i + 1, 'pos: the position plus one (the index of its cursor in ptr)');
         const want: [number, number][] = [];
         for (let b = 0; b < slots; b++) {
           for (let k = 0; k < p.pCnt[b]!; k++) if (p.pRow[b * budget + k] === r) want.push([b, p.pCoef[b * budget + k]!]);
@@ -193,7 +193,7 @@ describe('deferred-gradient kernels', () => {
     assert.equal(empty.total, 0);
   });
 
-  it('countPairs + listCounted + scatterPairs: wasm and js alike, and the groups of markPairs + markedRows + groupPairs', () => {
+  it('selectPairs + countPairs + listCounted + placePairs in parts: wasm and js alike, and once joined the groups of markPairs + markedRows + groupPairs', () => {
     const rng = new Rng(27);
     for (const [nMat, slots, budget] of [[1, 3, 1], [5, 4, 3], [9, 5, 4], [60, 17, 12], [501, 64, 40]] as const) {
       const p = batchProblem(rng, 1, nMat, slots, budget);
@@ -209,33 +209,65 @@ describe('deferred-gradient kernels', () => {
       for (let b = 0; b < slots; b++) for (let k = 0; k < p.pCnt[b]!; k++) rowsWithPairs.add(p.pRow[b * budget + k]!);
       const ascending = Int32Array.from([...rowsWithPairs].sort((a, b) => a - b));
       const want = group(jsKernels, arena, { ...p, touched: ascending }, nMat, slots, budget);
-      const runs = [jsKernels, wasm].map((k) => {
-        const mark = arena.i32(nMat);
-        const pRow = cp(p.pRow);
-        const pCoef = cp(p.pCoef);
-        const pCnt = cp(p.pCnt);
-        const touched = arena.i32(nMat + 1).fill(-3);
-        const pos = arena.i32(nMat);
-        const ptr = arena.i32(nMat + 2).fill(-4);
-        const src = arena.i32(slots * budget);
-        const coef = arena.f32(slots * budget);
-        k.countPairs(pRow, pCnt, slots, budget, mark);
-        const n = k.listCounted(mark, nMat, touched, pos, ptr);
-        if (n > 0) k.scatterPairs(pos, ptr, n, pRow, pCoef, pCnt, slots, budget, src, coef);
-        return { n, mark, touched, pos, ptr, src, coef, pCnt };
-      });
-      for (const [i, r] of runs.entries()) {
-        const what = `${i === 0 ? 'js' : 'wasm'}, nMat ${nMat}`;
+      // one part; two and three parts at random bounds (empty parts included)
+      for (const parts of [1, 2, 3]) {
+        const bounds = [0, ...Array.from({ length: parts - 1 }, () => rng.nextInt(nMat + 1)).sort((a, b) => a - b), nMat];
+        const runs = [jsKernels, wasm].map((k) => {
+          const mark = arena.i32(nMat);
+          const pRow = cp(p.pRow);
+          const pCoef = cp(p.pCoef);
+          const pCnt = cp(p.pCnt);
+          const touched = arena.i32(nMat + 1).fill(-3);
+          const ptr = arena.i32(nMat + 2).fill(-4);
+          const src = arena.i32(slots * budget);
+          const coef = arena.f32(slots * budget);
+          const list = arena.i32(slots * budget);
+          const slotEnd = arena.i32(slots);
+          const counts: number[] = [];
+          for (let t = 0; t < parts; t++) {
+            const r0 = bounds[t]!;
+            const r1 = bounds[t + 1]!;
+            const below = k.selectPairs(pRow, pCnt, slots, budget, r0, r1, list, slotEnd);
+            // the oracle of the selection: the part's pairs in slot and pair order, those below it
+            const inPart: number[] = [];
+            let expectBelow = 0;
+            for (let b = 0; b < slots; b++) {
+              for (let q = b * budget; q < b * budget + p.pCnt[b]!; q++) {
+                if (p.pRow[q]! < r0) expectBelow++;
+                else if (p.pRow[q]! < r1) inPart.push(q);
+              }
+              assert.equal(slotEnd[b], inPart.length, `part ${t}: end of slot ${b}`);
+            }
+            assert.equal(below, expectBelow, `pairs below part ${t}`);
+            assert.deepEqual(Array.from(list.subarray(0, inPart.length)), inPart, `part ${t}: its pairs`);
+            k.countPairs(pRow, list, inPart.length, mark);
+            const n = k.listCounted(mark, r0, r1, touched, ptr, below);
+            if (n > 0) k.placePairs(mark, pRow, pCoef, list, slotEnd, slots, src, coef);
+            counts.push(n);
+          }
+          // the join (DeferredGrads.joinParts): each part's list moved down behind the previous one
+          let n = counts[0]!;
+          for (let t = 1; t < parts; t++) {
+            for (let i = 0; i < counts[t]!; i++) {
+              touched[n + i] = touched[bounds[t]! + i]!;
+              ptr[n + 1 + i] = ptr[bounds[t]! + 1 + i]!;
+            }
+            n += counts[t]!;
+          }
+          ptr[0] = 0;
+          return { n, mark, touched, ptr, src, coef, pCnt };
+        });
+        assert.deepEqual(runs[1], runs[0], `nMat ${nMat}, ${parts} parts: wasm and js alike`);
+        const r = runs[0]!;
+        const what = `nMat ${nMat}, ${parts} parts at ${bounds.join(',')}`;
         assert.equal(r.n, ascending.length, what);
         assert.deepEqual(Array.from(r.touched.subarray(0, r.n)), Array.from(ascending), `${what}: touched rows ascending`);
-        assert.equal(r.touched[r.n], -3, `${what}: nothing listed past them`);
-        for (const row of ascending) assert.equal(r.mark[row], want.ptr[want.pos[row]! + 1]! - want.ptr[want.pos[row]!]!, `${what}: mark = pairs of row ${row}`);
+        for (const row of ascending) assert.equal(r.mark[row], want.ptr[want.pos[row]!]!, `${what}: mark = the end of row ${row}'s pairs (its cursor, placed)`);
         for (let q = 0; q < nMat; q++) if (!rowsWithPairs.has(q)) assert.equal(r.mark[q], 0, `${what}: row ${q} unmarked`);
         assert.deepEqual(Array.from(r.ptr.subarray(0, r.n + 1)), Array.from(want.ptr.subarray(0, r.n + 1)), `${what}: ptr`);
-        for (const row of ascending) assert.equal(r.pos[row], want.pos[row], `${what}: pos of ${row}`);
         assert.deepEqual(r.src.subarray(0, want.total), want.src.subarray(0, want.total), `${what}: src`);
         assert.deepEqual(r.coef.subarray(0, want.total), want.coef.subarray(0, want.total), `${what}: coef`);
-        assert.ok(r.pCnt.every((c) => c === 0), `${what}: slots emptied`);
+        assert.deepEqual(Array.from(r.pCnt), Array.from(p.pCnt), `${what}: the slots are left for the join to empty`);
       }
     }
   });

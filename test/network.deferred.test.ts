@@ -71,13 +71,13 @@ test('ParamBlock: recorded and immediate samples mix in one batch (a sample over
   for (const type of ['adam', 'sgd'] as const) {
     const opt = parseConfig({ optimizer: { type, lr: 0.01, weightDecay: 0.1 } }).optimizer;
     const spec = (name: string): ParamSpec => ({ name, rows, cols, nOut: rows, adam: type === 'adam', featureMajor: false });
-    const defer = DeferredGrads.declare({ block: 'mixed', kind: 'pairs', rows, cols, slots: 4, budget: 6, featureMajor: false });
+    const defer = DeferredGrads.declare({ block: 'mixed', kind: 'pairs', rows, cols, slots: 4, budget: 6, featureMajor: false, parts: 1 });
     const arena = new Arena();
     const views = arena.carve([ParamBlock.declare(spec('mixed')), ParamBlock.declare(spec('plain')), defer]);
     const k = getKernels(arena.memory, 'wasm');
     const mixed = new ParamBlock(spec('mixed'), views.block('mixed'), k);
     const plain = new ParamBlock(spec('plain'), views.block('plain'), k);
-    mixed.deferred = new DeferredGrads({ block: 'mixed', kind: 'pairs', rows, cols, slots: 4, budget: 6, featureMajor: false }, views.block('mixed.deferred'));
+    mixed.deferred = new DeferredGrads({ block: 'mixed', kind: 'pairs', rows, cols, slots: 4, budget: 6, featureMajor: false, parts: 1 }, views.block('mixed.deferred'));
     mixed.init(new Rng(1), cols, rows, 1);
     plain.init(new Rng(1), cols, rows, 1);
     const act = arena.i32(rows);
@@ -137,4 +137,60 @@ test('a sample whose active set exceeds its slot is replayed on the immediate pa
     const o = fits.network.blocks()[i]!;
     for (let j = 0; j < o.W.length; j++) assert.ok(Math.abs(blk.W[j]! - o.W[j]!) <= 1e-6, `block ${i} W[${j}]`);
   });
+});
+
+test('ParamBlock: grouping in 1, 2 or 3 parts (in any order of the parts, bounds balanced on the previous batch) gives bit for bit the update of one part', () => {
+  const rows = 97;
+  const cols = 5;
+  const slots = 6;
+  const budget = 12;
+  const opt = parseConfig({ optimizer: { type: 'adam', lr: 0.01, weightDecay: 0.1 } }).optimizer;
+  const arena = new Arena();
+  const k = getKernels(arena.memory, 'wasm');
+  const spec = (name: string): ParamSpec => ({ name, rows, cols, nOut: rows, adam: true, featureMajor: false });
+  const blocks = [1, 2, 3].map((parts) => {
+    const name = `p${parts}`;
+    const d = { block: name, kind: 'pairs' as const, rows, cols, slots, budget, featureMajor: false, parts };
+    const views = arena.carve([ParamBlock.declare(spec(name)), DeferredGrads.declare(d)]);
+    const p = new ParamBlock(spec(name), views.block(name), k);
+    p.deferred = new DeferredGrads(d, views.block(`${name}.deferred`));
+    p.init(new Rng(3), cols, rows, 1);
+    return { p, parts };
+  });
+  const rng = new Rng(8);
+  const act = arena.i32(rows);
+  const grad = arena.f32(rows);
+  const x = arena.f32(cols);
+  for (let step = 1; step <= 6; step++) {
+    // the low rows popular (so that equal halves would be unbalanced), a slot sometimes empty
+    for (let slot = 0; slot < slots; slot++) {
+      const n = rng.nextInt(budget + 1);
+      const chosen = new Set<number>();
+      while (chosen.size < n) chosen.add(rng.nextFloat() < 0.6 ? rng.nextInt(12) : rng.nextInt(rows));
+      [...chosen].forEach((r, i) => {
+        act[i] = r;
+        grad[i] = 2 * rng.nextFloat() - 1;
+      });
+      for (let j = 0; j < cols; j++) x[j] = 2 * rng.nextFloat() - 1;
+      for (const { p } of blocks) if (n > 0) p.deferred!.record(slot, act, 0, n, grad, 0, x, 0);
+    }
+    for (const { p, parts } of blocks) {
+      // the parts in reverse order: they do not wait for each other
+      for (let t = parts - 1; t >= 0; t--) p.groupPart(t, parts);
+      p.prepareUpdate(parts);
+    }
+    const one = blocks[0]!.p;
+    for (const { p, parts } of blocks.slice(1)) {
+      assert.equal(p.touchedCount, one.touchedCount, `step ${step}, ${parts} parts: touched rows`);
+      assert.deepEqual(p.touched.subarray(0, p.touchedCount), one.touched.subarray(0, one.touchedCount), `step ${step}, ${parts} parts: touched list`);
+    }
+    for (const { p } of blocks) {
+      p.updatePart(opt, step, 0, 1);
+      p.finishUpdate();
+    }
+    for (const { p, parts } of blocks.slice(1)) {
+      for (const key of ['W', 'b', 'M', 'V'] as const) assert.deepEqual(p[key], one[key], `step ${step}, ${parts} parts: ${key}`);
+      assert.ok(p.mark.every((m) => m === 0), `step ${step}, ${parts} parts: marks cleared`);
+    }
+  }
 });

@@ -245,9 +245,7 @@ export class OutputSlice {
   /** The optimizer step of the batch (after every row's backward), as the executor's Update phase makes it for one block. */
   update(step: number, horizon: number): void {
     const p = this.shard.p;
-    p.prepareUpdate();
-    p.updatePart(this.spec.config.optimizer, step, 0, 1, horizon);
-    p.finishUpdate();
+    p.update(this.spec.config.optimizer, step, horizon);
   }
 
   /**

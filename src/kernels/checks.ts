@@ -145,28 +145,35 @@ export const SEMANTIC_CHECKS: Readonly<Record<string, Check>> = {
     }
     assertRange(touched, 0, n + fresh, 'markPairs touched');
   },
-  countPairs(pRow: Int32Array, pCnt: Int32Array, slots: number, budget: number, mark: Int32Array) {
+  selectPairs(pRow: Int32Array, pCnt: Int32Array, slots: number, budget: number, r0: number, r1: number) {
+    if (!(Number.isInteger(r0) && r0 >= 0 && r0 <= r1)) throw new RangeError(`selectPairs: rows [${r0}, ${r1}) are not a range of rows`);
     for (let b = 0; b < slots; b++) {
       const c = pCnt[b]!;
-      if (!(c >= 0 && c <= budget)) throw new RangeError(`countPairs: pCnt[${b}] = ${c} outside [0, ${budget}]`);
-      assertValues(pRow, b * budget, c, mark.length, 'countPairs pRow');
+      if (!(c >= 0 && c <= budget)) throw new RangeError(`selectPairs: pCnt[${b}] = ${c} outside [0, ${budget}]`);
     }
   },
-  scatterPairs(pos: Int32Array, ptr: Int32Array, nT: number, pRow: Int32Array, _pCoef: Float32Array, pCnt: Int32Array, slots: number, budget: number, src: Int32Array, coef: Float32Array) {
-    // every pair's row has a position below nT, and the positions' cursors stay inside src/coef
-    const room = new Int32Array(nT);
-    for (let i = 0; i < nT; i++) room[i] = ptr[i + 1]! - ptr[i]!;
+  countPairs(pRow: Int32Array, list: Int32Array, m: number, mark: Int32Array) {
+    for (let j = 0; j < m; j++) assertValues(pRow, list[j]!, 1, mark.length, 'countPairs pRow');
+  },
+  listCounted(_mark: Int32Array, r0: number, r1: number) {
+    if (!(Number.isInteger(r0) && r0 >= 0 && r0 <= r1)) throw new RangeError(`listCounted: rows [${r0}, ${r1}) are not a range of rows`);
+  },
+  placePairs(mark: Int32Array, pRow: Int32Array, _pCoef: Float32Array, list: Int32Array, slotEnd: Int32Array, slots: number, src: Int32Array, coef: Float32Array) {
+    // the slots' list ends ascend inside list; every listed pair's cursor stays inside src and coef
+    const cursor = new Map<number, number>();
+    let j = 0;
     for (let b = 0; b < slots; b++) {
-      const c = pCnt[b]!;
-      if (!(c >= 0 && c <= budget)) throw new RangeError(`scatterPairs: pCnt[${b}] = ${c} outside [0, ${budget}]`);
-      assertValues(pRow, b * budget, c, pos.length, 'scatterPairs pRow');
-      for (let k = b * budget; k < b * budget + c; k++) {
-        const i = pos[pRow[k]!]!;
-        if (!(i >= 0 && i < nT) || room[i]!-- <= 0) throw new RangeError(`scatterPairs: the pair at pRow[${k}] (row ${pRow[k]}) has no room at position ${i}`);
+      const e = slotEnd[b]!;
+      if (!(e >= j && e <= list.length)) throw new RangeError(`placePairs: slotEnd[${b}] = ${e} outside [${j}, ${list.length}]`);
+      for (; j < e; j++) {
+        const k = list[j]!;
+        assertValues(pRow, k, 1, mark.length, 'placePairs pRow');
+        const r = pRow[k]!;
+        const p = cursor.get(r) ?? mark[r]!;
+        if (!(p >= 0 && p < Math.min(src.length, coef.length))) throw new RangeError(`placePairs: the pair at pRow[${k}] (row ${r}) goes to ${p}, outside src/coef`);
+        cursor.set(r, p + 1);
       }
     }
-    assertRange(src, 0, ptr[nT]!, 'scatterPairs src');
-    assertRange(coef, 0, ptr[nT]!, 'scatterPairs coef');
   },
   groupPairs(touched: Int32Array, nTouched: number, _pos: Int32Array, _ptr: Int32Array, pRow: Int32Array, _pCoef: Float32Array, pCnt: Int32Array, slots: number, budget: number, src: Int32Array, coef: Float32Array) {
     const listed = new Set(touched.subarray(0, nTouched));

@@ -556,7 +556,7 @@ export const jsKernels = {
    * Group the deferred gradient pairs of a batch's sample slots by touched row, a counting sort
    * stable in slot order (see DeferredGrads). pRow, pCoef: (slots, budget), slot b holding
    * pCnt[b] pairs; every pair's row must be among touched[0 .. nTouched). Writes
-   * pos[touched[i]] = i; ptr[0 .. nTouched] with position i's pairs at [ptr[i], ptr[i+1]) of
+   * pos[touched[i]] = i + 1 (the index of its cursor in ptr); ptr[0 .. nTouched] with position i's pairs at [ptr[i], ptr[i+1]) of
    * src (their slots, ascending) and coef (their values); zeroes pCnt[0 .. slots). Returns the
    * number of pairs (0: nothing else written but pCnt).
    */
@@ -564,49 +564,16 @@ export const jsKernels = {
     let total = 0;
     for (let b = 0; b < slots; b++) total += pCnt[b]!;
     if (total === 0) return 0;
-    for (let i = 0; i < nTouched; i++) pos[touched[i]!] = i;
+    for (let i = 0; i < nTouched; i++) pos[touched[i]!] = i + 1;
     ptr.fill(0, 0, nTouched + 1);
-    for (let b = 0; b < slots; b++) for (let k = b * budget; k < b * budget + pCnt[b]!; k++) ptr[pos[pRow[k]!]! + 1]++;
-    for (let i = 0; i < nTouched; i++) ptr[i + 1] += ptr[i]!;
-    jsKernels.scatterPairs(pos, ptr, nTouched, pRow, pCoef, pCnt, slots, budget, src, coef);
-    return total;
-  },
-
-  /**
-   * The counting half of grouping pairs when no row is marked yet: mark[r] += 1 for the row r of
-   * every pair (pRow: slots x budget, pCnt[b] pairs in slot b); mark[r] ends as r's pair count.
-   */
-  countPairs(pRow: Int32Array, pCnt: Int32Array, slots: number, budget: number, mark: Int32Array): void {
-    for (let b = 0; b < slots; b++) for (let k = b * budget; k < b * budget + pCnt[b]!; k++) mark[pRow[k]!]++;
-  },
-
-  /**
-   * After countPairs: the rows r < n with mark[r] != 0, ascending, into touched[0 ..); for the
-   * row at position i, pos[r] = i and ptr[i] = the pairs of the rows before it; ptr[count] = all
-   * pairs. Returns the count.
-   */
-  listCounted(mark: Int32Array, n: number, touched: Int32Array, pos: Int32Array, ptr: Int32Array): number {
-    let k = 0;
+    // each position's count at its cursor ptr[i + 1], then turned into its start
+    for (let b = 0; b < slots; b++) for (let k = b * budget; k < b * budget + pCnt[b]!; k++) ptr[pos[pRow[k]!]!]++;
     let run = 0;
-    for (let r = 0; r < n; r++) {
-      if (mark[r] === 0) continue;
-      touched[k] = r;
-      pos[r] = k;
-      ptr[k++] = run;
-      run += mark[r]!;
+    for (let i = 1; i <= nTouched; i++) {
+      const c = ptr[i]!;
+      ptr[i] = run;
+      run += c;
     }
-    ptr[k] = run;
-    return k;
-  },
-
-  /**
-   * The placing half of grouping pairs: pos (row -> position) and ptr (position i's pairs start
-   * at ptr[i]; ptr[nT] = all) as groupPairs or listCounted leave them; each pair of slot b (slots
-   * in order, pairs in order) goes to src/coef[ptr[pos[row]]++] with src = b; ptr is then
-   * shifted back to the starts, and pCnt zeroed.
-   */
-  scatterPairs(pos: Int32Array, ptr: Int32Array, nT: number, pRow: Int32Array, pCoef: Float32Array, pCnt: Int32Array, slots: number, budget: number, src: Int32Array, coef: Float32Array): void {
-    // ptr[i] serves as position i's cursor (it ends at the start of i + 1) and is shifted back
     for (let b = 0; b < slots; b++) {
       for (let k = b * budget; k < b * budget + pCnt[b]!; k++) {
         const p = ptr[pos[pRow[k]!]!]++;
@@ -615,8 +582,69 @@ export const jsKernels = {
       }
       pCnt[b] = 0;
     }
-    ptr.copyWithin(1, 0, nT);
-    ptr[0] = 0;
+    return total;
+  },
+
+  /**
+   * The first step of grouping pairs in one thread's part [r0, r1) of the rows: the pairs of
+   * pRow (slots x budget, pCnt[b] pairs in slot b) whose rows lie in the part, as indices into
+   * pRow, into list[0 ..) in slot and pair order, slot b's ending at slotEnd[b]. Returns the
+   * pairs of rows below r0.
+   */
+  selectPairs(pRow: Int32Array, pCnt: Int32Array, slots: number, budget: number, r0: number, r1: number, list: Int32Array, slotEnd: Int32Array): number {
+    let below = 0;
+    let m = 0;
+    for (let b = 0; b < slots; b++) {
+      for (let k = b * budget; k < b * budget + pCnt[b]!; k++) {
+        const r = pRow[k]!;
+        if (r >= r0 && r < r1) list[m++] = k;
+        else if (r < r0) below++;
+      }
+      slotEnd[b] = m;
+    }
+    return below;
+  },
+
+  /** The counting half of grouping pairs when no row is marked yet: mark[pRow[list[j]]] += 1 for j < m (selectPairs' list). */
+  countPairs(pRow: Int32Array, list: Int32Array, m: number, mark: Int32Array): void {
+    for (let j = 0; j < m; j++) mark[pRow[list[j]!]!]++;
+  },
+
+  /**
+   * After countPairs, one thread's part [r0, r1) listed at its own place: the k-th row r of the
+   * part with mark[r] != 0 (ascending) goes to touched[r0 + k] and ptr[r0 + k + 1] = where its
+   * pairs end (base + the part's pairs up to it); its count in mark[r] becomes where its pairs
+   * start (placePairs' cursor). Returns the part's count.
+   */
+  listCounted(mark: Int32Array, r0: number, r1: number, touched: Int32Array, ptr: Int32Array, base: number): number {
+    let k = r0;
+    let run = base;
+    for (let r = r0; r < r1; r++) {
+      const c = mark[r]!;
+      if (c === 0) continue;
+      mark[r] = run;
+      run += c;
+      touched[k++] = r;
+      ptr[k] = run;
+    }
+    return k - r0;
+  },
+
+  /**
+   * The placing half of grouping pairs: each listed pair (selectPairs' list, slot b's ending at
+   * slotEnd[b]) of slot b goes to src/coef[mark[row]++] with src = b (listCounted leaves in
+   * mark[row] the start of the row's pairs).
+   */
+  placePairs(mark: Int32Array, pRow: Int32Array, pCoef: Float32Array, list: Int32Array, slotEnd: Int32Array, slots: number, src: Int32Array, coef: Float32Array): void {
+    let j = 0;
+    for (let b = 0; b < slots; b++) {
+      for (; j < slotEnd[b]!; j++) {
+        const k = list[j]!;
+        const p = mark[pRow[k]!]!++;
+        src[p] = b;
+        coef[p] = pCoef[k]!;
+      }
+    }
   },
 
   /**

@@ -45,9 +45,10 @@ export const KERNEL_TABLE: Readonly<Record<string, string>> = {
   sparseInputBackward: 'G:f32 gBias:f32[nOut] nOut idx:i32@start[end-start]<rowsOf(G,nOut) val:f32@start[end-start] ~start ~end =end-start delta:f32+deltaOff[nOut]',
   adamRows: 'W:f32 M:f32 V:f32 G:f32 n rows:i32+rowsOff[nRows]<Math.min(rowsOf(W,n),rowsOf(M,n),rowsOf(V,n),rowsOf(G,n)) nRows lrT b1 =1-b1 b2 =1-b2 eps decay=1',
   markedRows: 'mark:i32[n] n out:i32[n] -> number',
-  countPairs: 'pRow:i32[slots*budget] pCnt:i32[slots] slots budget mark:i32',
-  listCounted: 'mark:i32[n] n touched:i32[n] pos:i32[n] ptr:i32[n+1] -> number',
-  scatterPairs: 'pos:i32 ptr:i32[nT+1] nT pRow:i32[slots*budget] pCoef:f32[slots*budget] pCnt:i32[slots] slots budget src:i32 coef:f32',
+  selectPairs: 'pRow:i32[slots*budget] pCnt:i32[slots] slots budget r0 r1 list:i32[slots*budget] slotEnd:i32[slots] -> number',
+  countPairs: 'pRow:i32 list:i32[m]<pRow.length m mark:i32',
+  listCounted: 'mark:i32[r1] r0 r1 touched:i32[r1] ptr:i32[r1+1] base -> number',
+  placePairs: 'mark:i32 pRow:i32 pCoef:f32[pRow.length] list:i32 slotEnd:i32[slots] slots src:i32 coef:f32',
   markPairs: 'pRow:i32[slots*budget] pCnt:i32[slots] slots budget mark:i32 touched:i32 n -> number',
   groupPairs: 'touched:i32[nTouched]<pos.length nTouched pos:i32 ptr:i32[nTouched+1] pRow:i32[slots*budget] pCoef:f32[slots*budget] pCnt:i32[slots] slots budget src:i32 coef:f32 -> number',
   adamRowsPairs:

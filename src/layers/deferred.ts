@@ -34,17 +34,35 @@ import { BlockDecl, type BlockViews } from '../memory/layout.js';
  * Views (block `<param block>.deferred`, in the run's part of the block's memory):
  *   X:     (slots, cols)   the vector of each slot
  *   used:  (slots)         1 if the slot's sample recorded this batch
- *   meta:  (2)             [grouped pairs (dense: recorded slots) waiting for the update,
- *                           1 if a sample of this batch took the immediate path (G holds something)]
+ *   meta:  (3)             [grouped pairs (dense: recorded slots) waiting for the update,
+ *                           1 if a sample of this batch took the immediate path (G holds something),
+ *                           the number of parts `bounds` was set for (0: none yet)]
  *  pairs:
  *   pRow:  (slots, budget) rows of each slot's pairs; pCoef: their coefficients; pCnt: (slots) counts
- *   pos:   (rows)          position of a touched row in the block's touched list
+ *   pos:   (rows)          groupPairs: a touched row's position in the block's touched list, plus
+ *                           one (the index in ptr of its cursor while the pairs are placed)
  *   ptr:   (rows + 1)      per touched position i: its pairs are src/coef[ptr[i] .. ptr[i+1])
  *   src, coef: (slots * budget) the pairs grouped by touched position: source slot and coefficient
+ *   bounds: (parts + 1)    the rows of each thread's part of the grouping (groupPart)
+ *   partRows: (parts)      touched rows each part listed
+ *   list:  (parts, slots * budget) each part's pairs (indices into pRow); slotEnd: (parts, slots)
+ *                           where each slot's pairs end in the part's list
  *  dense:
  *   coefD: (slots, rows)   every row's gradient in each slot
  *   usedList: (slots)      the recorded slots in order (gradRowsDense's list)
  */
+/**
+ * The work of grouping one pair, in rows listed (balanceParts). Measured with the kernels on
+ * half of 670K rows and a batch of 256 x 800 pairs spread over them (~103K pairs in the half):
+ * counting and placing the pairs took 0.45 ms, listing the rows 0.66 ms; about 2 rows a pair.
+ */
+const PAIR_WORK = 2;
+
+/** Grouping work before touched position i (balanceParts): the rows before touched[i] and the pairs of positions before i. */
+function workBefore(touched: Int32Array, ptr: Int32Array, n: number, rows: number, i: number): number {
+  return i < n ? touched[i]! + PAIR_WORK * ptr[i]! : rows + PAIR_WORK * ptr[n]!;
+}
+
 export interface DeferSpec {
   /** the parameter block's name */
   block: string;
@@ -57,6 +75,8 @@ export interface DeferSpec {
   budget: number;
   /** the block is the feature-major input layer (biases per column, summed from X) */
   featureMajor: boolean;
+  /** 'pairs': threads that group the pairs at most (each a part of the rows: groupPart) */
+  parts: number;
 }
 
 export class DeferredGrads {
@@ -72,17 +92,22 @@ export class DeferredGrads {
   readonly coef: Float32Array;
   readonly coefD: Float32Array;
   readonly usedList: Int32Array;
+  private readonly bounds: Int32Array;
+  private readonly partRows: Int32Array;
+  /** each part's rows of `list` and `slotEnd` */
+  private readonly lists: Int32Array[];
+  private readonly slotEnds: Int32Array[];
 
   static declare(s: DeferSpec): BlockDecl {
-    if (!(Number.isInteger(s.slots) && s.slots >= 1 && Number.isInteger(s.budget) && s.budget >= 1)) {
-      throw new RangeError(`DeferredGrads ${s.block}: slots and budget must be positive integers, got ${s.slots} and ${s.budget}`);
+    if (!(Number.isInteger(s.slots) && s.slots >= 1 && Number.isInteger(s.budget) && s.budget >= 1 && Number.isInteger(s.parts) && s.parts >= 1)) {
+      throw new RangeError(`DeferredGrads ${s.block}: slots, budget and parts must be positive integers, got ${s.slots}, ${s.budget} and ${s.parts}`);
     }
     const pairs = s.kind === 'pairs';
     const b = pairs ? s.budget : 0;
     return new BlockDecl(`${s.block}.deferred`)
       .f32('X', [s.slots, s.cols])
       .i32('used', [s.slots])
-      .i32('meta', [2])
+      .i32('meta', [3])
       .i32('pRow', [s.slots, b])
       .f32('pCoef', [s.slots, b])
       .i32('pCnt', [pairs ? s.slots : 0])
@@ -91,7 +116,11 @@ export class DeferredGrads {
       .i32('src', [s.slots * b])
       .f32('coef', [s.slots * b])
       .f32('coefD', [pairs ? 0 : s.slots, pairs ? 0 : s.rows])
-      .i32('usedList', [pairs ? 0 : s.slots]);
+      .i32('usedList', [pairs ? 0 : s.slots])
+      .i32('bounds', [pairs ? s.parts + 1 : 0])
+      .i32('partRows', [pairs ? s.parts : 0])
+      .i32('list', [pairs ? s.parts : 0, s.slots * b])
+      .i32('slotEnd', [pairs ? s.parts : 0, s.slots]);
   }
 
   constructor(
@@ -110,6 +139,13 @@ export class DeferredGrads {
     this.coef = v.f32('coef');
     this.coefD = v.f32('coefD');
     this.usedList = v.i32('usedList');
+    this.bounds = v.i32('bounds');
+    this.partRows = v.i32('partRows');
+    const list = v.i32('list');
+    const slotEnd = v.i32('slotEnd');
+    const m = spec.slots * spec.budget;
+    this.lists = Array.from({ length: this.partRows.length }, (_, t) => list.subarray(t * m, (t + 1) * m));
+    this.slotEnds = Array.from({ length: this.partRows.length }, (_, t) => slotEnd.subarray(t * spec.slots, (t + 1) * spec.slots));
   }
 
   get slots(): number {
@@ -185,22 +221,90 @@ export class DeferredGrads {
   }
 
   /**
-   * touch and group in one: when every gradient of the batch is a pair (fusable: G holds nothing,
-   * so no row is marked yet), count each row's pairs in its mark (countPairs), list the counted
-   * rows in ascending order with their positions and pair offsets in one pass (listCounted), and
-   * place the pairs (scatterPairs). The same touched rows, ascending, and the same groups as touch,
-   * orderTouched and group, with one random pass over the pairs fewer and no random writes of
-   * positions: bench:kernels groups a batch of 128 x 600 pairs over 670K rows 1.19x as fast.
-   * Returns the touched rows' count.
+   * Thread t's part (of T) of touch and group in one, when every gradient of the batch is a pair
+   * (fusable: G holds nothing, so no row is marked yet), over its part [r0, r1) of the rows: list
+   * the part's pairs (selectPairs, which also counts the pairs below r0: where the part's pairs
+   * start), count each row's pairs in its mark (countPairs), list the counted rows in ascending
+   * order with their pair offsets at the part's own place (listCounted), and place their pairs
+   * (placePairs). Parts write disjoint marks, list entries and pair positions, so the threads need
+   * not wait for each other; joinParts then closes the gaps between the parts' lists. The result
+   * is the same touched rows, ascending, and the same groups as touch, orderTouched and group,
+   * whatever T and the bounds: with one part it is the whole grouping, with one random pass over
+   * the pairs fewer than those three and no random position writes.
    */
-  groupCounted(k: Kernels, mark: Int32Array, touched: Int32Array, rows: number): number {
+  groupPart(k: Kernels, mark: Int32Array, touched: Int32Array, t: number, T: number): void {
     const s = this.spec;
-    k.countPairs(this.pRow, this.pCnt, s.slots, s.budget, mark);
-    const n = k.listCounted(mark, rows, touched, this.pos, this.ptr);
-    this.meta[0] = this.ptr[n]!;
-    // no touched row: no pair, every slot's count already 0
-    if (n > 0) k.scatterPairs(this.pos, this.ptr, n, this.pRow, this.pCoef, this.pCnt, s.slots, s.budget, this.src, this.coef);
+    const r0 = this.partStart(t, T);
+    const r1 = this.partStart(t + 1, T);
+    const list = this.lists[t]!;
+    const slotEnd = this.slotEnds[t]!;
+    const below = k.selectPairs(this.pRow, this.pCnt, s.slots, s.budget, r0, r1, list, slotEnd);
+    const m = slotEnd[s.slots - 1]!;
+    k.countPairs(this.pRow, list, m, mark);
+    const n = k.listCounted(mark, r0, r1, touched, this.ptr, below);
+    if (n > 0) k.placePairs(mark, this.pRow, this.pCoef, list, slotEnd, s.slots, this.src, this.coef);
+    this.partRows[t] = n;
+  }
+
+  /** The first row of part t of T: the bounds joinParts set for T parts, or an equal split. */
+  private partStart(t: number, T: number): number {
+    if (t >= T) return this.spec.rows;
+    return this.meta[2] === T ? this.bounds[t]! : Math.floor((this.spec.rows * t) / T);
+  }
+
+  /**
+   * After every part of groupPart ran (one thread): move each part's list and pair ends next to
+   * the previous part's (part t's rows from touched[r0_t ..] and ptr[r0_t + 1 ..] down to the
+   * rows before it: the moves only go down, and part t lands below where part t + 1 starts, so
+   * they run in part order), empty the slots, and set the next batch's bounds. Returns the
+   * touched rows.
+   */
+  joinParts(touched: Int32Array, T: number): number {
+    const ptr = this.ptr;
+    let n = this.partRows[0]!;
+    for (let t = 1; t < T; t++) {
+      const r0 = this.partStart(t, T);
+      const m = this.partRows[t]!;
+      // plain loops: copyWithin on shared memory takes a slow path that allocates
+      for (let i = 0; i < m; i++) {
+        touched[n + i] = touched[r0 + i]!;
+        ptr[n + 1 + i] = ptr[r0 + 1 + i]!;
+      }
+      n += m;
+    }
+    ptr[0] = 0;
+    this.meta[0] = ptr[n]!;
+    const pCnt = this.pCnt;
+    for (let b = 0; b < this.spec.slots; b++) pCnt[b] = 0;
+    if (T > 1) this.balanceParts(touched, n, T);
     return n;
+  }
+
+  /**
+   * Bounds for the next batch's T parts that give each about the same work, judged on this
+   * batch's rows: a part scans its rows' marks (one unit a row) and counts and places its pairs
+   * (PAIR_WORK units a pair). Batches of one run touch rows alike, so the last batch's split
+   * suits the next; any bounds give the same groups, only the balance depends on them.
+   */
+  private balanceParts(touched: Int32Array, n: number, T: number): void {
+    const ptr = this.ptr;
+    const rows = this.spec.rows;
+    const total = workBefore(touched, ptr, n, rows, n);
+    const b = this.bounds;
+    b[0] = 0;
+    let lo = 0;
+    for (let t = 1; t < T; t++) {
+      const want = (total * t) / T;
+      let hi = n;
+      while (lo < hi) {
+        const mid = (lo + hi) >>> 1;
+        if (workBefore(touched, ptr, n, rows, mid) < want) lo = mid + 1;
+        else hi = mid;
+      }
+      b[t] = lo < n ? touched[lo]! : rows;
+    }
+    b[T] = rows;
+    this.meta[2] = T;
   }
 
   /** Feature-major blocks: gBias[j] += the slots' X[s][j], slots in order (the biases of the input layer). */

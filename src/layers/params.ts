@@ -31,7 +31,8 @@ export interface ParamSpec {
  *   M, V, Mb, Vb: Adam moments of W and b (only with Adam)
  *   G:  (rows, cols) gradient of the current batch that took the immediate path (rows listed in `touched`)
  *   gb: (nOut) bias gradient
- *   mark: (rows) 1 if the row has gradient this batch;  touched: (rows) those rows, counts[0] of them
+ *   mark: (rows) non-zero if the row has gradient this batch (1; while grouping, its pair count
+ *         then its pairs' cursor);  touched: (rows) those rows, counts[0] of them
  *   counts: [touched rows, the update's next unclaimed touched row]
  *   biasRows: (nOut) 0 .. nOut-1: the bias rows of a feature-major block (all updated every batch)
  * W, b and the moments are the saved state (checkpoints); the rest is zero between batches.
@@ -134,15 +135,26 @@ export class ParamBlock {
   }
 
   /**
-   * On one thread, after every sample of the batch ran and before any part of the update: list
-   * the rows of the recorded gradients as touched, order the touched rows (orderTouched), group
-   * the recorded gradients by them, and (feature-major) sum the slots' bias gradients.
+   * Thread `part` of `parts` in grouping the batch's recorded gradients by row, after every
+   * sample of the batch ran: when they are all pairs (fusable), DeferredGrads.groupPart on its
+   * part of the rows; otherwise nothing (prepareUpdate groups them on one thread).
    */
-  prepareUpdate(): void {
+  groupPart(part: number, parts: number): void {
+    const d = this.deferred;
+    if (d !== null && d.fusable) d.groupPart(this.kernels, this.mark, this.touched, part, parts);
+  }
+
+  /**
+   * On one thread, after every part of groupPart (run with `parts` parts) and before any part of
+   * the update: join the parts' touched lists; or, when G holds gradients too (or nothing was
+   * recorded), list the rows of the recorded gradients as touched, order the touched rows
+   * (orderTouched) and group the recorded gradients by them. Feature-major: sum the slots' bias
+   * gradients.
+   */
+  prepareUpdate(parts: number): void {
     const d = this.deferred;
     if (d !== null && d.fusable) {
-      // only pairs, no row marked by the immediate path: count, list and place in one go
-      this.counts[0] = d.groupCounted(this.kernels, this.mark, this.touched, this.rows);
+      this.counts[0] = d.joinParts(this.touched, parts);
       if (this.featureMajor) d.addBiasSums(this.gb);
       return;
     }
@@ -245,9 +257,10 @@ export class ParamBlock {
     if (this.deferred !== null) this.deferred.finish();
   }
 
-  /** The whole update on this thread: prepareUpdate, the one part, finishUpdate. */
+  /** The whole update on this thread: the grouping and the update in one part each, finishUpdate. */
   update(opt: OptimizerConfig, step: number, horizon = 0): void {
-    this.prepareUpdate();
+    this.groupPart(0, 1);
+    this.prepareUpdate(1);
     this.updatePart(opt, step, 0, 1, horizon);
     this.finishUpdate();
   }

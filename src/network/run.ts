@@ -140,7 +140,7 @@ function maxActiveOf(cfg: LayerSampling, nOut: number, maxLabels: number): numbe
 /** The deferred-gradient slots of every parameter block, with the memory it lives in. */
 function deferSpecs(plan: ModelPlan, spec: RunSpec): { memory: number; d: DeferSpec }[] {
   const inp = plan.input;
-  const out: { memory: number; d: DeferSpec }[] = [{ memory: 0, d: { block: inp.name, kind: 'pairs', rows: inp.rows, cols: inp.cols, slots: spec.slots, budget: Math.max(1, spec.maxNnz), featureMajor: true } }];
+  const out: { memory: number; d: DeferSpec }[] = [{ memory: 0, d: { block: inp.name, kind: 'pairs', rows: inp.rows, cols: inp.cols, slots: spec.slots, budget: Math.max(1, spec.maxNnz), featureMajor: true, parts: spec.threads } }];
   for (const l of plan.layers) {
     for (const sh of l.shards) {
       out.push({ memory: sh.memory, d: shardDeferSpec(sh, l.nIn, l.isOutput, spec) });
@@ -150,8 +150,9 @@ function deferSpecs(plan: ModelPlan, spec: RunSpec): { memory: number; d: DeferS
 }
 
 /** The deferred-gradient slots of one neuron-major shard (here, or in a shard process: src/cluster/slice.ts). */
-export function shardDeferSpec(sh: Pick<ShardPlan, 'param' | 'sampler' | 'n'>, nIn: number, isOutput: boolean, spec: Pick<RunSpec, 'slots' | 'maxLabels'>): DeferSpec {
-  const base = { block: sh.param.name, rows: sh.n, cols: nIn, slots: spec.slots, featureMajor: false };
+export function shardDeferSpec(sh: Pick<ShardPlan, 'param' | 'sampler' | 'n'>, nIn: number, isOutput: boolean, spec: Pick<RunSpec, 'slots' | 'maxLabels'> & { threads?: number }): DeferSpec {
+  // a shard process groups its pairs on its one thread
+  const base = { block: sh.param.name, rows: sh.n, cols: nIn, slots: spec.slots, featureMajor: false, parts: spec.threads ?? 1 };
   return sh.sampler === null
     ? { ...base, kind: 'dense', budget: 1 }
     : { ...base, kind: 'pairs', budget: Math.max(1, maxActiveOf(sh.sampler.cfg, sh.n, isOutput ? spec.maxLabels : 0)) };

@@ -24,6 +24,8 @@ import type { Config } from '../config.js';
  *            which thread ran a row changes nothing.
  *   Replay   thread 0 only: the rows whose active sets did not fit their slots, in row order,
  *            through the immediate path (G). Rare by construction of the slot budgets.
+ *   Group    each thread groups the batch's recorded gradients of its part of every block's rows
+ *            (ParamBlock.groupPart); the coordinator then joins the parts (prepareUpdate).
  *   Update   each thread updates a disjoint slice of every block's touched rows.
  *   Stage    each thread hashes a disjoint part of every sampled layer's neurons (all, or in an
  *            incremental rebuild those updated since they were last hashed) into their keys.
@@ -53,6 +55,7 @@ export const enum Phase {
   Loss = 9,
   OutputBack = 10,
   EvalIn = 11,
+  Group = 12,
 }
 
 /**
@@ -122,6 +125,7 @@ export function phaseSlot(phase: Phase): number {
       return PROF_PHASE;
     case Phase.Replay:
       return PROF_PHASE + 1;
+    case Phase.Group:
     case Phase.Update:
       return PROF_PHASE + 2;
     case Phase.Stage:
@@ -195,6 +199,9 @@ export class Executor {
         return;
       case Phase.Replay:
         if (t === 0) this.replayRows(s);
+        return;
+      case Phase.Group:
+        this.groupPart(s, t, T);
         return;
       case Phase.Update:
         this.updatePart(s, t, T);
@@ -338,6 +345,13 @@ export class Executor {
     rows.active[r] = done ? s.out[2]! : 0;
   }
 
+  private groupPart(s: ThreadScratch, t: number, T: number): void {
+    const t0 = this.net.profile ? performance.now() : 0;
+    const blocks = this.net.blocks();
+    for (let i = 0; i < blocks.length; i++) blocks[i]!.groupPart(t, T);
+    if (this.net.profile) s.prof[PROF_UPDATE] += (performance.now() - t0) / 1000;
+  }
+
   private updatePart(s: ThreadScratch, t: number, T: number): void {
     const t0 = this.net.profile ? performance.now() : 0;
     const step = this.ctrl[kStep]!;
@@ -451,10 +465,10 @@ export class Executor {
     return { lossSum, hits, activeSum };
   }
 
-  /** Before Update: every block lists, orders and groups its touched rows. */
-  prepareUpdate(): void {
+  /** After Group (run on T threads), before Update: every block joins, or lists, orders and groups, its touched rows. */
+  prepareUpdate(T: number): void {
     const blocks = this.net.blocks();
-    for (let i = 0; i < blocks.length; i++) blocks[i]!.prepareUpdate();
+    for (let i = 0; i < blocks.length; i++) blocks[i]!.prepareUpdate(T);
   }
 
   /** After Update: empty the touched lists and the slots. */

@@ -355,9 +355,15 @@ export class SlideModel {
     }
   }
 
+  /** Threads that run the phases: the open workers, or the calling thread alone (also beside a remote output layer). */
+  private phaseThreads(): number {
+    return this.outputLink === null && this.pool !== null ? this.pool.threads : 1;
+  }
+
   /**
    * The phases of one training batch (the batch is in the run area): every row, the rows to
-   * replay, the update, then a rebuild when the schedule says so.
+   * replay, the grouping of the recorded gradients, the update, then a rebuild when the schedule
+   * says so.
    */
   private *batchPhases(n: number): Generator<Phase, BatchStats, void> {
     const ctrl = this.ctrl;
@@ -369,8 +375,9 @@ export class SlideModel {
     yield Phase.Train;
     if (exec.needsReplay()) yield Phase.Replay;
     const st = exec.batchStats();
+    yield Phase.Group;
     const t0 = performance.now();
-    exec.prepareUpdate();
+    exec.prepareUpdate(this.phaseThreads());
     this.pastProf[PROF_UPDATE] += (performance.now() - t0) / 1000;
     yield Phase.Update;
     exec.finishUpdate();

@@ -15,8 +15,10 @@ import type { WorkerInit } from './pool.js';
  *    their own scratch and the slots of the rows they claimed (each row is claimed once, by
  *    Atomics.add): every gradient is recorded, none is added to shared G. No race.
  *  - Replay: worker 0 alone.
- *  - Update: the coordinator ordered and grouped the touched rows (ParamBlock.prepareUpdate);
- *    each worker updates a disjoint slice of them: no race.
+ *  - Group: each worker groups the recorded gradients of its own part of the rows, writing only
+ *    that part's marks, list entries and pair positions: no race.
+ *  - Update: the coordinator joined the parts' lists (ParamBlock.prepareUpdate); each worker
+ *    updates the runs of touched rows it claimed: no race.
  *  - Stage: workers hash disjoint neuron ranges and write those neurons' keys: no race.
  *  - Commit: each table is built by exactly one worker.
  *  - Eval: as Train, reading only; results to the claimed rows' slots.
