@@ -4,7 +4,7 @@ import { hadamardWidth, HADAMARD_ROUNDS } from '../hashing/simhash.js';
 import { PooledFamily } from '../hashing/pooled.js';
 import { PROBE_CAP } from '../hashing/common.js';
 import { LshTables, type CommitScratch, type LshTablesParams } from '../tables/tables.js';
-import { QueryScratch, queryUnion, topByVotes } from '../tables/query.js';
+import { QueryScratch, topByVotes, unionInto } from '../tables/query.js';
 import type { HashConfig, LayerSampling } from '../config.js';
 import type { Rng } from '../util/rng.js';
 import type { Kernels } from '../kernels/js.js';
@@ -601,8 +601,7 @@ export class LshSampler {
       query,
       cand: direct ? query.top : new Int32Array(this.nOut),
       votes: direct ? query.topVotes : new Int32Array(this.nOut),
-      mark: new Int32Array(this.nOut),
-      stamp: 0,
+      seen: new Int32Array((this.nOut + 31) >>> 5),
       commit: views ? LshTables.commitScratch(views.block(`${name}.commit`)) : { count: new Int32Array(this.tables.numBuckets), stats: new Int32Array(3), memory: null },
     };
   }
@@ -653,20 +652,20 @@ export class LshSampler {
   collect(s: SamplerScratch, forced: Int32Array | null, forcedStart: number, forcedEnd: number, rng: Rng, out: Int32Array): number {
     const nOut = this.nOut;
     const as = this.cfg.activeSet;
-    const stamp = ++s.stamp;
-    const mark = s.mark;
-    let n = forced !== null ? addUnique(forced, forcedStart, forcedEnd, nOut, mark, stamp, out, 0) : 0;
+    const seen = s.seen;
+    let n = forced !== null ? addUnique(forced, forcedStart, forcedEnd, nOut, seen, out, 0) : 0;
     const nForced = n;
     const tb = this.topBias;
-    if (tb.length > 0) n = addUnique(tb, 0, tb.length, as.maxActive > 0 ? Math.max(as.maxActive, nForced) : nOut, mark, stamp, out, n);
+    if (tb.length > 0) n = addUnique(tb, 0, tb.length, as.maxActive > 0 ? Math.max(as.maxActive, nForced) : nOut, seen, out, n);
     if (as.policy === 'topk') {
       const cap = as.maxActive > 0 ? as.maxActive : this.nOut;
       // the forced and largest-bias ids may be among the top: ask for as many more
       const m = topByVotes(this.tables, s.codes, 0, s.query, Math.max(0, cap - nForced) + n, s.cand, s.votes);
-      n = addUnique(s.cand, 0, m, cap, mark, stamp, out, n);
+      n = addUnique(s.cand, 0, m, cap, seen, out, n);
     } else {
-      const m = queryUnion(this.tables, s.codes, 0, s.query, s.cand, 0, nOut);
-      n = addUnique(s.cand, 0, m, as.maxActive > 0 ? Math.max(as.maxActive, nForced) : nOut, mark, stamp, out, n);
+      const n0 = n;
+      n = unionInto(this.tables, s.codes, 0, s.query, seen, out, n, as.maxActive > 0 ? Math.max(as.maxActive, nForced) : nOut);
+      this.tables.stats.candidatesReturned += n - n0;
     }
     // Random padding up to minActive (the reference pads small candidate sets with random
     // neurons, so that the softmax always sees negatives). Seeded, unlike the reference.
@@ -678,25 +677,23 @@ export class LshSampler {
         for (let i = 0; i < nOut && n < target; i++) {
           let j = s0 + i;
           if (j >= nOut) j -= nOut;
-          if (mark[j] !== stamp) {
-            mark[j] = stamp;
+          if (!hasBit(seen, j)) {
+            setBit(seen, j);
             out[n++] = j;
           }
         }
       } else {
         while (n < target) {
           const j = rng.nextInt(nOut);
-          if (mark[j] !== stamp) {
-            mark[j] = stamp;
+          if (!hasBit(seen, j)) {
+            setBit(seen, j);
             out[n++] = j;
           }
         }
       }
     }
-    if (s.stamp > 0x3fffffff) {
-      s.mark.fill(0);
-      s.stamp = 0;
-    }
+    // every set bit is an id in out: clear their words for the next sample
+    for (let i = 0; i < n; i++) seen[out[i]! >>> 5] = 0;
     return n;
   }
 }
@@ -721,18 +718,26 @@ export function largestIds(v: Float32Array, n: number, out: Int32Array): void {
 }
 
 /**
- * Append the ids src[from .. to) not yet marked with `stamp` to out[n ..), marking them, while
- * out holds fewer than `cap`; returns the new count.
+ * Append the ids src[from .. to) whose bit in `seen` is clear to out[n ..), setting their
+ * bits, while out holds fewer than `cap`; returns the new count.
  */
-function addUnique(src: Int32Array, from: number, to: number, cap: number, mark: Int32Array, stamp: number, out: Int32Array, n: number): number {
+function addUnique(src: Int32Array, from: number, to: number, cap: number, seen: Int32Array, out: Int32Array, n: number): number {
   for (let i = from; i < to && n < cap; i++) {
     const j = src[i]!;
-    if (mark[j] !== stamp) {
-      mark[j] = stamp;
+    if (!hasBit(seen, j)) {
+      setBit(seen, j);
       out[n++] = j;
     }
   }
   return n;
+}
+
+function hasBit(bits: Int32Array, i: number): boolean {
+  return (bits[i >>> 5]! & (1 << (i & 31))) !== 0;
+}
+
+function setBit(bits: Int32Array, i: number): void {
+  bits[i >>> 5] = bits[i >>> 5]! | (1 << (i & 31));
 }
 
 /**
@@ -791,8 +796,8 @@ export interface SamplerScratch {
   query: QueryScratch;
   cand: Int32Array;
   votes: Int32Array;
-  mark: Int32Array;
-  stamp: number;
+  /** (nOut / 32) one bit a neuron: those already in the active set being built (zero between samples) */
+  seen: Int32Array;
   /** this thread's scratch for committing tables (in the sampler's memory when views were given) */
   commit: CommitScratch;
 }

@@ -42,6 +42,8 @@ export class QueryScratch {
   readonly memory: WebAssembly.Memory;
   /** (capacity) last stamp that saw item i */
   readonly mark: Int32Array;
+  /** (capacity / 32) one bit an item, zero between queries: queryUnion's (see unionInto) */
+  readonly seen: Int32Array;
   /** (capacity) votes of item i in the current query (valid where mark[i] >= base) */
   readonly votes: Int32Array;
   /** (maxCandidates) votes of the candidates, and the boundary group of topByVotes */
@@ -77,6 +79,7 @@ export class QueryScratch {
     this.hist = v.i32('hist');
     this.memory = v.memory;
     this.mark = new Int32Array(t.capacity);
+    this.seen = new Int32Array((t.capacity + 31) >>> 5);
     this.votes = new Int32Array(t.capacity);
     this.candVotes = new Int32Array(t.maxCandidates);
     this.tmp = new Int32Array(t.maxCandidates);
@@ -128,25 +131,40 @@ function bucketRanges(t: LshTables, codes: Int32Array, codesOff: number, scratch
  * maxOut of them, into out[outOff ..]; returns how many.
  */
 export function queryUnion(t: LshTables, codes: Int32Array, codesOff: number, scratch: QueryScratch, out: Int32Array, outOff: number, maxOut: number): number {
+  const end = unionInto(t, codes, codesOff, scratch, scratch.seen, out, outOff, outOff + maxOut);
+  const seen = scratch.seen;
+  for (let i = outOff; i < end; i++) seen[out[i]! >>> 5] = 0;
+  t.stats.candidatesReturned += end - outOff;
+  return end - outOff;
+}
+
+/**
+ * The items of the query's L buckets in table order, skipping those whose bit is set in `seen`
+ * (one bit an item; it sets the bits of those it takes), appended to out[n ..) until `cap`;
+ * returns the new end. With the caller's bits: a sampler adds the union straight behind the ids
+ * it already holds, in one pass that stops at its cap (before, a union of every bucket was
+ * deduplicated a second time: bench:throughput's lookup took half as long a sample after).
+ * Bits, not stamps: 84 KB for 670K items stay in cache where 2.7 MB of stamps did not; the
+ * caller clears the bits of what it took.
+ */
+export function unionInto(t: LshTables, codes: Int32Array, codesOff: number, scratch: QueryScratch, seen: Int32Array, out: Int32Array, n: number, cap: number): number {
   const ent = t.entries;
   bucketRanges(t, codes, codesOff, scratch);
-  const mark = scratch.mark;
-  const base = scratch.begin(1);
-  let n = 0;
   outer: for (let i = 0; i < t.L; i++) {
-    if (n >= maxOut) break;
+    if (n >= cap) break;
     const e = scratch.bEnd[i]!;
     for (let j = scratch.bStart[i]!; j < e; j++) {
       const id = ent[j]!;
-      if (mark[id]! < base) {
-        mark[id] = base;
-        out[outOff + n++] = id;
-        if (n >= maxOut) break outer;
+      const w = seen[id >>> 5]!;
+      const bit = 1 << (id & 31);
+      if ((w & bit) === 0) {
+        seen[id >>> 5] = w | bit;
+        out[n++] = id;
+        if (n >= cap) break outer;
       }
     }
   }
   t.stats.queries++;
-  t.stats.candidatesReturned += n;
   return n;
 }
 
