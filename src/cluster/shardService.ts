@@ -3,7 +3,7 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { unlinkSync, readdirSync } from 'node:fs';
 import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node';
-import { Objm } from '@nats-io/obj';
+import { Objm, type ObjectStore } from '@nats-io/obj';
 import { OutputSlice } from './slice.js';
 import type { KernelChoice } from '../kernels/index.js';
 import type { AssignMessage, Assigned, Claimed } from './assign.js';
@@ -272,7 +272,7 @@ export class ShardService {
     let rec: SliceRecord;
     if (spec.store.kind === 'object') {
       const { data, record } = encodeSlice(spec.name, sl.views, meta);
-      const os = await new Objm(this.nc).create(spec.store.bucket);
+      const os = await openOrCreate(new Objm(this.nc), spec.store.bucket);
       await os.putBlob({ name: spec.name }, data);
       rec = record;
     } else {
@@ -333,3 +333,20 @@ function checkForward(sl: OutputSlice, rows: number, h: Float32Array, live: Int3
   for (let j = 0; j < h.length; j++) if (!Number.isFinite(h[j]!)) throw new Error(`forward: input ${j} is ${h[j]}`);
 }
 
+/**
+ * The object store `bucket`, created if it does not exist yet. Every shard saves its first slice
+ * at the same moment: two creating the bucket's stream at once, the slower one is refused
+ * ("subjects overlap with an existing stream", seen in CI once), and then opens what the other
+ * created. A refusal for any other reason leaves no bucket to open, and is the error reported.
+ */
+async function openOrCreate(objm: Objm, bucket: string): Promise<ObjectStore> {
+  try {
+    return await objm.create(bucket);
+  } catch (e) {
+    try {
+      return await objm.open(bucket);
+    } catch {
+      throw e;
+    }
+  }
+}
