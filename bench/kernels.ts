@@ -329,7 +329,8 @@ for (const family of ['dwta', 'wta'] as const) {
   const M = arena.f32(N_LABELS * DIM);
   const V = arena.f32(N_LABELS * DIM);
   const mark = arena.i32(N_LABELS);
-  const touched = arena.i32(touchedSet.size);
+  // as long as the rows, as in a ParamBlock: a part of the grouping lists its rows at its first row
+  const touched = arena.i32(N_LABELS);
   const pos = arena.i32(N_LABELS);
   const ptr = arena.i32(N_LABELS + 1);
   const src = arena.i32(slots * budget);
