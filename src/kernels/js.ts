@@ -556,9 +556,9 @@ export const jsKernels = {
    * Group the deferred gradient pairs of a batch's sample slots by touched row, a counting sort
    * stable in slot order (see DeferredGrads). pRow, pCoef: (slots, budget), slot b holding
    * pCnt[b] pairs; every pair's row must be among touched[0 .. nTouched). Writes
-   * pos[touched[i]] = i + 1 (the index of its cursor in ptr); ptr[0 .. nTouched] with position i's pairs at [ptr[i], ptr[i+1]) of
-   * src (their slots, ascending) and coef (their values); zeroes pCnt[0 .. slots). Returns the
-   * number of pairs (0: nothing else written but pCnt).
+   * pos[touched[i]] = i + 1 (the index of its cursor in ptr); ptr[0 .. nTouched] with position
+   * i's pairs at [ptr[i], ptr[i+1]) of src (their slots, ascending) and coef (their values);
+   * zeroes pCnt[0 .. slots). Returns the number of pairs (0: nothing else written but pCnt).
    */
   groupPairs(touched: Int32Array, nTouched: number, pos: Int32Array, ptr: Int32Array, pRow: Int32Array, pCoef: Float32Array, pCnt: Int32Array, slots: number, budget: number, src: Int32Array, coef: Float32Array): number {
     let total = 0;

@@ -5,6 +5,7 @@ import { PooledFamily } from '../hashing/pooled.js';
 import { PROBE_CAP } from '../hashing/common.js';
 import { LshTables, type CommitScratch, type LshTablesParams } from '../tables/tables.js';
 import { QueryScratch, topByVotes, unionInto } from '../tables/query.js';
+import { clearWords, hasBit, setBit } from '../util/bits.js';
 import type { HashConfig, LayerSampling } from '../config.js';
 import type { Rng } from '../util/rng.js';
 import type { Kernels } from '../kernels/js.js';
@@ -663,9 +664,7 @@ export class LshSampler {
       const m = topByVotes(this.tables, s.codes, 0, s.query, Math.max(0, cap - nForced) + n, s.cand, s.votes);
       n = addUnique(s.cand, 0, m, cap, seen, out, n);
     } else {
-      const n0 = n;
       n = unionInto(this.tables, s.codes, 0, s.query, seen, out, n, as.maxActive > 0 ? Math.max(as.maxActive, nForced) : nOut);
-      this.tables.stats.candidatesReturned += n - n0;
     }
     // Random padding up to minActive (the reference pads small candidate sets with random
     // neurons, so that the softmax always sees negatives). Seeded, unlike the reference.
@@ -693,7 +692,7 @@ export class LshSampler {
       }
     }
     // every set bit is an id in out: clear their words for the next sample
-    for (let i = 0; i < n; i++) seen[out[i]! >>> 5] = 0;
+    clearWords(seen, out, 0, n);
     return n;
   }
 }
@@ -730,14 +729,6 @@ function addUnique(src: Int32Array, from: number, to: number, cap: number, seen:
     }
   }
   return n;
-}
-
-function hasBit(bits: Int32Array, i: number): boolean {
-  return (bits[i >>> 5]! & (1 << (i & 31))) !== 0;
-}
-
-function setBit(bits: Int32Array, i: number): void {
-  bits[i >>> 5] = bits[i >>> 5]! | (1 << (i & 31));
 }
 
 /**
