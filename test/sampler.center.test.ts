@@ -33,7 +33,7 @@ test('centered keys retrieve the brute-force top inner products far better than 
         for (let k = 0; k < nIn; k++) d += W[j * nIn + k]! * x[k]!;
         return [d, j] as const;
       }).sort((a, c) => c[0] - a[0]);
-      const n = s.activeSet(sc, x, 0, null, 0, 0, new Rng(1), out);
+      const n = s.activeSet(sc, x, 0, null, 0, 0, s.trainCap, new Rng(1), out);
       cands += n;
       const got = new Set(out.subarray(0, n));
       for (let i = 0; i < 5; i++) if (got.has(scores[i]![1])) found++;

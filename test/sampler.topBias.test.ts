@@ -55,7 +55,7 @@ test('topBias: the neurons with the largest biases join every active set, after 
         if (d > best) [best, arg] = [d, j];
       }
       const forced = Int32Array.of(42, 43);
-      const n = s.activeSet(sc, x, 0, forced, 0, 2, new Rng(1), out);
+      const n = s.activeSet(sc, x, 0, forced, 0, 2, s.trainCap, new Rng(1), out);
       assert.ok(n <= 100, `${n} active, cap 100`);
       assert.deepEqual(Array.from(out.subarray(0, 2)), [42, 43], 'forced ids first');
       if (topBias > 0) assert.deepEqual(Array.from(out.subarray(2, 2 + frequent.length)), byBias, 'then the largest biases, largest first');

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { candidatesFor, deriveConfig, epochsFor, explainSettings, tableBitsFor, DENSE_MAX_LABELS, type DataShape, type MachineShape } from '../src/training/autoConfig.js';
+import { candidatesFor, deriveConfig, queryCandidatesFor, epochsFor, explainSettings, tableBitsFor, DENSE_MAX_LABELS, type DataShape, type MachineShape } from '../src/training/autoConfig.js';
 import { WORDNET_RECIPE } from '../src/training/recipes.js';
 import { mergeConfig, parseConfig } from '../src/config.js';
 import { checkModelMemory } from '../src/network/estimate.js';
@@ -47,12 +47,20 @@ test('the rule\'s functions of the shape: candidates within max(1,000, 5% of the
       // a training sample adds its own labels (tens at most) to the candidates
       assert.ok(c + 64 <= Math.max(1000, 0.05 * labels), `${labels} labels: ${c} candidates`);
       assert.ok(c >= 128 && c <= labels);
+      // a query computes twice the candidates of a step, within the same bound (no labels of its own)
+      const q = queryCandidatesFor(labels, c);
+      assert.ok(q >= c && q <= Math.max(1000, 0.05 * labels) && q <= labels, `${labels} labels: ${q} query candidates`);
+      assert.equal(q, Math.min(2 * c, labels, Math.max(1000, Math.floor(0.05 * labels))));
       const K = tableBitsFor(labels);
       assert.ok(K >= 4 && K <= 16);
       if (K > 4 && K < 16) assert.ok(labels / 2 ** K > 300 / Math.SQRT2 - 1 && labels / 2 ** K < 300 * Math.SQRT2 + 1, `${labels} labels, K ${K}`);
     }),
   );
   assert.ok(candidatesFor(100_000) > candidatesFor(20_000), 'more labels, more candidates');
+  assert.equal(queryCandidatesFor(31_000, 750), 1500);
+  assert.equal(queryCandidatesFor(670_091, 3600), 7200);
+  // a given training cap above the bound is kept at inference too
+  assert.equal(queryCandidatesFor(20_000, 1500), 1500);
   assert.equal(epochsFor(76290, 128), 6);
   assert.equal(epochsFor(1000, 128), 40);
   assert.equal(epochsFor(10_000_000, 128), 3);

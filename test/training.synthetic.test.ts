@@ -79,3 +79,31 @@ test('evaluate with maxPoints scores rows spread evenly over the set: the same m
   const first = await m.evaluate(gatherRows(testSet, Int32Array.from({ length: n }, (_, i) => i), 0, n, new CsrBatchBuffer()));
   assert.notDeepEqual({ ...part.exact!, seconds: 0 }, { ...first.exact!, seconds: 0 });
 });
+
+test('a query computes activeSet.queryMaxActive candidates, a training step maxActive; split output layers too', async () => {
+  for (const outputShards of [1, 2]) {
+    const config = {
+      ...CONFIG,
+      epochs: 1,
+      outputShards,
+      // the 2-shard run on 2 threads: the workers' samplers take the caps from the same configuration
+      threads: outputShards,
+      output: { mode: 'lsh' as const, hash: { family: 'simhash' as const, K: 4, L: 20 }, activeSet: { policy: 'topk' as const, maxActive: 60, queryMaxActive: 150, minActive: 0 } },
+    };
+    const m = new SlideModel({ nFeatures: train.nFeatures, nLabels: train.nLabels, config, kernels: 'auto' });
+    const epochs = await m.fit(train);
+    // topk fills the cap (the labels are among it); a split layer's shards take their part each
+    assert.equal(epochs[0]!.activePerSample, 60, `${outputShards} shards: training`);
+    const ev = await m.evaluate(testSet, { inference: 'both' });
+    assert.equal(ev.lsh!.avgCandidates, 150, `${outputShards} shards: queries`);
+    // the same model queried with the training cap finds less of the exact top 5
+    const narrow = new SlideModel({ nFeatures: train.nFeatures, nLabels: train.nLabels, config: { ...config, output: { ...config.output, activeSet: { ...config.output.activeSet, queryMaxActive: 0 } } }, kernels: 'auto' });
+    await narrow.fit(train);
+    const ev2 = await narrow.evaluate(testSet, { inference: 'both' });
+    assert.equal(ev2.lsh!.avgCandidates, 60);
+    assert.deepEqual(ev2.exact, { ...ev.exact!, seconds: ev2.exact!.seconds }, 'the cap of queries does not change training');
+    assert.ok(ev.lshRecallOfExactTop5! > ev2.lshRecallOfExactTop5!, `recall ${ev.lshRecallOfExactTop5} vs ${ev2.lshRecallOfExactTop5}`);
+    await m.closeWorkers();
+    await narrow.closeWorkers();
+  }
+});

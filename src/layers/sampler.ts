@@ -123,6 +123,10 @@ export class LshSampler {
   readonly cfg: LayerSampling;
   readonly nIn: number;
   readonly nOut: number;
+  /** the active-set cap of a training step (activeSet.maxActive; 0 = none) */
+  readonly trainCap: number;
+  /** the cap of LSH inference (activeSet.queryMaxActive, else maxActive; 0 = none) */
+  readonly queryCap: number;
   /** [seed of the hash functions, seed of the tables' reservoirs] */
   private readonly seeds: Int32Array;
   /**
@@ -225,6 +229,8 @@ export class LshSampler {
     this.cfg = spec.cfg;
     this.nIn = spec.nIn;
     this.nOut = spec.nOut;
+    this.trainCap = spec.cfg.activeSet.maxActive;
+    this.queryCap = spec.cfg.activeSet.queryMaxActive > 0 ? spec.cfg.activeSet.queryMaxActive : this.trainCap;
     const h = spec.cfg.hash;
     this.K = h.K;
     this.L = h.L;
@@ -610,11 +616,11 @@ export class LshSampler {
   /**
    * Build the active set for the dense input x[xOff .. xOff+nIn) into `out` (capacity nOut);
    * returns its size. `forced` (the sample's true labels during training) come first and are
-   * always kept.
+   * always kept. `cap`: trainCap or queryCap.
    */
-  activeSet(s: SamplerScratch, x: Float32Array, xOff: number, forced: Int32Array | null, forcedStart: number, forcedEnd: number, rng: Rng, out: Int32Array): number {
+  activeSet(s: SamplerScratch, x: Float32Array, xOff: number, forced: Int32Array | null, forcedStart: number, forcedEnd: number, cap: number, rng: Rng, out: Int32Array): number {
     this.hashInput(s, x, xOff);
-    return this.collect(s, forced, forcedStart, forcedEnd, rng, out);
+    return this.collect(s, forced, forcedStart, forcedEnd, cap, rng, out);
   }
 
   /** The hashing half of activeSet (codes into s.codes); with MIPS the input is [x, 1, 0] / |[x, 1]|. */
@@ -649,22 +655,22 @@ export class LshSampler {
     this.family.hashDenseRow(q, 0, s.codes, 0);
   }
 
-  /** The lookup half of activeSet: tables queried with s.codes, forced ids first, padding. */
-  collect(s: SamplerScratch, forced: Int32Array | null, forcedStart: number, forcedEnd: number, rng: Rng, out: Int32Array): number {
+  /** The lookup half of activeSet: tables queried with s.codes, forced ids first, padding; at most `cap` (0: no cap) besides forced ids beyond it. */
+  collect(s: SamplerScratch, forced: Int32Array | null, forcedStart: number, forcedEnd: number, cap: number, rng: Rng, out: Int32Array): number {
     const nOut = this.nOut;
     const as = this.cfg.activeSet;
     const seen = s.seen;
     let n = forced !== null ? addUnique(forced, forcedStart, forcedEnd, nOut, seen, out, 0) : 0;
     const nForced = n;
     const tb = this.topBias;
-    if (tb.length > 0) n = addUnique(tb, 0, tb.length, as.maxActive > 0 ? Math.max(as.maxActive, nForced) : nOut, seen, out, n);
+    if (tb.length > 0) n = addUnique(tb, 0, tb.length, cap > 0 ? Math.max(cap, nForced) : nOut, seen, out, n);
     if (as.policy === 'topk') {
-      const cap = as.maxActive > 0 ? as.maxActive : this.nOut;
+      const c = cap > 0 ? cap : nOut;
       // the forced and largest-bias ids may be among the top: ask for as many more
-      const m = topByVotes(this.tables, s.codes, 0, s.query, Math.max(0, cap - nForced) + n, s.cand, s.votes);
-      n = addUnique(s.cand, 0, m, cap, seen, out, n);
+      const m = topByVotes(this.tables, s.codes, 0, s.query, Math.max(0, c - nForced) + n, s.cand, s.votes);
+      n = addUnique(s.cand, 0, m, c, seen, out, n);
     } else {
-      n = unionInto(this.tables, s.codes, 0, s.query, seen, out, n, as.maxActive > 0 ? Math.max(as.maxActive, nForced) : nOut);
+      n = unionInto(this.tables, s.codes, 0, s.query, seen, out, n, cap > 0 ? Math.max(cap, nForced) : nOut);
     }
     // Random padding up to minActive (the reference pads small candidate sets with random
     // neurons, so that the softmax always sees negatives). Seeded, unlike the reference.

@@ -131,7 +131,7 @@ function shardSampling(cfg: LayerSampling, n: number, total: number): LayerSampl
   if (n === total) return cfg;
   const as = cfg.activeSet;
   const part = (v: number): number => (v > 0 ? Math.max(1, Math.ceil((v * n) / total)) : 0);
-  return { ...cfg, activeSet: { ...as, minActive: part(as.minActive), maxActive: part(as.maxActive) } };
+  return { ...cfg, activeSet: { ...as, minActive: part(as.minActive), maxActive: part(as.maxActive), queryMaxActive: part(as.queryMaxActive) } };
 }
 
 /** Bytes of a block list (what carving it takes, alignment included). */

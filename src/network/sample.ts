@@ -43,6 +43,16 @@ export const SAMPLE_REPLAY = 2;
 // ---------------------------------------------------------------------------------------------
 // forward
 
+/** What an active set is for: a training step (the sampler's trainCap), an LSH query (its queryCap), every neuron. */
+const FOR_TRAINING = 0;
+const FOR_QUERY = 1;
+const FOR_EXACT = 2;
+type ActiveFor = typeof FOR_TRAINING | typeof FOR_QUERY | typeof FOR_EXACT;
+
+function activeFor(exact: boolean, train: boolean): ActiveFor {
+  return exact ? FOR_EXACT : train ? FOR_TRAINING : FOR_QUERY;
+}
+
 /**
  * Forward through the hidden layers for the sparse input idx/val[start, end); fills s.acts and
  * s.inIdx/s.inVal/s.kept (the features kept). `exact` computes every neuron; otherwise each
@@ -81,7 +91,7 @@ function forwardHidden(net: Network, s: ThreadScratch, idx: Int32Array, val: Flo
     const sh = layer.shards[0]!;
     const x = s.acts[l]!;
     const y = s.acts[l + 1]!;
-    const n = shardActive(sh, s.sampler[l]!, x, null, 0, 0, exact, s.rng, s.active[l]!, net.profile ? s.prof : null);
+    const n = shardActive(sh, s.sampler[l]!, x, null, 0, 0, activeFor(exact, train), s.rng, s.active[l]!, net.profile ? s.prof : null);
     s.nActive[l] = n;
     const act = s.active[l]!;
     const vals = s.vals[l]!;
@@ -97,25 +107,26 @@ function forwardHidden(net: Network, s: ThreadScratch, idx: Int32Array, val: Flo
  * Active list of one shard for input x into `act` (its local ids); returns its size. The forced
  * ids are local too. `prof`: the thread's timings to add hashing and lookup to (null: not profiling).
  */
-function shardActive(sh: LayerShard, ss: SamplerScratch | null, x: Float32Array, forced: Int32Array | null, fStart: number, fEnd: number, exact: boolean, rng: Rng, act: Int32Array, prof: Float64Array | null): number {
+function shardActive(sh: LayerShard, ss: SamplerScratch | null, x: Float32Array, forced: Int32Array | null, fStart: number, fEnd: number, what: ActiveFor, rng: Rng, act: Int32Array, prof: Float64Array | null): number {
   const sampler = sh.sampler;
-  if (sampler === null || ss === null || exact) {
+  if (sampler === null || ss === null || what === FOR_EXACT) {
     // plain loop: TypedArray.set on shared memory takes a slow path that allocates
     const all = sh.all;
     const n = sh.nOut;
     for (let j = 0; j < n; j++) act[j] = all[j]!;
     return n;
   }
+  const cap = what === FOR_TRAINING ? sampler.trainCap : sampler.queryCap;
   if (prof !== null) {
     const t0 = performance.now();
     sampler.hashInput(ss, x, 0);
     const t1 = performance.now();
-    const n = sampler.collect(ss, forced, fStart, fEnd, rng, act);
+    const n = sampler.collect(ss, forced, fStart, fEnd, cap, rng, act);
     prof[PROF_HASH] += (t1 - t0) / 1000;
     prof[PROF_LOOKUP] += (performance.now() - t1) / 1000;
     return n;
   }
-  return sampler.activeSet(ss, x, 0, forced, fStart, fEnd, rng, act);
+  return sampler.activeSet(ss, x, 0, forced, fStart, fEnd, cap, rng, act);
 }
 
 /**
@@ -137,7 +148,7 @@ export function shardForward(sh: LayerShard, ss: ShardScratch, shard: number, nI
   }
   ss.nForced = nf;
   ss.rng.reseed(shardSampleSeed(seed, shard), stream);
-  ss.n = shardActive(sh, ss.sampler, xs, ss.forced, 0, nf, exact, ss.rng, ss.act, prof);
+  ss.n = shardActive(sh, ss.sampler, xs, ss.forced, 0, nf, activeFor(exact, labels !== null), ss.rng, ss.act, prof);
   sh.kernels.dotRows(sh.p.W, sh.p.b, nIn, ss.act, 0, ss.n, xs, 0, ss.vals, 0);
 }
 
@@ -204,7 +215,7 @@ function outputForward(net: Network, s: ThreadScratch, x: Float32Array, labels: 
   const prof = net.profile ? s.prof : null;
   if (split === null) {
     const sh = out.shards[0]!;
-    const n = shardActive(sh, s.sampler[L]!, x, labels, lStart, lEnd, exact, s.rng, s.active[L]!, prof);
+    const n = shardActive(sh, s.sampler[L]!, x, labels, lStart, lEnd, activeFor(exact, labels !== null), s.rng, s.active[L]!, prof);
     s.nActive[L] = n;
     sh.kernels.dotRows(sh.p.W, sh.p.b, out.nIn, s.active[L]!, 0, n, x, 0, z, 0);
     return n;

@@ -14,6 +14,9 @@
  *    near misses to learn from, and their number grows slower than the labels;
  *  - and the labels with the largest biases, an eighth as many: frequent labels score high for most
  *    inputs with small weights, and tables keyed by angle miss them (src/config.ts, topBias);
+ *  - twice the candidates at inference, within max(1,000, 5% of the labels): a query computes no
+ *    backward and no update, and the candidates a cap leaves out are the misses of the exact top 5
+ *    (src/config.ts, queryMaxActive);
  *  - dense output up to 512 labels, where computing every label costs about what hashing,
  *    counting votes and rebuilding tables cost, and is exact (measured: DENSE_MAX_LABELS);
  *  - hidden 256 from 20K training points (WordNet's 76K), 128 below (fewer points than that do
@@ -118,6 +121,11 @@ export function candidatesFor(labels: number): number {
   return Math.max(128, Math.min(4096, c, labels));
 }
 
+/** Candidates of an LSH query when a training step computes `train` of `labels`: twice as many, within max(1,000, 5% of the labels). */
+export function queryCandidatesFor(labels: number, train: number): number {
+  return Math.max(train, Math.min(labels, 2 * train, Math.max(1000, Math.floor(0.05 * labels))));
+}
+
 /** Bits a table so that a bucket holds about BUCKET_TARGET labels: 4 .. 16. */
 export function tableBitsFor(labels: number): number {
   return Math.max(4, Math.min(16, Math.round(Math.log2(labels / BUCKET_TARGET))));
@@ -167,6 +175,8 @@ export function deriveConfig(shape: DataShape, given: ConfigInput = {}, machine:
     const applied = set('output.activeSet.maxActive', c0, `${c0} candidates a sample (~4.4 sqrt(labels)${L > 20_000 ? ', at most 5% of the labels' : ''}), the sample's labels among them`);
     // the settings below follow the candidates that apply (0: no cap)
     const cap = applied > 0 ? applied : L;
+    const qc = queryCandidatesFor(L, cap);
+    set('output.activeSet.queryMaxActive', qc, `${qc} candidates a query (twice a training step's, within max(1,000, 5% of the labels)): inference computes no backward and no update`);
     set('output.activeSet.minActive', 0, 'no random padding: the top of the votes are the useful negatives');
     const tb = Math.round(cap / 8);
     set('output.activeSet.topBias', tb, `the ${tb} labels with the largest biases too (an eighth of the candidates): frequent labels score high with small weights, which tables keyed by angle miss`);
