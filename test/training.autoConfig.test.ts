@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { candidatesFor, deriveConfig, queryCandidatesFor, epochsFor, explainSettings, tableBitsFor, DENSE_MAX_LABELS, type DataShape, type MachineShape } from '../src/training/autoConfig.js';
+import { candidatesFor, deriveConfig, hiddenFor, queryCandidatesFor, epochsFor, explainSettings, tableBitsFor, DENSE_MAX_LABELS, type DataShape, type MachineShape } from '../src/training/autoConfig.js';
 import { WORDNET_RECIPE } from '../src/training/recipes.js';
 import { mergeConfig, parseConfig } from '../src/config.js';
 import { checkModelMemory } from '../src/network/estimate.js';
@@ -66,19 +66,33 @@ test('the rule\'s functions of the shape: candidates within max(1,000, 5% of the
   assert.equal(epochsFor(10_000_000, 128), 3);
 });
 
-test('fewer than 20,000 points: a 128-wide hidden layer and more epochs', () => {
+test('fewer points: more epochs; fewer output neurons a sample: a wider hidden layer (128 .. 512)', () => {
   const { config } = deriveConfig({ ...WORDNET, points: 12_000 }, {}, MACHINE);
-  assert.deepEqual(config.hidden, [128]);
+  assert.deepEqual(config.hidden, [256], 'the width follows the candidates, not the points');
   assert.equal(config.epochs, epochsFor(12_000, 128));
   assert.ok(config.epochs > 6);
+  // FOLDOC's 7,474 labels: 400 candidates; a dense layer of 200 labels; 31K labels: 750; 670K: 3,600
+  assert.deepEqual(deriveConfig({ ...WORDNET, labels: 7474 }, {}, MACHINE).config.hidden, [512]);
+  assert.deepEqual(deriveConfig({ ...WORDNET, labels: 200 }, {}, MACHINE).config.hidden, [512]);
+  assert.deepEqual(deriveConfig({ ...WORDNET, labels: 31_000 }, {}, MACHINE).config.hidden, [256]);
+  assert.deepEqual(deriveConfig({ ...WORDNET, labels: 670_091 }, {}, MACHINE).config.hidden, [128]);
+  fc.assert(
+    fc.property(fc.integer({ min: 1, max: 10_000_000 }), fc.integer({ min: 1, max: 10_000_000 }), (a, b) => {
+      const [lo, hi] = a <= b ? [a, b] : [b, a];
+      // a power of two in 128 .. 512, never wider for more outputs
+      assert.ok([128, 256, 512].includes(hiddenFor(lo)));
+      assert.ok(hiddenFor(hi) <= hiddenFor(lo));
+    }),
+  );
 });
 
 test('a machine too small for the hidden width halves it until the model fits, and says so', () => {
   const big: DataShape = { points: 1_000_000, features: 100_000, labels: 3_000_000, labelsPerPoint: 5, nnzPerPoint: 50 };
-  const small: MachineShape = { cores: 2, memoryBytes: 16 * 2 ** 30 };
+  const small: MachineShape = { cores: 2, memoryBytes: 6 * 2 ** 30 };
   const { config, settings } = deriveConfig(big, {}, small);
   const h = config.hidden[0]!;
-  assert.ok(h < 256, `hidden ${h}`);
+  // the rule's width for 4,096 candidates is 128
+  assert.ok(h < 128, `hidden ${h}`);
   const spec = { threads: 3, slots: 128, maxNnz: 200, maxLabels: 64, topK: 100 };
   assert.doesNotThrow(() => checkModelMemory(config, big.features, big.labels, spec, Math.floor(0.9 * small.memoryBytes)));
   assert.throws(() => checkModelMemory(parseConfig({ ...config, hidden: [2 * h] }), big.features, big.labels, spec, Math.floor(0.9 * small.memoryBytes)));

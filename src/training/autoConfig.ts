@@ -19,8 +19,13 @@
  *    (src/config.ts, queryMaxActive);
  *  - dense output up to 512 labels, where computing every label costs about what hashing,
  *    counting votes and rebuilding tables cost, and is exact (measured: DENSE_MAX_LABELS);
- *  - hidden 256 from 20K training points (WordNet's 76K), 128 below (fewer points than that do
- *    not fill a wider layer: more parameters to fit, slower);
+ *  - the hidden width the output layer's work a sample allows: WordNet's 600 candidates x 256
+ *    multiply-adds, as a power of two from 128 to 512 (fewer candidates, or a dense layer of few
+ *    labels, afford a wider layer; many candidates a narrower one). Measured, LSH P@1 over seeds
+ *    1-3: FOLDOC (400 candidates) 0.590 at 128, 0.600 at 256, 0.610 at 512; synth-tiny (dense,
+ *    200 labels; seeds 1-2) 0.976 at 128, 0.983 at 512; synth-small (300 candidates) 0.970 at
+ *    256 and 0.968 at 512; the 31K-label synthetic set (750 candidates) 0.958 at 256 and 0.955
+ *    at 512 (exact 0.971 either way: the wider layer's SimHash codes retrieve less);
  *  - the optimisation: batches of 128, Adam at 0.01 with a cosine decay to a tenth, decoupled
  *    weight decay 0.05, over about 3,600 batches (6 WordNet epochs; 3 to 40 epochs): small sets
  *    take more passes, large ones fewer;
@@ -92,6 +97,8 @@ export const DENSE_MAX_LABELS = 512;
 const BUCKET_TARGET = 300;
 /** The narrowest hidden layer the rule tries to fit the memory. */
 const MIN_HIDDEN = 16;
+/** Output-layer multiply-adds a training sample, per unit of hidden width times candidates: WordNet's 600 x 256. */
+const OUTPUT_WORK = 600 * 256;
 /** Batches the optimisation runs over (WordNet's 6 epochs of 596). */
 const TARGET_BATCHES = 3600;
 
@@ -131,6 +138,11 @@ export function tableBitsFor(labels: number): number {
   return Math.max(4, Math.min(16, Math.round(Math.log2(labels / BUCKET_TARGET))));
 }
 
+/** The hidden width for an output layer computing `outputs` neurons a sample: OUTPUT_WORK / outputs as a power of two, 128 .. 512. */
+export function hiddenFor(outputs: number): number {
+  return 2 ** Math.max(7, Math.min(9, Math.round(Math.log2(OUTPUT_WORK / Math.max(1, outputs)))));
+}
+
 /** Epochs of about TARGET_BATCHES batches of `batch` rows over `points` (3 .. 40). */
 export function epochsFor(points: number, batch: number): number {
   return Math.max(3, Math.min(40, Math.round((TARGET_BATCHES * batch) / Math.max(1, points))));
@@ -153,6 +165,8 @@ export function deriveConfig(shape: DataShape, given: ConfigInput = {}, machine:
   };
   const L = shape.labels;
   const n = shape.points;
+  /** output neurons a training sample computes: every label, or the candidates */
+  let outputs = L;
   set('threads', machine.cores > 1 ? machine.cores : 1, `every core of this machine (${machine.cores}); a run gives the same model on any number`);
   const batch = set('batchSize', 128, 'samples a batch: the gradients of one step average 128 samples (the rows of a batch run on all threads)');
   const mode = set<'lsh' | 'dense'>(
@@ -175,6 +189,7 @@ export function deriveConfig(shape: DataShape, given: ConfigInput = {}, machine:
     const applied = set('output.activeSet.maxActive', c0, `${c0} candidates a sample (~4.4 sqrt(labels)${L > 20_000 ? ', at most 5% of the labels' : ''}), the sample's labels among them`);
     // the settings below follow the candidates that apply (0: no cap)
     const cap = applied > 0 ? applied : L;
+    outputs = cap;
     const qc = queryCandidatesFor(L, cap);
     set('output.activeSet.queryMaxActive', qc, `${qc} candidates a query (twice a training step's, within max(1,000, 5% of the labels)): inference computes no backward and no update`);
     set('output.activeSet.minActive', 0, 'no random padding: the top of the votes are the useful negatives');
@@ -197,8 +212,8 @@ export function deriveConfig(shape: DataShape, given: ConfigInput = {}, machine:
   if (hidden !== undefined) {
     settings.push({ path: 'hidden', value: hidden, reason: 'given', given: true });
   } else {
-    let h = n >= 20_000 ? 256 : 128;
-    let reason = n >= 20_000 ? `${n} training points (at least 20,000) fill a 256-wide hidden layer` : `${n} training points (fewer than 20,000): 128 wide`;
+    let h = hiddenFor(outputs);
+    let reason = `${outputs} output neurons a sample: ${h} wide keeps their multiply-adds near WordNet's 600 x 256 (a power of two, 128 to 512)`;
     let first: MemoryLimitError | null = null;
     const limit = machine.limitBytes ?? Math.floor(0.9 * machine.memoryBytes);
     // checkModelMemory's own default (90% of this machine) names itself in its message
