@@ -176,3 +176,23 @@ test('structured SimHash projections: the loaded model has the same hash functio
     assert.deepEqual(orig.predict(sample(r), 5, { exact: true }), m2.predict(sample(r), 5, { exact: true }), `row ${r} exact`);
   }
 });
+
+test('queryCandidates: a loader\'s choice of the LSH query size, over the same tensors; refused where there are no candidates', async () => {
+  // buckets of ~30 of the 120 labels: the votes reach well beyond 50 labels
+  const topk = tinyModel(data, { ...TINY_CONFIG, output: { mode: 'lsh', hash: { family: 'simhash', K: 2, L: 8, bucketSize: 64 }, activeSet: { policy: 'topk', maxActive: 20, minActive: 0 } } });
+  await trainUntil(topk, data.train, 6);
+  const topkFile = join(dir, 'topk.safetensors');
+  await saveModel(topk, topkFile);
+  const { model: m } = await loadModel(topkFile, { queryCandidates: 50 });
+  assertSameModel(topk, m, 'loaded with 50 query candidates');
+  assert.deepEqual(m.config, { ...topk.config, output: { ...topk.config.output, activeSet: { ...topk.config.output.activeSet, queryMaxActive: 50 } } });
+  const wide = (await m.evaluate(data.test, { inference: 'lsh' })).lsh!.avgCandidates;
+  const { model: saved } = await loadModel(topkFile);
+  const narrow = (await saved.evaluate(data.test, { inference: 'lsh' })).lsh!.avgCandidates;
+  assert.equal(narrow, 20);
+  assert.ok(wide > 40 && wide <= 50, `${wide} candidates`);
+  const dense = tinyModel(data, { ...TINY_CONFIG, output: { mode: 'dense' } });
+  const denseFile = join(dir, 'dense.safetensors');
+  await saveModel(dense, denseFile);
+  await assert.rejects(loadModel(denseFile, { queryCandidates: 7 }), /has a dense output layer: every label is scored, there are no candidates to choose/);
+});

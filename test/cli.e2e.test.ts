@@ -41,6 +41,18 @@ test('data synth -> train (metrics JSON, checkpoint) -> eval on the saved model'
   assert.equal(e.code, 0, e.err);
   const p1 = Number(/LSH inference: +P@1 ([\d.]+)/.exec(e.out)?.[1]);
   assert.ok(Math.abs(p1 - m.final.lsh.p1) < 1e-9, `eval of the saved model gives the same LSH P@1: ${p1} vs ${m.final.lsh.p1}`);
+  // queries of the rule's size (twice the training step's 128: all 200 labels here, less those no table finds), or as many as asked
+  const cands = Number(/\(\S+ s, (\d+) candidates\/point\)/.exec(e.out)?.[1]);
+  assert.ok(cands > 128 && cands <= 200, e.out);
+  const few = cli('eval', '--model', model, '--test', join(d, 'test.txt'), '--inference', 'both', '--candidates', '20');
+  assert.equal(few.code, 0, few.err);
+  assert.match(few.out, /\(\S+ s, 20 candidates\/point\)/);
+  const recall = (out: string): number => Number(/retrieved ([\d.]+)%/.exec(out)?.[1]);
+  assert.ok(recall(few.out) < recall(e.out), `20 candidates find less of the exact top 5: ${recall(few.out)}% vs ${recall(e.out)}%`);
+  assert.equal(/exact inference: .*\n/.exec(few.out)?.[0].replace(/\(.*\)/, ''), /exact inference: .*\n/.exec(e.out)?.[0].replace(/\(.*\)/, ''), 'the same model');
+  const bad = cli('eval', '--model', model, '--test', join(d, 'test.txt'), '--candidates', '0');
+  assert.equal(bad.code, 1);
+  assert.match(bad.err, /^sublinear: --candidates: expected an integer in 1\.\.100000000, found "0"/);
 });
 
 test('bad input: file:line message, exit code 1, no metrics file written', () => {

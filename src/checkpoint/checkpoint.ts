@@ -38,6 +38,7 @@ import { planModel } from '../network/network.js';
 import { checkModelMemory } from '../network/estimate.js';
 import type { DType } from '../memory/layout.js';
 import { parseConfig, type Config } from '../config.js';
+import { ConfigError } from '../util/errors.js';
 import type { KernelChoice } from '../kernels/index.js';
 import { openAtomic } from '../util/atomicWrite.js';
 import { bytesOf, chunksOf, encodeHeader, parseHeader, SafetensorsError, type SafeDtype, type TensorData, type TensorEntry } from './safetensors.js';
@@ -317,7 +318,12 @@ function readHeaderChecked(fd: number, path: string) {
  * would have (same data, any number of threads). Throws CheckpointError for foreign, truncated or corrupted
  * files, before returning anything.
  */
-export async function loadModel(path: string, opts: { kernels?: KernelChoice; threads?: number; maxMemoryBytes?: number } = {}): Promise<LoadedModel> {
+/**
+ * `queryCandidates`: the candidates LSH inference scores a query (activeSet.queryMaxActive) instead
+ * of the saved ones; a choice of the loader like the threads, which changes no tensor and no
+ * trained weight, only the recall and the time of a query.
+ */
+export async function loadModel(path: string, opts: { kernels?: KernelChoice; threads?: number; maxMemoryBytes?: number; queryCandidates?: number } = {}): Promise<LoadedModel> {
   const fd = openCheckpoint(path);
   try {
     const { h, meta, featureJson, labelJson } = readHeaderChecked(fd, path);
@@ -356,6 +362,12 @@ export async function loadModel(path: string, opts: { kernels?: KernelChoice; th
     if (byName.size > 0) throw new CheckpointError(`checkpoint ${path}: missing tensors ${[...byName.keys()].join(', ')}`);
     // the threads to run on are the loader's choice, not the saved run's (they change no result)
     if (opts.threads !== undefined) config = { ...config, threads: opts.threads };
+    if (opts.queryCandidates !== undefined) {
+      if (config.output.mode !== 'lsh') throw new ConfigError(`the model of ${path} has a dense output layer: every label is scored, there are no candidates to choose`);
+      // a shard process builds its slice from the saved configuration
+      if (meta.remote != null) throw new ConfigError(`the model of ${path} has its output layer in shard processes: its query candidates are those it was trained with`);
+      config = { ...config, output: { ...config.output, activeSet: { ...config.output.activeSet, queryMaxActive: opts.queryCandidates } } };
+    }
     const manifest = meta.remote != null ? checkManifest(meta.remote, path) : undefined;
     if (manifest && manifest.shards !== config.outputShards) throw new CheckpointError(`checkpoint ${path}: the manifest lists ${manifest.shards} slices, the configuration ${config.outputShards}`);
     const remoteOutput = manifest !== undefined;

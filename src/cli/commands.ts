@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { readXcFile } from '../data/xcReader.js';
 import { SlideModel, type EpochSummary, type EvalResult } from '../training/model.js';
-import { configFromFlags, flagName, givenConfig, maxMemoryFlag, threadsFlag, type ConfigFlags } from './configArgs.js';
+import { candidatesFlag, configFromFlags, flagName, givenConfig, maxMemoryFlag, threadsFlag, type ConfigFlags } from './configArgs.js';
 import { currentMachine, dataShapeOf, deriveConfig, explainSettings } from '../training/autoConfig.js';
 import { WORDNET_FILES, writeWordnetSet } from './dataCommands.js';
 import { checkDistinct, checkInputDir, checkInputFile, checkOutputDir, checkOutputFile } from './paths.js';
@@ -346,12 +346,12 @@ function inferenceForOutput(cfg: Config): Config {
   return { ...cfg, inference: 'exact' };
 }
 
-export async function runEval(flags: { model: string; test: string; inference: 'lsh' | 'exact' | 'both'; metricsOut?: string; threads?: string; maxMemory?: string }): Promise<void> {
+export async function runEval(flags: { model: string; test: string; inference: 'lsh' | 'exact' | 'both'; metricsOut?: string; threads?: string; maxMemory?: string; candidates?: string }): Promise<void> {
   checkInputFile(flags.model, '--model');
   checkInputFile(flags.test, '--test');
   if (flags.metricsOut) checkOutputFile(flags.metricsOut, '--metrics-out');
   checkDistinct([['--metrics-out', flags.metricsOut]], [['--model', flags.model], ['--test', flags.test]]);
-  const { model } = await loadModel(flags.model, { threads: threadsFlag(flags.threads), maxMemoryBytes: maxMemoryFlag(flags.maxMemory) });
+  const { model } = await loadModel(flags.model, { threads: threadsFlag(flags.threads), maxMemoryBytes: maxMemoryFlag(flags.maxMemory), queryCandidates: candidatesFlag(flags.candidates) });
   let inference = flags.inference;
   if (!model.network.output.sampled && inference !== 'exact') {
     // see inferenceForOutput: the explicit request is refused, the default ("both") becomes exact

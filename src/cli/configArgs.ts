@@ -113,6 +113,14 @@ export function threadsFlag(v: string | undefined): number {
   return n;
 }
 
+/** --candidates: the candidates of an LSH query, or undefined for the model's own. */
+export function candidatesFlag(v: string | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (v.trim() === '' || !Number.isInteger(n) || n < 1 || n > 1e8) throw new ConfigError(`--candidates: expected an integer in 1..100000000, found ${JSON.stringify(v)}`);
+  return n;
+}
+
 /** --max-memory: bytes, or undefined for the default (90% of the machine's memory). */
 export function maxMemoryFlag(v: string | undefined): number | undefined {
   return v === undefined ? undefined : parseBytes(v, '--max-memory');

@@ -6,7 +6,7 @@ import { openAtomic, type AtomicWriter } from '../util/atomicWrite.js';
 import { ConfigError, InputError } from '../util/errors.js';
 import { MAX_QUERY_DEPTH, jsonDepthOver, tooDeepMessage } from '../serve/jsonDepth.js';
 import { checkDistinct, checkInputFile, checkOutputFile } from './paths.js';
-import { maxMemoryFlag, threadsFlag } from './configArgs.js';
+import { candidatesFlag, maxMemoryFlag, threadsFlag } from './configArgs.js';
 import type { KernelChoice } from '../kernels/index.js';
 
 export type InputFormat = 'auto' | 'xc' | 'text' | 'json';
@@ -21,6 +21,7 @@ interface PredictFlags {
   kernels?: KernelChoice;
   threads?: string;
   maxMemory?: string;
+  candidates?: string;
 }
 
 const XC_HEADER = /^\s*\d+\s+\d+\s+\d+\s*$/;
@@ -116,7 +117,7 @@ export async function runPredict(flags: PredictFlags): Promise<void> {
     checkDistinct([['--out', flags.out]], [['--model', flags.model], ['--input', flags.input]]);
   }
   const threads = threadsFlag(flags.threads);
-  const loaded = await loadModel(flags.model, { kernels: flags.kernels ?? 'auto', threads, maxMemoryBytes: maxMemoryFlag(flags.maxMemory) });
+  const loaded = await loadModel(flags.model, { kernels: flags.kernels ?? 'auto', threads, maxMemoryBytes: maxMemoryFlag(flags.maxMemory), queryCandidates: candidatesFlag(flags.candidates) });
   const p = new Predictor(loaded);
   if (format === 'text' && !p.hasVocabulary) throw new ConfigError(`--format text: ${flags.model} has no vocabulary (train with --vocab-dir, or use the demo's --save)`);
   const exact = flags.exact === true;

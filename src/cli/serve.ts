@@ -3,7 +3,7 @@ import { loadModel } from '../checkpoint/checkpoint.js';
 import { Predictor } from '../serve/predictor.js';
 import { ConfigError, errnoCode } from '../util/errors.js';
 import { checkInputFile } from './paths.js';
-import { maxMemoryFlag } from './configArgs.js';
+import { candidatesFlag, maxMemoryFlag } from './configArgs.js';
 import { connectNats, prefixFlag, secondsFlag } from './cluster.js';
 import type { KernelChoice } from '../kernels/index.js';
 
@@ -22,6 +22,7 @@ interface ServeFlags {
   /** seconds that requests in progress get after SIGINT / SIGTERM */
   shutdownTimeout?: string;
   maxMemory?: string;
+  candidates?: string;
 }
 
 /** A failed listen as one line naming the address and what to do (or the error itself when unexpected). */
@@ -56,7 +57,7 @@ export async function runServe(flags: ServeFlags): Promise<void> {
   if (!Number.isFinite(grace) || grace < 0 || grace > 3600) throw new ConfigError(`--shutdown-timeout: expected seconds in 0..3600, found ${JSON.stringify(flags.shutdownTimeout)}`);
   checkInputFile(flags.model, '--model');
   const t0 = performance.now();
-  const loaded = await loadModel(flags.model, { kernels: flags.kernels ?? 'auto', maxMemoryBytes: maxMemoryFlag(flags.maxMemory) });
+  const loaded = await loadModel(flags.model, { kernels: flags.kernels ?? 'auto', maxMemoryBytes: maxMemoryFlag(flags.maxMemory), queryCandidates: candidatesFlag(flags.candidates) });
   const predictor = new Predictor(loaded);
   if (loaded.manifest && !flags.nats) throw new ConfigError(`--model ${flags.model}: its output layer is in ${loaded.manifest.shards} slices held by shard processes; serve it with --nats URL`);
   if (!loaded.manifest && flags.nats) throw new ConfigError(`--nats: ${flags.model} holds its whole model; serve it without --nats`);
