@@ -105,7 +105,9 @@ function forwardHidden(net: Network, s: ThreadScratch, idx: Int32Array, val: Flo
 
 /**
  * Active list of one shard for input x into `act` (its local ids); returns its size. The forced
- * ids are local too. `prof`: the thread's timings to add hashing and lookup to (null: not profiling).
+ * ids are local too. `what`: a training step's set, a query's (each capped by the sampler's cap
+ * for it) or every neuron. `prof`: the thread's timings to add hashing and lookup to (null: not
+ * profiling).
  */
 function shardActive(sh: LayerShard, ss: SamplerScratch | null, x: Float32Array, forced: Int32Array | null, fStart: number, fEnd: number, what: ActiveFor, rng: Rng, act: Int32Array, prof: Float64Array | null): number {
   const sampler = sh.sampler;
