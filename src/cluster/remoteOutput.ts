@@ -560,7 +560,8 @@ function chunkRowsFor(maxPayload: number, h: number, cfg: SlideModel['config'], 
   const as = cfg.output.activeSet;
   let most = 0;
   for (const s of slices) {
-    const cap = cfg.output.mode === 'dense' ? s.n : Math.min(s.n, Math.max(as.maxActive > 0 ? Math.max(as.maxActive, as.queryMaxActive) : 2048, 4 * as.minActive + 64));
+    // a query may take more candidates than a training step (queryMaxActive), also beside an uncapped union
+    const cap = cfg.output.mode === 'dense' ? s.n : Math.min(s.n, Math.max(as.maxActive > 0 ? as.maxActive : 2048, as.queryMaxActive, 4 * as.minActive + 64));
     most = Math.max(most, cap);
   }
   const perRow = Math.max(4 * h + 12 + 4 * 64, 8 + 4 * most);
