@@ -6,8 +6,8 @@ import { WORDNET_RECIPE } from '../src/training/recipes.js';
 import { mergeConfig, parseConfig } from '../src/config.js';
 import { checkModelMemory } from '../src/network/estimate.js';
 
-/** `sublinear data wordnet`'s training split (its header: 76290 80857 18982; ~2.1 labels, ~4.8 features a point). */
-const WORDNET: DataShape = { points: 76290, features: 80857, labels: 18982, labelsPerPoint: 2.1, nnzPerPoint: 4.8 };
+/** `sublinear data wordnet`'s training split (its header: 76290 80857 18982; 3.07 labels, 8.89 features a point). */
+const WORDNET: DataShape = { points: 76290, features: 80857, labels: 18982, labelsPerPoint: 3.07, nnzPerPoint: 8.89 };
 const MACHINE: MachineShape = { cores: 2, memoryBytes: 24 * 2 ** 30 };
 
 test('WordNet\'s shape gives the WordNet recipe back, on every core', () => {
@@ -61,15 +61,28 @@ test('the rule\'s functions of the shape: candidates within max(1,000, 5% of the
   assert.equal(queryCandidatesFor(670_091, 3600), 7200);
   // a given training cap above the bound is kept at inference too
   assert.equal(queryCandidatesFor(20_000, 1500), 1500);
-  assert.equal(epochsFor(76290, 128), 6);
-  assert.equal(epochsFor(1000, 128), 40);
-  assert.equal(epochsFor(10_000_000, 128), 3);
+  assert.equal(epochsFor(76290, 128, 3.07), 6);
+  assert.equal(epochsFor(1000, 128, 1), 40);
+  assert.equal(epochsFor(10_000_000, 128, 1), 3);
+  // many labels a point: fewer passes than the batches alone would give (31K set: 6, not 10;
+  // 19 labels a point over 12,920 points: 6, not 36); few labels a point: the batches decide
+  assert.equal(epochsFor(45_000, 128, 5), 6);
+  assert.equal(epochsFor(12_920, 128, 19), 6);
+  assert.equal(epochsFor(12_920, 128, 1), 36);
+  fc.assert(
+    fc.property(fc.integer({ min: 1, max: 10_000_000 }), fc.double({ min: 1, max: 100, noNaN: true }), fc.double({ min: 1, max: 100, noNaN: true }), (points, a, b) => {
+      const [lo, hi] = a <= b ? [a, b] : [b, a];
+      const e = epochsFor(points, 128, hi);
+      assert.ok(e >= 3 && e <= 40 && e <= epochsFor(points, 128, lo), 'more labels a point: never more epochs');
+      assert.ok(e <= epochsFor(points, 128, 1));
+    }),
+  );
 });
 
 test('fewer points: more epochs; fewer output neurons a sample: a wider hidden layer (128 .. 512)', () => {
   const { config } = deriveConfig({ ...WORDNET, points: 12_000 }, {}, MACHINE);
   assert.deepEqual(config.hidden, [256], 'the width follows the candidates, not the points');
-  assert.equal(config.epochs, epochsFor(12_000, 128));
+  assert.equal(config.epochs, epochsFor(12_000, 128, WORDNET.labelsPerPoint));
   assert.ok(config.epochs > 6);
   // FOLDOC's 7,474 labels: 400 candidates; a dense layer of 200 labels; 31K labels: 750; 670K: 3,600
   assert.deepEqual(deriveConfig({ ...WORDNET, labels: 7474 }, {}, MACHINE).config.hidden, [512]);
