@@ -69,6 +69,8 @@ test('the rule\'s functions of the shape: candidates within max(1,000, 5% of the
   assert.equal(epochsFor(45_000, 128, 5), 6);
   assert.equal(epochsFor(12_920, 128, 19), 6);
   assert.equal(epochsFor(12_920, 128, 1), 36);
+  // the 100K-label set (4 labels a point): 3.5 epochs of occurrences, fewer than the 4.6 of batches
+  assert.equal(epochsFor(100_000, 128, 4.00011), 4);
   fc.assert(
     fc.property(fc.integer({ min: 1, max: 10_000_000 }), fc.double({ min: 1, max: 100, noNaN: true }), fc.double({ min: 1, max: 100, noNaN: true }), (points, a, b) => {
       const [lo, hi] = a <= b ? [a, b] : [b, a];
