@@ -35,8 +35,8 @@
  *    beyond overfit. Measured, LSH P@1: the 31K-label synthetic set (5 labels a point) 0.968
  *    after 6 epochs, 0.964 after the 10 the batches alone gave; a Delicious-like synthetic set
  *    (983 labels, 19 a point, 12,920 points) 0.941 after 6, 0.929 after 10, 0.848 after 36;
- *    FOLDOC (4.45 a point) 0.613 after 38, 0.607 after 40; the 100K-label set (4 a point) 0.933
- *    after 4, 0.934 after 5;
+ *    FOLDOC (4.45 a point) 0.613 after 38, 0.607 after 40; the 100K-label set (4 a point) 0.920
+ *    after 3, 0.933 after 4, 0.934 after 5;
  *  - rebuilds after 6, 12, 19, ... batches (n0 5, lambda 0.1): fresh tables early, when the
  *    weights move most; n0 grows with labels / (batch x candidates), the cost of a rebuild
  *    against that of a batch, beyond WordNet's;
