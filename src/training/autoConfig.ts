@@ -153,11 +153,17 @@ export function hiddenFor(outputs: number): number {
   return 2 ** Math.max(7, Math.min(9, Math.round(Math.log2(OUTPUT_WORK / Math.max(1, outputs)))));
 }
 
+/** epochsFor, and whether the label occurrences (not the batches) decided it */
+function epochsRule(points: number, batch: number, labelsPerPoint: number): { epochs: number; byOccurrences: boolean } {
+  const p = Math.max(1, points);
+  const byBatches = (TARGET_BATCHES * batch) / p;
+  const byOccurrences = MAX_OCCURRENCES / (p * Math.max(1, labelsPerPoint));
+  return { epochs: Math.max(3, Math.min(40, Math.round(Math.min(byBatches, byOccurrences)))), byOccurrences: byOccurrences < byBatches };
+}
+
 /** Epochs of about TARGET_BATCHES batches of `batch` rows over `points`, at most MAX_OCCURRENCES labels of `labelsPerPoint` a point (3 .. 40). */
 export function epochsFor(points: number, batch: number, labelsPerPoint: number): number {
-  const p = Math.max(1, points);
-  const e = Math.min((TARGET_BATCHES * batch) / p, MAX_OCCURRENCES / (p * Math.max(1, labelsPerPoint)));
-  return Math.max(3, Math.min(40, Math.round(e)));
+  return epochsRule(points, batch, labelsPerPoint).epochs;
 }
 
 /** The configuration for data of this shape: `given` settings win, the rest come from the rule. */
@@ -218,13 +224,13 @@ export function deriveConfig(shape: DataShape, given: ConfigInput = {}, machine:
   set('optimizer.schedule', 'cosine', 'the rate decays along a cosine over the run');
   set('optimizer.minLrFactor', 0.1, 'to a tenth of the rate at the end');
   set('optimizer.weightDecay', 0.05, 'decoupled weight decay 0.05: without it the rare labels overfit after a few epochs');
-  const byBatches = (TARGET_BATCHES * batch) / Math.max(1, n) <= MAX_OCCURRENCES / (Math.max(1, n) * Math.max(1, shape.labelsPerPoint));
+  const ep = epochsRule(n, batch, shape.labelsPerPoint);
   set(
     'epochs',
-    epochsFor(n, batch, shape.labelsPerPoint),
-    byBatches
-      ? `~${TARGET_BATCHES} batches of ${batch} over ${n} points (3 to 40 epochs)`
-      : `~${(MAX_OCCURRENCES / 1e6).toFixed(1)} million label occurrences of ${shape.labelsPerPoint.toFixed(1)} a point over ${n} points, fewer than ${TARGET_BATCHES} batches would give: more passes overfit (3 to 40 epochs)`,
+    ep.epochs,
+    ep.byOccurrences
+      ? `~${(MAX_OCCURRENCES / 1e6).toFixed(1)} million label occurrences of ${shape.labelsPerPoint.toFixed(1)} a point over ${n} points, fewer than ${TARGET_BATCHES} batches would give: more passes overfit (3 to 40 epochs)`
+      : `~${TARGET_BATCHES} batches of ${batch} over ${n} points (3 to 40 epochs)`,
   );
   // the hidden width: from the points, then as wide as the memory holds
   const hidden = getPath(given, 'hidden');
