@@ -317,8 +317,6 @@ function readHeaderChecked(fd: number, path: string) {
  * cursor and rebuild schedule. Training continued from it proceeds exactly as the saved run
  * would have (same data, any number of threads). Throws CheckpointError for foreign, truncated or corrupted
  * files, before returning anything.
- */
-/**
  * `queryCandidates`: the candidates LSH inference scores a query (activeSet.queryMaxActive) instead
  * of the saved ones; a choice of the loader like the threads, which changes no tensor and no
  * trained weight, only the recall and the time of a query.

@@ -105,20 +105,21 @@ export function givenConfig(flags: ConfigFlags, base: unknown = {}): ConfigInput
   return given;
 }
 
+/** The integer a flag gives, in lo..hi (a one-line error naming the flag otherwise). */
+function integerFlag(v: string, flag: string, lo: number, hi: number): number {
+  const n = Number(v);
+  if (v.trim() === '' || !Number.isInteger(n) || n < lo || n > hi) throw new ConfigError(`${flag}: expected an integer in ${lo}..${hi}, found ${JSON.stringify(v)}`);
+  return n;
+}
+
 /** --threads of eval and predict: a positive integer, or (unset) every core. */
 export function threadsFlag(v: string | undefined): number {
-  if (v === undefined) return 0;
-  const n = Number(v);
-  if (v.trim() === '' || !Number.isInteger(n) || n < 1 || n > 256) throw new ConfigError(`--threads: expected an integer in 1..256, found ${JSON.stringify(v)}`);
-  return n;
+  return v === undefined ? 0 : integerFlag(v, '--threads', 1, 256);
 }
 
 /** --candidates: the candidates of an LSH query, or undefined for the model's own. */
 export function candidatesFlag(v: string | undefined): number | undefined {
-  if (v === undefined) return undefined;
-  const n = Number(v);
-  if (v.trim() === '' || !Number.isInteger(n) || n < 1 || n > 1e8) throw new ConfigError(`--candidates: expected an integer in 1..100000000, found ${JSON.stringify(v)}`);
-  return n;
+  return v === undefined ? undefined : integerFlag(v, '--candidates', 1, 100_000_000);
 }
 
 /** --max-memory: bytes, or undefined for the default (90% of the machine's memory). */

@@ -9,6 +9,9 @@ import { ClusterError } from '../cluster/errors.js';
 import { CheckpointError } from '../checkpoint/checkpoint.js';
 import { InputError, ConfigError, FileError, describeFileError, errnoCode, type FileAction } from '../util/errors.js';
 
+/** --candidates of eval, predict and serve: one meaning, one help line */
+const CANDIDATES_HELP = 'LSH inference: candidates a query scores (default: the model\'s own; more find more of the exact top k, slower)';
+
 /** The `sublinear` command line. Every sub-command has --help. */
 export function buildProgram(): Command {
   const program = new Command();
@@ -78,7 +81,7 @@ export function buildProgram(): Command {
     .addOption(new Option('--inference <how>', 'LSH tables, all neurons, or both').choices(['lsh', 'exact', 'both']).default('both'))
     .option('--metrics-out <file>', 'write the metrics as JSON')
     .option('--threads <n>', 'worker threads (default: all cores; the metrics are the same on any number)')
-    .option('--candidates <n>', 'LSH inference: candidates a query scores (default: the model\'s own; more find more of the exact top k, slower)')
+    .option('--candidates <n>', CANDIDATES_HELP)
     .option('--max-memory <size>', 'refuse a model that needs more (e.g. 8G; default: 90% of this machine\'s memory)')
     .action(async (opts) => runEval(opts));
 
@@ -104,7 +107,7 @@ export function buildProgram(): Command {
     .option('--out <file>', 'write the JSON lines here instead of stdout')
     .addOption(new Option('--kernels <impl>', 'compute kernels').choices(['auto', 'wasm', 'js']).default('auto'))
     .option('--threads <n>', 'worker threads (default: all cores; the answers are the same on any number)')
-    .option('--candidates <n>', 'LSH inference: candidates a query scores (default: the model\'s own; more find more of the exact top k, slower)')
+    .option('--candidates <n>', CANDIDATES_HELP)
     .option('--max-memory <size>', 'refuse a model that needs more (e.g. 8G; default: 90% of this machine\'s memory)')
     .action(async (opts) => runPredict(opts));
 
@@ -123,7 +126,7 @@ export function buildProgram(): Command {
     .option('--shard-wait <s>', 'with --nats: seconds to wait for one shard process per slice at start (default 30)')
     .option('--quiet', 'no request log')
     .option('--max-memory <size>', 'refuse a model that needs more (e.g. 8G; default: 90% of this machine\'s memory)')
-    .option('--candidates <n>', 'LSH inference: candidates a query scores (default: the model\'s own; more find more of the exact top k, slower)')
+    .option('--candidates <n>', CANDIDATES_HELP)
     .action(async (opts) => runServe(opts));
 
   const data = program.command('data').description('build data sets in the Extreme Classification Repository format');
