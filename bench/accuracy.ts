@@ -47,14 +47,15 @@
  * to run a subset, e.g. "sublinear-lsh,tfjs-wasm"), BENCH_CONFIG (JSON merged over ENGINE_CONFIG,
  * e.g. '{"epochs":3}', to try another recipe), BENCH_OUT (directory of the result files, default
  * bench/results), BENCH_DATASET (a name of bench/datasets.ts, default wordnet; `synth-custom` with
- * BENCH_SYNTH='{"nLabels":50000,...}' for a synthetic shape given by parameters over the small one).
+ * BENCH_SYNTH='{"nLabels":50000,...}' for a synthetic shape given by parameters over the small one;
+ * `dir:PATH` for a directory of one's own holding train.txt and test.txt, e.g. from `sublinear data text`).
  * fastText's sweep: BENCH_FASTTEXT_LOSSES (default hs,ns,softmax,ova), BENCH_FASTTEXT_EPOCHS
  * (1,2,5,10,25,50), BENCH_FASTTEXT_LR (0.5), BENCH_FASTTEXT_DIM (100), BENCH_FASTTEXT_INPUT (once;
  * "once,repeat" tries both ways of giving feature values), FASTTEXT_BIN (default: fasttext on the PATH).
  */
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { availableParallelism, cpus, tmpdir, totalmem } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseConfig, mergeConfig, type Config, type ConfigInput } from '../src/config.js';
 import { SlideModel, plannedBatches } from '../src/training/model.js';
@@ -609,7 +610,7 @@ export async function main(): Promise<AccuracyResult> {
   // fail before any run, not after the others' half hour
   if (settings.systems.includes('fasttext')) await checkFasttext(settings.fasttext.bin);
   const ds = settings.dataset;
-  const dataDir = join(root, 'data', ds.dirName);
+  const dataDir = isAbsolute(ds.dirName) ? ds.dirName : join(root, 'data', ds.dirName);
   const tLoad = performance.now();
   await ensureDataset(ds, dataDir, log);
   const [train, test] = await Promise.all([readXcFile(join(dataDir, 'train.txt')), readXcFile(join(dataDir, 'test.txt'))]);
@@ -683,7 +684,7 @@ export async function main(): Promise<AccuracyResult> {
   const result: AccuracyResult = {
     dataset: ds.title,
     datasetName: ds.name,
-    dataDir: join('data', ds.dirName),
+    dataDir: isAbsolute(ds.dirName) ? ds.dirName : join('data', ds.dirName),
     ...(ds.synth ? { synthShape: ds.synth } : {}),
     dataShape: shape,
     budgetSec: settings.budgetSec,

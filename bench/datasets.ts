@@ -8,7 +8,7 @@
  * engine through `sublinear-defaults` only (settings derived from the data): a set nobody tuned for.
  */
 import { existsSync, mkdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import type { ConfigInput } from '../src/config.js';
 import { runDataFoldoc, runDataSynth, runDataWordnet } from '../src/cli/dataCommands.js';
 import { generateSynthetic, SYNTH_SHAPES, type SynthOptions } from '../src/data/synth.js';
@@ -37,6 +37,8 @@ export const DATASETS: Readonly<Record<string, DatasetEntry>> = {
 
 /** BENCH_DATASET's name for a synthetic shape given by parameters (BENCH_SYNTH). */
 export const SYNTH_CUSTOM = 'synth-custom';
+/** BENCH_DATASET=dir:PATH: a directory of the user's own (train.txt, test.txt, e.g. from `sublinear data text`) */
+export const DIR_PREFIX = 'dir:';
 export const DEFAULT_DATASET = 'wordnet';
 
 /** Parameters BENCH_SYNTH may set, over the `small` shape and seed 1. */
@@ -46,10 +48,12 @@ const SYNTH_KEYS = ['nTrain', 'nTest', 'nFeatures', 'nLabels', 'featuresPerPoint
 export interface ResolvedDataset extends DatasetEntry {
   /** BENCH_DATASET's value, or for a custom synthetic shape a name made of its parameters */
   name: string;
-  /** directory under data/ */
+  /** directory under data/, or an absolute path (BENCH_DATASET=dir:PATH) */
   dirName: string;
   /** the synthetic generator's options (synthetic sets given by parameters) */
   synth?: SynthOptions;
+  /** the user's own directory (BENCH_DATASET=dir:PATH): used as it is, never built or created */
+  own?: boolean;
 }
 
 /**
@@ -94,14 +98,23 @@ export function resolveDataset(name: string, synthRaw?: string): ResolvedDataset
     };
   }
   if (synthRaw !== undefined && synthRaw !== '') throw new RangeError(`BENCH_SYNTH is only read with BENCH_DATASET=${SYNTH_CUSTOM}`);
+  if (name.startsWith(DIR_PREFIX)) {
+    const dir = resolve(name.slice(DIR_PREFIX.length));
+    return {
+      name: `dir-${basename(dir)}`, dirName: dir, title: dir, own: true,
+      build: () => Promise.reject(new Error(`BENCH_DATASET=${name}: ${dir} holds no train.txt and test.txt (write them with \`sublinear data text ... --out ${dir}\`)`)),
+    };
+  }
   const e = DATASETS[name];
-  if (!e) throw new RangeError(`BENCH_DATASET: unknown data set "${name}" (known: ${[...Object.keys(DATASETS), SYNTH_CUSTOM].join(', ')})`);
+  if (!e) throw new RangeError(`BENCH_DATASET: unknown data set "${name}" (known: ${[...Object.keys(DATASETS), SYNTH_CUSTOM, DIR_PREFIX + 'PATH'].join(', ')})`);
   return { ...e, name, dirName: name };
 }
 
 /** Build the set into `dir` unless train.txt and test.txt are there already. Returns whether it built. */
 export async function ensureDataset(ds: ResolvedDataset, dir: string, log: (s: string) => void): Promise<boolean> {
   if (existsSync(join(dir, 'train.txt')) && existsSync(join(dir, 'test.txt'))) return false;
+  // one's own directory is never written: its build() only says what is missing
+  if (ds.own) return ds.build(dir).then(() => false);
   log(`building the data set ${ds.name} into ${dir} ...`);
   mkdirSync(dir, { recursive: true });
   await ds.build(dir);

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir, availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { timeToReach, deriveSpeedups, settingsFromEnv, formatTable, ENGINE_CONFIG, unionRows, positionsIn, sampleRowIds, type Comparison } from '../bench/accuracy.js';
@@ -170,6 +170,27 @@ test('synth-custom: BENCH_SYNTH parameters over the small shape name the directo
   assert.throws(() => parseSynthShape('{"nLabels":"5"}'), /BENCH_SYNTH.nLabels must be a number/);
   assert.throws(() => parseSynthShape('[1]'), /JSON object/);
   assert.throws(() => parseSynthShape('{nLabels:5}'), /not valid JSON/);
+});
+
+test('dir:PATH: a directory of one\'s own is used as it is, never built; without its files the error says how to write them', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'bench-own-'));
+  try {
+    const own = join(dir, 'tags');
+    const ds = resolveDataset(`dir:${own}`);
+    assert.equal(ds.name, 'dir-tags');
+    assert.equal(ds.dirName, own, 'an absolute path, not a directory under data/');
+    assert.equal(ds.recipe, undefined, 'no recipe: the engine is measured by its defaults');
+    assert.equal(resolveDataset('dir:relative/tags').dirName, join(process.cwd(), 'relative/tags'));
+    await assert.rejects(ensureDataset(ds, own, () => {}), new RegExp(`${own} holds no train.txt and test.txt.*sublinear data text`));
+    const { train, test: testSet } = generateSynthetic({ ...SYNTH_SHAPES['tiny']!, seed: 2 });
+    mkdirSync(own);
+    writeFileSync(join(own, 'train.txt'), formatXcString(train));
+    writeFileSync(join(own, 'test.txt'), formatXcString(testSet));
+    assert.equal(await ensureDataset(ds, own, () => {}), false, 'found, not built');
+    assert.equal(settingsFromEnv({ BENCH_DATASET: `dir:${own}` }).dataset.dirName, own);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test('ensureDataset: builds a registered set with its data builder once, then finds it', async () => {
