@@ -1,42 +1,18 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { gzipSync } from 'node:zlib';
 import { readFoldoc, buildFoldocDataset, dictdNumber, FOLDOC_DICT_DIR, FOLDOC_TEST_FRACTION } from '../src/data/foldoc.js';
 import { ConfigError, InputError } from '../src/util/errors.js';
 import { oracleImport, assertMatchesOracle } from './data.text.helpers.js';
+import { writeDict as writeDictd } from './dictd.helpers.js';
 
 const work = mkdtempSync(join(tmpdir(), 'foldoc-'));
 test.after(() => rmSync(work, { recursive: true, force: true }));
 
-/** The dictd index's base64 numbers, written independently of the parser (most significant digit first). */
-function b64(n: number): string {
-  const A = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
-  let s = '';
-  do {
-    s = A[n % 64]! + s;
-    n = Math.floor(n / 64);
-  } while (n > 0);
-  return s;
-}
-
-/** A dictionary in the package's format: foldoc.dict (entries one after another) and foldoc.index (lowercased headwords, sorted). */
 function writeDict(dir: string, entries: { heads: string[]; text: string }[], gzip: boolean): void {
-  mkdirSync(dir, { recursive: true });
-  let dict = '';
-  const index: string[] = [];
-  for (const e of entries) {
-    const start = Buffer.byteLength(dict);
-    dict += e.text;
-    const len = Buffer.byteLength(dict) - start;
-    for (const h of e.heads) index.push(`${h.toLowerCase()}\t${b64(start)}\t${b64(len)}`);
-  }
-  index.sort();
-  writeFileSync(join(dir, 'foldoc.index'), index.join('\n') + '\n');
-  if (gzip) writeFileSync(join(dir, 'foldoc.dict.dz'), gzipSync(Buffer.from(dict)));
-  else writeFileSync(join(dir, 'foldoc.dict'), dict);
+  writeDictd(dir, 'foldoc', entries, gzip);
 }
 
 const CORE = [

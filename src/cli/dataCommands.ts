@@ -8,6 +8,7 @@ import { ConfigError, fileErrorOf } from '../util/errors.js';
 import { checkInputDir, checkInputFile, checkOutputDir } from './paths.js';
 import { importTextFiles, inputBytes } from '../data/text/importText.js';
 import { buildFoldocDataset, FOLDOC_DICT_DIR } from '../data/foldoc.js';
+import { buildGcideDataset, GCIDE_DICT_DIR } from '../data/gcide.js';
 import { ImportProgress } from '../data/text/progress.js';
 import type { TextFormat } from '../data/text/sources.js';
 
@@ -148,6 +149,19 @@ export async function runDataFoldoc(opts: { out: string; dictDir?: string }): Pr
   const s = r.stats;
   process.stdout.write(
     `${r.source.title} cross-references in ${opts.out}: ${s.nTrain} train / ${s.nTest} test points, ${s.nFeatures} features, ${s.nLabels} labels; ` +
+      `train: ${s.avgLabelsTrain.toFixed(2)} labels and ${s.avgNnzTrain.toFixed(2)} non-zeros a point, top label ${JSON.stringify(s.topLabels[0]?.name)} on ${s.topLabels[0]?.count} points; ` +
+      `test: ${s.avgLabelsTest.toFixed(2)} labels and ${s.avgNnzTest.toFixed(2)} non-zeros a point (${((performance.now() - t0) / 1000).toFixed(1)} s)\n`,
+  );
+}
+
+export async function runDataGcide(opts: { out: string; dictDir?: string }): Promise<void> {
+  checkInputDir(opts.dictDir ?? GCIDE_DICT_DIR, '--dict-dir');
+  checkOutputDir(opts.out, '--out', WORDNET_FILES);
+  const t0 = performance.now();
+  const r = buildGcideDataset(opts.out, opts.dictDir ?? GCIDE_DICT_DIR);
+  const s = r.stats;
+  process.stdout.write(
+    `${r.source.title} subject fields in ${opts.out}: ${s.nTrain} train / ${s.nTest} test points, ${s.nFeatures} features, ${s.nLabels} labels; ` +
       `train: ${s.avgLabelsTrain.toFixed(2)} labels and ${s.avgNnzTrain.toFixed(2)} non-zeros a point, top label ${JSON.stringify(s.topLabels[0]?.name)} on ${s.topLabels[0]?.count} points; ` +
       `test: ${s.avgLabelsTest.toFixed(2)} labels and ${s.avgNnzTest.toFixed(2)} non-zeros a point (${((performance.now() - t0) / 1000).toFixed(1)} s)\n`,
   );

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import { Command, Option } from 'commander';
 import { runTrain, runEval, runDemo } from './commands.js';
-import { runDataSynth, runDataWordnet, runDataText, runDataFoldoc } from './dataCommands.js';
+import { runDataSynth, runDataWordnet, runDataText, runDataFoldoc, runDataGcide } from './dataCommands.js';
 import { runPredict } from './predict.js';
 import { runServe } from './serve.js';
 import { runShard } from './cluster.js';
@@ -148,6 +148,12 @@ export function buildProgram(): Command {
     .requiredOption('--out <dir>', 'output directory (train.txt, test.txt, features.txt, labels.txt, idf.txt, meta.json)')
     .option('--dict-dir <dir>', 'where foldoc.index and foldoc.dict.dz are', '/usr/share/dictd')
     .action(async (opts) => runDataFoldoc(opts));
+  data
+    .command('gcide')
+    .description('GCIDE subject-field tagging from the Debian package dict-gcide (features: entry words; labels: the fields it names, e.g. Zool, Law)')
+    .requiredOption('--out <dir>', 'output directory (train.txt, test.txt, features.txt, labels.txt, idf.txt, meta.json)')
+    .option('--dict-dir <dir>', 'where gcide.index and gcide.dict.dz are', '/usr/share/dictd')
+    .action(async (opts) => runDataGcide(opts));
   data
     .command('text')
     .description('your documents and their labels (JSONL, CSV or TSV) -> an XC data set with its vocabularies, for train --vocab-dir, predict and serve')

@@ -24,27 +24,14 @@
  *   dropped by the importer (counted).
  * - Split: test iff murmur3_32(UTF-8 of the entry's name) / 2^32 < 0.2 (text/split.ts).
  */
-import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { gunzipSync } from 'node:zlib';
 import { TextImporter, type TextRecord, type ImportResult } from './text/importer.js';
-import { ConfigError, InputError, quote } from '../util/errors.js';
+import { readDictd } from './dictd.js';
+import { InputError, quote } from '../util/errors.js';
+
+export { dictdNumber } from './dictd.js';
 
 export const FOLDOC_DICT_DIR = '/usr/share/dictd';
 export const FOLDOC_TEST_FRACTION = 0.2;
-
-const B64 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
-
-/** A number in the dictd index's base64 (most significant digit first). */
-export function dictdNumber(s: string): number {
-  let v = 0;
-  for (let i = 0; i < s.length; i++) {
-    const d = B64.indexOf(s[i]!);
-    if (d < 0) return -1;
-    v = v * 64 + d;
-  }
-  return v;
-}
 
 export interface FoldocEntry {
   name: string;
@@ -64,51 +51,22 @@ export interface FoldocSource {
   links: { total: number; labels: number; external: number; unresolved: number; self: number; repeated: number };
 }
 
-/** Where the dictionary files are: foldoc.index and foldoc.dict.dz (or an uncompressed foldoc.dict). */
-function locate(dir: string): { indexFile: string; dictFile: string } {
-  const indexFile = join(dir, 'foldoc.index');
-  const dz = join(dir, 'foldoc.dict.dz');
-  const plain = join(dir, 'foldoc.dict');
-  const dictFile = existsSync(dz) ? dz : plain;
-  if (!existsSync(indexFile) || !existsSync(dictFile)) {
-    throw new ConfigError(
-      `FOLDOC is not in ${dir} (foldoc.index and foldoc.dict.dz): install the Debian package dict-foldoc (apt-get install dict-foldoc), or give --dict-dir`,
-    );
-  }
-  return { indexFile, dictFile };
-}
-
 const EXTERNAL = /:\/\/|^mailto:|\/|\.html?$/i;
 const URL_IN_TEXT = /\b(?:https?|ftp|gopher|telnet|news|mailto):\/*[^\s)}]*/gi;
 const DATE_AT_END = /\(\d{4}-\d\d-\d\d\)\s*$/;
 
 /** Read and parse FOLDOC from a dictd directory. */
 export function readFoldoc(dir = FOLDOC_DICT_DIR): FoldocSource {
-  const { indexFile, dictFile } = locate(dir);
-  const dict = dictFile.endsWith('.dz') ? gunzipSync(readFileSync(dictFile)) : readFileSync(dictFile);
-  const indexLines = readFileSync(indexFile, 'utf8').split('\n');
+  const { indexFile, dictFile, dict, lines, title } = readDictd(dir, 'foldoc', 'dict-foldoc', (h) => h.startsWith('00-database') || h.startsWith('00database'), 'The Free On-line Dictionary of Computing');
 
   // entries by offset, with their headwords; headword (lowercase) -> first entry in index order
   const byOffset = new Map<number, { offset: number; length: number; line: number }>();
   const headwordEntry = new Map<string, number>();
-  let title = 'The Free On-line Dictionary of Computing';
-  indexLines.forEach((line, i) => {
-    if (line === '') return;
-    const parts = line.split('\t');
-    const offset = parts.length === 3 ? dictdNumber(parts[1]!) : -1;
-    const length = parts.length === 3 ? dictdNumber(parts[2]!) : -1;
-    if (offset < 0 || length < 0 || offset + length > dict.length) {
-      throw new InputError(indexFile, i + 1, `"headword<TAB>offset<TAB>length" with base64 numbers inside ${dictFile}`, quote(line, 60));
-    }
-    const head = parts[0]!;
-    if (head.startsWith('00-database') || head.startsWith('00database')) {
-      if (head === '00-database-short') title = dict.toString('utf8', offset, offset + length).split('\n').slice(1).join(' ').trim() || title;
-      return;
-    }
-    if (!byOffset.has(offset)) byOffset.set(offset, { offset, length, line: i + 1 });
+  for (const { head, offset, length, line } of lines) {
+    if (!byOffset.has(offset)) byOffset.set(offset, { offset, length, line });
     const key = head.toLowerCase();
     if (!headwordEntry.has(key)) headwordEntry.set(key, offset);
-  });
+  }
 
   // entries in dictionary order, named by their first line (made unique in that order)
   const order = [...byOffset.values()].sort((a, b) => a.offset - b.offset);
