@@ -34,6 +34,21 @@ test('given settings win, and the settings that follow from them follow', () => 
   assert.ok(!dense.settings.some((s) => s.path.startsWith('output.hash') || s.path.startsWith('rebuild')));
 });
 
+test('about ten intermediate evaluations a run, after every epoch of a short one; the epochs that apply decide, a given evalEvery wins', () => {
+  const FOLDOC: DataShape = { points: 8302, features: 29850, labels: 7474, labelsPerPoint: 4.45, nnzPerPoint: 34.1 };
+  const f = deriveConfig(FOLDOC, {}, MACHINE).config;
+  assert.deepEqual([f.epochs, f.evalEvery], [38, 4], '38 epochs: 9 evaluations, not 38');
+  assert.equal(deriveConfig(WORDNET, {}, MACHINE).config.evalEvery, 1, '6 epochs: after each');
+  assert.equal(deriveConfig(WORDNET, { epochs: 25 }, MACHINE).config.evalEvery, 3, 'the given epochs decide');
+  assert.equal(deriveConfig(FOLDOC, { evalEvery: 0 }, MACHINE).config.evalEvery, 0, 'given: only at the end');
+  fc.assert(
+    fc.property(fc.integer({ min: 1, max: 500 }), (epochs) => {
+      const e = deriveConfig(WORDNET, { epochs }, MACHINE).config.evalEvery;
+      return e >= 1 && Math.floor(epochs / e) <= 10 && (epochs <= 10 ? e === 1 : Math.floor(epochs / e) >= 5);
+    }),
+  );
+});
+
 test('dense output up to DENSE_MAX_LABELS labels, LSH above', () => {
   const shape = (labels: number): DataShape => ({ ...WORDNET, labels });
   assert.equal(deriveConfig(shape(DENSE_MAX_LABELS), {}, MACHINE).config.output.mode, 'dense');
