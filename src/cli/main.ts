@@ -9,6 +9,8 @@ import { ClusterError } from '../cluster/errors.js';
 import { CheckpointError } from '../checkpoint/checkpoint.js';
 import { InputError, ConfigError, FileError, describeFileError, errnoCode, type FileAction } from '../util/errors.js';
 
+/** --max-memory's help wherever a whole model is built or loaded (train, eval, predict, serve) */
+const MAX_MEMORY_HELP = 'refuse a model that needs more (e.g. 8G; default: 90% of this machine\'s memory)';
 /** --candidates of eval, predict and serve: one meaning, one help line */
 const CANDIDATES_HELP = 'LSH inference: candidates a query scores (default: the model\'s own; more find more of the exact top k, slower)';
 
@@ -31,7 +33,7 @@ export function buildProgram(): Command {
       .option('--hidden <list>', 'hidden widths, comma-separated (e.g. 128 or 256,128)')
       .option('--seed <n>', 'random seed (a run is reproducible bit for bit, on any number of threads)')
       .option('--threads <n>', 'worker threads (default: all cores; a run gives the same model on any number)')
-      .option('--max-memory <size>', 'refuse a model that needs more (e.g. 8G; default: 90% of this machine\'s memory)')
+      .option('--max-memory <size>', MAX_MEMORY_HELP)
       .addOption(new Option('--mode <mode>', 'output layer: LSH-sampled or dense').choices(['lsh', 'dense']))
       .addOption(new Option('--family <name>', 'hash family of the output layer').choices(['dwta', 'wta', 'simhash', 'doph']))
       .option('--K <n>', 'hashes per table (output layer)')
@@ -82,7 +84,7 @@ export function buildProgram(): Command {
     .option('--metrics-out <file>', 'write the metrics as JSON')
     .option('--threads <n>', 'worker threads (default: all cores; the metrics are the same on any number)')
     .option('--candidates <n>', CANDIDATES_HELP)
-    .option('--max-memory <size>', 'refuse a model that needs more (e.g. 8G; default: 90% of this machine\'s memory)')
+    .option('--max-memory <size>', MAX_MEMORY_HELP)
     .action(async (opts) => runEval(opts));
 
   addConfigFlags(
@@ -108,7 +110,7 @@ export function buildProgram(): Command {
     .addOption(new Option('--kernels <impl>', 'compute kernels').choices(['auto', 'wasm', 'js']).default('auto'))
     .option('--threads <n>', 'worker threads (default: all cores; the answers are the same on any number)')
     .option('--candidates <n>', CANDIDATES_HELP)
-    .option('--max-memory <size>', 'refuse a model that needs more (e.g. 8G; default: 90% of this machine\'s memory)')
+    .option('--max-memory <size>', MAX_MEMORY_HELP)
     .action(async (opts) => runPredict(opts));
 
   program
@@ -125,7 +127,7 @@ export function buildProgram(): Command {
     .option('--shard-timeout <s>', 'with --nats: seconds a slice may take to answer a query before it is asked again (default 2)')
     .option('--shard-wait <s>', 'with --nats: seconds to wait for one shard process per slice at start (default 30)')
     .option('--quiet', 'no request log')
-    .option('--max-memory <size>', 'refuse a model that needs more (e.g. 8G; default: 90% of this machine\'s memory)')
+    .option('--max-memory <size>', MAX_MEMORY_HELP)
     .option('--candidates <n>', CANDIDATES_HELP)
     .action(async (opts) => runServe(opts));
 
