@@ -10,7 +10,7 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import type { ConfigInput } from '../src/config.js';
-import { runDataFoldoc, runDataSynth, runDataWordnet } from '../src/cli/dataCommands.js';
+import { runDataFoldoc, runDataGcide, runDataSynth, runDataWordnet } from '../src/cli/dataCommands.js';
 import { generateSynthetic, SYNTH_SHAPES, type SynthOptions } from '../src/data/synth.js';
 import { writeXcFile } from '../src/data/xcWriter.js';
 import { WORDNET_RECIPE } from '../src/training/recipes.js';
@@ -30,6 +30,7 @@ const synth = (shape: string): DatasetEntry => ({ title: `synthetic ${shape}`, b
 export const DATASETS: Readonly<Record<string, DatasetEntry>> = {
   wordnet: { title: 'wordnet-3.1', build: (out) => runDataWordnet({ out }), recipe: WORDNET_RECIPE },
   foldoc: { title: 'foldoc', build: (out) => runDataFoldoc({ out }) },
+  gcide: { title: 'gcide-fields', build: (out) => runDataGcide({ out }) },
   'synth-tiny': synth('tiny'),
   'synth-small': synth('small'),
   'synth-amazon-670k': synth('amazon-670k'),
