@@ -11,6 +11,7 @@ import { buildFoldocDataset, FOLDOC_DICT_DIR } from '../data/foldoc.js';
 import { buildGcideDataset, GCIDE_DICT_DIR } from '../data/gcide.js';
 import { ImportProgress } from '../data/text/progress.js';
 import type { TextFormat } from '../data/text/sources.js';
+import type { ImportResult } from '../data/text/importer.js';
 
 /** Files a data set built from texts (`data wordnet`, `data text`, `data foldoc`, the demo's) has in its directory. */
 export const WORDNET_FILES = ['train.txt', 'test.txt', 'features.txt', 'labels.txt', 'idf.txt', 'meta.json'] as const;
@@ -141,28 +142,30 @@ export async function runDataText(flags: DataTextFlags): Promise<void> {
   );
 }
 
-export async function runDataFoldoc(opts: { out: string; dictDir?: string }): Promise<void> {
-  checkInputDir(opts.dictDir ?? FOLDOC_DICT_DIR, '--dict-dir');
+/** A data set built from a dictd dictionary (`data foldoc`, `data gcide`): `build` writes it, `what` names its task in the summary line. */
+function runDictData(
+  opts: { out: string; dictDir?: string },
+  defaultDir: string,
+  what: string,
+  build: (out: string, dir: string) => ImportResult & { source: { title: string } },
+): void {
+  const dir = opts.dictDir ?? defaultDir;
+  checkInputDir(dir, '--dict-dir');
   checkOutputDir(opts.out, '--out', WORDNET_FILES);
   const t0 = performance.now();
-  const r = buildFoldocDataset(opts.out, opts.dictDir ?? FOLDOC_DICT_DIR);
+  const r = build(opts.out, dir);
   const s = r.stats;
   process.stdout.write(
-    `${r.source.title} cross-references in ${opts.out}: ${s.nTrain} train / ${s.nTest} test points, ${s.nFeatures} features, ${s.nLabels} labels; ` +
+    `${r.source.title} ${what} in ${opts.out}: ${s.nTrain} train / ${s.nTest} test points, ${s.nFeatures} features, ${s.nLabels} labels; ` +
       `train: ${s.avgLabelsTrain.toFixed(2)} labels and ${s.avgNnzTrain.toFixed(2)} non-zeros a point, top label ${JSON.stringify(s.topLabels[0]?.name)} on ${s.topLabels[0]?.count} points; ` +
       `test: ${s.avgLabelsTest.toFixed(2)} labels and ${s.avgNnzTest.toFixed(2)} non-zeros a point (${((performance.now() - t0) / 1000).toFixed(1)} s)\n`,
   );
 }
 
+export async function runDataFoldoc(opts: { out: string; dictDir?: string }): Promise<void> {
+  runDictData(opts, FOLDOC_DICT_DIR, 'cross-references', buildFoldocDataset);
+}
+
 export async function runDataGcide(opts: { out: string; dictDir?: string }): Promise<void> {
-  checkInputDir(opts.dictDir ?? GCIDE_DICT_DIR, '--dict-dir');
-  checkOutputDir(opts.out, '--out', WORDNET_FILES);
-  const t0 = performance.now();
-  const r = buildGcideDataset(opts.out, opts.dictDir ?? GCIDE_DICT_DIR);
-  const s = r.stats;
-  process.stdout.write(
-    `${r.source.title} subject fields in ${opts.out}: ${s.nTrain} train / ${s.nTest} test points, ${s.nFeatures} features, ${s.nLabels} labels; ` +
-      `train: ${s.avgLabelsTrain.toFixed(2)} labels and ${s.avgNnzTrain.toFixed(2)} non-zeros a point, top label ${JSON.stringify(s.topLabels[0]?.name)} on ${s.topLabels[0]?.count} points; ` +
-      `test: ${s.avgLabelsTest.toFixed(2)} labels and ${s.avgNnzTest.toFixed(2)} non-zeros a point (${((performance.now() - t0) / 1000).toFixed(1)} s)\n`,
-  );
+  runDictData(opts, GCIDE_DICT_DIR, 'subject fields', buildGcideDataset);
 }

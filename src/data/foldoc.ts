@@ -28,8 +28,6 @@ import { TextImporter, type TextRecord, type ImportResult } from './text/importe
 import { readDictd } from './dictd.js';
 import { InputError, quote } from '../util/errors.js';
 
-export { dictdNumber } from './dictd.js';
-
 export const FOLDOC_DICT_DIR = '/usr/share/dictd';
 export const FOLDOC_TEST_FRACTION = 0.2;
 
