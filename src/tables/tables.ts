@@ -185,7 +185,8 @@ export class LshTables {
    * How topByVotes counts votes: 'sparse' stamps the items it meets (cost ~ the entries of the
    * query's buckets), 'dense' counts into an array over all items and scans it (cost ~ entries +
    * capacity, but branch-free: several times faster when the buckets hold a good share of all
-   * items), 'auto' picks dense when the entries are at least half the capacity. Same results.
+   * items), 'auto' picks dense when the entries are at least 1/64 of the capacity (query.ts,
+   * DENSE_TALLY_SHARE). Same results.
    */
   tally: 'auto' | 'sparse' | 'dense' = 'auto';
 
