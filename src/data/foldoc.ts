@@ -24,7 +24,7 @@
  *   dropped by the importer (counted).
  * - Split: test iff murmur3_32(UTF-8 of the entry's name) / 2^32 < 0.2 (text/split.ts).
  */
-import { TextImporter, type TextRecord, type ImportResult } from './text/importer.js';
+import { importRecords, type TextRecord, type ImportResult } from './text/importer.js';
 import { readDictd } from './dictd.js';
 import { InputError, quote } from '../util/errors.js';
 
@@ -138,18 +138,8 @@ export function readFoldoc(dir = FOLDOC_DICT_DIR): FoldocSource {
 /** The FOLDOC data set into `outDir` through the text importer (same outputs as `data text`). */
 export function buildFoldocDataset(outDir: string, dir = FOLDOC_DICT_DIR): ImportResult & { source: FoldocSource } {
   const source = readFoldoc(dir);
-  const importer = new TextImporter(outDir, { testFraction: FOLDOC_TEST_FRACTION });
-  let emptyText = 0;
-  try {
-    for (const e of source.entries) {
-      const rec: TextRecord = { text: e.text, labels: e.labels, key: e.name };
-      if (importer.add(rec) === 'empty-text') emptyText++;
-    }
-  } catch (err) {
-    importer.abort();
-    throw err;
-  }
-  const result = importer.finish(outDir, {
+  const records = source.entries.map((e): TextRecord => ({ text: e.text, labels: e.labels, key: e.name }));
+  const result = importRecords(outDir, records, FOLDOC_TEST_FRACTION, (emptyText) => ({
     source: `${source.title}: Debian package dict-foldoc, ${source.indexFile} and ${source.dictFile}`,
     points: 'one per dictionary entry (a block of foldoc.dict that index headwords point to), named by its first headword line; 00-database-* entries skipped',
     text: 'headword lines and body; a link {text} or {text (target)} reads as its text; URLs and the trailing (YYYY-MM-DD) date removed',
@@ -160,6 +150,6 @@ export function buildFoldocDataset(outDir: string, dir = FOLDOC_DICT_DIR): Impor
     entries: source.entries.length,
     entriesWithoutWords: emptyText,
     links: source.links,
-  });
+  }));
   return { ...result, source };
 }

@@ -21,7 +21,7 @@
  *   importer's tokenizer and tf-idf (text/importer.ts), exactly as `sublinear data text`.
  * - Split: test iff murmur3_32(UTF-8 of the entry's name) / 2^32 < 0.2 (text/split.ts).
  */
-import { TextImporter, type TextRecord, type ImportResult } from './text/importer.js';
+import { importRecords, type TextRecord, type ImportResult } from './text/importer.js';
 import { readDictd } from './dictd.js';
 
 export const GCIDE_DICT_DIR = '/usr/share/dictd';
@@ -84,19 +84,9 @@ export function readGcide(dir = GCIDE_DICT_DIR): GcideSource {
 /** The GCIDE data set into `outDir` through the text importer (same outputs as `data text`). */
 export function buildGcideDataset(outDir: string, dir = GCIDE_DICT_DIR): ImportResult & { source: GcideSource } {
   const source = readGcide(dir);
-  const importer = new TextImporter(outDir, { testFraction: GCIDE_TEST_FRACTION });
-  let emptyText = 0;
-  try {
-    for (const e of source.entries) {
-      const rec: TextRecord = { text: e.text, labels: e.labels, key: e.name };
-      if (importer.add(rec) === 'empty-text') emptyText++;
-    }
-  } catch (err) {
-    importer.abort();
-    throw err;
-  }
   const labels = source.fields.filter((f) => f.entries >= MIN_FIELD_ENTRIES);
-  const result = importer.finish(outDir, {
+  const records = source.entries.map((e): TextRecord => ({ text: e.text, labels: e.labels, key: e.name }));
+  const result = importRecords(outDir, records, GCIDE_TEST_FRACTION, (emptyText) => ({
     source: `${source.title}: Debian package dict-gcide, ${source.indexFile} and ${source.dictFile}`,
     points: 'one per dictionary entry (a block of gcide.dict that index headwords point to), named by its first headword in index order; the dictionary\'s own 00-* entries skipped',
     text: 'the entry without its field marks "(Word.)" and without bracketed spans (etymologies, usage and source marks)',
@@ -105,6 +95,6 @@ export function buildGcideDataset(outDir: string, dir = GCIDE_DICT_DIR): ImportR
     entries: source.entries.length,
     entriesWithoutWords: emptyText,
     fields: { named: source.fields.length, labels: labels.length, rarestLabel: labels[labels.length - 1] ?? null },
-  });
+  }));
   return { ...result, source };
 }

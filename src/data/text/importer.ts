@@ -109,6 +109,24 @@ export interface ImportResult {
   idf: Float32Array;
 }
 
+/**
+ * A data set from records held in memory (the dictionary sets, foldoc.ts and gcide.ts): each one
+ * added under the split of `testFraction`, then the set written into `outDir`; the spool is
+ * removed if adding throws. `meta(emptyText)` gives meta.json's fields, with the number of
+ * records that had no token.
+ */
+export function importRecords(outDir: string, records: Iterable<TextRecord>, testFraction: number, meta: (emptyText: number) => Record<string, unknown>): ImportResult {
+  const importer = new TextImporter(outDir, { testFraction });
+  let emptyText = 0;
+  try {
+    for (const rec of records) if (importer.add(rec) === 'empty-text') emptyText++;
+  } catch (err) {
+    importer.abort();
+    throw err;
+  }
+  return importer.finish(outDir, meta(emptyText));
+}
+
 /** Growable Int32Array with a length. */
 class IntList {
   a = new Int32Array(1024);
