@@ -23,6 +23,9 @@
  * them); BENCH_ROUNDS the rounds of alternated 1- and 2-thread LSH runs (default 3, quick 1);
  * BENCH_OUT writes the results to another directory.
  *
+ * Every LSH run trains the same samples (a warm-up of WARMUP_SAMPLES, then one epoch of the
+ * 150,000 points), so 1 and 2 threads compute the same thing (checked: equal active neurons and
+ * losses); the dense run trains for a fixed time.
  * The 2-thread speed-up is the median over the rounds of each round's 2-thread / 1-thread ratio:
  * on this shared machine the same code's 2-thread runs differed by 1.3x between runs of the
  * benchmark, so one pair of runs says little. The table shows the median run of each thread
@@ -54,6 +57,8 @@ const RUN_CONFIG = configWithOverride(LSH_CONFIG, process.env.BENCH_CONFIG);
 const ACCURACY_SECONDS = numberFromEnv('BENCH_ACCURACY_SECONDS', QUICK ? 20 : 300, 'a number of seconds >= 0', (v) => v >= 0);
 /** test points of the accuracy runs */
 const ACCURACY_TEST_POINTS = 3000;
+/** samples trained before an LSH run's measured window (JIT, first batches) */
+const WARMUP_SAMPLES = QUICK ? 2_560 : 12_800;
 /** rounds of alternated 1- and 2-thread LSH runs */
 const ROUNDS = numberFromEnv('BENCH_ROUNDS', QUICK ? 1 : 3, 'an integer >= 1', (v) => Number.isInteger(v) && v >= 1);
 
@@ -105,6 +110,8 @@ interface RunResult {
   seconds: number;
   samplesPerSec: number;
   activePerSample: number;
+  /** mean training loss over the window */
+  loss: number;
   avgNnz: number;
   peakRssMB: number;
   buildSec: number;
@@ -133,12 +140,18 @@ async function child(mode: 'lsh' | 'dense', threads: number, seconds: number, nT
   const t2 = performance.now();
   if (threads > 1) await m.openWorkers(rowMaxima(train));
   const workerStartSec = (performance.now() - t2) / 1000;
-  await m.fit(train, { epochs: 1, maxSeconds: Math.min(5, seconds / 4), refreshTables: false });
+  // LSH runs do the same work on any number of threads: a fixed warm-up, then one whole epoch
+  // (N threads train as one, so every LSH run computes the same active sets and losses). A window
+  // of fixed seconds compared unequal work: the faster run trained further, where the union of
+  // the buckets is larger (2 threads computed 857-909 neurons a sample against 1 thread's 676-735
+  // in the same 40 s). Dense mode, ~100x slower, keeps a window of `seconds`.
+  const fixed = mode === 'lsh';
+  await m.fit(train, fixed ? { epochs: WARMUP_SAMPLES / train.n, refreshTables: false } : { epochs: 1, maxSeconds: Math.min(5, seconds / 4), refreshTables: false });
   const p0 = m.profile();
   const f0 = m.phaseProfile();
   const r0 = { ...m.rebuilds };
   const t1 = performance.now();
-  const ep = await m.fit(train, { epochs: 1, maxSeconds: seconds, refreshTables: false });
+  const ep = await m.fit(train, fixed ? { epochs: 1, refreshTables: false } : { epochs: 1, maxSeconds: seconds, refreshTables: false });
   const sec = (performance.now() - t1) / 1000;
   await m.closeWorkers();
   const p1 = m.profile();
@@ -153,7 +166,7 @@ async function child(mode: 'lsh' | 'dense', threads: number, seconds: number, nT
   const avgNnz = nnz / train.n;
   const flops = samples * (4 * avgNnz * h + 6 * e.activePerSample * h);
   const r: RunResult = {
-    mode, threads, outputShards: m.network.output.shards.length, labels: train.nLabels, samples, seconds: sec, samplesPerSec: samples / e.seconds, activePerSample: e.activePerSample,
+    mode, threads, outputShards: m.network.output.shards.length, labels: train.nLabels, samples, seconds: sec, samplesPerSec: samples / e.seconds, activePerSample: e.activePerSample, loss: e.loss,
     avgNnz, peakRssMB: process.resourceUsage().maxRSS / 1024, buildSec, workerStartSec, split, phases: phaseDelta(f0, f1, sec), rebuilds, usefulGflops: flops / e.seconds / 1e9,
   };
   process.stdout.write('RESULT ' + JSON.stringify(r) + '\n');
@@ -303,12 +316,18 @@ async function parent(): Promise<void> {
   for (let round = 1; round <= ROUNDS; round++) plan.push(['lsh', 1, seconds, 0, round], ['lsh', 2, seconds, 0, round]);
   plan.push(['dense', 2, QUICK ? 6 : 30, 0, 0], ['lsh', 2, seconds, 4, 0]);
   for (const [mode, threads, sec, shards, round] of plan) {
-    process.stderr.write(`run: ${mode}, ${threads} thread(s), ${sec} s${shards ? `, output over ${shards} memories` : ''}${round ? `, round ${round} of ${ROUNDS}` : ''} ...\n`);
+    process.stderr.write(`run: ${mode}, ${threads} thread(s), ${mode === 'lsh' ? `${nTrain} samples after ${WARMUP_SAMPLES}` : `${sec} s`}${shards ? `, output over ${shards} memories` : ''}${round ? `, round ${round} of ${ROUNDS}` : ''} ...\n`);
     runs.push({ ...runChild<RunResult>(['child', mode, String(threads), String(sec), String(nTrain), String(shards)], `${mode}/${threads}`), round });
   }
   const byRound = (threads: number) => runs.filter((r) => r.mode === 'lsh' && r.outputShards === 1 && r.threads === threads && r.round > 0);
   const ones = byRound(1);
   const twos = byRound(2);
+  // the same work on either thread count, or the ratio would compare unequal windows
+  for (const r of [...ones, ...twos]) {
+    if (r.samples !== ones[0]!.samples || r.activePerSample !== ones[0]!.activePerSample || r.loss !== ones[0]!.loss) {
+      throw new Error(`LSH runs differ: ${r.threads} thread(s), round ${r.round}: ${r.samples} samples, ${r.activePerSample} active, loss ${r.loss}; 1 thread, round 1: ${ones[0]!.samples}, ${ones[0]!.activePerSample}, ${ones[0]!.loss}`);
+    }
+  }
   const roundRatios = twos.map((t, i) => t.samplesPerSec / ones[i]!.samplesPerSec);
   const accuracyRuns: AccuracyRun[] = [];
   if (ACCURACY_SECONDS > 0) {
@@ -333,7 +352,7 @@ async function parent(): Promise<void> {
     config: RUN_CONFIG,
     rounds: ROUNDS,
     runs: runs.map((r) => ({
-      mode: r.mode, threads: r.threads, outputShards: r.outputShards, round: r.round, labels: r.labels, samplesPerSec: r.samplesPerSec, activePerSample: r.activePerSample, peakRssMB: r.peakRssMB,
+      mode: r.mode, threads: r.threads, outputShards: r.outputShards, round: r.round, labels: r.labels, samplesPerSec: r.samplesPerSec, activePerSample: r.activePerSample, loss: r.loss, peakRssMB: r.peakRssMB,
       samples: r.samples, seconds: r.seconds, buildSec: r.buildSec, workerStartSec: r.workerStartSec, split: r.split, phases: r.phases, rebuilds: r.rebuilds, usefulGflops: r.usefulGflops,
     })),
     simdPeakGflops: peak,
