@@ -81,22 +81,29 @@ test('the rule\'s functions of the shape: candidates within max(1,000, 5% of the
   assert.equal(queryCandidatesFor(18_982, 600), 1000, 'WordNet: the recipe\'s');
   // a given training cap above the bound is kept at inference too
   assert.equal(queryCandidatesFor(20_000, 1500), 1500);
-  assert.equal(epochsFor(76290, 128, 3.07), 6);
-  assert.equal(epochsFor(1000, 128, 1), 40);
-  assert.equal(epochsFor(10_000_000, 128, 1), 3);
+  assert.equal(epochsFor(76290, 128, 3.07, 18_982), 6);
+  assert.equal(epochsFor(1000, 128, 1, 200), 40);
+  assert.equal(epochsFor(10_000_000, 128, 1, 1000), 3);
   // many labels a point: fewer passes than the batches alone would give (31K set: 6, not 10;
   // 19 labels a point over 12,920 points: 6, not 36); few labels a point: the batches decide
-  assert.equal(epochsFor(45_000, 128, 5), 6);
-  assert.equal(epochsFor(12_920, 128, 19), 6);
-  assert.equal(epochsFor(12_920, 128, 1), 36);
-  // the 100K-label set (4 labels a point): 3.5 epochs of occurrences, fewer than the 4.6 of batches
-  assert.equal(epochsFor(100_000, 128, 4.00011), 4);
+  assert.equal(epochsFor(45_000, 128, 5, 31_000), 6);
+  assert.equal(epochsFor(12_920, 128, 19, 983), 6);
+  assert.equal(epochsFor(12_920, 128, 1, 983), 36);
+  // many labels of few points each: ~20 visits of the mean label. The 100K-label set (4 labels a
+  // point, 4 occurrences a label): 5, not the 3.5 of occurrences; a product-search-like set (1
+  // label a point, 2 a label): 10, not the 4.6 of batches; the Amazon-670K shape (3.7 a label): 5
+  assert.equal(epochsFor(100_000, 128, 4.00011, 100_000), 5);
+  assert.equal(epochsFor(100_000, 128, 1, 50_000), 10);
+  assert.equal(epochsFor(490_449, 128, 5, 670_091), 5);
+  // a label occurring under half a time an epoch: the 40-epoch ceiling
+  assert.equal(epochsFor(10_000, 128, 1, 100_000), 40);
   fc.assert(
-    fc.property(fc.integer({ min: 1, max: 10_000_000 }), fc.double({ min: 1, max: 100, noNaN: true }), fc.double({ min: 1, max: 100, noNaN: true }), (points, a, b) => {
+    fc.property(fc.integer({ min: 1, max: 10_000_000 }), fc.double({ min: 1, max: 100, noNaN: true }), fc.double({ min: 1, max: 100, noNaN: true }), fc.integer({ min: 1, max: 10_000_000 }), (points, a, b, labels) => {
       const [lo, hi] = a <= b ? [a, b] : [b, a];
-      const e = epochsFor(points, 128, hi);
-      assert.ok(e >= 3 && e <= 40 && e <= epochsFor(points, 128, lo), 'more labels a point: never more epochs');
-      assert.ok(e <= epochsFor(points, 128, 1));
+      const e = epochsFor(points, 128, hi, labels);
+      assert.ok(e >= 3 && e <= 40 && e <= epochsFor(points, 128, lo, labels), 'more labels a point: never more epochs');
+      assert.ok(e <= epochsFor(points, 128, 1, labels));
+      assert.ok(e <= epochsFor(points, 128, hi, labels + 1 + (labels >> 1)), 'more labels: never fewer epochs');
     }),
   );
 });
@@ -104,7 +111,7 @@ test('the rule\'s functions of the shape: candidates within max(1,000, 5% of the
 test('fewer points: more epochs; fewer output neurons a sample: a wider hidden layer (128 .. 512)', () => {
   const { config } = deriveConfig({ ...WORDNET, points: 12_000 }, {}, MACHINE);
   assert.deepEqual(config.hidden, [256], 'the width follows the candidates, not the points');
-  assert.equal(config.epochs, epochsFor(12_000, 128, WORDNET.labelsPerPoint));
+  assert.equal(config.epochs, epochsFor(12_000, 128, WORDNET.labelsPerPoint, WORDNET.labels));
   assert.ok(config.epochs > 6);
   // FOLDOC's 7,474 labels: 400 candidates; a dense layer of 200 labels; 31K labels: 750; 670K: 3,600
   assert.deepEqual(deriveConfig({ ...WORDNET, labels: 7474 }, {}, MACHINE).config.hidden, [512]);
