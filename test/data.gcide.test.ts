@@ -2,13 +2,13 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { readGcide, buildGcideDataset, GCIDE_DICT_DIR, GCIDE_TEST_FRACTION, MIN_FIELD_ENTRIES } from '../src/data/gcide.js';
 import { ConfigError } from '../src/util/errors.js';
 import { oracleImport, assertMatchesOracle } from './data.text.helpers.js';
 import { writeDict } from './dictd.helpers.js';
+import { BIN } from './adversarial.helpers.js';
 
 const work = mkdtempSync(join(tmpdir(), 'gcide-'));
 test.after(() => rmSync(work, { recursive: true, force: true }));
@@ -85,16 +85,14 @@ test('a missing dictionary names the package to install', () => {
 });
 
 test('the CLI: sublinear data gcide --dict-dir writes the set and one summary line; without the dictionary, exit 1 naming the package', () => {
-  const here = dirname(fileURLToPath(import.meta.url));
-  const cli = join(here, here.includes('/dist/') ? '../src/cli/main.js' : '../dist/src/cli/main.js');
   const dict = join(work, 'cli-dict');
   writeDict(dict, 'gcide', [...CORE, ...MORE], true, false);
   const out = join(work, 'cli-out');
-  const ok = spawnSync(process.execPath, [cli, 'data', 'gcide', '--dict-dir', dict, '--out', out], { encoding: 'utf8' });
+  const ok = spawnSync(process.execPath, [BIN, 'data', 'gcide', '--dict-dir', dict, '--out', out], { encoding: 'utf8' });
   assert.equal(ok.status, 0, ok.stderr);
   assert.match(ok.stdout, /^The Collaborative International Dictionary of English v\.0\.48 subject fields in .*cli-out: \d+ train \/ \d+ test points, \d+ features, 3 labels; .*top label "Zool"/);
   for (const f of ['train.txt', 'test.txt', 'features.txt', 'labels.txt', 'idf.txt', 'meta.json']) assert.ok(existsSync(join(out, f)), f);
-  const none = spawnSync(process.execPath, [cli, 'data', 'gcide', '--dict-dir', work, '--out', join(work, 'cli-none')], { encoding: 'utf8' });
+  const none = spawnSync(process.execPath, [BIN, 'data', 'gcide', '--dict-dir', work, '--out', join(work, 'cli-none')], { encoding: 'utf8' });
   assert.equal(none.status, 1);
   assert.match(none.stderr, /^sublinear: GCIDE is not in .*: install the Debian package dict-gcide \(apt-get install dict-gcide\), or give --dict-dir\n$/);
   assert.ok(!existsSync(join(work, 'cli-none', 'train.txt')), 'nothing written');
