@@ -309,12 +309,12 @@ function waitShares(r: RunResult): { idle: number[]; between: number } {
 }
 
 async function parent(): Promise<void> {
-  const seconds = QUICK ? 6 : 40;
   const nTrain = QUICK ? 20_000 : 150_000;
   const runs: (RunResult & { round: number })[] = [];
+  // [mode, threads, window seconds (dense only: an LSH run trains a fixed number of samples), output memories, round]
   const plan: ['lsh' | 'dense', number, number, number, number][] = [];
-  for (let round = 1; round <= ROUNDS; round++) plan.push(['lsh', 1, seconds, 0, round], ['lsh', 2, seconds, 0, round]);
-  plan.push(['dense', 2, QUICK ? 6 : 30, 0, 0], ['lsh', 2, seconds, 4, 0]);
+  for (let round = 1; round <= ROUNDS; round++) plan.push(['lsh', 1, 0, 0, round], ['lsh', 2, 0, 0, round]);
+  plan.push(['dense', 2, QUICK ? 6 : 30, 0, 0], ['lsh', 2, 0, 4, 0]);
   for (const [mode, threads, sec, shards, round] of plan) {
     process.stderr.write(`run: ${mode}, ${threads} thread(s), ${mode === 'lsh' ? `${nTrain} samples after ${WARMUP_SAMPLES}` : `${sec} s`}${shards ? `, output over ${shards} memories` : ''}${round ? `, round ${round} of ${ROUNDS}` : ''} ...\n`);
     runs.push({ ...runChild<RunResult>(['child', mode, String(threads), String(sec), String(nTrain), String(shards)], `${mode}/${threads}`), round });
