@@ -158,6 +158,133 @@ export function dotRows(
 }
 
 /**
+ * 8-bit copies of rows [r0, r1) of W (_, n): scale[r] = max|W[r,k]| / 127, Q[r,k] = W[r,k] /
+ * scale[r] rounded half to even, qL1[r] = sum |Q[r,k]| (a row of zeros: scale 0, zeros). Four
+ * values a step: divide, round, saturate to int32, narrow to int16 then int8 (|q| <= 127 needs no
+ * clamp beyond the narrowing's saturation).
+ */
+export function quantizeRows(W: usize, n: i32, r0: i32, r1: i32, Q: usize, scale: usize, qL1: usize): void {
+  const n4 = n & ~3;
+  for (let r = r0; r < r1; r++) {
+    const w = rowAddr(W, r, n);
+    const q = Q + <usize>r * <usize>n;
+    let mv = f32x4.splat(0);
+    let k: i32 = 0;
+    for (; k < n4; k += 4) mv = f32x4.max(mv, f32x4.abs(v128.load(w + (<usize>k << 2))));
+    let mx: f32 = max(max(f32x4.extract_lane(mv, 0), f32x4.extract_lane(mv, 1)), max(f32x4.extract_lane(mv, 2), f32x4.extract_lane(mv, 3)));
+    for (; k < n; k++) mx = max(mx, abs<f32>(load<f32>(w + (<usize>k << 2))));
+    const sc: f32 = mx / 127;
+    let l1: i32 = 0;
+    if (sc == 0) {
+      memory.fill(q, 0, <usize>n);
+    } else {
+      const sv = f32x4.splat(sc);
+      let acc = i32x4.splat(0);
+      for (k = 0; k < n4; k += 4) {
+        const v = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.div(v128.load(w + (<usize>k << 2)), sv)));
+        acc = i32x4.add(acc, i32x4.abs(v));
+        const h = i16x8.narrow_i32x4_s(v, v);
+        const b = i8x16.narrow_i16x8_s(h, h);
+        store<i32>(q + <usize>k, i32x4.extract_lane(b, 0));
+      }
+      l1 = i32x4.extract_lane(acc, 0) + i32x4.extract_lane(acc, 1) + i32x4.extract_lane(acc, 2) + i32x4.extract_lane(acc, 3);
+      for (; k < n; k++) {
+        const v = <i32>nearest<f32>(load<f32>(w + (<usize>k << 2)) / sc);
+        store<i8>(q + <usize>k, <i8>v);
+        l1 += abs<i32>(v);
+      }
+    }
+    store<f32>(scale + (<usize>r << 2), sc);
+    store<i32>(qL1 + (<usize>r << 2), l1);
+  }
+}
+
+/**
+ * Bounds on the logits of rows rows[0 .. nRows) from their 8-bit copies (quantizeRows) and a
+ * 16-bit query xq (n) of scale xs, written to lo / hi (the TypeScript twin in js.ts states the
+ * formula; every step here is the same float32 operation in the same order). The integer dot
+ * product: 8 values a step, the row's bytes widened to int16 and multiplied pairwise into int32
+ * lanes (dot_i16x8_s); the caller keeps |d| below 2^31. A quarter of dotRows' bytes a row, and
+ * the rows are prefetched a group ahead the same way.
+ */
+export function scoreRowsQ8(
+  Q: usize, scale: usize, qL1: usize, bias: usize, n: i32,
+  rows: usize, nRows: i32,
+  xq: usize, xs: f32, A: f32, B: f32, C: f32, lo: usize, hi: usize,
+): void {
+  const n8 = n & ~7;
+  const group = groupRows(n);
+  for (let g: i32 = -group; g < nRows; g += group) {
+    const gEnd = min(g + group, nRows);
+    const nEnd = min(gEnd + group, nRows);
+    for (let j = gEnd; j < nEnd; j++) {
+      const r = load<i32>(rows + (<usize>j << 2));
+      touch(Q + <usize>r * <usize>n, <usize>n);
+      load<u8>(scale + (<usize>r << 2));
+      load<u8>(bias + (<usize>r << 2));
+    }
+    for (let i = max(g, 0); i < gEnd; i++) {
+      const r = load<i32>(rows + (<usize>i << 2));
+      const q = Q + <usize>r * <usize>n;
+      let a0 = i32x4.splat(0);
+      let a1 = i32x4.splat(0);
+      let k: i32 = 0;
+      for (; k + 16 <= n8; k += 16) {
+        a0 = i32x4.add(a0, i32x4.dot_i16x8_s(v128.load8x8_s(q + <usize>k), v128.load(xq + (<usize>k << 1))));
+        a1 = i32x4.add(a1, i32x4.dot_i16x8_s(v128.load8x8_s(q + <usize>k, 8), v128.load(xq + (<usize>k << 1), 16)));
+      }
+      for (; k < n8; k += 8) a0 = i32x4.add(a0, i32x4.dot_i16x8_s(v128.load8x8_s(q + <usize>k), v128.load(xq + (<usize>k << 1))));
+      a0 = i32x4.add(a0, a1);
+      let d: i32 = i32x4.extract_lane(a0, 0) + i32x4.extract_lane(a0, 1) + i32x4.extract_lane(a0, 2) + i32x4.extract_lane(a0, 3);
+      for (; k < n; k++) d += <i32>load<i8>(q + <usize>k) * <i32>load<i16>(xq + (<usize>k << 1));
+      const s = load<f32>(scale + (<usize>r << 2));
+      const b = load<f32>(bias + (<usize>r << 2));
+      const a: f32 = <f32>d * (xs * s) + b;
+      const e: f32 = s * (A + B * <f32>load<i32>(qL1 + (<usize>r << 2))) + C * abs<f32>(b);
+      store<f32>(lo + (<usize>i << 2), a - e);
+      store<f32>(hi + (<usize>i << 2), a + e);
+    }
+  }
+}
+
+/**
+ * The candidates that can be in the top K of logits bounded by [lo[j], hi[j]] (scoreRowsQ8):
+ * theta = the K-th largest lo (an insertion list in tmp, K floats), then act[j] for every j with
+ * hi[j] >= theta, in order, into sel; returns how many. Four upper bounds compared at a time:
+ * most are below theta (WordNet: ~6 of 1,000 candidates are kept).
+ */
+export function rankCut(lo: usize, hi: usize, n: i32, K: i32, act: usize, sel: usize, tmp: usize): i32 {
+  let m: i32 = 0;
+  for (let j: i32 = 0; j < n; j++) {
+    const v = load<f32>(lo + (<usize>j << 2));
+    if (m == K && !(v > load<f32>(tmp + (<usize>(K - 1) << 2)))) continue;
+    let p = m < K ? m++ : K - 1;
+    for (; p > 0 && load<f32>(tmp + (<usize>(p - 1) << 2)) < v; p--) store<f32>(tmp + (<usize>p << 2), load<f32>(tmp + (<usize>(p - 1) << 2)));
+    store<f32>(tmp + (<usize>p << 2), v);
+  }
+  const theta = load<f32>(tmp + (<usize>(K - 1) << 2));
+  const tv = f32x4.splat(theta);
+  let r: i32 = 0;
+  let j: i32 = 0;
+  for (; j + 4 <= n; j += 4) {
+    let bits = i32x4.bitmask(f32x4.ge(v128.load(hi + (<usize>j << 2)), tv));
+    while (bits != 0) {
+      const i = j + ctz(bits);
+      bits &= bits - 1;
+      store<i32>(sel + (<usize>r << 2), load<i32>(act + (<usize>i << 2)));
+      r++;
+    }
+  }
+  for (; j < n; j++) {
+    if (load<f32>(hi + (<usize>j << 2)) >= theta) {
+      store<i32>(sel + (<usize>r << 2), load<i32>(act + (<usize>j << 2)));
+      r++;
+    }
+  }
+  return r;
+}
+
+/**
  * Projections of a block of contiguous rows against every row of P (a small matrix product, the
  * hashing half of a table rebuild: every neuron against every SimHash projection). P: (H, n),
  * bias: (H), X: (m, n), out: (m, H), all row-major:

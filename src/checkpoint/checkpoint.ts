@@ -122,7 +122,7 @@ function modelTensors(model: SlideModel, idf?: Float32Array): TensorEntry[] {
   for (const v of model.network.views) {
     for (const { decl, data } of v.persistent()) {
       const dtype = SAFE_DTYPE[decl.dtype];
-      if (!dtype || data instanceof Uint16Array || data instanceof Float64Array) throw new Error(`checkpoint: persistent view ${decl.name} has type ${decl.dtype}, which checkpoints do not store`);
+      if (!dtype || !(data instanceof Float32Array || data instanceof Int32Array)) throw new Error(`checkpoint: persistent view ${decl.name} has type ${decl.dtype}, which checkpoints do not store`);
       out.push({ name: decl.name, dtype, shape: decl.shape.slice(), data });
     }
   }

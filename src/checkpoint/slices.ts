@@ -86,7 +86,7 @@ const SAFE: Record<string, SafeDtype | undefined> = { f32: 'F32', i32: 'I32' };
 function sliceTensors(views: BoundViews): TensorEntry[] {
   return views.persistent().map(({ decl, data }) => {
     const dtype = SAFE[decl.dtype];
-    if (!dtype || data instanceof Uint16Array || data instanceof Float64Array) throw new Error(`slice: persistent view ${decl.name} has type ${decl.dtype}, which checkpoints do not store`);
+    if (!dtype || !(data instanceof Float32Array || data instanceof Int32Array)) throw new Error(`slice: persistent view ${decl.name} has type ${decl.dtype}, which checkpoints do not store`);
     return { name: decl.name, dtype, shape: decl.shape.slice(), data };
   });
 }

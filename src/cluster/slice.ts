@@ -133,7 +133,7 @@ export class OutputSlice {
     });
     const all = this.views.block(`${sp.param.name}.ids`).i32('all');
     for (let j = 0; j < sp.n; j++) all[j] = j;
-    this.shard = { lo: sp.lo, nOut: sp.n, memory: 0, p, sampler, all, kernels: this.kernels };
+    this.shard = { lo: sp.lo, nOut: sp.n, memory: 0, p, sampler, all, kernels: this.kernels, q8: null };
     // the run's part: one thread's scratch and the batch's deferred-gradient slots
     const run = [...declareShardScratch('cluster.o', lp.nIn, sp.n, sp.sampler), DeferredGrads.declare(shardDeferSpec(sp, lp.nIn, true, spec))];
     const runBytes = layoutBytes(run, this.arena.bytesUsed);

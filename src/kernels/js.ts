@@ -19,6 +19,12 @@ import { EMPTY_INPUT_CODE, PROBE_CAP } from '../hashing/common.js';
 import { ZERO_KEY_DWTA as KEY_MIN } from '../hashing/wtaKernel.js';
 import { mix32, Rng } from '../util/rng.js';
 
+/** x rounded to the nearest integer, ties to the even one (WebAssembly's nearest; Math.round sends ties up) */
+export function roundHalfEven(x: number): number {
+  const r = Math.round(x);
+  return r - x === 0.5 && r % 2 !== 0 ? r - 1 : r;
+}
+
 // float32 <-> int32 pun for the bits of a value (wtaCodes)
 const punF32 = new Float32Array(1);
 const punI32 = new Int32Array(punF32.buffer);
@@ -51,6 +57,81 @@ export const jsKernels = {
       for (let k = 0; k < n; k++) s += W[base + k]! * x[xOff + k]!;
       out[outOff + i] = s + bias[r]!;
     }
+  },
+
+  /**
+   * 8-bit copies of rows [r0, r1) of W (_, n), for scoring many rows at a quarter of the bytes
+   * (scoreRowsQ8): scale[r] = max_k |W[r,k]| / 127 (float32), Q[r,k] = W[r,k] / scale[r] rounded
+   * half to even, qL1[r] = sum_k |Q[r,k]|. A row of zeros (or of values too small for a nonzero
+   * scale) gets scale 0 and zeros.
+   */
+  quantizeRows(W: Float32Array, n: number, r0: number, r1: number, Q: Int8Array, scale: Float32Array, qL1: Int32Array): void {
+    const f = Math.fround;
+    for (let r = r0; r < r1; r++) {
+      const base = r * n;
+      let mx = 0;
+      for (let k = 0; k < n; k++) mx = Math.max(mx, Math.abs(W[base + k]!));
+      const s = f(mx / 127);
+      let l1 = 0;
+      for (let k = 0; k < n; k++) {
+        const q = s === 0 ? 0 : Math.max(-127, Math.min(127, roundHalfEven(f(W[base + k]! / s))));
+        Q[base + k] = q;
+        l1 += Math.abs(q);
+      }
+      scale[r] = s;
+      qL1[r] = l1;
+    }
+  },
+
+  /**
+   * Bounds on the logits of the rows rows[rowsOff .. +nRows) from their 8-bit copies (quantizeRows)
+   * and a 16-bit query xq (n) of scale xs: with d the integer dot product of row r's copy and xq,
+   *   a = float32(d) * (xs * scale[r]) + bias[r],   e = scale[r] * (A + B * qL1[r]) + C * |bias[r]|
+   *   lo[loOff+i] = a - e,   hi[hiOff+i] = a + e
+   * every operation in float32 (Math.fround here; the WebAssembly twin gives the same bits). The
+   * caller picks A, B, C so that [lo, hi] holds the float32 logit (network/quantized.ts).
+   */
+  scoreRowsQ8(
+    Q: Int8Array, scale: Float32Array, qL1: Int32Array, bias: Float32Array, n: number, rows: Int32Array, rowsOff: number, nRows: number,
+    xq: Int16Array, xs: number, A: number, B: number, C: number, lo: Float32Array, loOff: number, hi: Float32Array, hiOff: number,
+  ): void {
+    const f = Math.fround;
+    const xs32 = f(xs);
+    const A32 = f(A);
+    const B32 = f(B);
+    const C32 = f(C);
+    for (let i = 0; i < nRows; i++) {
+      const r = rows[rowsOff + i]!;
+      const base = r * n;
+      let d = 0;
+      for (let k = 0; k < n; k++) d += Q[base + k]! * xq[k]!;
+      const s = scale[r]!;
+      const b = bias[r]!;
+      const a = f(f(f(d) * f(xs32 * s)) + b);
+      const e = f(f(s * f(A32 + f(B32 * f(qL1[r]!)))) + f(C32 * Math.abs(b)));
+      lo[loOff + i] = f(a - e);
+      hi[hiOff + i] = f(a + e);
+    }
+  },
+
+  /**
+   * The candidates that can be in the top K of logits bounded by [lo[j], hi[j]], j < n: theta =
+   * the K-th largest lo (tmp: K floats of scratch), then act[j] for every j with hi[j] >= theta,
+   * in order, into sel; returns how many. (1 <= K <= n.)
+   */
+  rankCut(lo: Float32Array, hi: Float32Array, n: number, K: number, act: Int32Array, sel: Int32Array, tmp: Float32Array): number {
+    let m = 0;
+    for (let j = 0; j < n; j++) {
+      const v = lo[j]!;
+      if (m === K && !(v > tmp[K - 1]!)) continue;
+      let p = m < K ? m++ : K - 1;
+      for (; p > 0 && tmp[p - 1]! < v; p--) tmp[p] = tmp[p - 1]!;
+      tmp[p] = v;
+    }
+    const theta = tmp[K - 1]!;
+    let r = 0;
+    for (let j = 0; j < n; j++) if (hi[j]! >= theta) sel[r++] = act[j]!;
+    return r;
   },
 
   /**

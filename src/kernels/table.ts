@@ -8,7 +8,7 @@
  *   name            a number passed as is               name=1   with a default
  *   ~name           a number the twin takes but the export does not (used by other tokens)
  *   =expr           an export argument computed from the parameters (no spaces), not a parameter
- *   name:T          an array of T (f32, i32, u16, f64; uint: a Uint8Array or a Uint16Array, whose
+ *   name:T          an array of T (f32, i32, u16, i16, i8, f64; uint: a Uint8Array or a Uint16Array, whose
  *                   width the line passes with =name.BYTES_PER_ELEMENT): the export gets its byte address
  *   name:T?         ... or null: address 0 (the arena never hands out byte 0)
  *   name:T+off      ... followed by the parameter `off`, an element offset folded into the address
@@ -24,6 +24,10 @@ export const KERNEL_TABLE: Readonly<Record<string, string>> = {
   dot: 'a:f32+aOff[n] b:f32+bOff[n] n -> number',
   axpy: 'alpha x:f32+xOff[n] y:f32+yOff[n] n',
   dotRows: 'W:f32 bias:f32 n rows:i32+rowsOff[nRows]<Math.min(rowsOf(W,n),bias.length) nRows x:f32+xOff[n] out:f32+outOff[nRows]',
+  quantizeRows: 'W:f32[r1*n] n r0 r1 Q:i8[r1*n] scale:f32[r1] qL1:i32[r1]',
+  scoreRowsQ8:
+    'Q:i8 scale:f32 qL1:i32 bias:f32 n rows:i32+rowsOff[nRows]<Math.min(rowsOf(Q,n),scale.length,qL1.length,bias.length) nRows xq:i16[n] xs A B C lo:f32+loOff[nRows] hi:f32+hiOff[nRows]',
+  rankCut: 'lo:f32[n] hi:f32[n] n K act:i32[n] sel:i32[n] tmp:f32[K] -> number',
   projectRows: 'P:f32[n*H] bias:f32[H] n H X:f32+xOff[n*m] m out:f32+outOff[H*m]',
   hadamardRows: 'S:f32[Math.ceil(H/p)*rounds*p] bias:f32[H] n p rounds H X:f32+xOff[n*m] m buf:f32[p] out:f32+outOff[H*m]',
   signKeys: 'proj:f32+projOff[m*H] H m sel:i32[K*L]<H K L keys:i32+keysOff stride',

@@ -151,7 +151,7 @@ export function loadWasmKernels(memory: WebAssembly.Memory, options: WasmKernelO
  * the change through `memory.buffer`, and restores it. Not for use while other threads write the
  * same word (the probe is a brief write).
  */
-export function assertViewOf(memory: WebAssembly.Memory, arr: Float32Array | Int32Array | Uint16Array | Uint8Array | Float64Array, what = 'array'): void {
+export function assertViewOf(memory: WebAssembly.Memory, arr: Float32Array | Int32Array | Uint16Array | Int16Array | Int8Array | Uint8Array | Float64Array, what = 'array'): void {
   const buf = memory.buffer;
   if (arr.byteOffset + arr.byteLength > buf.byteLength) {
     throw new RangeError(`${what}: bytes [${arr.byteOffset}, ${arr.byteOffset + arr.byteLength}) lie outside the memory (${buf.byteLength} bytes)`);
@@ -176,13 +176,13 @@ export function assertViewOf(memory: WebAssembly.Memory, arr: Float32Array | Int
 // ---------------------------------------------------------------------------------------------
 // Wrappers and checks, produced from the kernel table (table.ts)
 
-const ELEM_BYTES: Readonly<Record<string, number>> = { f32: 4, i32: 4, u16: 2, uint: 0, f64: 8 };
+const ELEM_BYTES: Readonly<Record<string, number>> = { f32: 4, i32: 4, u16: 2, i16: 2, i8: 1, uint: 0, f64: 8 };
 
 /** One parameter of a kernel line. */
 interface Param {
   name: string;
   /** 'num' (passed), 'hidden' (~name: not passed), or an array type */
-  kind: 'num' | 'hidden' | 'js' | 'f32' | 'i32' | 'u16' | 'uint' | 'f64';
+  kind: 'num' | 'hidden' | 'js' | 'f32' | 'i32' | 'u16' | 'i16' | 'i8' | 'uint' | 'f64';
   nullable: boolean;
   /** name of the element-offset parameter folded into the address */
   offset: string | null;
@@ -223,7 +223,7 @@ export function parseKernelLine(name: string, line: string): ParsedLine {
       params.push({ name: t.slice(1), kind: 'hidden', nullable: false, offset: null, extent: null, bound: null, dflt: null });
       continue;
     }
-    const m = /^(\w+)(?::(f32|i32|u16|uint|f64|js)(\?)?(?:([+@])(\w+))?)?(?:\[([^\]]+)\])?(?:<(.+))?(?:=(.+))?$/.exec(t);
+    const m = /^(\w+)(?::(f32|i32|u16|i16|i8|uint|f64|js)(\?)?(?:([+@])(\w+))?)?(?:\[([^\]]+)\])?(?:<(.+))?(?:=(.+))?$/.exec(t);
     if (!m) throw new Error(`kernel table: ${name}: cannot read ${JSON.stringify(t)}`);
     const [, pname, type, q, how, off, extent, bound, dflt] = m;
     if (!type) {

@@ -16,9 +16,9 @@
  */
 import { ConfigError } from '../util/errors.js';
 
-export type DType = 'f32' | 'i32' | 'u16' | 'f64';
+export type DType = 'f32' | 'i32' | 'u16' | 'i16' | 'i8' | 'f64';
 
-export const DTYPE_BYTES: Readonly<Record<DType, number>> = { f32: 4, i32: 4, u16: 2, f64: 8 };
+export const DTYPE_BYTES: Readonly<Record<DType, number>> = { f32: 4, i32: 4, u16: 2, i16: 2, i8: 1, f64: 8 };
 
 export interface ViewDecl {
   /** the block's name and the view's, joined by '.' */
@@ -29,7 +29,7 @@ export interface ViewDecl {
   readonly persist: boolean;
 }
 
-export type TypedView = Float32Array | Int32Array | Uint16Array | Float64Array;
+export type TypedView = Float32Array | Int32Array | Uint16Array | Int16Array | Int8Array | Float64Array;
 
 /** One component's views, in the order it declares them. */
 export class BlockDecl {
@@ -56,6 +56,14 @@ export class BlockDecl {
 
   u16(view: string, shape: readonly number[], persist = false): this {
     return this.add(view, 'u16', shape, persist);
+  }
+
+  i16(view: string, shape: readonly number[], persist = false): this {
+    return this.add(view, 'i16', shape, persist);
+  }
+
+  i8(view: string, shape: readonly number[], persist = false): this {
+    return this.add(view, 'i8', shape, persist);
   }
 
   f64(view: string, shape: readonly number[], persist = false): this {
@@ -139,6 +147,10 @@ export function checkSamePlacement(mine: Placement, theirs: Placement, what: str
   }
 }
 
+const VIEW_CTOR: Readonly<Record<DType, new (buf: ArrayBufferLike, offset: number, n: number) => TypedView>> = {
+  f32: Float32Array, i32: Int32Array, u16: Uint16Array, i16: Int16Array, i8: Int8Array, f64: Float64Array,
+};
+
 /** Typed views over one memory, by full name. */
 export class BoundViews {
   private readonly map = new Map<string, TypedView>();
@@ -150,9 +162,7 @@ export class BoundViews {
     const buf = memory.buffer;
     for (const v of placement.views) {
       const n = elementsOf(v.shape);
-      const view =
-        v.dtype === 'f32' ? new Float32Array(buf, v.offset, n) : v.dtype === 'i32' ? new Int32Array(buf, v.offset, n) : v.dtype === 'u16' ? new Uint16Array(buf, v.offset, n) : new Float64Array(buf, v.offset, n);
-      this.map.set(v.name, view);
+      this.map.set(v.name, new VIEW_CTOR[v.dtype](buf, v.offset, n));
     }
   }
 
@@ -181,6 +191,18 @@ export class BoundViews {
   u16(name: string): Uint16Array {
     const v = this.get(name);
     if (!(v instanceof Uint16Array)) throw new Error(`layout: view ${name} is not u16`);
+    return v;
+  }
+
+  i16(name: string): Int16Array {
+    const v = this.get(name);
+    if (!(v instanceof Int16Array)) throw new Error(`layout: view ${name} is not i16`);
+    return v;
+  }
+
+  i8(name: string): Int8Array {
+    const v = this.get(name);
+    if (!(v instanceof Int8Array)) throw new Error(`layout: view ${name} is not i8`);
     return v;
   }
 
@@ -218,6 +240,14 @@ export class BlockViews {
 
   u16(view: string): Uint16Array {
     return this.all.u16(`${this.name}.${view}`);
+  }
+
+  i16(view: string): Int16Array {
+    return this.all.i16(`${this.name}.${view}`);
+  }
+
+  i8(view: string): Int8Array {
+    return this.all.i8(`${this.name}.${view}`);
   }
 
   f64(view: string): Float64Array {

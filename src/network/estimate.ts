@@ -11,7 +11,7 @@ import { totalmem } from 'node:os';
 import type { Config } from '../config.js';
 import { ConfigError } from '../util/errors.js';
 import { MAX_MEMORY_BYTES } from '../memory/arena.js';
-import { place } from '../memory/layout.js';
+import { DTYPE_BYTES, place } from '../memory/layout.js';
 import { planModel, type ModelPlan } from './network.js';
 import { planRun, type RunSpec } from './run.js';
 
@@ -64,7 +64,7 @@ export function estimatePlan(plan: ModelPlan, spec: RunSpec, held = plan.memorie
     return place(run[m]!, model.end).end;
   });
   const sum = (blocks: ModelPlan['memories'][number], names: (n: string) => boolean): number =>
-    blocks.reduce((a, b) => a + (names(b.name) ? b.views.reduce((x, v) => x + 64 + v.shape.reduce((p, d) => p * d, 1) * (v.dtype === 'u16' ? 2 : v.dtype === 'f64' ? 8 : 4), 0) : 0), 0);
+    blocks.reduce((a, b) => a + (names(b.name) ? b.views.reduce((x, v) => x + 64 + v.shape.reduce((p, d) => p * d, 1) * DTYPE_BYTES[v.dtype], 0) : 0), 0);
   const out = plan.layers[plan.layers.length - 1]!;
   const outNames = new Set(out.shards.map((s) => s.param.name));
   let outputBytes = 0;

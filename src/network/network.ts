@@ -1,4 +1,5 @@
 import { Arena } from '../memory/arena.js';
+import { bindRowCopy8, declareRowCopy8, type RowCopy8 } from './quantized.js';
 import { BlockDecl, bytesOf, checkSamePlacement, place, type BoundViews, type Placement } from '../memory/layout.js';
 import type { Rng } from '../util/rng.js';
 import type { Kernels } from '../kernels/js.js';
@@ -43,6 +44,8 @@ export interface LayerShard {
   readonly all: Int32Array;
   /** kernels of the shard's memory */
   readonly kernels: Kernels;
+  /** 8-bit copies of its rows (ShardPlan.rowCopy8), or null */
+  readonly q8: RowCopy8 | null;
 }
 
 export interface FcLayer {
@@ -74,6 +77,8 @@ export interface ShardPlan {
   memory: number;
   param: ParamSpec;
   sampler: SamplerSpec | null;
+  /** 8-bit copies of its rows for ranking (quantized.ts): the output layer when it is one shard in this process */
+  rowCopy8?: boolean;
 }
 
 export interface LayerPlan {
@@ -201,7 +206,10 @@ export function planModel(cfg: Config, nFeatures: number, nLabels: number, opts:
         };
         while (S < nOut && shardBytes(S) > AUTO_SHARD_BYTES) S++;
       }
-      layers.push({ nIn, nOut, isOutput, sampled: cfg.output.mode === 'lsh', shards: outputShardPlans(cfg, fc, nIn, nOut, S) });
+      const shards = outputShardPlans(cfg, fc, nIn, nOut, S);
+      // (after S: the copies' bytes do not take part in the split)
+      if (S === 1) shards[0]!.rowCopy8 = true;
+      layers.push({ nIn, nOut, isOutput, sampled: cfg.output.mode === 'lsh', shards });
       continue;
     }
     const sampling = cfg.hiddenSampling[l];
@@ -223,6 +231,7 @@ export function planModel(cfg: Config, nFeatures: number, nLabels: number, opts:
 function declareShard(sh: ShardPlan): BlockDecl[] {
   const out = [ParamBlock.declare(sh.param), new BlockDecl(`${sh.param.name}.ids`).i32('all', [sh.n])];
   if (sh.sampler) out.push(...LshSampler.declare(sh.sampler));
+  if (sh.rowCopy8 === true) out.push(declareRowCopy8(sh.param.name, sh.n, sh.param.cols));
   return out;
 }
 
@@ -367,7 +376,8 @@ export class Network {
         if (p === null || p === undefined) return;
         const all = views[sp.memory]!.block(`${sp.param.name}.ids`).i32('all');
         if (rng !== null) for (let j = 0; j < sp.n; j++) all[j] = j;
-        shards.push({ lo: sp.lo, nOut: sp.n, memory: sp.memory, p, sampler: samplers[l]![si]!, all, kernels: this.memoryKernels[sp.memory]! });
+        const q8 = sp.rowCopy8 === true ? bindRowCopy8(views[sp.memory]!.block(`${sp.param.name}.q8`)) : null;
+        shards.push({ lo: sp.lo, nOut: sp.n, memory: sp.memory, p, sampler: samplers[l]![si]!, all, kernels: this.memoryKernels[sp.memory]!, q8 });
       });
       return { nIn: lp.nIn, nOut: lp.nOut, shards, sampled: lp.sampled, isOutput: lp.isOutput, remote: remote && lp.isOutput };
     });

@@ -4,6 +4,7 @@ import { PROF_BACKWARD, PROF_FORWARD, PROF_HASH, PROF_LOOKUP } from './profile.j
 import { mix32, type Rng } from '../util/rng.js';
 import type { SamplerScratch } from '../layers/sampler.js';
 import { topK } from './topk.js';
+import { rankRows } from './quantized.js';
 
 /**
  * One sample through a network, on one thread's scratch: forward, loss and backward beside each
@@ -475,6 +476,25 @@ export function predictSample(net: Network, s: ThreadScratch, idx: Int32Array, v
   const z = s.vals[L]!;
   net.kernels.softmax(z, 0, n, s.logZ);
   return topK(s.active[L]!, z, n, k, s.topIds, s.topScores);
+}
+
+/**
+ * The top k labels of one query by logit, ties to the smaller id (predictSample's order without
+ * its softmax: an evaluation needs the labels alone), through the output layer's 8-bit row copies
+ * (quantized.ts: the float32 answer, bit for bit). The copies must be current (Phase.Quantize):
+ * only evaluations call this, after making them. The output layer is one shard here (rowCopy8).
+ */
+export function rankSample(net: Network, s: ThreadScratch, idx: Int32Array, val: Float32Array, start: number, end: number, k: number, exact: boolean, seed: number): number {
+  if (k > s.topIds.length) throw new RangeError(`predict: k = ${k} exceeds the scratch's ${s.topIds.length}`);
+  predictToOutput(net, s, idx, val, start, end, exact, seed);
+  const L = net.fc.length - 1;
+  const out = net.fc[L]!;
+  const sh = out.shards[0]!;
+  const x = s.acts[L]!;
+  const act = s.active[L]!;
+  const n = shardActive(sh, s.sampler[L]!, x, null, 0, 0, activeFor(exact, false), s.rng, act, net.profile ? s.prof : null);
+  s.nActive[L] = n;
+  return rankRows(sh.kernels, sh.p.W, sh.p.b, sh.q8!, out.nIn, x, act, n, k, s.rank!, s.vals[L]!, s.topIds, s.topScores);
 }
 
 /** A 32-bit hash of the features forwardHidden kept (ids and the bits of the values), as an int32. */

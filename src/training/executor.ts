@@ -2,7 +2,7 @@ import type { Network } from '../network/network.js';
 import type { RunArea, ThreadScratch } from '../network/run.js';
 import { EVAL_TOP } from '../network/run.js';
 import {
-  backwardFromOutput, forwardToOutput, gatherLogits, predictSample, predictToOutput, scatterLogits, softmaxLoss, startSample, trainSample,
+  backwardFromOutput, forwardToOutput, gatherLogits, predictSample, predictToOutput, rankSample, scatterLogits, softmaxLoss, startSample, trainSample,
   SAMPLE_DONE, SAMPLE_REPLAY, SAMPLE_SKIPPED, type ShardLogits,
 } from '../network/sample.js';
 import type { Rng } from '../util/rng.js';
@@ -10,6 +10,7 @@ import { PROF_PHASE, PROF_REBUILD, PROF_SLOTS, PROF_UPDATE } from '../network/pr
 import type { RebuildScratch } from '../layers/sampler.js';
 import { mix32 } from '../util/rng.js';
 import type { Config } from '../config.js';
+import { quantizeRange } from '../network/quantized.js';
 
 /**
  * The phases of a batch, each written once, run by whichever threads there are: the calling
@@ -30,6 +31,8 @@ import type { Config } from '../config.js';
  *   Stage    each thread hashes a disjoint part of every sampled layer's neurons (all, or in an
  *            incremental rebuild those updated since they were last hashed) into their keys.
  *   Commit   each thread builds every T-th table of every sampled layer.
+ *   Quantize each thread makes the 8-bit copies of a disjoint part of the output layer's rows
+ *            (network/quantized.ts), before the Eval phases of an evaluation.
  *   Eval     rows claimed one at a time; each writes its top-k (and, for LSH inference after an
  *            exact pass, how much of the exact top 5 it found) to its row's slots. A row's draws
  *            come from its own features: the same answer in any batch, on any thread.
@@ -56,6 +59,7 @@ export const enum Phase {
   OutputBack = 10,
   EvalIn = 11,
   Group = 12,
+  Quantize = 13,
 }
 
 /**
@@ -108,7 +112,8 @@ export const kNextRow = 8; // next row to claim (Train, Eval)
 export const kEvalExact = 9; // Eval: 1 exact inference, 0 LSH inference
 export const kEvalK = 10; // Eval: labels per row
 export const kEvalRecall = 11; // Eval (LSH): 1 to count the exact top 5 found among the candidates
-export const CONTROL_SLOTS = 12;
+export const kEvalRank = 12; // Eval: 1 when only the labels are wanted (an evaluation after Quantize): ranked by logit through the row copies
+export const CONTROL_SLOTS = 13;
 
 /** Per-thread statistics read by the coordinator (a Float64Array over a SharedArrayBuffer; thread t at t * STAT_SLOTS). */
 export const kStatProf = 0; // PROF_SLOTS seconds
@@ -134,6 +139,7 @@ export function phaseSlot(phase: Phase): number {
       return PROF_PHASE + 4;
     case Phase.Eval:
     case Phase.EvalIn:
+    case Phase.Quantize:
       return PROF_PHASE + 5;
     default:
       return -1;
@@ -226,6 +232,9 @@ export class Executor {
         return;
       case Phase.EvalIn:
         this.evalInRows(s);
+        return;
+      case Phase.Quantize:
+        this.quantizePart(t, T);
         return;
       case Phase.Exit:
         return;
@@ -397,11 +406,20 @@ export class Executor {
     throw new Error(`no sampled unit ${i}`);
   }
 
+  /** Thread t's part of the output layer's 8-bit row copies (when it has them). */
+  private quantizePart(t: number, T: number): void {
+    const out = this.net.output;
+    const sh = out.shards[0];
+    if (out.shards.length !== 1 || sh === undefined || sh.q8 === null) return;
+    quantizeRange(sh.kernels, sh.p.W, out.nIn, Math.floor((t * sh.nOut) / T), Math.floor(((t + 1) * sh.nOut) / T), sh.q8);
+  }
+
   private evalRows(s: ThreadScratch): void {
     const ctrl = this.ctrl;
     const n = ctrl[kBatchRows]!;
     const exact = ctrl[kEvalExact] === 1;
     const recall = ctrl[kEvalRecall] === 1;
+    const rank = ctrl[kEvalRank] === 1 && s.rank !== null;
     const k = ctrl[kEvalK]!;
     const b = this.run.batch;
     const rows = this.run.rows;
@@ -409,7 +427,9 @@ export class Executor {
     const L = this.net.fc.length - 1;
     this.net.syncFamilies();
     for (let r = Atomics.add(ctrl, kNextRow, 1); r < n; r = Atomics.add(ctrl, kNextRow, 1)) {
-      const m = predictSample(this.net, s, b.featIdx, b.featVal, b.featPtr[r]!, b.featPtr[r + 1]!, k, exact, this.evalSeed);
+      const m = rank
+        ? rankSample(this.net, s, b.featIdx, b.featVal, b.featPtr[r]!, b.featPtr[r + 1]!, k, exact, this.evalSeed)
+        : predictSample(this.net, s, b.featIdx, b.featVal, b.featPtr[r]!, b.featPtr[r + 1]!, k, exact, this.evalSeed);
       for (let i = 0; i < m; i++) {
         rows.top[r * K + i] = s.topIds[i]!;
         rows.score[r * K + i] = s.topScores[i]!;

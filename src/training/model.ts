@@ -8,7 +8,7 @@ import { PHASE_NAMES, PROF_NAMES, PROF_PHASE, PROF_SLOTS, PROF_REBUILD, PROF_UPD
 import { Rng } from '../util/rng.js';
 import { getKernels, type KernelChoice } from '../kernels/index.js';
 import { RebuildSchedule } from './schedule.js';
-import { Executor, Phase, CONTROL_SLOTS, phaseSlot, type OutputLink, kBatchRows, kEvalExact, kEvalK, kEvalRecall, kLrHorizon, kNextRow, kStatBusy, kStatProf, STAT_SLOTS, kStep, evalSampleSeed } from './executor.js';
+import { Executor, Phase, CONTROL_SLOTS, phaseSlot, type OutputLink, kBatchRows, kEvalExact, kEvalK, kEvalRank, kEvalRecall, kLrHorizon, kNextRow, kStatBusy, kStatProf, STAT_SLOTS, kStep, evalSampleSeed } from './executor.js';
 import { WorkerPool } from '../workers/pool.js';
 import { checkBatchIds, fillRows, type CsrBatch, type XcDataset } from '../data/csr.js';
 import { evalPhases, type EvalOptions, type EvalResult } from '../eval/evaluate.js';
@@ -773,6 +773,8 @@ export class SlideModel {
       c[kEvalK] = k;
       c[kEvalExact] = exact ? 1 : 0;
       c[kEvalRecall] = 0;
+      // the scores are wanted: softmax over the candidates, every row in float32
+      c[kEvalRank] = 0;
       c[kNextRow] = 0;
       yield Phase.Eval;
       for (let j = 0; j < m; j++) {

@@ -1,0 +1,117 @@
+/**
+ * Ranking the output layer's rows through 8-bit copies of them, with the float32 answer.
+ *
+ * An evaluation wants each query's top k labels among n candidates (all neurons in exact
+ * inference). Scoring every candidate with its float32 row reads n x nIn x 4 bytes a query, and
+ * at WordNet's shape (1,000 candidates of 256 floats) those reads are most of LSH inference. So
+ * each query scores its candidates from 8-bit copies of the rows (a quarter of the bytes) and a
+ * 16-bit copy of its input, which gives every candidate an interval [lo, hi] certain to hold its
+ * float32 logit; only the candidates whose hi reaches the k-th largest lo can be in the top k,
+ * and those alone are scored again in float32. The answer is the float32 top k, ties to the
+ * smaller id, bit for bit: the same as scoring every candidate in float32 (test/quantized.test.ts).
+ *
+ * The interval. Row r's copy has scale s (max |w| / 127), so |w_k - s q_k| <= s/2; the query's
+ * has scale xs, |x_k - xs p_k| <= xs/2. Then
+ *   |x.w - (xs p).(s q)| <= |x.(w - s q)| + |(x - xs p).(s q)| <= s (|x|_1 / 2 + xs |q|_1 / 2),
+ * and float32 rounding in the dot products adds at most (nIn + 8) 2^-24 (|x|.|w| + |b|) on
+ * each side, bounded here with four times that margin (2^-22). The copies must be of the current
+ * weights: every evaluation makes them first (Phase.Quantize, training/executor.ts).
+ */
+import { BlockDecl, type BlockViews } from '../memory/layout.js';
+import type { Kernels } from '../kernels/index.js';
+import { roundHalfEven } from '../kernels/js.js';
+import { topK } from './topk.js';
+
+/** A layer's 8-bit row copies: Q (rows, nIn) int8, scale (rows) float32, qL1 (rows) = sum |Q[r, .]|. */
+export interface RowCopy8 {
+  readonly Q: Int8Array;
+  readonly scale: Float32Array;
+  readonly qL1: Int32Array;
+}
+
+/** A thread's scratch for rankRows: the query's 16-bit copy (nIn), the upper bounds and the rows kept (nOut each). */
+export interface RankScratch {
+  readonly xq: Int16Array;
+  readonly hi: Float32Array;
+  readonly sel: Int32Array;
+}
+
+/** Fewer candidates than this are scored in float32 directly (the copies would save little). */
+export const RANK_DIRECT_BELOW = 64;
+
+/** The layout of a block's copies (not part of the model's state: rebuilt from W). */
+export function declareRowCopy8(name: string, rows: number, nIn: number): BlockDecl {
+  return new BlockDecl(`${name}.q8`).i8('Q', [rows, nIn]).f32('scale', [rows]).i32('qL1', [rows]);
+}
+
+export function bindRowCopy8(v: BlockViews): RowCopy8 {
+  return { Q: v.i8('Q'), scale: v.f32('scale'), qL1: v.i32('qL1') };
+}
+
+export function declareRankScratch(b: BlockDecl, nIn: number, nOut: number): BlockDecl {
+  return b.i16('q8x', [nIn]).f32('q8hi', [nOut]).i32('q8sel', [nOut]);
+}
+
+export function bindRankScratch(v: BlockViews): RankScratch {
+  return { xq: v.i16('q8x'), hi: v.f32('q8hi'), sel: v.i32('q8sel') };
+}
+
+/** Copy rows [r0, r1) of W (_, nIn) into c: part of Phase.Quantize, each thread a disjoint range. */
+export function quantizeRange(k: Kernels, W: Float32Array, nIn: number, r0: number, r1: number, c: RowCopy8): void {
+  if (r1 > r0) k.quantizeRows(W, nIn, r0, r1, c.Q, c.scale, c.qL1);
+}
+
+/**
+ * The top k of the n candidates act[0 .. n) by float32 logit (x . W[r] + bias[r]), ties to the
+ * smaller id, into outIds / outScores (the logits); returns how many (min(k, n)). z: a scratch of
+ * n floats. W's copies in c must be of its current values.
+ */
+export function rankRows(
+  k: Kernels, W: Float32Array, bias: Float32Array, c: RowCopy8, nIn: number, x: Float32Array,
+  act: Int32Array, n: number, K: number, s: RankScratch, z: Float32Array, outIds: Int32Array, outScores: Float32Array,
+): number {
+  if (n < RANK_DIRECT_BELOW || n <= K) return direct(k, W, bias, nIn, x, act, n, K, z, outIds, outScores);
+  const q = queryScratch;
+  if (!quantizeQuery(x, nIn, s.xq, q)) return direct(k, W, bias, nIn, x, act, n, K, z, outIds, outScores);
+  const hi = s.hi;
+  k.scoreRowsQ8(c.Q, c.scale, c.qL1, bias, nIn, act, 0, n, s.xq, q[0]!, q[1]!, q[2]!, q[3]!, z, 0, hi, 0);
+  // no candidate whose upper bound is below the K-th largest lower bound can be in the top K
+  const r = k.rankCut(z, hi, n, K, act, s.sel, outScores);
+  return direct(k, W, bias, nIn, x, s.sel, r, K, z, outIds, outScores);
+}
+
+const queryScratch = new Float64Array(4);
+
+/**
+ * The query's 16-bit copy into xq (its scale xs = max |x| / qmax, values rounded half to even)
+ * and the interval's coefficients for scoreRowsQ8 into out: [xs, A, B, C] (the bound above:
+ * e = scale[r] (A + B qL1[r]) + C |b|, with 2^-8 of slack for the float32 steps that compute it).
+ * False (nothing written) when x has no nonzero or a non-finite value: score in float32 then.
+ */
+export function quantizeQuery(x: Float32Array, nIn: number, xq: Int16Array, out: Float64Array): boolean {
+  let mx = 0;
+  let l1 = 0;
+  for (let i = 0; i < nIn; i++) {
+    const a = Math.abs(x[i]!);
+    if (a > mx) mx = a;
+    l1 += a;
+  }
+  if (!(mx > 0 && l1 < Infinity)) return false;
+  // |d| <= nIn * 127 * qmax must stay an int32 in the kernel's sums
+  const qmax = Math.min(32767, Math.floor(0x7fffffff / (127 * nIn)));
+  const xs = Math.fround(mx / qmax);
+  for (let i = 0; i < nIn; i++) xq[i] = Math.max(-qmax, Math.min(qmax, roundHalfEven(x[i]! / xs)));
+  const slack = 1 + 2 ** -8;
+  const fp = (nIn + 8) * 2 ** -22;
+  out[0] = xs;
+  out[1] = 0.5 * slack * l1 + fp * 128 * (l1 + nIn * xs);
+  out[2] = 0.5 * slack * xs;
+  out[3] = fp;
+  return true;
+}
+
+/** Every candidate scored in float32, then its top K. */
+function direct(k: Kernels, W: Float32Array, bias: Float32Array, nIn: number, x: Float32Array, rows: Int32Array, n: number, K: number, z: Float32Array, outIds: Int32Array, outScores: Float32Array): number {
+  k.dotRows(W, bias, nIn, rows, 0, n, x, 0, z, 0);
+  return topK(rows, z, n, K, outIds, outScores);
+}
