@@ -26,8 +26,8 @@ export interface EvalResult {
  * area a chunk at a time; each chunk runs exact inference, then LSH inference (which counts how
  * much of the exact top 5 its candidates hold), on every thread; the metrics are then added in
  * row order, so the result does not depend on the number of threads. Labels are ranked by logit
- * (ties to the smaller id), first making the copies that ranking reads (Phase.Quantize). A model without sampled
- * output layer answers LSH inference exactly (every neuron is a candidate).
+ * (ties to the smaller id), first making the copies that ranking reads (Phase.Quantize). A model
+ * without sampled output layer answers LSH inference exactly (every neuron is a candidate).
  * Yields the phases to run (the caller runs them on its threads); returns the metrics.
  */
 export function* evalPhases(run: RunArea, ctrl: Int32Array, d: CsrBatch, opts: EvalOptions): Generator<Phase, EvalResult, void> {
