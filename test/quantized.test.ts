@@ -180,10 +180,12 @@ describe('8-bit row copies', () => {
     assert.ok(intervalPath > 100);
   });
 
-  it('an evaluation gives the labels predict gives, one query at a time (dense and LSH output, exact and LSH inference)', async () => {
+  it('an evaluation gives the labels predict gives, one query at a time (dense and LSH output, one and three output memories, exact and LSH inference)', async () => {
     const { train, test } = GOLDEN_DATA;
-    for (const output of [{ mode: 'dense' as const }, { hash: { family: 'simhash' as const, K: 4, L: 24 }, activeSet: { policy: 'topk' as const, maxActive: 40, queryMaxActive: 120, minActive: 0 } }]) {
-      const m = new SlideModel({ nFeatures: train.nFeatures, nLabels: train.nLabels, config: { seed: 3, hidden: [32], epochs: 1, batchSize: 32, evalEvery: 0, output }, kernels: 'wasm' });
+    const lsh = { hash: { family: 'simhash' as const, K: 4, L: 24 }, activeSet: { policy: 'topk' as const, maxActive: 40, queryMaxActive: 120, minActive: 0 } };
+    for (const [output, outputShards] of [[{ mode: 'dense' as const }, 1], [lsh, 1], [{ mode: 'dense' as const }, 3], [lsh, 3]] as const) {
+      const m = new SlideModel({ nFeatures: train.nFeatures, nLabels: train.nLabels, config: { seed: 3, hidden: [32], epochs: 1, batchSize: 32, evalEvery: 0, output, outputShards }, kernels: 'wasm' });
+      assert.ok(m.network.output.shards.every((sh) => sh.q8 !== null), 'every shard has its copies');
       await m.fit(train, { epochs: 1 });
       const r = await m.evaluate(test, { inference: 'both' });
       for (const exact of [true, false]) {
@@ -195,7 +197,7 @@ describe('8-bit row copies', () => {
         }
         const want = acc.result();
         const got = exact ? r.exact! : r.lsh!;
-        for (const key of ['p1', 'p3', 'p5', 'ndcg5'] as const) assert.equal(got[key], want[key], `${output.mode ?? 'lsh'} ${exact ? 'exact' : 'LSH'} ${key}`);
+        for (const key of ['p1', 'p3', 'p5', 'ndcg5'] as const) assert.equal(got[key], want[key], `${'mode' in output ? 'dense' : 'lsh'} x${outputShards} ${exact ? 'exact' : 'LSH'} ${key}`);
       }
     }
   });

@@ -207,8 +207,9 @@ export function planModel(cfg: Config, nFeatures: number, nLabels: number, opts:
         while (S < nOut && shardBytes(S) > AUTO_SHARD_BYTES) S++;
       }
       const shards = outputShardPlans(cfg, fc, nIn, nOut, S);
-      // (after S: the copies' bytes do not take part in the split)
-      if (S === 1) shards[0]!.rowCopy8 = true;
+      // after S (the copies' bytes take no part in the split), where they keep the shard within
+      // the split's budget; a shard without them scores its rows in float32
+      for (const sh of shards) sh.rowCopy8 = blockBytes(declareShard(sh)) + sh.n * (nIn + 8) <= AUTO_SHARD_BYTES;
       layers.push({ nIn, nOut, isOutput, sampled: cfg.output.mode === 'lsh', shards });
       continue;
     }

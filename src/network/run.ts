@@ -57,6 +57,10 @@ export interface ShardScratch {
   /** where its logits start in vals (always 0: a ShardLogits of sample.ts) */
   readonly off: 0;
   sampler: SamplerScratch | null;
+  /** ranking through the shard's 8-bit row copies (quantized.ts): its scratch and its own top k, or null without copies */
+  rank: RankScratch | null;
+  topIds: Int32Array | null;
+  topScores: Float32Array | null;
   /**
    * the shard's random draws (padding of its active set): restarted for every sample from the
    * sample's generator identity and the shard's index (shardSampleSeed), so that a shard in
@@ -162,8 +166,11 @@ export function shardDeferSpec(sh: Pick<ShardPlan, 'param' | 'sampler' | 'n'>, n
 }
 
 /** One thread's scratch in an output shard's memory, named `o`: the layer input, active list, values, input gradient, sampler scratch. */
-export function declareShardScratch(o: string, nIn: number, nOut: number, sampler: SamplerSpec | null): BlockDecl[] {
-  const out = [new BlockDecl(o).f32('x', [nIn]).i32('act', [nOut]).f32('vals', [nOut]).f32('dx', [nIn])];
+export function declareShardScratch(o: string, nIn: number, nOut: number, sampler: SamplerSpec | null, rankTopK = 0): BlockDecl[] {
+  const b = new BlockDecl(o).f32('x', [nIn]).i32('act', [nOut]).f32('vals', [nOut]).f32('dx', [nIn]);
+  // a shard with 8-bit row copies ranks its own top k (rankTopK of them) before the merge
+  if (rankTopK > 0) declareRankScratch(b, nIn, nOut).i32('topIds', [rankTopK]).f32('topScores', [rankTopK]);
+  const out = [b];
   if (sampler) out.push(...LshSampler.declareScratch(sampler, `${o}.s`));
   return out;
 }
@@ -174,6 +181,9 @@ export function bindShardScratch(views: BoundViews, o: string, sh: Pick<LayerSha
   return {
     x: sv.f32('x'), act: sv.i32('act'), vals: sv.f32('vals'), dx: sv.f32('dx'), forced: new Int32Array(maxLabels), n: 0, nForced: 0, off: 0,
     sampler: sh.sampler ? sh.sampler.createScratch(views, `${o}.s`) : null,
+    rank: sv.has('q8x') ? bindRankScratch(sv) : null,
+    topIds: sv.has('topIds') ? sv.i32('topIds') : null,
+    topScores: sv.has('topScores') ? sv.f32('topScores') : null,
     rng: new Rng(0),
   };
 }
@@ -201,14 +211,14 @@ export function planRun(plan: ModelPlan, spec: RunSpec, held = plan.memories.len
     plan.layers.forEach((layer, l) => b.i32(`active${l}`, [layer.nOut]).f32(`vals${l}`, [layer.nOut]));
     b.i32('topIds', [topK]).f32('topScores', [topK]).i32('inIdx', [maxNnz]).f32('inVal', [maxNnz]);
     const out = plan.layers[plan.layers.length - 1]!;
-    if (out.shards[0]!.rowCopy8 === true) declareRankScratch(b, out.nIn, out.nOut);
+    if (out.shards.length === 1 && out.shards[0]!.rowCopy8 === true) declareRankScratch(b, out.nIn, out.nOut);
     m0.push(b);
     plan.layers.forEach((layer, l) => {
       if (layer.shards[0]!.memory >= held) return; // a remote layer
       const sp0 = layer.shards[0]!.sampler;
       if (layer.shards.length === 1 && sp0) m0.push(...LshSampler.declareScratch(sp0, `${threadName(t)}.s${l}`));
       if (layer.shards.length > 1) {
-        for (const sh of layer.shards) mem[sh.memory]!.push(...declareShardScratch(`${threadName(t)}.o`, layer.nIn, sh.n, sh.sampler));
+        for (const sh of layer.shards) mem[sh.memory]!.push(...declareShardScratch(`${threadName(t)}.o`, layer.nIn, sh.n, sh.sampler, sh.rowCopy8 === true ? topK : 0));
       }
     });
   }

@@ -3,7 +3,7 @@ import type { ShardScratch, ThreadScratch } from './run.js';
 import { PROF_BACKWARD, PROF_FORWARD, PROF_HASH, PROF_LOOKUP } from './profile.js';
 import { mix32, type Rng } from '../util/rng.js';
 import type { SamplerScratch } from '../layers/sampler.js';
-import { topK } from './topk.js';
+import { insertTop, topK } from './topk.js';
 import { rankRows } from './quantized.js';
 
 /**
@@ -478,23 +478,56 @@ export function predictSample(net: Network, s: ThreadScratch, idx: Int32Array, v
   return topK(s.active[L]!, z, n, k, s.topIds, s.topScores);
 }
 
+/** Whether rankSample can answer on this thread: the output layer here, every shard with its 8-bit row copies. */
+export function canRank(net: Network, s: ThreadScratch): boolean {
+  const L = net.fc.length - 1;
+  const out = net.fc[L]!;
+  if (out.remote || out.shards.length === 0) return false;
+  const split = s.split[L];
+  if (split === null) return s.rank !== null && out.shards[0]!.q8 !== null;
+  return out.shards.every((sh, si) => sh.q8 !== null && split[si]!.rank !== null);
+}
+
 /**
  * The top k labels of one query by logit, ties to the smaller id (predictSample's order without
  * its softmax: an evaluation needs the labels alone), through the output layer's 8-bit row copies
- * (quantized.ts: the float32 answer, bit for bit). The copies must be current (Phase.Quantize):
- * only evaluations call this, after making them. The output layer is one shard here (rowCopy8).
+ * (quantized.ts: the float32 answer, bit for bit). A split layer ranks each shard's candidates
+ * in its own memory, then merges the shards' top k. The copies must be current
+ * (Phase.Quantize): only evaluations call this, after making them, where canRank.
  */
 export function rankSample(net: Network, s: ThreadScratch, idx: Int32Array, val: Float32Array, start: number, end: number, k: number, exact: boolean, seed: number): number {
   if (k > s.topIds.length) throw new RangeError(`predict: k = ${k} exceeds the scratch's ${s.topIds.length}`);
   predictToOutput(net, s, idx, val, start, end, exact, seed);
   const L = net.fc.length - 1;
   const out = net.fc[L]!;
-  const sh = out.shards[0]!;
   const x = s.acts[L]!;
   const act = s.active[L]!;
-  const n = shardActive(sh, s.sampler[L]!, x, null, 0, 0, activeFor(exact, false), s.rng, act, net.profile ? s.prof : null);
-  s.nActive[L] = n;
-  return rankRows(sh.kernels, sh.p.W, sh.p.b, sh.q8!, out.nIn, x, act, n, k, s.rank!, s.vals[L]!, s.topIds, s.topScores);
+  const prof = net.profile ? s.prof : null;
+  const split = s.split[L];
+  if (split === null) {
+    const sh = out.shards[0]!;
+    const n = shardActive(sh, s.sampler[L]!, x, null, 0, 0, activeFor(exact, false), s.rng, act, prof);
+    s.nActive[L] = n;
+    return rankRows(sh.kernels, sh.p.W, sh.p.b, sh.q8!, out.nIn, x, act, n, k, s.rank!, s.vals[L]!, s.topIds, s.topScores);
+  }
+  // each shard as shardForward draws it (the same candidates as predictSample), ranked in its memory
+  let m = 0;
+  let c = 0;
+  for (let si = 0; si < split.length; si++) {
+    const sh = out.shards[si]!;
+    const ss = split[si]!;
+    const xs = ss.x;
+    for (let i = 0; i < out.nIn; i++) xs[i] = x[i]!;
+    ss.rng.reseed(shardSampleSeed(s.seed, si), s.stream);
+    const n = shardActive(sh, ss.sampler, xs, null, 0, 0, activeFor(exact, false), ss.rng, ss.act, prof);
+    ss.n = n;
+    const ms = rankRows(sh.kernels, sh.p.W, sh.p.b, sh.q8!, out.nIn, xs, ss.act, n, k, ss.rank!, ss.vals, ss.topIds!, ss.topScores!);
+    for (let i = 0; i < ms; i++) m = insertTop(sh.lo + ss.topIds![i]!, ss.topScores![i]!, m, k, s.topIds, s.topScores);
+    // the candidates, global ids (an evaluation counts how many of the exact top 5 are among them)
+    for (let i = 0; i < n; i++) act[c++] = sh.lo + ss.act[i]!;
+  }
+  s.nActive[L] = c;
+  return m;
 }
 
 /** A 32-bit hash of the features forwardHidden kept (ids and the bits of the values), as an int32. */

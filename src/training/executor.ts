@@ -2,7 +2,7 @@ import type { Network } from '../network/network.js';
 import type { RunArea, ThreadScratch } from '../network/run.js';
 import { EVAL_TOP } from '../network/run.js';
 import {
-  backwardFromOutput, forwardToOutput, gatherLogits, predictSample, predictToOutput, rankSample, scatterLogits, softmaxLoss, startSample, trainSample,
+  backwardFromOutput, forwardToOutput, gatherLogits, canRank, predictSample, predictToOutput, rankSample, scatterLogits, softmaxLoss, startSample, trainSample,
   SAMPLE_DONE, SAMPLE_REPLAY, SAMPLE_SKIPPED, type ShardLogits,
 } from '../network/sample.js';
 import type { Rng } from '../util/rng.js';
@@ -406,12 +406,12 @@ export class Executor {
     throw new Error(`no sampled unit ${i}`);
   }
 
-  /** Thread t's part of the output layer's 8-bit row copies (when it has them). */
+  /** Thread t's part of every output shard's 8-bit row copies (where it has them). */
   private quantizePart(t: number, T: number): void {
     const out = this.net.output;
-    const sh = out.shards[0];
-    if (out.shards.length !== 1 || sh === undefined || sh.q8 === null) return;
-    quantizeRange(sh.kernels, sh.p.W, out.nIn, Math.floor((t * sh.nOut) / T), Math.floor(((t + 1) * sh.nOut) / T), sh.q8);
+    for (const sh of out.shards) {
+      if (sh.q8 !== null) quantizeRange(sh.kernels, sh.p.W, out.nIn, Math.floor((t * sh.nOut) / T), Math.floor(((t + 1) * sh.nOut) / T), sh.q8);
+    }
   }
 
   private evalRows(s: ThreadScratch): void {
@@ -419,7 +419,7 @@ export class Executor {
     const n = ctrl[kBatchRows]!;
     const exact = ctrl[kEvalExact] === 1;
     const recall = ctrl[kEvalRecall] === 1;
-    const rank = ctrl[kEvalRank] === 1 && s.rank !== null;
+    const rank = ctrl[kEvalRank] === 1 && canRank(this.net, s);
     const k = ctrl[kEvalK]!;
     const b = this.run.batch;
     const rows = this.run.rows;
