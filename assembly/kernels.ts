@@ -223,28 +223,68 @@ export function scoreRowsQ8(
       load<u8>(scale + (<usize>r << 2));
       load<u8>(bias + (<usize>r << 2));
     }
-    for (let i = max(g, 0); i < gEnd; i++) {
+    let i = max(g, 0);
+    // two rows a step share the query's loads
+    for (; i + 2 <= gEnd; i += 2) {
+      const r0 = load<i32>(rows + (<usize>i << 2));
+      const r1 = load<i32>(rows + (<usize>i << 2), 4);
+      let p0 = Q + <usize>r0 * <usize>n;
+      let p1 = Q + <usize>r1 * <usize>n;
+      let px = xq;
+      const pEnd = p0 + <usize>n8;
+      let a0 = i32x4.splat(0);
+      let a1 = i32x4.splat(0);
+      let b0 = i32x4.splat(0);
+      let b1 = i32x4.splat(0);
+      for (; p0 + 16 <= pEnd; p0 += 16, p1 += 16, px += 32) {
+        const x0 = v128.load(px);
+        const x1 = v128.load(px, 16);
+        a0 = i32x4.add(a0, i32x4.dot_i16x8_s(v128.load8x8_s(p0), x0));
+        b0 = i32x4.add(b0, i32x4.dot_i16x8_s(v128.load8x8_s(p1), x0));
+        a1 = i32x4.add(a1, i32x4.dot_i16x8_s(v128.load8x8_s(p0, 8), x1));
+        b1 = i32x4.add(b1, i32x4.dot_i16x8_s(v128.load8x8_s(p1, 8), x1));
+      }
+      if (p0 < pEnd) {
+        const x0 = v128.load(px);
+        a0 = i32x4.add(a0, i32x4.dot_i16x8_s(v128.load8x8_s(p0), x0));
+        b0 = i32x4.add(b0, i32x4.dot_i16x8_s(v128.load8x8_s(p1), x0));
+      }
+      a0 = i32x4.add(a0, a1);
+      b0 = i32x4.add(b0, b1);
+      let d0: i32 = i32x4.extract_lane(a0, 0) + i32x4.extract_lane(a0, 1) + i32x4.extract_lane(a0, 2) + i32x4.extract_lane(a0, 3);
+      let d1: i32 = i32x4.extract_lane(b0, 0) + i32x4.extract_lane(b0, 1) + i32x4.extract_lane(b0, 2) + i32x4.extract_lane(b0, 3);
+      const q0 = Q + <usize>r0 * <usize>n;
+      const q1 = Q + <usize>r1 * <usize>n;
+      for (let k = n8; k < n; k++) {
+        const xk = <i32>load<i16>(xq + (<usize>k << 1));
+        d0 += <i32>load<i8>(q0 + <usize>k) * xk;
+        d1 += <i32>load<i8>(q1 + <usize>k) * xk;
+      }
+      boundRow(d0, r0, i, scale, qL1, bias, xs, A, B, C, lo, hi);
+      boundRow(d1, r1, i + 1, scale, qL1, bias, xs, A, B, C, lo, hi);
+    }
+    for (; i < gEnd; i++) {
       const r = load<i32>(rows + (<usize>i << 2));
       const q = Q + <usize>r * <usize>n;
       let a0 = i32x4.splat(0);
-      let a1 = i32x4.splat(0);
       let k: i32 = 0;
-      for (; k + 16 <= n8; k += 16) {
-        a0 = i32x4.add(a0, i32x4.dot_i16x8_s(v128.load8x8_s(q + <usize>k), v128.load(xq + (<usize>k << 1))));
-        a1 = i32x4.add(a1, i32x4.dot_i16x8_s(v128.load8x8_s(q + <usize>k, 8), v128.load(xq + (<usize>k << 1), 16)));
-      }
       for (; k < n8; k += 8) a0 = i32x4.add(a0, i32x4.dot_i16x8_s(v128.load8x8_s(q + <usize>k), v128.load(xq + (<usize>k << 1))));
-      a0 = i32x4.add(a0, a1);
       let d: i32 = i32x4.extract_lane(a0, 0) + i32x4.extract_lane(a0, 1) + i32x4.extract_lane(a0, 2) + i32x4.extract_lane(a0, 3);
       for (; k < n; k++) d += <i32>load<i8>(q + <usize>k) * <i32>load<i16>(xq + (<usize>k << 1));
-      const s = load<f32>(scale + (<usize>r << 2));
-      const b = load<f32>(bias + (<usize>r << 2));
-      const a: f32 = <f32>d * (xs * s) + b;
-      const e: f32 = s * (A + B * <f32>load<i32>(qL1 + (<usize>r << 2))) + C * abs<f32>(b);
-      store<f32>(lo + (<usize>i << 2), a - e);
-      store<f32>(hi + (<usize>i << 2), a + e);
+      boundRow(d, r, i, scale, qL1, bias, xs, A, B, C, lo, hi);
     }
   }
+}
+
+/** lo[i] / hi[i] of row r from its integer dot product d (scoreRowsQ8's float32 steps, in the twin's order). */
+// @ts-ignore: decorator
+@inline function boundRow(d: i32, r: i32, i: i32, scale: usize, qL1: usize, bias: usize, xs: f32, A: f32, B: f32, C: f32, lo: usize, hi: usize): void {
+  const s = load<f32>(scale + (<usize>r << 2));
+  const b = load<f32>(bias + (<usize>r << 2));
+  const a: f32 = <f32>d * (xs * s) + b;
+  const e: f32 = s * (A + B * <f32>load<i32>(qL1 + (<usize>r << 2))) + C * abs<f32>(b);
+  store<f32>(lo + (<usize>i << 2), a - e);
+  store<f32>(hi + (<usize>i << 2), a + e);
 }
 
 /**
