@@ -276,6 +276,69 @@ export function scoreRowsQ8(
   }
 }
 
+/**
+ * scoreRowsQ8 for four queries over the contiguous rows [r0, r1) (js.ts states the layout): each
+ * row's bytes are widened 32 at a time into four int16 vectors, kept in registers while the four
+ * queries' products accumulate, so exact inference reads every row once for four queries.
+ */
+export function scoreRowsQ8x4(
+  Q: usize, scale: usize, qL1: usize, bias: usize, n: i32, r0: i32, r1: i32,
+  xq: usize, prm: usize, lo: usize, hi: usize, stride: i32,
+): void {
+  const n32 = n & ~31;
+  const x1 = xq + (<usize>n << 1);
+  const x2 = x1 + (<usize>n << 1);
+  const x3 = x2 + (<usize>n << 1);
+  const loStride = <usize>stride << 2;
+  for (let r = r0; r < r1; r++) {
+    const q = Q + <usize>r * <usize>n;
+    let a0 = i32x4.splat(0);
+    let a1 = i32x4.splat(0);
+    let a2 = i32x4.splat(0);
+    let a3 = i32x4.splat(0);
+    let k: i32 = 0;
+    for (; k < n32; k += 32) {
+      const w0 = v128.load8x8_s(q + <usize>k);
+      const w1 = v128.load8x8_s(q + <usize>k, 8);
+      const w2 = v128.load8x8_s(q + <usize>k, 16);
+      const w3 = v128.load8x8_s(q + <usize>k, 24);
+      const o = <usize>k << 1;
+      a0 = i32x4.add(a0, i32x4.add(i32x4.add(i32x4.dot_i16x8_s(w0, v128.load(xq + o)), i32x4.dot_i16x8_s(w1, v128.load(xq + o, 16))), i32x4.add(i32x4.dot_i16x8_s(w2, v128.load(xq + o, 32)), i32x4.dot_i16x8_s(w3, v128.load(xq + o, 48)))));
+      a1 = i32x4.add(a1, i32x4.add(i32x4.add(i32x4.dot_i16x8_s(w0, v128.load(x1 + o)), i32x4.dot_i16x8_s(w1, v128.load(x1 + o, 16))), i32x4.add(i32x4.dot_i16x8_s(w2, v128.load(x1 + o, 32)), i32x4.dot_i16x8_s(w3, v128.load(x1 + o, 48)))));
+      a2 = i32x4.add(a2, i32x4.add(i32x4.add(i32x4.dot_i16x8_s(w0, v128.load(x2 + o)), i32x4.dot_i16x8_s(w1, v128.load(x2 + o, 16))), i32x4.add(i32x4.dot_i16x8_s(w2, v128.load(x2 + o, 32)), i32x4.dot_i16x8_s(w3, v128.load(x2 + o, 48)))));
+      a3 = i32x4.add(a3, i32x4.add(i32x4.add(i32x4.dot_i16x8_s(w0, v128.load(x3 + o)), i32x4.dot_i16x8_s(w1, v128.load(x3 + o, 16))), i32x4.add(i32x4.dot_i16x8_s(w2, v128.load(x3 + o, 32)), i32x4.dot_i16x8_s(w3, v128.load(x3 + o, 48)))));
+    }
+    let d0: i32 = i32x4.extract_lane(a0, 0) + i32x4.extract_lane(a0, 1) + i32x4.extract_lane(a0, 2) + i32x4.extract_lane(a0, 3);
+    let d1: i32 = i32x4.extract_lane(a1, 0) + i32x4.extract_lane(a1, 1) + i32x4.extract_lane(a1, 2) + i32x4.extract_lane(a1, 3);
+    let d2: i32 = i32x4.extract_lane(a2, 0) + i32x4.extract_lane(a2, 1) + i32x4.extract_lane(a2, 2) + i32x4.extract_lane(a2, 3);
+    let d3: i32 = i32x4.extract_lane(a3, 0) + i32x4.extract_lane(a3, 1) + i32x4.extract_lane(a3, 2) + i32x4.extract_lane(a3, 3);
+    for (; k < n; k++) {
+      const w = <i32>load<i8>(q + <usize>k);
+      const o = <usize>k << 1;
+      d0 += w * <i32>load<i16>(xq + o);
+      d1 += w * <i32>load<i16>(x1 + o);
+      d2 += w * <i32>load<i16>(x2 + o);
+      d3 += w * <i32>load<i16>(x3 + o);
+    }
+    const off = <usize>r << 2;
+    boundQuery(d0, r, prm, scale, qL1, bias, lo + off, hi + off);
+    boundQuery(d1, r, prm + 16, scale, qL1, bias, lo + off + loStride, hi + off + loStride);
+    boundQuery(d2, r, prm + 32, scale, qL1, bias, lo + off + 2 * loStride, hi + off + 2 * loStride);
+    boundQuery(d3, r, prm + 48, scale, qL1, bias, lo + off + 3 * loStride, hi + off + 3 * loStride);
+  }
+}
+
+/** boundRow for one query of scoreRowsQ8x4: its xs, A, B, C at p[0 .. 4), the bounds to *lo and *hi. */
+// @ts-ignore: decorator
+@inline function boundQuery(d: i32, r: i32, p: usize, scale: usize, qL1: usize, bias: usize, lo: usize, hi: usize): void {
+  const s = load<f32>(scale + (<usize>r << 2));
+  const b = load<f32>(bias + (<usize>r << 2));
+  const a: f32 = <f32>d * (load<f32>(p) * s) + b;
+  const e: f32 = s * (load<f32>(p, 4) + load<f32>(p, 8) * <f32>load<i32>(qL1 + (<usize>r << 2))) + load<f32>(p, 12) * abs<f32>(b);
+  store<f32>(lo, a - e);
+  store<f32>(hi, a + e);
+}
+
 /** lo[i] / hi[i] of row r from its integer dot product d (scoreRowsQ8's float32 steps, in the twin's order). */
 // @ts-ignore: decorator
 @inline function boundRow(d: i32, r: i32, i: i32, scale: usize, qL1: usize, bias: usize, xs: f32, A: f32, B: f32, C: f32, lo: usize, hi: usize): void {

@@ -6,10 +6,11 @@ import { describe, it } from 'node:test';
 import { jsKernels, type Kernels } from '../src/kernels/index.js';
 import { Arena } from '../src/memory/arena.js';
 import { Rng } from '../src/util/rng.js';
-import { quantizeQuery, rankRows, type RowCopy8, type RankScratch } from '../src/network/quantized.js';
+import { bindRankBlock, clearBlockQuery, declareRankBlock, quantizeQuery, rankBlockQuery, rankRows, stageBlockQuery, type RowCopy8, type RankScratch } from '../src/network/quantized.js';
+import { BlockDecl } from '../src/memory/layout.js';
 import { topK } from '../src/network/topk.js';
 import { SlideModel } from '../src/training/model.js';
-import { MetricsAccumulator } from '../src/eval/metrics.js';
+import { MetricsAccumulator, evalRow } from '../src/eval/metrics.js';
 import { GOLDEN_DATA } from './golden.helpers.js';
 import { newWasm } from './kernels.helpers.js';
 
@@ -110,6 +111,39 @@ describe('8-bit row copies', () => {
     }
   });
 
+  it('scoreRowsQ8x4 gives, for each of its four queries, scoreRowsQ8\'s bits over every row, in both kernel sets (widths around the 32-value step)', () => {
+    const rng = new Rng(8);
+    for (const n of [1, 7, 31, 32, 33, 64, 100, 128]) {
+      const arena = new Arena();
+      const wasm = newWasm(arena);
+      const rows = 53;
+      const p = new Problem(arena, rows, n);
+      fill(rng, p.W, 0.4);
+      fill(rng, p.b, 1);
+      for (let i = 0; i < rows; i++) p.act[i] = i;
+      const xq = (() => {
+        const at = arena.alloc(2 * 4 * n);
+        return new Int16Array(arena.memory.buffer, at, 4 * n);
+      })();
+      const prm = arena.f32(16);
+      const lo = arena.f32(4 * rows);
+      const hi = arena.f32(4 * rows);
+      for (let i = 0; i < xq.length; i++) xq[i] = Math.floor(rng.nextFloat() * 60000) - 30000;
+      for (let i = 0; i < 16; i++) prm[i] = rng.nextFloat() * 1e-3;
+      for (const k of [jsKernels, wasm]) {
+        k.quantizeRows(p.W, n, 0, rows, p.c.Q, p.c.scale, p.c.qL1);
+        lo.fill(NaN);
+        k.scoreRowsQ8x4(p.c.Q, p.c.scale, p.c.qL1, p.b, n, 0, rows, xq, prm, lo, hi, rows);
+        for (let j = 0; j < 4; j++) {
+          p.s.xq.set(xq.subarray(j * n, (j + 1) * n));
+          k.scoreRowsQ8(p.c.Q, p.c.scale, p.c.qL1, p.b, n, p.act, 0, rows, p.s.xq, prm[4 * j]!, prm[4 * j + 1]!, prm[4 * j + 2]!, prm[4 * j + 3]!, p.z, 0, p.s.hi, 0);
+          assert.deepEqual(Array.from(lo.subarray(j * rows, (j + 1) * rows)), Array.from(p.z.subarray(0, rows)), `${k.name} n=${n} query ${j}: lo`);
+          assert.deepEqual(Array.from(hi.subarray(j * rows, (j + 1) * rows)), Array.from(p.s.hi.subarray(0, rows)), `${k.name} n=${n} query ${j}: hi`);
+        }
+      }
+    }
+  });
+
   it('the intervals hold the float32 logits of both kernel sets (scales from 1e-3 to 1e2, signed and non-negative inputs, large biases)', () => {
     const rng = new Rng(6);
     for (const n of [8, 100, 256]) {
@@ -127,7 +161,7 @@ describe('8-bit row copies', () => {
           const exact = arena.f32(rows);
           k.dotRows(p.W, p.b, n, p.act, 0, rows, p.x, 0, exact, 0);
           const q = new Float64Array(4);
-          assert.ok(quantizeQuery(p.x, n, p.s.xq, q));
+          assert.ok(quantizeQuery(p.x, n, p.s.xq, 0, q));
           k.scoreRowsQ8(p.c.Q, p.c.scale, p.c.qL1, p.b, n, p.act, 0, rows, p.s.xq, q[0]!, q[1]!, q[2]!, q[3]!, p.z, 0, p.s.hi, 0);
           for (let r = 0; r < rows; r++) {
             assert.ok(p.z[r]! <= exact[r]! && exact[r]! <= p.s.hi[r]!, `${k.name} n=${n} w=${wScale}: row ${r}: ${exact[r]} outside [${p.z[r]}, ${p.s.hi[r]}]`);
@@ -180,6 +214,41 @@ describe('8-bit row copies', () => {
     assert.ok(intervalPath > 100);
   });
 
+  it('a block of four queries ranks every row as one query at a time does: float32 top K bit for bit, a zero input, an empty slot', () => {
+    const rng = new Rng(9);
+    const n = 40;
+    const rows = 300;
+    for (const k0 of ['js', 'wasm'] as const) {
+      const arena = new Arena();
+      const k = k0 === 'js' ? jsKernels : newWasm(arena);
+      const p = new Problem(arena, rows, n);
+      const blk = bindRankBlock(arena.carve([declareRankBlock(new BlockDecl('t'), n, rows)]).block('t'), n, rows);
+      fill(rng, p.W, 0.3);
+      fill(rng, p.b, 0.5);
+      for (let i = 0; i < rows; i++) p.act[i] = i;
+      k.quantizeRows(p.W, n, 0, rows, p.c.Q, p.c.scale, p.c.qL1);
+      const inputs: Float32Array[] = [];
+      for (let j = 0; j < 3; j++) {
+        const x = arena.f32(n);
+        if (j !== 1) fill(rng, x, 1, j === 0);
+        inputs.push(x);
+        stageBlockQuery(x, n, blk, j);
+      }
+      clearBlockQuery(n, blk, 3);
+      assert.deepEqual(Array.from(blk.ok), [1, 0, 1, 0], 'the zero input is scored in float32');
+      k.scoreRowsQ8x4(p.c.Q, p.c.scale, p.c.qL1, p.b, n, 0, rows, blk.xq, blk.prm, blk.lo, blk.hi, rows);
+      for (let j = 0; j < 3; j++) {
+        for (const K of [1, 5, 20]) {
+          p.x.set(inputs[j]!);
+          const want = direct(k, p, rows, K);
+          const m = rankBlockQuery(k, p.W, p.b, n, rows, p.act, blk, j, K, p.s, p.z, p.outIds, p.outScores);
+          assert.deepEqual(Array.from(p.outIds.subarray(0, m)), want.ids, `${k0} query ${j} K=${K}: ids`);
+          assert.deepEqual(Array.from(p.outScores.subarray(0, m)), want.scores, `${k0} query ${j} K=${K}: logits`);
+        }
+      }
+    }
+  });
+
   it('an evaluation gives the labels predict gives, one query at a time (dense and LSH output, one and three output memories, exact and LSH inference)', async () => {
     const { train, test } = GOLDEN_DATA;
     const lsh = { hash: { family: 'simhash' as const, K: 4, L: 24 }, activeSet: { policy: 'topk' as const, maxActive: 40, queryMaxActive: 120, minActive: 0 } };
@@ -199,6 +268,16 @@ describe('8-bit row copies', () => {
         const got = exact ? r.exact! : r.lsh!;
         for (const key of ['p1', 'p3', 'p5', 'ndcg5'] as const) assert.equal(got[key], want[key], `${'mode' in output ? 'dense' : 'lsh'} x${outputShards} ${exact ? 'exact' : 'LSH'} ${key}`);
       }
+      // 397 rows spread over the set: the last chunk ends in a part of a block
+      const part = await m.evaluate(test, { inference: 'exact', maxPoints: 397 });
+      const acc = new MetricsAccumulator();
+      for (let i = 0; i < 397; i++) {
+        const row = evalRow(i, 397, test.n);
+        const s = { indices: test.featIdx.subarray(test.featPtr[row]!, test.featPtr[row + 1]!), values: test.featVal.subarray(test.featPtr[row]!, test.featPtr[row + 1]!) };
+        const top = Int32Array.from(m.predict(s, 5, { exact: true }).map((q) => q.id));
+        acc.add(top, top.length, test.labelIdx, test.labelPtr[row]!, test.labelPtr[row + 1]!);
+      }
+      assert.deepEqual({ ...part.exact!, seconds: 0 }, { ...acc.result(), seconds: 0 }, `x${outputShards}: 397 rows`);
     }
   });
 });

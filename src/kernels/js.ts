@@ -115,6 +115,30 @@ export const jsKernels = {
   },
 
   /**
+   * scoreRowsQ8 for four queries at once over the contiguous rows [r0, r1) (exact inference
+   * scores every row: each row's bytes are read once for four queries). Query j: xq[j*n .. +n),
+   * its xs, A, B, C at prm[4j .. 4j+4); row r's bounds to lo[j*stride + r] and hi[j*stride + r],
+   * the same float32 steps as scoreRowsQ8.
+   */
+  scoreRowsQ8x4(Q: Int8Array, scale: Float32Array, qL1: Int32Array, bias: Float32Array, n: number, r0: number, r1: number, xq: Int16Array, prm: Float32Array, lo: Float32Array, hi: Float32Array, stride: number): void {
+    const f = Math.fround;
+    for (let r = r0; r < r1; r++) {
+      const base = r * n;
+      const s = scale[r]!;
+      const b = bias[r]!;
+      const l1 = f(qL1[r]!);
+      for (let j = 0; j < 4; j++) {
+        let d = 0;
+        for (let k = 0; k < n; k++) d += Q[base + k]! * xq[j * n + k]!;
+        const a = f(f(f(d) * f(prm[4 * j]! * s)) + b);
+        const e = f(f(s * f(prm[4 * j + 1]! + f(prm[4 * j + 2]! * l1))) + f(prm[4 * j + 3]! * Math.abs(b)));
+        lo[j * stride + r] = f(a - e);
+        hi[j * stride + r] = f(a + e);
+      }
+    }
+  },
+
+  /**
    * The candidates that can be in the top K of logits bounded by [lo[j], hi[j]], j < n: theta =
    * the K-th largest lo (tmp: K floats of scratch), then act[j] for every j with hi[j] >= theta,
    * in order, into sel; returns how many. (1 <= K <= n.)

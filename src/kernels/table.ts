@@ -27,6 +27,8 @@ export const KERNEL_TABLE: Readonly<Record<string, string>> = {
   quantizeRows: 'W:f32[r1*n] n r0 r1 Q:i8[r1*n] scale:f32[r1] qL1:i32[r1]',
   scoreRowsQ8:
     'Q:i8 scale:f32 qL1:i32 bias:f32 n rows:i32+rowsOff[nRows]<Math.min(rowsOf(Q,n),scale.length,qL1.length,bias.length) nRows xq:i16[n] xs A B C lo:f32+loOff[nRows] hi:f32+hiOff[nRows]',
+  scoreRowsQ8x4:
+    'Q:i8[r1*n] scale:f32[r1] qL1:i32[r1] bias:f32[r1] n r0 r1 xq:i16[4*n] prm:f32[16] lo:f32[3*stride+r1] hi:f32[3*stride+r1] stride',
   rankCut: 'lo:f32[n] hi:f32[n] n K act:i32[n] sel:i32[n] tmp:f32[K] -> number',
   projectRows: 'P:f32[n*H] bias:f32[H] n H X:f32+xOff[n*m] m out:f32+outOff[H*m]',
   hadamardRows: 'S:f32[Math.ceil(H/p)*rounds*p] bias:f32[H] n p rounds H X:f32+xOff[n*m] m buf:f32[p] out:f32+outOff[H*m]',

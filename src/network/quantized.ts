@@ -56,6 +56,78 @@ export function bindRankScratch(v: BlockViews): RankScratch {
   return { xq: v.i16('q8x'), hi: v.f32('q8hi'), sel: v.i32('q8sel') };
 }
 
+/** Queries of a block in exact inference (scoreRowsQ8x4): every row's bytes read once for this many. */
+export const RANK_BLOCK = 4;
+
+/**
+ * A thread's scratch for ranking RANK_BLOCK queries over every row at once (exact inference):
+ * their float32 inputs and 8-bit copies (RANK_BLOCK x nIn), coefficients (RANK_BLOCK x 4), the
+ * bounds of every row (RANK_BLOCK x nOut each); per query, views of its part (made once).
+ */
+export interface RankBlock {
+  readonly xq: Int16Array;
+  readonly prm: Float32Array;
+  readonly lo: Float32Array;
+  readonly hi: Float32Array;
+  readonly x: Float32Array[];
+  readonly loOf: Float32Array[];
+  readonly hiOf: Float32Array[];
+  /** per query: scored from the copies (1), or in float32 (0: quantizeQuery declined) */
+  readonly ok: Uint8Array;
+}
+
+export function declareRankBlock(b: BlockDecl, nIn: number, nOut: number): BlockDecl {
+  return b.i16('q8bxq', [RANK_BLOCK, nIn]).f32('q8bprm', [RANK_BLOCK, 4]).f32('q8blo', [RANK_BLOCK, nOut]).f32('q8bhi', [RANK_BLOCK, nOut]).f32('q8bx', [RANK_BLOCK, nIn]);
+}
+
+export function bindRankBlock(v: BlockViews, nIn: number, nOut: number): RankBlock {
+  const lo = v.f32('q8blo');
+  const hi = v.f32('q8bhi');
+  const x = v.f32('q8bx');
+  const part = <T extends Float32Array>(a: T, w: number): T[] => Array.from({ length: RANK_BLOCK }, (_, j) => a.subarray(j * w, (j + 1) * w) as T);
+  return { xq: v.i16('q8bxq'), prm: v.f32('q8bprm'), lo, hi, x: part(x, nIn), loOf: part(lo, nOut), hiOf: part(hi, nOut), ok: new Uint8Array(RANK_BLOCK) };
+}
+
+/**
+ * Query j of a block: its input x (nIn) copied, its 8-bit copy and coefficients (quantizeQuery)
+ * or, where it declines, a zero copy (the kernel then scores it harmlessly; rankBlockQuery
+ * scores it in float32).
+ */
+export function stageBlockQuery(x: Float32Array, nIn: number, blk: RankBlock, j: number): void {
+  const xj = blk.x[j]!;
+  for (let i = 0; i < nIn; i++) xj[i] = x[i]!;
+  const q = queryScratch;
+  const ok = quantizeQuery(x, nIn, blk.xq, j * nIn, q);
+  blk.ok[j] = ok ? 1 : 0;
+  if (!ok) {
+    blk.xq.fill(0, j * nIn, (j + 1) * nIn);
+    q.fill(0);
+  }
+  for (let i = 0; i < 4; i++) blk.prm[4 * j + i] = q[i]!;
+}
+
+/** A block slot with no query (the block's last rows): a zero copy. */
+export function clearBlockQuery(nIn: number, blk: RankBlock, j: number): void {
+  blk.xq.fill(0, j * nIn, (j + 1) * nIn);
+  blk.prm.fill(0, 4 * j, 4 * j + 4);
+  blk.ok[j] = 0;
+}
+
+/**
+ * The top K of every row for query j of a block whose bounds scoreRowsQ8x4 wrote: as rankRows,
+ * the rows whose upper bound reaches the K-th largest lower bound scored again in float32.
+ * all: 0 .. nOut-1. Returns how many (min(K, nOut)).
+ */
+export function rankBlockQuery(
+  k: Kernels, W: Float32Array, bias: Float32Array, nIn: number, nOut: number, all: Int32Array, blk: RankBlock, j: number,
+  K: number, s: RankScratch, z: Float32Array, outIds: Int32Array, outScores: Float32Array,
+): number {
+  const x = blk.x[j]!;
+  if (blk.ok[j] === 0 || nOut <= K) return direct(k, W, bias, nIn, x, all, nOut, K, z, outIds, outScores);
+  const r = k.rankCut(blk.loOf[j]!, blk.hiOf[j]!, nOut, K, all, s.sel, outScores);
+  return direct(k, W, bias, nIn, x, s.sel, r, K, z, outIds, outScores);
+}
+
 /** Copy rows [r0, r1) of W (_, nIn) into c: part of Phase.Quantize, each thread a disjoint range. */
 export function quantizeRange(k: Kernels, W: Float32Array, nIn: number, r0: number, r1: number, c: RowCopy8): void {
   if (r1 > r0) k.quantizeRows(W, nIn, r0, r1, c.Q, c.scale, c.qL1);
@@ -72,7 +144,7 @@ export function rankRows(
 ): number {
   if (n < RANK_DIRECT_BELOW || n <= K) return direct(k, W, bias, nIn, x, act, n, K, z, outIds, outScores);
   const q = queryScratch;
-  if (!quantizeQuery(x, nIn, s.xq, q)) return direct(k, W, bias, nIn, x, act, n, K, z, outIds, outScores);
+  if (!quantizeQuery(x, nIn, s.xq, 0, q)) return direct(k, W, bias, nIn, x, act, n, K, z, outIds, outScores);
   const hi = s.hi;
   k.scoreRowsQ8(c.Q, c.scale, c.qL1, bias, nIn, act, 0, n, s.xq, q[0]!, q[1]!, q[2]!, q[3]!, z, 0, hi, 0);
   // no candidate whose upper bound is below the K-th largest lower bound can be in the top K
@@ -83,12 +155,12 @@ export function rankRows(
 const queryScratch = new Float64Array(4);
 
 /**
- * The query's 16-bit copy into xq (its scale xs = max |x| / qmax, values rounded half to even)
+ * The query's 16-bit copy into xq[xqOff ..) (its scale xs = max |x| / qmax, values rounded half to even)
  * and the interval's coefficients for scoreRowsQ8 into out: [xs, A, B, C] (the bound above:
  * e = scale[r] (A + B qL1[r]) + C |b|, with 2^-8 of slack for the float32 steps that compute it).
  * False (nothing written) when x has no nonzero or a non-finite value: score in float32 then.
  */
-export function quantizeQuery(x: Float32Array, nIn: number, xq: Int16Array, out: Float64Array): boolean {
+export function quantizeQuery(x: Float32Array, nIn: number, xq: Int16Array, xqOff: number, out: Float64Array): boolean {
   let mx = 0;
   let l1 = 0;
   for (let i = 0; i < nIn; i++) {
@@ -100,7 +172,7 @@ export function quantizeQuery(x: Float32Array, nIn: number, xq: Int16Array, out:
   // |d| <= nIn * 127 * qmax must stay an int32 in the kernel's sums
   const qmax = Math.min(32767, Math.floor(0x7fffffff / (127 * nIn)));
   const xs = Math.fround(mx / qmax);
-  for (let i = 0; i < nIn; i++) xq[i] = Math.max(-qmax, Math.min(qmax, roundHalfEven(x[i]! / xs)));
+  for (let i = 0; i < nIn; i++) xq[xqOff + i] = Math.max(-qmax, Math.min(qmax, roundHalfEven(x[i]! / xs)));
   const slack = 1 + 2 ** -8;
   const fp = (nIn + 8) * 2 ** -22;
   out[0] = xs;

@@ -1,7 +1,7 @@
 import { BlockDecl, checkSamePlacement, place, type BoundViews, type Placement } from '../memory/layout.js';
 import { Rng } from '../util/rng.js';
 import { PROF_SLOTS } from './profile.js';
-import { bindRankScratch, declareRankScratch, type RankScratch } from './quantized.js';
+import { bindRankBlock, bindRankScratch, declareRankBlock, declareRankScratch, type RankBlock, type RankScratch } from './quantized.js';
 import { DeferredGrads, type DeferSpec } from '../layers/deferred.js';
 import { LshSampler, type SamplerScratch, type SamplerSpec } from '../layers/sampler.js';
 import type { CsrBatch } from '../data/csr.js';
@@ -94,6 +94,8 @@ export interface ThreadScratch {
   split: (ShardScratch[] | null)[];
   /** the scratch of ranking through the output layer's 8-bit row copies (quantized.ts), or null without them */
   rank: RankScratch | null;
+  /** ... and of ranking a block of queries over every row (exact inference), or null */
+  rankBlock: RankBlock | null;
   /** top-k output */
   topIds: Int32Array;
   topScores: Float32Array;
@@ -211,7 +213,7 @@ export function planRun(plan: ModelPlan, spec: RunSpec, held = plan.memories.len
     plan.layers.forEach((layer, l) => b.i32(`active${l}`, [layer.nOut]).f32(`vals${l}`, [layer.nOut]));
     b.i32('topIds', [topK]).f32('topScores', [topK]).i32('inIdx', [maxNnz]).f32('inVal', [maxNnz]);
     const out = plan.layers[plan.layers.length - 1]!;
-    if (out.shards.length === 1 && out.shards[0]!.rowCopy8 === true) declareRankScratch(b, out.nIn, out.nOut);
+    if (out.shards.length === 1 && out.shards[0]!.rowCopy8 === true) declareRankBlock(declareRankScratch(b, out.nIn, out.nOut), out.nIn, out.nOut);
     m0.push(b);
     plan.layers.forEach((layer, l) => {
       if (layer.shards[0]!.memory >= held) return; // a remote layer
@@ -295,6 +297,7 @@ export class RunArea {
       sampler: net.fc.map((layer, l) => (layer.shards.length === 1 && layer.shards[0]!.sampler ? layer.shards[0]!.sampler.createScratch(this.views[0]!, `${threadName(t)}.s${l}`) : null)),
       split: net.fc.map((layer) => (layer.shards.length > 1 ? layer.shards.map((sh) => shardScratch(sh)) : null)),
       rank: v.has('q8x') ? bindRankScratch(v) : null,
+      rankBlock: v.has('q8bxq') ? bindRankBlock(v, net.output.nIn, net.output.nOut) : null,
       topIds: v.i32('topIds'),
       topScores: v.f32('topScores'),
       inIdx: v.i32('inIdx'),

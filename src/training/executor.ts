@@ -10,7 +10,7 @@ import { PROF_PHASE, PROF_REBUILD, PROF_SLOTS, PROF_UPDATE } from '../network/pr
 import type { RebuildScratch } from '../layers/sampler.js';
 import { mix32 } from '../util/rng.js';
 import type { Config } from '../config.js';
-import { quantizeRange } from '../network/quantized.js';
+import { RANK_BLOCK, clearBlockQuery, quantizeRange, rankBlockQuery, stageBlockQuery, type RankBlock } from '../network/quantized.js';
 
 /**
  * The phases of a batch, each written once, run by whichever threads there are: the calling
@@ -422,40 +422,84 @@ export class Executor {
     const rank = ctrl[kEvalRank] === 1 && canRank(this.net, s);
     const k = ctrl[kEvalK]!;
     const b = this.run.batch;
-    const rows = this.run.rows;
-    const K = this.run.spec.topK;
-    const L = this.net.fc.length - 1;
     this.net.syncFamilies();
+    if (rank && exact && s.rankBlock !== null) {
+      this.evalBlocks(s, s.rankBlock, n, k);
+      return;
+    }
     for (let r = Atomics.add(ctrl, kNextRow, 1); r < n; r = Atomics.add(ctrl, kNextRow, 1)) {
       const m = rank
         ? rankSample(this.net, s, b.featIdx, b.featVal, b.featPtr[r]!, b.featPtr[r + 1]!, k, exact, this.evalSeed)
         : predictSample(this.net, s, b.featIdx, b.featVal, b.featPtr[r]!, b.featPtr[r + 1]!, k, exact, this.evalSeed);
-      for (let i = 0; i < m; i++) {
-        rows.top[r * K + i] = s.topIds[i]!;
-        rows.score[r * K + i] = s.topScores[i]!;
+      this.storeEvalRow(s, r, m, exact, recall);
+    }
+  }
+
+  /**
+   * Exact inference ranked RANK_BLOCK rows at a time (claimed together): each row's hidden
+   * forward, then every output row scored once for the whole block (scoreRowsQ8x4), then each
+   * row's top k (rankBlockQuery). The same labels as one row at a time.
+   */
+  private evalBlocks(s: ThreadScratch, blk: RankBlock, n: number, k: number): void {
+    const net = this.net;
+    const ctrl = this.ctrl;
+    const b = this.run.batch;
+    const L = net.fc.length - 1;
+    const out = net.fc[L]!;
+    const sh = out.shards[0]!;
+    const q8 = sh.q8!;
+    const nIn = out.nIn;
+    const nOut = sh.nOut;
+    for (let r0 = Atomics.add(ctrl, kNextRow, RANK_BLOCK); r0 < n; r0 = Atomics.add(ctrl, kNextRow, RANK_BLOCK)) {
+      const m = Math.min(RANK_BLOCK, n - r0);
+      for (let j = 0; j < RANK_BLOCK; j++) {
+        if (j >= m) {
+          clearBlockQuery(nIn, blk, j);
+          continue;
+        }
+        const r = r0 + j;
+        predictToOutput(net, s, b.featIdx, b.featVal, b.featPtr[r]!, b.featPtr[r + 1]!, true, this.evalSeed);
+        stageBlockQuery(s.acts[L]!, nIn, blk, j);
       }
-      rows.nTop[r] = m;
-      const na = s.nActive[L]!;
-      rows.cands[r] = na;
-      if (exact) {
-        const e = Math.min(m, EVAL_TOP);
-        for (let i = 0; i < e; i++) rows.exactTop[r * EVAL_TOP + i] = s.topIds[i]!;
-        rows.exactN[r] = e;
-      } else if (recall) {
-        // how many of the exact top 5 are among the LSH candidates
-        const act = s.active[L]!;
-        let found = 0;
-        for (let i = 0; i < rows.exactN[r]!; i++) {
-          const id = rows.exactTop[r * EVAL_TOP + i]!;
-          for (let j = 0; j < na; j++) {
-            if (act[j] === id) {
-              found++;
-              break;
-            }
+      sh.kernels.scoreRowsQ8x4(q8.Q, q8.scale, q8.qL1, sh.p.b, nIn, 0, nOut, blk.xq, blk.prm, blk.lo, blk.hi, nOut);
+      for (let j = 0; j < m; j++) {
+        const c = rankBlockQuery(sh.kernels, sh.p.W, sh.p.b, nIn, nOut, sh.all, blk, j, k, s.rank!, s.vals[L]!, s.topIds, s.topScores);
+        s.nActive[L] = nOut;
+        this.storeEvalRow(s, r0 + j, c, true, false);
+      }
+    }
+  }
+
+  /** Row r's results from the thread's top list (m labels) and its candidates. */
+  private storeEvalRow(s: ThreadScratch, r: number, m: number, exact: boolean, recall: boolean): void {
+    const rows = this.run.rows;
+    const K = this.run.spec.topK;
+    const L = this.net.fc.length - 1;
+    for (let i = 0; i < m; i++) {
+      rows.top[r * K + i] = s.topIds[i]!;
+      rows.score[r * K + i] = s.topScores[i]!;
+    }
+    rows.nTop[r] = m;
+    const na = s.nActive[L]!;
+    rows.cands[r] = na;
+    if (exact) {
+      const e = Math.min(m, EVAL_TOP);
+      for (let i = 0; i < e; i++) rows.exactTop[r * EVAL_TOP + i] = s.topIds[i]!;
+      rows.exactN[r] = e;
+    } else if (recall) {
+      // how many of the exact top 5 are among the LSH candidates
+      const act = s.active[L]!;
+      let found = 0;
+      for (let i = 0; i < rows.exactN[r]!; i++) {
+        const id = rows.exactTop[r * EVAL_TOP + i]!;
+        for (let j = 0; j < na; j++) {
+          if (act[j] === id) {
+            found++;
+            break;
           }
         }
-        rows.found[r] = found;
       }
+      rows.found[r] = found;
     }
   }
 
