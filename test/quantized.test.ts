@@ -6,7 +6,7 @@ import { describe, it } from 'node:test';
 import { jsKernels, type Kernels } from '../src/kernels/index.js';
 import { Arena } from '../src/memory/arena.js';
 import { Rng } from '../src/util/rng.js';
-import { bindRankBlock, clearBlockQuery, declareRankBlock, quantizeQuery, rankBlockQuery, rankRows, stageBlockQuery, type RowCopy8, type RankScratch } from '../src/network/quantized.js';
+import { bindRankBlock, clearBlockQuery, declareRankBlock, quantizeQuery, ranksInBlocks, rankBlockQuery, rankRows, stageBlockQuery, type RowCopy8, type RankScratch } from '../src/network/quantized.js';
 import { BlockDecl } from '../src/memory/layout.js';
 import { topK } from '../src/network/topk.js';
 import { SlideModel } from '../src/training/model.js';
@@ -236,6 +236,8 @@ describe('8-bit row copies', () => {
       }
       clearBlockQuery(n, blk, 3);
       assert.deepEqual(Array.from(blk.ok), [1, 0, 1, 0], 'the zero input is scored in float32');
+      // a thread's bounds stay within RANK_BLOCK_BYTES: ~1M labels, larger layers one query at a time
+      assert.ok(ranksInBlocks(2 ** 20) && !ranksInBlocks(2 ** 20 + 1));
       k.scoreRowsQ8x4(p.c.Q, p.c.scale, p.c.qL1, p.b, n, 0, rows, blk.xq, blk.prm, blk.lo, blk.hi, rows);
       for (let j = 0; j < 3; j++) {
         for (const K of [1, 5, 20]) {

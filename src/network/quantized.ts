@@ -60,6 +60,17 @@ export function bindRankScratch(v: BlockViews): RankScratch {
 export const RANK_BLOCK = 4;
 
 /**
+ * Most bytes of bounds a thread's block holds (RANK_BLOCK x nOut x 8): up to ~1M labels. A larger
+ * layer ranks one query at a time (its scratch would grow with the threads).
+ */
+export const RANK_BLOCK_BYTES = 32 * 2 ** 20;
+
+/** Whether a layer of nOut rows ranks exact inference in blocks (RANK_BLOCK_BYTES). */
+export function ranksInBlocks(nOut: number): boolean {
+  return RANK_BLOCK * nOut * 8 <= RANK_BLOCK_BYTES;
+}
+
+/**
  * A thread's scratch for ranking RANK_BLOCK queries over every row at once (exact inference):
  * their float32 inputs and 8-bit copies (RANK_BLOCK x nIn), coefficients (RANK_BLOCK x 4), the
  * bounds of every row (RANK_BLOCK x nOut each); per query, views of its part (made once).

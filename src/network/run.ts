@@ -1,7 +1,7 @@
 import { BlockDecl, checkSamePlacement, place, type BoundViews, type Placement } from '../memory/layout.js';
 import { Rng } from '../util/rng.js';
 import { PROF_SLOTS } from './profile.js';
-import { bindRankBlock, bindRankScratch, declareRankBlock, declareRankScratch, type RankBlock, type RankScratch } from './quantized.js';
+import { bindRankBlock, bindRankScratch, declareRankBlock, declareRankScratch, ranksInBlocks, type RankBlock, type RankScratch } from './quantized.js';
 import { DeferredGrads, type DeferSpec } from '../layers/deferred.js';
 import { LshSampler, type SamplerScratch, type SamplerSpec } from '../layers/sampler.js';
 import type { CsrBatch } from '../data/csr.js';
@@ -213,7 +213,10 @@ export function planRun(plan: ModelPlan, spec: RunSpec, held = plan.memories.len
     plan.layers.forEach((layer, l) => b.i32(`active${l}`, [layer.nOut]).f32(`vals${l}`, [layer.nOut]));
     b.i32('topIds', [topK]).f32('topScores', [topK]).i32('inIdx', [maxNnz]).f32('inVal', [maxNnz]);
     const out = plan.layers[plan.layers.length - 1]!;
-    if (out.shards.length === 1 && out.shards[0]!.rowCopy8 === true) declareRankBlock(declareRankScratch(b, out.nIn, out.nOut), out.nIn, out.nOut);
+    if (out.shards.length === 1 && out.shards[0]!.rowCopy8 === true) {
+      declareRankScratch(b, out.nIn, out.nOut);
+      if (ranksInBlocks(out.nOut)) declareRankBlock(b, out.nIn, out.nOut);
+    }
     m0.push(b);
     plan.layers.forEach((layer, l) => {
       if (layer.shards[0]!.memory >= held) return; // a remote layer
