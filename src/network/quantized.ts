@@ -9,6 +9,8 @@
  * float32 logit; only the candidates whose hi reaches the k-th largest lo can be in the top k,
  * and those alone are scored again in float32. The answer is the float32 top k, ties to the
  * smaller id, bit for bit: the same as scoring every candidate in float32 (test/quantized.test.ts).
+ * Exact inference, where every row is a candidate, scores the rows for four queries at once
+ * (scoreRowsQ8x4: a row's bytes read once for the four).
  *
  * The interval. Row r's copy has scale s (max |w| / 127), so |w_k - s q_k| <= s/2; the query's
  * has scale xs, |x_k - xs p_k| <= xs/2. Then
