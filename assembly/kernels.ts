@@ -1617,12 +1617,12 @@ export function votePlace(cand: usize, nc: i32, tally: usize, hist: usize, vt: i
 
 /**
  * The ids with lo <= votes < hi (1 <= lo) in tally (N of them, width bytes each, as voteTally),
- * ascending, appended at cand[n ..); hist[v] (i32) += how many of them have v votes; returns the
- * new n. Sixteen (u8) or eight (u16) tallies a step compared at once: only the steps with a kept
+ * ascending, appended at cand[n ..) until n reaches max (the scan stops there: the first ids of a
+ * band); hist[v] (i32) += how many of them have v votes; returns the new n. Sixteen (u8) or eight (u16) tallies a step compared at once: only the steps with a kept
  * id (a few percent in training) go through the ids one by one.
  */
-export function voteCollect(tally: usize, N: i32, lo: i32, hi: i32, hist: usize, cand: usize, n: i32, width: i32): i32 {
-  if (hi <= lo) return n;
+export function voteCollect(tally: usize, N: i32, lo: i32, hi: i32, hist: usize, cand: usize, n: i32, max: i32, width: i32): i32 {
+  if (hi <= lo || n >= max) return n;
   let id: i32 = 0;
   if (width == 1) {
     if (lo > 255) return n;
@@ -1637,7 +1637,7 @@ export function voteCollect(tally: usize, N: i32, lo: i32, hi: i32, hist: usize,
         const h = hist + (<usize>load<u8>(tally + <usize>i) << 2);
         store<i32>(h, load<i32>(h) + 1);
         store<i32>(cand + (<usize>n << 2), i);
-        n++;
+        if (++n >= max) return n;
       }
     }
   } else {
@@ -1653,7 +1653,7 @@ export function voteCollect(tally: usize, N: i32, lo: i32, hi: i32, hist: usize,
         const h = hist + (<usize>load<u16>(tally + (<usize>i << 1)) << 2);
         store<i32>(h, load<i32>(h) + 1);
         store<i32>(cand + (<usize>n << 2), i);
-        n++;
+        if (++n >= max) return n;
       }
     }
   }
@@ -1663,7 +1663,7 @@ export function voteCollect(tally: usize, N: i32, lo: i32, hi: i32, hist: usize,
       const h = hist + (<usize>v << 2);
       store<i32>(h, load<i32>(h) + 1);
       store<i32>(cand + (<usize>n << 2), id);
-      n++;
+      if (++n >= max) return n;
     }
   }
   return n;

@@ -262,7 +262,7 @@ for (const family of ['dwta', 'wta'] as const) {
         for (let q = 0; q < queries; q++) {
           k.voteTally(entries, bStart.subarray(q * L, q * L + L), bEnd.subarray(q * L, q * L + L), L, tally, N);
           hist.fill(0);
-          sink += k.voteCollect(tally, N, lo, L + 1, hist, cand, 0);
+          sink += k.voteCollect(tally, N, lo, L + 1, hist, cand, 0, cand.length);
         }
       }, 3);
       record(`voteTally + voteCollect (at least ${lo} votes), ${L} buckets of ~${Math.round(N / R)} over ${N} ids, ${8 * tally.BYTES_PER_ELEMENT}-bit tally`, 'K queries/s', k, queries / t / 1e3);

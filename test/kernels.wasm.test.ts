@@ -312,7 +312,7 @@ describe('wasm kernels vs js kernels', () => {
       for (let i = 0; i < N; i++) votes[i] = rng.nextInt(L + 1);
       const cand = arena.i32(N);
       const hist0 = arena.i32(L + 2);
-      const nc = k.voteCollect(votes, N, 1, L + 1, hist0, cand, 0);
+      const nc = k.voteCollect(votes, N, 1, L + 1, hist0, cand, 0, cand.length);
       // the cut and the groups' write cursors, as topByVotes prepares them
       const vt = cutVotes(hist0, L, 1, cap);
       const above = hist0[L + 1]!;
@@ -361,7 +361,7 @@ describe('wasm kernels vs js kernels', () => {
       const maxHi = 70_000;
       const prior = 3; // ids already collected: the band is appended after them
       for (const bytes of L < 256 ? [1, 2] : [2]) {
-        const run = (kern: Kernels, bands: readonly (readonly [number, number])[]) => {
+        const run = (kern: Kernels, bands: readonly (readonly [number, number])[], max = N + prior) => {
           const entries = arena.i32(flat.length + 1);
           entries.set(flat);
           const bS = arena.i32(L);
@@ -375,7 +375,7 @@ describe('wasm kernels vs js kernels', () => {
           const hist = arena.i32(L + 2).fill(3);
           const cand = arena.i32(N + prior + 1).fill(-5);
           let n = prior;
-          for (const [lo, hi] of bands) n = kern.voteCollect(tally, N, lo, Math.min(hi, L + 2), hist, cand, n);
+          for (const [lo, hi] of bands) n = kern.voteCollect(tally, N, lo, Math.min(hi, L + 2), hist, cand, n, max);
           return { n, tally: Array.from(tally), hist: Array.from(hist), cand: Array.from(cand.subarray(0, n)), past: cand[n] };
         };
         for (const [lo, hi] of [[1, L + 1], [2, L + 1], [Math.max(1, L >> 1), L + 1], [L, L + 1], [L + 1, L + 2], [2, 3], [1, Math.max(1, L >> 1)], [3, 2], [1, maxHi]] as const) {
@@ -389,6 +389,15 @@ describe('wasm kernels vs js kernels', () => {
           assert.deepEqual(e.cand, [-5, -5, -5, ...votes.flatMap((v, id) => (inBand(v) ? [id] : []))], what);
           assert.equal(e.past, -5, 'nothing written past the kept ids');
           for (let v = 0; v <= L + 1; v++) assert.equal(e.hist[v], 3 + (inBand(v) ? votes.filter((x) => x === v).length : 0), `${what}: hist of ${v} votes`);
+          // stopping at max: the band's first ids, the histogram of those alone
+          const all = votes.flatMap((v, id) => (inBand(v) ? [id] : []));
+          for (const max of [prior, prior + 1, prior + (all.length >> 1), prior + all.length + 1]) {
+            const es = run(jsKernels, [[lo, hi]], max);
+            assert.deepEqual(run(k, [[lo, hi]], max), es, `${what} max ${max}`);
+            const kept = all.slice(0, Math.max(0, max - prior));
+            assert.deepEqual(es.cand, [-5, -5, -5, ...kept], `${what} max ${max}: the first ids`);
+            for (let v = 0; v <= L + 1; v++) assert.equal(es.hist[v], 3 + kept.filter((id) => votes[id] === v).length, `${what} max ${max}: hist of ${v} votes`);
+          }
         }
         // bands downwards, as topByVotes collects when the cut falls: every vote group in id order
         const lo0 = Math.max(1, L >> 1);

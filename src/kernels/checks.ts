@@ -91,14 +91,14 @@ export const SEMANTIC_CHECKS: Readonly<Record<string, Check>> = {
     if (L >= 1 << (8 * tally.BYTES_PER_ELEMENT)) throw new RangeError(`voteTally: ${L} ranges can overflow a ${8 * tally.BYTES_PER_ELEMENT}-bit tally`);
     for (let t = 0; t < L; t++) assertValues(entries, bStart[t]!, bEnd[t]! - bStart[t]!, N, `voteTally entries of range ${t}`);
   },
-  voteCollect(tally: Uint8Array | Uint16Array, N: number, lo: number, hi: number, _hist: Int32Array, cand: Int32Array, n: number) {
+  voteCollect(tally: Uint8Array | Uint16Array, N: number, lo: number, hi: number, _hist: Int32Array, cand: Int32Array, n: number, max: number) {
     if (!(tally instanceof Uint8Array || tally instanceof Uint16Array)) throw new TypeError('voteCollect: the tally must be a Uint8Array or a Uint16Array');
     if (!(Number.isInteger(lo) && lo >= 1)) throw new RangeError(`voteCollect: lo must be an integer >= 1, got ${lo}`);
     if (!Number.isInteger(hi)) throw new RangeError(`voteCollect: hi must be an integer, got ${hi}`);
     if (!(Number.isInteger(n) && n >= 0)) throw new RangeError(`voteCollect: n must be an integer >= 0, got ${n}`);
     let kept = 0;
     for (let i = 0; i < N; i++) if (tally[i]! >= lo && tally[i]! < hi) kept++;
-    assertRange(cand, 0, n + kept, 'voteCollect cand');
+    assertRange(cand, 0, Math.max(n, Math.min(n + kept, max)), 'voteCollect cand');
   },
   votePlace(cand: Int32Array, nc: number, tally: Uint8Array | Uint16Array, hist: Int32Array, vt: number, above: number, need: number, out: Int32Array, outVotes: Int32Array | null) {
     // the slots written: above + need at most at the cut, hist[v] + (ids with v votes) above it

@@ -471,13 +471,14 @@ export const jsKernels = {
 
   /**
    * The ids with lo <= votes < hi (lo >= 1), appended after the first n of cand:
-   *   cand[n ..) = the ids id < N with lo <= tally[id] < hi, ascending;
+   *   cand[n ..) = the ids id < N with lo <= tally[id] < hi, ascending, until n reaches max
+   *   (the first ids of the band: the scan stops there);
    *   hist[v] += how many of them have v votes (hist: at least hi entries);
    * returns the new n. Bands collected one after another (lo..hi, then a lower lo..lo) keep
    * each vote group ascending in cand.
    */
-  voteCollect(tally: Uint8Array | Uint16Array, N: number, lo: number, hi: number, hist: Int32Array, cand: Int32Array, n: number): number {
-    for (let id = 0; id < N; id++) {
+  voteCollect(tally: Uint8Array | Uint16Array, N: number, lo: number, hi: number, hist: Int32Array, cand: Int32Array, n: number, max: number): number {
+    for (let id = 0; id < N && n < max; id++) {
       const v = tally[id]!;
       if (v >= lo && v < hi) {
         hist[v]++;

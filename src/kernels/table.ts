@@ -40,7 +40,7 @@ export const KERNEL_TABLE: Readonly<Record<string, string>> = {
   bucketSort: 'keys:i32+keysOff[m] ids:i32?[m] m R S off:i32+offOff[R+1] ent:i32+entOff -> number',
   bucketCommit: 'keys:i32+keysOff[m] m R S reservoir s0 s1 s2 s3 off:i32+offOff[R+1] ent:i32+entOff count:i32[R] stats:i32[3]',
   voteTally: 'entries:i32 bStart:i32[L] bEnd:i32[L] L tally:uint[N] N =tally.BYTES_PER_ELEMENT',
-  voteCollect: 'tally:uint[N] N lo hi hist:i32[hi] cand:i32 n =tally.BYTES_PER_ELEMENT -> number',
+  voteCollect: 'tally:uint[N] N lo hi hist:i32[hi] cand:i32 n max =tally.BYTES_PER_ELEMENT -> number',
   votePlace: 'cand:i32[nc]<tally.length nc tally:uint hist:i32 vt above need out:i32 outVotes:i32? =tally.BYTES_PER_ELEMENT',
   rowsBackward:
     'W:f32 G:f32 gBias:f32 n rows:i32+rowsOff[nRows]<Math.min(rowsOf(W,n),rowsOf(G,n),gBias.length) nRows grad:f32+gradOff[nRows] x:f32+xOff[n] dx:f32?+dxOff',

@@ -220,12 +220,12 @@ export function topByVotes(t: LshTables, codes: Int32Array, codesOff: number, sc
  * topByVotes by dense counting over the buckets in scratch.bStart/bEnd, with the voteTally and
  * voteCollect kernels (the tables' own kernels when the scratch lives in their memory): votes of
  * every item in scratch.tally (no branch per entry: every bucket holds a set), then the items
- * with at least `lo` votes in id order with their vote histogram, lo at the previous query's cut
- * (so the scan skips most items eight or sixteen at a time). When fewer than `cap` items reach
- * lo, the cut is lower: collect the band one vote below, and so on (before, a second collection
- * from one vote took a tenth of WordNet's LSH evaluation: ~15K of 19K items have a vote). Each
- * band is in id order, so each vote group is. Selection then reads only the collected items: the
- * groups above the cut placed by vote, then the smallest ids of the group at it.
+ * above the previous query's cut in id order with their vote histogram (the scan skips most
+ * items eight or sixteen at a time), then one band below at a time until `cap` items are in,
+ * the last band's scan stopping there (a collection from one vote once took a tenth of WordNet's
+ * LSH evaluation: ~15K of 19K items have a vote). Each band is in id order, so each vote group
+ * is. Selection then reads only the collected items: the groups above the cut placed by vote,
+ * then the smallest ids of the group at it.
  */
 function topByVotesDense(t: LshTables, scratch: QueryScratch, cap: number, out: Int32Array, outVotes: Int32Array | null): number {
   if (cap <= 0) return 0;
@@ -237,19 +237,22 @@ function topByVotesDense(t: LshTables, scratch: QueryScratch, cap: number, out: 
   const k = scratch.memory === t.memory ? t.kernels : jsKernels;
   k.voteTally(t.entries, scratch.bStart, scratch.bEnd, L, cnt, N);
   hist.fill(0, 0, L + 2);
+  // every item above the previous query's cut (most queries cut there or one vote away), then
+  // the bands at and below it one at a time, each scan stopping once cap items are in: the band
+  // that reaches cap is the group at the cut, and its first ids are the ones kept (WordNet: ~800
+  // items above the cut, ~1,000 in the band at it, of which a few dozen are needed)
   let lo = Math.max(1, scratch.lastCut);
-  let nc = k.voteCollect(cnt, N, lo, L + 1, hist, cand, 0);
-  // fewer than cap items with lo votes: the cut is below lo
-  for (; nc < cap && lo > 1; lo--) nc = k.voteCollect(cnt, N, lo - 1, lo, hist, cand, nc);
+  let nc = k.voteCollect(cnt, N, lo + 1, L + 1, hist, cand, 0, cand.length);
+  for (; nc < cap && lo >= 1; lo--) nc = k.voteCollect(cnt, N, lo, lo + 1, hist, cand, nc, cap);
   if (nc === 0) return 0;
-  // with nc >= cap the cut is at lo or above, where hist is complete; otherwise (lo = 1) it is
-  // 0 and every collected item is taken
+  // with nc >= cap the cut is in the last band collected (the bands above it complete, its first
+  // ids in); otherwise every band was collected, the cut is 0 and every item is taken
   const vt = cutVotes(hist, L, 1, cap);
   scratch.lastCut = vt;
   const above = hist[L + 1]!;
   const take = Math.min(nc, cap);
-  // every item with at least vt votes is in cand, ids ascending: the group at the cut keeps its
-  // smallest ids. The WebAssembly kernels write only their memory: into scratch.top, copied out
+  // every item above vt votes is in cand, and the first ids of the group at vt: the group at the
+  // cut keeps its smallest ids. The WebAssembly kernels write only their memory: into scratch.top, copied out
   // unless the caller's arrays are those.
   if (k === jsKernels) {
     k.votePlace(cand, nc, cnt, hist, vt, above, take - above, out, outVotes);
