@@ -147,9 +147,10 @@ export function checkSamePlacement(mine: Placement, theirs: Placement, what: str
   }
 }
 
-const VIEW_CTOR: Readonly<Record<DType, new (buf: ArrayBufferLike, offset: number, n: number) => TypedView>> = {
+/** The typed-array class of each element type. */
+const VIEW_CTOR = {
   f32: Float32Array, i32: Int32Array, u16: Uint16Array, i16: Int16Array, i8: Int8Array, f64: Float64Array,
-};
+} as const satisfies Record<DType, new (buf: ArrayBufferLike, offset: number, n: number) => TypedView>;
 
 /** Typed views over one memory, by full name. */
 export class BoundViews {
@@ -176,40 +177,35 @@ export class BoundViews {
     return v;
   }
 
-  f32(name: string): Float32Array {
+  /** The view `name`, which must have been declared with `dtype`. */
+  private typed<D extends DType>(name: string, dtype: D): InstanceType<(typeof VIEW_CTOR)[D]> {
     const v = this.get(name);
-    if (!(v instanceof Float32Array)) throw new Error(`layout: view ${name} is not f32`);
-    return v;
+    if (!(v instanceof VIEW_CTOR[dtype])) throw new Error(`layout: view ${name} is not ${dtype}`);
+    return v as InstanceType<(typeof VIEW_CTOR)[D]>;
+  }
+
+  f32(name: string): Float32Array {
+    return this.typed(name, 'f32');
   }
 
   i32(name: string): Int32Array {
-    const v = this.get(name);
-    if (!(v instanceof Int32Array)) throw new Error(`layout: view ${name} is not i32`);
-    return v;
+    return this.typed(name, 'i32');
   }
 
   u16(name: string): Uint16Array {
-    const v = this.get(name);
-    if (!(v instanceof Uint16Array)) throw new Error(`layout: view ${name} is not u16`);
-    return v;
+    return this.typed(name, 'u16');
   }
 
   i16(name: string): Int16Array {
-    const v = this.get(name);
-    if (!(v instanceof Int16Array)) throw new Error(`layout: view ${name} is not i16`);
-    return v;
+    return this.typed(name, 'i16');
   }
 
   i8(name: string): Int8Array {
-    const v = this.get(name);
-    if (!(v instanceof Int8Array)) throw new Error(`layout: view ${name} is not i8`);
-    return v;
+    return this.typed(name, 'i8');
   }
 
   f64(name: string): Float64Array {
-    const v = this.get(name);
-    if (!(v instanceof Float64Array)) throw new Error(`layout: view ${name} is not f64`);
-    return v;
+    return this.typed(name, 'f64');
   }
 
   /** The views of one block, addressed by their short names. */
