@@ -139,6 +139,12 @@ function shardActive(sh: LayerShard, ss: SamplerScratch | null, x: Float32Array,
  * the shard's own generator (shardSampleSeed(seed, shard), stream), its logits into ss.vals.
  */
 export function shardForward(sh: LayerShard, ss: ShardScratch, shard: number, nIn: number, x: Float32Array, xOff: number, labels: Int32Array | null, lStart: number, lEnd: number, exact: boolean, seed: number, stream: number, prof: Float64Array | null): void {
+  shardCandidates(sh, ss, shard, nIn, x, xOff, labels, lStart, lEnd, exact, seed, stream, prof);
+  sh.kernels.dotRows(sh.p.W, sh.p.b, nIn, ss.act, 0, ss.n, ss.x, 0, ss.vals, 0);
+}
+
+/** shardForward without the logits: the input in the shard's memory, its labels forced in, its active list (ss.act, ss.n) drawn. */
+function shardCandidates(sh: LayerShard, ss: ShardScratch, shard: number, nIn: number, x: Float32Array, xOff: number, labels: Int32Array | null, lStart: number, lEnd: number, exact: boolean, seed: number, stream: number, prof: Float64Array | null): void {
   const xs = ss.x;
   for (let i = 0; i < nIn; i++) xs[i] = x[xOff + i]!;
   let nf = 0;
@@ -152,7 +158,6 @@ export function shardForward(sh: LayerShard, ss: ShardScratch, shard: number, nI
   ss.nForced = nf;
   ss.rng.reseed(shardSampleSeed(seed, shard), stream);
   ss.n = shardActive(sh, ss.sampler, xs, ss.forced, 0, nf, activeFor(exact, labels !== null), ss.rng, ss.act, prof);
-  sh.kernels.dotRows(sh.p.W, sh.p.b, nIn, ss.act, 0, ss.n, xs, 0, ss.vals, 0);
 }
 
 /**
@@ -510,18 +515,15 @@ export function rankSample(net: Network, s: ThreadScratch, idx: Int32Array, val:
     s.nActive[L] = n;
     return rankRows(sh.kernels, sh.p.W, sh.p.b, sh.q8!, out.nIn, x, act, n, k, s.rank!, s.vals[L]!, s.topIds, s.topScores);
   }
-  // each shard as shardForward draws it (the same candidates as predictSample), ranked in its memory
+  // each shard's candidates as shardForward draws them (predictSample's), ranked in its memory
   let m = 0;
   let c = 0;
   for (let si = 0; si < split.length; si++) {
     const sh = out.shards[si]!;
     const ss = split[si]!;
-    const xs = ss.x;
-    for (let i = 0; i < out.nIn; i++) xs[i] = x[i]!;
-    ss.rng.reseed(shardSampleSeed(s.seed, si), s.stream);
-    const n = shardActive(sh, ss.sampler, xs, null, 0, 0, activeFor(exact, false), ss.rng, ss.act, prof);
-    ss.n = n;
-    const ms = rankRows(sh.kernels, sh.p.W, sh.p.b, sh.q8!, out.nIn, xs, ss.act, n, k, ss.rank!, ss.vals, ss.topIds!, ss.topScores!);
+    shardCandidates(sh, ss, si, out.nIn, x, 0, null, 0, 0, exact, s.seed, s.stream, prof);
+    const n = ss.n;
+    const ms = rankRows(sh.kernels, sh.p.W, sh.p.b, sh.q8!, out.nIn, ss.x, ss.act, n, k, ss.rank!, ss.vals, ss.topIds!, ss.topScores!);
     for (let i = 0; i < ms; i++) m = insertTop(sh.lo + ss.topIds![i]!, ss.topScores![i]!, m, k, s.topIds, s.topScores);
     // the candidates, global ids (an evaluation counts how many of the exact top 5 are among them)
     for (let i = 0; i < n; i++) act[c++] = sh.lo + ss.act[i]!;
