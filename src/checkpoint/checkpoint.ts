@@ -36,13 +36,12 @@ import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { SlideModel, type EpochCursor } from '../training/model.js';
 import { planModel } from '../network/network.js';
 import { checkModelMemory } from '../network/estimate.js';
-import type { DType } from '../memory/layout.js';
 import { parseConfig, type Config } from '../config.js';
 import { ConfigError } from '../util/errors.js';
 import type { KernelChoice } from '../kernels/index.js';
 import { openAtomic } from '../util/atomicWrite.js';
 import { bytesOf, chunksOf, encodeHeader, parseHeader, SafetensorsError, type SafeDtype, type TensorData, type TensorEntry } from './safetensors.js';
-import { checkManifest, type Manifest } from './slices.js';
+import { checkManifest, SAFE_DTYPE, stateTensors, type Manifest } from './slices.js';
 
 export const CHECKPOINT_FORMAT = 'sublinear';
 export const CHECKPOINT_VERSION = 2;
@@ -95,8 +94,6 @@ export interface CheckpointMeta {
   remote?: Manifest | null;
 }
 
-const SAFE_DTYPE: Partial<Record<DType, SafeDtype>> = { f32: 'F32', i32: 'I32' };
-
 /** The state dict's entries a configuration declares (names, types, shapes), in file order, without building anything. */
 function declaredTensors(config: Config, nFeatures: number, nLabels: number, idfLength: number, remote: boolean): { name: string; dtype: SafeDtype; shape: number[] }[] {
   const out: { name: string; dtype: SafeDtype; shape: number[] }[] = [];
@@ -119,13 +116,7 @@ function declaredTensors(config: Config, nFeatures: number, nLabels: number, idf
 /** The tensors of a model: its state dict (the persistent views of every memory), in file order. */
 function modelTensors(model: SlideModel, idf?: Float32Array): TensorEntry[] {
   const out: TensorEntry[] = [];
-  for (const v of model.network.views) {
-    for (const { decl, data } of v.persistent()) {
-      const dtype = SAFE_DTYPE[decl.dtype];
-      if (!dtype || !(data instanceof Float32Array || data instanceof Int32Array)) throw new Error(`checkpoint: persistent view ${decl.name} has type ${decl.dtype}, which checkpoints do not store`);
-      out.push({ name: decl.name, dtype, shape: decl.shape.slice(), data });
-    }
-  }
+  for (const v of model.network.views) out.push(...stateTensors(v, 'checkpoint'));
   if (idf) out.push({ name: 'vocab.idf', dtype: 'F32', shape: [idf.length], data: idf });
   return out;
 }

@@ -19,7 +19,7 @@
  */
 import { createHash } from 'node:crypto';
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
-import type { BoundViews } from '../memory/layout.js';
+import type { BoundViews, DType } from '../memory/layout.js';
 import type { Config } from '../config.js';
 import { openAtomic } from '../util/atomicWrite.js';
 import { bytesOf, chunksOf, encodeHeader, parseHeader, SafetensorsError, type SafeDtype, type TensorEntry } from './safetensors.js';
@@ -81,19 +81,21 @@ export function sliceName(base: string, step: number, shard: number, shards: num
   return `${base}.step${step}.shard${shard}-of-${shards}.safetensors`;
 }
 
-const SAFE: Record<string, SafeDtype | undefined> = { f32: 'F32', i32: 'I32' };
+/** The element types checkpoints store, as safetensors names them. */
+export const SAFE_DTYPE: Partial<Record<DType, SafeDtype>> = { f32: 'F32', i32: 'I32' };
 
-function sliceTensors(views: BoundViews): TensorEntry[] {
+/** The state dict of one memory (its persistent views) as tensors; `what` names the file kind in the error. */
+export function stateTensors(views: BoundViews, what: string): TensorEntry[] {
   return views.persistent().map(({ decl, data }) => {
-    const dtype = SAFE[decl.dtype];
-    if (!dtype || !(data instanceof Float32Array || data instanceof Int32Array)) throw new Error(`slice: persistent view ${decl.name} has type ${decl.dtype}, which checkpoints do not store`);
+    const dtype = SAFE_DTYPE[decl.dtype];
+    if (!dtype || !(data instanceof Float32Array || data instanceof Int32Array)) throw new Error(`${what}: persistent view ${decl.name} has type ${decl.dtype}, which checkpoints do not store`);
     return { name: decl.name, dtype, shape: decl.shape.slice(), data };
   });
 }
 
 /** The bytes of a slice, in order (header, then each tensor's chunks), and its metadata. */
 function sliceParts(views: BoundViews, meta: Omit<SliceMeta, 'format' | 'version' | 'dataSha256'>): { parts: Uint8Array[]; meta: SliceMeta; bytes: number } {
-  const tensors = sliceTensors(views);
+  const tensors = stateTensors(views, 'slice');
   const hash = createHash('sha256');
   for (const t of tensors) for (const c of chunksOf(t.data)) hash.update(c);
   const full: SliceMeta = { format: SLICE_FORMAT, version: SLICE_VERSION, ...meta, dataSha256: hash.digest('hex') };
@@ -175,7 +177,7 @@ function readSlice(src: SliceSource, where: string, views: BoundViews, expect: S
     throw new CheckpointError(`slice ${where} is slice ${meta.shard} of ${meta.shards} (neurons ${meta.lo}+${meta.n}); the manifest expects slice ${expect.shard} of ${expect.shards} (neurons ${expect.lo}+${expect.n})`);
   }
   if (meta.configSha256 !== expect.configSha256) throw new CheckpointError(`slice ${where} was written for another configuration than the checkpoint's`);
-  const byName = new Map(sliceTensors(views).map((t) => [t.name, t]));
+  const byName = new Map(stateTensors(views, 'slice').map((t) => [t.name, t]));
   for (const t of h.tensors) {
     const e = byName.get(t.name);
     if (!e || e.dtype !== t.dtype || e.shape.join() !== t.shape.join()) throw new CheckpointError(`slice ${where}: tensor ${t.name} is not one this slice declares (or not its type and shape)`);
