@@ -252,8 +252,8 @@ function topByVotesDense(t: LshTables, scratch: QueryScratch, cap: number, out: 
   const above = hist[L + 1]!;
   const take = Math.min(nc, cap);
   // every item above vt votes is in cand, and the first ids of the group at vt: the group at the
-  // cut keeps its smallest ids. The WebAssembly kernels write only their memory: into scratch.top, copied out
-  // unless the caller's arrays are those.
+  // cut keeps its smallest ids. The WebAssembly kernels write only their memory: into
+  // scratch.top, copied out unless the caller's arrays are those.
   if (k === jsKernels) {
     k.votePlace(cand, nc, cnt, hist, vt, above, take - above, out, outVotes);
     return take;
