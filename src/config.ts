@@ -179,6 +179,12 @@ export const configSchema = z
      * activations, `input` on the non-zero input features of each sample. Inference never drops.
      */
     dropout: dropoutSchema.default(dropoutSchema.parse({})),
+    /**
+     * input rows as given ('none'), or each scaled to unit L2 length ('l2') wherever it enters the
+     * model (training, evaluation, predict, serve): features in any units (counts, raw tf, dense
+     * embeddings) then meet the rates and initial scales that were chosen on unit rows.
+     */
+    inputNorm: z.enum(['none', 'l2']).default('none'),
     /** weight init: uniform in +-initScale * sqrt(6 / (fanIn + fanOut)) (Glorot) */
     initScale: z.number().positive().default(1),
     /**

@@ -55,6 +55,17 @@ function activeFor(exact: boolean, train: boolean): ActiveFor {
 }
 
 /**
+ * The factor that gives val[start, end) unit L2 length (config.inputNorm 'l2'), the sum of squares
+ * in float64; 1 for a row of length 0 or of infinite length. A row scaled by a power of two gets
+ * the same values after scaling.
+ */
+export function unitScale(val: Float32Array, start: number, end: number): number {
+  let ss = 0;
+  for (let i = start; i < end; i++) ss += val[i]! * val[i]!;
+  return ss > 0 && ss < Infinity ? 1 / Math.sqrt(ss) : 1;
+}
+
+/**
  * Forward through the hidden layers for the sparse input idx/val[start, end); fills s.acts and
  * s.inIdx/s.inVal/s.kept (the features kept). `exact` computes every neuron; otherwise each
  * layer's sampler is used where it has one. `train`: apply the configured dropout with s.rng.
@@ -68,8 +79,11 @@ function forwardHidden(net: Network, s: ThreadScratch, idx: Int32Array, val: Flo
   const inVal = s.inVal;
   let kept = 0;
   const pIn = train ? net.cfg.dropout.input : 0;
+  // every way into the model (training, evaluation, predict, serve) comes through here, so the
+  // input scaling applies to all alike; of the whole row, before dropout
+  const scale = net.cfg.inputNorm === 'l2' ? unitScale(val, start, end) : 1;
   if (pIn > 0) {
-    const keep = 1 / (1 - pIn);
+    const keep = scale / (1 - pIn);
     for (let i = 0; i < nnz; i++) {
       if (s.rng.nextFloat() < pIn) continue;
       inIdx[kept] = idx[start + i]!;
@@ -78,7 +92,7 @@ function forwardHidden(net: Network, s: ThreadScratch, idx: Int32Array, val: Flo
   } else {
     for (let i = 0; i < nnz; i++) {
       inIdx[i] = idx[start + i]!;
-      inVal[i] = val[start + i]!;
+      inVal[i] = val[start + i]! * scale;
     }
     kept = nnz;
   }

@@ -1,0 +1,91 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fc from 'fast-check';
+import { SlideModel } from '../src/training/model.js';
+import { generateSynthetic } from '../src/data/synth.js';
+import type { XcDataset } from '../src/data/csr.js';
+import type { ConfigInput } from '../src/config.js';
+import { unitScale } from '../src/network/sample.js';
+import { dataShapeOf, deriveConfig, type MachineShape } from '../src/training/autoConfig.js';
+
+/**
+ * config.inputNorm 'l2' scales every row to unit length where it enters the model. Oracle: a row
+ * scaled by a power of two has the same unit row, bit for bit, so a set whose rows were scaled so
+ * trains, evaluates and predicts exactly as the set itself; without the setting it does not.
+ */
+
+const MACHINE: MachineShape = { cores: 2, memoryBytes: 24 * 2 ** 30 };
+
+/** d with row r's values times 2^e(r), e in -6 .. 8 from a fixed sequence (counts, raw tf: rows far from unit length). */
+function scaledByPowersOfTwo(d: XcDataset): XcDataset {
+  const featVal = Float32Array.from(d.featVal);
+  for (let r = 0; r < d.n; r++) {
+    const f = 2 ** (((r * 7919) % 15) - 6);
+    for (let k = d.featPtr[r]!; k < d.featPtr[r + 1]!; k++) featVal[k] = featVal[k]! * f;
+  }
+  return { ...d, featVal };
+}
+
+async function run(train: XcDataset, test: XcDataset, config: ConfigInput): Promise<{ losses: number[]; p1: number[]; top: number[][] }> {
+  const m = new SlideModel({ nFeatures: train.nFeatures, nLabels: train.nLabels, config: { seed: 5, hidden: [32], epochs: 2, batchSize: 64, evalEvery: 1, threads: 1, ...config } });
+  const eps = await m.fit(train, { test });
+  const top: number[][] = [];
+  for (let r = 0; r < 20; r++) {
+    const row = { indices: test.featIdx.subarray(test.featPtr[r]!, test.featPtr[r + 1]!), values: test.featVal.subarray(test.featPtr[r]!, test.featPtr[r + 1]!) };
+    for (const exact of [true, false]) top.push(m.predict(row, 5, { exact }).flatMap((p) => [p.id, p.score]));
+  }
+  return { losses: eps.map((e) => e.loss), p1: eps.flatMap((e) => [e.eval!.exact!.p1, e.eval!.lsh!.p1]), top };
+}
+
+const SHAPE = { nTrain: 600, nTest: 150, nFeatures: 300, nLabels: 700, featuresPerPoint: 12, labelsPerPoint: 2, seed: 11 };
+const LSH: ConfigInput = { output: { mode: 'lsh', hash: { family: 'simhash', K: 4, L: 12 }, activeSet: { policy: 'topk', maxActive: 64, minActive: 0 } } };
+
+test('inputNorm l2: rows scaled by powers of two train, evaluate and predict to the same bits (LSH and dense output)', async () => {
+  const { train, test } = generateSynthetic(SHAPE);
+  const scaledTrain = scaledByPowersOfTwo(train);
+  const scaledTest = scaledByPowersOfTwo(test);
+  for (const out of [LSH, { output: { mode: 'dense' } } as ConfigInput]) {
+    const a = await run(train, test, { ...out, inputNorm: 'l2' });
+    const b = await run(scaledTrain, scaledTest, { ...out, inputNorm: 'l2' });
+    assert.deepEqual(b, a);
+    assert.ok(a.p1[a.p1.length - 1]! > 0.2, `it learned: P@1 ${a.p1}`);
+    // the oracle has teeth: as given, the scaled rows train another model
+    const c = await run(scaledTrain, scaledTest, { ...out, inputNorm: 'none' });
+    assert.notDeepEqual(c.losses, a.losses);
+  }
+});
+
+test('unitScale: unit length in float32 within rounding; 1 for rows of length 0 or infinite length', () => {
+  fc.assert(
+    fc.property(fc.array(fc.float({ min: -1e6, max: 1e6, noNaN: true }), { minLength: 1, maxLength: 40 }), (xs) => {
+      const v = Float32Array.from(xs);
+      const s = unitScale(v, 0, v.length);
+      let ss = 0;
+      for (const x of v) ss += Math.fround(x * s) ** 2;
+      return ss === 0 ? s === 1 : Math.abs(ss - 1) < 1e-5;
+    }),
+  );
+  assert.equal(unitScale(Float32Array.of(0, 0), 0, 2), 1);
+  assert.equal(unitScale(Float32Array.of(3e38, 3e38), 0, 2) > 0, true, 'float32 extremes still have a float64 length');
+  assert.equal(unitScale(Float32Array.of(Infinity, 1), 0, 2), 1);
+  assert.equal(unitScale(Float32Array.of(9, 3, 4, 9), 1, 3), 1 / 5, 'only the row\'s own values');
+});
+
+test('the rule scales rows that are not of unit length, and only those; a given inputNorm wins', () => {
+  const { train, test } = generateSynthetic(SHAPE);
+  const unit = dataShapeOf(train, test);
+  assert.equal(unit.rowNorm!.unit, true, 'the synthetic rows are unit rows');
+  assert.equal(deriveConfig(unit, {}, MACHINE).config.inputNorm, 'none');
+  const counts = dataShapeOf(scaledByPowersOfTwo(train), test);
+  assert.equal(counts.rowNorm!.unit, false);
+  const d = deriveConfig(counts, {}, MACHINE);
+  assert.equal(d.config.inputNorm, 'l2');
+  const s = d.settings.find((x) => x.path === 'inputNorm')!;
+  assert.match(s.reason, new RegExp(`L2 length ${counts.rowNorm!.median.toFixed(2)} \\(median\\)`));
+  // a test set of other lengths counts too: the model meets its rows
+  assert.equal(dataShapeOf(train, scaledByPowersOfTwo(test)).rowNorm!.unit, false);
+  assert.equal(deriveConfig(counts, { inputNorm: 'none' }, MACHINE).config.inputNorm, 'none', 'given');
+  // rows without features say nothing about lengths
+  const empty = { ...train, featPtr: new Int32Array(train.n + 1) };
+  assert.deepEqual(dataShapeOf(empty).rowNorm, { unit: true, median: 1 });
+});
