@@ -106,23 +106,24 @@ export function dataShapeOf(train: XcDataset, test?: XcDataset): DataShape {
 /** Rows whose L2 length is within this of 1 count as unit rows (files round their values). */
 const UNIT_TOLERANCE = 0.01;
 
-/** DataShape.rowNorm of these sets' rows (rows without features left out). */
+/** DataShape.rowNorm of these sets' rows (rows without a non-zero value left out). */
 function rowNormsOf(sets: XcDataset[]): { unit: boolean; median: number } {
-  const norms: number[] = [];
+  const norms = new Float64Array(sets.reduce((a, d) => a + d.n, 0));
+  let n = 0;
+  let unit = true;
   for (const d of sets) {
     for (let r = 0; r < d.n; r++) {
-      const k0 = d.featPtr[r]!;
-      const k1 = d.featPtr[r + 1]!;
-      if (k1 === k0) continue;
       let ss = 0;
-      for (let k = k0; k < k1; k++) ss += d.featVal[k]! * d.featVal[k]!;
-      norms.push(Math.sqrt(ss));
+      for (let k = d.featPtr[r]!; k < d.featPtr[r + 1]!; k++) ss += d.featVal[k]! * d.featVal[k]!;
+      if (ss === 0) continue;
+      const x = Math.sqrt(ss);
+      if (!(Math.abs(x - 1) <= UNIT_TOLERANCE)) unit = false;
+      norms[n++] = x;
     }
   }
-  if (norms.length === 0) return { unit: true, median: 1 };
-  const unit = norms.every((x) => Math.abs(x - 1) <= UNIT_TOLERANCE);
-  norms.sort((a, b) => a - b);
-  return { unit, median: norms[norms.length >> 1]! };
+  if (n === 0) return { unit: true, median: 1 };
+  const sorted = norms.subarray(0, n).sort();
+  return { unit, median: sorted[n >> 1]! };
 }
 
 export function currentMachine(over: Partial<MachineShape> = {}): MachineShape {
