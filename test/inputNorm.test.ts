@@ -7,6 +7,10 @@ import type { XcDataset } from '../src/data/csr.js';
 import type { ConfigInput } from '../src/config.js';
 import { unitScale } from '../src/network/sample.js';
 import { dataShapeOf, deriveConfig, type MachineShape } from '../src/training/autoConfig.js';
+import { loadModel, saveModel } from '../src/checkpoint/checkpoint.js';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 /**
  * config.inputNorm 'l2' scales every row to unit length where it enters the model. Oracle: a row
@@ -88,4 +92,23 @@ test('the rule scales rows that are not of unit length, and only those; a given 
   // rows without features say nothing about lengths
   const empty = { ...train, featPtr: new Int32Array(train.n + 1) };
   assert.deepEqual(dataShapeOf(empty).rowNorm, { unit: true, median: 1 });
+});
+
+test('a saved model keeps its input scaling: loaded, it answers scaled queries as the trained model answers the originals', async () => {
+  const { train, test: held } = generateSynthetic(SHAPE);
+  const m = new SlideModel({ nFeatures: train.nFeatures, nLabels: train.nLabels, config: { seed: 5, hidden: [32], epochs: 1, batchSize: 64, threads: 1, inputNorm: 'l2', ...LSH } });
+  await m.fit(scaledByPowersOfTwo(train));
+  const dir = mkdtempSync(join(tmpdir(), 'inputnorm-'));
+  try {
+    await saveModel(m, join(dir, 'm.safetensors'));
+    const { model: back } = await loadModel(join(dir, 'm.safetensors'));
+    assert.equal(back.config.inputNorm, 'l2');
+    const scaled = scaledByPowersOfTwo(held);
+    for (let r = 0; r < 30; r++) {
+      const at = (d: XcDataset): { indices: Int32Array; values: Float32Array } => ({ indices: d.featIdx.subarray(d.featPtr[r]!, d.featPtr[r + 1]!), values: d.featVal.subarray(d.featPtr[r]!, d.featPtr[r + 1]!) });
+      for (const exact of [true, false]) assert.deepEqual(back.predict(at(scaled), 5, { exact }), m.predict(at(held), 5, { exact }), `row ${r}, exact ${exact}`);
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
