@@ -17,8 +17,8 @@
  *  - twice the candidates at inference and at least 1,000, within max(1,000, 5% of the labels): a
  *    query computes no backward and no update, and the candidates a cap leaves out are the misses
  *    of the exact top 5 (src/config.ts, queryMaxActive);
- *  - dense output up to 512 labels, where computing every label costs about what hashing,
- *    counting votes and rebuilding tables cost, and is exact (measured: DENSE_MAX_LABELS);
+ *  - dense output up to 128 labels, where a sample's candidates would be every label; above,
+ *    128 candidates learned as well as every label or better, as fast or faster (DENSE_MAX_LABELS);
  *  - the hidden width the output layer's work a sample allows: WordNet's 600 candidates x 256
  *    multiply-adds, as a power of two from 128 to 512 (fewer candidates, or a dense layer of few
  *    labels, afford a wider layer; many candidates a narrower one). Measured, LSH P@1 over seeds
@@ -130,14 +130,22 @@ export function currentMachine(over: Partial<MachineShape> = {}): MachineShape {
   return { cores: availableParallelism(), memoryBytes: totalmem(), ...over };
 }
 
+/** The fewest candidates a training sample gets (candidatesFor). */
+const MIN_CANDIDATES = 128;
 /**
- * Labels at or below which the output layer is dense. Measured (synthetic sets of 30K points, 2
- * labels a point, hidden 256, 2 epochs on 2 threads, dense and LSH runs alternated): 250 labels,
- * dense 25,046 and 20,656 samples/s, LSH (128 candidates) 21,329 and 20,155; 500 labels, dense
- * 7,751 and 10,601, LSH 12,910 and 10,459; 1,000 labels, dense 6,828 and 7,570, LSH (150
- * candidates) 15,439 and 17,331; the same P@1 (0.99-1.0) either way.
+ * Labels at or below which the output layer is dense: up to MIN_CANDIDATES a sample's candidates
+ * are every label, which a dense layer computes without tables. Above, 128 candidates by votes
+ * learned as well as every label or better, at the same speed or faster (`sublinear train`, the
+ * derived settings, 512 wide either way, 2 threads; P@1 / P@5, dense against LSH, LSH inference
+ * then scoring every label): synthetic sets of 200 labels (2,000 points, seeds 1 and 2) 0.982 /
+ * 0.348 against 0.984 / 0.348, and 0.958 / 0.349 against 0.964 / 0.352; 300 labels (15,000
+ * points) 1.000 / 0.560 against 1.000 / 0.560, 18,849 against 21,904 samples/s; 400 labels
+ * (10,000 points) 0.995 / 0.367 against 0.996 / 0.368, 17,506 against 21,419; 400 labels over
+ * dense 300-dimensional embeddings (8,000 points) 0.949 / 0.297 against 0.960 / 0.298, 12,663
+ * against 17,107. (The limit was 512 labels, from speed alone: hidden 256, 500 labels, dense
+ * 7,751 and 10,601 samples/s against LSH 12,910 and 10,459.)
  */
-export const DENSE_MAX_LABELS = 512;
+export const DENSE_MAX_LABELS = MIN_CANDIDATES;
 /** Labels a bucket should hold: the tables' K follows from it. */
 const BUCKET_TARGET = 300;
 /** The narrowest hidden layer the rule tries to fit the memory. */
@@ -183,7 +191,7 @@ function putPath(o: Record<string, unknown>, path: string, value: unknown): void
 export function candidatesFor(labels: number): number {
   let c = Math.round((4.4 * Math.sqrt(labels)) / 50) * 50;
   if (labels > 20_000) c = Math.min(c, Math.floor(0.05 * labels));
-  return Math.max(128, Math.min(4096, c, labels));
+  return Math.max(MIN_CANDIDATES, Math.min(4096, c, labels));
 }
 
 /**
@@ -255,7 +263,7 @@ export function deriveConfig(shape: DataShape, given: ConfigInput = {}, machine:
     'output.mode',
     L <= DENSE_MAX_LABELS ? 'dense' : 'lsh',
     L <= DENSE_MAX_LABELS
-      ? `${L} labels: at most ${DENSE_MAX_LABELS}, computing every label costs about what hashing and tables would, and is exact`
+      ? `${L} labels: at most ${DENSE_MAX_LABELS}, the fewest candidates a sample gets: it would compute every label anyway, and a dense layer needs no tables`
       : `${L} labels: compute only the candidates the hash tables find`,
   );
   if (mode === 'lsh') {
