@@ -82,10 +82,10 @@ test('train --explain-config prints each setting the data decides and why, given
   assert.equal(r.code, 0, r.err);
   const lines = r.out.trim().split('\n');
   assert.ok(lines.every((l) => /^[\w.]+ = \S+  \(.+\)$/.test(l)), r.out);
-  // 200 labels: a dense output layer (no tables to derive), 512 wide, and the given epochs
-  assert.ok(lines.some((l) => /^output\.mode = "dense"  \(200 labels: at most 512/.test(l)), r.out);
-  assert.ok(!lines.some((l) => l.startsWith('output.hash')), r.out);
-  assert.ok(lines.includes('hidden = [512]  (200 output neurons a sample: 512 wide keeps their multiply-adds near WordNet\'s 600 x 256 (a power of two, 128 to 512))'), r.out);
+  // 200 labels: above DENSE_MAX_LABELS, so tables and 128 candidates, 512 wide, and the given epochs
+  assert.ok(lines.includes('output.mode = "lsh"  (200 labels: compute only the candidates the hash tables find)'), r.out);
+  assert.ok(lines.some((l) => l.startsWith('output.activeSet.maxActive = 128  ')), r.out);
+  assert.ok(lines.includes('hidden = [512]  (128 output neurons a sample: 512 wide keeps their multiply-adds near WordNet\'s 600 x 256 (a power of two, 128 to 512))'), r.out);
   assert.ok(lines.includes('epochs = 7  (given)'), r.out);
   assert.equal(existsSync(metrics), false, 'nothing trained, nothing written');
   // a training run prints the same settings on stderr before it starts
