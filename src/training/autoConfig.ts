@@ -144,8 +144,8 @@ const MIN_CANDIDATES = 128;
  * dense 300-dimensional embeddings (8,000 points) 0.949 / 0.297 against 0.960 / 0.298, 12,663
  * against 17,107; a real set, WordNet's split kept to its 300 most frequent labels (53,813
  * training points), 0.677 / 0.325 against 0.679 / 0.325, 16,888 against 17,998. (The limit was
- * 512 labels, from speed alone: hidden 256, 500 labels, dense
- * 7,751 and 10,601 samples/s against LSH 12,910 and 10,459.)
+ * 512 labels, from speed alone: hidden 256, 500 labels, dense 7,751 and 10,601 samples/s
+ * against LSH 12,910 and 10,459.)
  */
 export const DENSE_MAX_LABELS = MIN_CANDIDATES;
 /** Labels a bucket should hold: the tables' K follows from it. */
