@@ -42,6 +42,13 @@ export function sliceRows(d: CsrBatch, start: number, end: number): CsrBatch {
   };
 }
 
+/** The L2 length of one row's values val[start, end), its sum of squares in float64. */
+export function rowLength(val: Float32Array, start: number, end: number): number {
+  let ss = 0;
+  for (let i = start; i < end; i++) ss += val[i]! * val[i]!;
+  return Math.sqrt(ss);
+}
+
 /** Gather the given rows (e.g. a shuffled order) into a caller-owned batch. */
 export function gatherRows(d: CsrBatch, rows: Int32Array, start: number, end: number, out: CsrBatchBuffer): CsrBatch {
   let nnz = 0;

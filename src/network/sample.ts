@@ -5,6 +5,7 @@ import { mix32, type Rng } from '../util/rng.js';
 import type { SamplerScratch } from '../layers/sampler.js';
 import { insertTop, topK } from './topk.js';
 import { rankRows } from './quantized.js';
+import { rowLength } from '../data/csr.js';
 
 /**
  * One sample through a network, on one thread's scratch: forward, loss and backward beside each
@@ -55,14 +56,13 @@ function activeFor(exact: boolean, train: boolean): ActiveFor {
 }
 
 /**
- * The factor that gives val[start, end) unit L2 length (config.inputNorm 'l2'), the sum of squares
- * in float64; 1 for a row of length 0 or of infinite length. A row scaled by a power of two gets
- * the same values after scaling.
+ * The factor that gives val[start, end) unit L2 length (config.inputNorm 'l2'); 1 for a row of
+ * length 0 or of infinite length. A row scaled by a power of two gets the same values after
+ * scaling.
  */
 export function unitScale(val: Float32Array, start: number, end: number): number {
-  let ss = 0;
-  for (let i = start; i < end; i++) ss += val[i]! * val[i]!;
-  return ss > 0 && ss < Infinity ? 1 / Math.sqrt(ss) : 1;
+  const len = rowLength(val, start, end);
+  return len > 0 && len < Infinity ? 1 / len : 1;
 }
 
 /**

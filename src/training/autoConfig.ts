@@ -54,7 +54,7 @@
  */
 import { availableParallelism, totalmem } from 'node:os';
 import { mergeConfig, parseConfig, type Config, type ConfigInput } from '../config.js';
-import type { XcDataset } from '../data/csr.js';
+import { rowLength, type XcDataset } from '../data/csr.js';
 import { checkModelMemory, formatBytes, MemoryLimitError } from '../network/estimate.js';
 
 /** What the rule reads of a data set. */
@@ -105,6 +105,8 @@ export function dataShapeOf(train: XcDataset, test?: XcDataset): DataShape {
 
 /** Rows whose L2 length is within this of 1 count as unit rows (files round their values). */
 const UNIT_TOLERANCE = 0.01;
+/** DataShape.rowNorm where nothing tells the lengths (no rows with a non-zero, or no rowNorm given). */
+const UNIT_ROWS = Object.freeze({ unit: true, median: 1 });
 
 /** DataShape.rowNorm of these sets' rows (rows without a non-zero value left out). */
 function rowNormsOf(sets: XcDataset[]): { unit: boolean; median: number } {
@@ -113,15 +115,13 @@ function rowNormsOf(sets: XcDataset[]): { unit: boolean; median: number } {
   let unit = true;
   for (const d of sets) {
     for (let r = 0; r < d.n; r++) {
-      let ss = 0;
-      for (let k = d.featPtr[r]!; k < d.featPtr[r + 1]!; k++) ss += d.featVal[k]! * d.featVal[k]!;
-      if (ss === 0) continue;
-      const x = Math.sqrt(ss);
+      const x = rowLength(d.featVal, d.featPtr[r]!, d.featPtr[r + 1]!);
+      if (x === 0) continue;
       if (!(Math.abs(x - 1) <= UNIT_TOLERANCE)) unit = false;
       norms[n++] = x;
     }
   }
-  if (n === 0) return { unit: true, median: 1 };
+  if (n === 0) return UNIT_ROWS;
   const sorted = norms.subarray(0, n).sort();
   return { unit, median: sorted[n >> 1]! };
 }
@@ -294,7 +294,7 @@ export function deriveConfig(shape: DataShape, given: ConfigInput = {}, machine:
     set('rebuild.n0', n0, `first rebuild after ${Math.ceil(n0 * Math.exp(0.1))} batches: the tables follow the weights while they move most${n0 > 5 ? ` (later with more labels: a rebuild hashes all ${L}, a batch computes ${batch} x ${cap})` : ''}`);
     set('rebuild.lambda', 0.1, 'rebuild gaps grow 10% each time (25 rebuilds in the first 600 batches, then fewer)');
   }
-  const rn = shape.rowNorm ?? { unit: true, median: 1 };
+  const rn = shape.rowNorm ?? UNIT_ROWS;
   set<'none' | 'l2'>(
     'inputNorm',
     rn.unit ? 'none' : 'l2',
