@@ -185,6 +185,12 @@ export const configSchema = z
      * embeddings) then meet the rates and initial scales that were chosen on unit rows.
      */
     inputNorm: z.enum(['none', 'l2']).default('none'),
+    /**
+     * input values as given ('none'), or 'log': a value v beyond +-1 becomes +-(1 + ln |v|) (the
+     * identity up to 1 and its slope there, so zeros stay zeros), wherever a row enters the model
+     * and before inputNorm: term counts then weigh as sublinear tf, 1 + ln tf
+     */
+    inputTransform: z.enum(['none', 'log']).default('none'),
     /** weight init: uniform in +-initScale * sqrt(6 / (fanIn + fanOut)) (Glorot) */
     initScale: z.number().positive().default(1),
     /**

@@ -5,7 +5,7 @@ import { SlideModel } from '../src/training/model.js';
 import { generateSynthetic } from '../src/data/synth.js';
 import type { XcDataset } from '../src/data/csr.js';
 import type { ConfigInput } from '../src/config.js';
-import { unitScale } from '../src/network/sample.js';
+import { logValue, unitScale } from '../src/network/sample.js';
 import { dataShapeOf, deriveConfig, type MachineShape } from '../src/training/autoConfig.js';
 import { loadModel, saveModel } from '../src/checkpoint/checkpoint.js';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -16,6 +16,8 @@ import { join } from 'node:path';
  * config.inputNorm 'l2' scales every row to unit length where it enters the model. Oracle: a row
  * scaled by a power of two has the same unit row, bit for bit, so a set whose rows were scaled so
  * trains, evaluates and predicts exactly as the set itself; without the setting it does not.
+ * config.inputTransform 'log' weighs a value v > 1 as 1 + ln v there. Oracle: a set of counts
+ * trains exactly as the same set given as 1 + ln c.
  */
 
 const MACHINE: MachineShape = { cores: 2, memoryBytes: 24 * 2 ** 30 };
@@ -107,6 +109,85 @@ test('a saved model keeps its input scaling: loaded, it answers scaled queries a
     for (let r = 0; r < 30; r++) {
       const at = (d: XcDataset): { indices: Int32Array; values: Float32Array } => ({ indices: d.featIdx.subarray(d.featPtr[r]!, d.featPtr[r + 1]!), values: d.featVal.subarray(d.featPtr[r]!, d.featPtr[r + 1]!) });
       for (const exact of [true, false]) assert.deepEqual(back.predict(at(scaled), 5, { exact }), m.predict(at(held), 5, { exact }), `row ${r}, exact ${exact}`);
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+/** d's values as whole counts 1 .. 10 (term counts of a bag of words). */
+function asCounts(d: XcDataset): XcDataset {
+  return { ...d, featVal: Float32Array.from(d.featVal, (v) => 1 + Math.floor(v * 9.99)) };
+}
+
+/** d with every value v as logValue(v) (what inputTransform 'log' computes where a row enters). */
+function logged(d: XcDataset): XcDataset {
+  return { ...d, featVal: Float32Array.from(d.featVal, logValue) };
+}
+
+test('inputTransform log: counts train, evaluate and predict as the same set given as 1 + ln c, to the same bits (LSH and dense output)', async () => {
+  const { train, test } = generateSynthetic(SHAPE);
+  const [cTrain, cTest] = [asCounts(train), asCounts(test)];
+  for (const out of [LSH, { output: { mode: 'dense' } } as ConfigInput]) {
+    const a = await run(cTrain, cTest, { ...out, inputNorm: 'l2', inputTransform: 'log' });
+    const b = await run(logged(cTrain), logged(cTest), { ...out, inputNorm: 'l2', inputTransform: 'none' });
+    assert.deepEqual(a, b);
+    assert.ok(a.p1[a.p1.length - 1]! > 0.2, `it learned: P@1 ${a.p1}`);
+    const c = await run(cTrain, cTest, { ...out, inputNorm: 'l2', inputTransform: 'none' });
+    assert.notDeepEqual(c.losses, a.losses, 'the counts as given train another model');
+  }
+});
+
+test('logValue: the identity within +-1, +-(1 + ln |v|) beyond, odd, increasing and continuous', () => {
+  for (const v of [0, 1, -1, 0.5, -0.25, 1e-30]) assert.equal(logValue(v), v);
+  assert.equal(logValue(Math.E ** 3), 1 + 3);
+  assert.equal(logValue(2), 1 + Math.LN2);
+  fc.assert(
+    fc.property(fc.double({ min: -1e30, max: 1e30, noNaN: true }), fc.double({ min: -1e30, max: 1e30, noNaN: true }), (x, y) => {
+      if (logValue(-x) !== -logValue(x)) return false;
+      return x < y ? logValue(x) <= logValue(y) : logValue(x) >= logValue(y);
+    }),
+  );
+  assert.ok(Math.abs(logValue(1 + 1e-12) - 1) < 1e-11 && Math.abs(logValue(-1 - 1e-12) + 1) < 1e-11);
+});
+
+test('the rule weighs counts sublinearly, and only counts; a given inputTransform wins', () => {
+  const { train, test } = generateSynthetic(SHAPE);
+  assert.equal(dataShapeOf(train, test).countsMax, undefined, 'tf-idf-like values are not counts');
+  assert.equal(deriveConfig(dataShapeOf(train, test), {}, MACHINE).config.inputTransform, 'none');
+  const counts = dataShapeOf(asCounts(train), asCounts(test));
+  assert.equal(counts.countsMax, 10);
+  const d = deriveConfig(counts, {}, MACHINE);
+  assert.equal(d.config.inputTransform, 'log');
+  assert.equal(d.config.inputNorm, 'l2', 'counts rows are not unit rows');
+  assert.match(d.settings.find((x) => x.path === 'inputTransform')!.reason, /whole number, 1 to 10/);
+  // ones alone are binary features: the transform would change nothing
+  const ones = { ...train, featVal: new Float32Array(train.featVal.length).fill(1) };
+  assert.equal(dataShapeOf(ones).countsMax, undefined);
+  // one value that is not a whole number, in the test set too, says the values are not counts
+  const cTest = asCounts(test);
+  cTest.featVal[cTest.featVal.length - 1] = 2.5;
+  assert.equal(dataShapeOf(asCounts(train), cTest).countsMax, undefined);
+  // stored zeros are no values
+  const z = asCounts(train);
+  z.featVal[0] = 0;
+  assert.equal(dataShapeOf(z).countsMax, 10);
+  assert.equal(deriveConfig(counts, { inputTransform: 'none' }, MACHINE).config.inputTransform, 'none', 'given');
+});
+
+test('a saved model keeps its input transform: loaded, it answers counts as the trained model does', async () => {
+  const { train, test: held } = generateSynthetic(SHAPE);
+  const m = new SlideModel({ nFeatures: train.nFeatures, nLabels: train.nLabels, config: { seed: 5, hidden: [32], epochs: 1, batchSize: 64, threads: 1, inputNorm: 'l2', inputTransform: 'log', ...LSH } });
+  await m.fit(asCounts(train));
+  const dir = mkdtempSync(join(tmpdir(), 'inputtransform-'));
+  try {
+    await saveModel(m, join(dir, 'm.safetensors'));
+    const { model: back } = await loadModel(join(dir, 'm.safetensors'));
+    assert.equal(back.config.inputTransform, 'log');
+    const c = asCounts(held);
+    for (let r = 0; r < 30; r++) {
+      const row = { indices: c.featIdx.subarray(c.featPtr[r]!, c.featPtr[r + 1]!), values: c.featVal.subarray(c.featPtr[r]!, c.featPtr[r + 1]!) };
+      for (const exact of [true, false]) assert.deepEqual(back.predict(row, 5, { exact }), m.predict(row, 5, { exact }), `row ${r}, exact ${exact}`);
     }
   } finally {
     rmSync(dir, { recursive: true, force: true });

@@ -65,6 +65,13 @@ export function unitScale(val: Float32Array, start: number, end: number): number
   return len > 0 && len < Infinity ? 1 / len : 1;
 }
 
+/** config.inputTransform 'log' of one value: +-(1 + ln |v|) beyond +-1, v itself within. */
+export function logValue(v: number): number {
+  if (v > 1) return 1 + Math.log(v);
+  if (v < -1) return -1 - Math.log(-v);
+  return v;
+}
+
 /**
  * Forward through the hidden layers for the sparse input idx/val[start, end); fills s.acts and
  * s.inIdx/s.inVal/s.kept (the features kept). `exact` computes every neuron; otherwise each
@@ -77,24 +84,26 @@ function forwardHidden(net: Network, s: ThreadScratch, idx: Int32Array, val: Flo
   if (nnz > s.inIdx.length) throw new RangeError(`a sample has ${nnz} non-zeros; this run holds at most ${s.inIdx.length} a row`);
   const inIdx = s.inIdx;
   const inVal = s.inVal;
-  let kept = 0;
-  const pIn = train ? net.cfg.dropout.input : 0;
+  const log = net.cfg.inputTransform === 'log';
+  for (let i = 0; i < nnz; i++) {
+    inIdx[i] = idx[start + i]!;
+    inVal[i] = log ? logValue(val[start + i]!) : val[start + i]!;
+  }
   // every way into the model (training, evaluation, predict, serve) comes through here, so the
-  // input scaling applies to all alike; of the whole row, before dropout
-  const scale = net.cfg.inputNorm === 'l2' ? unitScale(val, start, end) : 1;
+  // input transform and scaling apply to all alike; of the whole row, before dropout
+  const scale = net.cfg.inputNorm === 'l2' ? unitScale(inVal, 0, nnz) : 1;
+  let kept = nnz;
+  const pIn = train ? net.cfg.dropout.input : 0;
   if (pIn > 0) {
     const keep = scale / (1 - pIn);
+    kept = 0;
     for (let i = 0; i < nnz; i++) {
       if (s.rng.nextFloat() < pIn) continue;
-      inIdx[kept] = idx[start + i]!;
-      inVal[kept++] = val[start + i]! * keep;
+      inIdx[kept] = inIdx[i]!;
+      inVal[kept++] = inVal[i]! * keep;
     }
-  } else {
-    for (let i = 0; i < nnz; i++) {
-      inIdx[i] = idx[start + i]!;
-      inVal[i] = val[start + i]! * scale;
-    }
-    kept = nnz;
+  } else if (scale !== 1) {
+    for (let i = 0; i < nnz; i++) inVal[i] = inVal[i]! * scale;
   }
   s.kept = kept;
   const pH = train ? net.cfg.dropout.hidden : 0;

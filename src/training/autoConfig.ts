@@ -70,6 +70,11 @@ export interface DataShape {
    * of 1 (absent: taken as so), and their median
    */
   rowNorm?: { unit: boolean; median: number };
+  /**
+   * where every non-zero value (training and test) is a whole number of at least 1 and some are
+   * larger, as term counts are: the largest; absent otherwise
+   */
+  countsMax?: number;
 }
 
 export interface MachineShape {
@@ -100,7 +105,23 @@ export function dataShapeOf(train: XcDataset, test?: XcDataset): DataShape {
     labelsPerPoint: train.labelPtr[train.n]! / n,
     nnzPerPoint: train.featPtr[train.n]! / n,
     rowNorm: rowNormsOf(test ? [train, test] : [train]),
+    ...countsOf(test ? [train, test] : [train]),
   };
+}
+
+/** DataShape.countsMax of these sets' values. */
+function countsOf(sets: XcDataset[]): { countsMax?: number } {
+  let max = 0;
+  for (const d of sets) {
+    const v = d.featVal;
+    for (let i = d.featPtr[0]!; i < d.featPtr[d.n]!; i++) {
+      const x = v[i]!;
+      if (x === 0) continue;
+      if (!(x >= 1 && Number.isInteger(x))) return {};
+      if (x > max) max = x;
+    }
+  }
+  return max > 1 ? { countsMax: max } : {};
 }
 
 /** Rows whose L2 length is within this of 1 count as unit rows (files round their values). */
@@ -294,6 +315,18 @@ export function deriveConfig(shape: DataShape, given: ConfigInput = {}, machine:
     set('rebuild.n0', n0, `first rebuild after ${Math.ceil(n0 * Math.exp(0.1))} batches: the tables follow the weights while they move most${n0 > 5 ? ` (later with more labels: a rebuild hashes all ${L}, a batch computes ${batch} x ${cap})` : ''}`);
     set('rebuild.lambda', 0.1, 'rebuild gaps grow 10% each time (25 rebuilds in the first 600 batches, then fewer)');
   }
+  // Counts as given let a word said ten times outweigh ten words said once. Measured with the
+  // rest of the rule, 1 thread, LSH / exact P@1 as given (scaled to unit rows) against 1 + ln c:
+  // raw counts of FOLDOC's words 0.594 / 0.592 -> 0.628 / 0.628, of GCIDE's 0.804 -> 0.812
+  // (dense), of WordNet's 0.582 / 0.586 -> 0.586 / 0.587 (their tf-idf rows: 0.613, 0.806,
+  // 0.581); the 31K-label synthetic set as round(20 v) 0.969 / 0.973 -> 0.978 / 0.981.
+  set<'none' | 'log'>(
+    'inputTransform',
+    shape.countsMax === undefined ? 'none' : 'log',
+    shape.countsMax === undefined
+      ? 'values as given (not all whole numbers, or none above 1)'
+      : `every value a whole number, 1 to ${shape.countsMax}, as counts are: a count c weighs 1 + ln c (sublinear tf), so that one feature repeated does not drown the rest (FOLDOC's words as raw counts: LSH P@1 0.594 as given, 0.628 so)`,
+  );
   const rn = shape.rowNorm ?? UNIT_ROWS;
   set<'none' | 'l2'>(
     'inputNorm',
