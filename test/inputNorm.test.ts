@@ -32,13 +32,28 @@ function scaledByPowersOfTwo(d: XcDataset): XcDataset {
   return { ...d, featVal };
 }
 
+/** Row r of d as a predict query. */
+function rowAt(d: XcDataset, r: number): { indices: Int32Array; values: Float32Array } {
+  return { indices: d.featIdx.subarray(d.featPtr[r]!, d.featPtr[r + 1]!), values: d.featVal.subarray(d.featPtr[r]!, d.featPtr[r + 1]!) };
+}
+
+/** m saved to a temporary file and loaded back. */
+async function reloaded(m: SlideModel): Promise<SlideModel> {
+  const dir = mkdtempSync(join(tmpdir(), 'inputnorm-'));
+  try {
+    await saveModel(m, join(dir, 'm.safetensors'));
+    return (await loadModel(join(dir, 'm.safetensors'))).model;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 async function run(train: XcDataset, test: XcDataset, config: ConfigInput): Promise<{ losses: number[]; p1: number[]; top: number[][] }> {
   const m = new SlideModel({ nFeatures: train.nFeatures, nLabels: train.nLabels, config: { seed: 5, hidden: [32], epochs: 2, batchSize: 64, evalEvery: 1, threads: 1, ...config } });
   const eps = await m.fit(train, { test });
   const top: number[][] = [];
   for (let r = 0; r < 20; r++) {
-    const row = { indices: test.featIdx.subarray(test.featPtr[r]!, test.featPtr[r + 1]!), values: test.featVal.subarray(test.featPtr[r]!, test.featPtr[r + 1]!) };
-    for (const exact of [true, false]) top.push(m.predict(row, 5, { exact }).flatMap((p) => [p.id, p.score]));
+    for (const exact of [true, false]) top.push(m.predict(rowAt(test, r), 5, { exact }).flatMap((p) => [p.id, p.score]));
   }
   return { losses: eps.map((e) => e.loss), p1: eps.flatMap((e) => [e.eval!.exact!.p1, e.eval!.lsh!.p1]), top };
 }
@@ -100,18 +115,11 @@ test('a saved model keeps its input scaling: loaded, it answers scaled queries a
   const { train, test: held } = generateSynthetic(SHAPE);
   const m = new SlideModel({ nFeatures: train.nFeatures, nLabels: train.nLabels, config: { seed: 5, hidden: [32], epochs: 1, batchSize: 64, threads: 1, inputNorm: 'l2', ...LSH } });
   await m.fit(scaledByPowersOfTwo(train));
-  const dir = mkdtempSync(join(tmpdir(), 'inputnorm-'));
-  try {
-    await saveModel(m, join(dir, 'm.safetensors'));
-    const { model: back } = await loadModel(join(dir, 'm.safetensors'));
-    assert.equal(back.config.inputNorm, 'l2');
-    const scaled = scaledByPowersOfTwo(held);
-    for (let r = 0; r < 30; r++) {
-      const at = (d: XcDataset): { indices: Int32Array; values: Float32Array } => ({ indices: d.featIdx.subarray(d.featPtr[r]!, d.featPtr[r + 1]!), values: d.featVal.subarray(d.featPtr[r]!, d.featPtr[r + 1]!) });
-      for (const exact of [true, false]) assert.deepEqual(back.predict(at(scaled), 5, { exact }), m.predict(at(held), 5, { exact }), `row ${r}, exact ${exact}`);
-    }
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
+  const back = await reloaded(m);
+  assert.equal(back.config.inputNorm, 'l2');
+  const scaled = scaledByPowersOfTwo(held);
+  for (let r = 0; r < 30; r++) {
+    for (const exact of [true, false]) assert.deepEqual(back.predict(rowAt(scaled, r), 5, { exact }), m.predict(rowAt(held, r), 5, { exact }), `row ${r}, exact ${exact}`);
   }
 });
 
@@ -179,17 +187,10 @@ test('a saved model keeps its input transform: loaded, it answers counts as the 
   const { train, test: held } = generateSynthetic(SHAPE);
   const m = new SlideModel({ nFeatures: train.nFeatures, nLabels: train.nLabels, config: { seed: 5, hidden: [32], epochs: 1, batchSize: 64, threads: 1, inputNorm: 'l2', inputTransform: 'log', ...LSH } });
   await m.fit(asCounts(train));
-  const dir = mkdtempSync(join(tmpdir(), 'inputtransform-'));
-  try {
-    await saveModel(m, join(dir, 'm.safetensors'));
-    const { model: back } = await loadModel(join(dir, 'm.safetensors'));
-    assert.equal(back.config.inputTransform, 'log');
-    const c = asCounts(held);
-    for (let r = 0; r < 30; r++) {
-      const row = { indices: c.featIdx.subarray(c.featPtr[r]!, c.featPtr[r + 1]!), values: c.featVal.subarray(c.featPtr[r]!, c.featPtr[r + 1]!) };
-      for (const exact of [true, false]) assert.deepEqual(back.predict(row, 5, { exact }), m.predict(row, 5, { exact }), `row ${r}, exact ${exact}`);
-    }
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
+  const back = await reloaded(m);
+  assert.equal(back.config.inputTransform, 'log');
+  const c = asCounts(held);
+  for (let r = 0; r < 30; r++) {
+    for (const exact of [true, false]) assert.deepEqual(back.predict(rowAt(c, r), 5, { exact }), m.predict(rowAt(c, r), 5, { exact }), `row ${r}, exact ${exact}`);
   }
 });

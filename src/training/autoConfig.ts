@@ -47,6 +47,8 @@
  *    synthetic set with its values as counts 1..20 (round(20 v)), 0.534 / 0.969 (its unit rows:
  *    0.968); FOLDOC the same way, 0.377 / 0.605 (unit rows: 0.613); 20,000 dense 300-dimensional
  *    signed embeddings (Gaussian around 2,000 prototypes, length ~31), 0.818 / 0.861;
+ *  - where every value is a whole number and some exceed 1 (term counts), a count c weighed as
+ *    1 + ln c before that scaling (the figures beside the setting in deriveConfig);
  *  - every core, and a hidden width the machine's memory holds;
  *  - about ten intermediate test evaluations a run (each scores its sample against every label).
  * Given settings always win; settings that depend on a given one follow it (a given hidden width
@@ -98,14 +100,15 @@ export interface DerivedSetting {
 /** The shape of a training set; features, labels and row lengths also count a test set's (the model holds both). */
 export function dataShapeOf(train: XcDataset, test?: XcDataset): DataShape {
   const n = Math.max(1, train.n);
+  const sets = test ? [train, test] : [train];
   return {
     points: train.n,
     features: Math.max(train.nFeatures, test?.nFeatures ?? 0),
     labels: Math.max(train.nLabels, test?.nLabels ?? 0),
     labelsPerPoint: train.labelPtr[train.n]! / n,
     nnzPerPoint: train.featPtr[train.n]! / n,
-    rowNorm: rowNormsOf(test ? [train, test] : [train]),
-    ...countsOf(test ? [train, test] : [train]),
+    rowNorm: rowNormsOf(sets),
+    ...countsOf(sets),
   };
 }
 
