@@ -11,6 +11,7 @@ export { readXcFile, readXcBatches, parseXcString } from './data/xcReader.js';
 export { writeXcFile, formatXcString } from './data/xcWriter.js';
 export { generateSynthetic, SYNTH_SHAPES, datasetStats } from './data/synth.js';
 export { buildWordnetDataset, writeWordnetDataset, tokenize, featurizeText } from './data/wordnet.js';
+export type { Weighting } from './data/text/tfidf.js';
 export type { CsrBatch, XcDataset } from './data/csr.js';
 export { createHashFamily, registerHashFamily } from './hashing/registry.js';
 export type { HashFamily, HashFamilyOptions, HashFamilyName } from './hashing/types.js';

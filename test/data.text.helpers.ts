@@ -33,7 +33,10 @@ export interface OracleResult {
   test: OraclePoint[];
 }
 
-export function oracleImport(rows: OracleRow[], o: { testFraction: number; minDf?: number; maxFeatures?: number; minLabelCount?: number }): OracleResult {
+export function oracleImport(
+  rows: OracleRow[],
+  o: { testFraction: number; minDf?: number; maxFeatures?: number; minLabelCount?: number; weighting?: 'logtf' | 'tfidf' },
+): OracleResult {
   const minDf = o.minDf ?? 1;
   const maxFeatures = o.maxFeatures ?? 0;
   const minLabelCount = o.minLabelCount ?? 1;
@@ -51,7 +54,8 @@ export function oracleImport(rows: OracleRow[], o: { testFraction: number; minDf
   features.sort((a, b) => df.get(b)! - df.get(a)! || (a < b ? -1 : a > b ? 1 : 0));
   if (maxFeatures > 0) features = features.slice(0, maxFeatures);
   const fid = new Map(features.map((t, i) => [t, i]));
-  const idf = features.map((t) => Math.fround(Math.log((1 + trainDocs.length) / (1 + df.get(t)!)) + 1));
+  // logtf (the default) weighs by 1 + ln tf alone: its idf.txt holds 1 for every feature
+  const idf = features.map((t) => (o.weighting === 'tfidf' ? Math.fround(Math.log((1 + trainDocs.length) / (1 + df.get(t)!)) + 1) : 1));
   const eligible = (l: string): boolean => (lc.get(l) ?? 0) >= minLabelCount;
   const hasFeature = (d: { tokens: string[] }): boolean => d.tokens.some((t) => fid.has(t));
   const trainPoints = trainDocs.filter((d) => d.labels.some(eligible) && hasFeature(d));

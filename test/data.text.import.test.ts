@@ -56,24 +56,32 @@ test('the committed fixture is what its generator writes', () => {
   assert.equal(readFileSync(fixture, 'utf8'), makeTaggedDocs());
 });
 
-test('round trip: the fixture imports to exactly what the documented rules compute from scratch', async () => {
-  const out = newDir();
-  const r = await run(fixture, { out, fields: { id: 'id' } });
-  const exp = oracleImport(fixtureRows(), { testFraction: 0.2 });
-  await assertMatchesOracle(out, exp, assert);
-  assert.equal(r.stats.nTrain, exp.train.length);
-  assert.equal(r.rows, 400);
-  assert.deepEqual(readdirSync(out).sort(), OUTPUTS, 'the six outputs, no temporary file left');
-  // a query is featurized exactly as its training row was (predict / serve use featurizeText)
-  const vocab = new Map(exp.features.map((t, i) => [t, i]));
-  const idf = Float32Array.from(readLines(join(out, 'idf.txt')).map(Number));
-  const train = await readXcFile(join(out, 'train.txt'));
-  const rows = fixtureRows().filter((row) => !isTestKey(row.key, 0.2));
-  for (let r0 = 0; r0 < 20; r0++) {
-    const f = featurizeText(rows[r0]!.text, vocab, idf);
-    assert.deepEqual(f.idx, train.featIdx.slice(train.featPtr[r0]!, train.featPtr[r0 + 1]!));
-    assert.deepEqual(f.val, train.featVal.slice(train.featPtr[r0]!, train.featPtr[r0 + 1]!));
+test('round trip: the fixture imports to exactly what the documented rules compute from scratch, under either weighting', async () => {
+  const values: number[][] = [];
+  for (const weighting of [undefined, 'tfidf'] as const) {
+    const out = newDir();
+    const r = await run(fixture, { out, fields: { id: 'id' }, options: { weighting } });
+    const exp = oracleImport(fixtureRows(), { testFraction: 0.2, weighting });
+    await assertMatchesOracle(out, exp, assert);
+    assert.equal(r.stats.nTrain, exp.train.length);
+    assert.equal(r.rows, 400);
+    assert.deepEqual(readdirSync(out).sort(), OUTPUTS, 'the six outputs, no temporary file left');
+    const meta = JSON.parse(readFileSync(join(out, 'meta.json'), 'utf8')) as { options: { weighting: string }; idf: string };
+    assert.equal(meta.options.weighting, weighting ?? 'logtf');
+    assert.match(meta.idf, weighting === 'tfidf' ? /^ln\(\(1 \+ N\)/ : /^1 for every feature/);
+    // a query is featurized exactly as its training row was (predict / serve use featurizeText)
+    const vocab = new Map(exp.features.map((t, i) => [t, i]));
+    const idf = Float32Array.from(readLines(join(out, 'idf.txt')).map(Number));
+    const train = await readXcFile(join(out, 'train.txt'));
+    const rows = fixtureRows().filter((row) => !isTestKey(row.key, 0.2));
+    for (let r0 = 0; r0 < 20; r0++) {
+      const f = featurizeText(rows[r0]!.text, vocab, idf);
+      assert.deepEqual(f.idx, train.featIdx.slice(train.featPtr[r0]!, train.featPtr[r0 + 1]!));
+      assert.deepEqual(f.val, train.featVal.slice(train.featPtr[r0]!, train.featPtr[r0 + 1]!));
+    }
+    values.push(Array.from(train.featVal));
   }
+  assert.notDeepEqual(values[0], values[1], 'idf changes the values');
 });
 
 test('two runs write byte-identical files', async () => {
@@ -85,13 +93,13 @@ test('two runs write byte-identical files', async () => {
 });
 
 test('--min-df, --max-features and --min-label-count follow the documented rules', async () => {
-  for (const options of [{ minDf: 3 }, { maxFeatures: 50 }, { minLabelCount: 20 }, { minDf: 2, maxFeatures: 120, minLabelCount: 5, testFraction: 0.3 }]) {
+  for (const options of [{ minDf: 3 }, { maxFeatures: 50 }, { minLabelCount: 20 }, { minDf: 2, maxFeatures: 120, minLabelCount: 5, testFraction: 0.3, weighting: 'tfidf' as const }]) {
     const out = newDir();
     const r = await run(fixture, { out, fields: { id: 'id' }, options });
     const exp = oracleImport(fixtureRows(), { testFraction: 0.2, ...options });
     await assertMatchesOracle(out, exp, assert);
     if (options.maxFeatures) assert.equal(r.stats.nFeatures, options.maxFeatures);
-    const meta = JSON.parse(readFileSync(join(out, 'meta.json'), 'utf8')) as { options: Record<string, number> };
+    const meta = JSON.parse(readFileSync(join(out, 'meta.json'), 'utf8')) as { options: Record<string, unknown> };
     for (const [k, v] of Object.entries(options)) assert.equal(meta.options[k], v);
   }
 });
@@ -284,4 +292,8 @@ test('the CLI: stdin with --format, a summary line, exit 1 and file:line on a ba
   const flags = spawnSync(process.execPath, [cli, 'data', 'text', '--input', fixture, '--text', 'text', '--labels', 'tags', '--out', badOut, '--min-df', '0'], { encoding: 'utf8' });
   assert.equal(flags.status, 1);
   assert.match(flags.stderr, /--min-df: expected an integer >= 1, found "0"/);
+  const weighting = spawnSync(process.execPath, [cli, 'data', 'text', '--input', fixture, '--text', 'text', '--labels', 'tags', '--out', badOut, '--weighting', 'idf'], { encoding: 'utf8' });
+  assert.equal(weighting.status, 1);
+  assert.match(weighting.stderr, /--weighting <w>' argument 'idf' is invalid\. Allowed choices are logtf, tfidf/);
+  assert.deepEqual(existsSync(badOut) ? readdirSync(badOut) : [], []);
 });

@@ -168,6 +168,21 @@ test('featurizeText gives a sparse unit vector over known tokens', () => {
   assert.equal(empty.val.length, 0);
 });
 
+test('weighting: logtf (the default) has idf 1 everywhere; tfidf the smooth idf of the training split, on the same vocabulary and points', async () => {
+  assert.equal(ds.weighting, 'logtf');
+  assert.ok(ds.idf.every((x) => x === 1));
+  const t = await buildWordnetDataset({ weighting: 'tfidf' });
+  assert.deepEqual(t.featureNames, ds.featureNames);
+  assert.deepEqual(t.train.featIdx, ds.train.featIdx);
+  const df = new Map<number, number>();
+  for (let k = 0; k < t.train.featIdx.length; k++) df.set(t.train.featIdx[k]!, (df.get(t.train.featIdx[k]!) ?? 0) + 1);
+  // every training document with a token is a point (a document without labels is not read)
+  for (const f of [0, 1, 100, ds.vocab.get('lion')!]) assert.equal(t.idf[f], Math.fround(Math.log((1 + t.train.n) / (1 + df.get(f)!)) + 1), `feature ${f}`);
+  const lion = featurizeText('lion lion mane', t.vocab, t.idf);
+  const [l, m] = [lion.idx.indexOf(t.vocab.get('lion')!), lion.idx.indexOf(t.vocab.get('mane')!)];
+  assert.ok(Math.abs(lion.val[l]! / lion.val[m]! - ((1 + Math.log(2)) * t.idf[t.vocab.get('lion')!]!) / t.idf[t.vocab.get('mane')!]!) < 1e-4);
+});
+
 test('featurizeText of lemmas + gloss reproduces the data set row exactly', async () => {
   // lion.n.02131817: the row (train or test) equals featurizeText of its lemma words and gloss.
   const text = await readFile(join(wordnetDictPath(), 'data.noun'), 'latin1');

@@ -12,6 +12,7 @@ import { buildGcideDataset, GCIDE_DICT_DIR } from '../data/gcide.js';
 import { ImportProgress } from '../data/text/progress.js';
 import type { TextFormat } from '../data/text/sources.js';
 import type { ImportResult } from '../data/text/importer.js';
+import type { Weighting } from '../data/text/tfidf.js';
 
 /** Files a data set built from texts (`data wordnet`, `data text`, `data foldoc`, the demo's) has in its directory. */
 export const WORDNET_FILES = ['train.txt', 'test.txt', 'features.txt', 'labels.txt', 'idf.txt', 'meta.json'] as const;
@@ -52,10 +53,10 @@ export async function runDataSynth(opts: { shape: string; seed: string; out: str
   );
 }
 
-export async function runDataWordnet(opts: { out: string }): Promise<void> {
+export async function runDataWordnet(opts: { out: string; weighting?: Weighting }): Promise<void> {
   checkOutputDir(opts.out, '--out', [...WORDNET_FILES, STAGING_NAME]);
   const t0 = performance.now();
-  const ds = await buildWordnetDataset();
+  const ds = await buildWordnetDataset({ weighting: opts.weighting });
   await writeWordnetSet(opts.out, ds);
   const st = datasetStats(ds.train);
   const stt = datasetStats(ds.test);
@@ -78,6 +79,7 @@ export interface DataTextFlags {
   minDf: string;
   maxFeatures: string;
   minLabelCount: string;
+  weighting?: Weighting;
   skipBad?: boolean;
   out: string;
   quiet?: boolean;
@@ -122,6 +124,7 @@ export async function runDataText(flags: DataTextFlags): Promise<void> {
         minDf: intFlag('min-df', flags.minDf, 1),
         maxFeatures: intFlag('max-features', flags.maxFeatures, 0),
         minLabelCount: intFlag('min-label-count', flags.minLabelCount, 1),
+        weighting: flags.weighting,
       },
       onProgress: progress?.update,
       onReadDone: progress?.readDone,
@@ -144,16 +147,16 @@ export async function runDataText(flags: DataTextFlags): Promise<void> {
 
 /** A data set built from a dictd dictionary (`data foldoc`, `data gcide`): `build` writes it, `what` names its task in the summary line. */
 function runDictData(
-  opts: { out: string; dictDir?: string },
+  opts: DictDataFlags,
   defaultDir: string,
   what: string,
-  build: (out: string, dir: string) => ImportResult & { source: { title: string } },
+  build: (out: string, dir: string, weighting?: Weighting) => ImportResult & { source: { title: string } },
 ): void {
   const dir = opts.dictDir ?? defaultDir;
   checkInputDir(dir, '--dict-dir');
   checkOutputDir(opts.out, '--out', WORDNET_FILES);
   const t0 = performance.now();
-  const r = build(opts.out, dir);
+  const r = build(opts.out, dir, opts.weighting);
   const s = r.stats;
   process.stdout.write(
     `${r.source.title} ${what} in ${opts.out}: ${s.nTrain} train / ${s.nTest} test points, ${s.nFeatures} features, ${s.nLabels} labels; ` +
@@ -162,10 +165,16 @@ function runDictData(
   );
 }
 
-export async function runDataFoldoc(opts: { out: string; dictDir?: string }): Promise<void> {
+export interface DictDataFlags {
+  out: string;
+  dictDir?: string;
+  weighting?: Weighting;
+}
+
+export async function runDataFoldoc(opts: DictDataFlags): Promise<void> {
   runDictData(opts, FOLDOC_DICT_DIR, 'cross-references', buildFoldocDataset);
 }
 
-export async function runDataGcide(opts: { out: string; dictDir?: string }): Promise<void> {
+export async function runDataGcide(opts: DictDataFlags): Promise<void> {
   runDictData(opts, GCIDE_DICT_DIR, 'subject fields', buildGcideDataset);
 }

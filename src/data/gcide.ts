@@ -18,10 +18,11 @@
  *   a label are dropped by the importer (counted).
  * - Features: the entry's text without its field marks (they are the labels) and without its
  *   bracketed spans (etymologies, "[Obs.]", source marks such as "[1913 Webster]"); then the text
- *   importer's tokenizer and tf-idf (text/importer.ts), exactly as `sublinear data text`.
+ *   importer's tokenizer and term weighting (text/importer.ts), exactly as `sublinear data text`.
  * - Split: test iff murmur3_32(UTF-8 of the entry's name) / 2^32 < 0.2 (text/split.ts).
  */
 import { importRecords, type TextRecord, type ImportResult } from './text/importer.js';
+import { DEFAULT_WEIGHTING, type Weighting } from './text/tfidf.js';
 import { readDictd } from './dictd.js';
 
 export const GCIDE_DICT_DIR = '/usr/share/dictd';
@@ -82,11 +83,11 @@ export function readGcide(dir = GCIDE_DICT_DIR): GcideSource {
 }
 
 /** The GCIDE data set into `outDir` through the text importer (same outputs as `data text`). */
-export function buildGcideDataset(outDir: string, dir = GCIDE_DICT_DIR): ImportResult & { source: GcideSource } {
+export function buildGcideDataset(outDir: string, dir = GCIDE_DICT_DIR, weighting: Weighting = DEFAULT_WEIGHTING): ImportResult & { source: GcideSource } {
   const source = readGcide(dir);
   const labels = source.fields.filter((f) => f.entries >= MIN_FIELD_ENTRIES);
   const records = source.entries.map((e): TextRecord => ({ text: e.text, labels: e.labels, key: e.name }));
-  const result = importRecords(outDir, records, GCIDE_TEST_FRACTION, (emptyText) => ({
+  const result = importRecords(outDir, records, { testFraction: GCIDE_TEST_FRACTION, weighting }, (emptyText) => ({
     source: `${source.title}: Debian package dict-gcide, ${source.indexFile} and ${source.dictFile}`,
     points: 'one per dictionary entry (a block of gcide.dict that index headwords point to), named by its first headword in index order; the dictionary\'s own 00-* entries skipped',
     text: 'the entry without its field marks "(Word.)" and without bracketed spans (etymologies, usage and source marks)',

