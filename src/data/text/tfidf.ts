@@ -21,11 +21,12 @@ export type Weighting = 'logtf' | 'tfidf';
 export const WEIGHTINGS: readonly Weighting[] = ['logtf', 'tfidf'];
 /**
  * `logtf`: the model learns each word's weight in its input layer, and idf's boost of rare words
- * (whose weights saw few training documents) cost P@1 on every text set measured. `sublinear
+ * (whose weights saw few training documents) cost P@1 on four of five text sets measured. `sublinear
  * train` with the defaults, LSH / exact P@1, tfidf -> logtf: FOLDOC 0.613 / 0.614 -> 0.626 /
  * 0.625, GCIDE (dense) 0.806 -> 0.812, WordNet 0.581 / 0.586 -> 0.583 / 0.587, and WordNet's
  * synsets tagged with their lexicographer file (45 labels, all four parts of speech, through
- * `data text`) 0.710 -> 0.720.
+ * `data text`, `bench/wordnetTexts.ts`) 0.711 -> 0.722. It lost on WordNet's glosses tagged with
+ * their own lemmas (20,688 labels of ~3 points), 0.065 / 0.075 -> 0.064 / 0.072.
  */
 export const DEFAULT_WEIGHTING: Weighting = 'logtf';
 
