@@ -86,16 +86,14 @@ test('the data set goes through the text importer: outputs equal the import rule
   const r = buildFoldocDataset(outA, plain);
   buildFoldocDataset(outB, dz);
   const s = readFoldoc(plain);
-  const exp = oracleImport(
-    s.entries.map((e) => ({ text: e.text, labels: e.labels, key: e.name })),
-    { testFraction: FOLDOC_TEST_FRACTION },
-  );
+  const rows = s.entries.map((e) => ({ text: e.text, labels: e.labels, key: e.name }));
+  const exp = oracleImport(rows, { testFraction: FOLDOC_TEST_FRACTION });
   assert.ok(exp.train.length > 30 && exp.test.length > 3);
   await assertMatchesOracle(outA, exp, assert);
   for (const f of ['train.txt', 'test.txt', 'features.txt', 'labels.txt', 'idf.txt']) assert.equal(readFileSync(join(outA, f), 'utf8'), readFileSync(join(outB, f), 'utf8'), f);
   const outC = join(work, 'out-tfidf');
   buildFoldocDataset(outC, plain, 'tfidf');
-  await assertMatchesOracle(outC, oracleImport(s.entries.map((e) => ({ text: e.text, labels: e.labels, key: e.name })), { testFraction: FOLDOC_TEST_FRACTION, weighting: 'tfidf' }), assert);
+  await assertMatchesOracle(outC, oracleImport(rows, { testFraction: FOLDOC_TEST_FRACTION, weighting: 'tfidf' }), assert);
   assert.equal(r.stats.dropped.noLabels, 1, '"function" links nowhere else');
   const meta = JSON.parse(readFileSync(join(outA, 'meta.json'), 'utf8')) as { source: string; links: unknown; entries: number };
   assert.match(meta.source, /^The Free On-line Dictionary of Computing \(1 January 2000\): Debian package dict-foldoc/);

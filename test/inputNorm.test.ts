@@ -37,6 +37,13 @@ function rowAt(d: XcDataset, r: number): { indices: Int32Array; values: Float32A
   return { indices: d.featIdx.subarray(d.featPtr[r]!, d.featPtr[r + 1]!), values: d.featVal.subarray(d.featPtr[r]!, d.featPtr[r + 1]!) };
 }
 
+/** `back` answers rows 0..29 of `queries` exactly as `m` answers the same rows of `originals`, with exact and LSH inference. */
+function assertSameAnswers(back: SlideModel, queries: XcDataset, m: SlideModel, originals: XcDataset): void {
+  for (let r = 0; r < 30; r++) {
+    for (const exact of [true, false]) assert.deepEqual(back.predict(rowAt(queries, r), 5, { exact }), m.predict(rowAt(originals, r), 5, { exact }), `row ${r}, exact ${exact}`);
+  }
+}
+
 /** m saved to a temporary file and loaded back. */
 async function reloaded(m: SlideModel): Promise<SlideModel> {
   const dir = mkdtempSync(join(tmpdir(), 'inputnorm-'));
@@ -117,10 +124,7 @@ test('a saved model keeps its input scaling: loaded, it answers scaled queries a
   await m.fit(scaledByPowersOfTwo(train));
   const back = await reloaded(m);
   assert.equal(back.config.inputNorm, 'l2');
-  const scaled = scaledByPowersOfTwo(held);
-  for (let r = 0; r < 30; r++) {
-    for (const exact of [true, false]) assert.deepEqual(back.predict(rowAt(scaled, r), 5, { exact }), m.predict(rowAt(held, r), 5, { exact }), `row ${r}, exact ${exact}`);
-  }
+  assertSameAnswers(back, scaledByPowersOfTwo(held), m, held);
 });
 
 /** d's values as whole counts 1 .. 10 (term counts of a bag of words). */
@@ -190,7 +194,5 @@ test('a saved model keeps its input transform: loaded, it answers counts as the 
   const back = await reloaded(m);
   assert.equal(back.config.inputTransform, 'log');
   const c = asCounts(held);
-  for (let r = 0; r < 30; r++) {
-    for (const exact of [true, false]) assert.deepEqual(back.predict(rowAt(c, r), 5, { exact }), m.predict(rowAt(c, r), 5, { exact }), `row ${r}, exact ${exact}`);
-  }
+  assertSameAnswers(back, c, m, c);
 });
