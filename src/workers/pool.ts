@@ -61,7 +61,7 @@ export class WorkerPool {
     Atomics.store(this.ctrl, kReady, 0);
     Atomics.store(this.ctrl, kError, 0);
     const { control, ...rest } = setup;
-    const url = workerUrl();
+    const url = workerScript(new URL(import.meta.url.endsWith('.ts') ? './worker.ts' : './worker.js', import.meta.url));
     for (let w = 0; w < threads; w++) {
       const { port1, port2 } = new MessageChannel();
       const init: WorkerInit = { ...rest, index: w, threads, control: control.buffer as SharedArrayBuffer, stats: this.stats.buffer as SharedArrayBuffer, errorPort: port2 };
@@ -142,13 +142,13 @@ export class WorkerPool {
 }
 
 /**
- * The worker script: the compiled JS next to this file or, when this module runs as TypeScript
- * source under tsx (development), a small ES module that registers tsx and imports worker.ts.
+ * How to start a worker on the module at `url`: the compiled JS file itself or, when it is
+ * TypeScript source run under tsx (development, benchmarks), a small ES module that registers
+ * tsx and imports it.
  */
-function workerUrl(): { file: string | URL; execArgv: string[] } {
-  const here = import.meta.url;
-  if (!here.endsWith('.ts')) return { file: fileURLToPath(new URL('./worker.js', here)), execArgv: [] };
+export function workerScript(url: URL): { file: string | URL; execArgv: string[] } {
+  if (!url.pathname.endsWith('.ts')) return { file: fileURLToPath(url), execArgv: [] };
   const tsxApi = import.meta.resolve('tsx/esm/api');
-  const src = `import { register } from ${JSON.stringify(tsxApi)}; register(); await import(${JSON.stringify(new URL('./worker.ts', here).href)});`;
+  const src = `import { register } from ${JSON.stringify(tsxApi)}; register(); await import(${JSON.stringify(url.href)});`;
   return { file: new URL('data:text/javascript,' + encodeURIComponent(src)), execArgv: [] };
 }
