@@ -28,6 +28,15 @@ const init = workerData as WorkerInit;
 const ctrl = new Int32Array(init.control);
 const stats = new Float64Array(init.stats);
 const w = init.index;
+/**
+ * Reads of the generation a worker makes before it sleeps in Atomics.wait (~0.1-0.15 ms here):
+ * the next phase of a batch usually follows within the coordinator's short serial step, and a
+ * worker that slept for it wakes late (a futex wake of an idle virtual core), while the other
+ * has already claimed rows. Measured at the Amazon-670K shape on 2 threads (7 alternated pairs
+ * of one-epoch runs): 1.8-7.1% more samples/s in 6 of 7 pairs (the seventh, slower in every
+ * phase, lost 12.6%), and less waiting at the update's barriers.
+ */
+const SPIN_READS = 20_000;
 const T = init.threads;
 
 function main(): void {
@@ -51,6 +60,7 @@ function main(): void {
     // generation unchanged), and a worker that then ran its phase again updated its slice twice
     // and gave the barrier one decrement too many
     let g = Atomics.load(ctrl, kGeneration);
+    for (let spin = 0; g === gen && spin < SPIN_READS; spin++) g = Atomics.load(ctrl, kGeneration);
     while (g === gen) {
       Atomics.wait(ctrl, kGeneration, gen);
       g = Atomics.load(ctrl, kGeneration);
