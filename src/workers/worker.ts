@@ -31,8 +31,8 @@ const w = init.index;
 /**
  * Reads of the generation a worker makes before it sleeps in Atomics.wait (~0.1-0.15 ms here):
  * the next phase of a batch usually follows within the coordinator's short serial step, and a
- * worker that slept for it wakes late (a futex wake of an idle virtual core), while the other
- * has already claimed rows. Measured at the Amazon-670K shape on 2 threads (7 alternated pairs
+ * worker that has gone to sleep starts the phase later than one that is still reading (and
+ * the other has claimed its rows meanwhile). Measured at the Amazon-670K shape on 2 threads (7 alternated pairs
  * of one-epoch runs): 1.8-7.1% more samples/s in 6 of 7 pairs (the seventh, slower in every
  * phase, lost 12.6%), and less waiting at the update's barriers.
  */
