@@ -24,6 +24,7 @@ import { getKernels } from '../src/kernels/index.js';
 import { Rng } from '../src/util/rng.js';
 import { writeFileAtomic } from '../src/util/atomicWrite.js';
 import { workerScript } from '../src/workers/pool.js';
+import { envPrefix, numberFromEnv, outDirFromEnv } from './env.js';
 
 /** The Amazon-670K shape of bench:throughput: output rows, hidden width, batch. */
 const ROWS = 670_091;
@@ -102,8 +103,8 @@ if (!isMainThread) {
 }
 
 async function main(): Promise<void> {
-  const rounds = Number(process.env.BENCH_ROUNDS ?? 7);
-  const outDir = process.env.BENCH_OUT ?? join('bench', 'results');
+  const rounds = numberFromEnv('BENCH_ROUNDS', 7, 'an integer >= 1', (v) => Number.isInteger(v) && v >= 1);
+  const outDir = outDirFromEnv(process.env.BENCH_OUT) ?? join('bench', 'results');
   const arena = new Arena();
   const views = arena.carve([declare()]);
   const b = views.block('ceiling');
@@ -174,7 +175,7 @@ async function main(): Promise<void> {
     shape: { rows: ROWS, dim: DIM, batch: BATCH, touchedRows: TOUCHED, activePerSample: ACTIVE },
     rounds,
     patterns,
-    command: 'npm run bench:ceiling',
+    command: `${envPrefix(['BENCH_ROUNDS'])}npm run bench:ceiling`,
     date: new Date().toISOString(),
   };
   for (const [p, r] of Object.entries(patterns)) process.stdout.write(`${p}: 1 thread ${r.oneThreadMs} ms, 2 threads ${r.twoThreadsMs} ms: ${r.twoVsOne}x (rounds ${r.twoVsOneByRound.join(', ')})\n`);
