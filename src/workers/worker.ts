@@ -1,4 +1,5 @@
 import { workerData } from 'node:worker_threads';
+import { availableParallelism } from 'node:os';
 import { Network } from '../network/network.js';
 import { RunArea } from '../network/run.js';
 import { getKernels } from '../kernels/index.js';
@@ -34,10 +35,11 @@ const w = init.index;
  * worker that has gone to sleep starts the phase later than one that is still reading (and
  * the other has claimed its rows meanwhile). Measured at the Amazon-670K shape on 2 threads (7 alternated pairs
  * of one-epoch runs): 1.8-7.1% more samples/s in 6 of 7 pairs (the seventh, slower in every
- * phase, lost 12.6%), and less waiting at the update's barriers.
+ * phase, lost 12.6%), and less waiting at the update's barriers. Not with more workers than
+ * cores: a worker that reads then holds a core that one still computing its part needs.
  */
-const SPIN_READS = 20_000;
 const T = init.threads;
+const SPIN_READS = T <= availableParallelism() ? 20_000 : 0;
 
 function main(): void {
   const kernelsFor = (m: WebAssembly.Memory) => getKernels(m, init.kernels);
