@@ -4,13 +4,15 @@
  * access patterns of one bench:throughput batch, on one thread and on two (alternated rounds,
  * medians). bench:throughput's "2 threads / 1" is judged against these.
  *
- *   update    adamRows (W, M, V and G read, W, M, V written) of the rows one batch touches,
- *             ascending, as the update runs them; two threads take half the rows each
- *   forward   dotRows of each sample's active rows drawn at random (the forward's reads of W);
- *             two threads take half the samples each
- *   compute   dotRows over the same few rows again and again (in cache): the cores alone
+ *   update        adamRows (W, M, V and G read, W, M, V written) of the rows one batch
+ *                 touches, ascending, as the update runs them; two threads take half the rows each
+ *   updateGuided  the same rows claimed in shrinking runs from a shared cursor, as
+ *                 ParamBlock.updatePart claims them
+ *   forward       dotRows of each sample's active rows drawn at random (the forward's reads of
+ *                 W); two threads take half the samples each
+ *   compute       dotRows over the same few rows again and again (in cache): the cores alone
  *
- * Both memory-bound patterns share the two cores' memory system; the compute row shows what the
+ * The memory-bound patterns share the two cores' memory system; the compute row shows what the
  * cores give when nothing is shared. Writes bench/results/ceiling.json (BENCH_OUT: its folder).
  *   npm run bench:ceiling        (BENCH_ROUNDS: rounds, default 7)
  */
