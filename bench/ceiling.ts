@@ -27,6 +27,7 @@ import { Rng } from '../src/util/rng.js';
 import { writeFileAtomic } from '../src/util/atomicWrite.js';
 import { workerScript } from '../src/workers/pool.js';
 import { envPrefix, numberFromEnv, outDirFromEnv } from './env.js';
+import { median } from './stats.js';
 
 /** The Amazon-670K shape of bench:throughput: output rows, hidden width, batch. */
 const ROWS = 670_091;
@@ -185,12 +186,6 @@ async function main(): Promise<void> {
   const file = join(outDir, 'ceiling.json');
   writeFileAtomic(file, JSON.stringify(result, null, 2) + '\n');
   process.stdout.write(`wrote ${file}\n`);
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 }
 
 function round(x: number): number {

@@ -45,6 +45,7 @@ import type { ConfigInput } from '../src/config.js';
 import type { PhaseProfile } from '../src/training/model.js';
 import { PHASE_NAMES, type PhaseName } from '../src/network/profile.js';
 import { configWithOverride, envPrefix, numberFromEnv, outDirFromEnv } from './env.js';
+import { median } from './stats.js';
 import { LSH_CONFIG } from './configs.js';
 
 const QUICK = process.env.BENCH_QUICK === '1';
@@ -61,13 +62,6 @@ const ACCURACY_TEST_POINTS = 3000;
 const WARMUP_SAMPLES = QUICK ? 2_560 : 12_800;
 /** rounds of alternated 1- and 2-thread LSH runs */
 const ROUNDS = numberFromEnv('BENCH_ROUNDS', QUICK ? 1 : 3, 'an integer >= 1', (v) => Number.isInteger(v) && v >= 1);
-
-/** The median of xs (the mean of the middle two for an even count). */
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const h = s.length >> 1;
-  return s.length % 2 === 1 ? s[h]! : (s[h - 1]! + s[h]!) / 2;
-}
 
 /** The run whose samples/s is the median of runs (the lower middle one for an even count). */
 function medianRun<R extends { samplesPerSec: number }>(runs: R[]): R {

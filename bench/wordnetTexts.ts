@@ -10,9 +10,10 @@
  *
  *   node --import tsx bench/wordnetTexts.ts lexfile|lemmas OUT.jsonl
  */
-import { readFileSync, writeFileSync, renameSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { wordnetDictPath } from '../src/data/wordnet.js';
+import { writeFileAtomic } from '../src/util/atomicWrite.js';
 
 /** WordNet's lexicographer files by number (its documentation, lexnames(5WN)). */
 const LEXNAMES = [
@@ -50,8 +51,7 @@ function main(task: string | undefined, out: string | undefined): void {
       lines.push(JSON.stringify(rec));
     });
   }
-  writeFileSync(out + '.tmp', lines.join('\n') + '\n');
-  renameSync(out + '.tmp', out);
+  writeFileAtomic(out, lines.join('\n') + '\n');
   process.stdout.write(`${out}: ${lines.length} synsets (${task})\n`);
 }
 

@@ -29,16 +29,17 @@ const init = workerData as WorkerInit;
 const ctrl = new Int32Array(init.control);
 const stats = new Float64Array(init.stats);
 const w = init.index;
+const T = init.threads;
 /**
  * Reads of the generation a worker makes before it sleeps in Atomics.wait (~0.1-0.15 ms here):
  * the next phase of a batch usually follows within the coordinator's short serial step, and a
  * worker that has gone to sleep starts the phase later than one that is still reading (and
- * the other has claimed its rows meanwhile). Measured at the Amazon-670K shape on 2 threads (7 alternated pairs
- * of one-epoch runs): 1.8-7.1% more samples/s in 6 of 7 pairs (the seventh, slower in every
- * phase, lost 12.6%), and less waiting at the update's barriers. Not with more workers than
- * cores: a worker that reads then holds a core that one still computing its part needs.
+ * the other has claimed its rows meanwhile). Measured at the Amazon-670K shape on 2 threads
+ * (7 alternated pairs of one-epoch runs): 1.8-7.1% more samples/s in 6 of 7 pairs (the
+ * seventh, slower in every phase, lost 12.6%), and less waiting at the update's barriers. Not
+ * with more workers than cores: a worker that reads then holds a core that one still computing
+ * its part needs.
  */
-const T = init.threads;
 const SPIN_READS = T <= availableParallelism() ? 20_000 : 0;
 
 function main(): void {
