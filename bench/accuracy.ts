@@ -463,6 +463,7 @@ async function runTfjs(cfg: Config, train: XcDataset, nFeatures: number, nLabels
     beta1: cfg.optimizer.beta1, beta2: cfg.optimizer.beta2, eps: cfg.optimizer.eps,
     // the engine's learning-rate schedule and weight decay, so that only the implementation differs
     lrAt: (step) => scheduledLr(cfg.optimizer, step, horizon), weightDecay: cfg.optimizer.weightDecay,
+    inputFanIn: cfg.inputFanIn || nFeatures,
   });
   const name = m.backend !== 'wasm' ? `tfjs-${m.backend}` : 'tfjs-wasm';
   if (cfg.hidden.length !== 1) log(`note: TF.js baseline has one hidden layer of ${cfg.hidden[0]}; the engine's configuration has ${cfg.hidden.length}`);

@@ -194,6 +194,13 @@ export const configSchema = z
     /** weight init: uniform in +-initScale * sqrt(6 / (fanIn + fanOut)) (Glorot) */
     initScale: z.number().positive().default(1),
     /**
+     * the input layer's fanIn in that init; 0 = the feature count. A sparse row sums only its
+     * non-zeros into a hidden unit, so the rule (src/training/autoConfig.ts) gives their mean
+     * count a row: the feature count starts the hidden units ~17x smaller on WordNet, and an
+     * output row's first steps then barely move its logit
+     */
+    inputFanIn: z.number().int().nonnegative().default(0),
+    /**
      * memories the output layer is split into, by contiguous neuron ranges, each with its own
      * parameters, optimizer state and tables (one wasm32 memory holds at most 4 GiB); 0 = as few
      * as the layer needs (1 up to ~3 GiB of output-layer state)

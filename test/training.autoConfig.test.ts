@@ -38,6 +38,9 @@ test('about ten intermediate evaluations a run, after every epoch of a short one
   const FOLDOC: DataShape = { points: 8302, features: 29850, labels: 7474, labelsPerPoint: 4.45, nnzPerPoint: 34.1 };
   const f = deriveConfig(FOLDOC, {}, MACHINE).config;
   assert.deepEqual([f.epochs, f.evalEvery], [38, 4], '38 epochs: 9 evaluations, not 38');
+  assert.equal(f.inputFanIn, 34, 'the input layer drawn for a mean row\'s 34.1 non-zeros');
+  assert.equal(deriveConfig({ ...FOLDOC, nnzPerPoint: 0.2 }, {}, MACHINE).config.inputFanIn, 1);
+  assert.equal(deriveConfig(FOLDOC, { inputFanIn: 500 }, MACHINE).config.inputFanIn, 500, 'given wins');
   assert.equal(deriveConfig(WORDNET, {}, MACHINE).config.evalEvery, 1, '6 epochs: after each');
   assert.equal(deriveConfig(WORDNET, { epochs: 25 }, MACHINE).config.evalEvery, 3, 'the given epochs decide');
   assert.equal(deriveConfig(FOLDOC, { evalEvery: 0 }, MACHINE).config.evalEvery, 0, 'given: only at the end');

@@ -46,6 +46,8 @@ export interface TfjsBaselineOptions {
    * a batch updated); biases never decay. Default 0.
    */
   weightDecay?: number;
+  /** the first layer's fanIn in its Glorot init (the engine's `inputFanIn`); default nFeatures */
+  inputFanIn?: number;
 }
 
 /**
@@ -284,7 +286,7 @@ export class TfjsBaseline {
     this.batchSize = opts.batchSize;
     this.backend = backend;
     const rng = new Rng(opts.seed >>> 0, 0x7f);
-    const w1 = glorot(rng.fork(1), opts.nFeatures * opts.hidden, opts.nFeatures, opts.hidden);
+    const w1 = glorot(rng.fork(1), opts.nFeatures * opts.hidden, opts.inputFanIn ?? opts.nFeatures, opts.hidden);
     const w2 = glorot(rng.fork(2), opts.hidden * opts.nLabels, opts.hidden, opts.nLabels);
     this.params = {
       W1: tf.variable(tf.tensor2d(w1, [opts.nFeatures, opts.hidden]), true),

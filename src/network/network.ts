@@ -278,7 +278,7 @@ export function drawInit(cfg: Config, plan: ModelPlan, rng: Rng, at: InitTargets
     for (; skip > 0; skip--) w.nextU32();
     p.init(w, fanIn, fanOut, cfg.initScale);
   };
-  weights(at.input, plan.input.rows * plan.input.cols, plan.input.rows, plan.input.cols);
+  weights(at.input, plan.input.rows * plan.input.cols, cfg.inputFanIn || plan.input.rows, plan.input.cols);
   plan.layers.forEach((lp, l) => {
     lp.shards.forEach((sp, si) => {
       const p = at.param(l, si);
