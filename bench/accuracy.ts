@@ -57,7 +57,7 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { availableParallelism, cpus, tmpdir, totalmem } from 'node:os';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { parseConfig, mergeConfig, type Config, type ConfigInput } from '../src/config.js';
+import { inputFanInOf, parseConfig, mergeConfig, type Config, type ConfigInput } from '../src/config.js';
 import { SlideModel, plannedBatches } from '../src/training/model.js';
 import { WORDNET_RECIPE } from '../src/training/recipes.js';
 import { deriveConfig, dataShapeOf, explainSettings, type DerivedSetting } from '../src/training/autoConfig.js';
@@ -74,6 +74,7 @@ import { scheduledLr } from '../src/layers/params.js';
 import { rowMaxima } from '../src/training/model.js';
 import { writeFileAtomic } from '../src/util/atomicWrite.js';
 import { configWithOverride, envPrefix, outDirFromEnv } from './env.js';
+import { round } from './stats.js';
 import { DEFAULT_DATASET, ensureDataset, resolveDataset, resultBaseName, type ResolvedDataset } from './datasets.js';
 import { renderAccuracySvg, type AccuracyResult, type FinalMetrics, type Series, type SeriesPoint } from './plot.js';
 
@@ -248,11 +249,6 @@ async function runClocked(sys: Trainable, train: XcDataset, batchSize: number, s
   }
   await evaluate();
   return { points, trainSec, evalSec, samples, batches, activePerSample: activeSum / Math.max(1, samples) };
-}
-
-function round(x: number, digits: number): number {
-  const f = Math.pow(10, digits);
-  return Math.round(x * f) / f;
 }
 
 /** The repository root: the nearest ancestor of this file holding package.json (works from bench/ and dist/bench/). */
@@ -463,7 +459,7 @@ async function runTfjs(cfg: Config, train: XcDataset, nFeatures: number, nLabels
     beta1: cfg.optimizer.beta1, beta2: cfg.optimizer.beta2, eps: cfg.optimizer.eps,
     // the engine's learning-rate schedule and weight decay, so that only the implementation differs
     lrAt: (step) => scheduledLr(cfg.optimizer, step, horizon), weightDecay: cfg.optimizer.weightDecay,
-    inputFanIn: cfg.inputFanIn || nFeatures,
+    inputFanIn: inputFanInOf(cfg, nFeatures),
   });
   const name = m.backend !== 'wasm' ? `tfjs-${m.backend}` : 'tfjs-wasm';
   if (cfg.hidden.length !== 1) log(`note: TF.js baseline has one hidden layer of ${cfg.hidden[0]}; the engine's configuration has ${cfg.hidden.length}`);

@@ -27,7 +27,7 @@ import { Rng } from '../src/util/rng.js';
 import { writeFileAtomic } from '../src/util/atomicWrite.js';
 import { workerScript } from '../src/workers/pool.js';
 import { envPrefix, numberFromEnv, outDirFromEnv } from './env.js';
-import { median } from './stats.js';
+import { median, round } from './stats.js';
 
 /** The Amazon-670K shape of bench:throughput: output rows, hidden width, batch. */
 const ROWS = 670_091;
@@ -170,7 +170,7 @@ async function main(): Promise<void> {
       const one = median(sec[p][1]);
       const two = median(sec[p][2]);
       const ratios = sec[p][1].map((s, i) => s / sec[p][2][i]!);
-      return [p, { oneThreadMs: round(one * 1e3), twoThreadsMs: round(two * 1e3), twoVsOne: round(one / two), twoVsOneByRound: ratios.map(round) }];
+      return [p, { oneThreadMs: round(one * 1e3, 3), twoThreadsMs: round(two * 1e3, 3), twoVsOne: round(one / two, 3), twoVsOneByRound: ratios.map((r) => round(r, 3)) }];
     }),
   );
   const result = {
@@ -186,8 +186,4 @@ async function main(): Promise<void> {
   const file = join(outDir, 'ceiling.json');
   writeFileAtomic(file, JSON.stringify(result, null, 2) + '\n');
   process.stdout.write(`wrote ${file}\n`);
-}
-
-function round(x: number): number {
-  return Math.round(x * 1000) / 1000;
 }

@@ -6,3 +6,9 @@ export function median(xs: readonly number[]): number {
   const h = s.length >> 1;
   return s.length % 2 === 1 ? s[h]! : (s[h - 1]! + s[h]!) / 2;
 }
+
+/** x rounded to `digits` decimals. */
+export function round(x: number, digits: number): number {
+  const f = Math.pow(10, digits);
+  return Math.round(x * f) / f;
+}

@@ -218,6 +218,11 @@ export const configSchema = z
   .strict();
 
 export type Config = z.infer<typeof configSchema>;
+
+/** The input layer's fan-in in its init for `nFeatures` features: cfg.inputFanIn, 0 meaning the feature count. */
+export function inputFanInOf(cfg: Config, nFeatures: number): number {
+  return cfg.inputFanIn || nFeatures;
+}
 export type ConfigInput = z.input<typeof configSchema>;
 export type LayerSampling = z.infer<typeof layerSamplingSchema>;
 export type HashConfig = z.infer<typeof hashSchema>;

@@ -3,7 +3,7 @@ import { bindRowCopy8, declareRowCopy8, type RowCopy8 } from './quantized.js';
 import { BlockDecl, bytesOf, checkSamePlacement, place, type BoundViews, type Placement } from '../memory/layout.js';
 import type { Rng } from '../util/rng.js';
 import type { Kernels } from '../kernels/js.js';
-import type { Config, LayerSampling } from '../config.js';
+import { inputFanInOf, type Config, type LayerSampling } from '../config.js';
 import { ConfigError } from '../util/errors.js';
 import { ParamBlock, type ParamSpec } from '../layers/params.js';
 import { LshSampler, type SamplerSpec } from '../layers/sampler.js';
@@ -278,7 +278,7 @@ export function drawInit(cfg: Config, plan: ModelPlan, rng: Rng, at: InitTargets
     for (; skip > 0; skip--) w.nextU32();
     p.init(w, fanIn, fanOut, cfg.initScale);
   };
-  weights(at.input, plan.input.rows * plan.input.cols, cfg.inputFanIn || plan.input.rows, plan.input.cols);
+  weights(at.input, plan.input.rows * plan.input.cols, inputFanInOf(cfg, plan.input.rows), plan.input.cols);
   plan.layers.forEach((lp, l) => {
     lp.shards.forEach((sp, si) => {
       const p = at.param(l, si);
