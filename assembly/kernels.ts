@@ -1670,6 +1670,34 @@ export function voteCollect(tally: usize, N: i32, lo: i32, hi: i32, hist: usize,
 }
 
 /**
+ * Lengths of m rows X (m, n) after subtracting mean (n): out[r] = |X[r*n ..) - mean|
+ * (src/kernels/js.ts centredNorms). Four lanes of float32 squares, summed across at the end.
+ */
+export function centredNorms(X: usize, n: i32, m: i32, mean: usize, out: usize): void {
+  const n4 = n & ~3;
+  for (let r: i32 = 0; r < m; r++) {
+    let x = X + (<usize>r * <usize>n << 2);
+    let c = mean;
+    let s4 = f32x4.splat(0);
+    let i: i32 = 0;
+    for (; i < n4; i += 4) {
+      const d = f32x4.sub(v128.load(x, 0, 4), v128.load(c, 0, 4));
+      s4 = f32x4.add(s4, f32x4.mul(d, d));
+      x += 16;
+      c += 16;
+    }
+    let s = hsum(s4);
+    for (; i < n; i++) {
+      const d = load<f32>(x) - load<f32>(c);
+      s += d * d;
+      x += 4;
+      c += 4;
+    }
+    store<f32>(out + (<usize>r << 2), sqrt<f32>(s));
+  }
+}
+
+/**
  * Column sums of m rows X (m, n) into acc (n float64), row after row (src/kernels/js.ts colSums):
  * acc[k] += X[r*n + k] for r = 0, 1, .. m-1. Four rows a pass over acc, four columns a step as
  * two f64x2 (each float32 widened exactly); every column's additions stay in row order, so the

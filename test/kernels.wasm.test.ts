@@ -58,6 +58,34 @@ describe('wasm kernels vs js kernels', () => {
     }
   });
 
+  it('centredNorms (odd n, offsets, rows of zeros)', () => {
+    const rng = new Rng(31);
+    const arena = new Arena();
+    const k = newWasm(arena);
+    for (const n of LENGTHS) {
+      for (const off of OFFSETS) {
+        const m = 7;
+        const t = new Twins(arena);
+        const X = rand(rng, off + m * n);
+        X.fill(0, off + 2 * n, off + 3 * n); // a row of zeros: its length is |mean|
+        t.f32('X', X);
+        t.f32('mean', rand(rng, n));
+        t.f32('out', rand(rng, off + m + 2));
+        jsKernels.centredNorms(t.js.X as Float32Array, off, n, m, t.js.mean as Float32Array, t.js.out as Float32Array, off);
+        k.centredNorms(t.wasm.X as Float32Array, off, n, m, t.wasm.mean as Float32Array, t.wasm.out as Float32Array, off);
+        // the whole of out compared: the entries outside the m outputs stay as they were
+        t.compare(`centredNorms n=${n} off=${off}`, { out: t.js.out as Float32Array });
+        // the twin against the definition
+        const out = t.js.out as Float32Array;
+        for (let r = 0; r < m; r++) {
+          let s = 0;
+          for (let c = 0; c < n; c++) s += (X[off + r * n + c]! - (t.js.mean as Float32Array)[c]!) ** 2;
+          assert.ok(Math.abs(out[off + r]! - Math.sqrt(s)) <= 1e-6 * Math.sqrt(s) + 1e-7, `row ${r}`);
+        }
+      }
+    }
+  });
+
   it('dotRows (odd n, offsets, repeated rows)', () => {
     const rng = new Rng(3);
     const arena = new Arena();

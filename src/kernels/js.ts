@@ -230,6 +230,23 @@ export const jsKernels = {
   },
 
   /**
+   * Lengths of m rows after centring (LshSampler's rows for activeSet.queryRank 'logit'):
+   * out[outOff + r] = |X[xOff + r*n .. +n) - mean[0 .. n)|, r < m. The kernels sum in float32
+   * lanes: equal to this within rounding.
+   */
+  centredNorms(X: Float32Array, xOff: number, n: number, m: number, mean: Float32Array, out: Float32Array, outOff: number): void {
+    for (let r = 0; r < m; r++) {
+      const base = xOff + r * n;
+      let s = 0;
+      for (let k = 0; k < n; k++) {
+        const d = X[base + k]! - mean[k]!;
+        s += d * d;
+      }
+      out[outOff + r] = Math.sqrt(s);
+    }
+  },
+
+  /**
    * Column sums of m rows in float64, row after row (the mean row a rebuild centres on, as
    * LshSampler.prepareRebuild sums it): acc[k] += X[xOff + r*n + k] for r = 0, 1, .. m-1, k < n.
    * Each addition is one float64 rounding in that order, so both implementations agree bit for bit.

@@ -34,6 +34,7 @@ export const KERNEL_TABLE: Readonly<Record<string, string>> = {
   hadamardRows: 'S:f32[Math.ceil(H/p)*rounds*p] bias:f32[H] n p rounds H X:f32+xOff[n*m] m buf:f32[p] out:f32+outOff[H*m]',
   signKeys: 'proj:f32+projOff[m*H] H m sel:i32[K*L]<H K L keys:i32+keysOff stride',
   colSums: 'X:f32+xOff[n*m] n m acc:f64[n]',
+  centredNorms: 'X:f32+xOff[n*m] n m mean:f32[n] out:f32+outOff[m]',
   wtaCodes: 'coords:i32[H*binSize]<n H binSize dwta X:f32+xOff[n*m] n m mean:f32?[n] buf:i32[8*n] codes:i32+codesOff[m>0?(H-1)*ld+m:0] ld -> number',
   densifyCodes: 'codes:i32+codesOff[m>0?(H-1)*ld+m:0] ld m H probes:i32[H*16]<H buf:i32[2*H]',
   codeKeys: 'codes:i32+codesOff[m>0?(H-1)*ld+m:0] ld ~H m sel:i32[K*L]<H K L bits rangePow keys:i32+keysOff stride',
