@@ -105,6 +105,15 @@ const activeSetSchema = z
      * the 100 largest biases. 0 = none.
      */
     topBias: z.number().int().min(0).max(65536).default(0),
+    /**
+     * how LSH inference ranks the voted labels for its cap: 'votes' (the tables a label shares
+     * with the query), or 'logit': the logit those votes estimate. With SimHash codes of K bits a
+     * label found in v of L tables has angle a = pi (1 - (v / L)^(1/K)) to the query x, and its
+     * centred row w - mean scores |w - mean| |x| cos a + b (the shared mean . x left out: it moves
+     * every label of a query alike); each rebuild writes the rows' centred lengths. Votes alone rank
+     * a long row like a short one at the same angle. SimHash, without MIPS, with the 'topk' policy.
+     */
+    queryRank: z.enum(['votes', 'logit']).default('votes'),
   })
   .strict();
 

@@ -177,6 +177,20 @@ test('structured SimHash projections: the loaded model has the same hash functio
   }
 });
 
+test('LSH inference ranked by estimated logit: the rows\' lengths are saved with the tables, and the loaded model predicts the same', async () => {
+  const config = { ...TINY_CONFIG, output: { mode: 'lsh' as const, hash: { family: 'simhash' as const, projection: 'hadamard' as const, K: 3, L: 10, bucketSize: 64 }, activeSet: { policy: 'topk' as const, maxActive: 20, queryMaxActive: 12, minActive: 0, queryRank: 'logit' as const } } };
+  const m = tinyModel(data, config);
+  await trainUntil(m, data.train, 12);
+  const f = join(dir, 'logit.safetensors');
+  await saveModel(m, f);
+  const { model: m2 } = await loadModel(f);
+  assertSameModel(m, m2, 'logit');
+  const norms = (x: typeof m) => Array.from(x.network.output.shards[0]!.sampler!.rowNorm);
+  assert.ok(norms(m).length > 0 && norms(m).every((v) => v > 0), 'every row has its length');
+  assert.deepEqual(norms(m2), norms(m));
+  for (let r = 0; r < 30; r++) assert.deepEqual(m2.predict(sample(r), 5), m.predict(sample(r), 5), `row ${r}`);
+});
+
 test('queryCandidates: a loader\'s choice of the LSH query size, over the same tensors; refused where there are no candidates', async () => {
   // buckets of ~30 of the 120 labels: the votes reach well beyond 50 labels
   const topk = tinyModel(data, { ...TINY_CONFIG, output: { mode: 'lsh', hash: { family: 'simhash', K: 2, L: 8, bucketSize: 64 }, activeSet: { policy: 'topk', maxActive: 20, minActive: 0 } } });

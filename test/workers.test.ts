@@ -126,8 +126,14 @@ test('fit on the workers of openWorkers, called twice, learns exactly what two f
   }
 });
 
-test('evaluation on worker threads gives the one-thread metrics exactly', async () => {
-  const m = new SlideModel({ nFeatures: train.nFeatures, nLabels: train.nLabels, config: { ...CONFIG, threads: 1 } });
+/** SimHash tables whose LSH inference ranks by estimated logit (activeSet.queryRank) */
+const LOGIT_CONFIG = {
+  ...CONFIG,
+  output: { mode: 'lsh' as const, hash: { family: 'simhash' as const, projection: 'hadamard' as const, K: 4, L: 30 }, activeSet: { policy: 'topk' as const, maxActive: 60, queryMaxActive: 80, minActive: 0, topBias: 8, queryRank: 'logit' as const } },
+};
+
+for (const [name, config] of [['DWTA', CONFIG], ['SimHash ranked by estimated logit', LOGIT_CONFIG]] as const) test(`evaluation on worker threads gives the one-thread metrics exactly (${name})`, async () => {
+  const m = new SlideModel({ nFeatures: train.nFeatures, nLabels: train.nLabels, config: { ...config, threads: 1 } });
   await m.fit(train, { epochs: 1 });
   const a = await m.evaluate(testSet, { inference: 'both' });
   await m.openWorkers({ ...rowMax(), threads: 2 });

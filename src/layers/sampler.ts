@@ -4,11 +4,12 @@ import { hadamardWidth, HADAMARD_ROUNDS } from '../hashing/simhash.js';
 import { PooledFamily } from '../hashing/pooled.js';
 import { PROBE_CAP } from '../hashing/common.js';
 import { LshTables, type CommitScratch, type LshTablesParams } from '../tables/tables.js';
-import { QueryScratch, topByVotes, unionInto } from '../tables/query.js';
+import { QueryScratch, topByLogit, topByVotes, unionInto } from '../tables/query.js';
 import { clearWords, hasBit, setBit } from '../util/bits.js';
 import type { HashConfig, LayerSampling } from '../config.js';
 import type { Rng } from '../util/rng.js';
 import type { Kernels } from '../kernels/js.js';
+import { ConfigError } from '../util/errors.js';
 import { BlockDecl, type BlockViews, type BoundViews } from '../memory/layout.js';
 
 /** Rows hashed per projectRows call in a rebuild (two of its 4-row tiles); scratch `proj` holds this many rows' projections. */
@@ -143,6 +144,13 @@ export class LshSampler {
   private readonly meanRow: Float32Array;
   /** (activeSet.topBias, at most nOut) the neurons with the largest biases at the last rebuild, largest first */
   private readonly topBias: Int32Array;
+  /**
+   * (nOut) activeSet.queryRank 'logit': |w_j - mean| of each neuron when it was last hashed (with
+   * the centre it was hashed with), written where its key is; empty otherwise
+   */
+  readonly rowNorm: Float32Array;
+  /** the kernels of the sampler's memory (row lengths) */
+  private readonly kernels: Kernels;
   private readonly fast: KernelHashViews | null;
   /**
    * (nOut) incremental rebuilds: 1 where the neuron's weights changed since it was last hashed
@@ -164,6 +172,7 @@ export class LshSampler {
     // with incremental rebuilds the centre and M persist from one full rebuild to the next, and a
     // checkpoint keeps M and the stale marks too
     const inc = h.incremental;
+    const logit = cfg.activeSet.queryRank === 'logit';
     const b = new BlockDecl(`${spec.name}.sampler`)
       .i32('seeds', [2], true)
       .f32('norm', [1], inc)
@@ -171,7 +180,8 @@ export class LshSampler {
       .i32('stale', [inc ? nOut : 0], inc)
       .i32('listed', [inc ? nOut : 0])
       .i32('prepared', [2])
-      .i32('topBias', [nb], nb > 0);
+      .i32('topBias', [nb], nb > 0)
+      .f32('rowNorm', [logit ? nOut : 0], logit);
     if (ps !== null) {
       const proj = isProjection(ps);
       const P = proj ? ps.H : 0;
@@ -232,6 +242,9 @@ export class LshSampler {
     this.trainCap = spec.cfg.activeSet.maxActive;
     this.queryCap = spec.cfg.activeSet.queryMaxActive > 0 ? spec.cfg.activeSet.queryMaxActive : this.trainCap;
     const h = spec.cfg.hash;
+    if (spec.cfg.activeSet.queryRank === 'logit' && (h.family !== 'simhash' || h.mips || spec.cfg.activeSet.policy !== 'topk')) {
+      throw new ConfigError(`${spec.name}: activeSet.queryRank 'logit' needs SimHash codes (hash.family 'simhash', hash.mips false) and activeSet.policy 'topk': it reads an angle from the votes`);
+    }
     this.K = h.K;
     this.L = h.L;
     this.hashDim = h.mips ? spec.nIn + 2 : spec.nIn;
@@ -240,6 +253,8 @@ export class LshSampler {
     this.normSlot = v.f32('norm');
     this.meanRow = v.f32('mean');
     this.topBias = v.i32('topBias');
+    this.rowNorm = v.f32('rowNorm');
+    this.kernels = kernels;
     this.stale = v.i32('stale');
     this.listed = v.i32('listed');
     this.prepared = v.i32('prepared');
@@ -509,6 +524,8 @@ export class LshSampler {
           const mb = Math.min(PROJECT_BLOCK, m - b);
           if (f.shape.p > 0) f.k.hadamardRows(f.signs, f.keyBias, n, f.shape.p, HADAMARD_ROUNDS, P, W, (start + b) * n, mb, hs.hbuf, out, 0);
           else f.k.projectRows(f.projT, f.keyBias, n, P, W, (start + b) * n, mb, out, 0);
+          // the rows' lengths while they are in cache
+          if (this.rowNorm.length > 0) f.k.centredNorms(W, (start + b) * n, n, mb, this.meanRow, this.rowNorm, start + b);
           if (direct) f.k.signKeys(out, 0, P, mb, f.keySel, this.K, this.L, t.keys, start + b, t.capacity);
           else for (let i = 0; i < mb; i++) projectionBits(f, hs.projBits, i * P, codes, (b + i) * H);
         }
@@ -516,6 +533,7 @@ export class LshSampler {
       }
       return;
     }
+    if (this.rowNorm.length > 0) this.kernels.centredNorms(W, from * n, n, to - from, this.meanRow, this.rowNorm, from);
     const d = this.hashDim;
     const mips = this.cfg.hash.mips;
     const center = this.cfg.hash.center;
@@ -605,6 +623,7 @@ export class LshSampler {
       densifyBuf: v !== null && this.fast !== null ? v.i32('densifyBuf') : none,
       query2: new Float32Array(this.hashDim),
       codes: new Int32Array(H),
+      xNorm: 0,
       query,
       cand: direct ? query.top : new Int32Array(this.nOut),
       votes: direct ? query.topVotes : new Int32Array(this.nOut),
@@ -618,13 +637,21 @@ export class LshSampler {
    * returns its size. `forced` (the sample's true labels during training) come first and are
    * always kept. `cap`: trainCap or queryCap.
    */
-  activeSet(s: SamplerScratch, x: Float32Array, xOff: number, forced: Int32Array | null, forcedStart: number, forcedEnd: number, cap: number, rng: Rng, out: Int32Array): number {
+  activeSet(s: SamplerScratch, x: Float32Array, xOff: number, forced: Int32Array | null, forcedStart: number, forcedEnd: number, cap: number, rng: Rng, out: Int32Array, queryBias: Float32Array | null = null): number {
     this.hashInput(s, x, xOff);
-    return this.collect(s, forced, forcedStart, forcedEnd, cap, rng, out);
+    return this.collect(s, forced, forcedStart, forcedEnd, cap, rng, out, queryBias);
   }
 
-  /** The hashing half of activeSet (codes into s.codes); with MIPS the input is [x, 1, 0] / |[x, 1]|. */
+  /**
+   * The hashing half of activeSet (codes into s.codes, and |x| into s.xNorm where queries rank by
+   * logit); with MIPS the input is [x, 1, 0] / |[x, 1]|.
+   */
   hashInput(s: SamplerScratch, x: Float32Array, xOff: number): void {
+    if (this.rowNorm.length > 0) {
+      let s2 = 0;
+      for (let k = 0; k < this.nIn; k++) s2 += x[xOff + k]! * x[xOff + k]!;
+      s.xNorm = Math.sqrt(s2);
+    }
     const f = this.fast;
     if (f !== null && s.hcodes.length > 0) {
       // one row: its codes (ld 1), densified (DWTA), then the tables' codes
@@ -655,8 +682,13 @@ export class LshSampler {
     this.family.hashDenseRow(q, 0, s.codes, 0);
   }
 
-  /** The lookup half of activeSet: tables queried with s.codes, forced ids first, padding; at most `cap` (0: no cap) besides forced ids beyond it. */
-  collect(s: SamplerScratch, forced: Int32Array | null, forcedStart: number, forcedEnd: number, cap: number, rng: Rng, out: Int32Array): number {
+  /**
+   * The lookup half of activeSet: tables queried with s.codes, forced ids first, padding; at most
+   * `cap` (0: no cap) besides forced ids beyond it. `queryBias`: the layer's biases, given by LSH
+   * inference; with them a sampler whose activeSet.queryRank is 'logit' ranks its candidates by
+   * the logit their votes estimate (query.ts topByLogit) instead of by votes.
+   */
+  collect(s: SamplerScratch, forced: Int32Array | null, forcedStart: number, forcedEnd: number, cap: number, rng: Rng, out: Int32Array, queryBias: Float32Array | null = null): number {
     const nOut = this.nOut;
     const as = this.cfg.activeSet;
     const seen = s.seen;
@@ -666,9 +698,15 @@ export class LshSampler {
     if (tb.length > 0) n = addUnique(tb, 0, tb.length, cap > 0 ? Math.max(cap, nForced) : nOut, seen, out, n);
     if (as.policy === 'topk') {
       const c = cap > 0 ? cap : nOut;
-      // the forced and largest-bias ids may be among the top: ask for as many more
-      const m = topByVotes(this.tables, s.codes, 0, s.query, Math.max(0, c - nForced) + n, s.cand, s.votes);
-      n = addUnique(s.cand, 0, m, c, seen, out, n);
+      if (queryBias !== null && this.rowNorm.length > 0) {
+        // the ids held already are skipped: the rest of the cap, unordered
+        const m = topByLogit(this.tables, s.codes, 0, s.query, Math.max(0, c - n), this.rowNorm, queryBias, s.xNorm, seen, s.cand);
+        n = addUnique(s.cand, 0, m, c, seen, out, n);
+      } else {
+        // the forced and largest-bias ids may be among the top: ask for as many more
+        const m = topByVotes(this.tables, s.codes, 0, s.query, Math.max(0, c - nForced) + n, s.cand, s.votes);
+        n = addUnique(s.cand, 0, m, c, seen, out, n);
+      }
     } else {
       n = unionInto(this.tables, s.codes, 0, s.query, seen, out, n, cap > 0 ? Math.max(cap, nForced) : nOut);
     }
@@ -790,6 +828,8 @@ export interface SamplerScratch {
   /** (hashDim) the input after the MIPS transform */
   query2: Float32Array;
   codes: Int32Array;
+  /** |x| of the last input hashed (activeSet.queryRank 'logit') */
+  xNorm: number;
   query: QueryScratch;
   cand: Int32Array;
   votes: Int32Array;

@@ -147,12 +147,12 @@ function shardActive(sh: LayerShard, ss: SamplerScratch | null, x: Float32Array,
     const t0 = performance.now();
     sampler.hashInput(ss, x, 0);
     const t1 = performance.now();
-    const n = sampler.collect(ss, forced, fStart, fEnd, cap, rng, act);
+    const n = sampler.collect(ss, forced, fStart, fEnd, cap, rng, act, what === FOR_TRAINING ? null : sh.p.b);
     prof[PROF_HASH] += (t1 - t0) / 1000;
     prof[PROF_LOOKUP] += (performance.now() - t1) / 1000;
     return n;
   }
-  return sampler.activeSet(ss, x, 0, forced, fStart, fEnd, cap, rng, act);
+  return sampler.activeSet(ss, x, 0, forced, fStart, fEnd, cap, rng, act, what === FOR_TRAINING ? null : sh.p.b);
 }
 
 /**

@@ -1,6 +1,6 @@
 /**
- * Selection helpers of top-by-votes queries: the cut of a selection from a vote histogram, and
- * allocation-free quickselect and sort over Int32Arrays.
+ * Selection helpers of top-by-votes and top-by-logit queries: the cut of a selection from a vote
+ * histogram, and allocation-free quickselect and sort over Int32Arrays and over (score, id) pairs.
  */
 /**
  * The (at most) cap entries of ids[0 .. n) with the largest votes[i] (1 <= votes <= maxVote),
@@ -50,6 +50,87 @@ export function selectTopByVotes(
     if (outVotes !== null) outVotes[above + i] = vt;
   }
   return take;
+}
+
+/**
+ * The (at most) cap of ids[0 .. n) with the largest score[i], ties to the smaller id, into
+ * out[outOff ..) ordered by score descending; returns min(n, cap). Reorders ids and score (in step).
+ */
+export function selectTopByScore(ids: Int32Array, score: Float64Array, n: number, cap: number, out: Int32Array, outOff = 0): number {
+  const take = Math.min(n, cap);
+  if (take <= 0) return 0;
+  if (take < n) selectPairs(ids, score, 0, n - 1, take);
+  sortPairs(ids, score, 0, take - 1);
+  for (let i = 0; i < take; i++) out[outOff + i] = ids[i]!;
+  return take;
+}
+
+/** Whether (score sa, id ia) comes before (sb, ib): larger score first, then smaller id. */
+function before(sa: number, ia: number, sb: number, ib: number): boolean {
+  return sa > sb || (sa === sb && ia < ib);
+}
+
+/** Swap entries i and j of the parallel arrays. */
+function swapPairs(ids: Int32Array, score: Float64Array, i: number, j: number): void {
+  const t = ids[i]!;
+  ids[i] = ids[j]!;
+  ids[j] = t;
+  const u = score[i]!;
+  score[i] = score[j]!;
+  score[j] = u;
+}
+
+/**
+ * Partition [lo, hi] around the middle entry (Lomuto, pivot moved to hi); returns its final
+ * position: entries before it come first in the order of `before`.
+ */
+function partitionPairs(ids: Int32Array, score: Float64Array, lo: number, hi: number): number {
+  swapPairs(ids, score, (lo + hi) >>> 1, hi);
+  const ps = score[hi]!;
+  const pi = ids[hi]!;
+  let p = lo;
+  for (let i = lo; i < hi; i++) {
+    if (before(score[i]!, ids[i]!, ps, pi)) swapPairs(ids, score, i, p++);
+  }
+  swapPairs(ids, score, p, hi);
+  return p;
+}
+
+/** Rearrange [lo, hi] so that its first k entries in the order of `before` are in [lo, lo + k). */
+function selectPairs(ids: Int32Array, score: Float64Array, lo: number, hi: number, k: number): void {
+  const target = lo + k - 1;
+  while (hi > lo) {
+    const p = partitionPairs(ids, score, lo, hi);
+    if (p === target) return;
+    if (p < target) lo = p + 1;
+    else hi = p - 1;
+  }
+}
+
+/** Sort [lo, hi] in the order of `before` (quicksort on the smaller side, insertion sort below 16). */
+function sortPairs(ids: Int32Array, score: Float64Array, lo: number, hi: number): void {
+  while (hi - lo > 16) {
+    const p = partitionPairs(ids, score, lo, hi);
+    if (p - lo < hi - p) {
+      sortPairs(ids, score, lo, p - 1);
+      lo = p + 1;
+    } else {
+      sortPairs(ids, score, p + 1, hi);
+      hi = p - 1;
+    }
+  }
+  for (let i = lo + 1; i <= hi; i++) {
+    const s = score[i]!;
+    const id = ids[i]!;
+    let j = i - 1;
+    while (j >= lo && before(s, id, score[j]!, ids[j]!)) {
+      score[j + 1] = score[j]!;
+      ids[j + 1] = ids[j]!;
+      j--;
+    }
+    score[j + 1] = s;
+    ids[j + 1] = id;
+  }
 }
 
 /**

@@ -1,0 +1,98 @@
+// topByLogit (activeSet.queryRank 'logit'): the candidates ranked by the logit their votes
+// estimate, against a brute-force oracle over queryVotes; the (score, id) selection against a sort.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { LshTables, type LshTablesParams } from '../src/tables/tables.js';
+import { selectTopByScore } from '../src/tables/select.js';
+import { QueryScratch, queryVotes, topByLogit } from '../src/tables/query.js';
+import { Arena } from '../src/memory/arena.js';
+import { loadWasmKernels } from '../src/kernels/index.js';
+import { Rng } from '../src/util/rng.js';
+
+function params(o: Partial<LshTablesParams> = {}): LshTablesParams {
+  return { L: 12, K: 3, bitsPerHash: 1, rangePow: 3, bucketSize: 4000, insertion: 'fifo', capacity: 2000, seed: 1, ...o };
+}
+
+const iota = (n: number) => Int32Array.from({ length: n }, (_, i) => i);
+const randomCodes = (rng: Rng, n: number, KL: number) => Int32Array.from({ length: n * KL }, () => rng.nextInt(2));
+
+test('selectTopByScore: the cap largest scores, ties to the smaller id, ordered like a full sort', () => {
+  const rng = new Rng(5);
+  for (const n of [0, 1, 2, 17, 100, 1000]) {
+    for (const cap of [0, 1, 3, 16, 17, 99, 1000, 2000]) {
+      // few distinct scores: many ties
+      const scores = Array.from({ length: n }, () => rng.nextInt(n < 20 ? 3 : 40) - 5 + (rng.nextFloat() < 0.1 ? 0.5 : 0));
+      const idsIn = Array.from({ length: n }, (_, i) => (i * 7919) % 10007);
+      const ids = Int32Array.from(idsIn);
+      const score = Float64Array.from(scores);
+      const out = new Int32Array(Math.max(1, cap));
+      const m = selectTopByScore(ids, score, n, cap, out);
+      const want = idsIn.map((id, i) => [scores[i]!, id] as const).sort((a, b) => b[0] - a[0] || a[1] - b[1]).slice(0, cap).map((p) => p[1]);
+      assert.equal(m, Math.min(n, cap));
+      assert.deepEqual(Array.from(out.subarray(0, m)), want, `n ${n} cap ${cap}`);
+    }
+  }
+});
+
+/** The oracle: every voted item scored rowNorm |x| cos(pi (1 - (v/L)^(1/K))) + bias, sorted. */
+function oracle(t: LshTables, qc: Int32Array, rowNorm: Float32Array, bias: Float32Array, xNorm: number, cap: number): number[] {
+  const s = new QueryScratch(t);
+  const ids = new Int32Array(t.capacity);
+  const votes = new Int32Array(t.capacity);
+  const n = queryVotes(t, qc, 0, s, ids, votes);
+  const scored = Array.from({ length: n }, (_, i) => {
+    const id = ids[i]!;
+    const cos = Math.cos(Math.PI * (1 - Math.pow(votes[i]! / t.L, 1 / t.K)));
+    return [cos * rowNorm[id]! * xNorm + bias[id]!, id] as const;
+  });
+  return scored.sort((a, b) => b[0] - a[0] || a[1] - b[1]).slice(0, cap).map((p) => p[1]);
+}
+
+test('topByLogit: the voted items with the largest estimated logit, dense and sparse tallies and the WebAssembly kernels alike, skipping the ids held', () => {
+  const rng = new Rng(9);
+  const p = params();
+  const plain = new LshTables(p);
+  const arena = new Arena();
+  const kernels = loadWasmKernels(arena.memory, { checkViews: true });
+  const views = arena.carve([LshTables.declare('t', p), QueryScratch.declare('q', { L: p.L, capacity: p.capacity, maxCandidates: p.capacity })]);
+  const inMemory = new LshTables(p, { views: views.block('t'), kernels });
+  const codes = randomCodes(rng, p.capacity, p.K * p.L);
+  plain.rebuild(p.capacity, iota(p.capacity), codes);
+  inMemory.rebuild(p.capacity, iota(p.capacity), codes);
+  // lengths spread over a factor of 10, biases of either sign: the order differs from the votes'
+  const rowNorm = Float32Array.from({ length: p.capacity }, () => 0.3 + 3 * rng.nextFloat() ** 2);
+  const bias = Float32Array.from({ length: p.capacity }, () => rng.nextGaussian() * 0.5);
+  const sPlain = new QueryScratch(plain);
+  const sMem = new QueryScratch(inMemory, views.block('q'));
+  const out = new Int32Array(p.capacity);
+  let differFromVotes = 0;
+  for (let q = 0; q < 40; q++) {
+    const qc = randomCodes(rng, 1, p.K * p.L);
+    const xNorm = 0.5 + 2 * rng.nextFloat();
+    for (const cap of [1, 10, 150, p.capacity]) {
+      const want = oracle(plain, qc, rowNorm, bias, xNorm, cap);
+      for (const [t, s, tally] of [[plain, sPlain, 'dense'], [plain, sPlain, 'sparse'], [inMemory, sMem, 'dense']] as const) {
+        t.tally = tally;
+        const m = topByLogit(t, qc, 0, s, cap, rowNorm, bias, xNorm, null, out);
+        // unordered: the caller scores them
+        assert.deepEqual(Array.from(out.subarray(0, m)).sort((a, b) => a - b), want.slice().sort((a, b) => a - b), `query ${q} cap ${cap} ${tally}${t === inMemory ? ' (kernels)' : ''}`);
+      }
+      // the skipped ids are passed over: the best cap of the others
+      const skip = new Int32Array((p.capacity + 31) >>> 5);
+      const skipped = new Set(want.slice(0, 3));
+      for (const id of skipped) skip[id >>> 5]! |= 1 << (id & 31);
+      const rest = oracle(plain, qc, rowNorm, bias, xNorm, p.capacity).filter((id) => !skipped.has(id)).slice(0, cap);
+      const m = topByLogit(inMemory, qc, 0, sMem, cap, rowNorm, bias, xNorm, skip, out);
+      assert.deepEqual(Array.from(out.subarray(0, m)).sort((a, b) => a - b), rest.sort((a, b) => a - b), `query ${q} cap ${cap} skipping ${[...skipped].join(', ')}`);
+      if (cap === 10) {
+        const ids = new Int32Array(p.capacity);
+        const votes = new Int32Array(p.capacity);
+        const n = queryVotes(plain, qc, 0, sPlain, ids, votes);
+        const byVotes = Array.from({ length: n }, (_, i) => [votes[i]!, ids[i]!] as const).sort((a, b) => b[0] - a[0] || a[1] - b[1]).slice(0, cap).map((x) => x[1]);
+        if (byVotes.join() !== want.join()) differFromVotes++;
+      }
+    }
+  }
+  // the test means something only if the estimate reorders the votes' ranking
+  assert.ok(differFromVotes > 20, `the estimate reordered only ${differFromVotes} of 40 queries`);
+});
