@@ -28,6 +28,11 @@ test('given settings win, and the settings that follow from them follow', () => 
   const d = deriveConfig(WORDNET, { output: { hash: { family: 'dwta' } } }, MACHINE);
   assert.equal(d.config.output.hash.family, 'dwta');
   assert.ok(!d.settings.some((s) => s.path === 'output.hash.projection'));
+  // ... nor a ranking by the angle SimHash votes estimate; neither do the union policy or MIPS
+  assert.equal(d.config.output.activeSet.queryRank, 'votes');
+  assert.equal(deriveConfig(WORDNET, { output: { activeSet: { policy: 'union' } } }, MACHINE).config.output.activeSet.queryRank, 'votes');
+  assert.equal(deriveConfig(WORDNET, { output: { hash: { mips: true } } }, MACHINE).config.output.activeSet.queryRank, 'votes');
+  assert.equal(deriveConfig(WORDNET, {}, MACHINE).config.output.activeSet.queryRank, 'logit');
   // a given dense output layer needs no tables
   const dense = deriveConfig(WORDNET, { output: { mode: 'dense' } }, MACHINE);
   assert.equal(dense.config.output.mode, 'dense');

@@ -306,7 +306,7 @@ export function deriveConfig(shape: DataShape, given: ConfigInput = {}, machine:
     const mean = Math.ceil(L / 2 ** K);
     set('output.hash.bucketSize', Math.max(2048, 4 * mean), `room for ${4 * mean > 2048 ? '4 times the mean bucket' : '2,048, at least 4 times the mean bucket'} (${mean}): a crowded bucket keeps all its labels`);
     const c0 = candidatesFor(L);
-    set('output.activeSet.policy', 'topk', 'the labels found in most tables, a fixed number a sample');
+    const policy = set('output.activeSet.policy', 'topk', 'the labels found in most tables, a fixed number a sample');
     const applied = set('output.activeSet.maxActive', c0, `${c0} candidates a sample (~4.4 sqrt(labels)${L > 20_000 ? ', at most 5% of the labels' : ''}), the sample's labels among them`);
     // the settings below follow the candidates that apply (0: no cap)
     const cap = applied > 0 ? applied : L;
@@ -316,6 +316,9 @@ export function deriveConfig(shape: DataShape, given: ConfigInput = {}, machine:
     set('output.activeSet.minActive', 0, 'no random padding: the top of the votes are the useful negatives');
     const tb = Math.round(cap / 8);
     set('output.activeSet.topBias', tb, `the ${tb} labels with the largest biases too (an eighth of the candidates): frequent labels score high with small weights, which tables keyed by angle miss`);
+    if (family === 'simhash' && policy === 'topk' && getPath(given, 'output.hash.mips') !== true) {
+      set('output.activeSet.queryRank', 'logit', 'LSH inference ranks the voted labels by the logit their votes estimate (the angle they give x the label\'s centred row length + its bias), not by votes: a long row at a wider angle can outscore a short one (same models, LSH P@1: product-search-like synthetic set 0.633 -> 0.668, exact 0.672; 100K labels 0.932 -> 0.943; WordNet 0.592 either way)');
+    }
     // a rebuild hashes every label, a batch computes batch x candidates of them: the first gap
     // grows with their ratio, so that early rebuilds cost about the same share of a step at any
     // size (WordNet: 19K labels / (128 x 600) -> 5)
