@@ -1670,6 +1670,104 @@ export function voteCollect(tally: usize, N: i32, lo: i32, hi: i32, hist: usize,
 }
 
 /**
+ * The cut of a top-cap selection by score (src/kernels/js.ts scoreSplit; n > cap > 0): a
+ * histogram of 1024 bins over [lo, hi] of the scores, bin (hi - s) * 1023 / (hi - lo) truncated;
+ * the ids of the bins before the one the cut falls in into out[0 ..) in input order, that bin's
+ * ids and scores into tmpIds / tmpScore; returns how many went to out; hist[0] = how many went to
+ * tmp.
+ */
+export function scoreSplit(ids: usize, score: usize, n: i32, cap: i32, hist: usize, out: usize, tmpIds: usize, tmpScore: usize): i32 {
+  let lo = Infinity;
+  let hi = -Infinity;
+  for (let i: i32 = 0; i < n; i++) {
+    const v = load<f64>(score + (<usize>i << 3));
+    lo = min(lo, v);
+    hi = max(hi, v);
+  }
+  const scale: f64 = hi > lo ? 1023.0 / (hi - lo) : 0.0;
+  memory.fill(hist, 0, 1024 << 2);
+  for (let i: i32 = 0; i < n; i++) {
+    const h = hist + (<usize>(<i32>((hi - load<f64>(score + (<usize>i << 3))) * scale)) << 2);
+    store<i32>(h, load<i32>(h) + 1);
+  }
+  let cut: i32 = 0;
+  let above: i32 = 0;
+  while (above + load<i32>(hist + (<usize>cut << 2)) < cap) {
+    above += load<i32>(hist + (<usize>cut << 2));
+    cut++;
+  }
+  let m: i32 = 0;
+  let g: i32 = 0;
+  for (let i: i32 = 0; i < n; i++) {
+    const v = load<f64>(score + (<usize>i << 3));
+    const b = <i32>((hi - v) * scale);
+    if (b < cut) {
+      store<i32>(out + (<usize>m << 2), load<i32>(ids + (<usize>i << 2)));
+      m++;
+    } else if (b == cut) {
+      store<i32>(tmpIds + (<usize>g << 2), load<i32>(ids + (<usize>i << 2)));
+      store<f64>(tmpScore + (<usize>g << 3), v);
+      g++;
+    }
+  }
+  store<i32>(hist, g);
+  return m;
+}
+
+/** cand[n] = id, score[n] = cosv[v] * rowNorm[id] * xNorm + bias[id] (voteScores) */
+// @ts-ignore: decorator
+@inline function putScore(cand: usize, score: usize, n: i32, id: i32, v: usize, cosv: usize, rowNorm: usize, bias: usize, xNorm: f64): void {
+  store<i32>(cand + (<usize>n << 2), id);
+  store<f64>(score + (<usize>n << 3), load<f64>(cosv + (v << 3)) * <f64>load<f32>(rowNorm + (<usize>id << 2)) * xNorm + <f64>load<f32>(bias + (<usize>id << 2)));
+}
+
+/**
+ * The ids with at least lo votes (1 <= lo) in tally (N of them, width bytes each, as voteTally),
+ * ascending, into cand[0 ..) until max, each with its estimated logit into score (f64):
+ *   score[i] = cosv[v] * rowNorm[id] * xNorm + bias[id],   v = tally[id]
+ * in that order of operations, in f64 (src/kernels/js.ts voteScores; equal bit for bit); returns
+ * how many. The SIMD skipping of voteCollect: sixteen (u8) or eight (u16) tallies a step.
+ */
+export function voteScores(tally: usize, N: i32, lo: i32, cosv: usize, rowNorm: usize, bias: usize, xNorm: f64, cand: usize, score: usize, max: i32, width: i32): i32 {
+  let n: i32 = 0;
+  if (max <= 0) return 0;
+  let id: i32 = 0;
+  if (width == 1) {
+    if (lo > 255) return 0;
+    const floor = i8x16.splat(<i8>(lo - 1));
+    for (; id + 16 <= N; id += 16) {
+      let bits = i8x16.bitmask(i8x16.gt_u(v128.load(tally + <usize>id), floor));
+      while (bits != 0) {
+        const i = id + ctz(bits);
+        bits &= bits - 1;
+        putScore(cand, score, n, i, <usize>load<u8>(tally + <usize>i), cosv, rowNorm, bias, xNorm);
+        if (++n >= max) return n;
+      }
+    }
+  } else {
+    if (lo > 65535) return 0;
+    const floor = i16x8.splat(<i16>(lo - 1));
+    for (; id + 8 <= N; id += 8) {
+      let bits = i16x8.bitmask(i16x8.gt_u(v128.load(tally + (<usize>id << 1), 0, 2), floor));
+      while (bits != 0) {
+        const i = id + ctz(bits);
+        bits &= bits - 1;
+        putScore(cand, score, n, i, <usize>load<u16>(tally + (<usize>i << 1)), cosv, rowNorm, bias, xNorm);
+        if (++n >= max) return n;
+      }
+    }
+  }
+  for (; id < N; id++) {
+    const v = width == 1 ? <i32>load<u8>(tally + <usize>id) : <i32>load<u16>(tally + (<usize>id << 1));
+    if (v >= lo) {
+      putScore(cand, score, n, id, <usize>v, cosv, rowNorm, bias, xNorm);
+      if (++n >= max) return n;
+    }
+  }
+  return n;
+}
+
+/**
  * Lengths of m rows X (m, n) after subtracting mean (n): out[r] = |X[r*n ..) - mean|
  * (src/kernels/js.ts centredNorms). Four lanes of float32 squares, summed across at the end.
  */

@@ -368,6 +368,91 @@ describe('wasm kernels vs js kernels', () => {
     }
   });
 
+  it('voteScores (u8 and u16 tallies, N not a multiple of 16, every threshold, stopping at max): ids and float64 scores bit for bit', () => {
+    const rng = new Rng(33);
+    const arena = new Arena();
+    const k = newWasm(arena);
+    for (const [N, L] of [[1, 1], [7, 3], [130, 12], [1001, 40], [4099, 150], [517, 300]] as const) {
+      const votes = Array.from({ length: N }, () => (rng.nextFloat() < 0.3 ? 0 : 1 + rng.nextInt(L)));
+      const rowNorm = arena.f32(N);
+      const bias = arena.f32(N);
+      for (let i = 0; i < N; i++) {
+        rowNorm[i] = 0.1 + 5 * rng.nextFloat();
+        bias[i] = rng.nextGaussian();
+      }
+      const cAt = arena.alloc(8 * (L + 1)); // first: it may grow the memory (a new buffer object)
+      const cosv = new Float64Array(arena.memory.buffer, cAt, L + 1);
+      for (let v = 0; v <= L; v++) cosv[v] = Math.cos(Math.PI * (1 - Math.pow(v / L, 1 / 3)));
+      const xNorm = 0.5 + rng.nextFloat();
+      for (const bytes of L < 256 ? [1, 2] : [2]) {
+        const t32 = arena.i32(Math.ceil(N / 2) + 1);
+        const tally = bytes === 1 ? new Uint8Array(t32.buffer, t32.byteOffset, N) : new Uint16Array(t32.buffer, t32.byteOffset, N);
+        tally.set(votes);
+        for (const lo of [1, 2, Math.max(1, L >> 1), L, L + 1]) {
+          const kept = votes.flatMap((v, id) => (v >= lo ? [id] : []));
+          for (const max of [N, kept.length >> 1, 1]) {
+            const run = (kern: Kernels) => {
+              const sAt = arena.alloc(8 * (N + 1));
+              const cand = arena.i32(N + 1).fill(-5);
+              const score = new Float64Array(arena.memory.buffer, sAt, N + 1).fill(-7);
+              const n = kern.voteScores(tally, N, lo, cosv, rowNorm, bias, xNorm, cand, score, max);
+              return { n, cand: Array.from(cand), score: Array.from(score) };
+            };
+            const what = `N ${N} L ${L} ${8 * bytes}-bit lo ${lo} max ${max}`;
+            const e = run(jsKernels);
+            assert.deepEqual(run(k), e, what);
+            // against the definition: the first ids at or above lo, nothing written past them
+            const want = kept.slice(0, max);
+            assert.deepEqual(e.cand.slice(0, e.n), want, what);
+            assert.equal(e.cand[e.n], -5, what);
+            want.forEach((id, i) => assert.equal(e.score[i], cosv[votes[id]!]! * rowNorm[id]! * xNorm + bias[id]!, `${what}: score of ${id}`));
+          }
+        }
+      }
+    }
+  });
+
+  it('scoreSplit (ties, equal scores, a cut in the first and the last bin): the same split bit for bit, and the definition', () => {
+    const rng = new Rng(34);
+    const arena = new Arena();
+    const k = newWasm(arena);
+    for (const [n, kind] of [[2, 'spread'], [50, 'spread'], [3001, 'spread'], [3001, 'ties'], [400, 'equal'], [1000, 'outlier']] as const) {
+      const scores = Array.from({ length: n }, (_, i) =>
+        kind === 'equal' ? 1.5 : kind === 'ties' ? rng.nextInt(7) * 0.25 : kind === 'outlier' && i === 7 ? 1e6 : rng.nextGaussian() * 3);
+      for (const cap of [1, n >> 2, n - 1]) {
+        if (cap < 1 || cap >= n) continue;
+        const run = (kern: Kernels) => {
+          const at = arena.alloc(16 * n + 16);
+          const ids = arena.i32(n);
+          const out = arena.i32(n + 1).fill(-5);
+          const tmpIds = arena.i32(n + 1).fill(-5);
+          const hist = arena.i32(1024).fill(9);
+          const score = new Float64Array(arena.memory.buffer, at, n);
+          const tmpScore = new Float64Array(arena.memory.buffer, at + 8 * n, n);
+          for (let i = 0; i < n; i++) {
+            ids[i] = 3 * i + 1;
+            score[i] = scores[i]!;
+          }
+          const above = kern.scoreSplit(ids, score, n, cap, hist, out, tmpIds, tmpScore);
+          const g = hist[0]!;
+          return { above, g, out: Array.from(out.subarray(0, above + 1)), tmpIds: Array.from(tmpIds.subarray(0, g + 1)), tmpScore: Array.from(tmpScore.subarray(0, g)) };
+        };
+        const what = `n ${n} ${kind} cap ${cap}`;
+        const e = run(jsKernels);
+        assert.deepEqual(run(k), e, what);
+        // the definition: out holds only scores above every one of the group, fewer than cap, and
+        // out with the group at least cap; nothing written past either
+        assert.ok(e.above < cap && e.above + e.g >= cap, `${what}: ${e.above} + ${e.g}`);
+        assert.equal(e.out[e.above], -5, what);
+        assert.equal(e.tmpIds[e.g], -5, what);
+        const scoreOfId = (id: number) => scores[(id - 1) / 3]!;
+        const groupMax = Math.max(...e.tmpScore);
+        for (const id of e.out.slice(0, e.above)) assert.ok(scoreOfId(id) > groupMax, `${what}: ${id}`);
+        assert.deepEqual(e.tmpIds.slice(0, e.g).map(scoreOfId), e.tmpScore, `${what}: the group's scores`);
+      }
+    }
+  });
+
   it('voteTally and voteCollect (u8 and u16 tallies, ranges of any length, empty ones, every band, N not a multiple of 16, stale scratch, appending)', () => {
     const rng = new Rng(32);
     const arena = new Arena();

@@ -34,13 +34,20 @@ test('selectTopByScore: the cap largest scores, ties to the smaller id, ordered 
   }
 });
 
-/** The oracle: every voted item scored rowNorm |x| cos(pi (1 - (v/L)^(1/K))) + bias, sorted. */
-function oracle(t: LshTables, qc: Int32Array, rowNorm: Float32Array, bias: Float32Array, xNorm: number, cap: number): number[] {
+/**
+ * The oracle: every item with more than L / 2^K votes (an estimated angle under 90 degrees), or
+ * every voted item where those are fewer than cap, scored rowNorm |x| cos(pi (1 - (v/L)^(1/K))) +
+ * bias, sorted; `held` ids left out.
+ */
+function oracle(t: LshTables, qc: Int32Array, rowNorm: Float32Array, bias: Float32Array, xNorm: number, cap: number, held: number[] = []): number[] {
   const s = new QueryScratch(t);
   const ids = new Int32Array(t.capacity);
   const votes = new Int32Array(t.capacity);
   const n = queryVotes(t, qc, 0, s, ids, votes);
-  const scored = Array.from({ length: n }, (_, i) => {
+  const vMin = Math.floor(t.L / 2 ** t.K) + 1;
+  const free = Array.from({ length: n }, (_, i) => i).filter((i) => !held.includes(ids[i]!));
+  const many = free.filter((i) => votes[i]! >= vMin);
+  const scored = (many.length >= cap ? many : free).map((i) => {
     const id = ids[i]!;
     const cos = Math.cos(Math.PI * (1 - Math.pow(votes[i]! / t.L, 1 / t.K)));
     return [cos * rowNorm[id]! * xNorm + bias[id]!, id] as const;
@@ -54,14 +61,19 @@ test('topByLogit: the voted items with the largest estimated logit, dense and sp
   const plain = new LshTables(p);
   const arena = new Arena();
   const kernels = loadWasmKernels(arena.memory, { checkViews: true });
-  const views = arena.carve([LshTables.declare('t', p), QueryScratch.declare('q', { L: p.L, capacity: p.capacity, maxCandidates: p.capacity })]);
+  const views = arena.carve([LshTables.declare('t', p), QueryScratch.declare('q', { L: p.L, capacity: p.capacity, maxCandidates: p.capacity }, true)]);
   const inMemory = new LshTables(p, { views: views.block('t'), kernels });
   const codes = randomCodes(rng, p.capacity, p.K * p.L);
   plain.rebuild(p.capacity, iota(p.capacity), codes);
   inMemory.rebuild(p.capacity, iota(p.capacity), codes);
   // lengths spread over a factor of 10, biases of either sign: the order differs from the votes'
-  const rowNorm = Float32Array.from({ length: p.capacity }, () => 0.3 + 3 * rng.nextFloat() ** 2);
-  const bias = Float32Array.from({ length: p.capacity }, () => rng.nextGaussian() * 0.5);
+  // in the tables' memory, where the kernels read them
+  const rowNorm = arena.f32(p.capacity);
+  const bias = arena.f32(p.capacity);
+  for (let i = 0; i < p.capacity; i++) {
+    rowNorm[i] = 0.3 + 3 * rng.nextFloat() ** 2;
+    bias[i] = rng.nextGaussian() * 0.5;
+  }
   const sPlain = new QueryScratch(plain);
   const sMem = new QueryScratch(inMemory, views.block('q'));
   const out = new Int32Array(p.capacity);
@@ -71,19 +83,20 @@ test('topByLogit: the voted items with the largest estimated logit, dense and sp
     const xNorm = 0.5 + 2 * rng.nextFloat();
     for (const cap of [1, 10, 150, p.capacity]) {
       const want = oracle(plain, qc, rowNorm, bias, xNorm, cap);
-      for (const [t, s, tally] of [[plain, sPlain, 'dense'], [plain, sPlain, 'sparse'], [inMemory, sMem, 'dense']] as const) {
+      for (const [t, s, tally] of [[plain, sPlain, 'dense'], [plain, sPlain, 'sparse'], [inMemory, sMem, 'dense'], [inMemory, sMem, 'sparse']] as const) {
         t.tally = tally;
-        const m = topByLogit(t, qc, 0, s, cap, rowNorm, bias, xNorm, null, out);
+        const m = topByLogit(t, qc, 0, s, cap, rowNorm, bias, xNorm, out, 0, out);
         // unordered: the caller scores them
         assert.deepEqual(Array.from(out.subarray(0, m)).sort((a, b) => a - b), want.slice().sort((a, b) => a - b), `query ${q} cap ${cap} ${tally}${t === inMemory ? ' (kernels)' : ''}`);
       }
-      // the skipped ids are passed over: the best cap of the others
-      const skip = new Int32Array((p.capacity + 31) >>> 5);
-      const skipped = new Set(want.slice(0, 3));
-      for (const id of skipped) skip[id >>> 5]! |= 1 << (id & 31);
-      const rest = oracle(plain, qc, rowNorm, bias, xNorm, p.capacity).filter((id) => !skipped.has(id)).slice(0, cap);
-      const m = topByLogit(inMemory, qc, 0, sMem, cap, rowNorm, bias, xNorm, skip, out);
-      assert.deepEqual(Array.from(out.subarray(0, m)).sort((a, b) => a - b), rest.sort((a, b) => a - b), `query ${q} cap ${cap} skipping ${[...skipped].join(', ')}`);
+      // the held ids are passed over: the best cap of the others, dense (kernels) and sparse
+      const held = Int32Array.from(want.slice(0, 3));
+      const rest = oracle(plain, qc, rowNorm, bias, xNorm, cap, Array.from(held));
+      for (const [t, s, tally] of [[inMemory, sMem, 'dense'], [plain, sPlain, 'sparse']] as const) {
+        t.tally = tally;
+        const m = topByLogit(t, qc, 0, s, cap, rowNorm, bias, xNorm, held, held.length, out);
+        assert.deepEqual(Array.from(out.subarray(0, m)).sort((a, b) => a - b), rest.slice().sort((a, b) => a - b), `query ${q} cap ${cap} ${tally}, holding ${held.join(', ')}`);
+      }
       if (cap === 10) {
         const ids = new Int32Array(p.capacity);
         const votes = new Int32Array(p.capacity);

@@ -230,6 +230,60 @@ export const jsKernels = {
   },
 
   /**
+   * The ids with at least lo votes (lo >= 1) and their estimated logits (LshTables' topByLogit,
+   * dense tally): cand[0 ..) = the ids id < N with tally[id] >= lo, ascending, until max;
+   *   score[i] = cosv[v] * rowNorm[id] * xNorm + bias[id],   v = tally[id], id = cand[i]
+   * in float64, in that order; returns how many.
+   */
+  voteScores(tally: Uint8Array | Uint16Array, N: number, lo: number, cosv: Float64Array, rowNorm: Float32Array, bias: Float32Array, xNorm: number, cand: Int32Array, score: Float64Array, max: number): number {
+    let n = 0;
+    for (let id = 0; id < N && n < max; id++) {
+      const v = tally[id]!;
+      if (v >= lo) {
+        cand[n] = id;
+        score[n++] = cosv[v]! * rowNorm[id]! * xNorm + bias[id]!;
+      }
+    }
+    return n;
+  },
+
+  /**
+   * The cut of a top-cap selection by score (LshTables' topByLogit; n > cap > 0): a histogram
+   * hist[0 .. 1024) of the scores, score s in bin (hi - s) * 1023 / (hi - lo) truncated (lo, hi
+   * their least and largest; every score in bin 0 when they are equal); the bin b the cut falls in
+   * (the bins before it hold fewer than cap, with it at least cap); then, in input order, the ids
+   * of the bins before b into out[0 ..) and the ids and scores of bin b into tmpIds / tmpScore.
+   * Returns how many went to out; hist[0] = how many went to tmpIds.
+   */
+  scoreSplit(ids: Int32Array, score: Float64Array, n: number, cap: number, hist: Int32Array, out: Int32Array, tmpIds: Int32Array, tmpScore: Float64Array): number {
+    let lo = Infinity;
+    let hi = -Infinity;
+    for (let i = 0; i < n; i++) {
+      const v = score[i]!;
+      if (v < lo) lo = v;
+      if (v > hi) hi = v;
+    }
+    const scale = hi > lo ? 1023 / (hi - lo) : 0;
+    hist.fill(0, 0, 1024);
+    for (let i = 0; i < n; i++) hist[((hi - score[i]!) * scale) | 0]++;
+    let cut = 0;
+    let above = 0;
+    while (above + hist[cut]! < cap) above += hist[cut++]!;
+    let m = 0;
+    let g = 0;
+    for (let i = 0; i < n; i++) {
+      const b = ((hi - score[i]!) * scale) | 0;
+      if (b < cut) out[m++] = ids[i]!;
+      else if (b === cut) {
+        tmpIds[g] = ids[i]!;
+        tmpScore[g++] = score[i]!;
+      }
+    }
+    hist[0] = g;
+    return m;
+  },
+
+  /**
    * Lengths of m rows after centring (LshSampler's rows for activeSet.queryRank 'logit'):
    * out[outOff + r] = |X[xOff + r*n .. +n) - mean[0 .. n)|, r < m. The kernels sum in float32
    * lanes: equal to this within rounding.

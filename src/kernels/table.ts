@@ -41,6 +41,8 @@ export const KERNEL_TABLE: Readonly<Record<string, string>> = {
   bucketSort: 'keys:i32+keysOff[m] ids:i32?[m] m R S off:i32+offOff[R+1] ent:i32+entOff -> number',
   bucketCommit: 'keys:i32+keysOff[m] m R S reservoir s0 s1 s2 s3 off:i32+offOff[R+1] ent:i32+entOff count:i32[R] stats:i32[3]',
   voteTally: 'entries:i32 bStart:i32[L] bEnd:i32[L] L tally:uint[N] N =tally.BYTES_PER_ELEMENT',
+  voteScores: 'tally:uint[N] N lo cosv:f64 rowNorm:f32[N] bias:f32[N] xNorm cand:i32[max] score:f64[max] max =tally.BYTES_PER_ELEMENT -> number',
+  scoreSplit: 'ids:i32[n] score:f64[n] n cap hist:i32[1024] out:i32[cap] tmpIds:i32[n] tmpScore:f64[n] -> number',
   voteCollect: 'tally:uint[N] N lo hi hist:i32[hi] cand:i32 n max =tally.BYTES_PER_ELEMENT -> number',
   votePlace: 'cand:i32[nc]<tally.length nc tally:uint hist:i32 vt above need out:i32 outVotes:i32? =tally.BYTES_PER_ELEMENT',
   rowsBackward:

@@ -217,7 +217,7 @@ export class LshSampler {
     const t = LshSampler.tableParams(spec, 0);
     return [
       b,
-      QueryScratch.declare(`${name}.query`, { L: t.L, capacity: t.capacity, maxCandidates: Math.min(t.capacity, t.L * t.bucketSize) }),
+      QueryScratch.declare(`${name}.query`, { L: t.L, capacity: t.capacity, maxCandidates: Math.min(t.capacity, t.L * t.bucketSize) }, spec.cfg.activeSet.queryRank === 'logit'),
       LshTables.declareCommitScratch(`${name}.commit`, t),
     ];
   }
@@ -700,7 +700,7 @@ export class LshSampler {
       const c = cap > 0 ? cap : nOut;
       if (queryBias !== null && this.rowNorm.length > 0) {
         // the ids held already are skipped: the rest of the cap, unordered
-        const m = topByLogit(this.tables, s.codes, 0, s.query, Math.max(0, c - n), this.rowNorm, queryBias, s.xNorm, seen, s.cand);
+        const m = topByLogit(this.tables, s.codes, 0, s.query, Math.max(0, c - n), this.rowNorm, queryBias, s.xNorm, out, n, s.cand);
         n = addUnique(s.cand, 0, m, c, seen, out, n);
       } else {
         // the forced and largest-bias ids may be among the top: ask for as many more

@@ -3,7 +3,7 @@
  * (the number of tables it shares a bucket with the query in), and the top candidates by votes.
  * Each thread queries with its own QueryScratch; nothing here allocates.
  */
-import { jsKernels } from '../kernels/js.js';
+import { jsKernels, type Kernels } from '../kernels/js.js';
 import { Arena } from '../memory/arena.js';
 import { BlockDecl, type BlockViews } from '../memory/layout.js';
 import { combineCodes, type LshTables } from './tables.js';
@@ -50,9 +50,14 @@ export class QueryScratch {
   /** (maxCandidates) votes of the candidates, and the boundary group of topByVotes */
   readonly candVotes: Int32Array;
   readonly tmp: Int32Array;
-  /** (maxCandidates) topByLogit's estimated logits of the candidates, and of the group at its cut */
+  /**
+   * (maxCandidates) topByLogit's estimated logits of the candidates (a declared view where the
+   * scratch was declared for it, else the thread's own), and of the group at its cut
+   */
   readonly score: Float64Array;
   readonly tmpScore: Float64Array;
+  /** (maxCandidates) the ids of the group at topByLogit's cut (declared like score) */
+  readonly tmpIds: Int32Array;
   /**
    * the fewest votes topByLogit scores: the fewest that estimate an angle under 90 degrees, more
    * than L / 2^K (1 on 150 tables of 7 bits). Fewer estimate a logit no larger than the bias, and
@@ -60,18 +65,28 @@ export class QueryScratch {
    * 50,000 labels (1 thread, 10,000 test points): the same P@1, 3.8 s instead of 4.8 s.
    */
   readonly minLogitVotes: number;
-  /** (SCORE_BINS) topByLogit's histogram of the scores */
+  /** whether topByLogit's views (score, tmpScore, tmpIds, cosOfVotes, scoreHist) are declared ones */
+  readonly logitViews: boolean;
+  /** (SCORE_BINS) topByLogit's histogram of the scores (declared like score) */
   readonly scoreHist: Int32Array;
-  /** (L + 1) cos of the angle that v votes of L tables of K SimHash bits estimate (topByLogit) */
+  /** (L + 1) cos of the angle that v votes of L tables of K SimHash bits estimate (topByLogit; declared like score) */
   readonly cosOfVotes: Float64Array;
   /** last stamp used */
   stamp = 0;
   /** votes at the cut of the last dense topByVotes (0 = none yet): where the next query starts collecting */
   lastCut = 0;
 
-  /** The declared views of a scratch for tables `t`, block `name`. */
-  static declare(name: string, t: { L: number; capacity: number; maxCandidates: number }): BlockDecl {
+  /**
+   * The declared views of a scratch for tables `t`, block `name`; `logit`: with topByLogit's
+   * scores and cosines (activeSet.queryRank 'logit'), which its kernel writes and reads.
+   */
+  static declare(name: string, t: { L: number; capacity: number; maxCandidates: number }, logit = false): BlockDecl {
     return new BlockDecl(name)
+      .f64('score', [logit ? t.maxCandidates : 0])
+      .f64('tmpScore', [logit ? t.maxCandidates : 0])
+      .f64('cosOfVotes', [logit ? t.L + 1 : 0])
+      .i32('tmpIds', [logit ? t.maxCandidates : 0])
+      .i32('scoreHist', [logit ? SCORE_BINS : 0])
       .u16('tally', [t.capacity])
       .i32('bStart', [t.L])
       .i32('bEnd', [t.L])
@@ -98,16 +113,21 @@ export class QueryScratch {
     this.votes = new Int32Array(t.capacity);
     this.candVotes = new Int32Array(t.maxCandidates);
     this.tmp = new Int32Array(t.maxCandidates);
-    this.score = new Float64Array(t.maxCandidates);
-    this.tmpScore = new Float64Array(t.maxCandidates);
-    this.scoreHist = new Int32Array(SCORE_BINS);
-    this.cosOfVotes = new Float64Array(t.L + 1);
+    const score = v.f64('score');
+    this.logitViews = score.length >= t.maxCandidates && score.length > 0;
+    this.score = score.length >= t.maxCandidates ? score : new Float64Array(t.maxCandidates);
+    const tmpScore = v.f64('tmpScore');
+    this.tmpScore = tmpScore.length >= t.maxCandidates ? tmpScore : new Float64Array(t.maxCandidates);
+    const tmpIds = v.i32('tmpIds');
+    this.tmpIds = tmpIds.length >= t.maxCandidates ? tmpIds : new Int32Array(t.maxCandidates);
+    const sh = v.i32('scoreHist');
+    this.scoreHist = sh.length >= SCORE_BINS ? sh : new Int32Array(SCORE_BINS);
+    const cosv = v.f64('cosOfVotes');
+    this.cosOfVotes = cosv.length > t.L ? cosv : new Float64Array(t.L + 1);
     // a table's K bits all agree with probability (1 - a / pi)^K for an angle a, so v of L tables
     // estimate a = pi (1 - (v / L)^(1/K))
     for (let v = 0; v <= t.L; v++) this.cosOfVotes[v] = Math.cos(Math.PI * (1 - Math.pow(v / t.L, 1 / t.K)));
-    let v0 = 1;
-    while (v0 < t.L && !(this.cosOfVotes[v0]! > 0)) v0++;
-    this.minLogitVotes = v0;
+    this.minLogitVotes = Math.min(t.L, Math.floor(t.L / 2 ** t.K) + 1);
   }
 
   /** Reserve `span` consecutive stamps; returns the first. */
@@ -292,90 +312,86 @@ function topByVotesDense(t: LshTables, scratch: QueryScratch, cap: number, out: 
 
 /**
  * The (at most) cap items with the largest estimated logit, ties to the smaller id, into out[0 ..)
- * in no particular order (the caller computes their logits); returns how many. Items whose bit is
- * set in `skip` (one bit an item, or null) are passed over: the caller holds them already. Every
- * other item of the query's buckets is scored: rowNorm[id] |x| cos(the angle its votes estimate)
- * + bias[id], the logit of a centred SimHash row (config.ts, activeSet.queryRank). All of them,
+ * in no particular order (the caller computes their logits); returns how many. The ids
+ * held[0 .. nHeld) are passed over: the caller holds them already. rowNorm and bias lie in the
+ * tables' memory where the scratch does (the kernels read them there). Every
+ * other item of the query's buckets with at least scratch.minLogitVotes votes (every one with a
+ * vote, where those are fewer than cap) is scored: rowNorm[id] |x| cos(the angle its votes
+ * estimate) + bias[id], the logit of a centred SimHash row (config.ts, activeSet.queryRank). All of them,
  * because the labels votes rank low are the long rows: a simulation on a saved model of 50,000
  * labels (300 test points, 2,000 candidates) found the exact first label in 0.537 of the points by
  * votes, 0.540 / 0.570 / 0.640 re-ranking the top 4,000 / 8,000 / 16,000 by votes, and 0.640
  * re-ranking every voted label (exact: 0.637).
  */
-export function topByLogit(t: LshTables, codes: Int32Array, codesOff: number, scratch: QueryScratch, cap: number, rowNorm: Float32Array, bias: Float32Array, xNorm: number, skip: Int32Array | null, out: Int32Array): number {
+export function topByLogit(t: LshTables, codes: Int32Array, codesOff: number, scratch: QueryScratch, cap: number, rowNorm: Float32Array, bias: Float32Array, xNorm: number, held: Int32Array, nHeld: number, out: Int32Array): number {
   const entries = bucketRanges(t, codes, codesOff, scratch);
   const cand = scratch.cand;
   const score = scratch.score;
-  const cosv = scratch.cosOfVotes;
-  let n: number;
-  let votes: Uint8Array | Uint16Array | Int32Array;
-  if (t.tally !== 'sparse' && t.L <= 0xffff && (t.tally === 'dense' || DENSE_TALLY_SHARE * entries >= t.capacity)) {
-    const k = scratch.memory === t.memory ? t.kernels : jsKernels;
-    votes = scratch.tally;
-    k.voteTally(t.entries, scratch.bStart, scratch.bEnd, t.L, votes, t.capacity);
-    scratch.hist.fill(0, 0, t.L + 2);
-    n = k.voteCollect(votes, t.capacity, scratch.minLogitVotes, t.L + 1, scratch.hist, cand, 0, cand.length);
-  } else {
-    n = collectVotes(t, scratch, cand, cand.length);
-    votes = scratch.votes;
-  }
-  // the items to rank, packed to the front of cand, and their scores
   const vMin = scratch.minLogitVotes;
-  let m = 0;
-  for (let i = 0; i < n; i++) {
-    const id = cand[i]!;
-    if (votes[id]! < vMin || (skip !== null && hasBit(skip, id))) continue;
-    cand[m] = id;
-    score[m++] = cosv[votes[id]!]! * rowNorm[id]! * xNorm + bias[id]!;
+  // the kernels where the scratch (with the views declared for this) lives in the tables' memory
+  const k = scratch.memory === t.memory && scratch.logitViews ? t.kernels : jsKernels;
+  let m: number;
+  if (t.tally !== 'sparse' && t.L <= 0xffff && (t.tally === 'dense' || DENSE_TALLY_SHARE * entries >= t.capacity)) {
+    // the held ids' votes zeroed, so that the scan passes them over
+    const tally = scratch.tally;
+    k.voteTally(t.entries, scratch.bStart, scratch.bEnd, t.L, tally, t.capacity);
+    for (let i = 0; i < nHeld; i++) tally[held[i]!] = 0;
+    m = k.voteScores(tally, t.capacity, vMin, scratch.cosOfVotes, rowNorm, bias, xNorm, cand, score, cand.length);
+    if (m < cap && vMin > 1) {
+      // too few: the cap is filled from the items with fewer votes, ranked the same way
+      scratch.hist.fill(0, 0, t.L + 2);
+      const n = k.voteCollect(tally, t.capacity, 1, vMin, scratch.hist, cand, m, cand.length);
+      for (; m < n; m++) scoreOf(cand[m]!, tally[cand[m]!]!, m, scratch, rowNorm, bias, xNorm);
+    }
+  } else {
+    const n = collectVotes(t, scratch, cand, cand.length);
+    const votes = scratch.votes;
+    // the held ids' votes zeroed (those not collected are not read)
+    for (let i = 0; i < nHeld; i++) votes[held[i]!] = 0;
+    // those with fewer votes set aside in tmp, for filling the cap as above
+    const low = scratch.tmp;
+    let g = 0;
+    m = 0;
+    for (let i = 0; i < n; i++) {
+      const id = cand[i]!;
+      const v = votes[id]!;
+      if (v >= vMin) scoreOf((cand[m] = id), v, m++, scratch, rowNorm, bias, xNorm);
+      else if (v > 0) low[g++] = id;
+    }
+    if (m < cap) for (let i = 0; i < g; i++) scoreOf((cand[m] = low[i]!), votes[low[i]!]!, m++, scratch, rowNorm, bias, xNorm);
   }
-  const took = selectTopScores(cand, score, m, cap, scratch.scoreHist, scratch.tmp, scratch.tmpScore, out);
+  const took = selectTopScores(k, cand, score, m, cap, scratch, out);
   t.stats.queries++;
   t.stats.candidatesReturned += took;
   return took;
 }
 
-/** Buckets of selectTopScores' histogram of the scores. */
+/** score[i] of topByLogit's candidate id with v votes (the kernel voteScores' formula). */
+function scoreOf(id: number, v: number, i: number, scratch: QueryScratch, rowNorm: Float32Array, bias: Float32Array, xNorm: number): void {
+  scratch.score[i] = scratch.cosOfVotes[v]! * rowNorm[id]! * xNorm + bias[id]!;
+}
+
+/** Buckets of the score histogram of topByLogit's selection (kernel scoreSplit). */
 const SCORE_BINS = 1024;
 
 /**
- * The (at most) cap of ids[0 .. n) with the largest score (ties to the smaller id) into out, in no
- * particular order; returns min(n, cap). A histogram of the scores finds the bin the cut falls in
- * in two linear passes; only that bin's items are ordered (selectTopByScore), instead of a
- * quickselect over all n (on 50,000 labels that took most of a query). hist: (SCORE_BINS) int32
- * scratch; tmpIds / tmpScore: (n) scratch.
+ * The (at most) cap of ids[0 .. n) with the largest score[0 .. n) (ties to the smaller id) into
+ * out, in no particular order; returns min(n, cap). Kernel scoreSplit finds the bin of a score
+ * histogram the cut falls in and passes the bins above it whole; only that bin's items are ordered
+ * (selectTopByScore), instead of a quickselect over all n (on 50,000 labels that took most of a
+ * query). With the WebAssembly kernels (which write only their memory) the bins above go to
+ * scratch.top first.
  */
-function selectTopScores(ids: Int32Array, score: Float64Array, n: number, cap: number, hist: Int32Array, tmpIds: Int32Array, tmpScore: Float64Array, out: Int32Array): number {
+function selectTopScores(k: Kernels, ids: Int32Array, score: Float64Array, n: number, cap: number, scratch: QueryScratch, out: Int32Array): number {
   if (cap <= 0 || n === 0) return 0;
   if (n <= cap) {
     for (let i = 0; i < n; i++) out[i] = ids[i]!;
     return n;
   }
-  let lo = Infinity;
-  let hi = -Infinity;
-  for (let i = 0; i < n; i++) {
-    const v = score[i]!;
-    if (v < lo) lo = v;
-    if (v > hi) hi = v;
-  }
-  // bin of score v: (hi - v) * scale truncated, 0 for the largest; every score in [0, SCORE_BINS)
-  const scale = hi > lo ? (SCORE_BINS - 1) / (hi - lo) : 0;
-  hist.fill(0, 0, SCORE_BINS);
-  for (let i = 0; i < n; i++) hist[((hi - score[i]!) * scale) | 0]++;
-  let cut = 0;
-  let above = 0;
-  while (above + hist[cut]! < cap) above += hist[cut++]!;
-  // the bins before `cut` go whole; the cut's bin gives its best cap - above
-  let m = 0;
-  let g = 0;
-  for (let i = 0; i < n; i++) {
-    const b = ((hi - score[i]!) * scale) | 0;
-    if (b < cut) out[m++] = ids[i]!;
-    else if (b === cut) {
-      tmpIds[g] = ids[i]!;
-      tmpScore[g++] = score[i]!;
-    }
-  }
-  const need = cap - above;
-  selectTopByScore(tmpIds, tmpScore, g, need, out, m);
+  const dst = k === jsKernels ? out : scratch.top;
+  const above = k.scoreSplit(ids, score, n, cap, scratch.scoreHist, dst, scratch.tmpIds, scratch.tmpScore);
+  if (dst !== out) for (let i = 0; i < above; i++) out[i] = dst[i]!;
+  selectTopByScore(scratch.tmpIds, scratch.tmpScore, scratch.scoreHist[0]!, cap - above, out, above);
   return cap;
 }
 
