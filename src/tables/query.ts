@@ -51,13 +51,14 @@ export class QueryScratch {
   readonly candVotes: Int32Array;
   readonly tmp: Int32Array;
   /**
-   * (maxCandidates) topByLogit's estimated logits of the candidates (a declared view where the
-   * scratch was declared for it, else the thread's own), and of the group at its cut
+   * (maxCandidates) topByLogit's estimated logits of the candidates, and of the group at its cut:
+   * declared views where the scratch was declared for it, else the thread's own, made by its
+   * first query (logitArrays)
    */
-  readonly score: Float64Array;
-  readonly tmpScore: Float64Array;
-  /** (maxCandidates) the ids of the group at topByLogit's cut (declared like score) */
-  readonly tmpIds: Int32Array;
+  score: Float64Array;
+  tmpScore: Float64Array;
+  /** (maxCandidates) the ids of the group at topByLogit's cut (as score) */
+  tmpIds: Int32Array;
   /**
    * the fewest votes topByLogit scores: the fewest that estimate an angle under 90 degrees, more
    * than L / 2^K (1 on 150 tables of 7 bits). Fewer estimate a logit no larger than the bias, and
@@ -67,8 +68,8 @@ export class QueryScratch {
   readonly minLogitVotes: number;
   /** whether topByLogit's views (score, tmpScore, tmpIds, cosOfVotes, scoreHist) are declared ones */
   readonly logitViews: boolean;
-  /** (SCORE_BINS) topByLogit's histogram of the scores (declared like score) */
-  readonly scoreHist: Int32Array;
+  /** (SCORE_BINS) topByLogit's histogram of the scores (as score) */
+  scoreHist: Int32Array;
   /** (L + 1) cos of the angle that v votes of L tables of K SimHash bits estimate (topByLogit; declared like score) */
   readonly cosOfVotes: Float64Array;
   /** last stamp used */
@@ -113,21 +114,26 @@ export class QueryScratch {
     this.votes = new Int32Array(t.capacity);
     this.candVotes = new Int32Array(t.maxCandidates);
     this.tmp = new Int32Array(t.maxCandidates);
-    const score = v.f64('score');
-    this.logitViews = score.length >= t.maxCandidates && score.length > 0;
-    this.score = score.length >= t.maxCandidates ? score : new Float64Array(t.maxCandidates);
-    const tmpScore = v.f64('tmpScore');
-    this.tmpScore = tmpScore.length >= t.maxCandidates ? tmpScore : new Float64Array(t.maxCandidates);
-    const tmpIds = v.i32('tmpIds');
-    this.tmpIds = tmpIds.length >= t.maxCandidates ? tmpIds : new Int32Array(t.maxCandidates);
-    const sh = v.i32('scoreHist');
-    this.scoreHist = sh.length >= SCORE_BINS ? sh : new Int32Array(SCORE_BINS);
+    this.score = v.f64('score');
+    this.tmpScore = v.f64('tmpScore');
+    this.tmpIds = v.i32('tmpIds');
+    this.scoreHist = v.i32('scoreHist');
+    this.logitViews = this.score.length > 0;
     const cosv = v.f64('cosOfVotes');
     this.cosOfVotes = cosv.length > t.L ? cosv : new Float64Array(t.L + 1);
     // a table's K bits all agree with probability (1 - a / pi)^K for an angle a, so v of L tables
     // estimate a = pi (1 - (v / L)^(1/K))
     for (let v = 0; v <= t.L; v++) this.cosOfVotes[v] = Math.cos(Math.PI * (1 - Math.pow(v / t.L, 1 / t.K)));
     this.minLogitVotes = Math.min(t.L, Math.floor(t.L / 2 ** t.K) + 1);
+  }
+
+  /** topByLogit's arrays, the thread's own where none were declared (once, at the first query). */
+  logitArrays(maxCandidates: number): void {
+    if (this.score.length >= maxCandidates) return;
+    this.score = new Float64Array(maxCandidates);
+    this.tmpScore = new Float64Array(maxCandidates);
+    this.tmpIds = new Int32Array(maxCandidates);
+    this.scoreHist = new Int32Array(SCORE_BINS);
   }
 
   /** Reserve `span` consecutive stamps; returns the first. */
@@ -325,6 +331,7 @@ function topByVotesDense(t: LshTables, scratch: QueryScratch, cap: number, out: 
  */
 export function topByLogit(t: LshTables, codes: Int32Array, codesOff: number, scratch: QueryScratch, cap: number, rowNorm: Float32Array, bias: Float32Array, xNorm: number, held: Int32Array, nHeld: number, out: Int32Array): number {
   const entries = bucketRanges(t, codes, codesOff, scratch);
+  scratch.logitArrays(scratch.cand.length);
   const cand = scratch.cand;
   const score = scratch.score;
   const vMin = scratch.minLogitVotes;
