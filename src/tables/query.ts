@@ -242,6 +242,11 @@ export function queryVotes(t: LshTables, codes: Int32Array, codesOff: number, sc
  */
 const DENSE_TALLY_SHARE = 64;
 
+/** Whether a query whose buckets hold `entries` entries counts its votes densely (t.tally, DENSE_TALLY_SHARE). */
+function denseTally(t: LshTables, entries: number): boolean {
+  return t.tally !== 'sparse' && t.L <= 0xffff && (t.tally === 'dense' || DENSE_TALLY_SHARE * entries >= t.capacity);
+}
+
 /**
  * The (at most) cap items with the most votes, ties to the smaller id, into out[0 ..) (and
  * their votes into outVotes if given), ordered by votes descending; returns how many.
@@ -251,7 +256,7 @@ const DENSE_TALLY_SHARE = 64;
 export function topByVotes(t: LshTables, codes: Int32Array, codesOff: number, scratch: QueryScratch, cap: number, out: Int32Array, outVotes: Int32Array | null = null): number {
   const entries = bucketRanges(t, codes, codesOff, scratch);
   let m: number;
-  if (t.tally !== 'sparse' && t.L <= 0xffff && (t.tally === 'dense' || DENSE_TALLY_SHARE * entries >= t.capacity)) {
+  if (denseTally(t, entries)) {
     m = topByVotesDense(t, scratch, cap, out, outVotes);
   } else {
     const n = collectVotes(t, scratch, scratch.cand, scratch.cand.length);
@@ -338,7 +343,7 @@ export function topByLogit(t: LshTables, codes: Int32Array, codesOff: number, sc
   // the kernels where the scratch (with the views declared for this) lives in the tables' memory
   const k = scratch.memory === t.memory && scratch.logitViews ? t.kernels : jsKernels;
   let m: number;
-  if (t.tally !== 'sparse' && t.L <= 0xffff && (t.tally === 'dense' || DENSE_TALLY_SHARE * entries >= t.capacity)) {
+  if (denseTally(t, entries)) {
     // the held ids' votes zeroed, so that the scan passes them over
     const tally = scratch.tally;
     k.voteTally(t.entries, scratch.bStart, scratch.bEnd, t.L, tally, t.capacity);
