@@ -1669,14 +1669,17 @@ export function voteCollect(tally: usize, N: i32, lo: i32, hi: i32, hist: usize,
   return n;
 }
 
+// the histogram of scoreCut's last call: scores s in bin (cutHi - s) * cutScale truncated
+let cutHi: f64 = 0;
+let cutScale: f64 = 0;
+
 /**
- * The cut of a top-cap selection by score (src/kernels/js.ts scoreSplit; n > cap > 0): a
- * histogram of 1024 bins over [lo, hi] of the scores, bin (hi - s) * 1023 / (hi - lo) truncated;
- * the ids of the bins before the one the cut falls in into out[0 ..) in input order, that bin's
- * ids and scores into tmpIds / tmpScore; returns how many went to out; hist[0] = how many went to
- * tmp.
+ * A histogram of 1024 bins over [lo, hi] of score[0 .. n) (lo, hi: their least and largest), bin
+ * (hi - s) * 1023 / (hi - lo) truncated (every score in bin 0 when they are equal), into hist;
+ * returns the bin the cut of a top-cap selection falls in (the bins before it hold fewer than
+ * cap, with it at least cap; n >= cap > 0), setting cutHi / cutScale (scoreSplit, scoreFloor).
  */
-export function scoreSplit(ids: usize, score: usize, n: i32, cap: i32, hist: usize, out: usize, tmpIds: usize, tmpScore: usize): i32 {
+function scoreCut(score: usize, n: i32, cap: i32, hist: usize): i32 {
   let lo = Infinity;
   let hi = -Infinity;
   for (let i: i32 = 0; i < n; i++) {
@@ -1696,6 +1699,20 @@ export function scoreSplit(ids: usize, score: usize, n: i32, cap: i32, hist: usi
     above += load<i32>(hist + (<usize>cut << 2));
     cut++;
   }
+  cutHi = hi;
+  cutScale = scale;
+  return cut;
+}
+
+/**
+ * The split of a top-cap selection by score (src/kernels/js.ts scoreSplit; n > cap > 0), at
+ * scoreCut's bin: the ids of the bins before it into out[0 ..) in input order, its ids and
+ * scores into tmpIds / tmpScore; returns how many went to out; hist[0] = how many went to tmp.
+ */
+export function scoreSplit(ids: usize, score: usize, n: i32, cap: i32, hist: usize, out: usize, tmpIds: usize, tmpScore: usize): i32 {
+  const cut = scoreCut(score, n, cap, hist);
+  const hi = cutHi;
+  const scale = cutScale;
   let m: i32 = 0;
   let g: i32 = 0;
   for (let i: i32 = 0; i < n; i++) {
@@ -1714,6 +1731,22 @@ export function scoreSplit(ids: usize, score: usize, n: i32, cap: i32, hist: usi
   return m;
 }
 
+/**
+ * A floor under the cap-th largest of score[0 .. n) (n >= cap > 0; src/kernels/js.ts
+ * scoreFloor): the least score in scoreCut's bin, above which (with it) lie at least cap.
+ */
+export function scoreFloor(score: usize, n: i32, cap: i32, hist: usize): f64 {
+  const cut = scoreCut(score, n, cap, hist);
+  const hi = cutHi;
+  const scale = cutScale;
+  let f = Infinity;
+  for (let i: i32 = 0; i < n; i++) {
+    const v = load<f64>(score + (<usize>i << 3));
+    if (<i32>((hi - v) * scale) == cut) f = min(f, v);
+  }
+  return f;
+}
+
 /** cand[n] = id, score[n] = cosv[v] * rowNorm[id] * xNorm + bias[id] (voteScores) */
 // @ts-ignore: decorator
 @inline function putScore(cand: usize, score: usize, n: i32, id: i32, v: usize, cosv: usize, rowNorm: usize, bias: usize, xNorm: f64): void {
@@ -1722,21 +1755,23 @@ export function scoreSplit(ids: usize, score: usize, n: i32, cap: i32, hist: usi
 }
 
 /**
- * The ids with at least lo votes (1 <= lo) in tally (N of them, width bytes each, as voteTally),
- * ascending, into cand[0 ..) until max, each with its estimated logit into score (f64):
+ * The ids with lo <= votes < hi (1 <= lo) in tally (N of them, width bytes each, as voteTally),
+ * ascending, appended to cand[n ..) until max, with their estimated logits into score (f64):
  *   score[i] = cosv[v] * rowNorm[id] * xNorm + bias[id],   v = tally[id]
  * in that order of operations, in f64 (src/kernels/js.ts voteScores; equal bit for bit); returns
- * how many. The SIMD skipping of voteCollect: sixteen (u8) or eight (u16) tallies a step.
+ * the new n. The SIMD skipping of voteCollect: sixteen (u8) or eight (u16) tallies a step.
  */
-export function voteScores(tally: usize, N: i32, lo: i32, cosv: usize, rowNorm: usize, bias: usize, xNorm: f64, cand: usize, score: usize, max: i32, width: i32): i32 {
-  let n: i32 = 0;
-  if (max <= 0) return 0;
+export function voteScores(tally: usize, N: i32, lo: i32, hi: i32, cosv: usize, rowNorm: usize, bias: usize, xNorm: f64, cand: usize, score: usize, n: i32, max: i32, width: i32): i32 {
+  if (n >= max) return n;
+  const top = min(hi - 1, width == 1 ? 255 : 65535);
+  if (lo > top) return n;
   let id: i32 = 0;
   if (width == 1) {
-    if (lo > 255) return 0;
-    const floor = i8x16.splat(<i8>(lo - 1));
+    const vLo = i8x16.splat(<i8>lo);
+    const vHi = i8x16.splat(<i8>top);
     for (; id + 16 <= N; id += 16) {
-      let bits = i8x16.bitmask(i8x16.gt_u(v128.load(tally + <usize>id), floor));
+      const x = v128.load(tally + <usize>id);
+      let bits = i8x16.bitmask(v128.and(i8x16.ge_u(x, vLo), i8x16.le_u(x, vHi)));
       while (bits != 0) {
         const i = id + ctz(bits);
         bits &= bits - 1;
@@ -1745,10 +1780,11 @@ export function voteScores(tally: usize, N: i32, lo: i32, cosv: usize, rowNorm: 
       }
     }
   } else {
-    if (lo > 65535) return 0;
-    const floor = i16x8.splat(<i16>(lo - 1));
+    const vLo = i16x8.splat(<i16>lo);
+    const vHi = i16x8.splat(<i16>top);
     for (; id + 8 <= N; id += 8) {
-      let bits = i16x8.bitmask(i16x8.gt_u(v128.load(tally + (<usize>id << 1), 0, 2), floor));
+      const x = v128.load(tally + (<usize>id << 1), 0, 2);
+      let bits = i16x8.bitmask(v128.and(i16x8.ge_u(x, vLo), i16x8.le_u(x, vHi)));
       while (bits != 0) {
         const i = id + ctz(bits);
         bits &= bits - 1;
@@ -1759,12 +1795,29 @@ export function voteScores(tally: usize, N: i32, lo: i32, cosv: usize, rowNorm: 
   }
   for (; id < N; id++) {
     const v = width == 1 ? <i32>load<u8>(tally + <usize>id) : <i32>load<u16>(tally + (<usize>id << 1));
-    if (v >= lo) {
+    if (v >= lo && v <= top) {
       putScore(cand, score, n, id, <usize>v, cosv, rowNorm, bias, xNorm);
       if (++n >= max) return n;
     }
   }
   return n;
+}
+
+/**
+ * The items of ids / score [from, n) whose score is at least floor, kept in order from `from`;
+ * returns the new end (src/kernels/js.ts scoreKeep; the slots past it equal too). No branch on
+ * the comparison: the count advances on it (a second pass of topByLogit keeps ~1 in 6 on
+ * WordNet).
+ */
+export function scoreKeep(ids: usize, score: usize, from: i32, n: i32, floor: f64): i32 {
+  let m = from;
+  for (let i = from; i < n; i++) {
+    const v = load<f64>(score + (<usize>i << 3));
+    store<i32>(ids + (<usize>m << 2), load<i32>(ids + (<usize>i << 2)));
+    store<f64>(score + (<usize>m << 3), v);
+    m += <i32>(v >= floor);
+  }
+  return m;
 }
 
 /**

@@ -368,7 +368,7 @@ describe('wasm kernels vs js kernels', () => {
     }
   });
 
-  it('voteScores (u8 and u16 tallies, N not a multiple of 16, every threshold, stopping at max): ids and float64 scores bit for bit', () => {
+  it('voteScores (u8 and u16 tallies, N not a multiple of 16, every band, appending, stopping at max): ids and float64 scores bit for bit', () => {
     const rng = new Rng(33);
     const arena = new Arena();
     const k = newWasm(arena);
@@ -384,29 +384,92 @@ describe('wasm kernels vs js kernels', () => {
       const cosv = new Float64Array(arena.memory.buffer, cAt, L + 1);
       for (let v = 0; v <= L; v++) cosv[v] = Math.cos(Math.PI * (1 - Math.pow(v / L, 1 / 3)));
       const xNorm = 0.5 + rng.nextFloat();
+      const scoreOf = (id: number) => cosv[votes[id]!]! * rowNorm[id]! * xNorm + bias[id]!;
       for (const bytes of L < 256 ? [1, 2] : [2]) {
         const t32 = arena.i32(Math.ceil(N / 2) + 1);
         const tally = bytes === 1 ? new Uint8Array(t32.buffer, t32.byteOffset, N) : new Uint16Array(t32.buffer, t32.byteOffset, N);
         tally.set(votes);
-        for (const lo of [1, 2, Math.max(1, L >> 1), L, L + 1]) {
-          const kept = votes.flatMap((v, id) => (v >= lo ? [id] : []));
-          for (const max of [N, kept.length >> 1, 1]) {
-            const run = (kern: Kernels) => {
-              const sAt = arena.alloc(8 * (N + 1));
-              const cand = arena.i32(N + 1).fill(-5);
-              const score = new Float64Array(arena.memory.buffer, sAt, N + 1).fill(-7);
-              const n = kern.voteScores(tally, N, lo, cosv, rowNorm, bias, xNorm, cand, score, max);
-              return { n, cand: Array.from(cand), score: Array.from(score) };
-            };
-            const what = `N ${N} L ${L} ${8 * bytes}-bit lo ${lo} max ${max}`;
-            const e = run(jsKernels);
-            assert.deepEqual(run(k), e, what);
-            // against the definition: the first ids at or above lo, nothing written past them
-            const want = kept.slice(0, max);
-            assert.deepEqual(e.cand.slice(0, e.n), want, what);
-            assert.equal(e.cand[e.n], -5, what);
-            want.forEach((id, i) => assert.equal(e.score[i], cosv[votes[id]!]! * rowNorm[id]! * xNorm + bias[id]!, `${what}: score of ${id}`));
+        for (const [lo, hi] of [[1, L + 1], [2, L + 1], [Math.max(1, L >> 1), L + 1], [L, L + 1], [L + 1, L + 1], [1, Math.max(2, L >> 1)], [Math.max(1, L >> 2), Math.max(1, L >> 1)]] as const) {
+          {
+            const band = votes.flatMap((v, id) => (v >= lo && v < hi ? [id] : []));
+            for (const [n0, max] of [[0, N], [0, band.length >> 1], [0, 1], [3, N + 3], [2, 2]] as const) {
+              const run = (kern: Kernels) => {
+                const sAt = arena.alloc(8 * (N + 4));
+                const cand = arena.i32(N + 4).fill(-5);
+                const score = new Float64Array(arena.memory.buffer, sAt, N + 4).fill(-7);
+                const n = kern.voteScores(tally, N, lo, hi, cosv, rowNorm, bias, xNorm, cand, score, n0, max);
+                return { n, cand: Array.from(cand), score: Array.from(score) };
+              };
+              const what = `N ${N} L ${L} ${8 * bytes}-bit votes [${lo}, ${hi}) from ${n0} max ${max}`;
+              const e = run(jsKernels);
+              assert.deepEqual(run(k), e, what);
+              // against the definition: the band's first max - n0 ids appended behind n0, nothing
+              // written before or past them
+              const want = band.slice(0, Math.max(0, max - n0));
+              assert.equal(e.n, n0 + want.length, what);
+              assert.deepEqual(e.cand.slice(n0, e.n), want, what);
+              assert.ok(e.cand.slice(0, n0).every((c) => c === -5), what);
+              assert.equal(e.cand[e.n], -5, what);
+              want.forEach((id, i) => assert.equal(e.score[n0 + i], scoreOf(id), `${what}: score of ${id}`));
+            }
           }
+        }
+      }
+    }
+  });
+
+  it('scoreFloor (spread, ties, equal scores, an outlier): the same floor bit for bit; at least cap scores at or above it, and it at most the cap-th largest', () => {
+    const rng = new Rng(35);
+    const arena = new Arena();
+    const k = newWasm(arena);
+    for (const [n, kind] of [[1, 'spread'], [2, 'spread'], [50, 'spread'], [3001, 'spread'], [3001, 'ties'], [400, 'equal'], [1000, 'outlier']] as const) {
+      const scores = Array.from({ length: n }, (_, i) =>
+        kind === 'equal' ? 1.5 : kind === 'ties' ? rng.nextInt(7) * 0.25 : kind === 'outlier' && i === 7 ? 1e6 : rng.nextGaussian() * 3);
+      const sorted = [...scores].sort((a, b) => b - a);
+      for (const cap of [1, n >> 2, n - 1, n]) {
+        if (cap < 1) continue;
+        const run = (kern: Kernels) => {
+          const at = arena.alloc(8 * n);
+          const hist = arena.i32(1024).fill(9);
+          const score = new Float64Array(arena.memory.buffer, at, n);
+          score.set(scores);
+          return kern.scoreFloor(score, n, cap, hist);
+        };
+        const what = `n ${n} ${kind} cap ${cap}`;
+        const f = run(jsKernels);
+        assert.equal(run(k), f, what);
+        assert.ok(f <= sorted[cap - 1]!, `${what}: ${f} above the cap-th largest ${sorted[cap - 1]}`);
+        assert.ok(scores.includes(f), `${what}: one of the scores`);
+      }
+    }
+  });
+
+  it('scoreKeep (none, some, all kept; from inside the arrays): the same arrays bit for bit, the kept in order', () => {
+    const rng = new Rng(36);
+    const arena = new Arena();
+    const k = newWasm(arena);
+    for (const n of [0, 1, 9, 1000]) {
+      const scores = Array.from({ length: n }, () => rng.nextGaussian());
+      for (const from of [0, n >> 1]) {
+        for (const floor of [-Infinity, -0.5, 0.7, Infinity]) {
+          const run = (kern: Kernels) => {
+            const at = arena.alloc(8 * n + 8);
+            const ids = arena.i32(n + 1).fill(-5);
+            const score = new Float64Array(arena.memory.buffer, at, n + 1).fill(-7);
+            for (let i = 0; i < n; i++) {
+              ids[i] = 3 * i + 1;
+              score[i] = scores[i]!;
+            }
+            const m = kern.scoreKeep(ids, score, from, n, floor);
+            return { m, ids: Array.from(ids), score: Array.from(score) };
+          };
+          const what = `n ${n} from ${from} floor ${floor}`;
+          const e = run(jsKernels);
+          assert.deepEqual(run(k), e, what);
+          const want = scores.flatMap((v, i) => (i < from || v >= floor ? [3 * i + 1] : []));
+          assert.equal(e.m, want.length, what);
+          assert.deepEqual(e.ids.slice(0, e.m), want, what);
+          assert.equal(e.ids[n], -5, `${what}: nothing past n`);
         }
       }
     }

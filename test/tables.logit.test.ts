@@ -61,7 +61,8 @@ test('topByLogit: the voted items with the largest estimated logit, dense and sp
   const plain = new LshTables(p);
   const arena = new Arena();
   const kernels = loadWasmKernels(arena.memory, { checkViews: true });
-  const views = arena.carve([LshTables.declare('t', p), QueryScratch.declare('q', { L: p.L, capacity: p.capacity, maxCandidates: p.capacity }, true)]);
+  const qShape = { L: p.L, capacity: p.capacity, maxCandidates: p.capacity };
+  const views = arena.carve([LshTables.declare('t', p), QueryScratch.declare('q', qShape, true), QueryScratch.declare('qb', qShape, true), QueryScratch.declare('q1', qShape, true)]);
   const inMemory = new LshTables(p, { views: views.block('t'), kernels });
   const codes = randomCodes(rng, p.capacity, p.K * p.L);
   plain.rebuild(p.capacity, iota(p.capacity), codes);
@@ -76,6 +77,14 @@ test('topByLogit: the voted items with the largest estimated logit, dense and sp
   }
   const sPlain = new QueryScratch(plain);
   const sMem = new QueryScratch(inMemory, views.block('q'));
+  // bounds on the rows' lengths and biases (the executor's, for an evaluation phase): bands that
+  // cannot reach the floor are passed over
+  const sBound = new QueryScratch(inMemory, views.block('qb'));
+  sBound.normMax = Math.max(...rowNorm);
+  sBound.biasMax = Math.max(...bias);
+  // every item with enough votes scored, in one pass (as before the floor)
+  const sOne = new QueryScratch(inMemory, views.block('q1'));
+  sOne.onePass = 2 ** 30;
   const out = new Int32Array(p.capacity);
   let differFromVotes = 0;
   for (let q = 0; q < 40; q++) {
@@ -83,11 +92,11 @@ test('topByLogit: the voted items with the largest estimated logit, dense and sp
     const xNorm = 0.5 + 2 * rng.nextFloat();
     for (const cap of [1, 10, 150, p.capacity]) {
       const want = oracle(plain, qc, rowNorm, bias, xNorm, cap);
-      for (const [t, s, tally] of [[plain, sPlain, 'dense'], [plain, sPlain, 'sparse'], [inMemory, sMem, 'dense'], [inMemory, sMem, 'sparse']] as const) {
+      for (const [t, s, tally] of [[plain, sPlain, 'dense'], [plain, sPlain, 'sparse'], [inMemory, sMem, 'dense'], [inMemory, sMem, 'sparse'], [inMemory, sBound, 'dense'], [inMemory, sOne, 'dense']] as const) {
         t.tally = tally;
         const m = topByLogit(t, qc, 0, s, cap, rowNorm, bias, xNorm, out, 0, out);
         // unordered: the caller scores them
-        assert.deepEqual(Array.from(out.subarray(0, m)).sort((a, b) => a - b), want.slice().sort((a, b) => a - b), `query ${q} cap ${cap} ${tally}${t === inMemory ? ' (kernels)' : ''}`);
+        assert.deepEqual(Array.from(out.subarray(0, m)).sort((a, b) => a - b), want.slice().sort((a, b) => a - b), `query ${q} cap ${cap} ${tally}${t === inMemory ? ' (kernels)' : ''}${s === sBound ? ' (bounds)' : s === sOne ? ' (one pass)' : ''}`);
       }
       // the held ids are passed over: the best cap of the others, dense (kernels) and sparse
       const held = Int32Array.from(want.slice(0, 3));
@@ -108,4 +117,53 @@ test('topByLogit: the voted items with the largest estimated logit, dense and sp
   }
   // the test means something only if the estimate reorders the votes' ranking
   assert.ok(differFromVotes > 20, `the estimate reordered only ${differFromVotes} of 40 queries`);
+  // and the floor and the bounds only if they passed items over: the same queries, fewer scored
+  assert.ok(sBound.scored < sOne.scored, `with a floor and bounds ${sBound.scored} estimates, in one pass ${sOne.scored}`);
+});
+
+test('topByLogit: one pass, two passes with a floor, with bounds, from any first band: the same candidates', () => {
+  const rng = new Rng(21);
+  const p = params({ L: 40, K: 4, capacity: 3000, rangePow: 4 });
+  const arena = new Arena();
+  const kernels = loadWasmKernels(arena.memory, { checkViews: true });
+  const qShape = { L: p.L, capacity: p.capacity, maxCandidates: p.capacity };
+  const views = arena.carve([LshTables.declare('t', p), QueryScratch.declare('q', qShape, true)]);
+  const t = new LshTables(p, { views: views.block('t'), kernels });
+  t.tally = 'dense';
+  t.rebuild(p.capacity, iota(p.capacity), randomCodes(rng, p.capacity, p.K * p.L));
+  const rowNorm = arena.f32(p.capacity);
+  const bias = arena.f32(p.capacity);
+  for (let i = 0; i < p.capacity; i++) {
+    // rows of like lengths, small biases: the bounds pass the low bands over
+    rowNorm[i] = 0.5 + 0.2 * rng.nextFloat();
+    bias[i] = rng.nextGaussian() * 0.02;
+  }
+  const s = new QueryScratch(t, views.block('q'));
+  const out = new Int32Array(p.capacity);
+  const sets = (m: number) => Array.from(out.subarray(0, m)).sort((a, b) => a - b).join();
+  const scored = [0, 0, 0, 0, 0];
+  let own = p.L;
+  for (let q = 0; q < 30; q++) {
+    const qc = randomCodes(rng, 1, p.K * p.L);
+    const xNorm = 0.5 + rng.nextFloat();
+    for (const cap of [5, 60, 400]) {
+      const want = oracle(t, qc, rowNorm, bias, xNorm, cap);
+      // one pass; a first band at the top, the bottom, the middle; the scratch's own (where the
+      // last query's first pass began), with bounds
+      const kinds = [[64, 0, false], [0, p.L, false], [0, 1, false], [0, p.L >> 1, true], [0, -1, true]] as const;
+      kinds.forEach(([onePass, logitTop, bounds], i) => {
+        s.onePass = onePass;
+        s.logitTop = logitTop >= 0 ? logitTop : own;
+        s.normMax = bounds ? Math.max(...rowNorm) : Infinity;
+        s.biasMax = bounds ? Math.max(...bias) : Infinity;
+        const before = s.scored;
+        const m = topByLogit(t, qc, 0, s, cap, rowNorm, bias, xNorm, out, 0, out);
+        scored[i] += s.scored - before;
+        if (logitTop < 0) own = s.logitTop;
+        assert.equal(sets(m), want.slice().sort((a, b) => a - b).join(), `query ${q} cap ${cap}: one pass ${onePass > 0}, first band ${logitTop}, bounds ${bounds}`);
+      });
+    }
+  }
+  // the bounds pass items over (one pass scores every item with enough votes)
+  assert.ok(scored[3]! < 0.7 * scored[0]! && scored[4]! < 0.7 * scored[0]!, `estimates: ${scored.join(', ')}`);
 });

@@ -230,45 +230,47 @@ export const jsKernels = {
   },
 
   /**
-   * The ids with at least lo votes (lo >= 1) and their estimated logits (LshTables' topByLogit,
-   * dense tally): cand[0 ..) = the ids id < N with tally[id] >= lo, ascending, until max;
+   * The ids with lo <= votes < hi (lo >= 1) (LshTables' topByLogit, dense tally): appended to
+   * cand[n ..), ascending, until max, with their estimated logits
    *   score[i] = cosv[v] * rowNorm[id] * xNorm + bias[id],   v = tally[id], id = cand[i]
-   * in float64, in that order; returns how many.
+   * in float64, in that order; returns the new n.
    */
-  voteScores(tally: Uint8Array | Uint16Array, N: number, lo: number, cosv: Float64Array, rowNorm: Float32Array, bias: Float32Array, xNorm: number, cand: Int32Array, score: Float64Array, max: number): number {
-    let n = 0;
+  voteScores(tally: Uint8Array | Uint16Array, N: number, lo: number, hi: number, cosv: Float64Array, rowNorm: Float32Array, bias: Float32Array, xNorm: number, cand: Int32Array, score: Float64Array, n: number, max: number): number {
     for (let id = 0; id < N && n < max; id++) {
       const v = tally[id]!;
-      if (v >= lo) {
-        cand[n] = id;
-        score[n++] = cosv[v]! * rowNorm[id]! * xNorm + bias[id]!;
-      }
+      if (v < lo || v >= hi) continue;
+      cand[n] = id;
+      score[n++] = cosv[v]! * rowNorm[id]! * xNorm + bias[id]!;
     }
     return n;
   },
 
   /**
-   * The cut of a top-cap selection by score (LshTables' topByLogit; n > cap > 0): a histogram
-   * hist[0 .. 1024) of the scores, score s in bin (hi - s) * 1023 / (hi - lo) truncated (lo, hi
-   * their least and largest; every score in bin 0 when they are equal); the bin b the cut falls in
-   * (the bins before it hold fewer than cap, with it at least cap); then, in input order, the ids
-   * of the bins before b into out[0 ..) and the ids and scores of bin b into tmpIds / tmpScore.
-   * Returns how many went to out; hist[0] = how many went to tmpIds.
+   * The items of ids / score [from, n) whose score is at least floor, kept in order from `from`;
+   * returns the new end. The slots past it hold what the items moved left behind (the kernel's,
+   * equal).
+   */
+  scoreKeep(ids: Int32Array, score: Float64Array, from: number, n: number, floor: number): number {
+    let m = from;
+    for (let i = from; i < n; i++) {
+      const v = score[i]!;
+      ids[m] = ids[i]!;
+      score[m] = v;
+      if (v >= floor) m++;
+    }
+    return m;
+  },
+
+  /**
+   * The cut of a top-cap selection by score (LshTables' topByLogit; n > cap > 0), at the bin of
+   * scoreCut below: in input order, the ids of the bins before it into out[0 ..) and the ids and
+   * scores of its own into tmpIds / tmpScore. Returns how many went to out; hist[0] = how many
+   * went to tmpIds.
    */
   scoreSplit(ids: Int32Array, score: Float64Array, n: number, cap: number, hist: Int32Array, out: Int32Array, tmpIds: Int32Array, tmpScore: Float64Array): number {
-    let lo = Infinity;
-    let hi = -Infinity;
-    for (let i = 0; i < n; i++) {
-      const v = score[i]!;
-      if (v < lo) lo = v;
-      if (v > hi) hi = v;
-    }
-    const scale = hi > lo ? 1023 / (hi - lo) : 0;
-    hist.fill(0, 0, 1024);
-    for (let i = 0; i < n; i++) hist[((hi - score[i]!) * scale) | 0]++;
-    let cut = 0;
-    let above = 0;
-    while (above + hist[cut]! < cap) above += hist[cut++]!;
+    const cut = scoreCut(score, n, cap, hist);
+    const hi = cutOf[0]!;
+    const scale = cutOf[1]!;
     let m = 0;
     let g = 0;
     for (let i = 0; i < n; i++) {
@@ -281,6 +283,19 @@ export const jsKernels = {
     }
     hist[0] = g;
     return m;
+  },
+
+  /**
+   * A floor under the cap-th largest of score[0 .. n) (n >= cap > 0; topByLogit's first pass):
+   * the least score in the bin of scoreCut below, above which (with it) lie at least cap.
+   */
+  scoreFloor(score: Float64Array, n: number, cap: number, hist: Int32Array): number {
+    const cut = scoreCut(score, n, cap, hist);
+    const hi = cutOf[0]!;
+    const scale = cutOf[1]!;
+    let f = Infinity;
+    for (let i = 0; i < n; i++) if ((((hi - score[i]!) * scale) | 0) === cut && score[i]! < f) f = score[i]!;
+    return f;
   },
 
   /**
@@ -889,3 +904,31 @@ export const jsKernels = {
 };
 
 export type Kernels = typeof jsKernels;
+
+/**
+ * A histogram hist[0 .. 1024) of score[0 .. n), score s in bin (hi - s) * 1023 / (hi - lo)
+ * truncated (lo, hi their least and largest; every score in bin 0 when they are equal), and the bin
+ * the cut of a top-cap selection falls in (the bins before it hold fewer than cap, with it at least
+ * cap; n >= cap > 0): scoreSplit's and scoreFloor's. Returns the bin; hi and the scale into cutOf.
+ */
+function scoreCut(score: Float64Array, n: number, cap: number, hist: Int32Array): number {
+  let lo = Infinity;
+  let hi = -Infinity;
+  for (let i = 0; i < n; i++) {
+    const v = score[i]!;
+    if (v < lo) lo = v;
+    if (v > hi) hi = v;
+  }
+  const scale = hi > lo ? 1023 / (hi - lo) : 0;
+  hist.fill(0, 0, 1024);
+  for (let i = 0; i < n; i++) hist[((hi - score[i]!) * scale) | 0]++;
+  let cut = 0;
+  let above = 0;
+  while (above + hist[cut]! < cap) above += hist[cut++]!;
+  cutOf[0] = hi;
+  cutOf[1] = scale;
+  return cut;
+}
+
+/** scoreCut's hi and scale (one module, one thread) */
+const cutOf = new Float64Array(2);

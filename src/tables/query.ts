@@ -76,6 +76,19 @@ export class QueryScratch {
   stamp = 0;
   /** votes at the cut of the last dense topByVotes (0 = none yet): where the next query starts collecting */
   lastCut = 0;
+  /** the vote band the last dense topByLogit's first pass began at (logitsAboveFloor) */
+  logitTop: number;
+  /**
+   * At least every rowNorm and every bias topByLogit is given (Infinity: not known), set for the
+   * span in which they hold (LshSampler.boundQueries): a vote band whose best possible estimate
+   * falls below the floor is not scanned.
+   */
+  normMax = Infinity;
+  biasMax = Infinity;
+  /** queries left that score every item in one pass (logitsAboveFloor) */
+  onePass = 0;
+  /** estimated logits topByLogit computed with this scratch, all queries together (its cost) */
+  scored = 0;
 
   /**
    * The declared views of a scratch for tables `t`, block `name`; `logit`: with topByLogit's
@@ -125,6 +138,7 @@ export class QueryScratch {
     // estimate a = pi (1 - (v / L)^(1/K))
     for (let v = 0; v <= t.L; v++) this.cosOfVotes[v] = Math.cos(Math.PI * (1 - Math.pow(v / t.L, 1 / t.K)));
     this.minLogitVotes = Math.min(t.L, Math.floor(t.L / 2 ** t.K) + 1);
+    this.logitTop = t.L;
   }
 
   /** topByLogit's arrays, the thread's own where none were declared (once, at the first query). */
@@ -328,11 +342,12 @@ function topByVotesDense(t: LshTables, scratch: QueryScratch, cap: number, out: 
  * tables' memory where the scratch does (the kernels read them there). Every
  * other item of the query's buckets with at least scratch.minLogitVotes votes (every one with a
  * vote, where those are fewer than cap) is scored: rowNorm[id] |x| cos(the angle its votes
- * estimate) + bias[id], the logit of a centred SimHash row (config.ts, activeSet.queryRank). All of them,
- * because the labels votes rank low are the long rows: a simulation on a saved model of 50,000
+ * estimate) + bias[id], the logit of a centred SimHash row (config.ts, activeSet.queryRank). All of
+ * them, because the labels votes rank low are the long rows: a simulation on a saved model of 50,000
  * labels (300 test points, 2,000 candidates) found the exact first label in 0.537 of the points by
  * votes, 0.540 / 0.570 / 0.640 re-ranking the top 4,000 / 8,000 / 16,000 by votes, and 0.640
- * re-ranking every voted label (exact: 0.637).
+ * re-ranking every voted label (exact: 0.637). A dense tally passes over the items that cannot
+ * be among the cap (logitsAboveFloor); the selection is the same.
  */
 export function topByLogit(t: LshTables, codes: Int32Array, codesOff: number, scratch: QueryScratch, cap: number, rowNorm: Float32Array, bias: Float32Array, xNorm: number, held: Int32Array, nHeld: number, out: Int32Array): number {
   const entries = bucketRanges(t, codes, codesOff, scratch);
@@ -344,11 +359,11 @@ export function topByLogit(t: LshTables, codes: Int32Array, codesOff: number, sc
   const k = scratch.memory === t.memory && scratch.logitViews ? t.kernels : jsKernels;
   let m: number;
   if (denseTally(t, entries)) {
-    // the held ids' votes zeroed, so that the scan passes them over
+    // the held ids' votes zeroed, so that the scans pass them over
     const tally = scratch.tally;
     k.voteTally(t.entries, scratch.bStart, scratch.bEnd, t.L, tally, t.capacity);
     for (let i = 0; i < nHeld; i++) tally[held[i]!] = 0;
-    m = k.voteScores(tally, t.capacity, vMin, scratch.cosOfVotes, rowNorm, bias, xNorm, cand, score, cand.length);
+    m = logitsAboveFloor(k, t, scratch, cap, rowNorm, bias, xNorm);
     if (m < cap && vMin > 1) {
       // too few: the cap is filled from the items with fewer votes, ranked the same way
       scratch.hist.fill(0, 0, t.L + 2);
@@ -378,9 +393,69 @@ export function topByLogit(t: LshTables, codes: Int32Array, codesOff: number, sc
   return took;
 }
 
+/**
+ * topByLogit's candidates from a dense tally: the items with at least scratch.minLogitVotes votes
+ * that can be among the cap largest estimated logits, with those logits, into scratch.cand /
+ * score; returns how many (fewer than cap: every item with enough votes). Two passes: the vote
+ * bands from the top down until they hold cap items, scored, give a floor under the cap-th
+ * largest logit (kernel scoreFloor: cap items lie at or above it); of the bands below, those
+ * whose best possible estimate reaches the floor (QueryScratch.normMax / biasMax, where known)
+ * are scored and only their items at or above it kept. The same selection as scoring every item.
+ * On WordNet's saved model a query scores ~4,500 of ~7,900 items and selects among ~1,700.
+ * Where the floor keeps more than half of the second pass (the product-search-like set's rows,
+ * ~60%), the floor costs more than it saves: the thread then scores every item in one pass for
+ * the next ONE_PASS_SPAN queries before trying again. scratch.logitTop, the band the last first
+ * pass began at, is where the next begins.
+ */
+function logitsAboveFloor(k: Kernels, t: LshTables, scratch: QueryScratch, cap: number, rowNorm: Float32Array, bias: Float32Array, xNorm: number): number {
+  const L = t.L;
+  const N = t.capacity;
+  const vMin = scratch.minLogitVotes;
+  const tally = scratch.tally;
+  const cosv = scratch.cosOfVotes;
+  const cand = scratch.cand;
+  const score = scratch.score;
+  const max = cand.length;
+  if (scratch.onePass > 0) {
+    scratch.onePass--;
+    const n = k.voteScores(tally, N, vMin, L + 1, cosv, rowNorm, bias, xNorm, cand, score, 0, max);
+    scratch.scored += n;
+    return n;
+  }
+  let v0 = Math.min(L, Math.max(vMin, scratch.logitTop));
+  let m = k.voteScores(tally, N, v0, L + 1, cosv, rowNorm, bias, xNorm, cand, score, 0, max);
+  // down a band, two, four ...: a few scans of the tally at most
+  for (let step = 1; m < cap && v0 > vMin; step *= 2) {
+    const lo = Math.max(vMin, v0 - step);
+    m = k.voteScores(tally, N, lo, v0, cosv, rowNorm, bias, xNorm, cand, score, m, max);
+    v0 = lo;
+  }
+  scratch.scored += m;
+  // a first pass of more than twice the cap began too low: the next query begins a band higher
+  scratch.logitTop = m > 2 * cap ? v0 + 1 : v0;
+  if (m < cap || v0 <= vMin || cap <= 0) return m;
+  const floor = k.scoreFloor(score, m, cap, scratch.scoreHist);
+  // the bands whose largest possible estimate (the longest row, the largest bias; the kernel's
+  // order of operations, each rounding monotone as cos > 0 there) is below the floor are passed
+  let lo = vMin;
+  const nMax = scratch.normMax;
+  const bMax = scratch.biasMax;
+  if (nMax < Infinity && bMax < Infinity) while (lo < v0 && cosv[lo]! * nMax * xNorm + bMax < floor) lo++;
+  if (lo >= v0) return m;
+  const scanned = k.voteScores(tally, N, lo, v0, cosv, rowNorm, bias, xNorm, cand, score, m, max);
+  scratch.scored += scanned - m;
+  const kept = k.scoreKeep(cand, score, m, scanned, floor);
+  if (2 * (kept - m) > scanned - m) scratch.onePass = ONE_PASS_SPAN;
+  return kept;
+}
+
+/** Queries a thread answers in one pass once topByLogit's floor has kept most of a second pass (logitsAboveFloor). */
+const ONE_PASS_SPAN = 64;
+
 /** score[i] of topByLogit's candidate id with v votes (the kernel voteScores' formula). */
 function scoreOf(id: number, v: number, i: number, scratch: QueryScratch, rowNorm: Float32Array, bias: Float32Array, xNorm: number): void {
   scratch.score[i] = scratch.cosOfVotes[v]! * rowNorm[id]! * xNorm + bias[id]!;
+  scratch.scored++;
 }
 
 /** Buckets of the score histogram of topByLogit's selection (kernel scoreSplit). */

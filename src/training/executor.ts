@@ -427,12 +427,24 @@ export class Executor {
       this.evalBlocks(s, s.rankBlock, n, k);
       return;
     }
-    for (let r = Atomics.add(ctrl, kNextRow, 1); r < n; r = Atomics.add(ctrl, kNextRow, 1)) {
-      const m = rank
-        ? rankSample(this.net, s, b.featIdx, b.featVal, b.featPtr[r]!, b.featPtr[r + 1]!, k, exact, this.evalSeed)
-        : predictSample(this.net, s, b.featIdx, b.featVal, b.featPtr[r]!, b.featPtr[r + 1]!, k, exact, this.evalSeed);
-      this.storeEvalRow(s, r, m, exact, recall);
+    // the weights stay as they are for this phase: bounds for the queries ranked by logit
+    if (!exact) this.boundQueries(s, true);
+    try {
+      for (let r = Atomics.add(ctrl, kNextRow, 1); r < n; r = Atomics.add(ctrl, kNextRow, 1)) {
+        const m = rank
+          ? rankSample(this.net, s, b.featIdx, b.featVal, b.featPtr[r]!, b.featPtr[r + 1]!, k, exact, this.evalSeed)
+          : predictSample(this.net, s, b.featIdx, b.featVal, b.featPtr[r]!, b.featPtr[r + 1]!, k, exact, this.evalSeed);
+        this.storeEvalRow(s, r, m, exact, recall);
+      }
+    } finally {
+      if (!exact) this.boundQueries(s, false);
     }
+  }
+
+  /** Each sampled unit's query bounds on thread s (LshSampler.boundQueries) set from its current weights, or lifted. */
+  private boundQueries(s: ThreadScratch, on: boolean): void {
+    const units = this.net.sampledUnits();
+    for (let i = 0; i < units.length; i++) units[i]!.sampler.boundQueries(this.samplerScratchOf(s, i), on ? units[i]!.p.b : null);
   }
 
   /**
