@@ -114,6 +114,15 @@ const activeSetSchema = z
      * a long row like a short one at the same angle. SimHash, without MIPS, with the 'topk' policy.
      */
     queryRank: z.enum(['votes', 'logit']).default('votes'),
+    /**
+     * how a training step ranks the voted labels for its cap (beyond the sample's labels and the
+     * largest biases): 'votes', or 'mixed': half of them by votes, the other half by the logit
+     * the votes estimate (as queryRank 'logit', from the same count of votes). The second half
+     * are the labels that score high for this input without sharing many tables with it (long
+     * rows at a wider angle): negatives a step by votes does not push away. Same conditions as
+     * queryRank 'logit'.
+     */
+    trainRank: z.enum(['votes', 'mixed']).default('votes'),
   })
   .strict();
 

@@ -31,6 +31,18 @@ export const GOLDEN_CONFIGS: Record<string, ConfigInput> = {
     outputShards: 3,
     output: { hash: { family: 'simhash', projection: 'hadamard', K: 4, L: 24, bucketSize: 256 }, activeSet: { policy: 'topk', maxActive: 40, minActive: 0 } },
   },
+  /**
+   * the same tables, half of a step's candidates ranked by estimated logit (activeSet.trainRank)
+   * and the queries too (queryRank): a selection whose passes depend on the thread's last query
+   * in inference, and on the query alone in training
+   */
+  'lsh-mixed': {
+    ...BASE,
+    output: {
+      hash: { family: 'simhash', projection: 'hadamard', K: 4, L: 24, bucketSize: 256 },
+      activeSet: { policy: 'topk', maxActive: 40, queryMaxActive: 60, minActive: 0, topBias: 4, queryRank: 'logit', trainRank: 'mixed' },
+    },
+  },
   /** DWTA union of buckets padded with random neurons, two hidden layers, dropout: draws per sample */
   'lsh-union-dropout': {
     ...BASE,

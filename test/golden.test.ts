@@ -7,7 +7,8 @@ import { goldenRun, GOLDEN_CONFIGS, type GoldenRecord } from './golden.helpers.j
  * from main at commit 8140367 (before the step executor). 'lsh-union-dropout' was re-recorded
  * once, when every sample's random draws (padding, dropout) began to come from a generator
  * restarted from (run, step, row) in training and from the query's features in inference,
- * instead of a per-thread stream: what makes N threads equal one. A change that alters them must say why
+ * instead of a per-thread stream: what makes N threads equal one. 'lsh-mixed' was recorded when
+ * training's candidates could be ranked half by estimated logit (activeSet.trainRank). A change that alters them must say why
  * in its commit and re-record them once: `npm run build && GOLDEN_RECORD=1 node --test dist/test/golden.test.js`
  * prints the new values.
  */
@@ -77,6 +78,39 @@ const GOLDEN: Record<string, GoldenRecord> = {
       'avgCandidates': 42
     },
     'params': '118e0a3db8f169faba4d9952f56285ae11f7644b53dd3b1a2961a82351ec105b'
+  },
+  'lsh-mixed': {
+    'epochs': [
+      {
+        'loss': 3.4641038011012584,
+        'trainP1': 0.37666666666666665,
+        'active': 40
+      },
+      {
+        'loss': 2.9051226759665996,
+        'trainP1': 0.494,
+        'active': 40
+      },
+      {
+        'loss': 2.6819991773130343,
+        'trainP1': 0.6053333333333333,
+        'active': 40
+      }
+    ],
+    'exact': {
+      'p1': 0.61,
+      'p3': 0.30416666666666664,
+      'p5': 0.202,
+      'ndcg5': 0.5343576865013783
+    },
+    'lsh': {
+      'p1': 0.6075,
+      'p3': 0.30333333333333334,
+      'p5': 0.203,
+      'ndcg5': 0.5361528752295966,
+      'avgCandidates': 60
+    },
+    'params': '8da4f7ae032032c6943c58a6b1cf22e963da4ebba3bde067f0c532f604347856'
   },
   'lsh-union-dropout': {
     'epochs': [

@@ -117,9 +117,11 @@ test('ranked by estimated logit, LSH inference finds the exact top label more of
   assert.ok(found.logit > found.votes + 0.1 * queries, `exact top label among 150 candidates: by logit ${found.logit}, by votes ${found.votes} of ${queries}`);
 });
 
-test("queryRank 'logit' is refused where votes give no angle (WTA codes), naming the field", () => {
+test("queryRank 'logit' and trainRank 'mixed' are refused where votes give no angle (WTA codes), naming the field", () => {
   const cfg = parseConfig({ output: { hash: { family: 'wta', K: 2, L: 8 }, activeSet: { policy: 'topk', maxActive: 10, queryRank: 'logit' } } }).output;
   assert.throws(() => standaloneSampler(cfg, nIn, 100, new Rng(1)), /activeSet\.queryRank 'logit' needs SimHash/);
+  const mixed = parseConfig({ output: { hash: { family: 'wta', K: 2, L: 8 }, activeSet: { policy: 'topk', maxActive: 10, trainRank: 'mixed' } } }).output;
+  assert.throws(() => standaloneSampler(mixed, nIn, 100, new Rng(1)), /activeSet\.trainRank 'mixed' needs SimHash/);
 });
 
 test('boundQueries: the longest centred row and the largest bias (none where a bias is NaN, or lifted); LSH inference with them finds the same candidates', () => {

@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { LshTables, type LshTablesParams } from '../src/tables/tables.js';
 import { selectTopByScore } from '../src/tables/select.js';
-import { QueryScratch, queryVotes, topByLogit } from '../src/tables/query.js';
+import { QueryScratch, queryVotes, topByLogit, topByLogitAfterVotes, topByVotes } from '../src/tables/query.js';
 import { Arena } from '../src/memory/arena.js';
 import { loadWasmKernels } from '../src/kernels/index.js';
 import { Rng } from '../src/util/rng.js';
@@ -164,6 +164,23 @@ test('topByLogit: one pass, two passes with a floor, with bounds, from any first
       });
     }
   }
+  // after topByVotes (training's first half): the same as topByLogit holding what the votes took,
+  // from the count topByVotes left, dense and sparse
+  const votesOut = new Int32Array(p.capacity);
+  for (let q = 0; q < 30; q++) {
+    const qc = randomCodes(rng, 1, p.K * p.L);
+    const xNorm = 0.5 + rng.nextFloat();
+    for (const tally of ['dense', 'sparse'] as const) {
+      t.tally = tally;
+      for (const [half, cap] of [[30, 30], [200, 200], [0, 5]] as const) {
+        const v = topByVotes(t, qc, 0, s, half, votesOut);
+        const want = oracle(t, qc, rowNorm, bias, xNorm, cap, Array.from(votesOut.subarray(0, v)));
+        const m = topByLogitAfterVotes(t, s, v, cap, rowNorm, bias, xNorm, votesOut, v, out);
+        assert.equal(sets(m), want.slice().sort((a, b) => a - b).join(), `query ${q} ${tally}: ${half} by votes, ${cap} by estimate`);
+      }
+    }
+  }
+  t.tally = 'dense';
   // the bounds pass items over (one pass scores every item with enough votes)
   assert.ok(scored[3]! < 0.7 * scored[0]! && scored[4]! < 0.7 * scored[0]!, `estimates: ${scored.join(', ')}`);
 });

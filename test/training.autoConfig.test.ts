@@ -57,6 +57,20 @@ test('about ten intermediate evaluations a run, after every epoch of a short one
   );
 });
 
+test('training ranks half its candidates by estimated logit where a label occurs fewer than 4.5 times an epoch; given settings and tables that give no angle keep the votes', () => {
+  const product: DataShape = { points: 100_000, features: 30_000, labels: 50_000, labelsPerPoint: 1, nnzPerPoint: 5 };
+  const rank = (shape: DataShape, given = {}) => deriveConfig(shape, given, MACHINE).config.output.activeSet.trainRank;
+  assert.equal(rank(product), 'mixed', '2 a label');
+  assert.equal(rank({ ...product, labels: 100_000, labelsPerPoint: 4 }), 'mixed', '4 a label');
+  assert.equal(rank({ ...product, labels: 100_000, labelsPerPoint: 5 }), 'votes', '5 a label');
+  assert.equal(rank(WORDNET), 'votes', '12.3 a label');
+  assert.equal(rank(product, { output: { activeSet: { trainRank: 'votes' } } }), 'votes', 'given');
+  assert.equal(rank(product, { output: { hash: { family: 'dwta' } } }), 'votes', 'no angle from WTA codes');
+  assert.equal(rank(product, { output: { hash: { mips: true } } }), 'votes', 'nor with MIPS');
+  const line = deriveConfig(product, {}, MACHINE).settings.find((x) => x.path === 'output.activeSet.trainRank')!;
+  assert.match(line.reason, /occurs 2\.0 times an epoch/);
+});
+
 test('dense output up to DENSE_MAX_LABELS labels, LSH above', () => {
   const shape = (labels: number): DataShape => ({ ...WORDNET, labels });
   assert.equal(deriveConfig(shape(DENSE_MAX_LABELS), {}, MACHINE).config.output.mode, 'dense');

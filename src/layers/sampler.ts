@@ -4,7 +4,7 @@ import { hadamardWidth, HADAMARD_ROUNDS } from '../hashing/simhash.js';
 import { PooledFamily } from '../hashing/pooled.js';
 import { PROBE_CAP } from '../hashing/common.js';
 import { LshTables, type CommitScratch, type LshTablesParams } from '../tables/tables.js';
-import { QueryScratch, topByLogit, topByVotes, unionInto } from '../tables/query.js';
+import { QueryScratch, topByLogit, topByLogitAfterVotes, topByVotes, unionInto } from '../tables/query.js';
 import { clearWords, hasBit, setBit } from '../util/bits.js';
 import type { HashConfig, LayerSampling } from '../config.js';
 import type { Rng } from '../util/rng.js';
@@ -172,7 +172,7 @@ export class LshSampler {
     // with incremental rebuilds the centre and M persist from one full rebuild to the next, and a
     // checkpoint keeps M and the stale marks too
     const inc = h.incremental;
-    const logit = cfg.activeSet.queryRank === 'logit';
+    const logit = estimatesLogits(cfg);
     const b = new BlockDecl(`${spec.name}.sampler`)
       .i32('seeds', [2], true)
       .f32('norm', [1], inc)
@@ -217,7 +217,7 @@ export class LshSampler {
     const t = LshSampler.tableParams(spec, 0);
     return [
       b,
-      QueryScratch.declare(`${name}.query`, { L: t.L, capacity: t.capacity, maxCandidates: Math.min(t.capacity, t.L * t.bucketSize) }, spec.cfg.activeSet.queryRank === 'logit'),
+      QueryScratch.declare(`${name}.query`, { L: t.L, capacity: t.capacity, maxCandidates: Math.min(t.capacity, t.L * t.bucketSize) }, estimatesLogits(spec.cfg)),
       LshTables.declareCommitScratch(`${name}.commit`, t),
     ];
   }
@@ -242,8 +242,9 @@ export class LshSampler {
     this.trainCap = spec.cfg.activeSet.maxActive;
     this.queryCap = spec.cfg.activeSet.queryMaxActive > 0 ? spec.cfg.activeSet.queryMaxActive : this.trainCap;
     const h = spec.cfg.hash;
-    if (spec.cfg.activeSet.queryRank === 'logit' && (h.family !== 'simhash' || h.mips || spec.cfg.activeSet.policy !== 'topk')) {
-      throw new ConfigError(`${spec.name}: activeSet.queryRank 'logit' needs SimHash codes (hash.family 'simhash', hash.mips false) and activeSet.policy 'topk': it reads an angle from the votes`);
+    if (estimatesLogits(spec.cfg) && (h.family !== 'simhash' || h.mips || spec.cfg.activeSet.policy !== 'topk')) {
+      const field = spec.cfg.activeSet.queryRank === 'logit' ? "activeSet.queryRank 'logit'" : "activeSet.trainRank 'mixed'";
+      throw new ConfigError(`${spec.name}: ${field} needs SimHash codes (hash.family 'simhash', hash.mips false) and activeSet.policy 'topk': it reads an angle from the votes`);
     }
     this.K = h.K;
     this.L = h.L;
@@ -652,9 +653,9 @@ export class LshSampler {
    * returns its size. `forced` (the sample's true labels during training) come first and are
    * always kept. `cap`: trainCap or queryCap.
    */
-  activeSet(s: SamplerScratch, x: Float32Array, xOff: number, forced: Int32Array | null, forcedStart: number, forcedEnd: number, cap: number, rng: Rng, out: Int32Array, queryBias: Float32Array | null = null): number {
+  activeSet(s: SamplerScratch, x: Float32Array, xOff: number, forced: Int32Array | null, forcedStart: number, forcedEnd: number, cap: number, rng: Rng, out: Int32Array, queryBias: Float32Array | null = null, trainBias: Float32Array | null = null): number {
     this.hashInput(s, x, xOff);
-    return this.collect(s, forced, forcedStart, forcedEnd, cap, rng, out, queryBias);
+    return this.collect(s, forced, forcedStart, forcedEnd, cap, rng, out, queryBias, trainBias);
   }
 
   /**
@@ -701,9 +702,11 @@ export class LshSampler {
    * The lookup half of activeSet: tables queried with s.codes, forced ids first, padding; at most
    * `cap` (0: no cap) besides forced ids beyond it. `queryBias`: the layer's biases, given by LSH
    * inference; with them a sampler whose activeSet.queryRank is 'logit' ranks its candidates by
-   * the logit their votes estimate (query.ts topByLogit) instead of by votes.
+   * the logit their votes estimate (query.ts topByLogit) instead of by votes. `trainBias`: the
+   * same, given by a training step; with them a sampler whose activeSet.trainRank is 'mixed' takes
+   * half the rest of its cap by votes and the other half by estimated logit (topByLogitAfterVotes).
    */
-  collect(s: SamplerScratch, forced: Int32Array | null, forcedStart: number, forcedEnd: number, cap: number, rng: Rng, out: Int32Array, queryBias: Float32Array | null = null): number {
+  collect(s: SamplerScratch, forced: Int32Array | null, forcedStart: number, forcedEnd: number, cap: number, rng: Rng, out: Int32Array, queryBias: Float32Array | null = null, trainBias: Float32Array | null = null): number {
     const nOut = this.nOut;
     const as = this.cfg.activeSet;
     const seen = s.seen;
@@ -713,7 +716,14 @@ export class LshSampler {
     if (tb.length > 0) n = addUnique(tb, 0, tb.length, cap > 0 ? Math.max(cap, nForced) : nOut, seen, out, n);
     if (as.policy === 'topk') {
       const c = cap > 0 ? cap : nOut;
-      if (queryBias !== null && this.rowNorm.length > 0) {
+      if (trainBias !== null && this.cfg.activeSet.trainRank === 'mixed') {
+        // half the rest by votes, then the other half by estimate from the same count of votes
+        const half = n + (Math.max(0, c - n) >> 1);
+        const m = topByVotes(this.tables, s.codes, 0, s.query, half, s.cand, s.votes);
+        n = addUnique(s.cand, 0, m, half, seen, out, n);
+        const m2 = topByLogitAfterVotes(this.tables, s.query, m, Math.max(0, c - n), this.rowNorm, trainBias, s.xNorm, out, n, s.cand);
+        n = addUnique(s.cand, 0, m2, c, seen, out, n);
+      } else if (queryBias !== null && this.rowNorm.length > 0) {
         // the ids held already are skipped: the rest of the cap, unordered
         const m = topByLogit(this.tables, s.codes, 0, s.query, Math.max(0, c - n), this.rowNorm, queryBias, s.xNorm, out, n, s.cand);
         n = addUnique(s.cand, 0, m, c, seen, out, n);
@@ -754,6 +764,11 @@ export class LshSampler {
     clearWords(seen, out, 0, n);
     return n;
   }
+}
+
+/** Whether a sampler's rebuilds write the rows' centred lengths: its queries or its training steps rank by estimated logit. */
+function estimatesLogits(cfg: LayerSampling): boolean {
+  return cfg.activeSet.queryRank === 'logit' || cfg.activeSet.trainRank === 'mixed';
 }
 
 /** The largest of v[0 .. n), or Infinity where one is NaN (no bound). */

@@ -143,18 +143,20 @@ function shardActive(sh: LayerShard, ss: SamplerScratch | null, x: Float32Array,
     return n;
   }
   const cap = what === FOR_TRAINING ? sampler.trainCap : sampler.queryCap;
-  // the biases let a query rank by estimated logit (activeSet.queryRank); training ranks by votes
+  // the biases let a query rank by estimated logit (activeSet.queryRank), a training step half its
+  // candidates (activeSet.trainRank)
   const queryBias = what === FOR_TRAINING ? null : sh.p.b;
+  const trainBias = what === FOR_TRAINING ? sh.p.b : null;
   if (prof !== null) {
     const t0 = performance.now();
     sampler.hashInput(ss, x, 0);
     const t1 = performance.now();
-    const n = sampler.collect(ss, forced, fStart, fEnd, cap, rng, act, queryBias);
+    const n = sampler.collect(ss, forced, fStart, fEnd, cap, rng, act, queryBias, trainBias);
     prof[PROF_HASH] += (t1 - t0) / 1000;
     prof[PROF_LOOKUP] += (performance.now() - t1) / 1000;
     return n;
   }
-  return sampler.activeSet(ss, x, 0, forced, fStart, fEnd, cap, rng, act, queryBias);
+  return sampler.activeSet(ss, x, 0, forced, fStart, fEnd, cap, rng, act, queryBias, trainBias);
 }
 
 /**

@@ -297,14 +297,15 @@ export function topByVotes(t: LshTables, codes: Int32Array, codesOff: number, sc
  * then the smallest ids of the group at it.
  */
 function topByVotesDense(t: LshTables, scratch: QueryScratch, cap: number, out: Int32Array, outVotes: Int32Array | null): number {
-  if (cap <= 0) return 0;
   const L = t.L;
   const N = t.capacity;
   const cnt = scratch.tally;
   const hist = scratch.hist;
   const cand = scratch.cand;
   const k = scratch.memory === t.memory ? t.kernels : jsKernels;
+  // counted even for no items: topByLogitAfterVotes reads the count
   k.voteTally(t.entries, scratch.bStart, scratch.bEnd, L, cnt, N);
+  if (cap <= 0) return 0;
   hist.fill(0, 0, L + 2);
   // every item above the previous query's cut (most queries cut there or one vote away), then
   // the bands at and below it one at a time, each scan stopping once cap items are in: the band
@@ -351,17 +352,41 @@ function topByVotesDense(t: LshTables, scratch: QueryScratch, cap: number, out: 
  */
 export function topByLogit(t: LshTables, codes: Int32Array, codesOff: number, scratch: QueryScratch, cap: number, rowNorm: Float32Array, bias: Float32Array, xNorm: number, held: Int32Array, nHeld: number, out: Int32Array): number {
   const entries = bucketRanges(t, codes, codesOff, scratch);
+  const k = logitKernels(t, scratch);
+  if (denseTally(t, entries)) k.voteTally(t.entries, scratch.bStart, scratch.bEnd, t.L, scratch.tally, t.capacity);
+  return rankByLogit(t, k, scratch, entries, cap, rowNorm, bias, xNorm, held, nHeld, out);
+}
+
+/**
+ * topByLogit for the query topByVotes just answered with this scratch (its buckets, and its count
+ * of votes where that was dense), which returned `votesTaken` items: a training step's second
+ * half (activeSet.trainRank 'mixed'). The first pass begins at that query's cut of votes and the
+ * floor is always tried, so that the candidates come in an order that depends on the query alone:
+ * a step's sums run in that order, and N threads must train as one.
+ */
+export function topByLogitAfterVotes(t: LshTables, scratch: QueryScratch, votesTaken: number, cap: number, rowNorm: Float32Array, bias: Float32Array, xNorm: number, held: Int32Array, nHeld: number, out: Int32Array): number {
+  let entries = 0;
+  for (let i = 0; i < t.L; i++) entries += scratch.bEnd[i]! - scratch.bStart[i]!;
+  scratch.logitTop = votesTaken > 0 ? scratch.lastCut : t.L;
+  scratch.onePass = 0;
+  return rankByLogit(t, logitKernels(t, scratch), scratch, entries, cap, rowNorm, bias, xNorm, held, nHeld, out);
+}
+
+/** The kernels of topByLogit: the tables' own where the scratch (with the views declared for it) lives in their memory. */
+function logitKernels(t: LshTables, scratch: QueryScratch): Kernels {
   scratch.logitArrays(scratch.cand.length);
+  return scratch.memory === t.memory && scratch.logitViews ? t.kernels : jsKernels;
+}
+
+/** topByLogit once the query's buckets are in scratch.bStart / bEnd (`entries` entries), counted into scratch.tally where dense. */
+function rankByLogit(t: LshTables, k: Kernels, scratch: QueryScratch, entries: number, cap: number, rowNorm: Float32Array, bias: Float32Array, xNorm: number, held: Int32Array, nHeld: number, out: Int32Array): number {
   const cand = scratch.cand;
   const score = scratch.score;
   const vMin = scratch.minLogitVotes;
-  // the kernels where the scratch (with the views declared for this) lives in the tables' memory
-  const k = scratch.memory === t.memory && scratch.logitViews ? t.kernels : jsKernels;
   let m: number;
   if (denseTally(t, entries)) {
     // the held ids' votes zeroed, so that the scans pass them over
     const tally = scratch.tally;
-    k.voteTally(t.entries, scratch.bStart, scratch.bEnd, t.L, tally, t.capacity);
     for (let i = 0; i < nHeld; i++) tally[held[i]!] = 0;
     m = logitsAboveFloor(k, t, scratch, cap, rowNorm, bias, xNorm);
     if (m < cap && vMin > 1) {
