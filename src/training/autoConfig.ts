@@ -202,7 +202,7 @@ const LABEL_VISITS = 20;
  * Occurrences of the mean label an epoch below which half of a training step's candidates are
  * ranked by estimated logit (activeSet.trainRank 'mixed'). Same seeds, 1 thread, LSH / exact P@1,
  * by votes against mixed: product-search-like set (2.0 a label) 0.668 / 0.672 against 0.691 /
- * 0.694; reverse dictionary (2.2) 0.072 / 0.082 against 0.075 / 0.091; 100K-label set (4.0) 0.943
+ * 0.694; reverse dictionary (3.1) 0.072 / 0.082 against 0.075 / 0.091; 100K-label set (4.0) 0.943
  * / 0.949 against 0.953 / 0.959; FOLDOC (4.9) 0.632 / 0.633 against 0.630 / 0.632; 31K-label set
  * (7.3) 0.970 / 0.976 against 0.971 / 0.976; WordNet (12.3) 0.592 / 0.594 against 0.587 / 0.590.
  * Where it gains, it gains per epoch from the first; it trains ~25-45% fewer samples a second (the
@@ -334,7 +334,7 @@ export function deriveConfig(shape: DataShape, given: ConfigInput = {}, machine:
         'output.activeSet.trainRank',
         few ? 'mixed' : 'votes',
         few
-          ? `a label occurs ${perLabel.toFixed(1)} times an epoch, fewer than ${MIXED_BELOW}: half of a step's candidates by the logit their votes estimate, the labels that score high without sharing many tables with the input (LSH P@1, 1 thread: product-search-like set 0.668 -> 0.691, 100K labels 0.943 -> 0.953, reverse dictionary 0.072 -> 0.075; ~30-50% fewer samples a second)`
+          ? `a label occurs ${perLabel.toFixed(1)} times an epoch, fewer than ${MIXED_BELOW}: half of a step's candidates by the logit their votes estimate, the labels that score high without sharing many tables with the input (LSH P@1, 1 thread: product-search-like set 0.668 -> 0.691, 100K labels 0.943 -> 0.953, reverse dictionary 0.072 -> 0.075; ~20-40% fewer samples a second)`
           : `a label occurs ${perLabel.toFixed(1)} times an epoch, at least ${MIXED_BELOW}: a step's candidates by votes (half by estimated logit gained nothing there: WordNet 0.592 -> 0.587, FOLDOC 0.632 -> 0.630, 31K labels 0.970 -> 0.971, at fewer samples a second)`,
       );
       set('output.activeSet.queryRank', 'logit', 'LSH inference ranks the voted labels by the logit their votes estimate (the angle they give x the label\'s centred row length + its bias), not by votes: a long row at a wider angle can outscore a short one (same models, LSH P@1: product-search-like synthetic set 0.633 -> 0.668, exact 0.672; 100K labels 0.932 -> 0.943; WordNet 0.592 either way)');
