@@ -35,16 +35,16 @@ test('selectTopByScore: the cap largest scores, ties to the smaller id, ordered 
 });
 
 /**
- * The oracle: every item with more than L / 2^K votes (an estimated angle under 90 degrees), or
- * every voted item where those are fewer than cap, scored rowNorm |x| cos(pi (1 - (v/L)^(1/K))) +
+ * The oracle: every item with more than L / 2^K votes (an estimated angle under 90 degrees) and
+ * at least `fewest`, or every voted item where those are fewer than cap, scored rowNorm |x| cos(pi (1 - (v/L)^(1/K))) +
  * bias, sorted; `held` ids left out.
  */
-function oracle(t: LshTables, qc: Int32Array, rowNorm: Float32Array, bias: Float32Array, xNorm: number, cap: number, held: number[] = []): number[] {
+function oracle(t: LshTables, qc: Int32Array, rowNorm: Float32Array, bias: Float32Array, xNorm: number, cap: number, held: number[] = [], fewest = 1): number[] {
   const s = new QueryScratch(t);
   const ids = new Int32Array(t.capacity);
   const votes = new Int32Array(t.capacity);
   const n = queryVotes(t, qc, 0, s, ids, votes);
-  const vMin = Math.floor(t.L / 2 ** t.K) + 1;
+  const vMin = Math.max(fewest, Math.floor(t.L / 2 ** t.K) + 1);
   const free = Array.from({ length: n }, (_, i) => i).filter((i) => !held.includes(ids[i]!));
   const many = free.filter((i) => votes[i]! >= vMin);
   const scored = (many.length >= cap ? many : free).map((i) => {
@@ -181,6 +181,30 @@ test('topByLogit: one pass, two passes with a floor, with bounds, from any first
     }
   }
   t.tally = 'dense';
+  // where L / 2^K < 1 (a vote floor of 1), training's estimates read labels of 2 votes or more
+  const p1 = params({ L: 20, K: 5, capacity: 3000, rangePow: 5 });
+  const v1 = arena.carve([LshTables.declare('t', p1), QueryScratch.declare('q', { L: p1.L, capacity: p1.capacity, maxCandidates: p1.capacity }, true)]);
+  const t1 = new LshTables(p1, { views: v1.block('t'), kernels });
+  t1.rebuild(p1.capacity, iota(p1.capacity), randomCodes(rng, p1.capacity, p1.K * p1.L));
+  const s1 = new QueryScratch(t1, v1.block('q'));
+  assert.equal(s1.minLogitVotes, 1);
+  // a few long rows, which one vote would rank high
+  const norm1 = arena.f32(p1.capacity);
+  for (let i = 0; i < p1.capacity; i++) norm1[i] = rng.nextFloat() < 0.05 ? 8 : 0.5;
+  let differ = 0;
+  for (let q = 0; q < 20; q++) {
+    const qc = randomCodes(rng, 1, p1.K * p1.L);
+    for (const tally of ['dense', 'sparse'] as const) {
+      t1.tally = tally;
+      const v = topByVotes(t1, qc, 0, s1, 20, votesOut);
+      const held = Array.from(votesOut.subarray(0, v));
+      const want = oracle(t1, qc, norm1, bias, 1, 50, held, 2);
+      if (want.join() !== oracle(t1, qc, norm1, bias, 1, 50, held).join()) differ++;
+      const m = topByLogitAfterVotes(t1, s1, v, 50, norm1, bias, 1, votesOut, v, out);
+      assert.equal(sets(m), want.slice().sort((a, b) => a - b).join(), `query ${q} ${tally}: 2 votes at least`);
+    }
+  }
+  assert.ok(differ > 10, `the floor of 2 votes changed ${differ} of 40 selections`);
   // the bounds pass items over (one pass scores every item with enough votes)
   assert.ok(scored[3]! < 0.7 * scored[0]! && scored[4]! < 0.7 * scored[0]!, `estimates: ${scored.join(', ')}`);
 });
