@@ -174,20 +174,22 @@ test('topByLogit: one pass, two passes with a floor, with bounds, from any first
       t.tally = tally;
       for (const [half, cap] of [[30, 30], [200, 200], [0, 5]] as const) {
         const v = topByVotes(t, qc, 0, s, half, votesOut);
-        const want = oracle(t, qc, rowNorm, bias, xNorm, cap, Array.from(votesOut.subarray(0, v)));
+        const want = oracle(t, qc, rowNorm, bias, xNorm, cap, Array.from(votesOut.subarray(0, v)), s.minTrainVotes);
         const m = topByLogitAfterVotes(t, s, v, cap, rowNorm, bias, xNorm, votesOut, v, out);
         assert.equal(sets(m), want.slice().sort((a, b) => a - b).join(), `query ${q} ${tally}: ${half} by votes, ${cap} by estimate`);
       }
     }
   }
   t.tally = 'dense';
-  // where L / 2^K < 1 (a vote floor of 1), training's estimates read labels of 2 votes or more
+  // where L / 2^K rounds to 1 (a vote floor of 1), training's estimates read labels of 2 votes or more
   const p1 = params({ L: 20, K: 5, capacity: 3000, rangePow: 5 });
   const v1 = arena.carve([LshTables.declare('t', p1), QueryScratch.declare('q', { L: p1.L, capacity: p1.capacity, maxCandidates: p1.capacity }, true)]);
   const t1 = new LshTables(p1, { views: v1.block('t'), kernels });
   t1.rebuild(p1.capacity, iota(p1.capacity), randomCodes(rng, p1.capacity, p1.K * p1.L));
   const s1 = new QueryScratch(t1, v1.block('q'));
-  assert.equal(s1.minLogitVotes, 1);
+  assert.deepEqual([s1.minLogitVotes, s1.minTrainVotes], [1, 2], '20 / 2^5 = 0.63 chance votes');
+  // where chance gives far fewer, one vote is signal for training too
+  assert.deepEqual([new QueryScratch(new LshTables(params({ L: 20, K: 6, rangePow: 6 }))).minTrainVotes, s.minLogitVotes, s.minTrainVotes], [1, 3, 4]);
   // a few long rows, which one vote would rank high
   const norm1 = arena.f32(p1.capacity);
   for (let i = 0; i < p1.capacity; i++) norm1[i] = rng.nextFloat() < 0.05 ? 8 : 0.5;

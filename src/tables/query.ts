@@ -66,6 +66,16 @@ export class QueryScratch {
    * 50,000 labels (1 thread, 10,000 test points): the same P@1, 3.8 s instead of 4.8 s.
    */
   readonly minLogitVotes: number;
+  /**
+   * the fewest votes a training step's estimates read (topByLogitAfterVotes): more than the L / 2^K
+   * that chance gives a label at a right angle, rounded (inference: more than its floor). Where
+   * it rounds up a single vote is mostly chance (the 100K-label set's 150 tables of 8 bits: 0.59
+   * a label, ~35,000 of a step's ~45,000 voted labels), and skipping those trained 1.3x as many
+   * samples a second to the same model (1 thread, side by side: LSH / exact P@1 0.9522 / 0.9588
+   * against 0.9525 / 0.9587). Where chance gives far less (the Amazon-670K shape's 11 bits: 0.07)
+   * one vote is signal: skipping it there cost LSH P@1 0.070 -> 0.041 in bench:accuracy's 240 s.
+   */
+  readonly minTrainVotes: number;
   /** whether topByLogit's views (score, tmpScore, tmpIds, cosOfVotes, scoreHist) are declared ones */
   readonly logitViews: boolean;
   /** (SCORE_BINS) topByLogit's histogram of the scores (as score) */
@@ -138,6 +148,7 @@ export class QueryScratch {
     // estimate a = pi (1 - (v / L)^(1/K))
     for (let v = 0; v <= t.L; v++) this.cosOfVotes[v] = Math.cos(Math.PI * (1 - Math.pow(v / t.L, 1 / t.K)));
     this.minLogitVotes = Math.min(t.L, Math.floor(t.L / 2 ** t.K) + 1);
+    this.minTrainVotes = Math.min(t.L, Math.max(this.minLogitVotes, Math.round(t.L / 2 ** t.K) + 1));
     this.logitTop = t.L;
   }
 
@@ -369,19 +380,8 @@ export function topByLogitAfterVotes(t: LshTables, scratch: QueryScratch, votesT
   for (let i = 0; i < t.L; i++) entries += scratch.bEnd[i]! - scratch.bStart[i]!;
   scratch.logitTop = votesTaken > 0 ? scratch.lastCut : t.L;
   scratch.onePass = 0;
-  const vMin = Math.max(TRAIN_MIN_VOTES, scratch.minLogitVotes);
-  return rankByLogit(t, logitKernels(t, scratch), scratch, entries, vMin, cap, rowNorm, bias, xNorm, held, nHeld, out);
+  return rankByLogit(t, logitKernels(t, scratch), scratch, entries, scratch.minTrainVotes, cap, rowNorm, bias, xNorm, held, nHeld, out);
 }
-
-/**
- * The fewest votes a training step's estimates read (topByLogitAfterVotes). Where L / 2^K nears 1
- * a single vote is what chance gives a label at a right angle (the 100K-label set's 150 tables of
- * 8 bits: 0.6 a label, ~35,000 of a step's ~45,000 voted labels): a step that skipped them trained
- * 1.3x as many samples a second to the same model quality (1 thread, side by side: LSH / exact P@1
- * 0.9522 / 0.9588 against 0.9525 / 0.9587; ahead after the first, third and fourth epochs).
- * Inference still reads every label with more than L / 2^K votes (minLogitVotes).
- */
-const TRAIN_MIN_VOTES = 2;
 
 /** The kernels of topByLogit: the tables' own where the scratch (with the views declared for it) lives in their memory. */
 function logitKernels(t: LshTables, scratch: QueryScratch): Kernels {
