@@ -637,7 +637,8 @@ export class LshSampler {
    * Bounds on this thread's queries ranked by logit while the weights stay as they are: the
    * longest centred row and the largest of `bias` (QueryScratch.normMax / biasMax, which let
    * topByLogit pass vote bands over); null lifts them. Set by the executor for an evaluation
-   * phase, in which nothing writes the weights, and lifted after it.
+   * phase and for a training phase whose steps rank by estimate (nothing writes the weights in
+   * either: a step's updates wait for Phase.Update), and lifted after it.
    */
   boundQueries(s: SamplerScratch, bias: Float32Array | null): void {
     const q = s.query;
