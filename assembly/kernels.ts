@@ -1615,6 +1615,25 @@ export function votePlace(cand: usize, nc: i32, tally: usize, hist: usize, vt: i
   }
 }
 
+/** Bit j set where vLo <= tally byte p[j] <= vHi, j < 16 (the lanes' unsigned bytes). */
+// @ts-ignore: decorator
+@inline function bandMask16(p: usize, vLo: v128, vHi: v128): i32 {
+  const x = v128.load(p);
+  return i8x16.bitmask(v128.and(i8x16.ge_u(x, vLo), i8x16.le_u(x, vHi)));
+}
+
+/**
+ * bandMask16 of 64 bytes at once: the scans of voteCollect and voteScores go through the set bits
+ * of 64 tallies a step, so that the loop over them ends (a branch the predictor misses: how many
+ * are set varies) once a 64 instead of once a 16. WordNet's LSH evaluation of its saved model on
+ * 1 thread: voteScores' time in a CPU profile 0.53 -> 0.23 s (19,113 queries).
+ */
+// @ts-ignore: decorator
+@inline function bandMask64(p: usize, vLo: v128, vHi: v128): u64 {
+  return <u64>bandMask16(p, vLo, vHi) | (<u64>bandMask16(p + 16, vLo, vHi) << 16) |
+    (<u64>bandMask16(p + 32, vLo, vHi) << 32) | (<u64>bandMask16(p + 48, vLo, vHi) << 48);
+}
+
 /**
  * The ids with lo <= votes < hi (1 <= lo) in tally (N of them, width bytes each, as voteTally),
  * ascending, appended at cand[n ..) until n reaches max (the scan stops there: the first ids of a
@@ -1626,11 +1645,21 @@ export function voteCollect(tally: usize, N: i32, lo: i32, hi: i32, hist: usize,
   let id: i32 = 0;
   if (width == 1) {
     if (lo > 255) return n;
-    const floor = i8x16.splat(<i8>(lo - 1));
-    const ceil = i8x16.splat(<i8>(min(hi, 256) - 1));
+    const vLo = i8x16.splat(<i8>lo);
+    const vHi = i8x16.splat(<i8>(min(hi, 256) - 1));
+    for (; id + 64 <= N; id += 64) {
+      let bits = bandMask64(tally + <usize>id, vLo, vHi);
+      while (bits != 0) {
+        const i = id + <i32>ctz(bits);
+        bits &= bits - 1;
+        const h = hist + (<usize>load<u8>(tally + <usize>i) << 2);
+        store<i32>(h, load<i32>(h) + 1);
+        store<i32>(cand + (<usize>n << 2), i);
+        if (++n >= max) return n;
+      }
+    }
     for (; id + 16 <= N; id += 16) {
-      const v = v128.load(tally + <usize>id);
-      let bits = i8x16.bitmask(v128.and(i8x16.gt_u(v, floor), i8x16.le_u(v, ceil)));
+      let bits = bandMask16(tally + <usize>id, vLo, vHi);
       while (bits != 0) {
         const i = id + ctz(bits);
         bits &= bits - 1;
@@ -1680,10 +1709,19 @@ let cutScale: f64 = 0;
  * cap, with it at least cap; n >= cap > 0), setting cutHi / cutScale (scoreSplit, scoreFloor).
  */
 function scoreCut(score: usize, n: i32, cap: i32, hist: usize): i32 {
-  let lo = Infinity;
-  let hi = -Infinity;
-  for (let i: i32 = 0; i < n; i++) {
-    const v = load<f64>(score + (<usize>i << 3));
+  // two lanes, so that each min / max waits on its own lane's last (the result is the same)
+  let lo2 = f64x2.splat(Infinity);
+  let hi2 = f64x2.splat(-Infinity);
+  let j: i32 = 0;
+  for (; j + 2 <= n; j += 2) {
+    const v = v128.load(score + (<usize>j << 3));
+    lo2 = f64x2.pmin(v, lo2);
+    hi2 = f64x2.pmax(v, hi2);
+  }
+  let lo = min(f64x2.extract_lane(lo2, 0), f64x2.extract_lane(lo2, 1));
+  let hi = max(f64x2.extract_lane(hi2, 0), f64x2.extract_lane(hi2, 1));
+  if (j < n) {
+    const v = load<f64>(score + (<usize>j << 3));
     lo = min(lo, v);
     hi = max(hi, v);
   }
@@ -1708,6 +1746,7 @@ function scoreCut(score: usize, n: i32, cap: i32, hist: usize): i32 {
  * The split of a top-cap selection by score (src/kernels/js.ts scoreSplit; n > cap > 0), at
  * scoreCut's bin: the ids of the bins before it into out[0 ..) in input order, its ids and
  * scores into tmpIds / tmpScore; returns how many went to out; hist[0] = how many went to tmp.
+ * The slot past each holds an item that did not go there (out has room: fewer than cap go there).
  */
 export function scoreSplit(ids: usize, score: usize, n: i32, cap: i32, hist: usize, out: usize, tmpIds: usize, tmpScore: usize): i32 {
   const cut = scoreCut(score, n, cap, hist);
@@ -1715,17 +1754,17 @@ export function scoreSplit(ids: usize, score: usize, n: i32, cap: i32, hist: usi
   const scale = cutScale;
   let m: i32 = 0;
   let g: i32 = 0;
+  // no branch on the bin (which side an item falls is a coin toss: on WordNet ~1,000 of ~1,700
+  // go to out): every item is written to both, and each count advances where it belongs
   for (let i: i32 = 0; i < n; i++) {
     const v = load<f64>(score + (<usize>i << 3));
     const b = <i32>((hi - v) * scale);
-    if (b < cut) {
-      store<i32>(out + (<usize>m << 2), load<i32>(ids + (<usize>i << 2)));
-      m++;
-    } else if (b == cut) {
-      store<i32>(tmpIds + (<usize>g << 2), load<i32>(ids + (<usize>i << 2)));
-      store<f64>(tmpScore + (<usize>g << 3), v);
-      g++;
-    }
+    const id = load<i32>(ids + (<usize>i << 2));
+    store<i32>(out + (<usize>m << 2), id);
+    store<i32>(tmpIds + (<usize>g << 2), id);
+    store<f64>(tmpScore + (<usize>g << 3), v);
+    m += <i32>(b < cut);
+    g += <i32>(b == cut);
   }
   store<i32>(hist, g);
   return m;
@@ -1742,7 +1781,7 @@ export function scoreFloor(score: usize, n: i32, cap: i32, hist: usize): f64 {
   let f = Infinity;
   for (let i: i32 = 0; i < n; i++) {
     const v = load<f64>(score + (<usize>i << 3));
-    if (<i32>((hi - v) * scale) == cut) f = min(f, v);
+    f = select<f64>(min(f, v), f, <i32>((hi - v) * scale) == cut);
   }
   return f;
 }
@@ -1769,9 +1808,17 @@ export function voteScores(tally: usize, N: i32, lo: i32, hi: i32, cosv: usize, 
   if (width == 1) {
     const vLo = i8x16.splat(<i8>lo);
     const vHi = i8x16.splat(<i8>top);
+    for (; id + 64 <= N; id += 64) {
+      let bits = bandMask64(tally + <usize>id, vLo, vHi);
+      while (bits != 0) {
+        const i = id + <i32>ctz(bits);
+        bits &= bits - 1;
+        putScore(cand, score, n, i, <usize>load<u8>(tally + <usize>i), cosv, rowNorm, bias, xNorm);
+        if (++n >= max) return n;
+      }
+    }
     for (; id + 16 <= N; id += 16) {
-      const x = v128.load(tally + <usize>id);
-      let bits = i8x16.bitmask(v128.and(i8x16.ge_u(x, vLo), i8x16.le_u(x, vHi)));
+      let bits = bandMask16(tally + <usize>id, vLo, vHi);
       while (bits != 0) {
         const i = id + ctz(bits);
         bits &= bits - 1;

@@ -265,7 +265,7 @@ export const jsKernels = {
    * The cut of a top-cap selection by score (LshTables' topByLogit; n > cap > 0), at the bin of
    * scoreCut below: in input order, the ids of the bins before it into out[0 ..) and the ids and
    * scores of its own into tmpIds / tmpScore. Returns how many went to out; hist[0] = how many
-   * went to tmpIds.
+   * went to tmpIds. The slot past each holds an item that did not go there (the kernel's, equal).
    */
   scoreSplit(ids: Int32Array, score: Float64Array, n: number, cap: number, hist: Int32Array, out: Int32Array, tmpIds: Int32Array, tmpScore: Float64Array): number {
     const cut = scoreCut(score, n, cap, hist);
@@ -275,11 +275,10 @@ export const jsKernels = {
     let g = 0;
     for (let i = 0; i < n; i++) {
       const b = ((hi - score[i]!) * scale) | 0;
-      if (b < cut) out[m++] = ids[i]!;
-      else if (b === cut) {
-        tmpIds[g] = ids[i]!;
-        tmpScore[g++] = score[i]!;
-      }
+      out[m] = tmpIds[g] = ids[i]!;
+      tmpScore[g] = score[i]!;
+      if (b < cut) m++;
+      else if (b === cut) g++;
     }
     hist[0] = g;
     return m;
