@@ -200,6 +200,35 @@ export function quantizeRows(W: usize, n: i32, r0: i32, r1: i32, Q: usize, scale
 }
 
 /**
+ * A query's 16-bit copy for scoreRowsQ8 and its bound's coefficients (src/kernels/js.ts
+ * quantizeQuery; equal bit for bit: the same float64 steps in the same order). Returns 0 (nothing
+ * written) for a query of no nonzero or a non-finite value.
+ */
+export function quantizeQuery(x: usize, nIn: i32, xq: usize, out: usize): i32 {
+  let mx: f64 = 0;
+  let l1: f64 = 0;
+  for (let i: i32 = 0; i < nIn; i++) {
+    const a = abs<f64>(<f64>load<f32>(x + (<usize>i << 2)));
+    if (a > mx) mx = a;
+    l1 += a;
+  }
+  if (!(mx > 0 && l1 < Infinity)) return 0;
+  const qmax: f64 = min<f64>(32767, floor(<f64>0x7fffffff / <f64>(127 * nIn)));
+  const xs: f64 = <f64><f32>(mx / qmax);
+  for (let i: i32 = 0; i < nIn; i++) {
+    const q = max<f64>(-qmax, min<f64>(qmax, nearest<f64>(<f64>load<f32>(x + (<usize>i << 2)) / xs)));
+    store<i16>(xq + (<usize>i << 1), <i16><i32>q);
+  }
+  const slack: f64 = 1 + 1.0 / 256;
+  const fp: f64 = <f64>(nIn + 8) * (1.0 / 4194304);
+  store<f64>(out, xs);
+  store<f64>(out, 0.5 * slack * l1 + fp * 128 * (l1 + <f64>nIn * xs), 8);
+  store<f64>(out, 0.5 * slack * xs, 16);
+  store<f64>(out, fp, 24);
+  return 1;
+}
+
+/**
  * Bounds on the logits of rows rows[0 .. nRows) from their 8-bit copies (quantizeRows) and a
  * 16-bit query xq (n) of scale xs, written to lo / hi (the TypeScript twin in js.ts states the
  * formula; every step here is the same float32 operation in the same order). The integer dot

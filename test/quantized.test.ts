@@ -6,7 +6,7 @@ import { describe, it } from 'node:test';
 import { jsKernels, type Kernels } from '../src/kernels/index.js';
 import { Arena } from '../src/memory/arena.js';
 import { Rng } from '../src/util/rng.js';
-import { bindRankBlock, clearBlockQuery, declareRankBlock, quantizeQuery, ranksInBlocks, rankBlockQuery, rankRows, stageBlockQuery, type RowCopy8, type RankScratch } from '../src/network/quantized.js';
+import { bindRankBlock, clearBlockQuery, declareRankBlock, ranksInBlocks, rankBlockQuery, rankRows, stageBlockQuery, type RowCopy8, type RankScratch } from '../src/network/quantized.js';
 import { BlockDecl } from '../src/memory/layout.js';
 import { topK } from '../src/network/topk.js';
 import { SlideModel } from '../src/training/model.js';
@@ -43,7 +43,11 @@ class Problem {
     this.W = arena.f32(rows * n);
     this.b = arena.f32(rows);
     this.c = { Q: i8(rows * n), scale: arena.f32(rows), qL1: arena.i32(rows) };
-    this.s = { xq: i16(n), hi: arena.f32(rows), sel: arena.i32(rows) };
+    const f64 = (len: number) => {
+      const at = arena.alloc(8 * len);
+      return new Float64Array(arena.memory.buffer, at, len);
+    };
+    this.s = { xq: i16(n), prm: f64(4), hi: arena.f32(rows), sel: arena.i32(rows) };
     this.x = arena.f32(n);
     this.act = arena.i32(rows);
     this.z = arena.f32(rows);
@@ -67,6 +71,46 @@ function direct(k: Kernels, p: Problem, n: number, K: number): { ids: number[]; 
 }
 
 describe('8-bit row copies', () => {
+  it('quantizeQuery: the WebAssembly kernel gives the TypeScript twin\'s bits (widths, scales, ties at a half, a zero and a non-finite query declined)', () => {
+    const rng = new Rng(9);
+    for (const n of [1, 3, 8, 17, 128, 256, 257, 1000]) {
+      for (const kind of ['spread', 'tiny', 'huge', 'ties', 'zero', 'nan', 'inf'] as const) {
+        const arena = new Arena();
+        const wasm = newWasm(arena);
+        const a = new Problem(arena, 1, n);
+        const b = new Problem(arena, 1, n);
+        fill(rng, a.x, kind === 'tiny' ? 1e-30 : kind === 'huge' ? 1e30 : 3);
+        const qmax = Math.min(32767, Math.floor(0x7fffffff / (127 * n)));
+        // values on half-steps of the scale (the largest is qmax steps): ties of the rounding
+        if (kind === 'ties') for (let i = 0; i < n; i++) a.x[i] = i === 0 ? qmax : Math.floor(rng.nextFloat() * 2 * qmax) - qmax + 0.5;
+        if (kind === 'zero') a.x.fill(0);
+        if (kind === 'nan') a.x[n >> 1] = NaN;
+        if (kind === 'inf') a.x[n - 1] = -Infinity;
+        b.x.set(a.x);
+        a.s.xq.fill(-3);
+        b.s.xq.fill(-3);
+        a.s.prm.fill(-3);
+        b.s.prm.fill(-3);
+        const ra = jsKernels.quantizeQuery(a.x, n, a.s.xq, 0, a.s.prm);
+        const rb = wasm.quantizeQuery(b.x, n, b.s.xq, 0, b.s.prm);
+        const what = `n=${n} ${kind}`;
+        assert.equal(rb, ra, what);
+        assert.equal(ra, kind === 'zero' || kind === 'nan' || kind === 'inf' ? 0 : 1, what);
+        assert.deepEqual(Array.from(b.s.xq), Array.from(a.s.xq), `${what}: copy`);
+        assert.deepEqual(Array.from(b.s.prm), Array.from(a.s.prm), `${what}: coefficients`);
+        if (ra === 0) assert.ok(a.s.xq.every((v) => v === -3) && a.s.prm.every((v) => v === -3), `${what}: nothing written`);
+        if (kind === 'ties') {
+          assert.equal(a.s.prm[0], 1, `${what}: scale 1`);
+          for (let i = 1; i < n; i++) {
+            const w = a.x[i]!;
+            const even = (Math.abs(Math.floor(w)) % 2 === 0 ? Math.floor(w) : Math.ceil(w)) || 0;
+            assert.equal(a.s.xq[i], even, `${what}: ${w} rounds half to even`);
+          }
+        }
+      }
+    }
+  });
+
   it('quantizeRows, scoreRowsQ8 and rankCut: the WebAssembly kernels give the TypeScript twins\' bits (odd widths, zero rows, ties at a half)', () => {
     const rng = new Rng(5);
     for (const n of [1, 3, 7, 8, 9, 16, 17, 33, 256, 257]) {
@@ -160,8 +204,8 @@ describe('8-bit row copies', () => {
           k.quantizeRows(p.W, n, 0, rows, p.c.Q, p.c.scale, p.c.qL1);
           const exact = arena.f32(rows);
           k.dotRows(p.W, p.b, n, p.act, 0, rows, p.x, 0, exact, 0);
-          const q = new Float64Array(4);
-          assert.ok(quantizeQuery(p.x, n, p.s.xq, 0, q));
+          const q = p.s.prm;
+          assert.equal(k.quantizeQuery(p.x, n, p.s.xq, 0, q), 1);
           k.scoreRowsQ8(p.c.Q, p.c.scale, p.c.qL1, p.b, n, p.act, 0, rows, p.s.xq, q[0]!, q[1]!, q[2]!, q[3]!, p.z, 0, p.s.hi, 0);
           for (let r = 0; r < rows; r++) {
             assert.ok(p.z[r]! <= exact[r]! && exact[r]! <= p.s.hi[r]!, `${k.name} n=${n} w=${wScale}: row ${r}: ${exact[r]} outside [${p.z[r]}, ${p.s.hi[r]}]`);

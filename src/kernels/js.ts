@@ -82,6 +82,35 @@ export const jsKernels = {
       qL1[r] = l1;
     }
   },
+  /**
+   * A query's 16-bit copy into xq[xqOff ..) (scale xs = max |x| / qmax, values rounded half to
+   * even) and the coefficients of scoreRowsQ8's bound into out: [xs, A, B, C], the bound
+   * e = scale[r] (A + B qL1[r]) + C |b| (network/quantized.ts derives it; 2^-8 of slack for the
+   * float32 steps that compute it). Returns 0 (nothing written) when x has no nonzero or a
+   * non-finite value (score in float32 then), else 1.
+   */
+  quantizeQuery(x: Float32Array, nIn: number, xq: Int16Array, xqOff: number, out: Float64Array): number {
+    let mx = 0;
+    let l1 = 0;
+    for (let i = 0; i < nIn; i++) {
+      const a = Math.abs(x[i]!);
+      if (a > mx) mx = a;
+      l1 += a;
+    }
+    if (!(mx > 0 && l1 < Infinity)) return 0;
+    // |d| <= nIn * 127 * qmax must stay an int32 in the kernel's sums
+    const qmax = Math.min(32767, Math.floor(0x7fffffff / (127 * nIn)));
+    const xs = Math.fround(mx / qmax);
+    for (let i = 0; i < nIn; i++) xq[xqOff + i] = Math.max(-qmax, Math.min(qmax, roundHalfEven(x[i]! / xs)));
+    const slack = 1 + 2 ** -8;
+    const fp = (nIn + 8) * 2 ** -22;
+    out[0] = xs;
+    out[1] = 0.5 * slack * l1 + fp * 128 * (l1 + nIn * xs);
+    out[2] = 0.5 * slack * xs;
+    out[3] = fp;
+    return 1;
+  },
+
 
   /**
    * Bounds on the logits of the rows rows[rowsOff .. +nRows) from their 8-bit copies (quantizeRows)

@@ -25,6 +25,7 @@ export const KERNEL_TABLE: Readonly<Record<string, string>> = {
   axpy: 'alpha x:f32+xOff[n] y:f32+yOff[n] n',
   dotRows: 'W:f32 bias:f32 n rows:i32+rowsOff[nRows]<Math.min(rowsOf(W,n),bias.length) nRows x:f32+xOff[n] out:f32+outOff[nRows]',
   quantizeRows: 'W:f32[r1*n] n r0 r1 Q:i8[r1*n] scale:f32[r1] qL1:i32[r1]',
+  quantizeQuery: 'x:f32[nIn] nIn xq:i16+xqOff[nIn] out:f64[4] -> number',
   scoreRowsQ8:
     'Q:i8 scale:f32 qL1:i32 bias:f32 n rows:i32+rowsOff[nRows]<Math.min(rowsOf(Q,n),scale.length,qL1.length,bias.length) nRows xq:i16[n] xs A B C lo:f32+loOff[nRows] hi:f32+hiOff[nRows]',
   scoreRowsQ8x4:

@@ -21,7 +21,7 @@
  */
 import { BlockDecl, type BlockViews } from '../memory/layout.js';
 import type { Kernels } from '../kernels/index.js';
-import { roundHalfEven } from '../kernels/js.js';
+import { jsKernels } from '../kernels/js.js';
 import { topK } from './topk.js';
 
 /** A layer's 8-bit row copies: Q (rows, nIn) int8, scale (rows) float32, qL1 (rows) = sum |Q[r, .]|. */
@@ -31,9 +31,13 @@ export interface RowCopy8 {
   readonly qL1: Int32Array;
 }
 
-/** A thread's scratch for rankRows: the query's 16-bit copy (nIn), the upper bounds and the rows kept (nOut each). */
+/**
+ * A thread's scratch for rankRows: the query's 16-bit copy (nIn) and its coefficients (4, kernel
+ * quantizeQuery), the upper bounds and the rows kept (nOut each).
+ */
 export interface RankScratch {
   readonly xq: Int16Array;
+  readonly prm: Float64Array;
   readonly hi: Float32Array;
   readonly sel: Int32Array;
 }
@@ -51,11 +55,11 @@ export function bindRowCopy8(v: BlockViews): RowCopy8 {
 }
 
 export function declareRankScratch(b: BlockDecl, nIn: number, nOut: number): BlockDecl {
-  return b.i16('q8x', [nIn]).f32('q8hi', [nOut]).i32('q8sel', [nOut]);
+  return b.i16('q8x', [nIn]).f64('q8prm', [4]).f32('q8hi', [nOut]).i32('q8sel', [nOut]);
 }
 
 export function bindRankScratch(v: BlockViews): RankScratch {
-  return { xq: v.i16('q8x'), hi: v.f32('q8hi'), sel: v.i32('q8sel') };
+  return { xq: v.i16('q8x'), prm: v.f64('q8prm'), hi: v.f32('q8hi'), sel: v.i32('q8sel') };
 }
 
 /** Queries of a block in exact inference (scoreRowsQ8x4): every row's bytes read once for this many. */
@@ -110,7 +114,7 @@ export function stageBlockQuery(x: Float32Array, nIn: number, blk: RankBlock, j:
   const xj = blk.x[j]!;
   for (let i = 0; i < nIn; i++) xj[i] = x[i]!;
   const q = queryScratch;
-  const ok = quantizeQuery(x, nIn, blk.xq, j * nIn, q);
+  const ok = jsKernels.quantizeQuery(x, nIn, blk.xq, j * nIn, q) === 1;
   blk.ok[j] = ok ? 1 : 0;
   if (!ok) {
     blk.xq.fill(0, j * nIn, (j + 1) * nIn);
@@ -156,8 +160,8 @@ export function rankRows(
   act: Int32Array, n: number, K: number, s: RankScratch, z: Float32Array, outIds: Int32Array, outScores: Float32Array,
 ): number {
   if (n < RANK_DIRECT_BELOW || n <= K) return direct(k, W, bias, nIn, x, act, n, K, z, outIds, outScores);
-  const q = queryScratch;
-  if (!quantizeQuery(x, nIn, s.xq, 0, q)) return direct(k, W, bias, nIn, x, act, n, K, z, outIds, outScores);
+  const q = s.prm;
+  if (k.quantizeQuery(x, nIn, s.xq, 0, q) === 0) return direct(k, W, bias, nIn, x, act, n, K, z, outIds, outScores);
   const hi = s.hi;
   k.scoreRowsQ8(c.Q, c.scale, c.qL1, bias, nIn, act, 0, n, s.xq, q[0]!, q[1]!, q[2]!, q[3]!, z, 0, hi, 0);
   // no candidate whose upper bound is below the K-th largest lower bound can be in the top K
@@ -166,34 +170,6 @@ export function rankRows(
 }
 
 const queryScratch = new Float64Array(4);
-
-/**
- * The query's 16-bit copy into xq[xqOff ..) (its scale xs = max |x| / qmax, values rounded half to even)
- * and the interval's coefficients for scoreRowsQ8 into out: [xs, A, B, C] (the bound above:
- * e = scale[r] (A + B qL1[r]) + C |b|, with 2^-8 of slack for the float32 steps that compute it).
- * False (nothing written) when x has no nonzero or a non-finite value: score in float32 then.
- */
-export function quantizeQuery(x: Float32Array, nIn: number, xq: Int16Array, xqOff: number, out: Float64Array): boolean {
-  let mx = 0;
-  let l1 = 0;
-  for (let i = 0; i < nIn; i++) {
-    const a = Math.abs(x[i]!);
-    if (a > mx) mx = a;
-    l1 += a;
-  }
-  if (!(mx > 0 && l1 < Infinity)) return false;
-  // |d| <= nIn * 127 * qmax must stay an int32 in the kernel's sums
-  const qmax = Math.min(32767, Math.floor(0x7fffffff / (127 * nIn)));
-  const xs = Math.fround(mx / qmax);
-  for (let i = 0; i < nIn; i++) xq[xqOff + i] = Math.max(-qmax, Math.min(qmax, roundHalfEven(x[i]! / xs)));
-  const slack = 1 + 2 ** -8;
-  const fp = (nIn + 8) * 2 ** -22;
-  out[0] = xs;
-  out[1] = 0.5 * slack * l1 + fp * 128 * (l1 + nIn * xs);
-  out[2] = 0.5 * slack * xs;
-  out[3] = fp;
-  return true;
-}
 
 /** Every candidate scored in float32, then its top K. */
 function direct(k: Kernels, W: Float32Array, bias: Float32Array, nIn: number, x: Float32Array, rows: Int32Array, n: number, K: number, z: Float32Array, outIds: Int32Array, outScores: Float32Array): number {
