@@ -84,10 +84,10 @@ test('the rule\'s functions of the shape: candidates within max(1,000, 5% of the
       // a training sample adds its own labels (tens at most) to the candidates
       assert.ok(c + 64 <= Math.max(1000, 0.05 * labels), `${labels} labels: ${c} candidates`);
       assert.ok(c >= 128 && c <= labels);
-      // a query computes twice the candidates of a step and at least 1,000, within the same bound (no labels of its own)
+      // a query computes four times the candidates of a step and at least 1,000, within the same bound (no labels of its own)
       const q = queryCandidatesFor(labels, c);
       assert.ok(q >= c && q <= Math.max(1000, 0.05 * labels) && q <= labels, `${labels} labels: ${q} query candidates`);
-      assert.equal(q, Math.min(Math.max(2 * c, 1000), labels, Math.max(1000, Math.floor(0.05 * labels))));
+      assert.equal(q, Math.min(Math.max(4 * c, 1000), labels, Math.max(1000, Math.floor(0.05 * labels))));
       assert.ok(q >= Math.min(labels, 1000), 'a query scores at least 1,000 labels, or all of them');
       const K = tableBitsFor(labels);
       assert.ok(K >= 4 && K <= 16);
@@ -95,8 +95,10 @@ test('the rule\'s functions of the shape: candidates within max(1,000, 5% of the
     }),
   );
   assert.ok(candidatesFor(100_000) > candidatesFor(20_000), 'more labels, more candidates');
-  assert.equal(queryCandidatesFor(31_000, 750), 1500);
-  assert.equal(queryCandidatesFor(670_091, 3600), 7200);
+  // the bound: 5% of the labels (31K, 100K); four times the step's below it (670K)
+  assert.equal(queryCandidatesFor(31_000, 750), 1550);
+  assert.equal(queryCandidatesFor(100_000, 1400), 5000);
+  assert.equal(queryCandidatesFor(670_091, 3600), 14_400);
   // few labels: at least 1,000 of them, or all (FOLDOC's 400 a step: 1,000, not 800)
   assert.equal(queryCandidatesFor(7474, 400), 1000);
   assert.equal(queryCandidatesFor(700, 128), 700);
