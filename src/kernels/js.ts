@@ -82,6 +82,7 @@ export const jsKernels = {
       qL1[r] = l1;
     }
   },
+
   /**
    * A query's 16-bit copy into xq[xqOff ..) (scale xs = max |x| / qmax, values rounded half to
    * even) and the coefficients of scoreRowsQ8's bound into out: [xs, A, B, C], the bound
@@ -110,7 +111,6 @@ export const jsKernels = {
     out[3] = fp;
     return 1;
   },
-
 
   /**
    * Bounds on the logits of the rows rows[rowsOff .. +nRows) from their 8-bit copies (quantizeRows)
