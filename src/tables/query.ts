@@ -86,6 +86,8 @@ export class QueryScratch {
   stamp = 0;
   /** votes at the cut of the last dense topByVotes (0 = none yet): where the next query starts collecting */
   lastCut = 0;
+  /** the entries of the last query's buckets (bucketRanges) */
+  entries = 0;
   /** the vote band the last dense topByLogit's first pass began at (logitsAboveFloor) */
   logitTop: number;
   /**
@@ -181,7 +183,8 @@ function checkScratch(t: LshTables, s: QueryScratch): void {
 
 /**
  * The query's bucket in each table as an entries range, into scratch.bStart / bEnd (checking
- * that the scratch fits these tables); returns the total entries of those buckets.
+ * that the scratch fits these tables); returns the total entries of those buckets (also kept in
+ * scratch.entries, which topByLogitAfterVotes reads for the same query).
  */
 function bucketRanges(t: LshTables, codes: Int32Array, codesOff: number, scratch: QueryScratch): number {
   checkScratch(t, scratch);
@@ -199,6 +202,7 @@ function bucketRanges(t: LshTables, codes: Int32Array, codesOff: number, scratch
     be[i] = eb + off[o + 1]!;
     entries += be[i]! - bs[i]!;
   }
+  scratch.entries = entries;
   return entries;
 }
 
@@ -376,11 +380,9 @@ export function topByLogit(t: LshTables, codes: Int32Array, codesOff: number, sc
  * a step's sums run in that order, and N threads must train as one.
  */
 export function topByLogitAfterVotes(t: LshTables, scratch: QueryScratch, votesTaken: number, cap: number, rowNorm: Float32Array, bias: Float32Array, xNorm: number, held: Int32Array, nHeld: number, out: Int32Array): number {
-  let entries = 0;
-  for (let i = 0; i < t.L; i++) entries += scratch.bEnd[i]! - scratch.bStart[i]!;
   scratch.logitTop = votesTaken > 0 ? scratch.lastCut : t.L;
   scratch.onePass = 0;
-  return rankByLogit(t, logitKernels(t, scratch), scratch, entries, scratch.minTrainVotes, cap, rowNorm, bias, xNorm, held, nHeld, out);
+  return rankByLogit(t, logitKernels(t, scratch), scratch, scratch.entries, scratch.minTrainVotes, cap, rowNorm, bias, xNorm, held, nHeld, out);
 }
 
 /** The kernels of topByLogit: the tables' own where the scratch (with the views declared for it) lives in their memory. */
