@@ -97,7 +97,7 @@ test('numberFromEnv: the default when unset or empty, the number when it passes,
 
 test('ENGINE_CONFIG is a valid engine configuration; the table prints every system', () => {
   const c = parseConfig(ENGINE_CONFIG);
-  assert.equal(c.batchSize, 128);
+  assert.equal(c.batchSize, 256);
   assert.equal(c.output.mode, 'lsh');
   const r: AccuracyResult = {
     dataset: 'wordnet-3.1', budgetSec: 15,

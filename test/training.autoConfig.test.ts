@@ -71,13 +71,33 @@ test('training ranks half its candidates by estimated logit where a label occurs
   assert.match(line.reason, /occurs 2\.0 times an epoch/);
 });
 
+test('batches of 256 where an epoch makes at least 100 of them, else 128; the epochs do not follow the batch', () => {
+  const at = (points: number, given = {}): { batch: number; epochs: number } => {
+    const { config } = deriveConfig({ ...WORDNET, points }, given, MACHINE);
+    return { batch: config.batchSize, epochs: config.epochs };
+  };
+  assert.equal(at(76_290).batch, 256, 'WordNet');
+  assert.equal(at(25_600).batch, 256);
+  assert.equal(at(25_599).batch, 128);
+  assert.equal(at(8_302).batch, 128, 'FOLDOC\'s points');
+  // the epochs count samples: a given batch leaves them as they are
+  for (const points of [8_302, 25_599, 25_600, 76_290, 490_449]) {
+    const e = at(points).epochs;
+    for (const batchSize of [32, 128, 256, 1024]) {
+      const g = at(points, { batchSize });
+      assert.equal(g.batch, batchSize, 'a given batch wins');
+      assert.equal(g.epochs, e, `${points} points, batch ${batchSize}`);
+    }
+  }
+});
+
 test('dense output up to DENSE_MAX_LABELS labels, LSH above', () => {
   const shape = (labels: number): DataShape => ({ ...WORDNET, labels });
   assert.equal(deriveConfig(shape(DENSE_MAX_LABELS), {}, MACHINE).config.output.mode, 'dense');
   assert.equal(deriveConfig(shape(DENSE_MAX_LABELS + 1), {}, MACHINE).config.output.mode, 'lsh');
 });
 
-test('the rule\'s functions of the shape: candidates within max(1,000, 5% of the labels), buckets of ~300, ~3,600 batches', () => {
+test('the rule\'s functions of the shape: candidates within max(1,000, 5% of the labels), buckets of ~300, ~460,800 samples', () => {
   fc.assert(
     fc.property(fc.integer({ min: DENSE_MAX_LABELS + 1, max: 50_000_000 }), (labels) => {
       const c = candidatesFor(labels);
@@ -105,29 +125,29 @@ test('the rule\'s functions of the shape: candidates within max(1,000, 5% of the
   assert.equal(queryCandidatesFor(18_982, 600), 1000, 'WordNet: the recipe\'s');
   // a given training cap above the bound is kept at inference too
   assert.equal(queryCandidatesFor(20_000, 1500), 1500);
-  assert.equal(epochsFor(76290, 128, 3.07, 18_982), 6);
-  assert.equal(epochsFor(1000, 128, 1, 200), 40);
-  assert.equal(epochsFor(10_000_000, 128, 1, 1000), 3);
-  // many labels a point: fewer passes than the batches alone would give (31K set: 6, not 10;
-  // 19 labels a point over 12,920 points: 6, not 36); few labels a point: the batches decide
-  assert.equal(epochsFor(45_000, 128, 5, 31_000), 6);
-  assert.equal(epochsFor(12_920, 128, 19, 983), 6);
-  assert.equal(epochsFor(12_920, 128, 1, 983), 36);
+  assert.equal(epochsFor(76290, 3.07, 18_982), 6);
+  assert.equal(epochsFor(1000, 1, 200), 40);
+  assert.equal(epochsFor(10_000_000, 1, 1000), 3);
+  // many labels a point: fewer passes than the samples alone would give (31K set: 6, not 10;
+  // 19 labels a point over 12,920 points: 6, not 36); few labels a point: the samples decide
+  assert.equal(epochsFor(45_000, 5, 31_000), 6);
+  assert.equal(epochsFor(12_920, 19, 983), 6);
+  assert.equal(epochsFor(12_920, 1, 983), 36);
   // many labels of few points each: ~20 visits of the mean label. The 100K-label set (4 labels a
   // point, 4 occurrences a label): 5, not the 3.5 of occurrences; a product-search-like set (1
-  // label a point, 2 a label): 10, not the 4.6 of batches; the Amazon-670K shape (3.7 a label): 5
-  assert.equal(epochsFor(100_000, 128, 4.00011, 100_000), 5);
-  assert.equal(epochsFor(100_000, 128, 1, 50_000), 10);
-  assert.equal(epochsFor(490_449, 128, 5, 670_091), 5);
+  // label a point, 2 a label): 10, not the 4.6 of samples; the Amazon-670K shape (3.7 a label): 5
+  assert.equal(epochsFor(100_000, 4.00011, 100_000), 5);
+  assert.equal(epochsFor(100_000, 1, 50_000), 10);
+  assert.equal(epochsFor(490_449, 5, 670_091), 5);
   // a label occurring under half a time an epoch: the 40-epoch ceiling
-  assert.equal(epochsFor(10_000, 128, 1, 100_000), 40);
+  assert.equal(epochsFor(10_000, 1, 100_000), 40);
   fc.assert(
     fc.property(fc.integer({ min: 1, max: 10_000_000 }), fc.double({ min: 1, max: 100, noNaN: true }), fc.double({ min: 1, max: 100, noNaN: true }), fc.integer({ min: 1, max: 10_000_000 }), (points, a, b, labels) => {
       const [lo, hi] = a <= b ? [a, b] : [b, a];
-      const e = epochsFor(points, 128, hi, labels);
-      assert.ok(e >= 3 && e <= 40 && e <= epochsFor(points, 128, lo, labels), 'more labels a point: never more epochs');
-      assert.ok(e <= epochsFor(points, 128, 1, labels));
-      assert.ok(e <= epochsFor(points, 128, hi, labels + 1 + (labels >> 1)), 'more labels: never fewer epochs');
+      const e = epochsFor(points, hi, labels);
+      assert.ok(e >= 3 && e <= 40 && e <= epochsFor(points, lo, labels), 'more labels a point: never more epochs');
+      assert.ok(e <= epochsFor(points, 1, labels));
+      assert.ok(e <= epochsFor(points, hi, labels + 1 + (labels >> 1)), 'more labels: never fewer epochs');
     }),
   );
 });
@@ -135,7 +155,7 @@ test('the rule\'s functions of the shape: candidates within max(1,000, 5% of the
 test('fewer points: more epochs; fewer output neurons a sample: a wider hidden layer (128 .. 512)', () => {
   const { config } = deriveConfig({ ...WORDNET, points: 12_000 }, {}, MACHINE);
   assert.deepEqual(config.hidden, [256], 'the width follows the candidates, not the points');
-  assert.equal(config.epochs, epochsFor(12_000, 128, WORDNET.labelsPerPoint, WORDNET.labels));
+  assert.equal(config.epochs, epochsFor(12_000, WORDNET.labelsPerPoint, WORDNET.labels));
   assert.ok(config.epochs > 6);
   // FOLDOC's 7,474 labels: 400 candidates; a dense layer of 200 labels; 31K labels: 750; 670K: 3,600
   assert.deepEqual(deriveConfig({ ...WORDNET, labels: 7474 }, {}, MACHINE).config.hidden, [512]);

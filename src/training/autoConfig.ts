@@ -28,8 +28,11 @@
  *    at 512 (exact 0.971 either way: the wider layer's SimHash codes retrieve less); a 100K-label
  *    synthetic set (100K points, 1,400 candidates) 0.939 at 128 and 0.914 at 256 (exact 0.944 /
  *    0.941), 3,606 against 2,377 samples/s;
- *  - the optimisation: batches of 128, Adam at 0.01 with a cosine decay to a tenth, decoupled
- *    weight decay 0.05, over about 3,600 batches (6 WordNet epochs; 3 to 40 epochs): small sets
+ *  - the optimisation: batches of 256 samples where an epoch makes at least 100 of them, else
+ *    128 (BIG_BATCH_STEPS: the larger batch halves the steps, each update and rebuild serving twice
+ *    the samples, and learned better on the larger sets measured, within 0.002 on the others of
+ *    45,000 points and more; small sets need their steps), Adam at 0.01 with a cosine decay to a tenth, decoupled weight decay 0.05, over
+ *    about 460,800 samples (6 WordNet epochs; 3 to 40 epochs, whatever the batch): small sets
  *    take more passes, large ones fewer; and at most ~1.4 million label occurrences (WordNet's 6
  *    epochs of 3.07 labels a point): a point of many labels teaches as many, and the passes
  *    beyond overfit. Measured, LSH P@1: the 31K-label synthetic set (5 labels a point) 0.968
@@ -183,8 +186,14 @@ const BUCKET_TARGET = 300;
 const MIN_HIDDEN = 16;
 /** Output-layer multiply-adds a training sample, per unit of hidden width times candidates: WordNet's 600 x 256. */
 const OUTPUT_WORK = 600 * 256;
-/** Batches the optimisation runs over (WordNet's 6 epochs of 596). */
-const TARGET_BATCHES = 3600;
+/**
+ * Steps an epoch below which the batch stays at 128 samples: 256 learned better on the 31K-,
+ * 100K-label and product-search-like sets, as well on WordNet, 0.002 worse on a noisy 50,000-point
+ * set (176+ steps of 256 an epoch), and worse on sets of 8,302-20,000 points (32-78 steps).
+ */
+const BIG_BATCH_STEPS = 100;
+/** Samples the optimisation runs over: WordNet's 6 epochs of 76,290 points (3,600 of its batches of 128). */
+const TARGET_SAMPLES = 3600 * 128;
 /** Intermediate test evaluations a run makes at most (evalEvery); a run of up to this many epochs evaluates after each. */
 const EVALUATIONS = 10;
 /** Label occurrences the optimisation sees at most: WordNet's 6 epochs of 76,290 points x 3.07 labels (~1.4 million). */
@@ -263,26 +272,26 @@ export function hiddenFor(outputs: number): number {
   return 2 ** Math.max(7, Math.min(9, Math.round(Math.log2(OUTPUT_WORK / Math.max(1, outputs)))));
 }
 
-/** epochsFor, and what decided it: the batches, the label occurrences or the visits a label needs */
-function epochsRule(points: number, batch: number, labelsPerPoint: number, labels: number): { epochs: number; by: 'batches' | 'occurrences' | 'visits'; perLabel: number } {
+/** epochsFor, and what decided it: the samples, the label occurrences or the visits a label needs */
+function epochsRule(points: number, labelsPerPoint: number, labels: number): { epochs: number; by: 'samples' | 'occurrences' | 'visits'; perLabel: number } {
   const p = Math.max(1, points);
   const lpp = Math.max(1, labelsPerPoint);
-  const byBatches = (TARGET_BATCHES * batch) / p;
+  const bySamples = TARGET_SAMPLES / p;
   const byOccurrences = MAX_OCCURRENCES / (p * lpp);
   const perLabel = (p * lpp) / Math.max(1, labels);
   const byVisits = LABEL_VISITS / perLabel;
-  const base = Math.min(byBatches, byOccurrences);
-  const by = byVisits > base ? 'visits' : byOccurrences < byBatches ? 'occurrences' : 'batches';
+  const base = Math.min(bySamples, byOccurrences);
+  const by = byVisits > base ? 'visits' : byOccurrences < bySamples ? 'occurrences' : 'samples';
   return { epochs: Math.max(3, Math.min(40, Math.round(Math.max(base, byVisits)))), by, perLabel };
 }
 
 /**
- * Epochs of about TARGET_BATCHES batches of `batch` rows over `points`, at most MAX_OCCURRENCES
- * labels of `labelsPerPoint` a point, and at least LABEL_VISITS visits of the mean label among
- * `labels` (3 .. 40).
+ * Epochs of about TARGET_SAMPLES samples over `points` (whatever the batch), at most
+ * MAX_OCCURRENCES labels of `labelsPerPoint` a point, and at least LABEL_VISITS visits of the mean
+ * label among `labels` (3 .. 40).
  */
-export function epochsFor(points: number, batch: number, labelsPerPoint: number, labels: number): number {
-  return epochsRule(points, batch, labelsPerPoint, labels).epochs;
+export function epochsFor(points: number, labelsPerPoint: number, labels: number): number {
+  return epochsRule(points, labelsPerPoint, labels).epochs;
 }
 
 /** The configuration for data of this shape: `given` settings win, the rest come from the rule. */
@@ -305,7 +314,14 @@ export function deriveConfig(shape: DataShape, given: ConfigInput = {}, machine:
   /** output neurons a training sample computes: every label, or the candidates */
   let outputs = L;
   set('threads', machine.cores > 1 ? machine.cores : 1, `every core of this machine (${machine.cores}); a run gives the same model on any number`);
-  const batch = set('batchSize', 128, 'samples a batch: the gradients of one step average 128 samples (the rows of a batch run on all threads)');
+  const big = n >= BIG_BATCH_STEPS * 256;
+  const batch = set(
+    'batchSize',
+    big ? 256 : 128,
+    big
+      ? `256 samples a batch (${Math.floor(n / 256)} steps an epoch, at least ${BIG_BATCH_STEPS}): half the steps of 128, each update and rebuild serving twice the samples, in less time (LSH P@1 at 256 / 128, 2 threads: WordNet 0.5917 / 0.5916 in 50 / 64 s of training; 100K labels 0.961 / 0.956; 31K labels 0.973 / 0.970; product-search-like 0.694 / 0.692; a noisier 50,000-point set 0.930 / 0.932, 33 / 38 s)`
+      : `128 samples a batch: ${n} points make fewer than ${BIG_BATCH_STEPS} steps of 256 an epoch, and a small set needs its steps (LSH P@1 at 128 / 256: FOLDOC, 8,302 points, 0.632 / 0.627; a 20,000-point set 0.889 / 0.887; the Delicious-like set's P@5 0.745 / 0.721)`,
+  );
   const mode = set<'lsh' | 'dense'>(
     'output.mode',
     L <= DENSE_MAX_LABELS ? 'dense' : 'lsh',
@@ -380,15 +396,15 @@ export function deriveConfig(shape: DataShape, given: ConfigInput = {}, machine:
   set('optimizer.schedule', 'cosine', 'the rate decays along a cosine over the run');
   set('optimizer.minLrFactor', 0.1, 'to a tenth of the rate at the end');
   set('optimizer.weightDecay', 0.05, 'decoupled weight decay 0.05: without it the rare labels overfit after a few epochs');
-  const ep = epochsRule(n, batch, shape.labelsPerPoint, L);
+  const ep = epochsRule(n, shape.labelsPerPoint, L);
   const epochs = set(
     'epochs',
     ep.epochs,
     ep.by === 'visits'
       ? `a label occurs ${ep.perLabel.toFixed(1)} times an epoch (${n} points x ${shape.labelsPerPoint.toFixed(1)} labels over ${L}): about ${LABEL_VISITS} visits teach its row (3 to 40 epochs)`
       : ep.by === 'occurrences'
-        ? `~${(MAX_OCCURRENCES / 1e6).toFixed(1)} million label occurrences of ${shape.labelsPerPoint.toFixed(1)} a point over ${n} points, fewer than ${TARGET_BATCHES} batches would give: more passes overfit (3 to 40 epochs)`
-        : `~${TARGET_BATCHES} batches of ${batch} over ${n} points (3 to 40 epochs)`,
+        ? `~${(MAX_OCCURRENCES / 1e6).toFixed(1)} million label occurrences of ${shape.labelsPerPoint.toFixed(1)} a point over ${n} points, fewer than ${TARGET_SAMPLES} samples would give: more passes overfit (3 to 40 epochs)`
+        : `~${TARGET_SAMPLES} samples (WordNet's 6 epochs) over ${n} points (3 to 40 epochs)`,
   );
   // an intermediate evaluation scores its test sample against every label (exact inference): on
   // FOLDOC's 38 epochs of 1.2 s each, one after every epoch took 35 of the run's 79 s
