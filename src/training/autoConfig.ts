@@ -30,8 +30,9 @@
  *    0.941), 3,606 against 2,377 samples/s;
  *  - the optimisation: batches of 256 samples where an epoch makes at least 100 of them, else
  *    128 (BIG_BATCH_STEPS: the larger batch halves the steps, each update and rebuild serving twice
- *    the samples, and learned better on the larger sets measured, within 0.002 on the others of
- *    45,000 points and more; small sets need their steps), Adam at 0.01 with a cosine decay to a tenth, decoupled weight decay 0.05, over
+ *    the samples, up to ~25% faster; on sets of 26,000 points and more it learned better on four,
+ *    as well on WordNet, worse on three (the reverse dictionary by 0.008); small sets need their
+ *    steps), Adam at 0.01 with a cosine decay to a tenth, decoupled weight decay 0.05, over
  *    about 460,800 samples (6 WordNet epochs; 3 to 40 epochs, whatever the batch): small sets
  *    take more passes, large ones fewer; and at most ~1.4 million label occurrences (WordNet's 6
  *    epochs of 3.07 labels a point): a point of many labels teaches as many, and the passes
@@ -187,9 +188,11 @@ const MIN_HIDDEN = 16;
 /** Output-layer multiply-adds a training sample, per unit of hidden width times candidates: WordNet's 600 x 256. */
 const OUTPUT_WORK = 600 * 256;
 /**
- * Steps an epoch below which the batch stays at 128 samples: 256 learned better on the 31K-,
- * 100K-label and product-search-like sets, as well on WordNet, 0.002 worse on a noisy 50,000-point
- * set (176+ steps of 256 an epoch), and worse on sets of 8,302-20,000 points (32-78 steps).
+ * Steps an epoch below which the batch stays at 128 samples. Where an epoch makes more (176+ of
+ * 256), 256 took up to ~25% less time and learned better on the 31K-, 100K-label, product-search-like
+ * sets and GCIDE, as well on WordNet, 0.002 worse on the lexicographer-file set and a noisy
+ * 50,000-point set, and 0.008 worse on the reverse dictionary (two seeds each for it and the 31K
+ * set); below, it learned worse on every set measured (8,302-20,000 points: 32-78 steps).
  */
 const BIG_BATCH_STEPS = 100;
 /** Samples the optimisation runs over: WordNet's 6 epochs of 76,290 points (3,600 of its batches of 128). */
@@ -319,7 +322,7 @@ export function deriveConfig(shape: DataShape, given: ConfigInput = {}, machine:
     'batchSize',
     big ? 256 : 128,
     big
-      ? `256 samples a batch (${Math.floor(n / 256)} steps an epoch, at least ${BIG_BATCH_STEPS}): half the steps of 128, each update and rebuild serving twice the samples, in less time (LSH P@1 at 256 / 128, 2 threads: WordNet 0.5917 / 0.5916 in 50 / 64 s of training; 100K labels 0.961 / 0.956; 31K labels 0.973 / 0.970; product-search-like 0.694 / 0.692; a noisier 50,000-point set 0.930 / 0.932, 33 / 38 s)`
+      ? `256 samples a batch (${Math.floor(n / 256)} steps an epoch, at least ${BIG_BATCH_STEPS}): half the steps of 128, each update and rebuild serving twice the samples, in less time and about as well, better or worse by the set (P@1 at 256 / 128, 2 threads: WordNet 0.5917 / 0.5916 in 50 / 64 s of training; 100K labels 0.961 / 0.956; 31K labels 0.973 / 0.970; product-search-like 0.694 / 0.692; GCIDE 0.816 / 0.814; WordNet's lexicographer files 0.719 / 0.721; a noisier 50,000-point set 0.930 / 0.932; the reverse dictionary 0.066 / 0.075)`
       : `128 samples a batch: ${n} points make fewer than ${BIG_BATCH_STEPS} steps of 256 an epoch, and a small set needs its steps (LSH P@1 at 128 / 256: FOLDOC, 8,302 points, 0.632 / 0.627; a 20,000-point set 0.889 / 0.887; the Delicious-like set's P@5 0.745 / 0.721)`,
   );
   const mode = set<'lsh' | 'dense'>(
