@@ -195,6 +195,9 @@ const OUTPUT_WORK = 600 * 256;
  * set); below, it learned worse on every set measured (8,302-20,000 points: 32-78 steps).
  */
 const BIG_BATCH_STEPS = 100;
+/** The batch of sets whose epochs make at least BIG_BATCH_STEPS of it; SMALL_BATCH below (WordNet's recipe of 128 before). */
+const BIG_BATCH = 256;
+const SMALL_BATCH = 128;
 /** Samples the optimisation runs over: WordNet's 6 epochs of 76,290 points (3,600 of its batches of 128). */
 const TARGET_SAMPLES = 3600 * 128;
 /** Intermediate test evaluations a run makes at most (evalEvery); a run of up to this many epochs evaluates after each. */
@@ -317,13 +320,13 @@ export function deriveConfig(shape: DataShape, given: ConfigInput = {}, machine:
   /** output neurons a training sample computes: every label, or the candidates */
   let outputs = L;
   set('threads', machine.cores > 1 ? machine.cores : 1, `every core of this machine (${machine.cores}); a run gives the same model on any number`);
-  const big = n >= BIG_BATCH_STEPS * 256;
+  const big = n >= BIG_BATCH_STEPS * BIG_BATCH;
   const batch = set(
     'batchSize',
-    big ? 256 : 128,
+    big ? BIG_BATCH : SMALL_BATCH,
     big
-      ? `256 samples a batch (${Math.floor(n / 256)} steps an epoch, at least ${BIG_BATCH_STEPS}): half the steps of 128, each update and rebuild serving twice the samples, in less time and about as well, better or worse by the set (P@1 at 256 / 128, 2 threads: WordNet 0.5917 / 0.5916 in 50 / 64 s of training; 100K labels 0.961 / 0.956; 31K labels 0.973 / 0.970; product-search-like 0.694 / 0.692; GCIDE 0.816 / 0.814; WordNet's lexicographer files 0.719 / 0.721; a noisier 50,000-point set 0.930 / 0.932; the reverse dictionary 0.066 / 0.075)`
-      : `128 samples a batch: ${n} points make fewer than ${BIG_BATCH_STEPS} steps of 256 an epoch, and a small set needs its steps (LSH P@1 at 128 / 256: FOLDOC, 8,302 points, 0.632 / 0.627; a 20,000-point set 0.889 / 0.887; the Delicious-like set's P@5 0.745 / 0.721)`,
+      ? `${BIG_BATCH} samples a batch (${Math.floor(n / BIG_BATCH)} steps an epoch, at least ${BIG_BATCH_STEPS}): half the steps of 128, each update and rebuild serving twice the samples, in less time and about as well, better or worse by the set (P@1 at 256 / 128, 2 threads: WordNet 0.5917 / 0.5916 in 50 / 64 s of training; 100K labels 0.961 / 0.956; 31K labels 0.973 / 0.970; product-search-like 0.694 / 0.692; GCIDE 0.816 / 0.814; WordNet's lexicographer files 0.719 / 0.721; a noisier 50,000-point set 0.930 / 0.932; the reverse dictionary 0.066 / 0.075)`
+      : `${SMALL_BATCH} samples a batch: ${n} points make fewer than ${BIG_BATCH_STEPS} steps of ${BIG_BATCH} an epoch, and a small set needs its steps (LSH P@1 at 128 / 256: FOLDOC, 8,302 points, 0.632 / 0.627; a 20,000-point set 0.889 / 0.887; the Delicious-like set's P@5 0.745 / 0.721)`,
   );
   const mode = set<'lsh' | 'dense'>(
     'output.mode',
