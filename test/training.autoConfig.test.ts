@@ -139,8 +139,12 @@ test('the rule\'s functions of the shape: candidates within max(1,000, 5% of the
   assert.equal(epochsFor(100_000, 4.00011, 100_000), 5);
   assert.equal(epochsFor(100_000, 1, 50_000), 10);
   assert.equal(epochsFor(490_449, 5, 670_091), 5);
-  // a label occurring under half a time an epoch: the 40-epoch ceiling
-  assert.equal(epochsFor(10_000, 1, 100_000), 40);
+  // a label occurring under 1.7 times an epoch: no more than 12 epochs for its visits (150,000
+  // labels over 40,000 points, 2 a point: 12, not 38); the samples may still ask for more
+  assert.equal(epochsFor(40_000, 2, 150_000), 12);
+  assert.equal(epochsFor(100_000, 1, 100_000), 12);
+  assert.equal(epochsFor(100_000, 1, 80_000), 12);
+  assert.equal(epochsFor(10_000, 1, 100_000), 40, 'the samples: 460,800 over 10,000 points, at most 40');
   fc.assert(
     fc.property(fc.integer({ min: 1, max: 10_000_000 }), fc.double({ min: 1, max: 100, noNaN: true }), fc.double({ min: 1, max: 100, noNaN: true }), fc.integer({ min: 1, max: 10_000_000 }), (points, a, b, labels) => {
       const [lo, hi] = a <= b ? [a, b] : [b, a];

@@ -41,7 +41,9 @@
  *    (983 labels, 19 a point, 12,920 points) 0.941 after 6, 0.929 after 10, 0.848 after 36;
  *    FOLDOC (4.45 a point) 0.613 after 38, 0.607 after 40; the 100K-label set (4 a point) 0.920
  *    after 3, 0.933 after 4, 0.934 after 5; and at least ~20 occurrences of the mean label, where
- *    many labels have few points each (the 100K-label set: 5 epochs; LABEL_VISITS);
+ *    many labels have few points each (the 100K-label set: 5 epochs; LABEL_VISITS), but no more
+ *    than 12 epochs for those visits (VISITS_MAX_EPOCHS: 150,000 labels over 40,000 points, 38
+ *    -> 12 epochs, 632 -> 196 s, the same P@1);
  *  - rebuilds after 6, 12, 19, ... batches (n0 5, lambda 0.1): fresh tables early, when the
  *    weights move most; n0 grows with labels / (batch x candidates), the cost of a rebuild
  *    against that of a batch, beyond WordNet's;
@@ -214,6 +216,15 @@ const MAX_OCCURRENCES = 6 * 76_290 * 3.07;
  */
 const LABEL_VISITS = 20;
 /**
+ * Epochs the visits (LABEL_VISITS) ask for at most. By then the network has learned its training
+ * points (train P@1 0.99 after 4 epochs on the product-search-like set and on a set of 150,000
+ * labels over 40,000 points, 2 a point, 0.5 occurrences a label an epoch), and further passes
+ * move the test P@1 no more: on that set LSH / exact 0.8445 / 0.8474 after the 38 epochs the
+ * visits gave (632 s of training, 2 threads), 0.8439 / 0.8459 after 12 (196 s); the
+ * product-search-like set 0.651 / 0.665 / 0.661 after 5 / 10 / 15.
+ */
+const VISITS_MAX_EPOCHS = 12;
+/**
  * Occurrences of the mean label an epoch below which half of a training step's candidates are
  * ranked by estimated logit (activeSet.trainRank 'mixed'). Same seeds, 1 thread, LSH / exact P@1,
  * by votes against mixed: product-search-like set (2.0 a label) 0.668 / 0.672 against 0.691 /
@@ -285,7 +296,7 @@ function epochsRule(points: number, labelsPerPoint: number, labels: number): { e
   const bySamples = TARGET_SAMPLES / p;
   const byOccurrences = MAX_OCCURRENCES / (p * lpp);
   const perLabel = (p * lpp) / Math.max(1, labels);
-  const byVisits = LABEL_VISITS / perLabel;
+  const byVisits = Math.min(VISITS_MAX_EPOCHS, LABEL_VISITS / perLabel);
   const base = Math.min(bySamples, byOccurrences);
   const by = byVisits > base ? 'visits' : byOccurrences < bySamples ? 'occurrences' : 'samples';
   return { epochs: Math.max(3, Math.min(40, Math.round(Math.max(base, byVisits)))), by, perLabel };
@@ -294,7 +305,7 @@ function epochsRule(points: number, labelsPerPoint: number, labels: number): { e
 /**
  * Epochs of about TARGET_SAMPLES samples over `points` (whatever the batch), at most
  * MAX_OCCURRENCES labels of `labelsPerPoint` a point, and at least LABEL_VISITS visits of the mean
- * label among `labels` (3 .. 40).
+ * label among `labels` up to VISITS_MAX_EPOCHS (3 .. 40).
  */
 export function epochsFor(points: number, labelsPerPoint: number, labels: number): number {
   return epochsRule(points, labelsPerPoint, labels).epochs;
@@ -407,7 +418,7 @@ export function deriveConfig(shape: DataShape, given: ConfigInput = {}, machine:
     'epochs',
     ep.epochs,
     ep.by === 'visits'
-      ? `a label occurs ${ep.perLabel.toFixed(1)} times an epoch (${n} points x ${shape.labelsPerPoint.toFixed(1)} labels over ${L}): about ${LABEL_VISITS} visits teach its row (3 to 40 epochs)`
+      ? `a label occurs ${ep.perLabel.toFixed(1)} times an epoch (${n} points x ${shape.labelsPerPoint.toFixed(1)} labels over ${L}): about ${LABEL_VISITS} visits teach its row (3 to 40 epochs, at most ${VISITS_MAX_EPOCHS} for the visits: by then the network has learned its training points)`
       : ep.by === 'occurrences'
         ? `~${(MAX_OCCURRENCES / 1e6).toFixed(1)} million label occurrences of ${shape.labelsPerPoint.toFixed(1)} a point over ${n} points, fewer than ${TARGET_SAMPLES} samples would give: more passes overfit (3 to 40 epochs)`
         : `~${TARGET_SAMPLES} samples (WordNet's 6 epochs) over ${n} points (3 to 40 epochs)`,
