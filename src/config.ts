@@ -205,10 +205,13 @@ export const configSchema = z
     inputNorm: z.enum(['none', 'l2']).default('none'),
     /**
      * input values as given ('none'), or 'log': a value v beyond +-1 becomes +-(1 + ln |v|) (the
-     * identity up to 1 and its slope there, so zeros stay zeros), wherever a row enters the model
-     * and before inputNorm: term counts then weigh as sublinear tf, 1 + ln tf
+     * identity up to 1 and its slope there, so zeros stay zeros), or 'binary': every non-zero
+     * becomes its sign, +-1 (a feature's presence, as fastText sees a token); wherever a row enters
+     * the model and before inputNorm. 'log': term counts then weigh as sublinear tf, 1 + ln tf.
+     * 'binary' is never derived: for values that carry noise rather than weight (measured on
+     * synthetic sets whose values are jittered; on WordNet's tf-idf it loses, README)
      */
-    inputTransform: z.enum(['none', 'log']).default('none'),
+    inputTransform: z.enum(['none', 'log', 'binary']).default('none'),
     /** weight init: uniform in +-initScale * sqrt(6 / (fanIn + fanOut)) (Glorot) */
     initScale: z.number().positive().default(1),
     /**

@@ -187,6 +187,37 @@ test('the rule weighs counts sublinearly, and only counts; a given inputTransfor
   assert.equal(deriveConfig(counts, { inputTransform: 'none' }, MACHINE).config.inputTransform, 'none', 'given');
 });
 
+/** d with every value as its sign (what inputTransform 'binary' computes where a row enters). */
+function presence(d: XcDataset): XcDataset {
+  return { ...d, featVal: Float32Array.from(d.featVal, Math.sign) };
+}
+
+test('inputTransform binary: a set trains, evaluates and predicts as the same set of ones, to the same bits (LSH and dense output)', async () => {
+  const { train, test } = generateSynthetic(SHAPE);
+  // a negative value too: its sign, not 1
+  const signed = { ...train, featVal: Float32Array.from(train.featVal, (v, i) => (i % 7 === 3 ? -v : v)) };
+  for (const out of [LSH, { output: { mode: 'dense' } } as ConfigInput]) {
+    const a = await run(signed, test, { ...out, inputNorm: 'l2', inputTransform: 'binary' });
+    const b = await run(presence(signed), presence(test), { ...out, inputNorm: 'l2', inputTransform: 'none' });
+    assert.deepEqual(a, b);
+    assert.ok(a.p1[a.p1.length - 1]! > 0.2, `it learned: P@1 ${a.p1}`);
+    const c = await run(signed, test, { ...out, inputNorm: 'l2', inputTransform: 'none' });
+    assert.notDeepEqual(c.losses, a.losses, 'the values as given train another model');
+  }
+});
+
+test('the rule never derives inputTransform binary; given, it scales the presence rows to unit length', () => {
+  const { train, test } = generateSynthetic(SHAPE);
+  const shape = dataShapeOf(train, test);
+  assert.equal(deriveConfig(shape, {}, MACHINE).config.inputNorm, 'none', 'unit rows as given');
+  assert.equal(deriveConfig(dataShapeOf(presence(train), presence(test)), {}, MACHINE).config.inputTransform, 'none', 'ones are not counts');
+  const d = deriveConfig(shape, { inputTransform: 'binary' }, MACHINE);
+  assert.equal(d.config.inputTransform, 'binary');
+  assert.equal(d.config.inputNorm, 'l2', 'presence rows have length sqrt(non-zeros)');
+  assert.match(d.settings.find((x) => x.path === 'inputNorm')!.reason, /presence rows/);
+  assert.equal(deriveConfig(shape, { inputTransform: 'binary', inputNorm: 'none' }, MACHINE).config.inputNorm, 'none', 'given');
+});
+
 test('a saved model keeps its input transform: loaded, it answers counts as the trained model does', async () => {
   const { train, test: held } = generateSynthetic(SHAPE);
   const m = new SlideModel({ nFeatures: train.nFeatures, nLabels: train.nLabels, config: { seed: 5, hidden: [32], epochs: 1, batchSize: 64, threads: 1, inputNorm: 'l2', inputTransform: 'log', ...LSH } });

@@ -85,9 +85,11 @@ function forwardHidden(net: Network, s: ThreadScratch, idx: Int32Array, val: Flo
   const inIdx = s.inIdx;
   const inVal = s.inVal;
   const log = net.cfg.inputTransform === 'log';
+  const presence = net.cfg.inputTransform === 'binary';
   for (let i = 0; i < nnz; i++) {
     inIdx[i] = idx[start + i]!;
-    inVal[i] = log ? logValue(val[start + i]!) : val[start + i]!;
+    const v = val[start + i]!;
+    inVal[i] = log ? logValue(v) : presence ? Math.sign(v) : v;
   }
   // every way into the model (training, evaluation, predict, serve) comes through here, so the
   // input transform and scaling apply to all alike; of the whole row, before dropout

@@ -392,7 +392,7 @@ export function deriveConfig(shape: DataShape, given: ConfigInput = {}, machine:
   // on two synthetic sets as round(20 v), where a repeat is the generator's signal and never a
   // common word's: long documents (98% ones) 0.945 -> 0.910, the product-search-like set 0.663 /
   // 0.649 -> 0.656 / 0.606. Real texts' counts gained on all three, so texts decide.
-  set<'none' | 'log'>(
+  const transform = set<'none' | 'log' | 'binary'>(
     'inputTransform',
     shape.countsMax === undefined ? 'none' : 'log',
     shape.countsMax === undefined
@@ -400,12 +400,16 @@ export function deriveConfig(shape: DataShape, given: ConfigInput = {}, machine:
       : `every value a whole number, 1 to ${shape.countsMax}, as counts are: a count c weighs 1 + ln c (sublinear tf), so that one feature repeated does not drown the rest (FOLDOC's words as raw counts: LSH P@1 0.594 as given, 0.628 so)`,
   );
   const rn = shape.rowNorm ?? UNIT_ROWS;
+  // presence rows (a given inputTransform 'binary') have length sqrt(non-zeros), whatever the values
+  const unit = rn.unit && transform !== 'binary';
   set<'none' | 'l2'>(
     'inputNorm',
-    rn.unit ? 'none' : 'l2',
-    rn.unit
+    unit ? 'none' : 'l2',
+    unit
       ? 'the rows have unit L2 length already'
-      : `rows of L2 length ${formatLength(rn.median)} (median), not 1: each is scaled to unit length, the scale the rates and initial weights suit (the 31K-label synthetic set as counts: LSH P@1 0.534 as given, 0.969 scaled)`,
+      : transform === 'binary'
+        ? `presence rows (inputTransform binary) have L2 length sqrt(non-zeros), ~${formatLength(Math.sqrt(shape.nnzPerPoint))} here: each is scaled to unit length, the scale the rates and initial weights suit`
+        : `rows of L2 length ${formatLength(rn.median)} (median), not 1: each is scaled to unit length, the scale the rates and initial weights suit (the 31K-label synthetic set as counts: LSH P@1 0.534 as given, 0.969 scaled)`,
   );
   const fanIn = Math.max(1, Math.round(shape.nnzPerPoint));
   set('inputFanIn', fanIn, `the input layer's initial weights drawn as for ${fanIn} inputs, the non-zeros of a mean row (the terms a hidden unit sums), not the ${shape.features} features: with those the hidden units start far smaller and the first epochs barely move a logit (LSH P@1, WordNet 0.583 -> 0.592, FOLDOC 0.626 -> 0.635)`);
