@@ -132,22 +132,25 @@ function asCounts(d: XcDataset): XcDataset {
   return { ...d, featVal: Float32Array.from(d.featVal, (v) => 1 + Math.floor(v * 9.99)) };
 }
 
-/** d with every value v as logValue(v) (what inputTransform 'log' computes where a row enters). */
-function logged(d: XcDataset): XcDataset {
-  return { ...d, featVal: Float32Array.from(d.featVal, logValue) };
+/**
+ * Under `transform` (inputNorm l2), train / test train and evaluate to the same bits as their
+ * values mapped by `f` with no transform (LSH and dense output), and not as the values as given.
+ */
+async function assertTransformIsFile(transform: 'log' | 'binary', train: XcDataset, test: XcDataset, f: (v: number) => number): Promise<void> {
+  const mapped = (d: XcDataset): XcDataset => ({ ...d, featVal: Float32Array.from(d.featVal, f) });
+  for (const out of [LSH, { output: { mode: 'dense' } } as ConfigInput]) {
+    const a = await run(train, test, { ...out, inputNorm: 'l2', inputTransform: transform });
+    const b = await run(mapped(train), mapped(test), { ...out, inputNorm: 'l2', inputTransform: 'none' });
+    assert.deepEqual(a, b);
+    assert.ok(a.p1[a.p1.length - 1]! > 0.2, `it learned: P@1 ${a.p1}`);
+    const c = await run(train, test, { ...out, inputNorm: 'l2', inputTransform: 'none' });
+    assert.notDeepEqual(c.losses, a.losses, 'the values as given train another model');
+  }
 }
 
 test('inputTransform log: counts train, evaluate and predict as the same set given as 1 + ln c, to the same bits (LSH and dense output)', async () => {
   const { train, test } = generateSynthetic(SHAPE);
-  const [cTrain, cTest] = [asCounts(train), asCounts(test)];
-  for (const out of [LSH, { output: { mode: 'dense' } } as ConfigInput]) {
-    const a = await run(cTrain, cTest, { ...out, inputNorm: 'l2', inputTransform: 'log' });
-    const b = await run(logged(cTrain), logged(cTest), { ...out, inputNorm: 'l2', inputTransform: 'none' });
-    assert.deepEqual(a, b);
-    assert.ok(a.p1[a.p1.length - 1]! > 0.2, `it learned: P@1 ${a.p1}`);
-    const c = await run(cTrain, cTest, { ...out, inputNorm: 'l2', inputTransform: 'none' });
-    assert.notDeepEqual(c.losses, a.losses, 'the counts as given train another model');
-  }
+  await assertTransformIsFile('log', asCounts(train), asCounts(test), logValue);
 });
 
 test('logValue: the identity within +-1, +-(1 + ln |v|) beyond, odd, increasing and continuous', () => {
@@ -196,14 +199,7 @@ test('inputTransform binary: a set trains, evaluates and predicts as the same se
   const { train, test } = generateSynthetic(SHAPE);
   // a negative value too: its sign, not 1
   const signed = { ...train, featVal: Float32Array.from(train.featVal, (v, i) => (i % 7 === 3 ? -v : v)) };
-  for (const out of [LSH, { output: { mode: 'dense' } } as ConfigInput]) {
-    const a = await run(signed, test, { ...out, inputNorm: 'l2', inputTransform: 'binary' });
-    const b = await run(presence(signed), presence(test), { ...out, inputNorm: 'l2', inputTransform: 'none' });
-    assert.deepEqual(a, b);
-    assert.ok(a.p1[a.p1.length - 1]! > 0.2, `it learned: P@1 ${a.p1}`);
-    const c = await run(signed, test, { ...out, inputNorm: 'l2', inputTransform: 'none' });
-    assert.notDeepEqual(c.losses, a.losses, 'the values as given train another model');
-  }
+  await assertTransformIsFile('binary', signed, test, Math.sign);
 });
 
 test('the rule never derives inputTransform binary; given, it scales the presence rows to unit length', () => {
