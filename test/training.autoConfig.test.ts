@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { candidatesFor, deriveConfig, hiddenFor, queryCandidatesFor, epochsFor, explainSettings, tableBitsFor, DENSE_MAX_LABELS, type DataShape, type MachineShape } from '../src/training/autoConfig.js';
+import { candidatesFor, deriveConfig, hiddenFor, queryCandidatesFor, epochsFor, lrFor, explainSettings, tableBitsFor, DENSE_MAX_LABELS, type DataShape, type MachineShape } from '../src/training/autoConfig.js';
 import { WORDNET_RECIPE } from '../src/training/recipes.js';
 import { mergeConfig, parseConfig } from '../src/config.js';
 import { checkModelMemory } from '../src/network/estimate.js';
@@ -89,6 +89,23 @@ test('batches of 256 where an epoch makes at least 100 of them, else 128; the ep
       assert.equal(g.epochs, e, `${points} points, batch ${batchSize}`);
     }
   }
+});
+
+test('Adam at 0.01 up to 8 labels a point, then 0.01 x 8 / labels a point; a given rate wins', () => {
+  for (const lpp of [1, 3.07, 5, 8]) assert.equal(lrFor(lpp), 0.01);
+  assert.equal(lrFor(19), 0.0042, 'the Delicious-like set');
+  assert.equal(lrFor(29.9), 0.0027, 'a set of 30 labels a point');
+  assert.equal(lrFor(16), 0.005);
+  fc.assert(fc.property(fc.double({ min: 1, max: 1000, noNaN: true }), fc.double({ min: 1, max: 1000, noNaN: true }), (a, b) => {
+    const [lo, hi] = a <= b ? [a, b] : [b, a];
+    return lrFor(hi) <= lrFor(lo) && lrFor(hi) > 0 && lrFor(lo) <= 0.01;
+  }));
+  const deli: DataShape = { points: 12_920, features: 500, labels: 983, labelsPerPoint: 19, nnzPerPoint: 18 };
+  const d = deriveConfig(deli, {}, MACHINE);
+  assert.equal(d.config.optimizer.lr, 0.0042);
+  assert.match(d.settings.find((x) => x.path === 'optimizer.lr')!.reason, /19\.0 labels a point, more than 8/);
+  assert.equal(deriveConfig(deli, { optimizer: { lr: 0.02 } }, MACHINE).config.optimizer.lr, 0.02, 'given');
+  assert.equal(deriveConfig(WORDNET, {}, MACHINE).config.optimizer.lr, 0.01);
 });
 
 test('dense output up to DENSE_MAX_LABELS labels, LSH above', () => {
