@@ -32,7 +32,8 @@
  *    128 (BIG_BATCH_STEPS: the larger batch halves the steps, each update and rebuild serving twice
  *    the samples, up to ~25% faster; on sets of 26,000 points and more it learned better on four,
  *    as well on WordNet, worse on three (the reverse dictionary by 0.008); small sets need their
- *    steps), Adam at 0.01 with a cosine decay to a tenth, decoupled weight decay 0.05, over
+ *    steps), Adam at 0.01 (0.01 x 8 / labels a point beyond 8: LR_LABELS) with a cosine decay to
+ *    a tenth, decoupled weight decay 0.05, over
  *    about 460,800 samples (6 WordNet epochs; 3 to 40 epochs, whatever the batch): small sets
  *    take more passes, large ones fewer; and at most ~1.4 million label occurrences (WordNet's 6
  *    epochs of 3.07 labels a point): a point of many labels teaches as many, and the passes
@@ -235,7 +236,7 @@ const VISITS_MAX_EPOCHS = 12;
  * estimates of every label with enough votes, ~8,000-45,000 a step).
  */
 const MIXED_BELOW = 4.5;
-/** Adam's rate where a point has at most LR_LABELS labels (every set above but two). */
+/** Adam's rate where a point has at most LR_LABELS labels (every set measured but the Delicious-like one and one of 30 labels a point). */
 const BASE_LR = 0.01;
 /**
  * Labels a point beyond which the rate falls as BASE_LR x LR_LABELS / labels a point. Same
