@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { candidatesFor, deriveConfig, hiddenFor, queryCandidatesFor, epochsFor, lrFor, explainSettings, tableBitsFor, DENSE_MAX_LABELS, type DataShape, type MachineShape } from '../src/training/autoConfig.js';
+import { candidatesFor, deriveConfig, hiddenFor, queryCandidatesFor, epochsFor, lrFor, rebuildLambdaFor, explainSettings, tableBitsFor, DENSE_MAX_LABELS, type DataShape, type MachineShape } from '../src/training/autoConfig.js';
 import { WORDNET_RECIPE } from '../src/training/recipes.js';
 import { mergeConfig, parseConfig } from '../src/config.js';
 import { checkModelMemory } from '../src/network/estimate.js';
@@ -106,6 +106,27 @@ test('Adam at 0.01 up to 8 labels a point, then 0.01 x 8 / labels a point; a giv
   assert.match(d.settings.find((x) => x.path === 'optimizer.lr')!.reason, /19\.0 labels a point, more than 8/);
   assert.equal(deriveConfig(deli, { optimizer: { lr: 0.02 } }, MACHINE).config.optimizer.lr, 0.02, 'given');
   assert.equal(deriveConfig(WORDNET, {}, MACHINE).config.optimizer.lr, 0.01);
+});
+
+test('rebuild gaps grow 10% each time with tables of up to 6 bits, 6 / K as fast beyond; they follow a given K, and a given lambda wins', () => {
+  for (const k of [1, 4, 6]) assert.equal(rebuildLambdaFor(k), 0.1);
+  assert.equal(rebuildLambdaFor(7), 0.086);
+  assert.equal(rebuildLambdaFor(11), 0.055, 'the Amazon-670K shape');
+  assert.equal(rebuildLambdaFor(16), 0.038);
+  fc.assert(fc.property(fc.integer({ min: 1, max: 32 }), fc.integer({ min: 1, max: 32 }), (a, b) => {
+    const [lo, hi] = a <= b ? [a, b] : [b, a];
+    return rebuildLambdaFor(hi) <= rebuildLambdaFor(lo) && rebuildLambdaFor(hi) > 0;
+  }));
+  assert.equal(deriveConfig(WORDNET, {}, MACHINE).config.rebuild.lambda, 0.1, 'WordNet: 6 bits');
+  const amazon: DataShape = { points: 490_449, features: 135_909, labels: 670_091, labelsPerPoint: 5, nnzPerPoint: 75 };
+  const a = deriveConfig(amazon, {}, MACHINE);
+  assert.equal(a.config.output.hash.K, 11);
+  assert.equal(a.config.rebuild.lambda, 0.055);
+  assert.match(a.settings.find((x) => x.path === 'rebuild.lambda')!.reason, /11 bits/);
+  assert.equal(deriveConfig(amazon, { output: { hash: { K: 6 } } }, MACHINE).config.rebuild.lambda, 0.1, 'a given K');
+  const given = deriveConfig(amazon, { rebuild: { lambda: 0.2 } }, MACHINE);
+  assert.equal(given.config.rebuild.lambda, 0.2, 'given');
+  assert.match(given.settings.find((x) => x.path === 'rebuild.n0')!.reason, new RegExp(`after ${Math.ceil(given.config.rebuild.n0 * Math.exp(0.2))} batches`), 'the first gap follows the given lambda');
 });
 
 test('dense output up to DENSE_MAX_LABELS labels, LSH above', () => {

@@ -47,7 +47,8 @@
  *    -> 12 epochs, 632 -> 196 s, the same P@1);
  *  - rebuilds after 6, 12, 19, ... batches (n0 5, lambda 0.1): fresh tables early, when the
  *    weights move most; n0 grows with labels / (batch x candidates), the cost of a rebuild
- *    against that of a batch, beyond WordNet's;
+ *    against that of a batch, beyond WordNet's; and the gaps grow more slowly with tables of
+ *    more bits than WordNet's 6, which a drifting row leaves sooner (rebuildLambdaFor);
  *  - the input rows as they are where they have unit L2 length (every set above: weighted words
  *    or synthetic values, L2-normalised), else each scaled to unit length: the rates and initial weights were chosen on
  *    unit rows. Measured, LSH P@1 as given / scaled (1 thread, `sublinear train`): the 31K-label
@@ -303,6 +304,34 @@ export function tableBitsFor(labels: number): number {
 }
 
 /** The hidden width for an output layer computing `outputs` neurons a sample: OUTPUT_WORK / outputs as a power of two, 128 .. 512. */
+/** How fast the rebuild gaps grow (rebuild.lambda) with tables of REBUILD_BITS bits or fewer: WordNet's recipe. */
+const REBUILD_LAMBDA = 0.1;
+/** WordNet's bits a table (K). */
+const REBUILD_BITS = 6;
+
+/**
+ * rebuild.lambda for tables of `bits` bits: REBUILD_LAMBDA, times REBUILD_BITS / bits beyond
+ * REBUILD_BITS (two significant digits). Why: a label shares a table with a query when all K of
+ * its bits agree, so as its row drifts by a small angle its expected votes fall about K times as
+ * fast: the tables go stale after K-proportionally fewer batches. Measured on the Amazon-670K shape
+ * (K 11), 0.4 epochs, 2 threads, LSH / exact P@1 and the share of exact inference's top 5 that LSH
+ * found: lambda 0.1 0.043 / 0.058, 5.6% (at 0.6 epochs, 256 s: 0.069 / 0.073, 21.8%); 0.055 0.068
+ * / 0.073, 44.6% (206 s); 0.03 0.077 / 0.076, 70.5% (262 s); 0 0.074 / 0.074, 97.9% (294 s).
+ * At 0.1 its sampled test P@1 swung between 0.017 and 0.08 from one evaluation to the next (the
+ * accuracy benchmark's runs). Sets of 7 to 9 bits moved within noise (LSH / exact P@1, 0.1
+ * against the rule's, the same seeds): 31K labels (7) 0.9734 / 0.9764 against 0.9732 / 0.9755;
+ * product-search-like (7) 0.6940 / 0.6968 against 0.6958 / 0.6982; 100K labels (8) 0.9614 /
+ * 0.9626 against 0.9592 / 0.9624; 150,000 labels over 40,000 points (9) 0.8439 / 0.8459 against
+ * 0.8442 / 0.8461.
+ */
+export function rebuildLambdaFor(bits: number): number {
+  return bits <= REBUILD_BITS ? REBUILD_LAMBDA : Number(((REBUILD_LAMBDA * REBUILD_BITS) / bits).toPrecision(2));
+}
+
+function pct(x: number): string {
+  return `${Number((100 * x).toPrecision(2))}%`;
+}
+
 export function hiddenFor(outputs: number): number {
   return 2 ** Math.max(7, Math.min(9, Math.round(Math.log2(OUTPUT_WORK / Math.max(1, outputs)))));
 }
@@ -368,7 +397,7 @@ export function deriveConfig(shape: DataShape, given: ConfigInput = {}, machine:
     const K = tableBitsFor(L);
     const family = set('output.hash.family', 'simhash', 'SimHash codes follow the angle between a label\'s weights and the layer input, the order of the logits');
     if (family === 'simhash') set('output.hash.projection', 'hadamard', 'structured projections: the same bits, several times cheaper to compute for rebuilds and queries');
-    set('output.hash.K', K, `${2 ** K} buckets a table hold ~${Math.round(L / 2 ** K)} of the ${L} labels each (about ${BUCKET_TARGET} wanted)`);
+    const bits = set('output.hash.K', K, `${2 ** K} buckets a table hold ~${Math.round(L / 2 ** K)} of the ${L} labels each (about ${BUCKET_TARGET} wanted)`);
     set('output.hash.L', 150, '150 tables: a label\'s votes (the tables it shares with the input) rank the candidates finely');
     const mean = Math.ceil(L / 2 ** K);
     set('output.hash.bucketSize', Math.max(2048, 4 * mean), `room for ${4 * mean > 2048 ? '4 times the mean bucket' : '2,048, at least 4 times the mean bucket'} (${mean}): a crowded bucket keeps all its labels`);
@@ -399,8 +428,12 @@ export function deriveConfig(shape: DataShape, given: ConfigInput = {}, machine:
     // grows with their ratio, so that early rebuilds cost about the same share of a step at any
     // size (WordNet: 19K labels / (128 x 600) -> 5)
     const n0 = Math.max(5, Math.round((20 * L) / (batch * cap)));
-    set('rebuild.n0', n0, `first rebuild after ${Math.ceil(n0 * Math.exp(0.1))} batches: the tables follow the weights while they move most${n0 > 5 ? ` (later with more labels: a rebuild hashes all ${L}, a batch computes ${batch} x ${cap})` : ''}`);
-    set('rebuild.lambda', 0.1, 'rebuild gaps grow 10% each time (25 rebuilds in the first 600 batches, then fewer)');
+    const lambda = rebuildLambdaFor(bits);
+    const firstGap = Math.ceil(n0 * Math.exp((getPath(given, 'rebuild.lambda') as number | undefined) ?? lambda));
+    set('rebuild.n0', n0, `first rebuild after ${firstGap} batches: the tables follow the weights while they move most${n0 > 5 ? ` (later with more labels: a rebuild hashes all ${L}, a batch computes ${batch} x ${cap})` : ''}`);
+    set('rebuild.lambda', lambda, bits <= REBUILD_BITS
+      ? `rebuild gaps grow ${pct(REBUILD_LAMBDA)} each time (WordNet: 25 rebuilds in the first 600 batches, then fewer)`
+      : `rebuild gaps grow ${pct(lambda)} each time, not ${pct(REBUILD_LAMBDA)}: a table of ${bits} bits loses a drifting label sooner than one of ${REBUILD_BITS} (its votes fall ~${bits} times the angle it moves), so gaps grow ${REBUILD_BITS}/${bits} as fast (Amazon-670K shape, 11 bits, after 0.4 epochs: LSH found 5.6% of exact inference's top 5 at 10%, 44.6% at 5.5%; P@1 0.043 -> 0.068)`);
   }
   // Counts as given let a word said ten times outweigh ten words said once. Measured with the
   // rest of the rule, 1 thread, LSH / exact P@1 as given (scaled to unit rows) against 1 + ln c:
