@@ -303,7 +303,6 @@ export function tableBitsFor(labels: number): number {
   return Math.max(4, Math.min(16, Math.round(Math.log2(labels / BUCKET_TARGET))));
 }
 
-/** The hidden width for an output layer computing `outputs` neurons a sample: OUTPUT_WORK / outputs as a power of two, 128 .. 512. */
 /** How fast the rebuild gaps grow (rebuild.lambda) with tables of REBUILD_BITS bits or fewer: WordNet's recipe. */
 const REBUILD_LAMBDA = 0.1;
 /** WordNet's bits a table (K). */
@@ -332,6 +331,7 @@ function pct(x: number): string {
   return `${Number((100 * x).toPrecision(2))}%`;
 }
 
+/** The hidden width for an output layer computing `outputs` neurons a sample: OUTPUT_WORK / outputs as a power of two, 128 .. 512. */
 export function hiddenFor(outputs: number): number {
   return 2 ** Math.max(7, Math.min(9, Math.round(Math.log2(OUTPUT_WORK / Math.max(1, outputs)))));
 }
@@ -433,7 +433,7 @@ export function deriveConfig(shape: DataShape, given: ConfigInput = {}, machine:
     set('rebuild.n0', n0, `first rebuild after ${firstGap} batches: the tables follow the weights while they move most${n0 > 5 ? ` (later with more labels: a rebuild hashes all ${L}, a batch computes ${batch} x ${cap})` : ''}`);
     set('rebuild.lambda', lambda, bits <= REBUILD_BITS
       ? `rebuild gaps grow ${pct(REBUILD_LAMBDA)} each time (WordNet: 25 rebuilds in the first 600 batches, then fewer)`
-      : `rebuild gaps grow ${pct(lambda)} each time, not ${pct(REBUILD_LAMBDA)}: a table of ${bits} bits loses a drifting label sooner than one of ${REBUILD_BITS} (its votes fall ~${bits} times the angle it moves), so gaps grow ${REBUILD_BITS}/${bits} as fast (Amazon-670K shape, 11 bits, after 0.4 epochs: LSH found 5.6% of exact inference's top 5 at 10%, 44.6% at 5.5%; P@1 0.043 -> 0.068)`);
+      : `rebuild gaps grow ${pct(lambda)} each time, not ${pct(REBUILD_LAMBDA)}: a table of ${bits} bits loses a drifting label sooner than one of ${REBUILD_BITS} (as its row turns, its votes fall ~${bits}/${REBUILD_BITS} times as fast), so gaps grow ${REBUILD_BITS}/${bits} as fast (Amazon-670K shape, 11 bits, after 0.4 epochs: LSH found 5.6% of exact inference's top 5 at 10%, 44.6% at 5.5%; P@1 0.043 -> 0.068)`);
   }
   // Counts as given let a word said ten times outweigh ten words said once. Measured with the
   // rest of the rule, 1 thread, LSH / exact P@1 as given (scaled to unit rows) against 1 + ln c:
