@@ -250,9 +250,14 @@ const BASE_LR = 0.01;
  */
 const LR_LABELS = 8;
 
+/** `base` up to `knee`, then base x knee / x (two significant digits): the shape of lrFor and rebuildLambdaFor. */
+function fallingBeyond(x: number, knee: number, base: number): number {
+  return x <= knee ? base : Number(((base * knee) / x).toPrecision(2));
+}
+
 /** Adam's rate for points of `labelsPerPoint` labels: BASE_LR, falling as LR_LABELS / labelsPerPoint beyond LR_LABELS (two significant digits). */
 export function lrFor(labelsPerPoint: number): number {
-  return labelsPerPoint <= LR_LABELS ? BASE_LR : Number(((BASE_LR * LR_LABELS) / labelsPerPoint).toPrecision(2));
+  return fallingBeyond(labelsPerPoint, LR_LABELS, BASE_LR);
 }
 
 function getPath(o: unknown, path: string): unknown {
@@ -324,7 +329,7 @@ const REBUILD_BITS = 6;
  * 0.8442 / 0.8461.
  */
 export function rebuildLambdaFor(bits: number): number {
-  return bits <= REBUILD_BITS ? REBUILD_LAMBDA : Number(((REBUILD_LAMBDA * REBUILD_BITS) / bits).toPrecision(2));
+  return fallingBeyond(bits, REBUILD_BITS, REBUILD_LAMBDA);
 }
 
 function pct(x: number): string {
@@ -424,16 +429,15 @@ export function deriveConfig(shape: DataShape, given: ConfigInput = {}, machine:
       );
       set('output.activeSet.queryRank', 'logit', 'LSH inference ranks the voted labels by the logit their votes estimate (the angle they give x the label\'s centred row length + its bias), not by votes: a long row at a wider angle can outscore a short one (same models, LSH P@1: product-search-like synthetic set 0.633 -> 0.668, exact 0.672; 100K labels 0.932 -> 0.943; WordNet 0.592 either way)');
     }
+    const derivedLambda = rebuildLambdaFor(bits);
+    const lambda = set('rebuild.lambda', derivedLambda, bits <= REBUILD_BITS
+      ? `rebuild gaps grow ${pct(REBUILD_LAMBDA)} each time (WordNet: 25 rebuilds in the first 600 batches, then fewer)`
+      : `rebuild gaps grow ${pct(derivedLambda)} each time, not ${pct(REBUILD_LAMBDA)}: a table of ${bits} bits loses a drifting label sooner than one of ${REBUILD_BITS} (as its row turns, its votes fall ~${bits}/${REBUILD_BITS} times as fast), so gaps grow ${REBUILD_BITS}/${bits} as fast (Amazon-670K shape, 11 bits, after 0.4 epochs: LSH found 5.6% of exact inference's top 5 at 10%, 44.6% at 5.5%; P@1 0.043 -> 0.068)`);
     // a rebuild hashes every label, a batch computes batch x candidates of them: the first gap
     // grows with their ratio, so that early rebuilds cost about the same share of a step at any
     // size (WordNet: 19K labels / (128 x 600) -> 5)
     const n0 = Math.max(5, Math.round((20 * L) / (batch * cap)));
-    const lambda = rebuildLambdaFor(bits);
-    const firstGap = Math.ceil(n0 * Math.exp((getPath(given, 'rebuild.lambda') as number | undefined) ?? lambda));
-    set('rebuild.n0', n0, `first rebuild after ${firstGap} batches: the tables follow the weights while they move most${n0 > 5 ? ` (later with more labels: a rebuild hashes all ${L}, a batch computes ${batch} x ${cap})` : ''}`);
-    set('rebuild.lambda', lambda, bits <= REBUILD_BITS
-      ? `rebuild gaps grow ${pct(REBUILD_LAMBDA)} each time (WordNet: 25 rebuilds in the first 600 batches, then fewer)`
-      : `rebuild gaps grow ${pct(lambda)} each time, not ${pct(REBUILD_LAMBDA)}: a table of ${bits} bits loses a drifting label sooner than one of ${REBUILD_BITS} (as its row turns, its votes fall ~${bits}/${REBUILD_BITS} times as fast), so gaps grow ${REBUILD_BITS}/${bits} as fast (Amazon-670K shape, 11 bits, after 0.4 epochs: LSH found 5.6% of exact inference's top 5 at 10%, 44.6% at 5.5%; P@1 0.043 -> 0.068)`);
+    set('rebuild.n0', n0, `first rebuild after ${Math.ceil(n0 * Math.exp(lambda))} batches: the tables follow the weights while they move most${n0 > 5 ? ` (later with more labels: a rebuild hashes all ${L}, a batch computes ${batch} x ${cap})` : ''}`);
   }
   // Counts as given let a word said ten times outweigh ten words said once. Measured with the
   // rest of the rule, 1 thread, LSH / exact P@1 as given (scaled to unit rows) against 1 + ln c:
