@@ -39,6 +39,19 @@ test('given settings win, and the settings that follow from them follow', () => 
   assert.ok(!dense.settings.some((s) => s.path.startsWith('output.hash') || s.path.startsWith('rebuild')));
 });
 
+test('a bucket\'s room follows the buckets of the tables that apply: a given K, range or family', () => {
+  // the rule's K 6: 64 buckets of ~297 of WordNet's 18,982 labels, room for 2,048
+  assert.equal(deriveConfig(WORDNET, {}, MACHINE).config.output.hash.bucketSize, 2048);
+  // a given K of 4: 16 buckets of ~1,187, room for four times that (not the 2,048 of 6 bits)
+  assert.equal(deriveConfig(WORDNET, { output: { hash: { K: 4 } } }, MACHINE).config.output.hash.bucketSize, 4 * Math.ceil(18982 / 16));
+  // a given range of 5 bits over codes of 9: 32 buckets
+  assert.equal(deriveConfig(WORDNET, { output: { hash: { K: 9, rangePow: 5 } } }, MACHINE).config.output.hash.bucketSize, 4 * Math.ceil(18982 / 32));
+  // DWTA's 6 codes of 3 bits: 2^13 buckets (the range's cap for 18,982 neurons), small ones
+  assert.equal(deriveConfig(WORDNET, { output: { hash: { family: 'dwta' } } }, MACHINE).config.output.hash.bucketSize, 2048);
+  // a given room wins
+  assert.equal(deriveConfig(WORDNET, { output: { hash: { K: 4, bucketSize: 100 } } }, MACHINE).config.output.hash.bucketSize, 100);
+});
+
 test('about ten intermediate evaluations a run, after every epoch of a short one; the epochs that apply decide, a given evalEvery wins', () => {
   const FOLDOC: DataShape = { points: 8302, features: 29850, labels: 7474, labelsPerPoint: 4.45, nnzPerPoint: 34.1 };
   const f = deriveConfig(FOLDOC, {}, MACHINE).config;

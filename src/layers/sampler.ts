@@ -58,7 +58,7 @@ function isProjection(ps: PlanShape): boolean {
 }
 
 /** Bits of one code of the configured family. */
-function bitsPerHash(h: HashConfig): number {
+function bitsPerHash(h: Pick<HashConfig, 'family' | 'binSize'>): number {
   if (h.family === 'simhash') return 1;
   if (h.family === 'doph') return 8;
   return 31 - Math.clz32(h.binSize);
@@ -225,7 +225,7 @@ export class LshSampler {
   private static tableParams(spec: SamplerSpec, seed: number): LshTablesParams {
     const h = spec.cfg.hash;
     return {
-      L: h.L, K: h.K, bitsPerHash: bitsPerHash(h), rangePow: h.rangePow > 0 ? h.rangePow : autoRangePow(h.K * bitsPerHash(h), spec.nOut),
+      L: h.L, K: h.K, bitsPerHash: bitsPerHash(h), rangePow: tableRangePow(h, spec.nOut),
       bucketSize: h.bucketSize, insertion: h.insertion, capacity: spec.nOut, seed,
     };
   }
@@ -899,7 +899,12 @@ export interface SamplerScratch {
 }
 
 /** Bucket bits when the config says 0: enough for the neurons (about 4 per bucket at least), at most the code width and 18. */
-export function autoRangePow(codeBits: number, nOut: number): number {
+function autoRangePow(codeBits: number, nOut: number): number {
   const need = Math.ceil(Math.log2(Math.max(2, nOut))) - 2;
   return Math.max(1, Math.min(18, codeBits, Math.max(need, 6)));
+}
+
+/** Bucket bits of a table of nOut neurons under this hash configuration (2^that buckets a table). */
+export function tableRangePow(h: Pick<HashConfig, 'family' | 'K' | 'binSize' | 'rangePow'>, nOut: number): number {
+  return h.rangePow > 0 ? h.rangePow : autoRangePow(h.K * bitsPerHash(h), nOut);
 }

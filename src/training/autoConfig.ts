@@ -71,6 +71,7 @@ import { availableParallelism, totalmem } from 'node:os';
 import { mergeConfig, parseConfig, type Config, type ConfigInput } from '../config.js';
 import { rowLength, type XcDataset } from '../data/csr.js';
 import { checkModelMemory, formatBytes, MemoryLimitError } from '../network/estimate.js';
+import { tableRangePow } from '../layers/sampler.js';
 
 /** What the rule reads of a data set. */
 export interface DataShape {
@@ -404,7 +405,10 @@ export function deriveConfig(shape: DataShape, given: ConfigInput = {}, machine:
     if (family === 'simhash') set('output.hash.projection', 'hadamard', 'structured projections: the same bits, several times cheaper to compute for rebuilds and queries');
     const bits = set('output.hash.K', K, `${2 ** K} buckets a table hold ~${Math.round(L / 2 ** K)} of the ${L} labels each (about ${BUCKET_TARGET} wanted)`);
     set('output.hash.L', 150, '150 tables: a label\'s votes (the tables it shares with the input) rank the candidates finely');
-    const mean = Math.ceil(L / 2 ** K);
+    // the buckets of the tables the run will build: the K, family, bin size and range that apply,
+    // given or derived (a given K of fewer bits than the rule's makes fuller buckets)
+    const buckets = 2 ** tableRangePow(parseConfig(mergeConfig(derived, given)).output.hash, L);
+    const mean = Math.ceil(L / buckets);
     set('output.hash.bucketSize', Math.max(2048, 4 * mean), `room for ${4 * mean > 2048 ? '4 times the mean bucket' : '2,048, at least 4 times the mean bucket'} (${mean}): a crowded bucket keeps all its labels`);
     const c0 = candidatesFor(L);
     const policy = set('output.activeSet.policy', 'topk', 'the labels found in most tables, a fixed number a sample');
