@@ -12,6 +12,7 @@ import { ClusterError, SliceClient, checkFinite, sectionOf, type TrafficStats } 
 import { assignShard, claimShards, type Assigned, type AssignMessage } from './assign.js';
 import type { Manifest, SliceLoad, SliceRecord } from '../checkpoint/slices.js';
 import { configSha256 } from '../checkpoint/slices.js';
+import type { PredictOut } from './slice.js';
 
 /**
  * The trainer's side of an output layer held by shard processes (an OutputLink of the model,
@@ -449,15 +450,8 @@ export class RemoteOutput implements OutputLink, OutputExchange {
   }
 }
 
-/** One slice's answers to a Predict, rows in order. */
-export interface SliceAnswer {
-  nTop: Int32Array;
-  cands: Int32Array;
-  lse: Float64Array;
-  ids: Int32Array;
-  logits: Float32Array;
-  found: Int32Array;
-}
+/** One slice's answers to a Predict, rows in order: what the slice computed (slice.ts), as it arrives. */
+export type SliceAnswer = PredictOut;
 
 /** Check a Predicted frame: sizes, ids inside the slice, finite logits. */
 export function checkPredicted(c: SliceClient, f: import('./protocol.js').Frame, rows: number, k: number, plan: { lo: number; n: number }, what: string, row0 = 0): SliceAnswer {

@@ -62,12 +62,18 @@ export interface ForwardOut {
   logits: Float32Array;
 }
 
+/** A slice's inference answers (predict), rows in order. */
 export interface PredictOut {
+  /** (rows) labels in each row's top (at most k) */
   nTop: Int32Array;
+  /** (rows) candidates each row computed */
   cands: Int32Array;
+  /** (rows) log-sum-exp of each row's candidates' logits */
   lse: Float64Array;
+  /** (rows, k) global ids of each row's top, best first; logits alike */
   ids: Int32Array;
   logits: Float32Array;
+  /** (rows) how many of the row's probe ids are among its candidates */
   found: Int32Array;
 }
 

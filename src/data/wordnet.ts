@@ -29,6 +29,7 @@ import type { XcDataset } from './csr.js';
 import { writeXcFile, formatFloat32 } from './xcWriter.js';
 import { writeFileAtomic } from '../util/atomicWrite.js';
 import { InputError, ConfigError, quote } from '../util/errors.js';
+import { mix32 } from '../util/rng.js';
 import { STOPWORDS, tokenize, TOKENIZER_DESCRIPTION } from './text/tokenize.js';
 import { DEFAULT_WEIGHTING, describeWeighting, featureFactor, weighIds, type Weighting } from './text/tfidf.js';
 
@@ -164,19 +165,9 @@ function parseDataFile(text: string, file: string, pos: 'n' | 'v', out: Synset[]
   }
 }
 
-/** murmur3 32-bit finalizer. */
-export function fmix32(h: number): number {
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return h >>> 0;
-}
-
 /** Whether the synset (pos, offset) falls in the test split. */
 export function isTestSynset(pos: 'n' | 'v', offset: number, testFraction: number): boolean {
-  const h = fmix32((offset ^ (pos === 'v' ? 0x9e3779b9 : 0)) >>> 0);
+  const h = mix32((offset ^ (pos === 'v' ? 0x9e3779b9 : 0)) >>> 0);
   return h / 4294967296 < testFraction;
 }
 

@@ -6,6 +6,8 @@
  * outside this project (e.g. Python's mmh3.hash(key.encode(), signed=False)).
  */
 
+import { mix32 } from '../../util/rng.js';
+
 const encoder = new TextEncoder();
 let scratch = new Uint8Array(1024);
 
@@ -37,13 +39,8 @@ export function murmur3(bytes: Uint8Array, len: number, seed = 0): number {
     k = Math.imul(k, c2);
     h ^= k;
   }
-  h ^= len;
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return h >>> 0;
+  // the murmur3 finalizer
+  return mix32(h ^ len);
 }
 
 /** murmur3 of the UTF-8 encoding of a string (through a reused buffer). */
