@@ -8,7 +8,10 @@ import { goldenRun, GOLDEN_CONFIGS, type GoldenRecord } from './golden.helpers.j
  * once, when every sample's random draws (padding, dropout) began to come from a generator
  * restarted from (run, step, row) in training and from the query's features in inference,
  * instead of a per-thread stream: what makes N threads equal one. 'lsh-mixed' was recorded when
- * training's candidates could be ranked half by estimated logit (activeSet.trainRank). A change that alters them must say why
+ * training's candidates could be ranked half by estimated logit (activeSet.trainRank); its LSH
+metrics once more when inference's floor of votes rose by a standard deviation of chance (its
+queries then fill their cap from every voted label more often: P@5 0.202 -> 0.2025; training,
+losses and weights unchanged). A change that alters them must say why
  * in its commit and re-record them once: `npm run build && GOLDEN_RECORD=1 node --test dist/test/golden.test.js`
  * prints the new values.
  */
@@ -106,8 +109,8 @@ const GOLDEN: Record<string, GoldenRecord> = {
     'lsh': {
       'p1': 0.6275,
       'p3': 0.2991666666666667,
-      'p5': 0.202,
-      'ndcg5': 0.5354016114539505,
+      'p5': 0.2025,
+      'ndcg5': 0.5359946057358738,
       'avgCandidates': 60
     },
     'params': '5f53fb534b3f47e1882e2a466e21974f65056ce6de4b856a3cb48ff673fb7e21'

@@ -124,33 +124,3 @@ test("queryRank 'logit' and trainRank 'mixed' are refused where votes give no an
   assert.throws(() => standaloneSampler(mixed, nIn, 100, new Rng(1)), /activeSet\.trainRank 'mixed' needs SimHash/);
 });
 
-test('boundQueries: the longest centred row and the largest bias (none where a bias is NaN, or lifted); LSH inference with them finds the same candidates', () => {
-  const rng = new Rng(6);
-  const f = standaloneSampler(configOf('logit'), nIn, nOut, new Rng(9), 'wasm');
-  const W = f.arena.f32(nOut * nIn);
-  weights(rng, W);
-  const b = f.arena.f32(nOut);
-  for (let j = 0; j < nOut; j++) b[j] = 0.3 * rng.nextGaussian();
-  const s = f.sampler;
-  const hs = f.kernelScratch();
-  s.rebuild(W, b, s.createRebuildScratch(), hs);
-  const bounded = f.kernelScratch();
-  s.boundQueries(bounded, b);
-  assert.equal(bounded.query.normMax, Math.max(...s.rowNorm));
-  assert.equal(bounded.query.biasMax, Math.max(...b));
-  const out = new Int32Array(nOut);
-  const sorted = (n: number) => Array.from(out.subarray(0, n)).sort((x, y) => x - y).join();
-  for (let q = 0; q < 200; q++) {
-    const x = Float32Array.from({ length: nIn }, () => rng.nextGaussian());
-    const want = sorted(s.activeSet(hs, x, 0, null, 0, 0, s.queryCap, new Rng(1), out, b));
-    assert.equal(sorted(s.activeSet(bounded, x, 0, null, 0, 0, s.queryCap, new Rng(1), out, b)), want, `query ${q}`);
-  }
-  assert.ok(bounded.query.scored < hs.query.scored, `estimates with bounds ${bounded.query.scored}, without ${hs.query.scored}`);
-  const nan = Float32Array.from(b);
-  nan[7] = NaN;
-  s.boundQueries(bounded, nan);
-  assert.equal(bounded.query.biasMax, Infinity);
-  s.boundQueries(bounded, b);
-  s.boundQueries(bounded, null);
-  assert.deepEqual([bounded.query.normMax, bounded.query.biasMax], [Infinity, Infinity]);
-});

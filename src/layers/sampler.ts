@@ -634,22 +634,6 @@ export class LshSampler {
   }
 
   /**
-   * Bounds on this thread's queries ranked by logit while the weights stay as they are: the
-   * longest centred row and the largest of `bias` (QueryScratch.normMax / biasMax, which let
-   * topByLogit pass vote bands over); null lifts them. Set by the executor for an evaluation
-   * phase and for a training phase whose steps rank by estimate (nothing writes the weights in
-   * either: a step's updates wait for Phase.Update), and lifted after it.
-   */
-  boundQueries(s: SamplerScratch, bias: Float32Array | null): void {
-    const q = s.query;
-    q.normMax = Infinity;
-    q.biasMax = Infinity;
-    if (bias === null || this.rowNorm.length === 0) return;
-    q.normMax = maxOrInfinity(this.rowNorm, this.nOut);
-    q.biasMax = maxOrInfinity(bias, this.nOut);
-  }
-
-  /**
    * Build the active set for the dense input x[xOff .. xOff+nIn) into `out` (capacity nOut);
    * returns its size. `forced` (the sample's true labels during training) come first and are
    * always kept. `cap`: trainCap or queryCap.
@@ -781,17 +765,6 @@ export class LshSampler {
 /** Whether a sampler's rebuilds write the rows' centred lengths: its queries or its training steps rank by estimated logit. */
 function estimatesLogits(cfg: LayerSampling): boolean {
   return cfg.activeSet.queryRank === 'logit' || cfg.activeSet.trainRank === 'mixed';
-}
-
-/** The largest of v[0 .. n), or Infinity where one is NaN (no bound). */
-function maxOrInfinity(v: Float32Array, n: number): number {
-  let m = -Infinity;
-  for (let i = 0; i < n; i++) {
-    const x = v[i]!;
-    if (x > m) m = x;
-    else if (x !== x) return Infinity;
-  }
-  return m;
 }
 
 /**

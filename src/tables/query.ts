@@ -60,15 +60,20 @@ export class QueryScratch {
   /** (maxCandidates) the ids of the group at topByLogit's cut (as score) */
   tmpIds: Int32Array;
   /**
-   * the fewest votes topByLogit scores: the fewest that estimate an angle under 90 degrees, more
-   * than L / 2^K (1 on 150 tables of 7 bits). Fewer estimate a logit no larger than the bias, and
-   * LSH inference takes the largest biases apart (activeSet.topBias). Measured on a saved model of
-   * 50,000 labels (1 thread, 10,000 test points): the same P@1, 3.8 s instead of 4.8 s.
+   * the fewest votes topByLogit scores (fewer only to fill its cap): more than chance gives a label
+   * at a right angle to the query by one standard deviation, L / 2^K + sqrt(L / 2^K) (its votes
+   * are binomial, nearly Poisson, of that mean), rounded down, plus one (150 tables of 6 bits, as
+   * WordNet's: 4; of 7 bits: 3; of 11 bits: 1). A label with fewer votes mostly has them by chance: its
+   * estimate is a logit near its bias, and LSH inference takes the largest biases apart
+   * (activeSet.topBias). With the mean alone as the floor (WordNet: 3) a WordNet query scored
+   * ~6,800 of the 19K labels; saved models of WordNet (1 and 6 epochs), FOLDOC, the synthetic 31K,
+   * 100K, product-search-like and AmazonCat-13K-like sets gave the same metrics to the last digit
+   * with this floor, their LSH evaluation 3-26% faster on 2 threads (README).
    */
   readonly minLogitVotes: number;
   /**
    * the fewest votes a training step's estimates read (topByLogitAfterVotes): more than the L / 2^K
-   * that chance gives a label at a right angle, rounded (inference: more than its floor). Where
+   * that chance gives a label at a right angle, rounded (inference asks a standard deviation more). Where
    * it rounds up a single vote is mostly chance (the 100K-label set's 150 tables of 8 bits: 0.59
    * a label, ~35,000 of a step's ~45,000 voted labels), and skipping those trained 1.3x as many
    * samples a second to the same model (1 thread, side by side: LSH / exact P@1 0.9522 / 0.9588
@@ -90,13 +95,6 @@ export class QueryScratch {
   entries = 0;
   /** the vote band the last dense topByLogit's first pass began at (logitsAboveFloor) */
   logitTop: number;
-  /**
-   * At least every rowNorm and every bias topByLogit is given (Infinity: not known), set for the
-   * span in which they hold (LshSampler.boundQueries): a vote band whose best possible estimate
-   * falls below the floor is not scanned.
-   */
-  normMax = Infinity;
-  biasMax = Infinity;
   /** queries left that score every item in one pass (logitsAboveFloor) */
   onePass = 0;
   /** estimated logits topByLogit computed with this scratch, all queries together (its cost) */
@@ -149,8 +147,9 @@ export class QueryScratch {
     // a table's K bits all agree with probability (1 - a / pi)^K for an angle a, so v of L tables
     // estimate a = pi (1 - (v / L)^(1/K))
     for (let v = 0; v <= t.L; v++) this.cosOfVotes[v] = Math.cos(Math.PI * (1 - Math.pow(v / t.L, 1 / t.K)));
-    this.minLogitVotes = Math.min(t.L, Math.floor(t.L / 2 ** t.K) + 1);
-    this.minTrainVotes = Math.min(t.L, Math.max(this.minLogitVotes, Math.round(t.L / 2 ** t.K) + 1));
+    const chance = t.L / 2 ** t.K;
+    this.minLogitVotes = Math.min(t.L, Math.floor(chance + Math.sqrt(chance)) + 1);
+    this.minTrainVotes = Math.min(t.L, Math.round(chance) + 1);
     this.logitTop = t.L;
   }
 
@@ -407,9 +406,9 @@ function rankByLogit(t: LshTables, k: Kernels, scratch: QueryScratch, entries: n
     m = logitsAboveFloor(k, t, scratch, vMin, cap, rowNorm, bias, xNorm);
     if (m < cap && vMin > 1) {
       // too few: the cap is filled from the items with fewer votes, ranked the same way
-      scratch.hist.fill(0, 0, t.L + 2);
-      const n = k.voteCollect(tally, t.capacity, 1, vMin, scratch.hist, cand, m, cand.length);
-      for (; m < n; m++) scoreOf(cand[m]!, tally[cand[m]!]!, m, scratch, rowNorm, bias, xNorm);
+      const n = k.voteScores(tally, t.capacity, 1, vMin, scratch.cosOfVotes, rowNorm, bias, xNorm, cand, scratch.score, m, cand.length);
+      scratch.scored += n - m;
+      m = n;
     }
   } else {
     const n = collectVotes(t, scratch, cand, cand.length);
@@ -439,10 +438,11 @@ function rankByLogit(t: LshTables, k: Kernels, scratch: QueryScratch, entries: n
  * that can be among the cap largest estimated logits, with those logits, into scratch.cand /
  * score; returns how many (fewer than cap: every item with enough votes). Two passes: the vote
  * bands from the top down until they hold cap items, scored, give a floor under the cap-th
- * largest logit (kernel scoreFloor: cap items lie at or above it); of the bands below, those
- * whose best possible estimate reaches the floor (QueryScratch.normMax / biasMax, where known)
- * are scored and only their items at or above it kept. The same selection as scoring every item.
- * On WordNet's saved model a query scores ~4,500 of ~7,900 items and selects among ~1,700.
+ * largest logit (kernel scoreFloor: cap items lie at or above it); the bands below are scored
+ * and only their items at or above it kept. The same selection as scoring every item. (Bounds
+ * that passed whole bands over, from the longest row and the largest bias, passed none once the
+ * floor of votes rose to chance and a standard deviation: measured on five saved models, WordNet
+ * to 100K labels, and in training; they were removed.)
  * Where the floor keeps more than half of the second pass (the product-search-like set's rows,
  * ~60%), the floor costs more than it saves: the thread then scores every item in one pass for
  * the next ONE_PASS_SPAN queries before trying again. scratch.logitTop, the band the last first
@@ -475,14 +475,7 @@ function logitsAboveFloor(k: Kernels, t: LshTables, scratch: QueryScratch, vMin:
   scratch.logitTop = m > 2 * cap ? v0 + 1 : v0;
   if (m < cap || v0 <= vMin || cap <= 0) return m;
   const floor = k.scoreFloor(score, m, cap, scratch.scoreHist);
-  // the bands whose largest possible estimate (the longest row, the largest bias; the kernel's
-  // order of operations, each rounding monotone as cos > 0 there) is below the floor are passed
-  let lo = vMin;
-  const nMax = scratch.normMax;
-  const bMax = scratch.biasMax;
-  if (nMax < Infinity && bMax < Infinity) while (lo < v0 && cosv[lo]! * nMax * xNorm + bMax < floor) lo++;
-  if (lo >= v0) return m;
-  const scanned = k.voteScores(tally, N, lo, v0, cosv, rowNorm, bias, xNorm, cand, score, m, max);
+  const scanned = k.voteScores(tally, N, vMin, v0, cosv, rowNorm, bias, xNorm, cand, score, m, max);
   scratch.scored += scanned - m;
   const kept = k.scoreKeep(cand, score, m, scanned, floor);
   if (2 * (kept - m) > scanned - m) scratch.onePass = ONE_PASS_SPAN;

@@ -251,17 +251,11 @@ export class Executor {
     const b = this.run.batch;
     const rows = this.run.rows;
     this.net.syncFamilies();
-    // the step's updates are deferred to Phase.Update: the weights stay as they are here
-    this.boundQueries(s, 'train');
-    try {
-      for (let r = Atomics.add(ctrl, kNextRow, 1); r < n; r = Atomics.add(ctrl, kNextRow, 1)) {
-        startSample(s, seed, r);
-        const st = trainSample(this.net, s, b.featIdx, b.featVal, b.featPtr[r]!, b.featPtr[r + 1]!, b.labelIdx, b.labelPtr[r]!, b.labelPtr[r + 1]!, n, r);
-        rows.replay[r] = st === SAMPLE_REPLAY ? 1 : 0;
-        this.storeRow(s, r, st);
-      }
-    } finally {
-      this.boundQueries(s, null);
+    for (let r = Atomics.add(ctrl, kNextRow, 1); r < n; r = Atomics.add(ctrl, kNextRow, 1)) {
+      startSample(s, seed, r);
+      const st = trainSample(this.net, s, b.featIdx, b.featVal, b.featPtr[r]!, b.featPtr[r + 1]!, b.labelIdx, b.labelPtr[r]!, b.labelPtr[r + 1]!, n, r);
+      rows.replay[r] = st === SAMPLE_REPLAY ? 1 : 0;
+      this.storeRow(s, r, st);
     }
   }
 
@@ -433,31 +427,11 @@ export class Executor {
       this.evalBlocks(s, s.rankBlock, n, k);
       return;
     }
-    // the weights stay as they are for this phase: bounds for the queries ranked by logit
-    if (!exact) this.boundQueries(s, 'eval');
-    try {
-      for (let r = Atomics.add(ctrl, kNextRow, 1); r < n; r = Atomics.add(ctrl, kNextRow, 1)) {
-        const m = rank
-          ? rankSample(this.net, s, b.featIdx, b.featVal, b.featPtr[r]!, b.featPtr[r + 1]!, k, exact, this.evalSeed)
-          : predictSample(this.net, s, b.featIdx, b.featVal, b.featPtr[r]!, b.featPtr[r + 1]!, k, exact, this.evalSeed);
-        this.storeEvalRow(s, r, m, exact, recall);
-      }
-    } finally {
-      if (!exact) this.boundQueries(s, null);
-    }
-  }
-
-  /**
-   * Each sampled unit's bounds on thread s for the queries of a phase in which the weights stay as
-   * they are (LshSampler.boundQueries), from its current weights: an evaluation's, or a training
-   * step's where its candidates are ranked partly by estimate (activeSet.trainRank); null lifts them.
-   */
-  private boundQueries(s: ThreadScratch, phase: 'train' | 'eval' | null): void {
-    const units = this.net.sampledUnits();
-    for (let i = 0; i < units.length; i++) {
-      const u = units[i]!;
-      const on = phase === 'eval' || (phase === 'train' && u.sampler.cfg.activeSet.trainRank === 'mixed');
-      u.sampler.boundQueries(this.samplerScratchOf(s, i), on ? u.p.b : null);
+    for (let r = Atomics.add(ctrl, kNextRow, 1); r < n; r = Atomics.add(ctrl, kNextRow, 1)) {
+      const m = rank
+        ? rankSample(this.net, s, b.featIdx, b.featVal, b.featPtr[r]!, b.featPtr[r + 1]!, k, exact, this.evalSeed)
+        : predictSample(this.net, s, b.featIdx, b.featVal, b.featPtr[r]!, b.featPtr[r + 1]!, k, exact, this.evalSeed);
+      this.storeEvalRow(s, r, m, exact, recall);
     }
   }
 
