@@ -182,6 +182,9 @@ test('topByLogit: one pass, two passes with a floor, from any first band: the sa
   // where chance gives far fewer, one vote is signal for training too
   // 40 / 2^4 = 2.5 chance votes: inference from 2.5 + 1.58 -> 5, training from 4
   assert.deepEqual([new QueryScratch(new LshTables(params({ L: 20, K: 6, rangePow: 6 }))).minTrainVotes, s.minLogitVotes, s.minTrainVotes], [1, 5, 4]);
+  // codes of 8 bits folded into 16 buckets: chance is a bucket's, 40 / 16 = 2.5, not 40 / 2^8
+  const folded = new QueryScratch(new LshTables(params({ L: 40, K: 8, rangePow: 4 })));
+  assert.deepEqual([folded.minLogitVotes, folded.minTrainVotes], [5, 4]);
   // a few long rows, which one vote would rank high
   const norm1 = arena.f32(p1.capacity);
   for (let i = 0; i < p1.capacity; i++) norm1[i] = rng.nextFloat() < 0.05 ? 8 : 0.5;

@@ -147,7 +147,9 @@ export class QueryScratch {
     // a table's K bits all agree with probability (1 - a / pi)^K for an angle a, so v of L tables
     // estimate a = pi (1 - (v / L)^(1/K))
     for (let v = 0; v <= t.L; v++) this.cosOfVotes[v] = Math.cos(Math.PI * (1 - Math.pow(v / t.L, 1 / t.K)));
-    const chance = t.L / 2 ** t.K;
+    // a label at a right angle agrees on all K bits of a table with probability 2^-K: c = L / 2^K
+    // votes by chance (L / buckets where the codes are folded into fewer buckets than 2^K)
+    const chance = t.L / Math.min(2 ** t.K, t.numBuckets);
     this.minLogitVotes = Math.min(t.L, Math.floor(chance + Math.sqrt(chance)) + 1);
     this.minTrainVotes = Math.min(t.L, Math.round(chance) + 1);
     this.logitTop = t.L;
