@@ -61,8 +61,9 @@ export class QueryScratch {
   tmpIds: Int32Array;
   /**
    * the fewest votes topByLogit scores (fewer only to fill its cap): more than chance gives a label
-   * at a right angle to the query by one standard deviation, L / 2^K + sqrt(L / 2^K) (its votes
-   * are binomial, nearly Poisson, of that mean), rounded down, plus one (150 tables of 6 bits, as
+   * at a right angle to the query by one standard deviation, c + sqrt(c) with c = L / 2^K (L /
+   * buckets where codes are folded into fewer; its votes are binomial, nearly Poisson, of mean
+   * c), rounded down, plus one (150 tables of 6 bits, as
    * WordNet's: 4; of 7 bits: 3; of 11 bits: 1). A label with fewer votes mostly has them by chance: its
    * estimate is a logit near its bias, and LSH inference takes the largest biases apart
    * (activeSet.topBias). With the mean alone as the floor (WordNet: 3) a WordNet query scored
